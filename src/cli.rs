@@ -1,0 +1,247 @@
+//! `svc-lbaas plan FILE...`: offline translation for CI pipelines. Reads the
+//! files, pairs each Service with its Endpoints / EndpointSlices, and prints a
+//! JSON array of PlanResponse against empty state. Exit codes: 0 ok, 1 invalid
+//! input (a problem on stderr), 2 usage or configuration.
+
+use std::collections::HashMap;
+use std::io::{Read as _, Write};
+use std::path::PathBuf;
+
+use k8s_openapi::api::core::v1::{Endpoints, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+
+use crate::config::Settings;
+use crate::k8s::{self, Located, Object};
+use crate::model::Observed;
+use crate::plan::{self, Capabilities};
+use crate::problem::Problem;
+use crate::response::PlanResponse;
+use crate::translate::{self, Backends};
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_INVALID_INPUT: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+
+/// The label an EndpointSlice carries naming its Service.
+const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+/// A Service from the files with its backends, in input order.
+pub struct ServiceInput {
+    pub origin: String,
+    pub service: Service,
+    pub endpoints: Option<(String, Endpoints)>,
+    pub endpoint_slices: Vec<(String, EndpointSlice)>,
+}
+
+fn namespace_of(ns: &Option<String>) -> String {
+    ns.clone().unwrap_or_else(|| "default".into())
+}
+
+/// Pairs Services with their Endpoints (by namespace/name) and EndpointSlices
+/// (by the `kubernetes.io/service-name` label). Notes what matched nothing.
+pub fn pair(
+    objects: Vec<Located>,
+    notes: &mut Vec<String>,
+) -> Result<Vec<ServiceInput>, Box<Problem>> {
+    let mut services: Vec<ServiceInput> = Vec::new();
+    let mut index: HashMap<(String, String), usize> = HashMap::new();
+    let mut endpoints = Vec::new();
+    let mut slices = Vec::new();
+    for Located { origin, object } in objects {
+        match object {
+            Object::Service(s) => {
+                let key = (
+                    namespace_of(&s.metadata.namespace),
+                    s.metadata.name.clone().unwrap_or_default(),
+                );
+                if let Some(&i) = index.get(&key) {
+                    return Err(Box::new(
+                        Problem::new(
+                            "duplicate-object",
+                            "Duplicate object",
+                            400,
+                            format!(
+                                "Service {}/{} appears twice: in {} and in {origin}",
+                                key.0, key.1, services[i].origin
+                            ),
+                        )
+                        .with_file(origin),
+                    ));
+                }
+                index.insert(key, services.len());
+                services.push(ServiceInput {
+                    origin,
+                    service: *s,
+                    endpoints: None,
+                    endpoint_slices: Vec::new(),
+                });
+            }
+            Object::Endpoints(e) => endpoints.push((origin, *e)),
+            Object::EndpointSlice(s) => slices.push((origin, *s)),
+        }
+    }
+    for (origin, e) in endpoints {
+        let key = (
+            namespace_of(&e.metadata.namespace),
+            e.metadata.name.clone().unwrap_or_default(),
+        );
+        match index.get(&key) {
+            Some(&i) if services[i].endpoints.is_some() => {
+                return Err(Box::new(
+                    Problem::new(
+                        "duplicate-object",
+                        "Duplicate object",
+                        400,
+                        format!("Endpoints {}/{} appear twice", key.0, key.1),
+                    )
+                    .with_file(origin),
+                ));
+            }
+            Some(&i) => services[i].endpoints = Some((origin, e)),
+            None => notes.push(format!(
+                "{origin}: Endpoints {}/{} match no Service in the files",
+                key.0, key.1
+            )),
+        }
+    }
+    for (origin, s) in slices {
+        let service = s
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(SERVICE_NAME_LABEL))
+            .cloned();
+        let ns = namespace_of(&s.metadata.namespace);
+        match service.and_then(|name| index.get(&(ns.clone(), name))) {
+            Some(&i) => services[i].endpoint_slices.push((origin, s)),
+            None => notes.push(format!(
+                "{origin}: EndpointSlice {ns}/{} matches no Service in the files (label {SERVICE_NAME_LABEL})",
+                s.metadata.name.as_deref().unwrap_or("")
+            )),
+        }
+    }
+    Ok(services)
+}
+
+/// Translates and plans one Service against empty state.
+pub fn plan_offline(
+    input: &ServiceInput,
+    settings: &Settings,
+) -> Result<PlanResponse, Box<Problem>> {
+    let slices: Vec<EndpointSlice> = input
+        .endpoint_slices
+        .iter()
+        .map(|(_, s)| s.clone())
+        .collect();
+    let backends = (input.endpoints.is_some() || !slices.is_empty()).then(|| Backends {
+        endpoints: input.endpoints.as_ref().map(|(_, e)| e),
+        endpoint_slices: &slices,
+    });
+    let object = format!(
+        "Service {}/{}",
+        namespace_of(&input.service.metadata.namespace),
+        input.service.metadata.name.as_deref().unwrap_or("")
+    );
+    let translation =
+        translate::translate(settings, &input.service, backends, &|_| None).map_err(|e| {
+            // Name the file the field lives in: the Service's, the Endpoints' or a slice's.
+            let file = match &e {
+                translate::TranslateError::Field { field, .. }
+                    if field.starts_with("endpoints.") =>
+                {
+                    input.endpoints.as_ref().map(|(o, _)| o.clone())
+                }
+                translate::TranslateError::Field { field, .. }
+                    if field.starts_with("endpointSlices[") =>
+                {
+                    let k: Option<usize> = field["endpointSlices[".len()..]
+                        .split(']')
+                        .next()
+                        .and_then(|n| n.parse().ok());
+                    k.and_then(|k| input.endpoint_slices.get(k))
+                        .map(|(o, _)| o.clone())
+                }
+                _ => None,
+            };
+            Box::new(
+                Problem::from(&e)
+                    .with_file(file.unwrap_or_else(|| input.origin.clone()))
+                    .with_object(object.clone()),
+            )
+        })?;
+    let caps = Capabilities::of(settings.octavia_defaults.api);
+    let ops = plan::plan(&translation, &Observed::default(), caps).map_err(|e| {
+        Problem::from(&e)
+            .with_file(input.origin.clone())
+            .with_object(object)
+    })?;
+    Ok(PlanResponse::new(&translation, &ops, false))
+}
+
+/// Runs `plan` over `files` (`-` is standard input); returns the exit code.
+pub fn run_plan(
+    files: &[PathBuf],
+    settings: &Settings,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> i32 {
+    let fail = |stderr: &mut dyn Write, p: Problem| {
+        let _ = writeln!(stderr, "{}", p.to_json());
+        EXIT_INVALID_INPUT
+    };
+    let mut objects = Vec::new();
+    let mut notes = Vec::new();
+    for path in files {
+        let label = path.display().to_string();
+        let text = if label == "-" {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s).map(|_| s)
+        } else {
+            std::fs::read_to_string(path)
+        };
+        let text = match text {
+            Ok(t) => t,
+            Err(e) => {
+                let p = Problem::new(
+                    "unreadable-file",
+                    "Cannot read input",
+                    400,
+                    format!("{label}: {e}"),
+                )
+                .with_file(label);
+                return fail(stderr, p);
+            }
+        };
+        match k8s::read(&label, &text) {
+            Ok(read) => {
+                objects.extend(read.objects);
+                notes.extend(read.notes);
+            }
+            Err(e) => return fail(stderr, Problem::from(&e)),
+        }
+    }
+    let inputs = match pair(objects, &mut notes) {
+        Ok(i) => i,
+        Err(p) => return fail(stderr, *p),
+    };
+    let mut plans = Vec::with_capacity(inputs.len());
+    for input in &inputs {
+        match plan_offline(input, settings) {
+            Ok(p) => plans.push(p),
+            Err(p) => return fail(stderr, *p),
+        }
+    }
+    for note in notes {
+        let _ = writeln!(stderr, "note: {note}");
+    }
+    match serde_json::to_string_pretty(&plans) {
+        Ok(json) => {
+            let _ = writeln!(stdout, "{json}");
+            EXIT_OK
+        }
+        Err(e) => fail(
+            stderr,
+            Problem::new("internal", "Cannot print the plan", 500, e.to_string()),
+        ),
+    }
+}

@@ -1,0 +1,29 @@
+//! svc-lbaas turns Kubernetes Services and their Endpoints into OpenStack load
+//! balancers (Octavia, or the legacy Neutron LBaaS v2 API), following the
+//! translation of kuryr-kubernetes: one load balancer per Service named
+//! `namespace/name`, one listener and one pool per port named
+//! `namespace/name:PROTOCOL:PORT`, the clusterIP as VIP, ready endpoints as
+//! members, and a floating IP for `type: LoadBalancer`.
+//!
+//! # Layout
+//! - [`config`]: settings (TOML with kuryr.conf names, `SVC_LBAAS_*` env overrides).
+//! - [`k8s`]: reading Service / Endpoints / EndpointSlice objects from JSON or YAML.
+//! - [`model`]: domain types: the desired load balancer and what OpenStack reports.
+//! - [`names`]: the seed's names and the ownership tags, within Octavia's limits.
+//! - [`translate`]: pure: Kubernetes objects + settings -> desired load balancer.
+//! - [`plan`]: pure: diff(desired, observed) -> ordered operations;
+//!   [`plan::memory`] applies plans in memory, as OpenStack would.
+//! - [`response`]: the JSON answers (PlanResponse) of the CLI and the APIs.
+//! - [`problem`]: RFC 9457 problem details, the one error shape users see.
+//! - [`cli`]: the `svc-lbaas plan` command (offline translation for CI).
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod k8s;
+pub mod model;
+pub mod names;
+pub mod plan;
+pub mod problem;
+pub mod response;
+pub mod translate;

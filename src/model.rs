@@ -1,0 +1,384 @@
+//! Domain types: the load balancer a Service should become (`Desired*`) and what
+//! OpenStack reports it has (`Observed*`). Plain data, no I/O, no wire formats.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+
+use ipnet::IpNet;
+use serde::Serialize;
+
+/// The Kubernetes Service a load balancer belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct ServiceRef {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl fmt::Display for ServiceRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// Address family of a Service's VIP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum IpFamily {
+    IPv4,
+    IPv6,
+}
+
+impl IpFamily {
+    pub fn of(address: &IpAddr) -> Self {
+        match address {
+            IpAddr::V4(_) => IpFamily::IPv4,
+            IpAddr::V6(_) => IpFamily::IPv6,
+        }
+    }
+}
+
+/// Listener protocols this tool creates (Octavia's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ListenerProtocol {
+    Tcp,
+    Udp,
+    Sctp,
+    /// TLS passthrough: Octavia balances TCP without terminating TLS.
+    Https,
+}
+
+impl ListenerProtocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListenerProtocol::Tcp => "TCP",
+            ListenerProtocol::Udp => "UDP",
+            ListenerProtocol::Sctp => "SCTP",
+            ListenerProtocol::Https => "HTTPS",
+        }
+    }
+}
+
+/// Pool protocols this tool creates (Octavia's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum PoolProtocol {
+    Tcp,
+    Udp,
+    Sctp,
+    Https,
+    Proxy,
+    #[serde(rename = "PROXYV2")]
+    ProxyV2,
+}
+
+impl PoolProtocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PoolProtocol::Tcp => "TCP",
+            PoolProtocol::Udp => "UDP",
+            PoolProtocol::Sctp => "SCTP",
+            PoolProtocol::Https => "HTTPS",
+            PoolProtocol::Proxy => "PROXY",
+            PoolProtocol::ProxyV2 => "PROXYV2",
+        }
+    }
+
+    /// The pool protocol that carries a listener's traffic unchanged.
+    pub fn for_listener(listener: ListenerProtocol) -> Self {
+        match listener {
+            ListenerProtocol::Tcp => PoolProtocol::Tcp,
+            ListenerProtocol::Udp => PoolProtocol::Udp,
+            ListenerProtocol::Sctp => PoolProtocol::Sctp,
+            ListenerProtocol::Https => PoolProtocol::Https,
+        }
+    }
+}
+
+/// Pool load-balancing algorithms (Octavia's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LbAlgorithm {
+    RoundRobin,
+    LeastConnections,
+    SourceIp,
+    SourceIpPort,
+}
+
+impl LbAlgorithm {
+    pub const ALL: [LbAlgorithm; 4] = [
+        LbAlgorithm::RoundRobin,
+        LbAlgorithm::LeastConnections,
+        LbAlgorithm::SourceIp,
+        LbAlgorithm::SourceIpPort,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LbAlgorithm::RoundRobin => "ROUND_ROBIN",
+            LbAlgorithm::LeastConnections => "LEAST_CONNECTIONS",
+            LbAlgorithm::SourceIp => "SOURCE_IP",
+            LbAlgorithm::SourceIpPort => "SOURCE_IP_PORT",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == value)
+    }
+}
+
+/// Pool session persistence; Kubernetes only knows client-IP affinity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum SessionPersistence {
+    #[serde(rename = "SOURCE_IP")]
+    SourceIp,
+}
+
+impl SessionPersistence {
+    pub fn as_str(self) -> &'static str {
+        "SOURCE_IP"
+    }
+}
+
+/// Health monitor types (Octavia's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum HealthMonitorType {
+    #[serde(rename = "TCP")]
+    Tcp,
+    #[serde(rename = "UDP-CONNECT")]
+    UdpConnect,
+    #[serde(rename = "SCTP")]
+    Sctp,
+    #[serde(rename = "TLS-HELLO")]
+    TlsHello,
+}
+
+impl HealthMonitorType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthMonitorType::Tcp => "TCP",
+            HealthMonitorType::UdpConnect => "UDP-CONNECT",
+            HealthMonitorType::Sctp => "SCTP",
+            HealthMonitorType::TlsHello => "TLS-HELLO",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthMonitor {
+    #[serde(rename = "type")]
+    pub kind: HealthMonitorType,
+    pub delay: u32,
+    pub timeout: u32,
+    pub max_retries: u32,
+    pub max_retries_down: u32,
+}
+
+/// A pool member: a ready endpoint address and its resolved target port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    pub address: IpAddr,
+    pub protocol_port: u16,
+}
+
+/// Listener settings from annotations. `None` leaves OpenStack's value alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenerOptions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_limit: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_client_data: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_member_connect: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_member_data: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_tcp_inspect: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredPool {
+    pub name: String,
+    pub protocol: PoolProtocol,
+    pub lb_algorithm: LbAlgorithm,
+    pub session_persistence: Option<SessionPersistence>,
+    /// `None`: members are not managed by this request (no Endpoints given).
+    pub members: Option<BTreeSet<Member>>,
+    pub member_subnet: Option<String>,
+    pub health_monitor: Option<HealthMonitor>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredListener {
+    pub name: String,
+    pub protocol: ListenerProtocol,
+    pub protocol_port: u16,
+    /// Sorted, deduplicated.
+    pub allowed_cidrs: Vec<IpNet>,
+    pub options: ListenerOptions,
+    pub pool: DesiredPool,
+}
+
+/// A VIP: the address (None lets Neutron pick) on a subnet (None: unknown offline).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Vip {
+    pub address: Option<IpAddr>,
+    pub subnet_id: Option<String>,
+}
+
+/// How the Service gets its external address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FloatingIpIntent {
+    /// No floating IP (not `type: LoadBalancer`, internal, or IPv6).
+    None,
+    /// Allocate one from the external subnet/network (kuryr's Pool method).
+    Pool {
+        subnet_id: Option<String>,
+        network_id: Option<String>,
+    },
+    /// Use the existing floating IP the user created (kuryr's User method).
+    User { address: Ipv4Addr },
+}
+
+/// The load balancer a Service must become.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredLoadBalancer {
+    pub service: ServiceRef,
+    pub name: String,
+    pub vip: Vip,
+    /// Dual-stack: the second family's VIP, where configured.
+    pub additional_vips: Vec<Vip>,
+    pub provider: Option<String>,
+    pub flavor_id: Option<String>,
+    pub availability_zone: Option<String>,
+    /// `loadbalancer.openstack.org/load-balancer-id`, for a direct lookup.
+    pub load_balancer_id: Option<String>,
+    /// Sorted by name.
+    pub listeners: Vec<DesiredListener>,
+    pub floating_ip: FloatingIpIntent,
+    /// On removal keep an allocated floating IP, only disassociated.
+    pub keep_floating_ip: bool,
+    /// Ownership tags of the load balancer (sub-resources carry `owner_tags`).
+    pub tags: Vec<String>,
+    /// Tags every sub-resource and floating IP this tool creates carries.
+    pub owner_tags: Vec<String>,
+    /// Human-readable remarks about choices made in translation.
+    pub notes: Vec<String>,
+}
+
+/// What translation decided for one Service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Translation {
+    LoadBalancer(Box<DesiredLoadBalancer>),
+    /// No load balancer here; any this tool created for the Service is removed.
+    Skip {
+        service: ServiceRef,
+        reason: String,
+        keep_floating_ip: bool,
+        owner_tags: Vec<String>,
+    },
+}
+
+// ---------------------------------------------------------------------------
+// Observed state: what OpenStack reported. Strings where OpenStack may hold
+// values this tool never creates (HTTP listeners, other algorithms...).
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedMember {
+    pub id: String,
+    pub address: IpAddr,
+    pub protocol_port: u16,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObservedHealthMonitor {
+    pub id: String,
+    pub kind: String,
+    pub delay: u32,
+    pub timeout: u32,
+    pub max_retries: u32,
+    pub max_retries_down: u32,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObservedPool {
+    pub id: String,
+    pub name: String,
+    pub protocol: String,
+    pub lb_algorithm: String,
+    pub session_persistence: Option<String>,
+    pub members: Vec<ObservedMember>,
+    pub health_monitor: Option<ObservedHealthMonitor>,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObservedListener {
+    pub id: String,
+    pub name: String,
+    pub protocol: String,
+    pub protocol_port: u16,
+    pub allowed_cidrs: Vec<IpNet>,
+    pub connection_limit: Option<i64>,
+    pub timeout_client_data: Option<u64>,
+    pub timeout_member_connect: Option<u64>,
+    pub timeout_member_data: Option<u64>,
+    pub timeout_tcp_inspect: Option<u64>,
+    pub default_pool_id: Option<String>,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObservedLoadBalancer {
+    pub id: String,
+    pub name: String,
+    pub vip_address: Option<IpAddr>,
+    pub vip_subnet_id: Option<String>,
+    pub vip_port_id: Option<String>,
+    pub additional_vips: Vec<IpAddr>,
+    pub provisioning_status: String,
+    pub operating_status: String,
+    pub flavor_id: Option<String>,
+    pub availability_zone: Option<String>,
+    pub listeners: Vec<ObservedListener>,
+    /// All pools of the load balancer, attached to a listener or not.
+    pub pools: Vec<ObservedPool>,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedFloatingIp {
+    pub id: String,
+    pub address: IpAddr,
+    pub port_id: Option<String>,
+    pub network_id: Option<String>,
+    pub tags: Vec<String>,
+}
+
+/// The User method's floating IP, looked up by address.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum FloatingIpLookup {
+    /// Not looked up (offline planning).
+    #[default]
+    NotLookedUp,
+    NotFound,
+    Found(ObservedFloatingIp),
+}
+
+/// Everything OpenStack reported about one Service.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Observed {
+    /// Load balancers found for the Service: by ownership tags, by name, or by
+    /// the id annotation. More than one owned means an earlier crash left a copy.
+    pub load_balancers: Vec<ObservedLoadBalancer>,
+    /// Floating IPs carrying this Service's ownership tags, and any bound to
+    /// the VIP port of one of `load_balancers`.
+    pub floating_ips: Vec<ObservedFloatingIp>,
+    pub user_floating_ip: FloatingIpLookup,
+}

@@ -1,0 +1,148 @@
+//! Names and ownership tags: the seed's `namespace/name` and
+//! `namespace/name:PROTOCOL:PORT`, shortened deterministically past Octavia's
+//! 255-character limit, and the tags by which a stateless replica finds what
+//! this tool created.
+
+use sha2::{Digest, Sha256};
+
+use crate::model::{ListenerProtocol, ServiceRef};
+
+/// Octavia's and Neutron's limit for names and for each tag.
+pub const MAX_NAME_LEN: usize = 255;
+
+/// The tag every resource this tool creates carries.
+pub const TOOL_TAG: &str = "svc-lbaas";
+const CLUSTER_TAG_PREFIX: &str = "svc-lbaas-cluster:";
+const SERVICE_TAG_PREFIX: &str = "svc-lbaas-service:";
+const UID_TAG_PREFIX: &str = "svc-lbaas-uid:";
+
+/// `value` itself when it fits in 255 characters; otherwise a prefix and 16 hex
+/// digits of its SHA-256, so two long names never shorten to the same string.
+pub fn fit(value: String) -> String {
+    if value.len() <= MAX_NAME_LEN {
+        return value;
+    }
+    let digest = Sha256::digest(value.as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let mut keep = MAX_NAME_LEN - hex.len() - 1;
+    while !value.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    format!("{}-{}", &value[..keep], hex)
+}
+
+/// The load balancer's name: `namespace/name`.
+pub fn load_balancer_name(service: &ServiceRef) -> String {
+    fit(format!("{}/{}", service.namespace, service.name))
+}
+
+/// A listener's and its pool's name: `namespace/name:PROTOCOL:PORT`.
+pub fn listener_name(service: &ServiceRef, protocol: ListenerProtocol, port: u16) -> String {
+    fit(format!(
+        "{}/{}:{}:{}",
+        service.namespace,
+        service.name,
+        protocol.as_str(),
+        port
+    ))
+}
+
+/// Tags on every sub-resource and floating IP created for `service` in `cluster`.
+/// The Service is written `namespace_name`: `_` is in neither Kubernetes name,
+/// and `/` would not survive Neutron's per-tag URL.
+pub fn owner_tags(cluster: &str, service: &ServiceRef) -> Vec<String> {
+    vec![
+        TOOL_TAG.to_string(),
+        fit(format!("{CLUSTER_TAG_PREFIX}{cluster}")),
+        fit(format!(
+            "{SERVICE_TAG_PREFIX}{}_{}",
+            service.namespace, service.name
+        )),
+    ]
+}
+
+/// The load balancer's tags: the owner tags plus the Service's uid when known.
+pub fn load_balancer_tags(cluster: &str, service: &ServiceRef, uid: Option<&str>) -> Vec<String> {
+    let mut tags = owner_tags(cluster, service);
+    if let Some(uid) = uid.filter(|u| !u.is_empty()) {
+        tags.push(fit(format!("{UID_TAG_PREFIX}{uid}")));
+    }
+    tags
+}
+
+/// Whether `tags` carry every one of `owner` (the tags of `owner_tags`).
+pub fn is_owned(tags: &[String], owner: &[String]) -> bool {
+    owner.iter().all(|o| tags.iter().any(|t| t == o))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn svc(ns: &str, name: &str) -> ServiceRef {
+        ServiceRef {
+            namespace: ns.into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn names_follow_the_seed() {
+        let s = svc("default", "kubernetes");
+        assert_eq!(load_balancer_name(&s), "default/kubernetes");
+        assert_eq!(
+            listener_name(&s, ListenerProtocol::Https, 443),
+            "default/kubernetes:HTTPS:443"
+        );
+    }
+
+    #[test]
+    fn short_names_are_left_alone() {
+        let name = "a".repeat(MAX_NAME_LEN);
+        assert_eq!(fit(name.clone()), name);
+    }
+
+    #[test]
+    fn long_names_are_shortened_deterministically_and_without_collisions() {
+        let ns = "n".repeat(63);
+        let a = svc(&ns, &format!("{}a", "x".repeat(252)));
+        let b = svc(&ns, &format!("{}b", "x".repeat(252)));
+        let name_a = listener_name(&a, ListenerProtocol::Tcp, 80);
+        let name_b = listener_name(&b, ListenerProtocol::Tcp, 80);
+        assert_eq!(name_a.len(), MAX_NAME_LEN);
+        assert_eq!(name_b.len(), MAX_NAME_LEN);
+        assert_ne!(name_a, name_b);
+        assert_eq!(name_a, listener_name(&a, ListenerProtocol::Tcp, 80));
+        // Same Service, other port: still distinct after shortening.
+        assert_ne!(name_a, listener_name(&a, ListenerProtocol::Tcp, 81));
+    }
+
+    #[test]
+    fn shortening_respects_character_boundaries() {
+        let long = "é".repeat(200);
+        let short = fit(long);
+        assert!(short.len() <= MAX_NAME_LEN);
+    }
+
+    #[test]
+    fn ownership_needs_every_owner_tag() {
+        let owner = owner_tags("prod", &svc("default", "web"));
+        let mut tags = owner.clone();
+        tags.push("something-else".into());
+        assert!(is_owned(&tags, &owner));
+        assert!(!is_owned(&owner[..2], &owner));
+        let other_cluster = owner_tags("staging", &svc("default", "web"));
+        assert!(!is_owned(&other_cluster, &owner));
+        let other_service = owner_tags("prod", &svc("default", "api"));
+        assert!(!is_owned(&other_service, &owner));
+    }
+
+    #[test]
+    fn the_uid_tag_is_only_on_the_load_balancer() {
+        let s = svc("default", "web");
+        let tags = load_balancer_tags("prod", &s, Some("1234"));
+        assert!(tags.contains(&"svc-lbaas-uid:1234".to_string()));
+        assert!(is_owned(&tags, &owner_tags("prod", &s)));
+        assert_eq!(load_balancer_tags("prod", &s, None), owner_tags("prod", &s));
+    }
+}

@@ -1,0 +1,1118 @@
+//! Pure planning: `plan(desired, observed)` -> the ordered OpenStack operations
+//! that converge what OpenStack has onto what the Service needs. No I/O.
+//!
+//! Rules: create the whole tree in one fully-populated request where the API
+//! offers it; update mutable fields in place; delete and re-create only what is
+//! immutable (VIP, listener protocol/port, pool protocol, monitor type); one
+//! batch member replacement per pool whose members differ; never delete what
+//! lacks this tool's ownership tags.
+
+pub mod memory;
+
+use std::collections::{BTreeSet, HashSet};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::Serialize;
+
+use crate::config::Api;
+use crate::model::{
+    DesiredListener, DesiredLoadBalancer, DesiredPool, FloatingIpIntent, FloatingIpLookup,
+    HealthMonitor, Member, Observed, ObservedFloatingIp, ObservedListener, ObservedLoadBalancer,
+    ObservedPool, Translation,
+};
+use crate::names::is_owned;
+
+/// What the load-balancing API can do; decides the shape of a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// One POST creates a load balancer with listeners, pools, members, monitors.
+    pub fully_populated_create: bool,
+    /// `PUT /pools/{id}/members` replaces a pool's members in one call.
+    pub batch_members: bool,
+    /// Listener `allowed_cidrs` (Octavia API 2.12).
+    pub allowed_cidrs: bool,
+    /// Listener timeouts (Octavia API 2.1).
+    pub listener_timeouts: bool,
+    /// Load balancer `additional_vips` (Octavia API 2.26).
+    pub additional_vips: bool,
+}
+
+impl Capabilities {
+    pub const OCTAVIA: Capabilities = Capabilities {
+        fully_populated_create: true,
+        batch_members: true,
+        allowed_cidrs: true,
+        listener_timeouts: true,
+        additional_vips: true,
+    };
+    /// The legacy Neutron LBaaS v2 API: one object per call.
+    pub const NEUTRON_LBAAS: Capabilities = Capabilities {
+        fully_populated_create: false,
+        batch_members: false,
+        allowed_cidrs: false,
+        listener_timeouts: false,
+        additional_vips: false,
+    };
+
+    pub fn of(api: Api) -> Capabilities {
+        match api {
+            Api::Octavia => Capabilities::OCTAVIA,
+            Api::NeutronLbaas => Capabilities::NEUTRON_LBAAS,
+        }
+    }
+}
+
+/// A resource by id, or (id `None`) one created earlier in the same plan, by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ref {
+    pub id: Option<String>,
+    pub name: String,
+}
+
+impl Ref {
+    fn existing(id: &str, name: &str) -> Ref {
+        Ref {
+            id: Some(id.to_string()),
+            name: name.to_string(),
+        }
+    }
+    fn planned(name: &str) -> Ref {
+        Ref {
+            id: None,
+            name: name.to_string(),
+        }
+    }
+}
+
+/// Changed listener fields; `None` leaves a field alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListenerUpdate {
+    pub allowed_cidrs: Option<Vec<IpNet>>,
+    pub connection_limit: Option<i64>,
+    pub timeout_client_data: Option<u64>,
+    pub timeout_member_connect: Option<u64>,
+    pub timeout_member_data: Option<u64>,
+    pub timeout_tcp_inspect: Option<u64>,
+}
+
+impl ListenerUpdate {
+    fn fields(&self) -> Vec<&'static str> {
+        let mut f = Vec::new();
+        let named = [
+            (self.allowed_cidrs.is_some(), "allowed_cidrs"),
+            (self.connection_limit.is_some(), "connection_limit"),
+            (self.timeout_client_data.is_some(), "timeout_client_data"),
+            (
+                self.timeout_member_connect.is_some(),
+                "timeout_member_connect",
+            ),
+            (self.timeout_member_data.is_some(), "timeout_member_data"),
+            (self.timeout_tcp_inspect.is_some(), "timeout_tcp_inspect"),
+        ];
+        for (set, name) in named {
+            if set {
+                f.push(name);
+            }
+        }
+        f
+    }
+}
+
+/// Changed pool fields; `session_persistence: Some(None)` removes persistence.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PoolUpdate {
+    pub lb_algorithm: Option<crate::model::LbAlgorithm>,
+    pub session_persistence: Option<Option<crate::model::SessionPersistence>>,
+}
+
+/// One member in a batch replacement. `owned: false` marks a member this tool
+/// did not create, sent back unchanged so the replacement keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberSpec {
+    pub member: Member,
+    pub subnet_id: Option<String>,
+    pub owned: bool,
+}
+
+/// One OpenStack write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operation {
+    /// `populated`: listeners, pools, members and monitors in the same request.
+    CreateLoadBalancer {
+        load_balancer: Box<DesiredLoadBalancer>,
+        populated: bool,
+        additional_vips: bool,
+    },
+    /// Cascade delete: listeners, pools, members and monitors go with it.
+    DeleteLoadBalancer {
+        id: String,
+        name: String,
+    },
+    /// `with_pool`: its default pool (with members and monitor) in the same request.
+    CreateListener {
+        load_balancer: Ref,
+        listener: Box<DesiredListener>,
+        with_pool: bool,
+    },
+    UpdateListener {
+        id: String,
+        name: String,
+        update: ListenerUpdate,
+    },
+    DeleteListener {
+        id: String,
+        name: String,
+    },
+    /// Becomes the listener's default pool; `populated`: members and monitor inline.
+    CreatePool {
+        load_balancer: Ref,
+        listener: Ref,
+        pool: Box<DesiredPool>,
+        populated: bool,
+    },
+    UpdatePool {
+        id: String,
+        name: String,
+        update: PoolUpdate,
+    },
+    DeletePool {
+        id: String,
+        name: String,
+    },
+    ReplaceMembers {
+        pool: Ref,
+        members: Vec<MemberSpec>,
+    },
+    CreateMember {
+        pool: Ref,
+        member: Member,
+        subnet_id: Option<String>,
+    },
+    DeleteMember {
+        pool: Ref,
+        id: String,
+        member: Member,
+    },
+    CreateHealthMonitor {
+        pool: Ref,
+        monitor: HealthMonitor,
+    },
+    UpdateHealthMonitor {
+        id: String,
+        pool: String,
+        monitor: HealthMonitor,
+    },
+    DeleteHealthMonitor {
+        id: String,
+        pool: String,
+    },
+    /// Allocates a floating IP already associated with the VIP port.
+    CreateFloatingIp {
+        vip_port: Ref,
+        subnet_id: Option<String>,
+        network_id: Option<String>,
+        description: String,
+    },
+    /// `id: None` only offline, where the user's floating IP was not looked up.
+    AssociateFloatingIp {
+        id: Option<String>,
+        address: IpAddr,
+        vip_port: Ref,
+    },
+    DisassociateFloatingIp {
+        id: String,
+        address: IpAddr,
+    },
+    DeleteFloatingIp {
+        id: String,
+        address: IpAddr,
+    },
+}
+
+/// The summary of an operation that answers show: `{op, resource, name, id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OperationSummary {
+    pub op: &'static str,
+    pub resource: &'static str,
+    pub name: String,
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+fn plural(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
+impl Operation {
+    pub fn summary(&self) -> OperationSummary {
+        use Operation::*;
+        let s = |op, resource, name: &str, id: Option<&String>, detail: Option<String>| {
+            OperationSummary {
+                op,
+                resource,
+                name: name.to_string(),
+                id: id.cloned(),
+                detail,
+            }
+        };
+        match self {
+            CreateLoadBalancer {
+                load_balancer: lb,
+                populated,
+                ..
+            } => {
+                let detail = populated.then(|| {
+                    let members: usize = lb
+                        .listeners
+                        .iter()
+                        .map(|l| l.pool.members.as_ref().map_or(0, BTreeSet::len))
+                        .sum();
+                    let monitors = lb
+                        .listeners
+                        .iter()
+                        .filter(|l| l.pool.health_monitor.is_some())
+                        .count();
+                    let n = lb.listeners.len();
+                    format!(
+                        "fully populated: {}, {}, {}, {}",
+                        plural(n, "listener"),
+                        plural(n, "pool"),
+                        plural(members, "member"),
+                        plural(monitors, "health monitor")
+                    )
+                });
+                s("create", "loadbalancer", &lb.name, None, detail)
+            }
+            DeleteLoadBalancer { id, name } => s(
+                "delete",
+                "loadbalancer",
+                name,
+                Some(id),
+                Some("cascade".into()),
+            ),
+            CreateListener {
+                listener,
+                with_pool,
+                ..
+            } => {
+                let detail = with_pool.then(|| {
+                    let members = listener.pool.members.as_ref().map_or(0, BTreeSet::len);
+                    format!("with its pool and {}", plural(members, "member"))
+                });
+                s("create", "listener", &listener.name, None, detail)
+            }
+            UpdateListener { id, name, update } => s(
+                "update",
+                "listener",
+                name,
+                Some(id),
+                Some(update.fields().join(", ")),
+            ),
+            DeleteListener { id, name } => s("delete", "listener", name, Some(id), None),
+            CreatePool {
+                pool, populated, ..
+            } => {
+                let detail = populated
+                    .then(|| plural(pool.members.as_ref().map_or(0, BTreeSet::len), "member"));
+                s("create", "pool", &pool.name, None, detail)
+            }
+            UpdatePool { id, name, update } => {
+                let mut fields = Vec::new();
+                if update.lb_algorithm.is_some() {
+                    fields.push("lb_algorithm");
+                }
+                if update.session_persistence.is_some() {
+                    fields.push("session_persistence");
+                }
+                s("update", "pool", name, Some(id), Some(fields.join(", ")))
+            }
+            DeletePool { id, name } => s("delete", "pool", name, Some(id), None),
+            ReplaceMembers { pool, members } => s(
+                "replace",
+                "members",
+                &pool.name,
+                pool.id.as_ref(),
+                Some(plural(members.len(), "member")),
+            ),
+            CreateMember { pool, member, .. } => s(
+                "create",
+                "member",
+                &format!("{}:{}", member.address, member.protocol_port),
+                None,
+                Some(format!("in pool {}", pool.name)),
+            ),
+            DeleteMember { pool, id, member } => s(
+                "delete",
+                "member",
+                &format!("{}:{}", member.address, member.protocol_port),
+                Some(id),
+                Some(format!("from pool {}", pool.name)),
+            ),
+            CreateHealthMonitor { pool, monitor } => s(
+                "create",
+                "healthmonitor",
+                &pool.name,
+                None,
+                Some(monitor.kind.as_str().to_string()),
+            ),
+            UpdateHealthMonitor { id, pool, .. } => {
+                s("update", "healthmonitor", pool, Some(id), None)
+            }
+            DeleteHealthMonitor { id, pool } => s("delete", "healthmonitor", pool, Some(id), None),
+            CreateFloatingIp {
+                vip_port,
+                subnet_id,
+                network_id,
+                description,
+            } => {
+                let from = match (subnet_id, network_id) {
+                    (Some(s), _) => format!("from subnet {s}"),
+                    (None, Some(n)) => format!("from network {n}"),
+                    (None, None) => "from the external network".to_string(),
+                };
+                s(
+                    "create",
+                    "floatingip",
+                    description,
+                    None,
+                    Some(format!("{from}, on the VIP port of {}", vip_port.name)),
+                )
+            }
+            AssociateFloatingIp {
+                id,
+                address,
+                vip_port,
+            } => s(
+                "associate",
+                "floatingip",
+                &address.to_string(),
+                id.as_ref(),
+                Some(format!("to the VIP port of {}", vip_port.name)),
+            ),
+            DisassociateFloatingIp { id, address } => s(
+                "disassociate",
+                "floatingip",
+                &address.to_string(),
+                Some(id),
+                None,
+            ),
+            DeleteFloatingIp { id, address } => {
+                s("delete", "floatingip", &address.to_string(), Some(id), None)
+            }
+        }
+    }
+
+    /// Whether the operation changes the load balancer tree (and so needs a
+    /// wait for ACTIVE before the next one); floating IP operations do not.
+    pub fn is_load_balancer_write(&self) -> bool {
+        !matches!(
+            self,
+            Operation::CreateFloatingIp { .. }
+                | Operation::AssociateFloatingIp { .. }
+                | Operation::DisassociateFloatingIp { .. }
+                | Operation::DeleteFloatingIp { .. }
+        )
+    }
+}
+
+/// Why no plan can be made; each is the user's or another owner's to resolve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error(
+        "{resource} {name} ({id}) exists but was not created by svc-lbaas for this cluster and Service; it is left alone"
+    )]
+    NotOwned {
+        resource: &'static str,
+        name: String,
+        id: String,
+    },
+    #[error("floating IP {address} (spec.loadBalancerIP) does not exist; create it first")]
+    FloatingIpNotFound { address: IpAddr },
+    #[error("floating IP {address} (spec.loadBalancerIP) is bound to another port ({port_id})")]
+    FloatingIpInUse { address: IpAddr, port_id: String },
+    #[error("{what} is not offered by the {api} API")]
+    Unsupported { what: String, api: &'static str },
+}
+
+/// Plans one Service: converge for a load balancer, remove for a skip.
+pub fn plan(
+    translation: &Translation,
+    observed: &Observed,
+    caps: Capabilities,
+) -> Result<Vec<Operation>, PlanError> {
+    match translation {
+        Translation::LoadBalancer(desired) => plan_load_balancer(desired, observed, caps),
+        Translation::Skip {
+            owner_tags,
+            keep_floating_ip,
+            ..
+        } => Ok(plan_removal(observed, owner_tags, *keep_floating_ip)),
+    }
+}
+
+/// Removes everything this tool created for the Service: floating IPs first
+/// (a kept one only disassociated, a user's only disassociated), then each
+/// owned load balancer by cascade delete.
+pub fn plan_removal(
+    observed: &Observed,
+    owner_tags: &[String],
+    keep_floating_ip: bool,
+) -> Vec<Operation> {
+    let owned: Vec<&ObservedLoadBalancer> = observed
+        .load_balancers
+        .iter()
+        .filter(|lb| is_owned(&lb.tags, owner_tags))
+        .collect();
+    let vip_ports: HashSet<&str> = owned
+        .iter()
+        .filter_map(|lb| lb.vip_port_id.as_deref())
+        .collect();
+    let mut ops = Vec::new();
+    for fip in unique_floating_ips(observed) {
+        let bound = fip
+            .port_id
+            .as_deref()
+            .is_some_and(|p| vip_ports.contains(p));
+        if is_owned(&fip.tags, owner_tags) {
+            if !keep_floating_ip {
+                ops.push(delete_fip(fip));
+            } else if fip.port_id.is_some() {
+                ops.push(disassociate_fip(fip));
+            }
+        } else if bound {
+            ops.push(disassociate_fip(fip));
+        }
+    }
+    for lb in owned {
+        ops.push(Operation::DeleteLoadBalancer {
+            id: lb.id.clone(),
+            name: lb.name.clone(),
+        });
+    }
+    ops
+}
+
+fn delete_fip(fip: &ObservedFloatingIp) -> Operation {
+    Operation::DeleteFloatingIp {
+        id: fip.id.clone(),
+        address: fip.address,
+    }
+}
+
+fn disassociate_fip(fip: &ObservedFloatingIp) -> Operation {
+    Operation::DisassociateFloatingIp {
+        id: fip.id.clone(),
+        address: fip.address,
+    }
+}
+
+fn unique_floating_ips(observed: &Observed) -> Vec<&ObservedFloatingIp> {
+    let mut seen = HashSet::new();
+    let mut fips: Vec<&ObservedFloatingIp> = observed
+        .floating_ips
+        .iter()
+        .filter(|f| seen.insert(f.id.as_str()))
+        .collect();
+    fips.sort_by(|a, b| (a.address, &a.id).cmp(&(b.address, &b.id)));
+    fips
+}
+
+fn api_name(caps: Capabilities) -> &'static str {
+    if caps == Capabilities::NEUTRON_LBAAS {
+        "Neutron LBaaS v2"
+    } else {
+        "load-balancer"
+    }
+}
+
+fn check_capabilities(desired: &DesiredLoadBalancer, caps: Capabilities) -> Result<(), PlanError> {
+    let api = api_name(caps);
+    for l in &desired.listeners {
+        if !caps.allowed_cidrs && !l.allowed_cidrs.is_empty() {
+            return Err(PlanError::Unsupported {
+                what: "spec.loadBalancerSourceRanges (listener allowed_cidrs)".into(),
+                api,
+            });
+        }
+        let o = &l.options;
+        if !caps.listener_timeouts
+            && (o.timeout_client_data.is_some()
+                || o.timeout_member_connect.is_some()
+                || o.timeout_member_data.is_some()
+                || o.timeout_tcp_inspect.is_some())
+        {
+            return Err(PlanError::Unsupported {
+                what: "listener timeouts (loadbalancer.openstack.org/timeout-*)".into(),
+                api,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Converges the owned load balancer (creating it when there is none).
+pub fn plan_load_balancer(
+    desired: &DesiredLoadBalancer,
+    observed: &Observed,
+    caps: Capabilities,
+) -> Result<Vec<Operation>, PlanError> {
+    check_capabilities(desired, caps)?;
+    let owner = &desired.owner_tags;
+    let (owned, foreign): (Vec<&ObservedLoadBalancer>, Vec<&ObservedLoadBalancer>) = observed
+        .load_balancers
+        .iter()
+        .partition(|lb| is_owned(&lb.tags, owner));
+    if owned.is_empty()
+        && let Some(lb) = foreign.first()
+    {
+        return Err(PlanError::NotOwned {
+            resource: "load balancer",
+            name: lb.name.clone(),
+            id: lb.id.clone(),
+        });
+    }
+
+    // The one to keep: healthy and with the right VIP if there is such a one;
+    // any other owned copy (left by a crash) goes.
+    let keep = owned
+        .iter()
+        .copied()
+        .filter(|lb| lb.provisioning_status != "ERROR")
+        .find(|lb| !needs_recreate(desired, lb, caps))
+        .or_else(|| {
+            owned
+                .iter()
+                .copied()
+                .find(|lb| lb.provisioning_status != "ERROR")
+        });
+    let recreate = keep.is_none_or(|lb| needs_recreate(desired, lb, caps));
+    let mut ops = Vec::new();
+    let mut gone_vip_ports = Vec::new();
+    for lb in &owned {
+        if recreate || keep.is_some_and(|k| k.id != lb.id) {
+            ops.push(Operation::DeleteLoadBalancer {
+                id: lb.id.clone(),
+                name: lb.name.clone(),
+            });
+            gone_vip_ports.extend(lb.vip_port_id.clone());
+        }
+    }
+
+    let lb_ref;
+    let vip_port;
+    let mut tree_ops = Vec::new();
+    match keep.filter(|_| !recreate) {
+        Some(lb) => {
+            lb_ref = Ref::existing(&lb.id, &lb.name);
+            vip_port = match &lb.vip_port_id {
+                Some(p) => Ref::existing(p, &lb.name),
+                None => Ref::planned(&lb.name),
+            };
+            plan_listeners(desired, lb, caps, &lb_ref, &mut tree_ops)?;
+        }
+        None => {
+            ops.push(Operation::CreateLoadBalancer {
+                load_balancer: Box::new(desired.clone()),
+                populated: caps.fully_populated_create,
+                additional_vips: caps.additional_vips,
+            });
+            lb_ref = Ref::planned(&desired.name);
+            vip_port = Ref::planned(&desired.name);
+            if !caps.fully_populated_create {
+                for listener in &desired.listeners {
+                    create_listener(listener, caps, &lb_ref, &mut tree_ops);
+                }
+            }
+        }
+    }
+    // Neutron's floating IP calls need no wait for the load balancer: they go
+    // right after its creation, while Octavia provisions.
+    plan_floating_ips(desired, observed, &vip_port, &gone_vip_ports, &mut ops)?;
+    ops.extend(tree_ops);
+    Ok(ops)
+}
+
+/// Immutable differences: VIP address or subnet, additional VIPs, flavor, AZ.
+fn needs_recreate(
+    desired: &DesiredLoadBalancer,
+    lb: &ObservedLoadBalancer,
+    caps: Capabilities,
+) -> bool {
+    let differs = |want: &Option<String>, have: &Option<String>| {
+        want.as_ref().is_some_and(|w| have.as_ref() != Some(w))
+    };
+    let vip_differs = desired
+        .vip
+        .address
+        .is_some_and(|a| lb.vip_address != Some(a));
+    let additional_differs = caps.additional_vips
+        && (desired.additional_vips.len() != lb.additional_vips.len()
+            || desired
+                .additional_vips
+                .iter()
+                .filter_map(|v| v.address)
+                .any(|a| !lb.additional_vips.contains(&a)));
+    vip_differs
+        || additional_differs
+        || differs(&desired.vip.subnet_id, &lb.vip_subnet_id)
+        || differs(&desired.flavor_id, &lb.flavor_id)
+        || differs(&desired.availability_zone, &lb.availability_zone)
+}
+
+fn create_listener(
+    listener: &DesiredListener,
+    caps: Capabilities,
+    lb: &Ref,
+    ops: &mut Vec<Operation>,
+) {
+    ops.push(Operation::CreateListener {
+        load_balancer: lb.clone(),
+        listener: Box::new(listener.clone()),
+        with_pool: caps.fully_populated_create,
+    });
+    if !caps.fully_populated_create {
+        create_pool(&listener.pool, caps, lb, &Ref::planned(&listener.name), ops);
+    }
+}
+
+fn create_pool(
+    pool: &DesiredPool,
+    caps: Capabilities,
+    lb: &Ref,
+    listener: &Ref,
+    ops: &mut Vec<Operation>,
+) {
+    ops.push(Operation::CreatePool {
+        load_balancer: lb.clone(),
+        listener: listener.clone(),
+        pool: Box::new(pool.clone()),
+        populated: caps.fully_populated_create,
+    });
+    if caps.fully_populated_create {
+        return;
+    }
+    let pool_ref = Ref::planned(&pool.name);
+    for member in pool.members.iter().flatten() {
+        ops.push(Operation::CreateMember {
+            pool: pool_ref.clone(),
+            member: *member,
+            subnet_id: pool.member_subnet.clone(),
+        });
+    }
+    if let Some(monitor) = &pool.health_monitor {
+        ops.push(Operation::CreateHealthMonitor {
+            pool: pool_ref,
+            monitor: monitor.clone(),
+        });
+    }
+}
+
+fn plan_listeners(
+    desired: &DesiredLoadBalancer,
+    lb: &ObservedLoadBalancer,
+    caps: Capabilities,
+    lb_ref: &Ref,
+    ops: &mut Vec<Operation>,
+) -> Result<(), PlanError> {
+    let owner = &desired.owner_tags;
+    let mut removals = Vec::new();
+    let mut changes = Vec::new();
+    let mut creations = Vec::new();
+    let mut matched: HashSet<&str> = HashSet::new();
+    for want in &desired.listeners {
+        let found = lb.listeners.iter().find(|l| {
+            l.protocol == want.protocol.as_str() && l.protocol_port == want.protocol_port
+        });
+        match found {
+            None => create_listener(want, caps, lb_ref, &mut creations),
+            Some(have) if !is_owned(&have.tags, owner) => {
+                return Err(PlanError::NotOwned {
+                    resource: "listener",
+                    name: have.name.clone(),
+                    id: have.id.clone(),
+                });
+            }
+            Some(have) => {
+                matched.insert(have.id.as_str());
+                plan_listener(
+                    want,
+                    have,
+                    lb,
+                    caps,
+                    owner,
+                    lb_ref,
+                    &mut removals,
+                    &mut changes,
+                )?;
+            }
+        }
+    }
+    // Listeners of ports the Service no longer has, then their pools.
+    let mut kept_pools: HashSet<&str> = HashSet::new();
+    for have in &lb.listeners {
+        let owned = is_owned(&have.tags, owner);
+        if owned && !matched.contains(have.id.as_str()) {
+            removals.push(Operation::DeleteListener {
+                id: have.id.clone(),
+                name: have.name.clone(),
+            });
+        } else if let Some(pool) = &have.default_pool_id {
+            kept_pools.insert(pool.as_str());
+        }
+    }
+    for pool in &lb.pools {
+        let deleted_already = removals
+            .iter()
+            .any(|op| matches!(op, Operation::DeletePool { id, .. } if id == &pool.id));
+        if is_owned(&pool.tags, owner) && !kept_pools.contains(pool.id.as_str()) && !deleted_already
+        {
+            removals.push(Operation::DeletePool {
+                id: pool.id.clone(),
+                name: pool.name.clone(),
+            });
+        }
+    }
+    ops.extend(removals);
+    ops.extend(changes);
+    ops.extend(creations);
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn plan_listener(
+    want: &DesiredListener,
+    have: &ObservedListener,
+    lb: &ObservedLoadBalancer,
+    caps: Capabilities,
+    owner: &[String],
+    lb_ref: &Ref,
+    removals: &mut Vec<Operation>,
+    changes: &mut Vec<Operation>,
+) -> Result<(), PlanError> {
+    let mut update = ListenerUpdate::default();
+    if caps.allowed_cidrs {
+        let have_cidrs: BTreeSet<IpNet> = have.allowed_cidrs.iter().map(IpNet::trunc).collect();
+        let want_cidrs: BTreeSet<IpNet> = want.allowed_cidrs.iter().copied().collect();
+        if have_cidrs != want_cidrs {
+            update.allowed_cidrs = Some(want.allowed_cidrs.clone());
+        }
+    }
+    let o = &want.options;
+    let changed = |w: Option<u64>, h: Option<u64>| w.filter(|w| h != Some(*w));
+    update.connection_limit = o
+        .connection_limit
+        .filter(|w| have.connection_limit != Some(*w));
+    update.timeout_client_data = changed(o.timeout_client_data, have.timeout_client_data);
+    update.timeout_member_connect = changed(o.timeout_member_connect, have.timeout_member_connect);
+    update.timeout_member_data = changed(o.timeout_member_data, have.timeout_member_data);
+    update.timeout_tcp_inspect = changed(o.timeout_tcp_inspect, have.timeout_tcp_inspect);
+    if update != ListenerUpdate::default() {
+        changes.push(Operation::UpdateListener {
+            id: have.id.clone(),
+            name: have.name.clone(),
+            update,
+        });
+    }
+
+    let listener_ref = Ref::existing(&have.id, &have.name);
+    let pool = have
+        .default_pool_id
+        .as_ref()
+        .and_then(|id| lb.pools.iter().find(|p| &p.id == id));
+    let Some(pool) = pool else {
+        create_pool(&want.pool, caps, lb_ref, &listener_ref, changes);
+        return Ok(());
+    };
+    if !is_owned(&pool.tags, owner) {
+        return Err(PlanError::NotOwned {
+            resource: "pool",
+            name: pool.name.clone(),
+            id: pool.id.clone(),
+        });
+    }
+    if pool.protocol != want.pool.protocol.as_str() {
+        // A pool's protocol is immutable: replace the pool.
+        removals.push(Operation::DeletePool {
+            id: pool.id.clone(),
+            name: pool.name.clone(),
+        });
+        create_pool(&want.pool, caps, lb_ref, &listener_ref, changes);
+        return Ok(());
+    }
+    plan_pool(&want.pool, pool, caps, owner, changes)
+}
+
+fn plan_pool(
+    want: &DesiredPool,
+    have: &ObservedPool,
+    caps: Capabilities,
+    owner: &[String],
+    changes: &mut Vec<Operation>,
+) -> Result<(), PlanError> {
+    let mut update = PoolUpdate::default();
+    if have.lb_algorithm != want.lb_algorithm.as_str() {
+        update.lb_algorithm = Some(want.lb_algorithm);
+    }
+    if have.session_persistence.as_deref() != want.session_persistence.map(|p| p.as_str()) {
+        update.session_persistence = Some(want.session_persistence);
+    }
+    if update != PoolUpdate::default() {
+        changes.push(Operation::UpdatePool {
+            id: have.id.clone(),
+            name: have.name.clone(),
+            update,
+        });
+    }
+    let pool_ref = Ref::existing(&have.id, &have.name);
+
+    match (&want.health_monitor, &have.health_monitor) {
+        // Someone else's monitor that already does what we want is left alone.
+        (Some(w), Some(h)) if !is_owned(&h.tags, owner) && monitor_matches(w, h) => {}
+        (Some(_), Some(h)) if !is_owned(&h.tags, owner) => {
+            return Err(PlanError::NotOwned {
+                resource: "health monitor",
+                name: have.name.clone(),
+                id: h.id.clone(),
+            });
+        }
+        (Some(w), Some(h)) if h.kind != w.kind.as_str() => {
+            changes.push(Operation::DeleteHealthMonitor {
+                id: h.id.clone(),
+                pool: have.name.clone(),
+            });
+            changes.push(Operation::CreateHealthMonitor {
+                pool: pool_ref.clone(),
+                monitor: w.clone(),
+            });
+        }
+        (Some(w), Some(h)) if !monitor_matches(w, h) => {
+            changes.push(Operation::UpdateHealthMonitor {
+                id: h.id.clone(),
+                pool: have.name.clone(),
+                monitor: w.clone(),
+            });
+        }
+        (Some(w), None) => changes.push(Operation::CreateHealthMonitor {
+            pool: pool_ref.clone(),
+            monitor: w.clone(),
+        }),
+        (None, Some(h)) if is_owned(&h.tags, owner) => {
+            changes.push(Operation::DeleteHealthMonitor {
+                id: h.id.clone(),
+                pool: have.name.clone(),
+            })
+        }
+        _ => {}
+    }
+
+    let Some(want_members) = &want.members else {
+        return Ok(());
+    };
+    let present: HashSet<Member> = have
+        .members
+        .iter()
+        .map(|m| Member {
+            address: m.address,
+            protocol_port: m.protocol_port,
+        })
+        .collect();
+    let missing: Vec<&Member> = want_members
+        .iter()
+        .filter(|m| !present.contains(m))
+        .collect();
+    let extra: Vec<_> = have
+        .members
+        .iter()
+        .filter(|m| is_owned(&m.tags, owner))
+        .filter(|m| {
+            !want_members.contains(&Member {
+                address: m.address,
+                protocol_port: m.protocol_port,
+            })
+        })
+        .collect();
+    if missing.is_empty() && extra.is_empty() {
+        return Ok(());
+    }
+    if caps.batch_members {
+        let mut members: Vec<MemberSpec> = want_members
+            .iter()
+            .map(|m| MemberSpec {
+                member: *m,
+                subnet_id: want.member_subnet.clone(),
+                owned: true,
+            })
+            .collect();
+        // A batch replacement deletes whatever it does not list: list the
+        // members this tool does not own, unchanged, so they stay.
+        for m in &have.members {
+            let member = Member {
+                address: m.address,
+                protocol_port: m.protocol_port,
+            };
+            if !is_owned(&m.tags, owner) && !want_members.contains(&member) {
+                members.push(MemberSpec {
+                    member,
+                    subnet_id: None,
+                    owned: false,
+                });
+            }
+        }
+        changes.push(Operation::ReplaceMembers {
+            pool: pool_ref,
+            members,
+        });
+    } else {
+        for m in extra {
+            changes.push(Operation::DeleteMember {
+                pool: pool_ref.clone(),
+                id: m.id.clone(),
+                member: Member {
+                    address: m.address,
+                    protocol_port: m.protocol_port,
+                },
+            });
+        }
+        for m in missing {
+            changes.push(Operation::CreateMember {
+                pool: pool_ref.clone(),
+                member: *m,
+                subnet_id: want.member_subnet.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn monitor_matches(want: &HealthMonitor, have: &crate::model::ObservedHealthMonitor) -> bool {
+    have.kind == want.kind.as_str()
+        && have.delay == want.delay
+        && have.timeout == want.timeout
+        && have.max_retries == want.max_retries
+        && have.max_retries_down == want.max_retries_down
+}
+
+/// Floating IP operations: removals first, then the association or allocation.
+fn plan_floating_ips(
+    desired: &DesiredLoadBalancer,
+    observed: &Observed,
+    vip_port: &Ref,
+    gone_vip_ports: &[String],
+    ops: &mut Vec<Operation>,
+) -> Result<(), PlanError> {
+    let owner = &desired.owner_tags;
+    let bound = |fip: &ObservedFloatingIp| vip_port.id.is_some() && fip.port_id == vip_port.id;
+    let free = |fip: &ObservedFloatingIp| {
+        fip.port_id
+            .as_ref()
+            .is_none_or(|p| gone_vip_ports.contains(p))
+    };
+    let fips = unique_floating_ips(observed);
+    let mut removals = Vec::new();
+    let mut binding = Vec::new();
+    let user_id = match (&desired.floating_ip, &observed.user_floating_ip) {
+        (FloatingIpIntent::User { .. }, FloatingIpLookup::Found(f)) => Some(f.id.as_str()),
+        _ => None,
+    };
+    // Unowned floating IPs on our VIP that are not the wanted one: disassociate.
+    for fip in &fips {
+        if !is_owned(&fip.tags, owner) && bound(fip) && Some(fip.id.as_str()) != user_id {
+            removals.push(disassociate_fip(fip));
+        }
+    }
+    let owned: Vec<&ObservedFloatingIp> = fips
+        .iter()
+        .copied()
+        .filter(|f| is_owned(&f.tags, owner) && Some(f.id.as_str()) != user_id)
+        .collect();
+    let release = |fip: &ObservedFloatingIp, removals: &mut Vec<Operation>| {
+        if !desired.keep_floating_ip {
+            removals.push(delete_fip(fip));
+        } else if fip.port_id.is_some() {
+            removals.push(disassociate_fip(fip));
+        }
+    };
+    match &desired.floating_ip {
+        FloatingIpIntent::None => {
+            for fip in owned {
+                release(fip, &mut removals);
+            }
+        }
+        FloatingIpIntent::Pool {
+            subnet_id,
+            network_id,
+        } => {
+            let usable = |f: &&ObservedFloatingIp| {
+                network_id
+                    .as_ref()
+                    .is_none_or(|n| f.network_id.as_ref() == Some(n))
+            };
+            let primary = owned
+                .iter()
+                .copied()
+                .filter(usable)
+                .find(|f| bound(f))
+                .or_else(|| owned.iter().copied().filter(usable).find(|f| free(f)))
+                .or_else(|| owned.iter().copied().find(usable));
+            for fip in &owned {
+                if primary.is_none_or(|p| p.id != fip.id) {
+                    // A copy left by a crash, or one on the wrong network.
+                    removals.push(delete_fip(fip));
+                }
+            }
+            match primary {
+                Some(fip) if bound(fip) => {}
+                Some(fip) => binding.push(Operation::AssociateFloatingIp {
+                    id: Some(fip.id.clone()),
+                    address: fip.address,
+                    vip_port: vip_port.clone(),
+                }),
+                None => binding.push(Operation::CreateFloatingIp {
+                    vip_port: vip_port.clone(),
+                    subnet_id: subnet_id.clone(),
+                    network_id: network_id.clone(),
+                    description: format!("svc-lbaas: Service {}", desired.service),
+                }),
+            }
+        }
+        FloatingIpIntent::User { address } => {
+            for fip in owned {
+                release(fip, &mut removals);
+            }
+            let address = IpAddr::V4(*address);
+            match &observed.user_floating_ip {
+                FloatingIpLookup::NotLookedUp => binding.push(Operation::AssociateFloatingIp {
+                    id: None,
+                    address,
+                    vip_port: vip_port.clone(),
+                }),
+                FloatingIpLookup::NotFound => {
+                    return Err(PlanError::FloatingIpNotFound { address });
+                }
+                FloatingIpLookup::Found(fip) => {
+                    if let Some(port) = fip.port_id.as_ref().filter(|_| !bound(fip) && !free(fip)) {
+                        return Err(PlanError::FloatingIpInUse {
+                            address,
+                            port_id: port.clone(),
+                        });
+                    }
+                    if !bound(fip) {
+                        binding.push(Operation::AssociateFloatingIp {
+                            id: Some(fip.id.clone()),
+                            address: fip.address,
+                            vip_port: vip_port.clone(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    ops.extend(removals);
+    ops.extend(binding);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1004 @@
+//! Planning rules by example, then properties over random Services and states.
+
+use std::net::Ipv4Addr;
+
+use k8s_openapi::api::core::v1::{Endpoints, Service};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+use super::memory::MemoryCloud;
+use super::*;
+use crate::config::Settings;
+use crate::model::ObservedMember;
+use crate::translate::{Backends, translate};
+
+fn settings() -> Settings {
+    let mut s = Settings::default();
+    s.neutron_defaults.service_subnet = Some("service-subnet".into());
+    s.neutron_defaults.external_svc_subnet = Some("public-subnet".into());
+    s
+}
+
+/// Translates a Service spec (`web` in `shop`) with Endpoints of `members`.
+fn translation(spec: Value, annotations: Value, members: Option<&[&str]>) -> Translation {
+    let svc: Service = serde_json::from_value(json!({
+        "metadata": {"name": "web", "namespace": "shop", "annotations": annotations},
+        "spec": spec,
+    }))
+    .unwrap();
+    let ep: Option<Endpoints> = members.map(|m| {
+        let addresses: Vec<Value> = m.iter().map(|ip| json!({"ip": ip})).collect();
+        serde_json::from_value(json!({"metadata": {"name": "web", "namespace": "shop"},
+            "subsets": [{"addresses": addresses, "ports": [{"name": "http", "port": 8080}, {"name": "dns", "port": 53, "protocol": "UDP"}]}]}))
+        .unwrap()
+    });
+    let backends = ep.as_ref().map(|e| Backends {
+        endpoints: Some(e),
+        endpoint_slices: &[],
+    });
+    translate(&settings(), &svc, backends, &|_| None).unwrap()
+}
+
+fn spec(kind: &str) -> Value {
+    json!({"type": kind, "clusterIP": "10.2.0.42",
+        "ports": [{"name": "http", "port": 80, "targetPort": 8080}]})
+}
+
+fn owner(t: &Translation) -> Vec<String> {
+    match t {
+        Translation::LoadBalancer(d) => d.owner_tags.clone(),
+        Translation::Skip { owner_tags, .. } => owner_tags.clone(),
+    }
+}
+
+fn user_address(t: &Translation) -> Option<Ipv4Addr> {
+    match t {
+        Translation::LoadBalancer(d) => match d.floating_ip {
+            FloatingIpIntent::User { address } => Some(address),
+            _ => None,
+        },
+        Translation::Skip { .. } => None,
+    }
+}
+
+fn observe(cloud: &MemoryCloud, t: &Translation) -> Observed {
+    cloud.observe(&owner(t), "shop/web", user_address(t))
+}
+
+/// Plans `t` against the cloud, applies the plan, returns the operations.
+fn converge(cloud: &mut MemoryCloud, t: &Translation, caps: Capabilities) -> Vec<Operation> {
+    let ops = plan(t, &observe(cloud, t), caps).expect("plans");
+    cloud.apply(&ops, &owner(t));
+    ops
+}
+
+fn kinds(ops: &[Operation]) -> Vec<String> {
+    ops.iter()
+        .map(|o| {
+            let s = o.summary();
+            format!("{} {} {}", s.op, s.resource, s.name)
+        })
+        .collect()
+}
+
+#[test]
+fn a_new_service_is_one_fully_populated_create_and_one_floating_ip() {
+    let t = translation(
+        spec("LoadBalancer"),
+        json!({}),
+        Some(&["10.1.0.5", "10.1.0.6"]),
+    );
+    let ops = plan(&t, &Observed::default(), Capabilities::OCTAVIA).unwrap();
+    assert_eq!(
+        kinds(&ops),
+        [
+            "create loadbalancer shop/web",
+            "create floatingip svc-lbaas: Service shop/web"
+        ]
+    );
+    assert!(matches!(
+        &ops[0],
+        Operation::CreateLoadBalancer {
+            populated: true,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_cluster_ip_service_gets_no_floating_ip() {
+    let t = translation(spec("ClusterIP"), json!({}), None);
+    let ops = plan(&t, &Observed::default(), Capabilities::OCTAVIA).unwrap();
+    assert_eq!(kinds(&ops), ["create loadbalancer shop/web"]);
+}
+
+#[test]
+fn the_legacy_api_gets_the_ordered_sequence() {
+    let t = translation(
+        spec("ClusterIP"),
+        json!({"loadbalancer.openstack.org/enable-health-monitor": "true"}),
+        Some(&["10.1.0.5", "10.1.0.6"]),
+    );
+    let ops = plan(&t, &Observed::default(), Capabilities::NEUTRON_LBAAS).unwrap();
+    assert_eq!(
+        kinds(&ops),
+        [
+            "create loadbalancer shop/web",
+            "create listener shop/web:TCP:80",
+            "create pool shop/web:TCP:80",
+            "create member 10.1.0.5:8080",
+            "create member 10.1.0.6:8080",
+            "create healthmonitor shop/web:TCP:80",
+        ]
+    );
+    // And it converges in memory too.
+    let mut cloud = MemoryCloud::new();
+    converge(&mut cloud, &t, Capabilities::NEUTRON_LBAAS);
+    assert!(converge(&mut cloud, &t, Capabilities::NEUTRON_LBAAS).is_empty());
+}
+
+#[test]
+fn an_unchanged_service_plans_nothing() {
+    let t = translation(spec("LoadBalancer"), json!({}), Some(&["10.1.0.5"]));
+    let mut cloud = MemoryCloud::new();
+    converge(&mut cloud, &t, Capabilities::OCTAVIA);
+    assert!(
+        plan(&t, &observe(&cloud, &t), Capabilities::OCTAVIA)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn an_endpoint_change_is_one_batch_replacement_per_changed_pool() {
+    let mut two_ports = spec("ClusterIP");
+    two_ports["ports"] = json!([{"name": "http", "port": 80, "targetPort": 8080},
+        {"name": "dns", "port": 53, "protocol": "UDP"}]);
+    let before = translation(
+        two_ports.clone(),
+        json!({}),
+        Some(&["10.1.0.5", "10.1.0.6", "10.1.0.7"]),
+    );
+    let after = translation(
+        two_ports,
+        json!({}),
+        Some(&["10.1.0.5", "10.1.0.6", "10.1.0.8"]),
+    );
+    let mut cloud = MemoryCloud::new();
+    converge(&mut cloud, &before, Capabilities::OCTAVIA);
+    let ops = converge(&mut cloud, &after, Capabilities::OCTAVIA);
+    assert_eq!(
+        kinds(&ops),
+        [
+            "replace members shop/web:TCP:80",
+            "replace members shop/web:UDP:53"
+        ]
+    );
+    // The legacy API: one delete and one create per pool.
+    let mut cloud = MemoryCloud::new();
+    converge(&mut cloud, &before, Capabilities::NEUTRON_LBAAS);
+    let ops = converge(&mut cloud, &after, Capabilities::NEUTRON_LBAAS);
+    assert_eq!(ops.len(), 4, "{:?}", kinds(&ops));
+}
+
+#[test]
+fn members_are_left_alone_when_no_endpoints_are_given() {
+    let t = translation(spec("ClusterIP"), json!({}), Some(&["10.1.0.5"]));
+    let mut cloud = MemoryCloud::new();
+    converge(&mut cloud, &t, Capabilities::OCTAVIA);
+    let without = translation(spec("ClusterIP"), json!({}), None);
+    assert!(
+        plan(&without, &observe(&cloud, &without), Capabilities::OCTAVIA)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_batch_replacement_keeps_members_this_tool_did_not_create() {
+    let t = translation(spec("ClusterIP"), json!({}), Some(&["10.1.0.5"]));
+    let mut cloud = MemoryCloud::new();
+    converge(&mut cloud, &t, Capabilities::OCTAVIA);
+    cloud.load_balancers[0].pools[0]
+        .members
+        .push(ObservedMember {
+            id: "by-hand".into(),
+            address: "10.1.9.9".parse().unwrap(),
+            protocol_port: 22,
+            tags: vec![],
+        });
+    let after = translation(spec("ClusterIP"), json!({}), Some(&["10.1.0.6"]));
+    let ops = converge(&mut cloud, &after, Capabilities::OCTAVIA);
+    let Operation::ReplaceMembers { members, .. } = &ops[0] else {
+        panic!("{:?}", kinds(&ops))
+    };
+    assert!(
+        members
+            .iter()
+            .any(|m| !m.owned && m.member.protocol_port == 22)
+    );
+    assert!(
+        cloud.load_balancers[0].pools[0]
+            .members
+            .iter()
+            .any(|m| m.id == "by-hand")
+    );
+}
+
+#[test]
+fn a_new_vip_recreates_the_load_balancer_and_moves_the_floating_ip() {
+    let t = translation(spec("LoadBalancer"), json!({}), Some(&["10.1.0.5"]));
+    let mut cloud = MemoryCloud::new();
+    converge(&mut cloud, &t, Capabilities::OCTAVIA);
+    let fip = cloud.floating_ips[0].id.clone();
+    let mut moved = spec("LoadBalancer");
+    moved["clusterIP"] = json!("10.2.0.43");
+    let t2 = translation(moved, json!({}), Some(&["10.1.0.5"]));
+    let ops = converge(&mut cloud, &t2, Capabilities::OCTAVIA);
+    assert_eq!(
+        kinds(&ops),
+        [
+            "delete loadbalancer shop/web",
+            "create loadbalancer shop/web",
+            &format!("associate floatingip {}", cloud.floating_ips[0].address),
+        ]
+    );
+    assert_eq!(cloud.floating_ips.len(), 1);
+    assert_eq!(
+        cloud.floating_ips[0].id, fip,
+        "the same floating IP, never a new one"
+    );
+    assert_eq!(
+        cloud.floating_ips[0].port_id,
+        cloud.load_balancers[0].vip_port_id
+    );
+}
+
+#[test]
+fn ports_added_and_removed_are_listeners_created_and_deleted() {
+    let t = translation(spec("ClusterIP"), json!({}), Some(&["10.1.0.5"]));
+    let mut cloud = MemoryCloud::new();
+    converge(&mut cloud, &t, Capabilities::OCTAVIA);
+    let mut other = spec("ClusterIP");
+    other["ports"] = json!([{"name": "dns", "port": 53, "protocol": "UDP"}]);
+    let t2 = translation(other, json!({}), Some(&["10.1.0.5"]));
+    let ops = converge(&mut cloud, &t2, Capabilities::OCTAVIA);
+    assert_eq!(
+        kinds(&ops),
+        [
+            "delete listener shop/web:TCP:80",
+            "delete pool shop/web:TCP:80",
+            "create listener shop/web:UDP:53"
+        ]
+    );
+    assert!(matches!(
+        &ops[2],
+        Operation::CreateListener {
+            with_pool: true,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn mutable_fields_are_updated_in_place() {
+    let t = translation(spec("LoadBalancer"), json!({}), None);
+    let mut cloud = MemoryCloud::new();
+    converge(&mut cloud, &t, Capabilities::OCTAVIA);
+    let mut changed = spec("LoadBalancer");
+    changed["loadBalancerSourceRanges"] = json!(["10.0.0.0/8"]);
+    changed["sessionAffinity"] = json!("ClientIP");
+    let t2 = translation(
+        changed,
+        json!({"loadbalancer.openstack.org/lb-method": "LEAST_CONNECTIONS",
+            "loadbalancer.openstack.org/timeout-client-data": "1000",
+            "loadbalancer.openstack.org/enable-health-monitor": "true"}),
+        None,
+    );
+    let ops = converge(&mut cloud, &t2, Capabilities::OCTAVIA);
+    assert_eq!(
+        kinds(&ops),
+        [
+            "update listener shop/web:TCP:80",
+            "update pool shop/web:TCP:80",
+            "create healthmonitor shop/web:TCP:80"
+        ]
+    );
+    assert_eq!(
+        ops[0].summary().detail.as_deref(),
+        Some("allowed_cidrs, timeout_client_data")
+    );
+    assert_eq!(
+        ops[1].summary().detail.as_deref(),
+        Some("lb_algorithm, session_persistence")
+    );
+    // And back: the monitor goes, persistence is removed.
+    let ops = converge(&mut cloud, &t, Capabilities::OCTAVIA);
+    assert_eq!(
+        kinds(&ops),
+        [
+            "update listener shop/web:TCP:80",
+            "update pool shop/web:TCP:80",
+            "delete healthmonitor shop/web:TCP:80"
+        ]
+    );
+}
+
+#[test]
+fn an_immutable_pool_protocol_replaces_the_pool() {
+    let t = translation(spec("ClusterIP"), json!({}), Some(&["10.1.0.5"]));
+    let mut cloud = MemoryCloud::new();
+    converge(&mut cloud, &t, Capabilities::OCTAVIA);
+    let t2 = translation(
+        spec("ClusterIP"),
+        json!({"loadbalancer.openstack.org/proxy-protocol": "true"}),
+        Some(&["10.1.0.5"]),
+    );
+    let ops = converge(&mut cloud, &t2, Capabilities::OCTAVIA);
+    assert_eq!(
+        kinds(&ops),
+        ["delete pool shop/web:TCP:80", "create pool shop/web:TCP:80"]
+    );
+}
+
+#[test]
+fn a_load_balancer_this_tool_does_not_own_is_a_conflict() {
+    let t = translation(spec("ClusterIP"), json!({}), None);
+    let mut cloud = MemoryCloud::new();
+    converge(&mut cloud, &t, Capabilities::OCTAVIA);
+    cloud.load_balancers[0].tags = vec!["svc-lbaas".into(), "svc-lbaas-cluster:other".into()];
+    let e = plan(&t, &observe(&cloud, &t), Capabilities::OCTAVIA).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            PlanError::NotOwned {
+                resource: "load balancer",
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_listener_this_tool_does_not_own_on_a_wanted_port_is_a_conflict() {
+    let t = translation(spec("ClusterIP"), json!({}), None);
+    let mut cloud = MemoryCloud::new();
+    converge(&mut cloud, &t, Capabilities::OCTAVIA);
+    cloud.load_balancers[0].listeners[0].tags.clear();
+    let e = plan(&t, &observe(&cloud, &t), Capabilities::OCTAVIA).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            PlanError::NotOwned {
+                resource: "listener",
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_copy_left_by_a_crash_is_deleted_and_an_errored_one_recreated() {
+    let t = translation(spec("ClusterIP"), json!({}), None);
+    let mut cloud = MemoryCloud::new();
+    converge(&mut cloud, &t, Capabilities::OCTAVIA);
+    let copy = cloud.load_balancers[0].clone();
+    cloud.load_balancers.push(ObservedLoadBalancer {
+        id: "copy".into(),
+        ..copy
+    });
+    let ops = converge(&mut cloud, &t, Capabilities::OCTAVIA);
+    assert_eq!(kinds(&ops), ["delete loadbalancer shop/web"]);
+    assert_eq!(ops[0].summary().id.as_deref(), Some("copy"));
+
+    cloud.load_balancers[0].provisioning_status = "ERROR".into();
+    let ops = converge(&mut cloud, &t, Capabilities::OCTAVIA);
+    assert_eq!(
+        kinds(&ops),
+        [
+            "delete loadbalancer shop/web",
+            "create loadbalancer shop/web"
+        ]
+    );
+}
+
+#[test]
+fn a_skip_removes_the_load_balancer_and_releases_the_floating_ip() {
+    let t = translation(spec("LoadBalancer"), json!({}), None);
+    let mut cloud = MemoryCloud::new();
+    converge(&mut cloud, &t, Capabilities::OCTAVIA);
+    let mut headless = spec("ClusterIP");
+    headless["clusterIP"] = json!("None");
+    let skip = translation(headless.clone(), json!({}), None);
+    let ops = converge(&mut cloud, &skip, Capabilities::OCTAVIA);
+    assert_eq!(ops.len(), 2);
+    assert!(matches!(ops[0], Operation::DeleteFloatingIp { .. }));
+    assert!(matches!(ops[1], Operation::DeleteLoadBalancer { .. }));
+    assert!(cloud.load_balancers.is_empty() && cloud.floating_ips.is_empty());
+
+    // keep-floatingip: only disassociated.
+    let keep = json!({"loadbalancer.openstack.org/keep-floatingip": "true"});
+    converge(
+        &mut cloud,
+        &translation(spec("LoadBalancer"), keep.clone(), None),
+        Capabilities::OCTAVIA,
+    );
+    let ops = converge(
+        &mut cloud,
+        &translation(headless, keep, None),
+        Capabilities::OCTAVIA,
+    );
+    assert!(matches!(ops[0], Operation::DisassociateFloatingIp { .. }));
+    assert_eq!(cloud.floating_ips.len(), 1);
+}
+
+#[test]
+fn load_balancer_to_cluster_ip_releases_the_floating_ip() {
+    let t = translation(spec("LoadBalancer"), json!({}), None);
+    let mut cloud = MemoryCloud::new();
+    converge(&mut cloud, &t, Capabilities::OCTAVIA);
+    let ops = converge(
+        &mut cloud,
+        &translation(spec("ClusterIP"), json!({}), None),
+        Capabilities::OCTAVIA,
+    );
+    assert_eq!(ops.len(), 1);
+    assert!(matches!(ops[0], Operation::DeleteFloatingIp { .. }));
+    assert_eq!(cloud.load_balancers.len(), 1);
+}
+
+#[test]
+fn a_floating_ip_allocated_before_a_crash_is_reused_not_allocated_again() {
+    let t = translation(spec("LoadBalancer"), json!({}), None);
+    let mut cloud = MemoryCloud::new();
+    converge(&mut cloud, &t, Capabilities::OCTAVIA);
+    cloud.floating_ips[0].port_id = None; // as if the crash came before the association
+    let ops = converge(&mut cloud, &t, Capabilities::OCTAVIA);
+    assert_eq!(ops.len(), 1);
+    assert!(matches!(ops[0], Operation::AssociateFloatingIp { .. }));
+}
+
+#[test]
+fn the_user_method_associates_the_users_floating_ip_and_only_disassociates_it() {
+    let mut user = spec("LoadBalancer");
+    user["loadBalancerIP"] = json!("172.24.4.13");
+    let t = translation(user, json!({}), None);
+    let mut cloud = MemoryCloud::new();
+    assert!(matches!(
+        plan(&t, &observe(&cloud, &t), Capabilities::OCTAVIA),
+        Err(PlanError::FloatingIpNotFound { .. })
+    ));
+    let id = cloud.add_user_floating_ip("172.24.4.13".parse().unwrap());
+    let ops = converge(&mut cloud, &t, Capabilities::OCTAVIA);
+    assert_eq!(
+        kinds(&ops),
+        [
+            "create loadbalancer shop/web",
+            "associate floatingip 172.24.4.13"
+        ]
+    );
+    let ops = converge(
+        &mut cloud,
+        &translation(spec("ClusterIP"), json!({}), None),
+        Capabilities::OCTAVIA,
+    );
+    assert_eq!(kinds(&ops), ["disassociate floatingip 172.24.4.13"]);
+    assert!(
+        cloud.floating_ips.iter().any(|f| f.id == id),
+        "never deleted"
+    );
+}
+
+#[test]
+fn a_users_floating_ip_bound_elsewhere_is_a_conflict() {
+    let mut user = spec("LoadBalancer");
+    user["loadBalancerIP"] = json!("172.24.4.13");
+    let t = translation(user, json!({}), None);
+    let mut cloud = MemoryCloud::new();
+    cloud.add_user_floating_ip("172.24.4.13".parse().unwrap());
+    cloud.floating_ips[0].port_id = Some("someone-elses-port".into());
+    let e = plan(&t, &observe(&cloud, &t), Capabilities::OCTAVIA).unwrap_err();
+    assert!(matches!(e, PlanError::FloatingIpInUse { .. }), "{e}");
+}
+
+#[test]
+fn offline_the_users_floating_ip_is_associated_by_address() {
+    let mut user = spec("LoadBalancer");
+    user["loadBalancerIP"] = json!("172.24.4.13");
+    let t = translation(user, json!({}), None);
+    let ops = plan(&t, &Observed::default(), Capabilities::OCTAVIA).unwrap();
+    assert!(matches!(
+        &ops[1],
+        Operation::AssociateFloatingIp { id: None, .. }
+    ));
+}
+
+#[test]
+fn the_legacy_api_refuses_source_ranges_rather_than_ignoring_them() {
+    let mut s = spec("LoadBalancer");
+    s["loadBalancerSourceRanges"] = json!(["10.0.0.0/8"]);
+    let t = translation(s, json!({}), None);
+    let e = plan(&t, &Observed::default(), Capabilities::NEUTRON_LBAAS).unwrap_err();
+    assert!(matches!(e, PlanError::Unsupported { .. }), "{e}");
+}
+
+// ---------------------------------------------------------------------------
+// Properties.
+
+const PORTS: [(&str, u16, &str); 4] = [
+    ("http", 80, "TCP"),
+    ("https", 443, "TCP"),
+    ("dns", 53, "UDP"),
+    ("sig", 9899, "SCTP"),
+];
+const ADDRESSES: [&str; 6] = [
+    "10.1.0.1", "10.1.0.2", "10.1.0.3", "10.1.0.4", "10.1.0.5", "10.1.0.6",
+];
+
+#[derive(Debug, Clone)]
+struct ServiceCase {
+    kind: usize,
+    cluster_ip: usize,
+    ports: Vec<bool>,
+    members: Option<Vec<bool>>,
+    algorithm: usize,
+    affinity: bool,
+    ranges: Vec<bool>,
+    monitor: Option<u32>,
+    proxy: bool,
+    keep: bool,
+}
+
+fn case() -> impl Strategy<Value = ServiceCase> {
+    (
+        0..5usize,
+        0..2usize,
+        proptest::collection::vec(any::<bool>(), 4),
+        proptest::option::of(proptest::collection::vec(any::<bool>(), 6)),
+        0..4usize,
+        any::<bool>(),
+        proptest::collection::vec(any::<bool>(), 2),
+        proptest::option::of(3..6u32),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(
+                kind,
+                cluster_ip,
+                ports,
+                members,
+                algorithm,
+                affinity,
+                ranges,
+                monitor,
+                proxy,
+                keep,
+            )| ServiceCase {
+                kind,
+                cluster_ip,
+                ports,
+                members,
+                algorithm,
+                affinity,
+                ranges,
+                monitor,
+                proxy,
+                keep,
+            },
+        )
+}
+
+fn build(c: &ServiceCase) -> Translation {
+    let types = [
+        "ClusterIP",
+        "NodePort",
+        "LoadBalancer",
+        "LoadBalancer",
+        "Headless",
+    ];
+    let mut ports: Vec<Value> = PORTS
+        .iter()
+        .zip(&c.ports)
+        .filter(|(_, on)| **on)
+        .map(|((name, port, proto), _)| json!({"name": name, "port": port, "protocol": proto}))
+        .collect();
+    if ports.is_empty() {
+        ports.push(json!({"name": "http", "port": 80}));
+    }
+    let ranges: Vec<&str> = ["10.0.0.0/8", "192.168.0.0/16"]
+        .iter()
+        .zip(&c.ranges)
+        .filter(|(_, on)| **on)
+        .map(|(r, _)| *r)
+        .collect();
+    let mut spec = json!({
+        "type": if c.kind == 4 { "ClusterIP" } else { types[c.kind] },
+        "clusterIP": if c.kind == 4 { "None" } else { ["10.2.0.10", "10.2.0.11"][c.cluster_ip] },
+        "ports": ports,
+        "sessionAffinity": if c.affinity { "ClientIP" } else { "None" },
+        "loadBalancerSourceRanges": ranges,
+    });
+    if c.kind == 3 {
+        spec["loadBalancerIP"] = json!("172.24.4.13");
+    }
+    let mut annotations = json!({
+        "loadbalancer.openstack.org/lb-method": crate::model::LbAlgorithm::ALL[c.algorithm].as_str(),
+        "loadbalancer.openstack.org/keep-floatingip": c.keep.to_string(),
+    });
+    if let Some(delay) = c.monitor {
+        annotations["loadbalancer.openstack.org/enable-health-monitor"] = json!("true");
+        annotations["loadbalancer.openstack.org/health-monitor-delay"] = json!(delay.to_string());
+    }
+    // The PROXY protocol is only valid with TCP listeners.
+    let tcp_only = PORTS
+        .iter()
+        .zip(&c.ports)
+        .all(|((_, _, p), on)| !*on || *p == "TCP");
+    if c.proxy && tcp_only {
+        annotations["loadbalancer.openstack.org/proxy-protocol"] = json!("v1");
+    }
+    let members: Option<Vec<&str>> = c.members.as_ref().map(|on| {
+        ADDRESSES
+            .iter()
+            .zip(on)
+            .filter(|(_, on)| **on)
+            .map(|(a, _)| *a)
+            .collect()
+    });
+    let svc: Service = serde_json::from_value(json!({
+        "metadata": {"name": "web", "namespace": "shop", "annotations": annotations}, "spec": spec})).unwrap();
+    let ep: Option<Endpoints> = members.map(|m| {
+        let addresses: Vec<Value> = m.iter().map(|ip| json!({"ip": ip})).collect();
+        let ports: Vec<Value> = PORTS
+            .iter()
+            .map(
+                |(name, port, proto)| json!({"name": name, "port": port + 8000, "protocol": proto}),
+            )
+            .collect();
+        serde_json::from_value(json!({"metadata": {"name": "web", "namespace": "shop"},
+            "subsets": [{"addresses": addresses, "ports": ports}]}))
+        .unwrap()
+    });
+    let backends = ep.as_ref().map(|e| Backends {
+        endpoints: Some(e),
+        endpoint_slices: &[],
+    });
+    translate(&settings(), &svc, backends, &|_| None).unwrap()
+}
+
+#[derive(Debug, Clone)]
+struct Disturbance {
+    foreign_member: bool,
+    foreign_listener: bool,
+    foreign_load_balancer: bool,
+    errored: bool,
+    leaked_floating_ip: bool,
+    unbound_floating_ip: bool,
+    lost_pool: bool,
+}
+
+fn disturbance() -> impl Strategy<Value = Disturbance> {
+    proptest::collection::vec(any::<bool>(), 7).prop_map(|b| Disturbance {
+        foreign_member: b[0],
+        foreign_listener: b[1],
+        foreign_load_balancer: b[2],
+        errored: b[3],
+        leaked_floating_ip: b[4],
+        unbound_floating_ip: b[5],
+        lost_pool: b[6],
+    })
+}
+
+/// A cloud where an earlier version of the Service was applied, then disturbed
+/// by crashes, by hand and by other tools.
+fn disturbed_cloud(earlier: &Translation, d: &Disturbance, caps: Capabilities) -> MemoryCloud {
+    let mut cloud = MemoryCloud::new();
+    cloud.add_user_floating_ip("172.24.4.13".parse().unwrap());
+    converge(&mut cloud, earlier, caps);
+    let owner = owner(earlier);
+    if let Some(lb) = cloud.load_balancers.first_mut() {
+        if d.foreign_member
+            && let Some(pool) = lb.pools.first_mut()
+        {
+            pool.members.push(ObservedMember {
+                id: "foreign-member".into(),
+                address: "10.1.200.1".parse().unwrap(),
+                protocol_port: 22,
+                tags: vec!["someone".into()],
+            });
+        }
+        if d.foreign_listener {
+            lb.listeners.push(ObservedListener {
+                id: "foreign-listener".into(),
+                name: "by-hand".into(),
+                protocol: "HTTP".into(),
+                protocol_port: 8443,
+                ..Default::default()
+            });
+        }
+        if d.errored {
+            lb.provisioning_status = "ERROR".into();
+        }
+        if d.lost_pool
+            && let Some(l) = lb.listeners.first_mut()
+        {
+            // A crash between listener and pool creation (the legacy sequence).
+            let pool = l.default_pool_id.take();
+            lb.pools.retain(|p| Some(&p.id) != pool.as_ref());
+        }
+    }
+    // Another cluster's load balancer of the same name (only beside ours: alone
+    // it is a conflict, tested above).
+    if d.foreign_load_balancer && !cloud.load_balancers.is_empty() {
+        cloud.load_balancers.push(ObservedLoadBalancer {
+            id: "foreign-lb".into(),
+            name: "shop/web".into(),
+            provisioning_status: "ACTIVE".into(),
+            vip_port_id: Some("foreign-port".into()),
+            tags: vec!["svc-lbaas".into(), "svc-lbaas-cluster:other".into()],
+            ..Default::default()
+        });
+    }
+    if d.leaked_floating_ip {
+        cloud.floating_ips.push(ObservedFloatingIp {
+            id: "leaked-fip".into(),
+            address: "172.24.4.200".parse().unwrap(),
+            port_id: None,
+            network_id: Some("public".into()),
+            tags: owner.clone(),
+        });
+    }
+    if d.unbound_floating_ip {
+        for f in &mut cloud.floating_ips {
+            f.port_id = None;
+        }
+    }
+    cloud
+}
+
+fn unowned_ids(observed: &Observed, owner: &[String]) -> HashSet<String> {
+    let mut ids = HashSet::new();
+    for lb in &observed.load_balancers {
+        if !is_owned(&lb.tags, owner) {
+            ids.insert(lb.id.clone());
+        }
+        for l in &lb.listeners {
+            if !is_owned(&l.tags, owner) {
+                ids.insert(l.id.clone());
+            }
+        }
+        for p in &lb.pools {
+            if !is_owned(&p.tags, owner) {
+                ids.insert(p.id.clone());
+            }
+            ids.extend(
+                p.members
+                    .iter()
+                    .filter(|m| !is_owned(&m.tags, owner))
+                    .map(|m| m.id.clone()),
+            );
+        }
+    }
+    ids.extend(
+        observed
+            .floating_ips
+            .iter()
+            .filter(|f| !is_owned(&f.tags, owner))
+            .map(|f| f.id.clone()),
+    );
+    if let FloatingIpLookup::Found(f) = &observed.user_floating_ip {
+        ids.insert(f.id.clone());
+    }
+    ids
+}
+
+fn deleted_id(op: &Operation) -> Option<&str> {
+    match op {
+        Operation::DeleteLoadBalancer { id, .. }
+        | Operation::DeleteListener { id, .. }
+        | Operation::DeletePool { id, .. }
+        | Operation::DeleteMember { id, .. }
+        | Operation::DeleteHealthMonitor { id, .. }
+        | Operation::DeleteFloatingIp { id, .. } => Some(id),
+        _ => None,
+    }
+}
+
+/// Whether the load balancer has `want`'s listener, pool, monitor and members.
+fn tree_matches(
+    lb: &ObservedLoadBalancer,
+    want: &DesiredListener,
+    owner: &[String],
+    caps: Capabilities,
+) -> bool {
+    let Some(have) = lb
+        .listeners
+        .iter()
+        .find(|l| l.protocol == want.protocol.as_str() && l.protocol_port == want.protocol_port)
+    else {
+        return false;
+    };
+    let Some(pool) = lb
+        .pools
+        .iter()
+        .find(|p| Some(&p.id) == have.default_pool_id.as_ref())
+    else {
+        return false;
+    };
+    let monitor_ok = match (&want.pool.health_monitor, &pool.health_monitor) {
+        (Some(w), Some(h)) => monitor_matches(w, h),
+        (None, Some(h)) => !is_owned(&h.tags, owner),
+        (Some(_), None) => false,
+        (None, None) => true,
+    };
+    let members_ok = want.pool.members.as_ref().is_none_or(|members| {
+        let owned: BTreeSet<Member> = pool
+            .members
+            .iter()
+            .filter(|m| is_owned(&m.tags, owner))
+            .map(|m| Member {
+                address: m.address,
+                protocol_port: m.protocol_port,
+            })
+            .collect();
+        &owned == members
+    });
+    (!caps.allowed_cidrs || have.allowed_cidrs == want.allowed_cidrs)
+        && pool.protocol == want.pool.protocol.as_str()
+        && pool.lb_algorithm == want.pool.lb_algorithm.as_str()
+        && pool.session_persistence.as_deref() == want.pool.session_persistence.map(|p| p.as_str())
+        && monitor_ok
+        && members_ok
+}
+
+fn check(
+    earlier: &Translation,
+    wanted: &Translation,
+    d: &Disturbance,
+    caps: Capabilities,
+) -> Result<(), TestCaseError> {
+    let mut cloud = disturbed_cloud(earlier, d, caps);
+    let observed = observe(&cloud, wanted);
+    let ops = plan(wanted, &observed, caps).map_err(|e| TestCaseError::fail(e.to_string()))?;
+
+    // Nothing unowned is deleted, and a batch replacement lists every unowned member.
+    let owner = owner(wanted);
+    let unowned = unowned_ids(&observed, &owner);
+    for op in &ops {
+        if let Some(id) = deleted_id(op) {
+            prop_assert!(
+                !unowned.contains(id),
+                "deletes unowned {id}: {:?}",
+                kinds(&ops)
+            );
+        }
+        if let Operation::ReplaceMembers { pool, members } = op {
+            let observed_pool = observed
+                .load_balancers
+                .iter()
+                .flat_map(|lb| &lb.pools)
+                .find(|p| Some(&p.id) == pool.id.as_ref())
+                .expect("replaces members of an observed pool");
+            for m in observed_pool
+                .members
+                .iter()
+                .filter(|m| !is_owned(&m.tags, &owner))
+            {
+                prop_assert!(
+                    members.iter().any(|s| s.member.address == m.address
+                        && s.member.protocol_port == m.protocol_port),
+                    "drops unowned member {}",
+                    m.id
+                );
+            }
+        }
+    }
+
+    // Convergence: applying the plan and planning again gives nothing to do.
+    cloud.apply(&ops, &owner);
+    let again = plan(wanted, &observe(&cloud, wanted), caps)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert!(
+        again.is_empty(),
+        "not converged after {:?}: {:?}",
+        kinds(&ops),
+        kinds(&again)
+    );
+
+    // What is left matches the Service.
+    let now = observe(&cloud, wanted);
+    let owned_lbs: Vec<_> = now
+        .load_balancers
+        .iter()
+        .filter(|lb| is_owned(&lb.tags, &owner))
+        .collect();
+    match wanted {
+        Translation::Skip {
+            keep_floating_ip, ..
+        } => {
+            prop_assert!(owned_lbs.is_empty());
+            let owned_fips = now
+                .floating_ips
+                .iter()
+                .filter(|f| is_owned(&f.tags, &owner))
+                .count();
+            prop_assert!(*keep_floating_ip || owned_fips == 0);
+        }
+        Translation::LoadBalancer(d) => {
+            prop_assert_eq!(owned_lbs.len(), 1);
+            let lb = owned_lbs[0];
+            let owned_listeners = lb
+                .listeners
+                .iter()
+                .filter(|l| is_owned(&l.tags, &owner))
+                .count();
+            prop_assert_eq!(owned_listeners, d.listeners.len());
+            prop_assert_eq!(lb.vip_address, d.vip.address);
+            for want in &d.listeners {
+                prop_assert!(
+                    tree_matches(lb, want, &owner, caps),
+                    "{} differs after {:?}",
+                    want.name,
+                    kinds(&ops)
+                );
+            }
+            let bound: Vec<_> = now
+                .floating_ips
+                .iter()
+                .filter(|f| f.port_id == lb.vip_port_id)
+                .collect();
+            match d.floating_ip {
+                FloatingIpIntent::None => prop_assert!(bound.is_empty()),
+                _ => prop_assert_eq!(bound.len(), 1),
+            }
+            if !matches!(d.floating_ip, FloatingIpIntent::Pool { .. }) {
+                let owned_fips = now
+                    .floating_ips
+                    .iter()
+                    .filter(|f| is_owned(&f.tags, &owner))
+                    .count();
+                prop_assert!(
+                    d.keep_floating_ip || owned_fips == 0,
+                    "a floating IP leaked"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn plans_converge_from_any_earlier_version_and_disturbance(
+        earlier in case(), wanted in case(), d in disturbance(), legacy in any::<bool>()
+    ) {
+        let caps = if legacy { Capabilities::NEUTRON_LBAAS } else { Capabilities::OCTAVIA };
+        let (mut earlier, mut wanted) = (earlier, wanted);
+        if legacy {
+            // The legacy API has no allowed_cidrs.
+            earlier.ranges = vec![false, false];
+            wanted.ranges = vec![false, false];
+        }
+        check(&build(&earlier), &build(&wanted), &d, caps)?;
+    }
+
+    #[test]
+    fn a_converged_service_plans_nothing(c in case(), legacy in any::<bool>()) {
+        let caps = if legacy { Capabilities::NEUTRON_LBAAS } else { Capabilities::OCTAVIA };
+        let mut c = c;
+        if legacy {
+            c.ranges = vec![false, false];
+        }
+        let t = build(&c);
+        let mut cloud = MemoryCloud::new();
+        cloud.add_user_floating_ip("172.24.4.13".parse().unwrap());
+        converge(&mut cloud, &t, caps);
+        let ops = plan(&t, &observe(&cloud, &t), caps).unwrap();
+        prop_assert!(ops.is_empty(), "{:?}", kinds(&ops));
+    }
+}

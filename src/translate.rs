@@ -1,0 +1,807 @@
+//! Pure translation: a Kubernetes Service (and its Endpoints / EndpointSlices)
+//! plus settings -> the load balancer it must become, following the seed's rules
+//! and CONTRACT.md's table. No I/O: what is only known online (a subnet's CIDR)
+//! comes in through a lookup function.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use k8s_openapi::api::core::v1::{Endpoints, Service, ServicePort};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use crate::config::Settings;
+use crate::model::{
+    DesiredListener, DesiredLoadBalancer, DesiredPool, FloatingIpIntent, HealthMonitor,
+    HealthMonitorType, IpFamily, LbAlgorithm, ListenerOptions, ListenerProtocol, Member,
+    PoolProtocol, ServiceRef, SessionPersistence, Translation, Vip,
+};
+use crate::names;
+
+/// Annotation names (OCCM's where it has one).
+pub mod annotation {
+    pub const LB_METHOD: &str = "loadbalancer.openstack.org/lb-method";
+    pub const KEEP_FLOATING_IP: &str = "loadbalancer.openstack.org/keep-floatingip";
+    pub const FLAVOR_ID: &str = "loadbalancer.openstack.org/flavor-id";
+    pub const AVAILABILITY_ZONE: &str = "loadbalancer.openstack.org/availability-zone";
+    pub const SUBNET_ID: &str = "loadbalancer.openstack.org/subnet-id";
+    pub const MEMBER_SUBNET_ID: &str = "loadbalancer.openstack.org/member-subnet-id";
+    pub const FLOATING_SUBNET_ID: &str = "loadbalancer.openstack.org/floating-subnet-id";
+    pub const FLOATING_NETWORK_ID: &str = "loadbalancer.openstack.org/floating-network-id";
+    pub const ENABLE_HEALTH_MONITOR: &str = "loadbalancer.openstack.org/enable-health-monitor";
+    pub const HEALTH_MONITOR_DELAY: &str = "loadbalancer.openstack.org/health-monitor-delay";
+    pub const HEALTH_MONITOR_TIMEOUT: &str = "loadbalancer.openstack.org/health-monitor-timeout";
+    pub const HEALTH_MONITOR_MAX_RETRIES: &str =
+        "loadbalancer.openstack.org/health-monitor-max-retries";
+    pub const HEALTH_MONITOR_MAX_RETRIES_DOWN: &str =
+        "loadbalancer.openstack.org/health-monitor-max-retries-down";
+    pub const TIMEOUT_CLIENT_DATA: &str = "loadbalancer.openstack.org/timeout-client-data";
+    pub const TIMEOUT_MEMBER_CONNECT: &str = "loadbalancer.openstack.org/timeout-member-connect";
+    pub const TIMEOUT_MEMBER_DATA: &str = "loadbalancer.openstack.org/timeout-member-data";
+    pub const TIMEOUT_TCP_INSPECT: &str = "loadbalancer.openstack.org/timeout-tcp-inspect";
+    pub const CONNECTION_LIMIT: &str = "loadbalancer.openstack.org/connection-limit";
+    pub const PROXY_PROTOCOL: &str = "loadbalancer.openstack.org/proxy-protocol";
+    pub const LOAD_BALANCER_ID: &str = "loadbalancer.openstack.org/load-balancer-id";
+    pub const INTERNAL: &str = "service.beta.kubernetes.io/openstack-internal-load-balancer";
+    pub const LISTENER_PROTOCOL: &str = "svc-lbaas.io/listener-protocol";
+}
+
+/// Octavia's upper bound for listener timeouts (milliseconds, one year).
+const MAX_TIMEOUT_MS: u64 = 31_536_000_000;
+
+/// Why a Service cannot be translated; always names the field or annotation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TranslateError {
+    #[error("{field}: {message}")]
+    Field { field: String, message: String },
+    #[error("annotation {annotation}: {message}")]
+    Annotation { annotation: String, message: String },
+}
+
+impl TranslateError {
+    fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        TranslateError::Field {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    fn annotation(annotation: &str, message: impl Into<String>) -> Self {
+        TranslateError::Annotation {
+            annotation: annotation.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// The offending field as a path into the request.
+    pub fn field_path(&self) -> String {
+        match self {
+            TranslateError::Field { field, .. } => field.clone(),
+            TranslateError::Annotation { annotation, .. } => {
+                format!("service.metadata.annotations[\"{annotation}\"]")
+            }
+        }
+    }
+}
+
+/// The Endpoints / EndpointSlices given with a Service. Absent altogether means
+/// members are not managed; present but empty means "no members".
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Backends<'a> {
+    pub endpoints: Option<&'a Endpoints>,
+    pub endpoint_slices: &'a [EndpointSlice],
+}
+
+/// Translates one Service. `subnet_cidr` answers a subnet id's CIDR where known
+/// (online); offline it answers `None` and the VIP-in-subnet check is skipped.
+pub fn translate(
+    settings: &Settings,
+    service: &Service,
+    backends: Option<Backends<'_>>,
+    subnet_cidr: &dyn Fn(&str) -> Option<IpNet>,
+) -> Result<Translation, TranslateError> {
+    let service_ref = service_ref(service)?;
+    let owner_tags = names::owner_tags(&settings.cluster.name, &service_ref);
+    let annotations = Annotations::parse(service)?;
+    let skip = |reason: String| Translation::Skip {
+        service: service_ref.clone(),
+        reason,
+        keep_floating_ip: annotations.keep_floating_ip,
+        owner_tags: owner_tags.clone(),
+    };
+
+    let spec = service.spec.clone().unwrap_or_default();
+    let service_type = spec.type_.as_deref().unwrap_or("ClusterIP");
+    match service_type {
+        "ClusterIP" | "NodePort" | "LoadBalancer" => {}
+        "ExternalName" => {
+            return Ok(skip(
+                "ExternalName Service: a DNS alias, nothing to balance".into(),
+            ));
+        }
+        other => {
+            return Err(TranslateError::field(
+                "service.spec.type",
+                format!(
+                    "unknown Service type {other:?}; expected ClusterIP, NodePort, LoadBalancer or ExternalName"
+                ),
+            ));
+        }
+    }
+    let is_load_balancer_type = service_type == "LoadBalancer";
+
+    let cluster_ips: Vec<&str> = match (&spec.cluster_ips, &spec.cluster_ip) {
+        (Some(ips), _) if !ips.is_empty() => ips.iter().map(String::as_str).collect(),
+        (_, Some(ip)) if !ip.is_empty() => vec![ip.as_str()],
+        _ => Vec::new(),
+    };
+    if cluster_ips.first() == Some(&"None") {
+        return Ok(skip(
+            "headless Service (clusterIP: None): no VIP to balance".into(),
+        ));
+    }
+    let ports = spec.ports.clone().unwrap_or_default();
+    if ports.is_empty() {
+        return Ok(skip("Service has no ports".into()));
+    }
+    if is_load_balancer_type {
+        let wanted = &settings.octavia_defaults.load_balancer_class;
+        let class = spec.load_balancer_class.as_deref().unwrap_or("");
+        if class != wanted {
+            let configured = if wanted.is_empty() {
+                "none is configured".to_string()
+            } else {
+                format!("this one serves {wanted:?}")
+            };
+            return Ok(skip(format!(
+                "spec.loadBalancerClass {class:?} belongs to another controller ({configured})"
+            )));
+        }
+    }
+
+    let mut notes = Vec::new();
+
+    // The VIP: the first clusterIP, on the service subnet of its family.
+    let mut addresses = Vec::with_capacity(cluster_ips.len());
+    for (i, ip) in cluster_ips.iter().enumerate() {
+        let field = if spec.cluster_ips.as_ref().is_some_and(|v| !v.is_empty()) {
+            format!("service.spec.clusterIPs[{i}]")
+        } else {
+            "service.spec.clusterIP".to_string()
+        };
+        let address: IpAddr = ip
+            .parse()
+            .map_err(|_| TranslateError::field(field, format!("{ip:?} is not an IP address")))?;
+        addresses.push(address);
+    }
+    let family = match addresses.first() {
+        Some(a) => IpFamily::of(a),
+        None => match spec
+            .ip_families
+            .as_ref()
+            .and_then(|f| f.first())
+            .map(String::as_str)
+        {
+            Some("IPv6") => IpFamily::IPv6,
+            Some("IPv4") | None => IpFamily::IPv4,
+            Some(other) => {
+                return Err(TranslateError::field(
+                    "service.spec.ipFamilies[0]",
+                    format!("{other:?} is not IPv4 or IPv6"),
+                ));
+            }
+        },
+    };
+    let defaults = &settings.neutron_defaults;
+    let family_subnet = |f: IpFamily| match f {
+        IpFamily::IPv4 => defaults.service_subnet.clone(),
+        IpFamily::IPv6 => defaults
+            .service_subnet_ipv6
+            .clone()
+            .or_else(|| defaults.service_subnet.clone()),
+    };
+    let vip_subnet = annotations
+        .subnet_id
+        .clone()
+        .or_else(|| family_subnet(family));
+    let from_cluster_ip = settings.octavia_defaults.vip_from_cluster_ip;
+    let vip_address = if from_cluster_ip {
+        addresses.first().copied()
+    } else {
+        None
+    };
+    if let (Some(address), Some(subnet)) = (vip_address, vip_subnet.as_deref())
+        && let Some(cidr) = subnet_cidr(subnet)
+        && !cidr.contains(&address)
+    {
+        return Err(TranslateError::field(
+            "service.spec.clusterIP",
+            format!(
+                "{address} is outside the service subnet {subnet} ({cidr}); \
+                 set [octavia_defaults] vip_from_cluster_ip = false to let Neutron pick the VIP"
+            ),
+        ));
+    }
+    if vip_address.is_none() {
+        notes.push(if from_cluster_ip {
+            "the Service has no clusterIP yet: Neutron picks the VIP".to_string()
+        } else {
+            "vip_from_cluster_ip = false: Neutron picks the VIP".to_string()
+        });
+    }
+    let mut additional_vips = Vec::new();
+    if let Some(second) = addresses.get(1) {
+        if defaults.service_subnet_ipv6.is_some() {
+            additional_vips.push(Vip {
+                address: from_cluster_ip.then_some(*second),
+                subnet_id: family_subnet(IpFamily::of(second)),
+            });
+        } else {
+            notes.push(format!(
+                "dual-stack: the second family ({second}) gets no VIP; set [neutron_defaults] service_subnet_ipv6 to add it as an additional VIP"
+            ));
+        }
+    }
+
+    // One listener and one pool per port.
+    let is_api_service = service_ref.namespace == "default" && service_ref.name == "kubernetes";
+    let lb_algorithm = annotations.lb_method.unwrap_or(if is_api_service {
+        LbAlgorithm::LeastConnections
+    } else {
+        settings.octavia_defaults.lb_algorithm
+    });
+    let session_persistence = match spec.session_affinity.as_deref() {
+        Some("ClientIP") => Some(SessionPersistence::SourceIp),
+        Some("None") | None => None,
+        Some(other) => {
+            return Err(TranslateError::field(
+                "service.spec.sessionAffinity",
+                format!("{other:?} is not ClientIP or None"),
+            ));
+        }
+    };
+    let allowed_cidrs = if is_load_balancer_type {
+        source_ranges(spec.load_balancer_source_ranges.as_deref().unwrap_or(&[]))?
+    } else {
+        Vec::new()
+    };
+    let mut listeners: Vec<DesiredListener> = Vec::with_capacity(ports.len());
+    let mut seen = BTreeSet::new();
+    for (i, port) in ports.iter().enumerate() {
+        let number = port_number(port.port, &format!("service.spec.ports[{i}].port"))?;
+        let port_protocol = port_protocol(port, i)?;
+        let protocol = match annotations.listener_protocol {
+            Some(p) => {
+                let carries = match p {
+                    ListenerProtocol::Tcp | ListenerProtocol::Https => ListenerProtocol::Tcp,
+                    other => other,
+                };
+                if carries != port_protocol {
+                    return Err(TranslateError::annotation(
+                        annotation::LISTENER_PROTOCOL,
+                        format!(
+                            "{} cannot carry the {} port spec.ports[{i}]",
+                            p.as_str(),
+                            port_protocol.as_str()
+                        ),
+                    ));
+                }
+                p
+            }
+            None if is_api_service && port_protocol == ListenerProtocol::Tcp => {
+                ListenerProtocol::Https
+            }
+            None => port_protocol,
+        };
+        if !seen.insert((protocol, number)) {
+            return Err(TranslateError::field(
+                format!("service.spec.ports[{i}].port"),
+                format!("port {} {number} is listed twice", port_protocol.as_str()),
+            ));
+        }
+        let pool_protocol = match annotations.proxy_protocol {
+            Some(proxy) if matches!(protocol, ListenerProtocol::Tcp | ListenerProtocol::Https) => {
+                proxy
+            }
+            Some(_) => {
+                return Err(TranslateError::annotation(
+                    annotation::PROXY_PROTOCOL,
+                    format!(
+                        "the PROXY protocol needs TCP listeners, not {} (spec.ports[{i}])",
+                        protocol.as_str()
+                    ),
+                ));
+            }
+            None => PoolProtocol::for_listener(protocol),
+        };
+        let target_port = target_port(port, i)?;
+        let members = match backends {
+            Some(b) => Some(members_for_port(
+                port,
+                i,
+                target_port,
+                port_protocol,
+                family,
+                b,
+                &mut notes,
+            )?),
+            None => None,
+        };
+        let name = names::listener_name(&service_ref, protocol, number);
+        listeners.push(DesiredListener {
+            name: name.clone(),
+            protocol,
+            protocol_port: number,
+            allowed_cidrs: allowed_cidrs.clone(),
+            options: annotations.listener_options.clone(),
+            pool: DesiredPool {
+                name,
+                protocol: pool_protocol,
+                lb_algorithm,
+                session_persistence,
+                members,
+                member_subnet: annotations
+                    .member_subnet_id
+                    .clone()
+                    .or_else(|| defaults.pod_subnet.clone()),
+                health_monitor: annotations
+                    .health_monitor
+                    .as_ref()
+                    .map(|hm| hm.for_pool(pool_protocol)),
+            },
+        });
+    }
+    listeners.sort_by(|a, b| a.name.cmp(&b.name));
+    if backends.is_none() {
+        notes.push("no Endpoints or EndpointSlices given: members are left as they are".into());
+    }
+
+    // The external address.
+    let floating_ip = if !is_load_balancer_type {
+        FloatingIpIntent::None
+    } else if annotations.internal {
+        notes.push(format!(
+            "{}: no floating IP, the VIP is the ingress",
+            annotation::INTERNAL
+        ));
+        FloatingIpIntent::None
+    } else if family == IpFamily::IPv6 {
+        notes.push(
+            "IPv6 Service: no floating IP (Neutron's are IPv4), the VIP is the ingress".into(),
+        );
+        FloatingIpIntent::None
+    } else {
+        match spec.load_balancer_ip.as_deref().filter(|s| !s.is_empty()) {
+            Some(ip) => FloatingIpIntent::User {
+                address: ip.parse().map_err(|_| {
+                    TranslateError::field(
+                        "service.spec.loadBalancerIP",
+                        format!("{ip:?} is not an IPv4 address (floating IPs are IPv4)"),
+                    )
+                })?,
+            },
+            None => {
+                let subnet_id = annotations
+                    .floating_subnet_id
+                    .clone()
+                    .or_else(|| defaults.external_svc_subnet.clone());
+                if subnet_id.is_none() && annotations.floating_network_id.is_none() {
+                    notes.push("no external_svc_subnet configured: the floating IP's network must be found online".into());
+                }
+                FloatingIpIntent::Pool {
+                    subnet_id,
+                    network_id: annotations.floating_network_id.clone(),
+                }
+            }
+        }
+    };
+
+    let uid = service.metadata.uid.as_deref();
+    Ok(Translation::LoadBalancer(Box::new(DesiredLoadBalancer {
+        name: names::load_balancer_name(&service_ref),
+        tags: names::load_balancer_tags(&settings.cluster.name, &service_ref, uid),
+        owner_tags,
+        service: service_ref,
+        vip: Vip {
+            address: vip_address,
+            subnet_id: vip_subnet,
+        },
+        additional_vips,
+        provider: settings.octavia_defaults.provider.clone(),
+        flavor_id: annotations.flavor_id,
+        availability_zone: annotations.availability_zone,
+        load_balancer_id: annotations.load_balancer_id,
+        listeners,
+        floating_ip,
+        keep_floating_ip: annotations.keep_floating_ip,
+        notes,
+    })))
+}
+
+/// The Service's namespace/name, validated as Kubernetes names.
+pub fn service_ref(service: &Service) -> Result<ServiceRef, TranslateError> {
+    let name = service.metadata.name.as_deref().unwrap_or("");
+    if !is_dns_subdomain(name) {
+        return Err(TranslateError::field(
+            "service.metadata.name",
+            format!(
+                "{name:?} is not a Kubernetes object name (lowercase letters, digits, '-', '.'; at most 253)"
+            ),
+        ));
+    }
+    let namespace = service.metadata.namespace.as_deref().unwrap_or("default");
+    if !is_dns_label(namespace) {
+        return Err(TranslateError::field(
+            "service.metadata.namespace",
+            format!(
+                "{namespace:?} is not a Kubernetes namespace name (lowercase letters, digits, '-'; at most 63)"
+            ),
+        ));
+    }
+    Ok(ServiceRef {
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+    })
+}
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label)
+}
+
+fn port_number(value: i32, field: &str) -> Result<u16, TranslateError> {
+    u16::try_from(value)
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| TranslateError::field(field, format!("{value} is not a port (1-65535)")))
+}
+
+fn port_protocol(port: &ServicePort, i: usize) -> Result<ListenerProtocol, TranslateError> {
+    match port.protocol.as_deref() {
+        None | Some("TCP") => Ok(ListenerProtocol::Tcp),
+        Some("UDP") => Ok(ListenerProtocol::Udp),
+        Some("SCTP") => Ok(ListenerProtocol::Sctp),
+        Some(other) => Err(TranslateError::field(
+            format!("service.spec.ports[{i}].protocol"),
+            format!("{other:?} is not supported; expected TCP, UDP or SCTP"),
+        )),
+    }
+}
+
+/// A numeric (or absent, meaning `port`) targetPort; `None` for a named one,
+/// which only the Endpoints can resolve.
+fn target_port(port: &ServicePort, i: usize) -> Result<Option<u16>, TranslateError> {
+    let number = match &port.target_port {
+        None => port.port,
+        Some(IntOrString::Int(n)) => *n,
+        Some(IntOrString::String(name)) if name.is_empty() => {
+            return Err(TranslateError::field(
+                format!("service.spec.ports[{i}].targetPort"),
+                "must not be empty",
+            ));
+        }
+        Some(IntOrString::String(_)) => return Ok(None),
+    };
+    port_number(number, &format!("service.spec.ports[{i}].targetPort")).map(Some)
+}
+
+fn source_ranges(ranges: &[String]) -> Result<Vec<IpNet>, TranslateError> {
+    let mut cidrs = BTreeSet::new();
+    for (i, range) in ranges.iter().enumerate() {
+        let net: IpNet = range.trim().parse().map_err(|_| {
+            TranslateError::field(
+                format!("service.spec.loadBalancerSourceRanges[{i}]"),
+                format!("{range:?} is not a CIDR"),
+            )
+        })?;
+        cidrs.insert(net.trunc());
+    }
+    Ok(cidrs.into_iter().collect())
+}
+
+/// The ready endpoints of one Service port, as members `address:targetPort`.
+/// Endpoints name their ports after the Service port, with the number the
+/// (possibly named) targetPort resolved to in each pod.
+fn members_for_port(
+    port: &ServicePort,
+    index: usize,
+    fallback: Option<u16>,
+    protocol: ListenerProtocol,
+    family: IpFamily,
+    backends: Backends<'_>,
+    notes: &mut Vec<String>,
+) -> Result<BTreeSet<Member>, TranslateError> {
+    let port_name = port.name.as_deref().unwrap_or("");
+    let protocol = protocol.as_str();
+    let resolve = |name: Option<&str>, proto: Option<&str>, number: Option<i32>, field: String| {
+        if name.unwrap_or("") == port_name && proto.unwrap_or("TCP") == protocol {
+            number.map(|n| port_number(n, &field)).transpose()
+        } else {
+            Ok(None)
+        }
+    };
+    let mut members = BTreeSet::new();
+    let mut unresolved = false;
+    let mut add = |address: IpAddr, target: u16| {
+        if IpFamily::of(&address) == family {
+            members.insert(Member {
+                address,
+                protocol_port: target,
+            });
+        }
+    };
+    if let Some(endpoints) = backends.endpoints {
+        for (s, subset) in endpoints.subsets.iter().flatten().enumerate() {
+            let mut target = None;
+            for (p, ep) in subset.ports.iter().flatten().enumerate() {
+                let field = format!("endpoints.subsets[{s}].ports[{p}].port");
+                if let Some(n) = resolve(
+                    ep.name.as_deref(),
+                    ep.protocol.as_deref(),
+                    Some(ep.port),
+                    field,
+                )? {
+                    target = Some(n);
+                    break;
+                }
+            }
+            let Some(target) = target.or(fallback) else {
+                unresolved |= subset.addresses.as_ref().is_some_and(|a| !a.is_empty());
+                continue;
+            };
+            for (a, address) in subset.addresses.iter().flatten().enumerate() {
+                let ip = address.ip.parse().map_err(|_| {
+                    TranslateError::field(
+                        format!("endpoints.subsets[{s}].addresses[{a}].ip"),
+                        format!("{:?} is not an IP address", address.ip),
+                    )
+                })?;
+                add(ip, target);
+            }
+        }
+    }
+    for (k, slice) in backends.endpoint_slices.iter().enumerate() {
+        let slice_family = match slice.address_type.as_str() {
+            "IPv4" => IpFamily::IPv4,
+            "IPv6" => IpFamily::IPv6,
+            _ => continue, // FQDN slices carry no addresses to balance to.
+        };
+        if slice_family != family {
+            continue;
+        }
+        let mut target = None;
+        for (p, ep) in slice.ports.iter().flatten().enumerate() {
+            let field = format!("endpointSlices[{k}].ports[{p}].port");
+            if let Some(n) = resolve(ep.name.as_deref(), ep.protocol.as_deref(), ep.port, field)? {
+                target = Some(n);
+                break;
+            }
+        }
+        let Some(target) = target.or(fallback) else {
+            unresolved |= slice.endpoints.as_ref().is_some_and(|e| !e.is_empty());
+            continue;
+        };
+        for (e, endpoint) in slice.endpoints.iter().flatten().enumerate() {
+            // Kubernetes: an unknown readiness is to be taken as ready.
+            let ready = endpoint
+                .conditions
+                .as_ref()
+                .and_then(|c| c.ready)
+                .unwrap_or(true);
+            // The addresses of one endpoint are fungible: the first is the one to use.
+            let (true, Some(first)) = (ready, endpoint.addresses.first()) else {
+                continue;
+            };
+            let ip = first.parse().map_err(|_| {
+                TranslateError::field(
+                    format!("endpointSlices[{k}].endpoints[{e}].addresses[0]"),
+                    format!("{first:?} is not an IP address"),
+                )
+            })?;
+            add(ip, target);
+        }
+    }
+    if unresolved {
+        notes.push(format!(
+            "spec.ports[{index}] ({}): the named targetPort is not in the Endpoints' ports; those endpoints get no member",
+            if port_name.is_empty() { "unnamed" } else { port_name }
+        ));
+    }
+    Ok(members)
+}
+
+/// Health monitor settings from annotations, before the pool protocol is known.
+#[derive(Debug, Clone)]
+struct HealthMonitorSettings {
+    delay: u32,
+    timeout: u32,
+    max_retries: u32,
+    max_retries_down: u32,
+}
+
+impl HealthMonitorSettings {
+    fn for_pool(&self, pool: PoolProtocol) -> HealthMonitor {
+        let kind = match pool {
+            PoolProtocol::Udp => HealthMonitorType::UdpConnect,
+            PoolProtocol::Sctp => HealthMonitorType::Sctp,
+            PoolProtocol::Https => HealthMonitorType::TlsHello,
+            PoolProtocol::Tcp | PoolProtocol::Proxy | PoolProtocol::ProxyV2 => {
+                HealthMonitorType::Tcp
+            }
+        };
+        HealthMonitor {
+            kind,
+            delay: self.delay,
+            timeout: self.timeout,
+            max_retries: self.max_retries,
+            max_retries_down: self.max_retries_down,
+        }
+    }
+}
+
+/// Every annotation this tool reads, parsed; a bad value is an error.
+#[derive(Debug, Clone, Default)]
+struct Annotations {
+    lb_method: Option<LbAlgorithm>,
+    keep_floating_ip: bool,
+    flavor_id: Option<String>,
+    availability_zone: Option<String>,
+    subnet_id: Option<String>,
+    member_subnet_id: Option<String>,
+    floating_subnet_id: Option<String>,
+    floating_network_id: Option<String>,
+    health_monitor: Option<HealthMonitorSettings>,
+    listener_options: ListenerOptions,
+    proxy_protocol: Option<PoolProtocol>,
+    load_balancer_id: Option<String>,
+    internal: bool,
+    listener_protocol: Option<ListenerProtocol>,
+}
+
+impl Annotations {
+    fn parse(service: &Service) -> Result<Self, TranslateError> {
+        use annotation::*;
+        let map = service.metadata.annotations.as_ref();
+        let get = |key: &str| map.and_then(|m| m.get(key)).map(|v| v.trim());
+        let text = |key: &str| -> Result<Option<String>, TranslateError> {
+            match get(key) {
+                None => Ok(None),
+                Some("") => Err(TranslateError::annotation(key, "must not be empty")),
+                Some(v) => Ok(Some(v.to_string())),
+            }
+        };
+        let flag = |key: &str| -> Result<Option<bool>, TranslateError> {
+            get(key)
+                .map(|v| {
+                    parse_bool(v).ok_or_else(|| {
+                        TranslateError::annotation(key, format!("{v:?} is not true or false"))
+                    })
+                })
+                .transpose()
+        };
+        let number = |key: &str, min: i64, max: i64| -> Result<Option<i64>, TranslateError> {
+            get(key)
+                .map(|v| {
+                    v.parse::<i64>()
+                        .ok()
+                        .filter(|n| (min..=max).contains(n))
+                        .ok_or_else(|| {
+                            TranslateError::annotation(
+                                key,
+                                format!("{v:?} is not a whole number from {min} to {max}"),
+                            )
+                        })
+                })
+                .transpose()
+        };
+        let timeout = |key: &str| -> Result<Option<u64>, TranslateError> {
+            Ok(number(key, 0, MAX_TIMEOUT_MS as i64)?.map(|n| n as u64))
+        };
+        let small = |key: &str, min: i64, max: i64, default: u32| -> Result<u32, TranslateError> {
+            Ok(number(key, min, max)?.map_or(default, |n| n as u32))
+        };
+
+        let lb_method = get(LB_METHOD)
+            .map(|v| {
+                LbAlgorithm::parse(v).ok_or_else(|| {
+                    TranslateError::annotation(
+                        LB_METHOD,
+                        format!("{v:?} is not ROUND_ROBIN, LEAST_CONNECTIONS, SOURCE_IP or SOURCE_IP_PORT"),
+                    )
+                })
+            })
+            .transpose()?;
+        // Bad values are errors whether or not the monitor is enabled.
+        let delay = small(HEALTH_MONITOR_DELAY, 1, 2_147_483_647, 5)?;
+        let timeout_s = small(HEALTH_MONITOR_TIMEOUT, 1, 2_147_483_647, 3)?;
+        let max_retries = small(HEALTH_MONITOR_MAX_RETRIES, 1, 10, 1)?;
+        let max_retries_down = small(HEALTH_MONITOR_MAX_RETRIES_DOWN, 1, 10, 3)?;
+        if timeout_s > delay {
+            return Err(TranslateError::annotation(
+                HEALTH_MONITOR_TIMEOUT,
+                format!("{timeout_s} must not exceed the delay ({delay})"),
+            ));
+        }
+        let health_monitor =
+            flag(ENABLE_HEALTH_MONITOR)?
+                .unwrap_or(false)
+                .then_some(HealthMonitorSettings {
+                    delay,
+                    timeout: timeout_s,
+                    max_retries,
+                    max_retries_down,
+                });
+        let proxy_protocol = match get(PROXY_PROTOCOL) {
+            None => None,
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "v1" => Some(PoolProtocol::Proxy),
+                "v2" => Some(PoolProtocol::ProxyV2),
+                _ => match parse_bool(v) {
+                    Some(true) => Some(PoolProtocol::Proxy),
+                    Some(false) => None,
+                    None => {
+                        return Err(TranslateError::annotation(
+                            PROXY_PROTOCOL,
+                            format!("{v:?} is not true, false, v1 or v2"),
+                        ));
+                    }
+                },
+            },
+        };
+        let listener_protocol = get(LISTENER_PROTOCOL)
+            .map(|v| match v {
+                "HTTPS" => Ok(ListenerProtocol::Https),
+                "TCP" => Ok(ListenerProtocol::Tcp),
+                "UDP" => Ok(ListenerProtocol::Udp),
+                "SCTP" => Ok(ListenerProtocol::Sctp),
+                _ => Err(TranslateError::annotation(
+                    LISTENER_PROTOCOL,
+                    format!("{v:?} is not HTTPS, TCP, UDP or SCTP"),
+                )),
+            })
+            .transpose()?;
+        Ok(Annotations {
+            lb_method,
+            keep_floating_ip: flag(KEEP_FLOATING_IP)?.unwrap_or(false),
+            flavor_id: text(FLAVOR_ID)?,
+            availability_zone: text(AVAILABILITY_ZONE)?,
+            subnet_id: text(SUBNET_ID)?,
+            member_subnet_id: text(MEMBER_SUBNET_ID)?,
+            floating_subnet_id: text(FLOATING_SUBNET_ID)?,
+            floating_network_id: text(FLOATING_NETWORK_ID)?,
+            health_monitor,
+            listener_options: ListenerOptions {
+                connection_limit: number(CONNECTION_LIMIT, -1, 2_147_483_647)?,
+                timeout_client_data: timeout(TIMEOUT_CLIENT_DATA)?,
+                timeout_member_connect: timeout(TIMEOUT_MEMBER_CONNECT)?,
+                timeout_member_data: timeout(TIMEOUT_MEMBER_DATA)?,
+                timeout_tcp_inspect: timeout(TIMEOUT_TCP_INSPECT)?,
+            },
+            proxy_protocol,
+            load_balancer_id: text(LOAD_BALANCER_ID)?,
+            internal: flag(INTERNAL)?.unwrap_or(false),
+            listener_protocol,
+        })
+    }
+}
+
+/// Go's strconv.ParseBool, which OCCM uses for its annotations.
+fn parse_bool(value: &str) -> Option<bool> {
+    match value {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,911 @@
+//! Translation rules, one table row or rule per test.
+
+use std::net::IpAddr;
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::config::Settings;
+
+fn service(v: Value) -> Service {
+    serde_json::from_value(v).expect("test Service")
+}
+
+fn endpoints(v: Value) -> Endpoints {
+    serde_json::from_value(v).expect("test Endpoints")
+}
+
+fn slice(v: Value) -> EndpointSlice {
+    serde_json::from_value(v).expect("test EndpointSlice")
+}
+
+fn settings() -> Settings {
+    let mut s = Settings::default();
+    s.neutron_defaults.pod_subnet = Some("pod-subnet".into());
+    s.neutron_defaults.service_subnet = Some("service-subnet".into());
+    s.neutron_defaults.external_svc_subnet = Some("public-subnet".into());
+    s
+}
+
+fn no_cidr(_: &str) -> Option<IpNet> {
+    None
+}
+
+fn web(spec: Value) -> Service {
+    let mut spec = spec;
+    if spec.get("ports").is_none() {
+        spec["ports"] = json!([{"name": "http", "port": 80, "targetPort": 8080}]);
+    }
+    if spec.get("clusterIP").is_none() {
+        spec["clusterIP"] = json!("10.2.0.42");
+    }
+    service(json!({"metadata": {"name": "web", "namespace": "shop"}, "spec": spec}))
+}
+
+fn desired(t: Translation) -> DesiredLoadBalancer {
+    match t {
+        Translation::LoadBalancer(d) => *d,
+        Translation::Skip { reason, .. } => panic!("unexpected skip: {reason}"),
+    }
+}
+
+fn lb(svc: &Service, backends: Option<Backends<'_>>) -> DesiredLoadBalancer {
+    desired(translate(&settings(), svc, backends, &no_cidr).expect("translates"))
+}
+
+fn skip_reason(svc: &Service) -> String {
+    match translate(&settings(), svc, None, &no_cidr).expect("translates") {
+        Translation::Skip { reason, .. } => reason,
+        Translation::LoadBalancer(d) => panic!("expected a skip, got {}", d.name),
+    }
+}
+
+fn err(svc: &Service, backends: Option<Backends<'_>>) -> TranslateError {
+    translate(&settings(), svc, backends, &no_cidr).expect_err("should fail")
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn member(address: &str, port: u16) -> Member {
+    Member {
+        address: ip(address),
+        protocol_port: port,
+    }
+}
+
+fn members(d: &DesiredLoadBalancer, listener: usize) -> Vec<Member> {
+    d.listeners[listener]
+        .pool
+        .members
+        .clone()
+        .expect("members managed")
+        .into_iter()
+        .collect()
+}
+
+#[test]
+fn a_service_becomes_one_load_balancer_named_namespace_slash_name() {
+    let d = lb(&web(json!({})), None);
+    assert_eq!(d.name, "shop/web");
+    assert_eq!(d.service.to_string(), "shop/web");
+    assert_eq!(d.listeners.len(), 1);
+}
+
+#[test]
+fn the_cluster_ip_is_the_vip_on_the_service_subnet() {
+    let d = lb(&web(json!({})), None);
+    assert_eq!(d.vip.address, Some(ip("10.2.0.42")));
+    assert_eq!(d.vip.subnet_id.as_deref(), Some("service-subnet"));
+}
+
+#[test]
+fn each_port_is_one_listener_and_one_pool_named_after_protocol_and_port() {
+    let svc = web(json!({"ports": [
+        {"name": "dns", "port": 53, "protocol": "UDP"},
+        {"name": "dns-tcp", "port": 53, "protocol": "TCP"},
+        {"name": "sctp", "port": 9899, "protocol": "SCTP"}
+    ]}));
+    let d = lb(&svc, None);
+    let names: Vec<(&str, &str, ListenerProtocol, u16)> = d
+        .listeners
+        .iter()
+        .map(|l| {
+            (
+                l.name.as_str(),
+                l.pool.name.as_str(),
+                l.protocol,
+                l.protocol_port,
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (
+                "shop/web:SCTP:9899",
+                "shop/web:SCTP:9899",
+                ListenerProtocol::Sctp,
+                9899
+            ),
+            (
+                "shop/web:TCP:53",
+                "shop/web:TCP:53",
+                ListenerProtocol::Tcp,
+                53
+            ),
+            (
+                "shop/web:UDP:53",
+                "shop/web:UDP:53",
+                ListenerProtocol::Udp,
+                53
+            ),
+        ]
+    );
+    assert!(
+        d.listeners
+            .iter()
+            .all(|l| l.pool.protocol == PoolProtocol::for_listener(l.protocol))
+    );
+}
+
+#[test]
+fn a_namespace_defaults_to_default() {
+    let svc = service(
+        json!({"metadata": {"name": "x"}, "spec": {"clusterIP": "10.2.0.1", "ports": [{"port": 80}]}}),
+    );
+    assert_eq!(lb(&svc, None).name, "default/x");
+}
+
+#[test]
+fn ready_endpoints_become_members_and_not_ready_ones_do_not() {
+    let ep = endpoints(
+        json!({"metadata": {"name": "web", "namespace": "shop"}, "subsets": [{
+            "addresses": [{"ip": "10.1.0.5"}, {"ip": "10.1.0.6"}],
+            "notReadyAddresses": [{"ip": "10.1.0.99"}],
+            "ports": [{"name": "http", "port": 8080}]
+        }]}),
+    );
+    let d = lb(
+        &web(json!({})),
+        Some(Backends {
+            endpoints: Some(&ep),
+            endpoint_slices: &[],
+        }),
+    );
+    assert_eq!(
+        members(&d, 0),
+        [member("10.1.0.5", 8080), member("10.1.0.6", 8080)]
+    );
+    assert_eq!(
+        d.listeners[0].pool.member_subnet.as_deref(),
+        Some("pod-subnet")
+    );
+}
+
+#[test]
+fn named_target_ports_resolve_per_subset_through_the_endpoint_port_names() {
+    let svc = web(json!({"ports": [
+        {"name": "http", "port": 80, "targetPort": "web"},
+        {"name": "admin", "port": 81, "targetPort": "admin"}
+    ]}));
+    let ep = endpoints(
+        json!({"metadata": {"name": "web", "namespace": "shop"}, "subsets": [
+            {"addresses": [{"ip": "10.1.0.5"}], "ports": [{"name": "http", "port": 8080}, {"name": "admin", "port": 9000}]},
+            {"addresses": [{"ip": "10.1.0.6"}], "ports": [{"name": "http", "port": 8081}, {"name": "admin", "port": 9001}]}
+        ]}),
+    );
+    let d = lb(
+        &svc,
+        Some(Backends {
+            endpoints: Some(&ep),
+            endpoint_slices: &[],
+        }),
+    );
+    // Sorted by name: TCP:80 then TCP:81.
+    assert_eq!(
+        members(&d, 0),
+        [member("10.1.0.5", 8080), member("10.1.0.6", 8081)]
+    );
+    assert_eq!(
+        members(&d, 1),
+        [member("10.1.0.5", 9000), member("10.1.0.6", 9001)]
+    );
+}
+
+#[test]
+fn a_named_target_port_missing_from_the_endpoints_gives_no_members_and_a_note() {
+    let svc = web(json!({"ports": [{"name": "http", "port": 80, "targetPort": "web"}]}));
+    let ep = endpoints(json!({"metadata": {"name": "web"}, "subsets": [
+        {"addresses": [{"ip": "10.1.0.5"}], "ports": [{"name": "other", "port": 8080}]}
+    ]}));
+    let d = lb(
+        &svc,
+        Some(Backends {
+            endpoints: Some(&ep),
+            endpoint_slices: &[],
+        }),
+    );
+    assert!(members(&d, 0).is_empty());
+    assert!(
+        d.notes.iter().any(|n| n.contains("named targetPort")),
+        "{:?}",
+        d.notes
+    );
+}
+
+#[test]
+fn numeric_target_ports_are_used_when_the_endpoints_do_not_name_the_port() {
+    let svc = web(json!({"ports": [{"name": "http", "port": 80, "targetPort": 8080}]}));
+    let ep = endpoints(json!({"metadata": {"name": "web"}, "subsets": [
+        {"addresses": [{"ip": "10.1.0.5"}], "ports": [{"name": "unrelated", "port": 1234}]}
+    ]}));
+    let d = lb(
+        &svc,
+        Some(Backends {
+            endpoints: Some(&ep),
+            endpoint_slices: &[],
+        }),
+    );
+    assert_eq!(members(&d, 0), [member("10.1.0.5", 8080)]);
+}
+
+#[test]
+fn no_target_port_means_the_port() {
+    let svc = web(json!({"ports": [{"port": 80}]}));
+    let ep = endpoints(
+        json!({"metadata": {"name": "web"}, "subsets": [{"addresses": [{"ip": "10.1.0.5"}]}]}),
+    );
+    let d = lb(
+        &svc,
+        Some(Backends {
+            endpoints: Some(&ep),
+            endpoint_slices: &[],
+        }),
+    );
+    assert_eq!(members(&d, 0), [member("10.1.0.5", 80)]);
+}
+
+#[test]
+fn endpoint_slices_give_members_skipping_not_ready_and_duplicates() {
+    let a = slice(json!({"metadata": {"name": "web-a"}, "addressType": "IPv4",
+    "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+    "endpoints": [
+        {"addresses": ["10.1.0.5"], "conditions": {"ready": true}},
+        {"addresses": ["10.1.0.6"], "conditions": {"ready": false}},
+        {"addresses": ["10.1.0.7"]}
+    ]}));
+    let b = slice(json!({"metadata": {"name": "web-b"}, "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080}],
+        "endpoints": [{"addresses": ["10.1.0.5"]}, {"addresses": ["10.1.0.8", "10.1.0.9"]}]}));
+    let fqdn = slice(json!({"metadata": {"name": "web-c"}, "addressType": "FQDN",
+        "ports": [{"name": "http", "port": 8080}], "endpoints": [{"addresses": ["pod.example.com"]}]}));
+    let slices = [a, b, fqdn];
+    let d = lb(
+        &web(json!({})),
+        Some(Backends {
+            endpoints: None,
+            endpoint_slices: &slices,
+        }),
+    );
+    assert_eq!(
+        members(&d, 0),
+        [
+            member("10.1.0.5", 8080),
+            member("10.1.0.7", 8080),
+            member("10.1.0.8", 8080)
+        ]
+    );
+}
+
+#[test]
+fn endpoints_and_slices_together_are_deduplicated() {
+    let ep = endpoints(json!({"metadata": {"name": "web"}, "subsets": [
+        {"addresses": [{"ip": "10.1.0.5"}], "ports": [{"name": "http", "port": 8080}]},
+        {"addresses": [{"ip": "10.1.0.5"}], "ports": [{"name": "http", "port": 8080}]}
+    ]}));
+    let s = [slice(
+        json!({"metadata": {"name": "web-a"}, "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080}], "endpoints": [{"addresses": ["10.1.0.5"]}]}),
+    )];
+    let d = lb(
+        &web(json!({})),
+        Some(Backends {
+            endpoints: Some(&ep),
+            endpoint_slices: &s,
+        }),
+    );
+    assert_eq!(members(&d, 0), [member("10.1.0.5", 8080)]);
+}
+
+#[test]
+fn without_endpoints_members_are_not_managed_and_with_empty_ones_there_are_none() {
+    let d = lb(&web(json!({})), None);
+    assert_eq!(d.listeners[0].pool.members, None);
+    let empty = endpoints(json!({"metadata": {"name": "web"}}));
+    let d = lb(
+        &web(json!({})),
+        Some(Backends {
+            endpoints: Some(&empty),
+            endpoint_slices: &[],
+        }),
+    );
+    assert_eq!(d.listeners[0].pool.members, Some(BTreeSet::new()));
+}
+
+#[test]
+fn ipv6_services_get_ipv6_members_and_no_floating_ip() {
+    let svc =
+        web(json!({"type": "LoadBalancer", "clusterIP": "fd00:10:2::42", "ipFamilies": ["IPv6"]}));
+    let s = [
+        slice(json!({"metadata": {"name": "v6"}, "addressType": "IPv6",
+            "ports": [{"name": "http", "port": 8080}], "endpoints": [{"addresses": ["fd00:10:1::5"]}]})),
+        slice(json!({"metadata": {"name": "v4"}, "addressType": "IPv4",
+            "ports": [{"name": "http", "port": 8080}], "endpoints": [{"addresses": ["10.1.0.5"]}]})),
+    ];
+    let d = lb(
+        &svc,
+        Some(Backends {
+            endpoints: None,
+            endpoint_slices: &s,
+        }),
+    );
+    assert_eq!(d.vip.address, Some(ip("fd00:10:2::42")));
+    assert_eq!(members(&d, 0), [member("fd00:10:1::5", 8080)]);
+    assert_eq!(d.floating_ip, FloatingIpIntent::None);
+    assert!(d.notes.iter().any(|n| n.contains("IPv6")));
+}
+
+#[test]
+fn ipv6_vips_use_the_ipv6_service_subnet_when_configured() {
+    let mut s = settings();
+    s.neutron_defaults.service_subnet_ipv6 = Some("service-subnet-v6".into());
+    let svc = web(json!({"clusterIP": "fd00:10:2::42"}));
+    let d = desired(translate(&s, &svc, None, &no_cidr).unwrap());
+    assert_eq!(d.vip.subnet_id.as_deref(), Some("service-subnet-v6"));
+}
+
+#[test]
+fn dual_stack_members_follow_the_vip_family_and_the_second_family_is_noted() {
+    let svc = web(
+        json!({"clusterIP": "10.2.0.42", "clusterIPs": ["10.2.0.42", "fd00:10:2::42"],
+        "ipFamilies": ["IPv4", "IPv6"], "ipFamilyPolicy": "RequireDualStack"}),
+    );
+    let ep = endpoints(json!({"metadata": {"name": "web"}, "subsets": [{
+        "addresses": [{"ip": "10.1.0.5"}, {"ip": "fd00:10:1::5"}], "ports": [{"name": "http", "port": 8080}]}]}));
+    let backends = Some(Backends {
+        endpoints: Some(&ep),
+        endpoint_slices: &[],
+    });
+    let d = lb(&svc, backends);
+    assert_eq!(members(&d, 0), [member("10.1.0.5", 8080)]);
+    assert!(d.additional_vips.is_empty());
+    assert!(
+        d.notes.iter().any(|n| n.contains("dual-stack")),
+        "{:?}",
+        d.notes
+    );
+
+    let mut s = settings();
+    s.neutron_defaults.service_subnet_ipv6 = Some("service-subnet-v6".into());
+    let d = desired(translate(&s, &svc, backends, &no_cidr).unwrap());
+    assert_eq!(
+        d.additional_vips,
+        [Vip {
+            address: Some(ip("fd00:10:2::42")),
+            subnet_id: Some("service-subnet-v6".into())
+        }]
+    );
+}
+
+#[test]
+fn load_balancer_type_without_ip_uses_the_pool_method() {
+    let d = lb(&web(json!({"type": "LoadBalancer"})), None);
+    assert_eq!(
+        d.floating_ip,
+        FloatingIpIntent::Pool {
+            subnet_id: Some("public-subnet".into()),
+            network_id: None
+        }
+    );
+}
+
+#[test]
+fn load_balancer_ip_uses_the_user_method() {
+    let d = lb(
+        &web(json!({"type": "LoadBalancer", "loadBalancerIP": "172.24.4.13"})),
+        None,
+    );
+    assert_eq!(
+        d.floating_ip,
+        FloatingIpIntent::User {
+            address: "172.24.4.13".parse().unwrap()
+        }
+    );
+}
+
+#[test]
+fn other_types_get_no_floating_ip() {
+    for t in ["ClusterIP", "NodePort"] {
+        let d = lb(
+            &web(json!({"type": t, "loadBalancerIP": "172.24.4.13"})),
+            None,
+        );
+        assert_eq!(d.floating_ip, FloatingIpIntent::None, "{t}");
+    }
+}
+
+#[test]
+fn internal_load_balancers_get_no_floating_ip() {
+    let mut svc = web(json!({"type": "LoadBalancer"}));
+    svc.metadata.annotations =
+        Some([(annotation::INTERNAL.to_string(), "true".to_string())].into());
+    assert_eq!(lb(&svc, None).floating_ip, FloatingIpIntent::None);
+}
+
+#[test]
+fn client_ip_affinity_is_source_ip_persistence() {
+    let d = lb(&web(json!({"sessionAffinity": "ClientIP"})), None);
+    assert_eq!(
+        d.listeners[0].pool.session_persistence,
+        Some(SessionPersistence::SourceIp)
+    );
+    let d = lb(&web(json!({"sessionAffinity": "None"})), None);
+    assert_eq!(d.listeners[0].pool.session_persistence, None);
+}
+
+#[test]
+fn source_ranges_become_allowed_cidrs_normalised_and_sorted() {
+    let d = lb(
+        &web(json!({"type": "LoadBalancer",
+            "loadBalancerSourceRanges": ["203.0.113.9/24", "10.0.0.0/8", "10.0.0.0/8"]})),
+        None,
+    );
+    let cidrs: Vec<String> = d.listeners[0]
+        .allowed_cidrs
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(cidrs, ["10.0.0.0/8", "203.0.113.0/24"]);
+    let e = err(
+        &web(
+            json!({"type": "LoadBalancer", "loadBalancerSourceRanges": ["10.0.0.0/8", "nonsense"]}),
+        ),
+        None,
+    );
+    assert_eq!(e.field_path(), "service.spec.loadBalancerSourceRanges[1]");
+}
+
+#[test]
+fn the_api_service_gets_https_listeners_and_least_connections_by_default() {
+    let svc = service(
+        json!({"metadata": {"name": "kubernetes", "namespace": "default"},
+        "spec": {"clusterIP": "10.2.0.1", "ports": [{"name": "https", "port": 443, "targetPort": 6443}]}}),
+    );
+    let ep = endpoints(
+        json!({"metadata": {"name": "kubernetes", "namespace": "default"},
+        "subsets": [{"addresses": [{"ip": "192.168.1.2"}], "ports": [{"name": "https", "port": 6443}]}]}),
+    );
+    let d = lb(
+        &svc,
+        Some(Backends {
+            endpoints: Some(&ep),
+            endpoint_slices: &[],
+        }),
+    );
+    let l = &d.listeners[0];
+    assert_eq!(l.name, "default/kubernetes:HTTPS:443");
+    assert_eq!(l.protocol, ListenerProtocol::Https);
+    assert_eq!(l.pool.protocol, PoolProtocol::Https);
+    assert_eq!(l.pool.lb_algorithm, LbAlgorithm::LeastConnections);
+    assert_eq!(members(&d, 0), [member("192.168.1.2", 6443)]);
+}
+
+#[test]
+fn annotations_override_the_api_service_defaults() {
+    let mut svc = service(
+        json!({"metadata": {"name": "kubernetes", "namespace": "default"},
+        "spec": {"clusterIP": "10.2.0.1", "ports": [{"port": 443}]}}),
+    );
+    svc.metadata.annotations = Some(
+        [
+            (annotation::LISTENER_PROTOCOL.to_string(), "TCP".to_string()),
+            (annotation::LB_METHOD.to_string(), "ROUND_ROBIN".to_string()),
+        ]
+        .into(),
+    );
+    let d = lb(&svc, None);
+    assert_eq!(d.listeners[0].name, "default/kubernetes:TCP:443");
+    assert_eq!(d.listeners[0].pool.lb_algorithm, LbAlgorithm::RoundRobin);
+}
+
+#[test]
+fn https_by_annotation_on_any_service() {
+    let mut svc = web(json!({"ports": [{"port": 443}]}));
+    svc.metadata.annotations = Some(
+        [(
+            annotation::LISTENER_PROTOCOL.to_string(),
+            "HTTPS".to_string(),
+        )]
+        .into(),
+    );
+    let d = lb(&svc, None);
+    assert_eq!(d.listeners[0].name, "shop/web:HTTPS:443");
+    let mut udp = web(json!({"ports": [{"port": 53, "protocol": "UDP"}]}));
+    udp.metadata.annotations = svc.metadata.annotations.clone();
+    assert!(
+        matches!(err(&udp, None), TranslateError::Annotation { annotation: a, .. } if a == annotation::LISTENER_PROTOCOL)
+    );
+}
+
+#[test]
+fn the_default_algorithm_comes_from_settings() {
+    let mut s = settings();
+    s.octavia_defaults.lb_algorithm = LbAlgorithm::SourceIpPort;
+    let d = desired(translate(&s, &web(json!({})), None, &no_cidr).unwrap());
+    assert_eq!(d.listeners[0].pool.lb_algorithm, LbAlgorithm::SourceIpPort);
+}
+
+fn annotated(pairs: &[(&str, &str)]) -> Service {
+    let mut svc = web(json!({"type": "LoadBalancer"}));
+    svc.metadata.annotations = Some(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
+    svc
+}
+
+#[test]
+fn every_annotation_is_honoured() {
+    use annotation::*;
+    let svc = annotated(&[
+        (LB_METHOD, "SOURCE_IP"),
+        (KEEP_FLOATING_IP, "true"),
+        (FLAVOR_ID, "flavor-1"),
+        (AVAILABILITY_ZONE, "az-1"),
+        (SUBNET_ID, "vip-subnet"),
+        (MEMBER_SUBNET_ID, "member-subnet"),
+        (FLOATING_SUBNET_ID, "fip-subnet"),
+        (FLOATING_NETWORK_ID, "fip-net"),
+        (ENABLE_HEALTH_MONITOR, "true"),
+        (HEALTH_MONITOR_DELAY, "10"),
+        (HEALTH_MONITOR_TIMEOUT, "4"),
+        (HEALTH_MONITOR_MAX_RETRIES, "2"),
+        (HEALTH_MONITOR_MAX_RETRIES_DOWN, "5"),
+        (TIMEOUT_CLIENT_DATA, "60000"),
+        (TIMEOUT_MEMBER_CONNECT, "3000"),
+        (TIMEOUT_MEMBER_DATA, "70000"),
+        (TIMEOUT_TCP_INSPECT, "10"),
+        (CONNECTION_LIMIT, "1000"),
+        (PROXY_PROTOCOL, "v2"),
+        (LOAD_BALANCER_ID, "lb-123"),
+    ]);
+    let d = lb(&svc, None);
+    let l = &d.listeners[0];
+    assert_eq!(l.pool.lb_algorithm, LbAlgorithm::SourceIp);
+    assert!(d.keep_floating_ip);
+    assert_eq!(d.flavor_id.as_deref(), Some("flavor-1"));
+    assert_eq!(d.availability_zone.as_deref(), Some("az-1"));
+    assert_eq!(d.vip.subnet_id.as_deref(), Some("vip-subnet"));
+    assert_eq!(l.pool.member_subnet.as_deref(), Some("member-subnet"));
+    assert_eq!(
+        d.floating_ip,
+        FloatingIpIntent::Pool {
+            subnet_id: Some("fip-subnet".into()),
+            network_id: Some("fip-net".into())
+        }
+    );
+    assert_eq!(
+        l.pool.health_monitor,
+        Some(HealthMonitor {
+            kind: HealthMonitorType::Tcp,
+            delay: 10,
+            timeout: 4,
+            max_retries: 2,
+            max_retries_down: 5
+        })
+    );
+    assert_eq!(
+        l.options,
+        ListenerOptions {
+            connection_limit: Some(1000),
+            timeout_client_data: Some(60000),
+            timeout_member_connect: Some(3000),
+            timeout_member_data: Some(70000),
+            timeout_tcp_inspect: Some(10),
+        }
+    );
+    assert_eq!(l.pool.protocol, PoolProtocol::ProxyV2);
+    assert_eq!(d.load_balancer_id.as_deref(), Some("lb-123"));
+}
+
+#[test]
+fn health_monitor_defaults_and_types_follow_the_pool_protocol() {
+    let svc = service(
+        json!({"metadata": {"name": "dns", "annotations": {annotation::ENABLE_HEALTH_MONITOR: "1"}},
+        "spec": {"clusterIP": "10.2.0.10", "ports": [{"name": "u", "port": 53, "protocol": "UDP"}, {"name": "t", "port": 53}]}}),
+    );
+    let d = lb(&svc, None);
+    let kinds: Vec<_> = d
+        .listeners
+        .iter()
+        .map(|l| l.pool.health_monitor.as_ref().unwrap().kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [HealthMonitorType::Tcp, HealthMonitorType::UdpConnect]
+    );
+    let hm = d.listeners[0].pool.health_monitor.as_ref().unwrap();
+    assert_eq!(
+        (hm.delay, hm.timeout, hm.max_retries, hm.max_retries_down),
+        (5, 3, 1, 3)
+    );
+}
+
+#[test]
+fn bad_annotation_values_are_errors_naming_the_annotation() {
+    use annotation::*;
+    let cases = [
+        (LB_METHOD, "RANDOM"),
+        (KEEP_FLOATING_IP, "yes please"),
+        (FLAVOR_ID, ""),
+        (ENABLE_HEALTH_MONITOR, "maybe"),
+        (HEALTH_MONITOR_DELAY, "-1"),
+        (HEALTH_MONITOR_TIMEOUT, "ten"),
+        (HEALTH_MONITOR_MAX_RETRIES, "11"),
+        (HEALTH_MONITOR_MAX_RETRIES_DOWN, "0"),
+        (TIMEOUT_CLIENT_DATA, "31536000001"),
+        (TIMEOUT_MEMBER_CONNECT, "1.5"),
+        (TIMEOUT_MEMBER_DATA, "-5"),
+        (TIMEOUT_TCP_INSPECT, "x"),
+        (CONNECTION_LIMIT, "-2"),
+        (PROXY_PROTOCOL, "v3"),
+        (INTERNAL, "internal"),
+        (LISTENER_PROTOCOL, "HTTP"),
+        (SUBNET_ID, " "),
+    ];
+    for (key, value) in cases {
+        let e = err(&annotated(&[(key, value)]), None);
+        assert_eq!(
+            e,
+            TranslateError::Annotation {
+                annotation: key.to_string(),
+                message: match &e {
+                    TranslateError::Annotation { message, .. } => message.clone(),
+                    other => panic!("{key}={value:?}: {other}"),
+                }
+            },
+            "{key}={value:?}"
+        );
+        assert_eq!(
+            e.field_path(),
+            format!("service.metadata.annotations[\"{key}\"]")
+        );
+    }
+}
+
+#[test]
+fn a_health_monitor_timeout_longer_than_its_delay_is_an_error() {
+    let e = err(
+        &annotated(&[
+            (annotation::HEALTH_MONITOR_DELAY, "3"),
+            (annotation::HEALTH_MONITOR_TIMEOUT, "5"),
+        ]),
+        None,
+    );
+    assert!(
+        matches!(e, TranslateError::Annotation { annotation, .. } if annotation == annotation::HEALTH_MONITOR_TIMEOUT)
+    );
+}
+
+#[test]
+fn the_proxy_protocol_needs_tcp_listeners() {
+    let mut svc = web(json!({"ports": [{"port": 53, "protocol": "UDP"}]}));
+    svc.metadata.annotations =
+        Some([(annotation::PROXY_PROTOCOL.to_string(), "true".to_string())].into());
+    assert!(
+        matches!(err(&svc, None), TranslateError::Annotation { annotation, .. } if annotation == annotation::PROXY_PROTOCOL)
+    );
+    svc.metadata.annotations =
+        Some([(annotation::PROXY_PROTOCOL.to_string(), "false".to_string())].into());
+    assert_eq!(lb(&svc, None).listeners[0].pool.protocol, PoolProtocol::Udp);
+}
+
+#[test]
+fn services_without_a_load_balancer_are_skipped_with_a_reason() {
+    assert!(skip_reason(&web(json!({"clusterIP": "None"}))).contains("headless"));
+    assert!(
+        skip_reason(&web(
+            json!({"type": "ExternalName", "externalName": "x.example.com"})
+        ))
+        .contains("ExternalName")
+    );
+    assert!(skip_reason(&web(json!({"ports": []}))).contains("no ports"));
+    let svc = service(json!({"metadata": {"name": "bare"}}));
+    assert!(skip_reason(&svc).contains("no ports"));
+}
+
+#[test]
+fn a_foreign_load_balancer_class_is_skipped_and_ours_is_served() {
+    let svc = web(json!({"type": "LoadBalancer", "loadBalancerClass": "example.com/other"}));
+    assert!(skip_reason(&svc).contains("another controller"));
+    let mut s = settings();
+    s.octavia_defaults.load_balancer_class = "example.com/other".into();
+    assert!(matches!(
+        translate(&s, &svc, None, &no_cidr).unwrap(),
+        Translation::LoadBalancer(_)
+    ));
+    // With a class configured, class-less LoadBalancer Services are another's.
+    let plain = web(json!({"type": "LoadBalancer"}));
+    assert!(matches!(
+        translate(&s, &plain, None, &no_cidr).unwrap(),
+        Translation::Skip { .. }
+    ));
+}
+
+#[test]
+fn a_skip_still_carries_keep_floating_ip_and_the_owner_tags() {
+    let mut svc = web(json!({"clusterIP": "None"}));
+    svc.metadata.annotations =
+        Some([(annotation::KEEP_FLOATING_IP.to_string(), "true".to_string())].into());
+    match translate(&settings(), &svc, None, &no_cidr).unwrap() {
+        Translation::Skip {
+            keep_floating_ip,
+            owner_tags,
+            ..
+        } => {
+            assert!(keep_floating_ip);
+            assert_eq!(
+                owner_tags,
+                names::owner_tags("kubernetes", &svc_ref("shop", "web"))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+fn svc_ref(ns: &str, name: &str) -> ServiceRef {
+    ServiceRef {
+        namespace: ns.into(),
+        name: name.into(),
+    }
+}
+
+#[test]
+fn a_cluster_ip_outside_the_service_subnet_is_an_error_unless_neutron_picks() {
+    let cidr = |id: &str| (id == "service-subnet").then(|| "10.2.0.0/16".parse::<IpNet>().unwrap());
+    let svc = web(json!({"clusterIP": "10.3.0.5"}));
+    let e = translate(&settings(), &svc, None, &cidr).unwrap_err();
+    assert_eq!(e.field_path(), "service.spec.clusterIP");
+    assert!(e.to_string().contains("vip_from_cluster_ip"), "{e}");
+    let inside = web(json!({"clusterIP": "10.2.0.5"}));
+    assert!(translate(&settings(), &inside, None, &cidr).is_ok());
+    let mut s = settings();
+    s.octavia_defaults.vip_from_cluster_ip = false;
+    let d = desired(translate(&s, &svc, None, &cidr).unwrap());
+    assert_eq!(d.vip.address, None);
+}
+
+#[test]
+fn invalid_fields_are_errors_naming_the_field() {
+    let cases: Vec<(Service, &str)> = vec![
+        (web(json!({"type": "Magic"})), "service.spec.type"),
+        (
+            web(json!({"clusterIP": "10.2.0.300"})),
+            "service.spec.clusterIP",
+        ),
+        (
+            web(json!({"clusterIPs": ["10.2.0.1", "nope"]})),
+            "service.spec.clusterIPs[1]",
+        ),
+        (
+            web(json!({"ports": [{"port": 0}]})),
+            "service.spec.ports[0].port",
+        ),
+        (
+            web(json!({"ports": [{"port": 80}, {"port": 70000}]})),
+            "service.spec.ports[1].port",
+        ),
+        (
+            web(json!({"ports": [{"port": 80, "protocol": "HTTP"}]})),
+            "service.spec.ports[0].protocol",
+        ),
+        (
+            web(json!({"ports": [{"port": 80, "targetPort": 0}]})),
+            "service.spec.ports[0].targetPort",
+        ),
+        (
+            web(json!({"ports": [{"name": "a", "port": 80}, {"name": "b", "port": 80}]})),
+            "service.spec.ports[1].port",
+        ),
+        (
+            web(json!({"sessionAffinity": "Cookie"})),
+            "service.spec.sessionAffinity",
+        ),
+        (
+            web(json!({"type": "LoadBalancer", "loadBalancerIP": "fd00::1"})),
+            "service.spec.loadBalancerIP",
+        ),
+        (
+            web(json!({"clusterIP": "", "ipFamilies": ["IPX"]})),
+            "service.spec.ipFamilies[0]",
+        ),
+        (
+            service(json!({"metadata": {}, "spec": {"ports": [{"port": 80}]}})),
+            "service.metadata.name",
+        ),
+        (
+            service(json!({"metadata": {"name": "Web_1"}})),
+            "service.metadata.name",
+        ),
+        (
+            service(json!({"metadata": {"name": "web", "namespace": "a.b"}})),
+            "service.metadata.namespace",
+        ),
+    ];
+    for (svc, field) in cases {
+        let e = err(&svc, None);
+        assert_eq!(e.field_path(), field, "{e}");
+    }
+}
+
+#[test]
+fn bad_endpoint_addresses_are_errors_naming_the_field() {
+    let ep = endpoints(json!({"metadata": {"name": "web"}, "subsets": [
+        {"addresses": [{"ip": "10.1.0.5"}, {"ip": "pod-a"}], "ports": [{"name": "http", "port": 8080}]}]}));
+    let e = err(
+        &web(json!({})),
+        Some(Backends {
+            endpoints: Some(&ep),
+            endpoint_slices: &[],
+        }),
+    );
+    assert_eq!(e.field_path(), "endpoints.subsets[0].addresses[1].ip");
+    let s = [slice(
+        json!({"metadata": {"name": "w"}, "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080}], "endpoints": [{"addresses": ["300.1.1.1"]}]}),
+    )];
+    let e = err(
+        &web(json!({})),
+        Some(Backends {
+            endpoints: None,
+            endpoint_slices: &s,
+        }),
+    );
+    assert_eq!(
+        e.field_path(),
+        "endpointSlices[0].endpoints[0].addresses[0]"
+    );
+    let s = [slice(
+        json!({"metadata": {"name": "w"}, "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 0}], "endpoints": [{"addresses": ["10.1.0.1"]}]}),
+    )];
+    let e = err(
+        &web(json!({})),
+        Some(Backends {
+            endpoints: None,
+            endpoint_slices: &s,
+        }),
+    );
+    assert_eq!(e.field_path(), "endpointSlices[0].ports[0].port");
+}
+
+#[test]
+fn tags_name_the_tool_the_cluster_and_the_service() {
+    let mut svc = web(json!({}));
+    svc.metadata.uid = Some("u-1".into());
+    let d = lb(&svc, None);
+    assert_eq!(
+        d.tags,
+        [
+            "svc-lbaas",
+            "svc-lbaas-cluster:kubernetes",
+            "svc-lbaas-service:shop_web",
+            "svc-lbaas-uid:u-1"
+        ]
+    );
+    assert_eq!(d.owner_tags, d.tags[..3]);
+}
