@@ -72,7 +72,8 @@ pub fn load_balancer_tags(cluster: &str, service: &ServiceRef, uid: Option<&str>
 
 /// Whether `tags` carry every one of `owner` (the tags of `owner_tags`).
 pub fn is_owned(tags: &[String], owner: &[String]) -> bool {
-    owner.iter().all(|o| tags.iter().any(|t| t == o))
+    // Fast path: what this tool created carries the owner tags first.
+    tags.starts_with(owner) || owner.iter().all(|o| tags.iter().any(|t| t == o))
 }
 
 #[cfg(test)]

@@ -266,6 +266,7 @@ pub fn translate(
     } else {
         Vec::new()
     };
+    let groups = backends.map(|b| endpoint_groups(b, family)).transpose()?;
     let mut listeners: Vec<DesiredListener> = Vec::with_capacity(ports.len());
     let mut seen = BTreeSet::new();
     for (i, port) in ports.iter().enumerate() {
@@ -316,14 +317,13 @@ pub fn translate(
             None => PoolProtocol::for_listener(protocol),
         };
         let target_port = target_port(port, i)?;
-        let members = match backends {
-            Some(b) => Some(members_for_port(
+        let members = match &groups {
+            Some(g) => Some(members_for_port(
                 port,
                 i,
                 target_port,
                 port_protocol,
-                family,
-                b,
+                g,
                 &mut notes,
             )?),
             None => None,
@@ -508,65 +508,64 @@ fn source_ranges(ranges: &[String]) -> Result<Vec<IpNet>, TranslateError> {
     Ok(cidrs.into_iter().collect())
 }
 
-/// The ready endpoints of one Service port, as members `address:targetPort`.
-/// Endpoints name their ports after the Service port, with the number the
-/// (possibly named) targetPort resolved to in each pod.
-fn members_for_port(
-    port: &ServicePort,
-    index: usize,
-    fallback: Option<u16>,
-    protocol: ListenerProtocol,
+/// One Endpoints subset or one EndpointSlice: its ready addresses of the VIP's
+/// family, parsed once for all the Service's ports, and the ports it serves.
+struct EndpointGroup<'a> {
+    ports: Vec<GroupPort<'a>>,
+    addresses: Vec<IpAddr>,
+}
+
+struct GroupPort<'a> {
+    name: &'a str,
+    protocol: &'a str,
+    port: Option<i32>,
+    /// The port's field path, for errors.
+    field: (&'static str, usize, usize),
+}
+
+impl GroupPort<'_> {
+    fn field(&self) -> String {
+        let (kind, group, port) = self.field;
+        match kind {
+            "endpoints" => format!("endpoints.subsets[{group}].ports[{port}].port"),
+            _ => format!("endpointSlices[{group}].ports[{port}].port"),
+        }
+    }
+}
+
+/// Reads the backends into groups of ready addresses of `family`.
+fn endpoint_groups<'a>(
+    backends: Backends<'a>,
     family: IpFamily,
-    backends: Backends<'_>,
-    notes: &mut Vec<String>,
-) -> Result<BTreeSet<Member>, TranslateError> {
-    let port_name = port.name.as_deref().unwrap_or("");
-    let protocol = protocol.as_str();
-    let resolve = |name: Option<&str>, proto: Option<&str>, number: Option<i32>, field: String| {
-        if name.unwrap_or("") == port_name && proto.unwrap_or("TCP") == protocol {
-            number.map(|n| port_number(n, &field)).transpose()
-        } else {
-            Ok(None)
-        }
-    };
-    let mut members = BTreeSet::new();
-    let mut unresolved = false;
-    let mut add = |address: IpAddr, target: u16| {
-        if IpFamily::of(&address) == family {
-            members.insert(Member {
-                address,
-                protocol_port: target,
-            });
-        }
-    };
+) -> Result<Vec<EndpointGroup<'a>>, TranslateError> {
+    let mut groups = Vec::new();
     if let Some(endpoints) = backends.endpoints {
         for (s, subset) in endpoints.subsets.iter().flatten().enumerate() {
-            let mut target = None;
-            for (p, ep) in subset.ports.iter().flatten().enumerate() {
-                let field = format!("endpoints.subsets[{s}].ports[{p}].port");
-                if let Some(n) = resolve(
-                    ep.name.as_deref(),
-                    ep.protocol.as_deref(),
-                    Some(ep.port),
-                    field,
-                )? {
-                    target = Some(n);
-                    break;
-                }
-            }
-            let Some(target) = target.or(fallback) else {
-                unresolved |= subset.addresses.as_ref().is_some_and(|a| !a.is_empty());
-                continue;
-            };
+            let mut addresses = Vec::new();
             for (a, address) in subset.addresses.iter().flatten().enumerate() {
-                let ip = address.ip.parse().map_err(|_| {
+                let ip: IpAddr = address.ip.parse().map_err(|_| {
                     TranslateError::field(
                         format!("endpoints.subsets[{s}].addresses[{a}].ip"),
                         format!("{:?} is not an IP address", address.ip),
                     )
                 })?;
-                add(ip, target);
+                if IpFamily::of(&ip) == family {
+                    addresses.push(ip);
+                }
             }
+            let ports = subset
+                .ports
+                .iter()
+                .flatten()
+                .enumerate()
+                .map(|(p, ep)| GroupPort {
+                    name: ep.name.as_deref().unwrap_or(""),
+                    protocol: ep.protocol.as_deref().unwrap_or("TCP"),
+                    port: Some(ep.port),
+                    field: ("endpoints", s, p),
+                })
+                .collect();
+            groups.push(EndpointGroup { ports, addresses });
         }
     }
     for (k, slice) in backends.endpoint_slices.iter().enumerate() {
@@ -578,18 +577,7 @@ fn members_for_port(
         if slice_family != family {
             continue;
         }
-        let mut target = None;
-        for (p, ep) in slice.ports.iter().flatten().enumerate() {
-            let field = format!("endpointSlices[{k}].ports[{p}].port");
-            if let Some(n) = resolve(ep.name.as_deref(), ep.protocol.as_deref(), ep.port, field)? {
-                target = Some(n);
-                break;
-            }
-        }
-        let Some(target) = target.or(fallback) else {
-            unresolved |= slice.endpoints.as_ref().is_some_and(|e| !e.is_empty());
-            continue;
-        };
+        let mut addresses = Vec::new();
         for (e, endpoint) in slice.endpoints.iter().flatten().enumerate() {
             // Kubernetes: an unknown readiness is to be taken as ready.
             let ready = endpoint
@@ -601,14 +589,65 @@ fn members_for_port(
             let (true, Some(first)) = (ready, endpoint.addresses.first()) else {
                 continue;
             };
-            let ip = first.parse().map_err(|_| {
+            let ip: IpAddr = first.parse().map_err(|_| {
                 TranslateError::field(
                     format!("endpointSlices[{k}].endpoints[{e}].addresses[0]"),
                     format!("{first:?} is not an IP address"),
                 )
             })?;
-            add(ip, target);
+            if IpFamily::of(&ip) == family {
+                addresses.push(ip);
+            }
         }
+        let ports = slice
+            .ports
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(p, ep)| GroupPort {
+                name: ep.name.as_deref().unwrap_or(""),
+                protocol: ep.protocol.as_deref().unwrap_or("TCP"),
+                port: ep.port,
+                field: ("endpointSlices", k, p),
+            })
+            .collect();
+        groups.push(EndpointGroup { ports, addresses });
+    }
+    Ok(groups)
+}
+
+/// The members of one Service port: `address:targetPort` for every ready
+/// address. Endpoints name their ports after the Service port, with the
+/// number the (possibly named) targetPort resolved to in each pod.
+fn members_for_port(
+    port: &ServicePort,
+    index: usize,
+    fallback: Option<u16>,
+    protocol: ListenerProtocol,
+    groups: &[EndpointGroup<'_>],
+    notes: &mut Vec<String>,
+) -> Result<BTreeSet<Member>, TranslateError> {
+    let port_name = port.name.as_deref().unwrap_or("");
+    let protocol = protocol.as_str();
+    let mut members = Vec::new();
+    let mut unresolved = false;
+    for group in groups {
+        let served = group
+            .ports
+            .iter()
+            .find(|p| p.name == port_name && p.protocol == protocol);
+        let target = match served.and_then(|p| p.port.map(|n| (n, p))) {
+            Some((n, p)) => Some(port_number(n, &p.field())?),
+            None => fallback,
+        };
+        let Some(target) = target else {
+            unresolved |= !group.addresses.is_empty();
+            continue;
+        };
+        members.extend(group.addresses.iter().map(|&address| Member {
+            address,
+            protocol_port: target,
+        }));
     }
     if unresolved {
         notes.push(format!(
@@ -616,7 +655,9 @@ fn members_for_port(
             if port_name.is_empty() { "unnamed" } else { port_name }
         ));
     }
-    Ok(members)
+    // Sorting first lets the set be built in bulk.
+    members.sort_unstable();
+    Ok(members.into_iter().collect())
 }
 
 /// Health monitor settings from annotations, before the pool protocol is known.

@@ -19,7 +19,7 @@ use crate::config::Api;
 use crate::model::{
     DesiredListener, DesiredLoadBalancer, DesiredPool, FloatingIpIntent, FloatingIpLookup,
     HealthMonitor, Member, Observed, ObservedFloatingIp, ObservedListener, ObservedLoadBalancer,
-    ObservedPool, Translation,
+    ObservedMember, ObservedPool, Translation,
 };
 use crate::names::is_owned;
 
@@ -910,29 +910,49 @@ fn plan_pool(
     let Some(want_members) = &want.members else {
         return Ok(());
     };
-    let present: HashSet<Member> = have
+    // Both sides sorted, one merge pass: large pools are the common case.
+    let mut present: Vec<(Member, &ObservedMember)> = have
         .members
         .iter()
-        .map(|m| Member {
-            address: m.address,
-            protocol_port: m.protocol_port,
-        })
-        .collect();
-    let missing: Vec<&Member> = want_members
-        .iter()
-        .filter(|m| !present.contains(m))
-        .collect();
-    let extra: Vec<_> = have
-        .members
-        .iter()
-        .filter(|m| is_owned(&m.tags, owner))
-        .filter(|m| {
-            !want_members.contains(&Member {
+        .map(|m| {
+            let member = Member {
                 address: m.address,
                 protocol_port: m.protocol_port,
-            })
+            };
+            (member, m)
         })
         .collect();
+    present.sort_unstable_by_key(|(member, _)| *member);
+    let mut missing: Vec<&Member> = Vec::new();
+    let mut extra: Vec<&ObservedMember> = Vec::new();
+    let mut wanted = want_members.iter().peekable();
+    let mut seen = present.iter().peekable();
+    loop {
+        match (wanted.peek(), seen.peek()) {
+            (Some(w), Some((p, _))) if *w == p => {
+                // Every observed copy of a wanted member counts as present.
+                while seen.peek().is_some_and(|(p, _)| p == *w) {
+                    seen.next();
+                }
+                wanted.next();
+            }
+            (Some(w), Some((p, _))) if *w < p => {
+                missing.push(w);
+                wanted.next();
+            }
+            (_, Some((_, m))) => {
+                if is_owned(&m.tags, owner) {
+                    extra.push(m);
+                }
+                seen.next();
+            }
+            (Some(w), None) => {
+                missing.push(w);
+                wanted.next();
+            }
+            (None, None) => break,
+        }
+    }
     if missing.is_empty() && extra.is_empty() {
         return Ok(());
     }
