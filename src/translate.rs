@@ -519,17 +519,60 @@ struct GroupPort<'a> {
     name: &'a str,
     protocol: &'a str,
     port: Option<i32>,
-    /// The port's field path, for errors.
-    field: (&'static str, usize, usize),
+    /// The port's field path, for errors: the group's path and the port's index.
+    field: (GroupSource, usize, usize),
+}
+
+#[derive(Clone, Copy)]
+enum GroupSource {
+    Subset,
+    Slice,
+}
+
+impl GroupSource {
+    fn path(self, group: usize) -> String {
+        match self {
+            GroupSource::Subset => format!("endpoints.subsets[{group}]"),
+            GroupSource::Slice => format!("endpointSlices[{group}]"),
+        }
+    }
+
+    fn port<'a>(
+        self,
+        group: usize,
+        index: usize,
+        name: &'a Option<String>,
+        protocol: &'a Option<String>,
+        port: Option<i32>,
+    ) -> GroupPort<'a> {
+        GroupPort {
+            name: name.as_deref().unwrap_or(""),
+            protocol: protocol.as_deref().unwrap_or("TCP"),
+            port,
+            field: (self, group, index),
+        }
+    }
+
+    /// Parses an endpoint address; `at` is its path below the group.
+    fn address(
+        self,
+        group: usize,
+        at: impl FnOnce() -> String,
+        text: &str,
+    ) -> Result<IpAddr, TranslateError> {
+        text.parse().map_err(|_| {
+            TranslateError::field(
+                format!("{}.{}", self.path(group), at()),
+                format!("{text:?} is not an IP address"),
+            )
+        })
+    }
 }
 
 impl GroupPort<'_> {
     fn field(&self) -> String {
-        let (kind, group, port) = self.field;
-        match kind {
-            "endpoints" => format!("endpoints.subsets[{group}].ports[{port}].port"),
-            _ => format!("endpointSlices[{group}].ports[{port}].port"),
-        }
+        let (source, group, port) = self.field;
+        format!("{}.ports[{port}].port", source.path(group))
     }
 }
 
@@ -543,12 +586,8 @@ fn endpoint_groups<'a>(
         for (s, subset) in endpoints.subsets.iter().flatten().enumerate() {
             let mut addresses = Vec::new();
             for (a, address) in subset.addresses.iter().flatten().enumerate() {
-                let ip: IpAddr = address.ip.parse().map_err(|_| {
-                    TranslateError::field(
-                        format!("endpoints.subsets[{s}].addresses[{a}].ip"),
-                        format!("{:?} is not an IP address", address.ip),
-                    )
-                })?;
+                let ip =
+                    GroupSource::Subset.address(s, || format!("addresses[{a}].ip"), &address.ip)?;
                 if IpFamily::of(&ip) == family {
                     addresses.push(ip);
                 }
@@ -558,11 +597,8 @@ fn endpoint_groups<'a>(
                 .iter()
                 .flatten()
                 .enumerate()
-                .map(|(p, ep)| GroupPort {
-                    name: ep.name.as_deref().unwrap_or(""),
-                    protocol: ep.protocol.as_deref().unwrap_or("TCP"),
-                    port: Some(ep.port),
-                    field: ("endpoints", s, p),
+                .map(|(p, ep)| {
+                    GroupSource::Subset.port(s, p, &ep.name, &ep.protocol, Some(ep.port))
                 })
                 .collect();
             groups.push(EndpointGroup { ports, addresses });
@@ -589,12 +625,8 @@ fn endpoint_groups<'a>(
             let (true, Some(first)) = (ready, endpoint.addresses.first()) else {
                 continue;
             };
-            let ip: IpAddr = first.parse().map_err(|_| {
-                TranslateError::field(
-                    format!("endpointSlices[{k}].endpoints[{e}].addresses[0]"),
-                    format!("{first:?} is not an IP address"),
-                )
-            })?;
+            let ip =
+                GroupSource::Slice.address(k, || format!("endpoints[{e}].addresses[0]"), first)?;
             if IpFamily::of(&ip) == family {
                 addresses.push(ip);
             }
@@ -604,12 +636,7 @@ fn endpoint_groups<'a>(
             .iter()
             .flatten()
             .enumerate()
-            .map(|(p, ep)| GroupPort {
-                name: ep.name.as_deref().unwrap_or(""),
-                protocol: ep.protocol.as_deref().unwrap_or("TCP"),
-                port: ep.port,
-                field: ("endpointSlices", k, p),
-            })
+            .map(|(p, ep)| GroupSource::Slice.port(k, p, &ep.name, &ep.protocol, ep.port))
             .collect();
         groups.push(EndpointGroup { ports, addresses });
     }

@@ -36,6 +36,9 @@ pub struct Capabilities {
     pub listener_timeouts: bool,
     /// Load balancer `additional_vips` (Octavia API 2.26).
     pub additional_vips: bool,
+    /// UDP and SCTP listeners and their monitors (UDP-CONNECT, SCTP), TLS-HELLO
+    /// monitors and PROXY pools: Octavia's, not the legacy API's.
+    pub octavia_protocols: bool,
 }
 
 impl Capabilities {
@@ -45,6 +48,7 @@ impl Capabilities {
         allowed_cidrs: true,
         listener_timeouts: true,
         additional_vips: true,
+        octavia_protocols: true,
     };
     /// The legacy Neutron LBaaS v2 API: one object per call.
     pub const NEUTRON_LBAAS: Capabilities = Capabilities {
@@ -53,6 +57,7 @@ impl Capabilities {
         allowed_cidrs: false,
         listener_timeouts: false,
         additional_vips: false,
+        octavia_protocols: false,
     };
 
     pub fn of(api: Api) -> Capabilities {
@@ -530,6 +535,26 @@ fn api_name(caps: Capabilities) -> &'static str {
 fn check_capabilities(desired: &DesiredLoadBalancer, caps: Capabilities) -> Result<(), PlanError> {
     let api = api_name(caps);
     for l in &desired.listeners {
+        if !caps.octavia_protocols {
+            use crate::model::{HealthMonitorType, ListenerProtocol, PoolProtocol};
+            let what = if matches!(l.protocol, ListenerProtocol::Udp | ListenerProtocol::Sctp) {
+                Some(format!("{} listeners ({})", l.protocol.as_str(), l.name))
+            } else if matches!(l.pool.protocol, PoolProtocol::Proxy | PoolProtocol::ProxyV2) {
+                Some(format!(
+                    "{} pools (loadbalancer.openstack.org/proxy-protocol)",
+                    l.pool.protocol.as_str()
+                ))
+            } else {
+                l.pool
+                    .health_monitor
+                    .as_ref()
+                    .filter(|hm| hm.kind != HealthMonitorType::Tcp)
+                    .map(|hm| format!("{} health monitors", hm.kind.as_str()))
+            };
+            if let Some(what) = what {
+                return Err(PlanError::Unsupported { what, api });
+            }
+        }
         if !caps.allowed_cidrs && !l.allowed_cidrs.is_empty() {
             return Err(PlanError::Unsupported {
                 what: "spec.loadBalancerSourceRanges (listener allowed_cidrs)".into(),

@@ -174,11 +174,24 @@ fn an_endpoint_change_is_one_batch_replacement_per_changed_pool() {
             "replace members shop/web:UDP:53"
         ]
     );
-    // The legacy API: one delete and one create per pool.
+    // The legacy API (TCP only): one delete and one create per changed pool.
+    let mut tcp = spec("ClusterIP");
+    tcp["ports"] = json!([{"name": "http", "port": 80, "targetPort": 8080},
+        {"name": "alt", "port": 81, "targetPort": 9090}]);
+    let before = translation(tcp.clone(), json!({}), Some(&["10.1.0.5", "10.1.0.7"]));
+    let after = translation(tcp, json!({}), Some(&["10.1.0.5", "10.1.0.8"]));
     let mut cloud = MemoryCloud::new();
     converge(&mut cloud, &before, Capabilities::NEUTRON_LBAAS);
     let ops = converge(&mut cloud, &after, Capabilities::NEUTRON_LBAAS);
-    assert_eq!(ops.len(), 4, "{:?}", kinds(&ops));
+    assert_eq!(
+        kinds(&ops),
+        [
+            "delete member 10.1.0.7:8080",
+            "create member 10.1.0.8:8080",
+            "delete member 10.1.0.7:9090",
+            "create member 10.1.0.8:9090"
+        ]
+    );
 }
 
 #[test]
@@ -341,42 +354,78 @@ fn an_immutable_pool_protocol_replaces_the_pool() {
     );
 }
 
+/// Plans `t` on a cloud converged for it and then disturbed by `disturb`;
+/// asserts the plan is a conflict over `resource`.
+fn assert_conflict(t: &Translation, disturb: impl FnOnce(&mut MemoryCloud), resource: &str) {
+    let mut cloud = MemoryCloud::new();
+    converge(&mut cloud, t, Capabilities::OCTAVIA);
+    disturb(&mut cloud);
+    match plan(t, &observe(&cloud, t), Capabilities::OCTAVIA) {
+        Err(PlanError::NotOwned { resource: r, .. }) => assert_eq!(r, resource),
+        other => panic!("expected a conflict over a {resource}, got {other:?}"),
+    }
+}
+
 #[test]
 fn a_load_balancer_this_tool_does_not_own_is_a_conflict() {
     let t = translation(spec("ClusterIP"), json!({}), None);
-    let mut cloud = MemoryCloud::new();
-    converge(&mut cloud, &t, Capabilities::OCTAVIA);
-    cloud.load_balancers[0].tags = vec!["svc-lbaas".into(), "svc-lbaas-cluster:other".into()];
-    let e = plan(&t, &observe(&cloud, &t), Capabilities::OCTAVIA).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            PlanError::NotOwned {
-                resource: "load balancer",
-                ..
-            }
-        ),
-        "{e}"
+    assert_conflict(
+        &t,
+        |cloud| {
+            cloud.load_balancers[0].tags =
+                vec!["svc-lbaas".into(), "svc-lbaas-cluster:other".into()]
+        },
+        "load balancer",
     );
 }
 
 #[test]
 fn a_listener_this_tool_does_not_own_on_a_wanted_port_is_a_conflict() {
     let t = translation(spec("ClusterIP"), json!({}), None);
+    assert_conflict(
+        &t,
+        |cloud| cloud.load_balancers[0].listeners[0].tags.clear(),
+        "listener",
+    );
+}
+
+#[test]
+fn a_pool_or_monitor_this_tool_does_not_own_is_a_conflict() {
+    let t = translation(
+        spec("ClusterIP"),
+        json!({"loadbalancer.openstack.org/enable-health-monitor": "true"}),
+        None,
+    );
+    assert_conflict(
+        &t,
+        |cloud| cloud.load_balancers[0].pools[0].tags.clear(),
+        "pool",
+    );
+    let other = translation(
+        spec("ClusterIP"),
+        json!({"loadbalancer.openstack.org/enable-health-monitor": "true",
+            "loadbalancer.openstack.org/health-monitor-delay": "9"}),
+        None,
+    );
+    // Someone else's monitor: left alone when it does what we want...
     let mut cloud = MemoryCloud::new();
     converge(&mut cloud, &t, Capabilities::OCTAVIA);
-    cloud.load_balancers[0].listeners[0].tags.clear();
-    let e = plan(&t, &observe(&cloud, &t), Capabilities::OCTAVIA).unwrap_err();
+    if let Some(hm) = cloud.load_balancers[0].pools[0].health_monitor.as_mut() {
+        hm.tags.clear();
+    }
     assert!(
-        matches!(
-            e,
-            PlanError::NotOwned {
-                resource: "listener",
-                ..
-            }
-        ),
-        "{e}"
+        plan(&t, &observe(&cloud, &t), Capabilities::OCTAVIA)
+            .unwrap()
+            .is_empty()
     );
+    // ...a conflict when it must change.
+    assert!(matches!(
+        plan(&other, &observe(&cloud, &other), Capabilities::OCTAVIA),
+        Err(PlanError::NotOwned {
+            resource: "health monitor",
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -513,6 +562,20 @@ fn offline_the_users_floating_ip_is_associated_by_address() {
         &ops[1],
         Operation::AssociateFloatingIp { id: None, .. }
     ));
+}
+
+#[test]
+fn the_legacy_api_refuses_what_it_cannot_do() {
+    let mut udp = spec("ClusterIP");
+    udp["ports"] = json!([{"port": 53, "protocol": "UDP"}]);
+    let proxy = json!({"loadbalancer.openstack.org/proxy-protocol": "true"});
+    for t in [
+        translation(udp, json!({}), None),
+        translation(spec("ClusterIP"), proxy, None),
+    ] {
+        let e = plan(&t, &Observed::default(), Capabilities::NEUTRON_LBAAS).unwrap_err();
+        assert!(matches!(e, PlanError::Unsupported { .. }), "{e}");
+    }
 }
 
 #[test]
@@ -970,6 +1033,14 @@ fn check(
     Ok(())
 }
 
+/// Keeps a case within what the legacy API offers: TCP, no allowed_cidrs, no PROXY.
+fn legacy_only(c: &mut ServiceCase) {
+    c.ranges = vec![false, false];
+    c.ports[2] = false; // UDP
+    c.ports[3] = false; // SCTP
+    c.proxy = false;
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -980,9 +1051,8 @@ proptest! {
         let caps = if legacy { Capabilities::NEUTRON_LBAAS } else { Capabilities::OCTAVIA };
         let (mut earlier, mut wanted) = (earlier, wanted);
         if legacy {
-            // The legacy API has no allowed_cidrs.
-            earlier.ranges = vec![false, false];
-            wanted.ranges = vec![false, false];
+            legacy_only(&mut earlier);
+            legacy_only(&mut wanted);
         }
         check(&build(&earlier), &build(&wanted), &d, caps)?;
     }
@@ -992,7 +1062,7 @@ proptest! {
         let caps = if legacy { Capabilities::NEUTRON_LBAAS } else { Capabilities::OCTAVIA };
         let mut c = c;
         if legacy {
-            c.ranges = vec![false, false];
+            legacy_only(&mut c);
         }
         let t = build(&c);
         let mut cloud = MemoryCloud::new();
