@@ -245,3 +245,66 @@ pub fn run_plan(
         ),
     }
 }
+
+/// `svc-lbaas sim`: serves the simulated cloud until SIGINT or SIGTERM, after
+/// printing the environment a client needs, one `KEY=value` per line.
+pub async fn run_sim(
+    listen: std::net::SocketAddr,
+    config: crate::sim::SimConfig,
+) -> std::io::Result<()> {
+    use crate::sim;
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let running = sim::spawn(listener, config).await?;
+    let seed = &running.state.seed;
+    let lines = [
+        ("OS_AUTH_URL", running.auth_url()),
+        ("OS_USERNAME", sim::USER.to_string()),
+        ("OS_PASSWORD", sim::PASSWORD.to_string()),
+        ("OS_PROJECT_NAME", sim::PROJECT.to_string()),
+        ("OS_USER_DOMAIN_NAME", sim::DOMAIN.to_string()),
+        ("OS_PROJECT_DOMAIN_NAME", sim::DOMAIN.to_string()),
+        ("OS_REGION_NAME", sim::REGION.to_string()),
+        ("OS_IDENTITY_API_VERSION", "3".to_string()),
+        ("POD_NETWORK", seed.pod_network.clone()),
+        ("POD_SUBNET", seed.pod_subnet.clone()),
+        ("SERVICE_NETWORK", seed.service_network.clone()),
+        ("SERVICE_SUBNET", seed.service_subnet.clone()),
+        ("PUBLIC_NETWORK", seed.public_network.clone()),
+        ("PUBLIC_SUBNET", seed.public_subnet.clone()),
+        ("ROUTER", seed.router.clone()),
+    ];
+    let mut out = std::io::stdout().lock();
+    for (k, v) in lines {
+        writeln!(out, "{k}={v}")?;
+    }
+    out.flush()?;
+    drop(out);
+    tracing::info!(addr = %running.addr, "simulated OpenStack listening (Keystone /v3, Octavia /load-balancer, Neutron /network)");
+    shutdown_signal().await;
+    running.task.abort();
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

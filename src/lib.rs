@@ -16,6 +16,8 @@
 //! - [`response`]: the JSON answers (PlanResponse) of the CLI and the APIs.
 //! - [`problem`]: RFC 9457 problem details, the one error shape users see.
 //! - [`cli`]: the `svc-lbaas plan` command (offline translation for CI).
+//! - [`sim`]: the simulated OpenStack (Keystone, Octavia, Neutron) for tests, demos
+//!   and benchmarks; `svc-lbaas sim` runs it alone.
 #![forbid(unsafe_code)]
 
 pub mod cli;
@@ -26,4 +28,5 @@ pub mod names;
 pub mod plan;
 pub mod problem;
 pub mod response;
+pub mod sim;
 pub mod translate;

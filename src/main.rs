@@ -30,10 +30,32 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Run the simulated OpenStack (Keystone v3, Octavia v2, Neutron v2.0) alone.
+    Sim {
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:5000", env = "SVC_LBAAS_SIM_LISTEN")]
+        listen: std::net::SocketAddr,
+        /// How long a load balancer stays PENDING_* after each write.
+        #[arg(long, default_value_t = 1000)]
+        provisioning_delay_ms: u64,
+        /// Lifetime of a Keystone token.
+        #[arg(long, default_value_t = 3600)]
+        token_ttl_s: u64,
+        /// JSON list of faults active from the start (see README, "The simulated cloud").
+        #[arg(long)]
+        faults: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SVC_LBAAS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
     match args.command {
         Command::Plan { config, files } => {
             let settings = match Settings::load(config.as_deref(), |k| std::env::var(k).ok()) {
@@ -57,5 +79,44 @@ fn main() -> ExitCode {
             );
             ExitCode::from(code as u8)
         }
+        Command::Sim {
+            listen,
+            provisioning_delay_ms,
+            token_ttl_s,
+            faults,
+        } => {
+            let faults = match faults.map(|p| read_faults(&p)).transpose() {
+                Ok(f) => f.unwrap_or_default(),
+                Err(e) => {
+                    let p = Problem::new("invalid-config", "Invalid fault list", 400, e);
+                    eprintln!("{}", p.to_json());
+                    return ExitCode::from(cli::EXIT_USAGE as u8);
+                }
+            };
+            let config = svc_lbaas::sim::SimConfig {
+                provisioning_delay: std::time::Duration::from_millis(provisioning_delay_ms),
+                token_ttl: std::time::Duration::from_secs(token_ttl_s),
+                faults,
+                ..Default::default()
+            };
+            match runtime().and_then(|rt| rt.block_on(cli::run_sim(listen, config))) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("svc-lbaas sim: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+fn read_faults(path: &std::path::Path) -> Result<Vec<svc_lbaas::sim::faults::Fault>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }

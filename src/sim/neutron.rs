@@ -1,0 +1,1317 @@
+//! Neutron v2.0: networks, subnets with allocation pools and real IPAM (no
+//! address handed out twice), ports, floating IPs (create with `port_id`,
+//! associate and disassociate by PUT, reachability through a router), routers,
+//! the tag API, and the legacy LBaaS v2 paths (served by `octavia`).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, put};
+use ipnet::IpNet;
+use serde_json::{Value, json};
+
+use super::json::{ApiError, ApiKind, Body, Query, parse_body, respond};
+use super::keystone::PROJECT_ID;
+use super::{Seed, SimState, new_id, timestamp};
+
+#[derive(Debug, Clone)]
+pub struct Network {
+    pub id: String,
+    pub name: String,
+    pub external: bool,
+    pub tags: Vec<String>,
+    pub description: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Subnet {
+    pub id: String,
+    pub name: String,
+    pub network_id: String,
+    pub cidr: IpNet,
+    pub gateway_ip: Option<IpAddr>,
+    pub allocation_pools: Vec<(IpAddr, IpAddr)>,
+    pub tags: Vec<String>,
+    pub description: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Port {
+    pub id: String,
+    pub name: String,
+    pub network_id: String,
+    pub fixed_ips: Vec<(String, IpAddr)>,
+    pub device_id: String,
+    pub device_owner: String,
+    pub mac_address: String,
+    pub tags: Vec<String>,
+    pub description: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct FloatingIp {
+    pub id: String,
+    pub address: IpAddr,
+    pub network_id: String,
+    /// The port Neutron creates on the external network to hold the address.
+    pub own_port_id: String,
+    pub port_id: Option<String>,
+    pub fixed_ip_address: Option<IpAddr>,
+    pub router_id: Option<String>,
+    pub tags: Vec<String>,
+    pub description: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub revision: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct RouterRecord {
+    pub id: String,
+    pub name: String,
+    pub gateway_network_id: Option<String>,
+    /// Subnets with an interface on this router.
+    pub interfaces: Vec<(String, String)>,
+    pub tags: Vec<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Neutron {
+    pub networks: Vec<Network>,
+    pub subnets: Vec<Subnet>,
+    pub ports: Vec<Port>,
+    pub floating_ips: Vec<FloatingIp>,
+    pub routers: Vec<RouterRecord>,
+    next_mac: u32,
+}
+
+fn to_u128(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
+fn from_u128(n: u128, v4: bool) -> IpAddr {
+    if v4 {
+        IpAddr::V4(std::net::Ipv4Addr::from(n as u32))
+    } else {
+        IpAddr::V6(std::net::Ipv6Addr::from(n))
+    }
+}
+
+impl Neutron {
+    /// The seed's topology: pod 10.1.0.0/16, services 10.2.0.0/16 (pool
+    /// 10.2.128.1-10.2.255.253), external `public` 172.24.4.0/24, one router.
+    pub fn seed_topology(&mut self) -> Seed {
+        let net = |n: &mut Neutron, name: &str, external: bool| {
+            let id = new_id();
+            n.networks.push(Network {
+                id: id.clone(),
+                name: name.into(),
+                external,
+                tags: vec![],
+                description: String::new(),
+                created_at: timestamp(),
+            });
+            id
+        };
+        let sub = |n: &mut Neutron,
+                   name: &str,
+                   network: &str,
+                   cidr: &str,
+                   gw: &str,
+                   pool: (&str, &str)| {
+            let id = new_id();
+            let parse = |s: &str| s.parse::<IpAddr>().expect("seed addresses are valid");
+            n.subnets.push(Subnet {
+                id: id.clone(),
+                name: name.into(),
+                network_id: network.into(),
+                cidr: cidr.parse().expect("seed CIDRs are valid"),
+                gateway_ip: Some(parse(gw)),
+                allocation_pools: vec![(parse(pool.0), parse(pool.1))],
+                tags: vec![],
+                description: String::new(),
+                created_at: timestamp(),
+            });
+            id
+        };
+        let pod_network = net(self, "pod", false);
+        let pod_subnet = sub(
+            self,
+            "pod_subnet",
+            &pod_network,
+            "10.1.0.0/16",
+            "10.1.255.254",
+            ("10.1.0.1", "10.1.255.253"),
+        );
+        let service_network = net(self, "services", false);
+        let service_subnet = sub(
+            self,
+            "service_subnet",
+            &service_network,
+            "10.2.0.0/16",
+            "10.2.255.254",
+            ("10.2.128.1", "10.2.255.253"),
+        );
+        let public_network = net(self, "public", true);
+        let public_subnet = sub(
+            self,
+            "public_subnet",
+            &public_network,
+            "172.24.4.0/24",
+            "172.24.4.1",
+            ("172.24.4.10", "172.24.4.250"),
+        );
+        let router = new_id();
+        self.routers.push(RouterRecord {
+            id: router.clone(),
+            name: "kuryr-kubernetes".into(),
+            gateway_network_id: Some(public_network.clone()),
+            interfaces: vec![],
+            tags: vec![],
+            created_at: timestamp(),
+        });
+        for subnet in [&pod_subnet, &service_subnet] {
+            // The seed's router ports take each subnet's gateway address.
+            let _ = self.add_router_interface(&router, subnet);
+        }
+        Seed {
+            pod_network,
+            pod_subnet,
+            service_network,
+            service_subnet,
+            public_network,
+            public_subnet,
+            router,
+        }
+    }
+
+    fn mac(&mut self) -> String {
+        self.next_mac += 1;
+        let n = self.next_mac;
+        format!(
+            "fa:16:3e:{:02x}:{:02x}:{:02x}",
+            (n >> 16) & 0xff,
+            (n >> 8) & 0xff,
+            n & 0xff
+        )
+    }
+
+    pub fn subnet(&self, id: &str) -> Result<&Subnet, ApiError> {
+        self.subnets.iter().find(|s| s.id == id).ok_or_else(|| {
+            ApiError::not_found("SubnetNotFound", format!("Subnet {id} could not be found."))
+        })
+    }
+
+    pub fn network(&self, id: &str) -> Result<&Network, ApiError> {
+        self.networks.iter().find(|n| n.id == id).ok_or_else(|| {
+            ApiError::not_found(
+                "NetworkNotFound",
+                format!("Network {id} could not be found."),
+            )
+        })
+    }
+
+    pub fn port(&self, id: &str) -> Result<&Port, ApiError> {
+        self.ports.iter().find(|p| p.id == id).ok_or_else(|| {
+            ApiError::not_found("PortNotFound", format!("Port {id} could not be found."))
+        })
+    }
+
+    fn in_use(&self, subnet_id: &str, address: IpAddr) -> bool {
+        self.ports.iter().any(|p| {
+            p.fixed_ips
+                .iter()
+                .any(|(s, a)| s == subnet_id && *a == address)
+        })
+    }
+
+    /// IPAM: `requested` if it is in the subnet and free, else the first free
+    /// address of the allocation pools. Never the same address twice.
+    pub fn allocate(
+        &self,
+        subnet_id: &str,
+        requested: Option<IpAddr>,
+        router_port: bool,
+    ) -> Result<IpAddr, ApiError> {
+        let subnet = self.subnet(subnet_id)?;
+        if let Some(address) = requested {
+            let reserved = subnet.cidr.network() == address
+                || (matches!(subnet.cidr, IpNet::V4(_)) && subnet.cidr.broadcast() == address);
+            if !subnet.cidr.contains(&address) || reserved {
+                return Err(ApiError::bad_request(format!(
+                    "IP address {address} is not a valid IP for the specified subnet."
+                ))
+                .with_kind("InvalidIpForSubnet"));
+            }
+            if self.in_use(subnet_id, address)
+                || (subnet.gateway_ip == Some(address) && !router_port)
+            {
+                return Err(ApiError::conflict(
+                    "IpAddressAlreadyAllocated",
+                    format!("IP address {address} already allocated in subnet {subnet_id}"),
+                ));
+            }
+            return Ok(address);
+        }
+        let v4 = matches!(subnet.cidr, IpNet::V4(_));
+        for (start, end) in &subnet.allocation_pools {
+            let (mut n, end) = (to_u128(*start), to_u128(*end));
+            while n <= end {
+                let a = from_u128(n, v4);
+                if Some(a) != subnet.gateway_ip && !self.in_use(subnet_id, a) {
+                    return Ok(a);
+                }
+                n += 1;
+            }
+        }
+        Err(ApiError::conflict(
+            "IpAddressGenerationFailure",
+            format!(
+                "No more IP addresses available on network {}.",
+                subnet.network_id
+            ),
+        ))
+    }
+
+    /// Creates a port on `network_id` with one address from `subnet_id` (or
+    /// the network's first subnet).
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_port(
+        &mut self,
+        network_id: &str,
+        subnet_id: Option<&str>,
+        address: Option<IpAddr>,
+        name: &str,
+        device_owner: &str,
+        device_id: &str,
+        description: &str,
+    ) -> Result<Port, ApiError> {
+        self.network(network_id)?;
+        let subnet_id = match subnet_id {
+            Some(s) => {
+                if self.subnet(s)?.network_id != network_id {
+                    return Err(ApiError::bad_request(format!(
+                        "Subnet {s} is not on network {network_id}."
+                    )));
+                }
+                s.to_string()
+            }
+            None => {
+                let by_address = address.and_then(|a| {
+                    self.subnets
+                        .iter()
+                        .find(|s| s.network_id == network_id && s.cidr.contains(&a))
+                });
+                let first = || self.subnets.iter().find(|s| s.network_id == network_id);
+                match by_address.or_else(first) {
+                    Some(s) => s.id.clone(),
+                    None => {
+                        return Err(ApiError::bad_request(format!(
+                            "Network {network_id} has no subnet."
+                        )));
+                    }
+                }
+            }
+        };
+        let address = self.allocate(
+            &subnet_id,
+            address,
+            device_owner.starts_with("network:router"),
+        )?;
+        let port = Port {
+            id: new_id(),
+            name: name.into(),
+            network_id: network_id.into(),
+            fixed_ips: vec![(subnet_id, address)],
+            device_id: device_id.into(),
+            device_owner: device_owner.into(),
+            mac_address: self.mac(),
+            tags: vec![],
+            description: description.into(),
+            created_at: timestamp(),
+        };
+        self.ports.push(port.clone());
+        Ok(port)
+    }
+
+    /// Deletes a port; floating IPs on it are disassociated, as in Neutron.
+    pub fn delete_port(&mut self, id: &str) {
+        self.ports.retain(|p| p.id != id);
+        for fip in &mut self.floating_ips {
+            if fip.port_id.as_deref() == Some(id) {
+                fip.port_id = None;
+                fip.fixed_ip_address = None;
+                fip.router_id = None;
+                fip.updated_at = timestamp();
+                fip.revision += 1;
+            }
+        }
+    }
+
+    fn add_router_interface(
+        &mut self,
+        router_id: &str,
+        subnet_id: &str,
+    ) -> Result<String, ApiError> {
+        let subnet = self.subnet(subnet_id)?.clone();
+        if !self.routers.iter().any(|r| r.id == router_id) {
+            return Err(ApiError::not_found(
+                "RouterNotFound",
+                format!("Router {router_id} could not be found."),
+            ));
+        }
+        let port = self.create_port(
+            &subnet.network_id,
+            Some(subnet_id),
+            subnet.gateway_ip,
+            "",
+            "network:router_interface",
+            router_id,
+            "",
+        )?;
+        if let Some(r) = self.routers.iter_mut().find(|r| r.id == router_id) {
+            r.interfaces.push((subnet_id.to_string(), port.id.clone()));
+        }
+        Ok(port.id)
+    }
+
+    /// Neutron's check before associating a floating IP: a router with its
+    /// gateway on the floating network and an interface on the port's subnet.
+    fn router_for(&self, floating_network: &str, subnet_id: &str) -> Option<String> {
+        self.routers
+            .iter()
+            .find(|r| {
+                r.gateway_network_id.as_deref() == Some(floating_network)
+                    && r.interfaces.iter().any(|(s, _)| s == subnet_id)
+            })
+            .map(|r| r.id.clone())
+    }
+
+    fn associate(
+        &mut self,
+        fip_index: usize,
+        port_id: &str,
+        fixed: Option<IpAddr>,
+    ) -> Result<(), ApiError> {
+        let port = self.port(port_id)?.clone();
+        let fip = &self.floating_ips[fip_index];
+        let (subnet_id, fixed_ip) = port
+            .fixed_ips
+            .iter()
+            .find(|(_, a)| a.is_ipv4() && fixed.is_none_or(|f| f == *a))
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Port {port_id} does not have a fixed IPv4 address for a floating IP."
+                ))
+            })?;
+        if let Some(other) = self.floating_ips.iter().find(|f| {
+            f.id != fip.id
+                && f.port_id.as_deref() == Some(port_id)
+                && f.fixed_ip_address == Some(fixed_ip)
+        }) {
+            return Err(ApiError::conflict(
+                "FloatingIPPortAlreadyAssociated",
+                format!(
+                    "Cannot associate floating IP {} ({}) with port {port_id} using fixed IP {fixed_ip}, as that fixed IP already has a floating IP on external network {}.",
+                    fip.address, fip.id, other.network_id
+                ),
+            ));
+        }
+        let router = self.router_for(&fip.network_id, &subnet_id).ok_or_else(|| {
+            ApiError::not_found(
+                "ExternalGatewayForFloatingIPNotFound",
+                format!(
+                    "External network {} is not reachable from subnet {subnet_id}.  Therefore, cannot associate Port {port_id} with a Floating IP.",
+                    fip.network_id
+                ),
+            )
+        })?;
+        let fip = &mut self.floating_ips[fip_index];
+        fip.port_id = Some(port_id.to_string());
+        fip.fixed_ip_address = Some(fixed_ip);
+        fip.router_id = Some(router);
+        Ok(())
+    }
+}
+
+impl ApiError {
+    pub fn with_kind(mut self, kind: &'static str) -> Self {
+        self.kind = kind;
+        self
+    }
+}
+
+// ---------------------------------------------------------------------------
+// JSON views.
+
+fn network_json(n: &Neutron, net: &Network) -> Value {
+    let subnets: Vec<&str> = n
+        .subnets
+        .iter()
+        .filter(|s| s.network_id == net.id)
+        .map(|s| s.id.as_str())
+        .collect();
+    json!({
+        "id": net.id, "name": net.name, "status": "ACTIVE", "admin_state_up": true,
+        "router:external": net.external, "shared": false, "subnets": subnets, "mtu": 1450,
+        "project_id": PROJECT_ID, "tenant_id": PROJECT_ID, "tags": net.tags, "description": net.description,
+        "created_at": net.created_at, "updated_at": net.created_at, "revision_number": 1,
+        "availability_zone_hints": [], "availability_zones": [], "port_security_enabled": true,
+        "is_default": false, "ipv4_address_scope": null, "ipv6_address_scope": null,
+    })
+}
+
+fn subnet_json(s: &Subnet) -> Value {
+    let pools: Vec<Value> = s
+        .allocation_pools
+        .iter()
+        .map(|(a, b)| json!({"start": a.to_string(), "end": b.to_string()}))
+        .collect();
+    json!({
+        "id": s.id, "name": s.name, "network_id": s.network_id, "cidr": s.cidr.to_string(),
+        "ip_version": if matches!(s.cidr, IpNet::V4(_)) { 4 } else { 6 },
+        "gateway_ip": s.gateway_ip.map(|g| g.to_string()), "allocation_pools": pools,
+        "enable_dhcp": false, "dns_nameservers": [], "host_routes": [], "ipv6_address_mode": null,
+        "ipv6_ra_mode": null, "subnetpool_id": null, "service_types": [], "segment_id": null,
+        "project_id": PROJECT_ID, "tenant_id": PROJECT_ID, "tags": s.tags, "description": s.description,
+        "created_at": s.created_at, "updated_at": s.created_at, "revision_number": 0,
+    })
+}
+
+fn port_json(p: &Port) -> Value {
+    let fixed: Vec<Value> = p
+        .fixed_ips
+        .iter()
+        .map(|(s, a)| json!({"subnet_id": s, "ip_address": a.to_string()}))
+        .collect();
+    json!({
+        "id": p.id, "name": p.name, "network_id": p.network_id, "fixed_ips": fixed,
+        "device_id": p.device_id, "device_owner": p.device_owner, "mac_address": p.mac_address,
+        "status": "DOWN", "admin_state_up": true, "allowed_address_pairs": [], "security_groups": [],
+        "port_security_enabled": true, "binding:vnic_type": "normal",
+        "project_id": PROJECT_ID, "tenant_id": PROJECT_ID, "tags": p.tags, "description": p.description,
+        "created_at": p.created_at, "updated_at": p.created_at, "revision_number": 1,
+    })
+}
+
+fn floating_ip_json(f: &FloatingIp) -> Value {
+    json!({
+        "id": f.id, "floating_ip_address": f.address.to_string(), "floating_network_id": f.network_id,
+        "router_id": f.router_id, "port_id": f.port_id,
+        "fixed_ip_address": f.fixed_ip_address.map(|a| a.to_string()),
+        // No L3 agent here: associated floating IPs are reported ACTIVE, others DOWN.
+        "status": if f.port_id.is_some() { "ACTIVE" } else { "DOWN" },
+        "project_id": PROJECT_ID, "tenant_id": PROJECT_ID, "tags": f.tags, "description": f.description,
+        "created_at": f.created_at, "updated_at": f.updated_at, "revision_number": f.revision,
+        "port_details": null, "port_forwardings": [], "dns_domain": "", "dns_name": "", "qos_policy_id": null,
+    })
+}
+
+fn router_json(n: &Neutron, r: &RouterRecord) -> Value {
+    let gateway = r.gateway_network_id.as_ref().map(|net| {
+        let fixed: Vec<Value> = n
+            .subnets
+            .iter()
+            .filter(|s| &s.network_id == net)
+            .take(1)
+            .map(|s| json!({"subnet_id": s.id, "ip_address": s.gateway_ip.map(|g| g.to_string())}))
+            .collect();
+        json!({"network_id": net, "enable_snat": true, "external_fixed_ips": fixed})
+    });
+    json!({
+        "id": r.id, "name": r.name, "status": "ACTIVE", "admin_state_up": true,
+        "external_gateway_info": gateway, "routes": [], "distributed": false, "ha": false,
+        "project_id": PROJECT_ID, "tenant_id": PROJECT_ID, "tags": r.tags, "description": "",
+        "created_at": r.created_at, "updated_at": r.created_at, "revision_number": 1,
+        "availability_zone_hints": [], "availability_zones": [], "flavor_id": null,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Routes.
+
+const N: ApiKind = ApiKind::Neutron;
+const TAGGABLE: [&str; 5] = ["networks", "subnets", "ports", "floatingips", "routers"];
+
+pub fn router() -> Router<Arc<SimState>> {
+    let mut r = Router::new()
+        .route("/v2.0", get(v2))
+        .route("/v2.0/", get(v2))
+        .route("/v2.0/extensions", get(extensions))
+        .route("/v2.0/networks", get(list_networks).post(create_network))
+        .route(
+            "/v2.0/networks/{id}",
+            get(show_network).delete(delete_network),
+        )
+        .route("/v2.0/subnets", get(list_subnets).post(create_subnet))
+        .route("/v2.0/subnets/{id}", get(show_subnet))
+        .route("/v2.0/ports", get(list_ports).post(create_port))
+        .route(
+            "/v2.0/ports/{id}",
+            get(show_port).put(update_port).delete(delete_port),
+        )
+        .route("/v2.0/floatingips", get(list_fips).post(create_fip))
+        .route(
+            "/v2.0/floatingips/{id}",
+            get(show_fip).put(update_fip).delete(delete_fip),
+        )
+        .route("/v2.0/routers", get(list_routers))
+        .route("/v2.0/routers/{id}", get(show_router))
+        .route(
+            "/v2.0/routers/{id}/add_router_interface",
+            put(add_interface),
+        )
+        .nest("/v2.0/lbaas", super::octavia::lbaas_router(N));
+    for resource in TAGGABLE {
+        r = r
+            .route(
+                &format!("/v2.0/{resource}/{{id}}/tags"),
+                get(move |s, p| get_tags(s, resource, p))
+                    .put(move |s, p, b| replace_tags(s, resource, p, b))
+                    .delete(move |s, p| delete_tags(s, resource, p)),
+            )
+            .route(
+                &format!("/v2.0/{resource}/{{id}}/tags/{{tag}}"),
+                get(move |s, p| check_tag(s, resource, p))
+                    .put(move |s, p| add_tag(s, resource, p))
+                    .delete(move |s, p| remove_tag(s, resource, p)),
+            );
+    }
+    r
+}
+
+pub async fn versions(State(state): State<Arc<SimState>>) -> Response {
+    let href = format!("{}/network/v2.0/", state.base_url);
+    respond(
+        N,
+        Ok((
+            StatusCode::OK,
+            json!({"versions": [{"status": "CURRENT", "id": "v2.0", "links": [{"href": href, "rel": "self"}]}]}),
+        )),
+    )
+}
+
+async fn v2(State(state): State<Arc<SimState>>) -> Response {
+    let href = format!("{}/network/v2.0/", state.base_url);
+    let resources: Vec<Value> = ["network", "subnet", "port", "floatingip", "router"]
+        .iter()
+        .map(|r| json!({"name": r, "collection": format!("{r}s"), "links": [{"href": format!("{href}{r}s"), "rel": "self"}]}))
+        .collect();
+    respond(N, Ok((StatusCode::OK, json!({"resources": resources}))))
+}
+
+async fn extensions() -> Response {
+    let aliases = [
+        ("external-net", "Neutron external network"),
+        ("router", "Neutron L3 Router"),
+        (
+            "standard-attr-tag",
+            "Tag support for resources with standard attribute",
+        ),
+        ("standard-attr-description", "standard-attr-description"),
+        ("standard-attr-timestamp", "Resource timestamps"),
+        ("lbaasv2", "LoadBalancing service v2"),
+    ];
+    let ext: Vec<Value> = aliases
+        .iter()
+        .map(|(a, n)| json!({"alias": a, "name": n, "description": n, "updated": "2026-01-01T00:00:00-00:00", "links": []}))
+        .collect();
+    respond(N, Ok((StatusCode::OK, json!({"extensions": ext}))))
+}
+
+fn list(
+    state: &SimState,
+    query: Option<String>,
+    key: &str,
+    view: impl Fn(&Neutron) -> Vec<Value>,
+) -> Response {
+    let cloud = state.cloud();
+    let items = Query::parse(query.as_deref()).apply(view(&cloud.neutron));
+    respond(N, Ok((StatusCode::OK, json!({ key: items }))))
+}
+
+async fn list_networks(State(s): State<Arc<SimState>>, RawQuery(q): RawQuery) -> Response {
+    list(&s, q, "networks", |n| {
+        n.networks.iter().map(|x| network_json(n, x)).collect()
+    })
+}
+async fn list_subnets(State(s): State<Arc<SimState>>, RawQuery(q): RawQuery) -> Response {
+    list(&s, q, "subnets", |n| {
+        n.subnets.iter().map(subnet_json).collect()
+    })
+}
+async fn list_ports(State(s): State<Arc<SimState>>, RawQuery(q): RawQuery) -> Response {
+    list(&s, q, "ports", |n| n.ports.iter().map(port_json).collect())
+}
+async fn list_fips(State(s): State<Arc<SimState>>, RawQuery(q): RawQuery) -> Response {
+    list(&s, q, "floatingips", |n| {
+        n.floating_ips.iter().map(floating_ip_json).collect()
+    })
+}
+async fn list_routers(State(s): State<Arc<SimState>>, RawQuery(q): RawQuery) -> Response {
+    list(&s, q, "routers", |n| {
+        n.routers.iter().map(|r| router_json(n, r)).collect()
+    })
+}
+
+async fn show_network(State(s): State<Arc<SimState>>, Path(id): Path<String>) -> Response {
+    let cloud = s.cloud();
+    let n = &cloud.neutron;
+    respond(
+        N,
+        n.network(&id)
+            .map(|x| (StatusCode::OK, json!({"network": network_json(n, x)}))),
+    )
+}
+async fn show_subnet(State(s): State<Arc<SimState>>, Path(id): Path<String>) -> Response {
+    let cloud = s.cloud();
+    respond(
+        N,
+        cloud
+            .neutron
+            .subnet(&id)
+            .map(|x| (StatusCode::OK, json!({"subnet": subnet_json(x)}))),
+    )
+}
+async fn show_port(State(s): State<Arc<SimState>>, Path(id): Path<String>) -> Response {
+    let cloud = s.cloud();
+    respond(
+        N,
+        cloud
+            .neutron
+            .port(&id)
+            .map(|x| (StatusCode::OK, json!({"port": port_json(x)}))),
+    )
+}
+async fn show_router(State(s): State<Arc<SimState>>, Path(id): Path<String>) -> Response {
+    let cloud = s.cloud();
+    let n = &cloud.neutron;
+    let r = n.routers.iter().find(|r| r.id == id).ok_or_else(|| {
+        ApiError::not_found("RouterNotFound", format!("Router {id} could not be found."))
+    });
+    respond(
+        N,
+        r.map(|r| (StatusCode::OK, json!({"router": router_json(n, r)}))),
+    )
+}
+
+fn fip_not_found(id: &str) -> ApiError {
+    ApiError::not_found(
+        "FloatingIPNotFound",
+        format!("Floating IP {id} could not be found"),
+    )
+}
+
+async fn show_fip(State(s): State<Arc<SimState>>, Path(id): Path<String>) -> Response {
+    let cloud = s.cloud();
+    let f = cloud
+        .neutron
+        .floating_ips
+        .iter()
+        .find(|f| f.id == id)
+        .ok_or_else(|| fip_not_found(&id));
+    respond(
+        N,
+        f.map(|f| (StatusCode::OK, json!({"floatingip": floating_ip_json(f)}))),
+    )
+}
+
+async fn create_network(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
+    respond(
+        N,
+        (|| {
+            let body = parse_body(&body)?;
+            let b = Body::wrapped(
+                &body,
+                "network",
+                &[
+                    "name",
+                    "router:external",
+                    "admin_state_up",
+                    "shared",
+                    "description",
+                    "tags",
+                    "mtu",
+                    "port_security_enabled",
+                ],
+            )?;
+            let net = Network {
+                id: new_id(),
+                name: b.string("name")?.unwrap_or_default(),
+                external: b.boolean("router:external")?.unwrap_or(false),
+                tags: b.strings("tags")?.unwrap_or_default(),
+                description: b.string("description")?.unwrap_or_default(),
+                created_at: timestamp(),
+            };
+            let mut cloud = s.cloud();
+            let n = &mut cloud.neutron;
+            n.networks.push(net.clone());
+            Ok((
+                StatusCode::CREATED,
+                json!({"network": network_json(n, &net)}),
+            ))
+        })(),
+    )
+}
+
+async fn delete_network(State(s): State<Arc<SimState>>, Path(id): Path<String>) -> Response {
+    let mut cloud = s.cloud();
+    let n = &mut cloud.neutron;
+    let result = n.network(&id).map(|_| ()).and_then(|()| {
+        if n.ports.iter().any(|p| p.network_id == id && !p.device_owner.starts_with("network:router")) {
+            return Err(ApiError::conflict("NetworkInUse", format!("Unable to complete operation on network {id}. There are one or more ports still in use on the network.")));
+        }
+        n.networks.retain(|x| x.id != id);
+        n.subnets.retain(|x| x.network_id != id);
+        Ok((StatusCode::NO_CONTENT, Value::Null))
+    });
+    respond(N, result)
+}
+
+async fn create_subnet(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
+    respond(
+        N,
+        (|| {
+            let body = parse_body(&body)?;
+            let b = Body::wrapped(
+                &body,
+                "subnet",
+                &[
+                    "name",
+                    "network_id",
+                    "cidr",
+                    "ip_version",
+                    "gateway_ip",
+                    "allocation_pools",
+                    "enable_dhcp",
+                    "description",
+                    "tags",
+                    "dns_nameservers",
+                    "host_routes",
+                ],
+            )?;
+            let network_id = b.required_string("network_id")?;
+            let cidr: IpNet = b
+                .required_string("cidr")?
+                .parse()
+                .map_err(|_| ApiError::bad_request("Invalid input for cidr."))?;
+            let cidr = cidr.trunc();
+            let gateway_ip = match b.map.get("gateway_ip") {
+                Some(Value::Null) => None,
+                Some(Value::String(g)) => Some(g.parse().map_err(|_| {
+                    ApiError::bad_request(format!("Invalid input for gateway_ip: {g}"))
+                })?),
+                _ => cidr.hosts().next(),
+            };
+            let mut pools = Vec::new();
+            if let Some(Value::Array(items)) = b.value("allocation_pools") {
+                for p in items {
+                    let start: IpAddr = p["start"]
+                        .as_str()
+                        .and_then(|x| x.parse().ok())
+                        .ok_or_else(|| ApiError::bad_request("Invalid allocation pool start."))?;
+                    let end: IpAddr = p["end"]
+                        .as_str()
+                        .and_then(|x| x.parse().ok())
+                        .ok_or_else(|| ApiError::bad_request("Invalid allocation pool end."))?;
+                    if !cidr.contains(&start)
+                        || !cidr.contains(&end)
+                        || to_u128(start) > to_u128(end)
+                    {
+                        return Err(ApiError::bad_request(format!(
+                            "The allocation pool {start}-{end} spans beyond the subnet cidr {cidr}."
+                        ))
+                        .with_kind("OutOfBoundsAllocationPool"));
+                    }
+                    pools.push((start, end));
+                }
+            } else {
+                let mut hosts = cidr.hosts().filter(|h| Some(*h) != gateway_ip);
+                if let (Some(first), Some(last)) = (hosts.next(), hosts.next_back()) {
+                    pools.push((first, last));
+                }
+            }
+            let mut cloud = s.cloud();
+            let n = &mut cloud.neutron;
+            n.network(&network_id)?;
+            let subnet = Subnet {
+                id: new_id(),
+                name: b.string("name")?.unwrap_or_default(),
+                network_id,
+                cidr,
+                gateway_ip,
+                allocation_pools: pools,
+                tags: b.strings("tags")?.unwrap_or_default(),
+                description: b.string("description")?.unwrap_or_default(),
+                created_at: timestamp(),
+            };
+            n.subnets.push(subnet.clone());
+            Ok((StatusCode::CREATED, json!({"subnet": subnet_json(&subnet)})))
+        })(),
+    )
+}
+
+const PORT_FIELDS: [&str; 12] = [
+    "name",
+    "network_id",
+    "fixed_ips",
+    "device_id",
+    "device_owner",
+    "description",
+    "tags",
+    "admin_state_up",
+    "security_groups",
+    "port_security_enabled",
+    "allowed_address_pairs",
+    "binding:vnic_type",
+];
+
+async fn create_port(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
+    respond(
+        N,
+        (|| {
+            let body = parse_body(&body)?;
+            let b = Body::wrapped(&body, "port", &PORT_FIELDS)?;
+            let network_id = b.required_string("network_id")?;
+            let (subnet, address) = match b
+                .value("fixed_ips")
+                .and_then(Value::as_array)
+                .and_then(|f| f.first())
+            {
+                Some(f) => (
+                    f["subnet_id"].as_str().map(str::to_string),
+                    match f["ip_address"].as_str() {
+                        Some(a) => Some(a.parse::<IpAddr>().map_err(|_| {
+                            ApiError::bad_request(format!("Invalid input for ip_address: {a}"))
+                        })?),
+                        None => None,
+                    },
+                ),
+                None => (None, None),
+            };
+            let mut cloud = s.cloud();
+            let mut port = cloud.neutron.create_port(
+                &network_id,
+                subnet.as_deref(),
+                address,
+                &b.string("name")?.unwrap_or_default(),
+                &b.string("device_owner")?.unwrap_or_default(),
+                &b.string("device_id")?.unwrap_or_default(),
+                &b.string("description")?.unwrap_or_default(),
+            )?;
+            if let Some(tags) = b.strings("tags")? {
+                port.tags = tags.clone();
+                if let Some(p) = cloud.neutron.ports.iter_mut().find(|p| p.id == port.id) {
+                    p.tags = tags;
+                }
+            }
+            Ok((StatusCode::CREATED, json!({"port": port_json(&port)})))
+        })(),
+    )
+}
+
+async fn update_port(
+    State(s): State<Arc<SimState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    respond(
+        N,
+        (|| {
+            let body = parse_body(&body)?;
+            let b = Body::wrapped(&body, "port", &PORT_FIELDS)?;
+            let mut cloud = s.cloud();
+            cloud.neutron.port(&id)?;
+            let port = cloud
+                .neutron
+                .ports
+                .iter_mut()
+                .find(|p| p.id == id)
+                .ok_or_else(|| {
+                    ApiError::not_found("PortNotFound", format!("Port {id} could not be found."))
+                })?;
+            if let Some(name) = b.string("name")? {
+                port.name = name;
+            }
+            if let Some(d) = b.string("description")? {
+                port.description = d;
+            }
+            if let Some(d) = b.string("device_id")? {
+                port.device_id = d;
+            }
+            if let Some(d) = b.string("device_owner")? {
+                port.device_owner = d;
+            }
+            Ok((StatusCode::OK, json!({"port": port_json(port)})))
+        })(),
+    )
+}
+
+async fn delete_port(State(s): State<Arc<SimState>>, Path(id): Path<String>) -> Response {
+    let mut cloud = s.cloud();
+    let result = cloud.neutron.port(&id).map(|_| ());
+    respond(
+        N,
+        result.map(|()| {
+            cloud.neutron.delete_port(&id);
+            (StatusCode::NO_CONTENT, Value::Null)
+        }),
+    )
+}
+
+async fn create_fip(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
+    respond(
+        N,
+        (|| {
+            let body = parse_body(&body)?;
+            let b = Body::wrapped(
+                &body,
+                "floatingip",
+                &[
+                    "floating_network_id",
+                    "subnet_id",
+                    "port_id",
+                    "fixed_ip_address",
+                    "floating_ip_address",
+                    "description",
+                    "tags",
+                    "project_id",
+                    "tenant_id",
+                    "dns_domain",
+                    "dns_name",
+                    "qos_policy_id",
+                ],
+            )?;
+            let network_id = b.required_string("floating_network_id")?;
+            let requested = match b.string("floating_ip_address")? {
+                Some(a) => Some(a.parse::<IpAddr>().map_err(|_| {
+                    ApiError::bad_request(format!("Invalid input for floating_ip_address: {a}"))
+                })?),
+                None => None,
+            };
+            let fixed = match b.string("fixed_ip_address")? {
+                Some(a) => Some(a.parse::<IpAddr>().map_err(|_| {
+                    ApiError::bad_request(format!("Invalid input for fixed_ip_address: {a}"))
+                })?),
+                None => None,
+            };
+            let mut cloud = s.cloud();
+            let n = &mut cloud.neutron;
+            if !n.network(&network_id)?.external {
+                return Err(ApiError::bad_request(format!(
+                    "Bad floatingip request: Network {network_id} is not a valid external network."
+                )));
+            }
+            let subnet = b.string("subnet_id")?;
+            if let Some(sub) = &subnet
+                && n.subnet(sub)?.network_id != network_id
+            {
+                return Err(ApiError::bad_request(format!(
+                    "Bad floatingip request: Subnet {sub} is not on network {network_id}."
+                )));
+            }
+            let id = new_id();
+            let own = n.create_port(
+                &network_id,
+                subnet.as_deref(),
+                requested,
+                "",
+                "network:floatingip",
+                &id,
+                "",
+            )?;
+            let now = timestamp();
+            n.floating_ips.push(FloatingIp {
+                id: id.clone(),
+                address: own.fixed_ips[0].1,
+                network_id,
+                own_port_id: own.id.clone(),
+                port_id: None,
+                fixed_ip_address: None,
+                router_id: None,
+                tags: b.strings("tags")?.unwrap_or_default(),
+                description: b.string("description")?.unwrap_or_default(),
+                created_at: now.clone(),
+                updated_at: now,
+                revision: 0,
+            });
+            let index = n.floating_ips.len() - 1;
+            if let Some(port_id) = b.string("port_id")?
+                && let Err(e) = n.associate(index, &port_id, fixed)
+            {
+                // Nothing half-created: the address goes back to the pool.
+                n.floating_ips.pop();
+                n.ports.retain(|p| p.id != own.id);
+                return Err(e);
+            }
+            Ok((
+                StatusCode::CREATED,
+                json!({"floatingip": floating_ip_json(&n.floating_ips[index])}),
+            ))
+        })(),
+    )
+}
+
+async fn update_fip(
+    State(s): State<Arc<SimState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    respond(
+        N,
+        (|| {
+            let body = parse_body(&body)?;
+            let b = Body::wrapped(
+                &body,
+                "floatingip",
+                &[
+                    "port_id",
+                    "fixed_ip_address",
+                    "description",
+                    "qos_policy_id",
+                ],
+            )?;
+            let fixed = match b.string("fixed_ip_address")? {
+                Some(a) => Some(a.parse::<IpAddr>().map_err(|_| {
+                    ApiError::bad_request(format!("Invalid input for fixed_ip_address: {a}"))
+                })?),
+                None => None,
+            };
+            let mut cloud = s.cloud();
+            let n = &mut cloud.neutron;
+            let index = n
+                .floating_ips
+                .iter()
+                .position(|f| f.id == id)
+                .ok_or_else(|| fip_not_found(&id))?;
+            if b.has("port_id") {
+                match b.string("port_id")? {
+                    Some(port) => n.associate(index, &port, fixed)?,
+                    None => {
+                        let f = &mut n.floating_ips[index];
+                        f.port_id = None;
+                        f.fixed_ip_address = None;
+                        f.router_id = None;
+                    }
+                }
+            }
+            let f = &mut n.floating_ips[index];
+            if let Some(d) = b.string("description")? {
+                f.description = d;
+            }
+            f.updated_at = timestamp();
+            f.revision += 1;
+            Ok((StatusCode::OK, json!({"floatingip": floating_ip_json(f)})))
+        })(),
+    )
+}
+
+async fn delete_fip(State(s): State<Arc<SimState>>, Path(id): Path<String>) -> Response {
+    let mut cloud = s.cloud();
+    let n = &mut cloud.neutron;
+    let result = match n.floating_ips.iter().position(|f| f.id == id) {
+        None => Err(fip_not_found(&id)),
+        Some(i) => {
+            let fip = n.floating_ips.remove(i);
+            n.ports.retain(|p| p.id != fip.own_port_id);
+            Ok((StatusCode::NO_CONTENT, Value::Null))
+        }
+    };
+    respond(N, result)
+}
+
+async fn add_interface(
+    State(s): State<Arc<SimState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    respond(
+        N,
+        (|| {
+            let body = parse_body(&body)?;
+            let subnet = body["subnet_id"]
+                .as_str()
+                .ok_or_else(|| ApiError::bad_request("Bad router request: subnet_id is required."))?
+                .to_string();
+            let mut cloud = s.cloud();
+            let port = cloud.neutron.add_router_interface(&id, &subnet)?;
+            Ok((
+                StatusCode::OK,
+                json!({"id": id, "subnet_id": subnet, "port_id": port, "tenant_id": PROJECT_ID, "project_id": PROJECT_ID}),
+            ))
+        })(),
+    )
+}
+
+// ---------------------------------------------------------------------------
+// The tag API: /v2.0/{resource}/{id}/tags[/{tag}].
+
+fn tags_mut<'a>(
+    n: &'a mut Neutron,
+    resource: &str,
+    id: &str,
+) -> Result<&'a mut Vec<String>, ApiError> {
+    let found = match resource {
+        "networks" => n
+            .networks
+            .iter_mut()
+            .find(|x| x.id == id)
+            .map(|x| &mut x.tags),
+        "subnets" => n
+            .subnets
+            .iter_mut()
+            .find(|x| x.id == id)
+            .map(|x| &mut x.tags),
+        "ports" => n.ports.iter_mut().find(|x| x.id == id).map(|x| &mut x.tags),
+        "floatingips" => n
+            .floating_ips
+            .iter_mut()
+            .find(|x| x.id == id)
+            .map(|x| &mut x.tags),
+        _ => n
+            .routers
+            .iter_mut()
+            .find(|x| x.id == id)
+            .map(|x| &mut x.tags),
+    };
+    found.ok_or_else(|| {
+        ApiError::not_found("NotFound", format!("{resource} {id} could not be found."))
+    })
+}
+
+fn check_tag_value(tag: &str) -> Result<(), ApiError> {
+    if tag.is_empty() || tag.len() > 255 || tag.contains(',') || tag.contains('/') {
+        return Err(
+            ApiError::bad_request(format!("Invalid tag: '{tag}'")).with_kind("InvalidInput")
+        );
+    }
+    Ok(())
+}
+
+async fn get_tags(
+    State(s): State<Arc<SimState>>,
+    resource: &'static str,
+    Path(id): Path<String>,
+) -> Response {
+    let mut cloud = s.cloud();
+    respond(
+        N,
+        tags_mut(&mut cloud.neutron, resource, &id).map(|t| (StatusCode::OK, json!({"tags": t}))),
+    )
+}
+
+async fn replace_tags(
+    State(s): State<Arc<SimState>>,
+    resource: &'static str,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    respond(
+        N,
+        (|| {
+            let body = parse_body(&body)?;
+            let tags: Vec<String> = body["tags"]
+                .as_array()
+                .ok_or_else(|| ApiError::bad_request("Invalid input: tags must be a list."))?
+                .iter()
+                .map(|t| {
+                    t.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| ApiError::bad_request("Invalid tag."))
+                })
+                .collect::<Result<_, _>>()?;
+            for t in &tags {
+                check_tag_value(t)?;
+            }
+            let mut cloud = s.cloud();
+            let slot = tags_mut(&mut cloud.neutron, resource, &id)?;
+            *slot = tags.clone();
+            Ok((StatusCode::OK, json!({"tags": tags})))
+        })(),
+    )
+}
+
+async fn delete_tags(
+    State(s): State<Arc<SimState>>,
+    resource: &'static str,
+    Path(id): Path<String>,
+) -> Response {
+    let mut cloud = s.cloud();
+    respond(
+        N,
+        tags_mut(&mut cloud.neutron, resource, &id).map(|t| {
+            t.clear();
+            (StatusCode::NO_CONTENT, Value::Null)
+        }),
+    )
+}
+
+async fn check_tag(
+    State(s): State<Arc<SimState>>,
+    resource: &'static str,
+    Path((id, tag)): Path<(String, String)>,
+) -> Response {
+    let mut cloud = s.cloud();
+    let result = tags_mut(&mut cloud.neutron, resource, &id).and_then(|t| {
+        if t.contains(&tag) {
+            Ok((StatusCode::NO_CONTENT, Value::Null))
+        } else {
+            Err(ApiError::not_found(
+                "TagNotFound",
+                format!("Tag {tag} could not be found for {resource} {id}."),
+            ))
+        }
+    });
+    respond(N, result)
+}
+
+async fn add_tag(
+    State(s): State<Arc<SimState>>,
+    resource: &'static str,
+    Path((id, tag)): Path<(String, String)>,
+) -> Response {
+    let mut cloud = s.cloud();
+    let result = check_tag_value(&tag)
+        .and_then(|()| tags_mut(&mut cloud.neutron, resource, &id))
+        .map(|t| {
+            if !t.contains(&tag) {
+                t.push(tag);
+            }
+            (StatusCode::CREATED, Value::Null)
+        });
+    respond(N, result)
+}
+
+async fn remove_tag(
+    State(s): State<Arc<SimState>>,
+    resource: &'static str,
+    Path((id, tag)): Path<(String, String)>,
+) -> Response {
+    let mut cloud = s.cloud();
+    let result = tags_mut(&mut cloud.neutron, resource, &id).and_then(|t| {
+        let before = t.len();
+        t.retain(|x| x != &tag);
+        if t.len() == before {
+            Err(ApiError::not_found(
+                "TagNotFound",
+                format!("Tag {tag} could not be found for {resource} {id}."),
+            ))
+        } else {
+            Ok((StatusCode::NO_CONTENT, Value::Null))
+        }
+    });
+    respond(N, result)
+}

@@ -1,0 +1,2188 @@
+//! Octavia v2 (and, with Neutron's error shape and without Octavia's
+//! extensions, the legacy LBaaS v2 paths): load balancers with fully-populated
+//! create and cascade delete, the status tree, listeners, pools, members with
+//! batch replacement, health monitors. Every write moves the tree to PENDING_*
+//! for the configured delay; a write meanwhile answers 409.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use ipnet::IpNet;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::json::{ApiError, ApiKind, ApiResult, Body, Query, parse_body, respond};
+use super::keystone::PROJECT_ID;
+use super::neutron::Neutron;
+use super::{SimState, new_id, timestamp};
+
+pub const ACTIVE: &str = "ACTIVE";
+pub const ERROR: &str = "ERROR";
+const PENDING_CREATE: &str = "PENDING_CREATE";
+const PENDING_UPDATE: &str = "PENDING_UPDATE";
+const PENDING_DELETE: &str = "PENDING_DELETE";
+
+const LISTENER_PROTOCOLS: [&str; 7] = [
+    "HTTP",
+    "HTTPS",
+    "TCP",
+    "UDP",
+    "SCTP",
+    "TERMINATED_HTTPS",
+    "PROMETHEUS",
+];
+const POOL_PROTOCOLS: [&str; 7] = ["HTTP", "HTTPS", "PROXY", "PROXYV2", "TCP", "UDP", "SCTP"];
+const ALGORITHMS: [&str; 4] = [
+    "ROUND_ROBIN",
+    "LEAST_CONNECTIONS",
+    "SOURCE_IP",
+    "SOURCE_IP_PORT",
+];
+const MONITOR_TYPES: [&str; 7] = [
+    "HTTP",
+    "HTTPS",
+    "PING",
+    "TCP",
+    "TLS-HELLO",
+    "UDP-CONNECT",
+    "SCTP",
+];
+const PROVIDERS: [&str; 2] = ["amphora", "octavia"];
+const MAX_TIMEOUT: i64 = 31_536_000_000;
+
+/// Octavia's VALID_LISTENER_POOL_PROTOCOL_MAP.
+fn pool_fits_listener(listener: &str, pool: &str) -> bool {
+    let ok: &[&str] = match listener {
+        "TCP" => &["HTTP", "HTTPS", "PROXY", "PROXYV2", "TCP"],
+        "HTTP" | "TERMINATED_HTTPS" => &["HTTP", "PROXY", "PROXYV2"],
+        "HTTPS" => &["HTTPS", "PROXY", "PROXYV2", "TCP"],
+        "UDP" => &["UDP"],
+        "SCTP" => &["SCTP"],
+        _ => &[],
+    };
+    ok.contains(&pool)
+}
+
+#[derive(Debug, Clone)]
+struct Meta {
+    id: String,
+    name: String,
+    description: String,
+    provisioning: &'static str,
+    operating: &'static str,
+    admin_state_up: bool,
+    tags: Vec<String>,
+    created_at: String,
+    updated_at: Option<String>,
+}
+
+impl Meta {
+    fn new(b: &Body<'_>) -> Result<Meta, ApiError> {
+        Ok(Meta {
+            id: new_id(),
+            name: b.string("name")?.unwrap_or_default(),
+            description: b.string("description")?.unwrap_or_default(),
+            provisioning: PENDING_CREATE,
+            operating: "OFFLINE",
+            admin_state_up: b.boolean("admin_state_up")?.unwrap_or(true),
+            tags: b.strings("tags")?.unwrap_or_default(),
+            created_at: timestamp(),
+            updated_at: None,
+        })
+    }
+
+    fn update(&mut self, b: &Body<'_>) -> Result<(), ApiError> {
+        if let Some(n) = b.string("name")? {
+            self.name = n;
+        }
+        if let Some(d) = b.string("description")? {
+            self.description = d;
+        }
+        if let Some(a) = b.boolean("admin_state_up")? {
+            self.admin_state_up = a;
+        }
+        if let Some(t) = b.strings("tags")? {
+            self.tags = t;
+        }
+        self.provisioning = PENDING_UPDATE;
+        self.updated_at = Some(timestamp());
+        Ok(())
+    }
+
+    fn fields(&self) -> Value {
+        json!({
+            "id": self.id, "name": self.name, "description": self.description,
+            "provisioning_status": self.provisioning, "operating_status": self.operating,
+            "admin_state_up": self.admin_state_up, "tags": self.tags,
+            "project_id": PROJECT_ID, "tenant_id": PROJECT_ID,
+            "created_at": self.created_at, "updated_at": self.updated_at,
+        })
+    }
+}
+
+fn merge(mut base: Value, extra: Value) -> Value {
+    if let (Value::Object(b), Value::Object(e)) = (&mut base, extra) {
+        b.extend(e);
+    }
+    base
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadBalancer {
+    meta: Meta,
+    pub vip_address: IpAddr,
+    pub vip_port_id: String,
+    vip_subnet_id: String,
+    vip_network_id: String,
+    additional_vips: Vec<(String, IpAddr)>,
+    provider: String,
+    pending_until: Option<Instant>,
+}
+
+#[derive(Debug, Clone)]
+struct Listener {
+    meta: Meta,
+    lb_id: String,
+    protocol: String,
+    protocol_port: i64,
+    connection_limit: i64,
+    default_pool_id: Option<String>,
+    allowed_cidrs: Option<Vec<String>>,
+    timeouts: [i64; 4],
+}
+
+#[derive(Debug, Clone)]
+struct Pool {
+    meta: Meta,
+    lb_id: String,
+    protocol: String,
+    lb_algorithm: String,
+    session_persistence: Option<Value>,
+}
+
+#[derive(Debug, Clone)]
+struct Member {
+    meta: Meta,
+    pool_id: String,
+    address: IpAddr,
+    protocol_port: i64,
+    subnet_id: Option<String>,
+    weight: i64,
+    backup: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Monitor {
+    meta: Meta,
+    pool_id: String,
+    kind: String,
+    delay: i64,
+    timeout: i64,
+    max_retries: i64,
+    max_retries_down: i64,
+}
+
+#[derive(Debug, Default)]
+pub struct Octavia {
+    pub load_balancers: Vec<LoadBalancer>,
+    listeners: Vec<Listener>,
+    pools: Vec<Pool>,
+    members: Vec<Member>,
+    monitors: Vec<Monitor>,
+}
+
+fn lb_not_found(id: &str) -> ApiError {
+    ApiError::not_found(
+        "EntityNotFound",
+        format!("Load Balancer {id} could not be found."),
+    )
+}
+
+fn immutable(id: &str) -> ApiError {
+    ApiError::conflict(
+        "StateInvalid",
+        format!("Load Balancer {id} is immutable and cannot be updated."),
+    )
+}
+
+impl Octavia {
+    /// Moves on every load balancer whose delay has passed: PENDING_* to ACTIVE,
+    /// PENDING_DELETE objects gone (the VIP port with a deleted load balancer).
+    pub fn settle(&mut self, now: Instant, neutron: &mut Neutron) {
+        let due: Vec<String> = self
+            .load_balancers
+            .iter()
+            .filter(|lb| lb.pending_until.is_some_and(|t| t <= now))
+            .map(|lb| lb.meta.id.clone())
+            .collect();
+        for id in due {
+            let Some(i) = self.load_balancers.iter().position(|lb| lb.meta.id == id) else {
+                continue;
+            };
+            if self.load_balancers[i].meta.provisioning == PENDING_DELETE {
+                let lb = self.load_balancers.remove(i);
+                self.remove_tree(&lb.meta.id);
+                neutron.delete_port(&lb.vip_port_id);
+                continue;
+            }
+            // Children pending deletion go; the rest become ACTIVE.
+            let deleted_members: Vec<String> = self.member_ids_of_lb(&id, true);
+            self.members
+                .retain(|m| !deleted_members.contains(&m.meta.id));
+            let deleted_monitors: Vec<String> = self
+                .monitors
+                .iter()
+                .filter(|m| {
+                    m.meta.provisioning == PENDING_DELETE
+                        && self.pool_lb(&m.pool_id) == Some(id.as_str())
+                })
+                .map(|m| m.meta.id.clone())
+                .collect();
+            self.monitors
+                .retain(|m| !deleted_monitors.contains(&m.meta.id));
+            let deleted_pools: Vec<String> = self
+                .pools
+                .iter()
+                .filter(|p| p.lb_id == id && p.meta.provisioning == PENDING_DELETE)
+                .map(|p| p.meta.id.clone())
+                .collect();
+            for pool in &deleted_pools {
+                self.remove_pool(pool);
+            }
+            self.listeners
+                .retain(|l| !(l.lb_id == id && l.meta.provisioning == PENDING_DELETE));
+            let lb = &mut self.load_balancers[i];
+            lb.pending_until = None;
+            if lb.meta.provisioning != ERROR {
+                lb.meta.provisioning = ACTIVE;
+                lb.meta.operating = "ONLINE";
+            }
+            let monitored: Vec<String> = self.monitors.iter().map(|m| m.pool_id.clone()).collect();
+            let pool_lbs: Vec<(String, String)> = self
+                .pools
+                .iter()
+                .map(|p| (p.meta.id.clone(), p.lb_id.clone()))
+                .collect();
+            for l in self.listeners.iter_mut().filter(|l| l.lb_id == id) {
+                l.meta.provisioning = ACTIVE;
+                l.meta.operating = "ONLINE";
+            }
+            for p in self.pools.iter_mut().filter(|p| p.lb_id == id) {
+                p.meta.provisioning = ACTIVE;
+                p.meta.operating = "ONLINE";
+            }
+            for m in self
+                .members
+                .iter_mut()
+                .filter(|m| pool_lbs.iter().any(|(p, l)| p == &m.pool_id && l == &id))
+            {
+                m.meta.provisioning = ACTIVE;
+                m.meta.operating = if monitored.contains(&m.pool_id) {
+                    "ONLINE"
+                } else {
+                    "NO_MONITOR"
+                };
+            }
+            for m in self
+                .monitors
+                .iter_mut()
+                .filter(|m| pool_lbs.iter().any(|(p, l)| p == &m.pool_id && l == &id))
+            {
+                m.meta.provisioning = ACTIVE;
+                m.meta.operating = "ONLINE";
+            }
+        }
+    }
+
+    fn pool_lb(&self, pool_id: &str) -> Option<&str> {
+        self.pools
+            .iter()
+            .find(|p| p.meta.id == pool_id)
+            .map(|p| p.lb_id.as_str())
+    }
+
+    fn member_ids_of_lb(&self, lb_id: &str, pending_delete_only: bool) -> Vec<String> {
+        self.members
+            .iter()
+            .filter(|m| self.pool_lb(&m.pool_id) == Some(lb_id))
+            .filter(|m| !pending_delete_only || m.meta.provisioning == PENDING_DELETE)
+            .map(|m| m.meta.id.clone())
+            .collect()
+    }
+
+    fn remove_pool(&mut self, pool_id: &str) {
+        self.pools.retain(|p| p.meta.id != pool_id);
+        self.members.retain(|m| m.pool_id != pool_id);
+        self.monitors.retain(|m| m.pool_id != pool_id);
+        for l in &mut self.listeners {
+            if l.default_pool_id.as_deref() == Some(pool_id) {
+                l.default_pool_id = None;
+            }
+        }
+    }
+
+    fn remove_tree(&mut self, lb_id: &str) {
+        let pools: Vec<String> = self
+            .pools
+            .iter()
+            .filter(|p| p.lb_id == lb_id)
+            .map(|p| p.meta.id.clone())
+            .collect();
+        for p in pools {
+            self.remove_pool(&p);
+        }
+        self.listeners.retain(|l| l.lb_id != lb_id);
+    }
+
+    fn lb_index(&self, id: &str) -> Result<usize, ApiError> {
+        self.load_balancers
+            .iter()
+            .position(|lb| lb.meta.id == id)
+            .ok_or_else(|| lb_not_found(id))
+    }
+
+    /// Octavia's lock on the tree: only an ACTIVE load balancer takes a write,
+    /// which moves it to PENDING_UPDATE until the delay has passed.
+    fn begin_write(&mut self, lb_id: &str, delay: std::time::Duration) -> Result<(), ApiError> {
+        let i = self.lb_index(lb_id)?;
+        let lb = &mut self.load_balancers[i];
+        if lb.meta.provisioning != ACTIVE {
+            return Err(immutable(lb_id));
+        }
+        lb.meta.provisioning = PENDING_UPDATE;
+        lb.meta.updated_at = Some(timestamp());
+        lb.pending_until = Some(Instant::now() + delay);
+        Ok(())
+    }
+
+    /// Forces a load balancer to ERROR (fault injection).
+    pub fn force_error(&mut self, id: &str) -> Result<(), ApiError> {
+        let i = self.lb_index(id)?;
+        let lb = &mut self.load_balancers[i];
+        lb.meta.provisioning = ERROR;
+        lb.meta.operating = ERROR;
+        lb.pending_until = None;
+        Ok(())
+    }
+
+    // ----- views
+
+    fn lb_json(&self, lb: &LoadBalancer) -> Value {
+        let listeners: Vec<Value> = self
+            .listeners
+            .iter()
+            .filter(|l| l.lb_id == lb.meta.id)
+            .map(|l| json!({"id": l.meta.id}))
+            .collect();
+        let pools: Vec<Value> = self
+            .pools
+            .iter()
+            .filter(|p| p.lb_id == lb.meta.id)
+            .map(|p| json!({"id": p.meta.id}))
+            .collect();
+        let additional: Vec<Value> = lb
+            .additional_vips
+            .iter()
+            .map(|(s, a)| json!({"subnet_id": s, "ip_address": a.to_string()}))
+            .collect();
+        merge(
+            lb.meta.fields(),
+            json!({
+                "vip_address": lb.vip_address.to_string(), "vip_port_id": lb.vip_port_id,
+                "vip_subnet_id": lb.vip_subnet_id, "vip_network_id": lb.vip_network_id,
+                "vip_qos_policy_id": null, "vip_vnic_type": "normal", "vip_sg_ids": null,
+                "additional_vips": additional, "listeners": listeners, "pools": pools,
+                "provider": lb.provider, "flavor_id": null, "availability_zone": null,
+            }),
+        )
+    }
+
+    fn listener_json(&self, l: &Listener) -> Value {
+        merge(
+            l.meta.fields(),
+            json!({
+                "protocol": l.protocol, "protocol_port": l.protocol_port,
+                "connection_limit": l.connection_limit, "default_pool_id": l.default_pool_id,
+                "loadbalancers": [{"id": l.lb_id}], "l7policies": [], "insert_headers": {},
+                "default_tls_container_ref": null, "sni_container_refs": [],
+                "timeout_client_data": l.timeouts[0], "timeout_member_connect": l.timeouts[1],
+                "timeout_member_data": l.timeouts[2], "timeout_tcp_inspect": l.timeouts[3],
+                "allowed_cidrs": l.allowed_cidrs, "client_ca_tls_container_ref": null,
+                "client_authentication": "NONE", "client_crl_container_ref": null,
+                "tls_ciphers": null, "tls_versions": null, "alpn_protocols": null,
+                "hsts_max_age": null, "hsts_include_subdomains": null, "hsts_preload": null,
+            }),
+        )
+    }
+
+    fn pool_json(&self, p: &Pool) -> Value {
+        let listeners: Vec<Value> = self
+            .listeners
+            .iter()
+            .filter(|l| l.default_pool_id.as_deref() == Some(&p.meta.id))
+            .map(|l| json!({"id": l.meta.id}))
+            .collect();
+        let members: Vec<Value> = self
+            .members
+            .iter()
+            .filter(|m| m.pool_id == p.meta.id)
+            .map(|m| json!({"id": m.meta.id}))
+            .collect();
+        let hm = self
+            .monitors
+            .iter()
+            .find(|m| m.pool_id == p.meta.id)
+            .map(|m| m.meta.id.clone());
+        merge(
+            p.meta.fields(),
+            json!({
+                "protocol": p.protocol, "lb_algorithm": p.lb_algorithm,
+                "session_persistence": p.session_persistence, "loadbalancers": [{"id": p.lb_id}],
+                "listeners": listeners, "members": members, "healthmonitor_id": hm,
+                "tls_enabled": false, "tls_container_ref": null, "ca_tls_container_ref": null,
+                "crl_container_ref": null, "tls_ciphers": null, "tls_versions": null, "alpn_protocols": null,
+            }),
+        )
+    }
+
+    fn member_json(m: &Member) -> Value {
+        merge(
+            m.meta.fields(),
+            json!({
+                "address": m.address.to_string(), "protocol_port": m.protocol_port,
+                "subnet_id": m.subnet_id, "weight": m.weight, "backup": m.backup,
+                "monitor_address": null, "monitor_port": null, "vnic_type": "normal",
+            }),
+        )
+    }
+
+    fn monitor_json(&self, m: &Monitor) -> Value {
+        merge(
+            m.meta.fields(),
+            json!({
+                "type": m.kind, "delay": m.delay, "timeout": m.timeout, "max_retries": m.max_retries,
+                "max_retries_down": m.max_retries_down, "pools": [{"id": m.pool_id}],
+                "http_method": null, "url_path": null, "expected_codes": null,
+                "domain_name": null, "http_version": null,
+            }),
+        )
+    }
+
+    fn status_tree(&self, lb: &LoadBalancer) -> Value {
+        let status = |m: &Meta| json!({"id": m.id, "name": m.name, "provisioning_status": m.provisioning, "operating_status": m.operating});
+        let pool_status = |p: &Pool| {
+            let mut v = status(&p.meta);
+            let members: Vec<Value> = self
+                .members
+                .iter()
+                .filter(|m| m.pool_id == p.meta.id)
+                .map(|m| {
+                    merge(
+                        status(&m.meta),
+                        json!({"address": m.address.to_string(), "protocol_port": m.protocol_port}),
+                    )
+                })
+                .collect();
+            v["members"] = json!(members);
+            if let Some(hm) = self.monitors.iter().find(|m| m.pool_id == p.meta.id) {
+                v["health_monitor"] = merge(status(&hm.meta), json!({"type": hm.kind}));
+            }
+            v
+        };
+        let listeners: Vec<Value> = self
+            .listeners
+            .iter()
+            .filter(|l| l.lb_id == lb.meta.id)
+            .map(|l| {
+                let mut v = status(&l.meta);
+                let pools: Vec<Value> = self
+                    .pools
+                    .iter()
+                    .filter(|p| l.default_pool_id.as_deref() == Some(&p.meta.id))
+                    .map(pool_status)
+                    .collect();
+                v["pools"] = json!(pools);
+                v
+            })
+            .collect();
+        let mut root = status(&lb.meta);
+        root["listeners"] = json!(listeners);
+        json!({"statuses": {"loadbalancer": root}})
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Validated specs: everything checked before anything is created.
+
+const LB_FIELDS: [&str; 19] = [
+    "name",
+    "description",
+    "admin_state_up",
+    "vip_address",
+    "vip_port_id",
+    "vip_subnet_id",
+    "vip_network_id",
+    "vip_qos_policy_id",
+    "project_id",
+    "tenant_id",
+    "listeners",
+    "pools",
+    "provider",
+    "flavor_id",
+    "availability_zone",
+    "tags",
+    "additional_vips",
+    "vip_sg_ids",
+    "vip_vnic_type",
+];
+const LISTENER_FIELDS: [&str; 30] = [
+    "name",
+    "description",
+    "admin_state_up",
+    "protocol",
+    "protocol_port",
+    "connection_limit",
+    "default_pool_id",
+    "default_pool",
+    "loadbalancer_id",
+    "project_id",
+    "tenant_id",
+    "tags",
+    "allowed_cidrs",
+    "timeout_client_data",
+    "timeout_member_connect",
+    "timeout_member_data",
+    "timeout_tcp_inspect",
+    "insert_headers",
+    "default_tls_container_ref",
+    "sni_container_refs",
+    "client_ca_tls_container_ref",
+    "client_authentication",
+    "client_crl_container_ref",
+    "tls_ciphers",
+    "tls_versions",
+    "alpn_protocols",
+    "l7policies",
+    "hsts_max_age",
+    "hsts_include_subdomains",
+    "hsts_preload",
+];
+const POOL_FIELDS: [&str; 20] = [
+    "name",
+    "description",
+    "admin_state_up",
+    "protocol",
+    "lb_algorithm",
+    "session_persistence",
+    "listener_id",
+    "loadbalancer_id",
+    "project_id",
+    "tenant_id",
+    "tags",
+    "members",
+    "healthmonitor",
+    "tls_enabled",
+    "tls_container_ref",
+    "ca_tls_container_ref",
+    "crl_container_ref",
+    "tls_ciphers",
+    "tls_versions",
+    "alpn_protocols",
+];
+const MEMBER_FIELDS: [&str; 13] = [
+    "name",
+    "admin_state_up",
+    "address",
+    "protocol_port",
+    "subnet_id",
+    "weight",
+    "backup",
+    "monitor_address",
+    "monitor_port",
+    "project_id",
+    "tenant_id",
+    "tags",
+    "vnic_type",
+];
+const MONITOR_FIELDS: [&str; 16] = [
+    "name",
+    "admin_state_up",
+    "pool_id",
+    "type",
+    "delay",
+    "timeout",
+    "max_retries",
+    "max_retries_down",
+    "http_method",
+    "url_path",
+    "expected_codes",
+    "project_id",
+    "tenant_id",
+    "tags",
+    "domain_name",
+    "http_version",
+];
+
+struct MemberSpec {
+    meta: Meta,
+    address: IpAddr,
+    protocol_port: i64,
+    subnet_id: Option<String>,
+    weight: i64,
+    backup: bool,
+}
+
+struct MonitorSpec {
+    meta: Meta,
+    kind: String,
+    delay: i64,
+    timeout: i64,
+    max_retries: i64,
+    max_retries_down: i64,
+}
+
+struct PoolSpec {
+    meta: Meta,
+    protocol: String,
+    lb_algorithm: String,
+    session_persistence: Option<Value>,
+    members: Vec<MemberSpec>,
+    monitor: Option<MonitorSpec>,
+}
+
+struct ListenerSpec {
+    meta: Meta,
+    protocol: String,
+    protocol_port: i64,
+    connection_limit: i64,
+    allowed_cidrs: Option<Vec<String>>,
+    timeouts: [i64; 4],
+    default_pool: Option<PoolSpec>,
+    default_pool_id: Option<String>,
+    /// Fully-populated create: `default_pool: {"name": ...}` names a top-level pool.
+    default_pool_name: Option<String>,
+}
+
+fn parse_member(v: &Value, neutron: &Neutron) -> Result<MemberSpec, ApiError> {
+    let b = Body::object(v, "member", &MEMBER_FIELDS)?;
+    let address_text = b.required_string("address")?;
+    let address: IpAddr = address_text.parse().map_err(|_| {
+        ApiError::bad_request(format!("Invalid input for field/attribute address. Value: '{address_text}'. Value should be IPv4 or IPv6 format"))
+    })?;
+    let protocol_port = b
+        .integer("protocol_port", 1, 65535)?
+        .ok_or_else(|| ApiError::bad_request("Invalid input for field/attribute protocol_port. Value: 'None'. Mandatory field missing."))?;
+    let subnet_id = b.string("subnet_id")?;
+    if let Some(s) = &subnet_id {
+        let subnet = neutron.subnet(s).map_err(|_| {
+            ApiError::bad_request(format!("Validation failure: Subnet {s} not found."))
+        })?;
+        if subnet.cidr.addr().is_ipv4() != address.is_ipv4() {
+            return Err(ApiError::bad_request(format!(
+                "Validation failure: Member address {address} and subnet {s} have mismatched IP versions."
+            )));
+        }
+    }
+    Ok(MemberSpec {
+        meta: Meta::new(&b)?,
+        address,
+        protocol_port,
+        subnet_id,
+        weight: b.integer("weight", 0, 256)?.unwrap_or(1),
+        backup: b.boolean("backup")?.unwrap_or(false),
+    })
+}
+
+fn parse_monitor(v: &Value, pool_protocol: Option<&str>) -> Result<MonitorSpec, ApiError> {
+    let b = Body::object(v, "healthmonitor", &MONITOR_FIELDS)?;
+    let kind = b.choice("type", &MONITOR_TYPES)?.ok_or_else(|| {
+        ApiError::bad_request(
+            "Invalid input for field/attribute type. Value: 'None'. Mandatory field missing.",
+        )
+    })?;
+    let required = |key: &str, min: i64, max: i64| -> Result<i64, ApiError> {
+        b.integer(key, min, max)?.ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "Invalid input for field/attribute {key}. Value: 'None'. Mandatory field missing."
+            ))
+        })
+    };
+    let delay = required("delay", 0, 2_147_483_647)?;
+    let timeout = required("timeout", 0, 2_147_483_647)?;
+    let max_retries = required("max_retries", 1, 10)?;
+    if let Some(p) = pool_protocol
+        && p == "UDP"
+        && !matches!(kind.as_str(), "UDP-CONNECT" | "HTTP" | "TCP" | "PING")
+    {
+        return Err(ApiError::bad_request(format!(
+            "Validation failure: The associated pool protocol is UDP, so only a UDP-CONNECT, HTTP, TCP or PING type health monitor is supported, not {kind}."
+        )));
+    }
+    Ok(MonitorSpec {
+        meta: Meta::new(&b)?,
+        kind,
+        delay,
+        timeout,
+        max_retries,
+        max_retries_down: b.integer("max_retries_down", 1, 10)?.unwrap_or(3),
+    })
+}
+
+fn parse_pool(
+    v: &Value,
+    listener_protocol: Option<&str>,
+    provider: &str,
+    populated: bool,
+    neutron: &Neutron,
+) -> Result<PoolSpec, ApiError> {
+    let b = Body::object(v, "pool", &POOL_FIELDS)?;
+    let protocol = b.choice("protocol", &POOL_PROTOCOLS)?.ok_or_else(|| {
+        ApiError::bad_request(
+            "Invalid input for field/attribute protocol. Value: 'None'. Mandatory field missing.",
+        )
+    })?;
+    let lb_algorithm = b
+        .choice("lb_algorithm", &ALGORITHMS)?
+        .ok_or_else(|| ApiError::bad_request("Invalid input for field/attribute lb_algorithm. Value: 'None'. Mandatory field missing."))?;
+    if lb_algorithm == "SOURCE_IP_PORT" && PROVIDERS.contains(&provider) {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "ProviderUnsupportedOptionError",
+            format!(
+                "Provider '{provider}' does not support a requested option: Amphora provider does not support SOURCE_IP_PORT algorithm."
+            ),
+        ));
+    }
+    if let Some(l) = listener_protocol
+        && !pool_fits_listener(l, &protocol)
+    {
+        return Err(ApiError::bad_request(format!(
+            "Validation failure: The pool protocol '{protocol}' is invalid while the listener protocol is '{l}'."
+        )));
+    }
+    let session_persistence = match b.value("session_persistence") {
+        None => None,
+        Some(sp) => {
+            let s = Body::object(
+                sp,
+                "session_persistence",
+                &[
+                    "type",
+                    "cookie_name",
+                    "persistence_timeout",
+                    "persistence_granularity",
+                ],
+            )?;
+            let kind = s
+                .choice("type", &["SOURCE_IP", "HTTP_COOKIE", "APP_COOKIE"])?
+                .ok_or_else(|| ApiError::bad_request("Invalid input for field/attribute type. Value: 'None'. Mandatory field missing."))?;
+            Some(
+                json!({"type": kind, "cookie_name": s.string("cookie_name")?, "persistence_timeout": null, "persistence_granularity": null}),
+            )
+        }
+    };
+    if !populated && (b.has("members") || b.has("healthmonitor")) {
+        return Err(ApiError::bad_request(
+            "Invalid input for field/attribute pool. Unknown attribute for argument pool: members",
+        ));
+    }
+    let members = match b.value("members") {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|m| parse_member(m, neutron))
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "Invalid input for field/attribute members. Value should be a list",
+            ));
+        }
+    };
+    let monitor = b
+        .value("healthmonitor")
+        .map(|m| parse_monitor(m, Some(&protocol)))
+        .transpose()?;
+    Ok(PoolSpec {
+        meta: Meta::new(&b)?,
+        protocol,
+        lb_algorithm,
+        session_persistence,
+        members,
+        monitor,
+    })
+}
+
+fn timeouts(b: &Body<'_>, current: [i64; 4]) -> Result<[i64; 4], ApiError> {
+    let keys = [
+        "timeout_client_data",
+        "timeout_member_connect",
+        "timeout_member_data",
+        "timeout_tcp_inspect",
+    ];
+    let mut t = current;
+    for (i, key) in keys.iter().enumerate() {
+        if let Some(v) = b.integer(key, 0, MAX_TIMEOUT)? {
+            t[i] = v;
+        }
+    }
+    Ok(t)
+}
+
+fn allowed_cidrs(b: &Body<'_>, vip: IpAddr) -> Result<Option<Vec<String>>, ApiError> {
+    let Some(cidrs) = b.strings("allowed_cidrs")? else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for c in cidrs {
+        let net: IpNet = c.parse().map_err(|_| {
+            ApiError::bad_request(format!("Invalid input for field/attribute allowed_cidrs. Value: '{c}'. Value should be IPv4 or IPv6 CIDR format"))
+        })?;
+        if net.addr().is_ipv4() != vip.is_ipv4() {
+            return Err(ApiError::bad_request(format!(
+                "Validation failure: CIDR {c} IP version incompatible with all VIPs ['{vip}'] IP version."
+            )));
+        }
+        let normal = net.trunc().to_string();
+        if !out.contains(&normal) {
+            out.push(normal);
+        }
+    }
+    Ok(Some(out))
+}
+
+fn parse_listener(
+    v: &Value,
+    vip: IpAddr,
+    provider: &str,
+    populated: bool,
+    neutron: &Neutron,
+) -> Result<ListenerSpec, ApiError> {
+    let b = Body::object(v, "listener", &LISTENER_FIELDS)?;
+    let protocol = b.choice("protocol", &LISTENER_PROTOCOLS)?.ok_or_else(|| {
+        ApiError::bad_request(
+            "Invalid input for field/attribute protocol. Value: 'None'. Mandatory field missing.",
+        )
+    })?;
+    if protocol == "TERMINATED_HTTPS" {
+        return Err(ApiError::bad_request(
+            "Validation failure: An SNI or default certificate container reference must be provided for TERMINATED_HTTPS listeners.",
+        ));
+    }
+    let protocol_port = b
+        .integer("protocol_port", 1, 65535)?
+        .ok_or_else(|| ApiError::bad_request("Invalid input for field/attribute protocol_port. Value: 'None'. Mandatory field missing."))?;
+    if !populated && b.has("default_pool") {
+        return Err(ApiError::bad_request(
+            "Invalid input for field/attribute listener. Unknown attribute for argument listener: default_pool",
+        ));
+    }
+    let reference = b
+        .value("default_pool")
+        .and_then(Value::as_object)
+        .filter(|o| o.len() == 1)
+        .and_then(|o| o.get("name"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let default_pool = match reference {
+        Some(_) => None,
+        None => b
+            .value("default_pool")
+            .map(|p| parse_pool(p, Some(&protocol), provider, true, neutron))
+            .transpose()?,
+    };
+    Ok(ListenerSpec {
+        meta: Meta::new(&b)?,
+        protocol_port,
+        connection_limit: b
+            .integer("connection_limit", -1, 2_147_483_647)?
+            .unwrap_or(-1),
+        allowed_cidrs: allowed_cidrs(&b, vip)?,
+        timeouts: timeouts(&b, [50_000, 5_000, 50_000, 0])?,
+        default_pool,
+        default_pool_id: b.string("default_pool_id")?,
+        default_pool_name: reference,
+        protocol,
+    })
+}
+
+fn port_clash(a: &str, b: &str) -> bool {
+    let family = |p: &str| match p {
+        "UDP" => "UDP",
+        "SCTP" => "SCTP",
+        _ => "TCP",
+    };
+    family(a) == family(b)
+}
+
+impl Octavia {
+    fn insert_pool(&mut self, lb_id: &str, spec: PoolSpec) -> String {
+        let id = spec.meta.id.clone();
+        for m in spec.members {
+            self.members.push(Member {
+                meta: m.meta,
+                pool_id: id.clone(),
+                address: m.address,
+                protocol_port: m.protocol_port,
+                subnet_id: m.subnet_id,
+                weight: m.weight,
+                backup: m.backup,
+            });
+        }
+        if let Some(m) = spec.monitor {
+            self.monitors.push(Monitor {
+                meta: m.meta,
+                pool_id: id.clone(),
+                kind: m.kind,
+                delay: m.delay,
+                timeout: m.timeout,
+                max_retries: m.max_retries,
+                max_retries_down: m.max_retries_down,
+            });
+        }
+        self.pools.push(Pool {
+            meta: spec.meta,
+            lb_id: lb_id.to_string(),
+            protocol: spec.protocol,
+            lb_algorithm: spec.lb_algorithm,
+            session_persistence: spec.session_persistence,
+        });
+        id
+    }
+
+    fn insert_listener(&mut self, lb_id: &str, spec: ListenerSpec) -> String {
+        let default_pool_id = match spec.default_pool {
+            Some(p) => Some(self.insert_pool(lb_id, p)),
+            None => spec.default_pool_id,
+        };
+        let id = spec.meta.id.clone();
+        self.listeners.push(Listener {
+            meta: spec.meta,
+            lb_id: lb_id.to_string(),
+            protocol: spec.protocol,
+            protocol_port: spec.protocol_port,
+            connection_limit: spec.connection_limit,
+            default_pool_id,
+            allowed_cidrs: spec.allowed_cidrs,
+            timeouts: spec.timeouts,
+        });
+        id
+    }
+
+    fn check_member_duplicates(
+        &self,
+        pool_id: &str,
+        members: &[MemberSpec],
+    ) -> Result<(), ApiError> {
+        for (i, m) in members.iter().enumerate() {
+            let dup_new = members[..i]
+                .iter()
+                .any(|o| o.address == m.address && o.protocol_port == m.protocol_port);
+            let dup_old = self.members.iter().any(|o| {
+                o.pool_id == pool_id && o.address == m.address && o.protocol_port == m.protocol_port
+            });
+            if dup_new || dup_old {
+                return Err(ApiError::conflict(
+                    "DuplicateMemberEntry",
+                    format!(
+                        "Another member on this pool is already using ip {} on protocol_port {}",
+                        m.address, m.protocol_port
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Routes.
+
+pub async fn versions(State(state): State<Arc<SimState>>) -> Response {
+    let mut versions: Vec<Value> = (0..=29)
+        .map(|minor| {
+            json!({
+                "id": format!("v2.{minor}"),
+                "status": if minor == 29 { "CURRENT" } else { "SUPPORTED" },
+                "updated": "2024-01-01T00:00:00Z",
+                "links": [{"href": format!("{}/load-balancer/v2", state.base_url), "rel": "self"}],
+            })
+        })
+        .collect();
+    versions.reverse();
+    respond(
+        ApiKind::Octavia,
+        Ok((StatusCode::OK, json!({"versions": versions}))),
+    )
+}
+
+/// Octavia's routes under `/load-balancer`: `/v2/lbaas/...` and its `/v2.0` alias.
+pub fn router() -> Router<Arc<SimState>> {
+    Router::new()
+        .nest("/v2/lbaas", lbaas_router(ApiKind::Octavia))
+        .nest("/v2.0/lbaas", lbaas_router(ApiKind::Octavia))
+}
+
+/// The load balancer resources; `ApiKind::Neutron` serves the legacy LBaaS v2
+/// API: Neutron's error shape, no fully-populated create, no batch members.
+pub fn lbaas_router(api: ApiKind) -> Router<Arc<SimState>> {
+    let mut members = get(list_members).post(create_member);
+    if api == ApiKind::Octavia {
+        members = members.put(batch_members);
+    }
+    Router::new()
+        .route("/loadbalancers", get(list_lbs).post(create_lb))
+        .route(
+            "/loadbalancers/{id}",
+            get(show_lb).put(update_lb).delete(delete_lb),
+        )
+        .route("/loadbalancers/{id}/status", get(lb_status))
+        .route("/listeners", get(list_listeners).post(create_listener))
+        .route(
+            "/listeners/{id}",
+            get(show_listener)
+                .put(update_listener)
+                .delete(delete_listener),
+        )
+        .route("/pools", get(list_pools).post(create_pool))
+        .route(
+            "/pools/{id}",
+            get(show_pool).put(update_pool).delete(delete_pool),
+        )
+        .route("/pools/{id}/members", members)
+        .route(
+            "/pools/{id}/members/{member_id}",
+            get(show_member).put(update_member).delete(delete_member),
+        )
+        .route("/healthmonitors", get(list_monitors).post(create_monitor))
+        .route(
+            "/healthmonitors/{id}",
+            get(show_monitor).put(update_monitor).delete(delete_monitor),
+        )
+        .layer(Extension(api))
+}
+
+type Api = Extension<ApiKind>;
+type Sim = State<Arc<SimState>>;
+
+fn list(
+    state: &SimState,
+    api: ApiKind,
+    query: Option<String>,
+    key: &str,
+    view: impl Fn(&Octavia) -> Vec<Value>,
+) -> Response {
+    let cloud = state.cloud();
+    let items = Query::parse(query.as_deref()).apply(view(&cloud.octavia));
+    respond(api, Ok((StatusCode::OK, json!({ key: items }))))
+}
+
+async fn list_lbs(State(s): Sim, Extension(api): Api, RawQuery(q): RawQuery) -> Response {
+    list(&s, api, q, "loadbalancers", |o| {
+        o.load_balancers.iter().map(|lb| o.lb_json(lb)).collect()
+    })
+}
+async fn list_listeners(State(s): Sim, Extension(api): Api, RawQuery(q): RawQuery) -> Response {
+    list(&s, api, q, "listeners", |o| {
+        o.listeners.iter().map(|l| o.listener_json(l)).collect()
+    })
+}
+async fn list_pools(State(s): Sim, Extension(api): Api, RawQuery(q): RawQuery) -> Response {
+    list(&s, api, q, "pools", |o| {
+        o.pools.iter().map(|p| o.pool_json(p)).collect()
+    })
+}
+async fn list_monitors(State(s): Sim, Extension(api): Api, RawQuery(q): RawQuery) -> Response {
+    list(&s, api, q, "healthmonitors", |o| {
+        o.monitors.iter().map(|m| o.monitor_json(m)).collect()
+    })
+}
+async fn list_members(
+    State(s): Sim,
+    Extension(api): Api,
+    Path(pool): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let cloud = s.cloud();
+    let o = &cloud.octavia;
+    if !o.pools.iter().any(|p| p.meta.id == pool) {
+        return respond(api, Err(pool_not_found(&pool)));
+    }
+    let items = Query::parse(q.as_deref()).apply(
+        o.members
+            .iter()
+            .filter(|m| m.pool_id == pool)
+            .map(Octavia::member_json)
+            .collect(),
+    );
+    respond(api, Ok((StatusCode::OK, json!({"members": items}))))
+}
+
+fn pool_not_found(id: &str) -> ApiError {
+    ApiError::not_found("EntityNotFound", format!("Pool {id} could not be found."))
+}
+fn listener_not_found(id: &str) -> ApiError {
+    ApiError::not_found(
+        "EntityNotFound",
+        format!("Listener {id} could not be found."),
+    )
+}
+fn member_not_found(id: &str) -> ApiError {
+    ApiError::not_found("EntityNotFound", format!("Member {id} could not be found."))
+}
+fn monitor_not_found(id: &str) -> ApiError {
+    ApiError::not_found(
+        "EntityNotFound",
+        format!("Health Monitor {id} could not be found."),
+    )
+}
+
+async fn show_lb(State(s): Sim, Extension(api): Api, Path(id): Path<String>) -> Response {
+    let cloud = s.cloud();
+    let o = &cloud.octavia;
+    respond(
+        api,
+        o.lb_index(&id).map(|i| {
+            (
+                StatusCode::OK,
+                json!({"loadbalancer": o.lb_json(&o.load_balancers[i])}),
+            )
+        }),
+    )
+}
+async fn lb_status(State(s): Sim, Extension(api): Api, Path(id): Path<String>) -> Response {
+    let cloud = s.cloud();
+    let o = &cloud.octavia;
+    respond(
+        api,
+        o.lb_index(&id)
+            .map(|i| (StatusCode::OK, o.status_tree(&o.load_balancers[i]))),
+    )
+}
+async fn show_listener(State(s): Sim, Extension(api): Api, Path(id): Path<String>) -> Response {
+    let cloud = s.cloud();
+    let o = &cloud.octavia;
+    let l = o
+        .listeners
+        .iter()
+        .find(|l| l.meta.id == id)
+        .ok_or_else(|| listener_not_found(&id));
+    respond(
+        api,
+        l.map(|l| (StatusCode::OK, json!({"listener": o.listener_json(l)}))),
+    )
+}
+async fn show_pool(State(s): Sim, Extension(api): Api, Path(id): Path<String>) -> Response {
+    let cloud = s.cloud();
+    let o = &cloud.octavia;
+    let p = o
+        .pools
+        .iter()
+        .find(|p| p.meta.id == id)
+        .ok_or_else(|| pool_not_found(&id));
+    respond(
+        api,
+        p.map(|p| (StatusCode::OK, json!({"pool": o.pool_json(p)}))),
+    )
+}
+async fn show_member(
+    State(s): Sim,
+    Extension(api): Api,
+    Path((pool, id)): Path<(String, String)>,
+) -> Response {
+    let cloud = s.cloud();
+    let m = cloud
+        .octavia
+        .members
+        .iter()
+        .find(|m| m.meta.id == id && m.pool_id == pool)
+        .ok_or_else(|| member_not_found(&id));
+    respond(
+        api,
+        m.map(|m| (StatusCode::OK, json!({"member": Octavia::member_json(m)}))),
+    )
+}
+async fn show_monitor(State(s): Sim, Extension(api): Api, Path(id): Path<String>) -> Response {
+    let cloud = s.cloud();
+    let o = &cloud.octavia;
+    let m = o
+        .monitors
+        .iter()
+        .find(|m| m.meta.id == id)
+        .ok_or_else(|| monitor_not_found(&id));
+    respond(
+        api,
+        m.map(|m| (StatusCode::OK, json!({"healthmonitor": o.monitor_json(m)}))),
+    )
+}
+
+async fn create_lb(State(s): Sim, Extension(api): Api, body: Bytes) -> Response {
+    respond(
+        api,
+        (|| -> ApiResult {
+            let body = parse_body(&body)?;
+            let populated = api == ApiKind::Octavia;
+            let fields: Vec<&str> = LB_FIELDS
+                .iter()
+                .copied()
+                .filter(|f| populated || !matches!(*f, "listeners" | "pools" | "additional_vips"))
+                .collect();
+            let b = Body::wrapped(&body, "loadbalancer", &fields)?;
+            let provider = b.string("provider")?.unwrap_or_else(|| "amphora".into());
+            if !PROVIDERS.contains(&provider.as_str()) {
+                return Err(ApiError::bad_request(format!(
+                    "Provider '{provider}' is not enabled."
+                )));
+            }
+            if let Some(f) = b.string("flavor_id")? {
+                return Err(ApiError::bad_request(format!(
+                    "Validation failure: Invalid flavor_id {f}: the simulator has no flavors."
+                )));
+            }
+            if let Some(az) = b.string("availability_zone")? {
+                return Err(ApiError::bad_request(format!(
+                    "Validation failure: Invalid availability zone {az}: the simulator has none."
+                )));
+            }
+            let vip_address = match b.string("vip_address")? {
+            Some(a) => Some(a.parse::<IpAddr>().map_err(|_| ApiError::bad_request(format!("Invalid input for field/attribute vip_address. Value: '{a}'. Value should be IPv4 or IPv6 format")))?),
+            None => None,
+        };
+            let mut cloud = s.cloud();
+            let super::Cloud { neutron, octavia } = &mut *cloud;
+            let (network_id, subnet_id) = match (
+                b.string("vip_subnet_id")?,
+                b.string("vip_network_id")?,
+            ) {
+                (Some(sub), _) => {
+                    let subnet = neutron.subnet(&sub).map_err(|_| {
+                        ApiError::bad_request(format!(
+                            "Validation failure: Subnet {sub} not found."
+                        ))
+                    })?;
+                    (subnet.network_id.clone(), sub)
+                }
+                (None, Some(net)) => {
+                    neutron.network(&net).map_err(|_| {
+                        ApiError::bad_request(format!(
+                            "Validation failure: Network {net} not found."
+                        ))
+                    })?;
+                    let sub = neutron
+                    .subnets
+                    .iter()
+                    .find(|s| s.network_id == net && vip_address.is_none_or(|a| s.cidr.contains(&a)))
+                    .ok_or_else(|| ApiError::bad_request(format!("Validation failure: Supplied network {net} does not have any subnets.")))?;
+                    (net, sub.id.clone())
+                }
+                (None, None) => {
+                    return Err(ApiError::bad_request(
+                        "Validation failure: VIP must contain one of: vip_port_id, vip_network_id, vip_subnet_id.",
+                    ));
+                }
+            };
+            let mut additional = Vec::new();
+            if let Some(Value::Array(items)) = b.value("additional_vips") {
+                for item in items {
+                    let a = Body::object(item, "additional_vip", &["subnet_id", "ip_address"])?;
+                    let sub = a.required_string("subnet_id")?;
+                    let subnet = neutron.subnet(&sub).map_err(|_| {
+                        ApiError::bad_request(format!(
+                            "Validation failure: Subnet {sub} not found."
+                        ))
+                    })?;
+                    if subnet.network_id != network_id {
+                        return Err(ApiError::bad_request(
+                            "Validation failure: All VIP subnets must belong to the same network.",
+                        ));
+                    }
+                    let ip = match a.string("ip_address")? {
+                        Some(t) => Some(t.parse::<IpAddr>().map_err(|_| {
+                            ApiError::bad_request(format!(
+                                "Invalid input for field/attribute ip_address. Value: '{t}'."
+                            ))
+                        })?),
+                        None => None,
+                    };
+                    additional.push((sub, ip));
+                }
+            }
+            // A placeholder VIP for parsing listeners: the family is what matters.
+            let family_vip = vip_address.unwrap_or_else(|| {
+                neutron
+                    .subnet(&subnet_id)
+                    .map(|s| s.cidr.addr())
+                    .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+            });
+            let mut listeners = Vec::new();
+            if let Some(Value::Array(items)) = b.value("listeners") {
+                for l in items {
+                    listeners.push(parse_listener(l, family_vip, &provider, true, neutron)?);
+                }
+            }
+            let mut pools = Vec::new();
+            if let Some(Value::Array(items)) = b.value("pools") {
+                for p in items {
+                    pools.push(parse_pool(p, None, &provider, true, neutron)?);
+                }
+            }
+            for (i, l) in listeners.iter().enumerate() {
+                if listeners[..i].iter().any(|o| {
+                    o.protocol_port == l.protocol_port && port_clash(&o.protocol, &l.protocol)
+                }) {
+                    return Err(ApiError::conflict(
+                        "DuplicateListenerEntry",
+                        format!(
+                            "Another Listener on this Load Balancer is already using protocol_port {}",
+                            l.protocol_port
+                        ),
+                    ));
+                }
+            }
+            for l in &listeners {
+                if let Some(name) = &l.default_pool_name {
+                    let pool = pools.iter().find(|p| &p.meta.name == name).ok_or_else(|| {
+                    ApiError::bad_request(format!("Validation failure: Listener default_pool {name} is not in the load balancer's pools."))
+                })?;
+                    if !pool_fits_listener(&l.protocol, &pool.protocol) {
+                        return Err(ApiError::bad_request(format!(
+                            "Validation failure: The pool protocol '{}' is invalid while the listener protocol is '{}'.",
+                            pool.protocol, l.protocol
+                        )));
+                    }
+                }
+            }
+            for pool in &pools {
+                let mut seen = Vec::new();
+                for m in &pool.members {
+                    if seen.contains(&(m.address, m.protocol_port)) {
+                        return Err(ApiError::conflict(
+                            "DuplicateMemberEntry",
+                            format!(
+                                "Another member on this pool is already using ip {} on protocol_port {}",
+                                m.address, m.protocol_port
+                            ),
+                        ));
+                    }
+                    seen.push((m.address, m.protocol_port));
+                }
+            }
+            // Everything is valid: the VIP port (and only then the objects).
+            let meta = Meta::new(&b)?;
+            let lb_id = meta.id.clone();
+            let port = neutron.create_port(
+                &network_id,
+                Some(&subnet_id),
+                vip_address,
+                &format!("octavia-lb-{lb_id}"),
+                "Octavia",
+                &format!("lb-{lb_id}"),
+                "",
+            )?;
+            let mut additional_vips = Vec::new();
+            for (sub, ip) in additional {
+                match neutron.allocate(&sub, ip, false) {
+                    Ok(a) => {
+                        if let Some(p) = neutron.ports.iter_mut().find(|p| p.id == port.id) {
+                            p.fixed_ips.push((sub.clone(), a));
+                        }
+                        additional_vips.push((sub, a));
+                    }
+                    Err(e) => {
+                        neutron.delete_port(&port.id);
+                        return Err(e);
+                    }
+                }
+            }
+            octavia.load_balancers.push(LoadBalancer {
+                meta,
+                vip_address: port.fixed_ips[0].1,
+                vip_port_id: port.id.clone(),
+                vip_subnet_id: subnet_id,
+                vip_network_id: network_id,
+                additional_vips,
+                provider,
+                pending_until: Some(Instant::now() + s.config.provisioning_delay),
+            });
+            // Top-level pools may be referenced by name from listeners' default_pool.
+            let mut named: Vec<(String, String)> = Vec::new();
+            for p in pools {
+                let name = p.meta.name.clone();
+                let id = octavia.insert_pool(&lb_id, p);
+                named.push((name, id));
+            }
+            for mut l in listeners {
+                if let Some(name) = &l.default_pool_name {
+                    l.default_pool_id = named
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map(|(_, id)| id.clone());
+                }
+                octavia.insert_listener(&lb_id, l);
+            }
+            let i = octavia.lb_index(&lb_id)?;
+            let mut doc = octavia.lb_json(&octavia.load_balancers[i]);
+            if populated && (b.has("listeners") || b.has("pools")) {
+                // A fully-populated create answers with the whole graph.
+                doc["listeners"] = json!(
+                    octavia
+                        .listeners
+                        .iter()
+                        .filter(|l| l.lb_id == lb_id)
+                        .map(|l| octavia.listener_json(l))
+                        .collect::<Vec<_>>()
+                );
+                doc["pools"] = json!(
+                    octavia
+                        .pools
+                        .iter()
+                        .filter(|p| p.lb_id == lb_id)
+                        .map(|p| octavia.pool_json(p))
+                        .collect::<Vec<_>>()
+                );
+            }
+            Ok((StatusCode::CREATED, json!({"loadbalancer": doc})))
+        })(),
+    )
+}
+
+async fn update_lb(
+    State(s): Sim,
+    Extension(api): Api,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    respond(
+        api,
+        (|| -> ApiResult {
+            let body = parse_body(&body)?;
+            let b = Body::wrapped(
+                &body,
+                "loadbalancer",
+                &[
+                    "name",
+                    "description",
+                    "admin_state_up",
+                    "tags",
+                    "vip_qos_policy_id",
+                    "vip_sg_ids",
+                ],
+            )?;
+            let mut cloud = s.cloud();
+            let o = &mut cloud.octavia;
+            o.begin_write(&id, s.config.provisioning_delay)?;
+            let i = o.lb_index(&id)?;
+            let lb = &mut o.load_balancers[i];
+            lb.meta.update(&b)?;
+            Ok((
+                StatusCode::OK,
+                json!({"loadbalancer": o.lb_json(&o.load_balancers[i])}),
+            ))
+        })(),
+    )
+}
+
+async fn delete_lb(
+    State(s): Sim,
+    Extension(api): Api,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let cascade = Query::parse(q.as_deref()).flag("cascade");
+    let mut cloud = s.cloud();
+    let o = &mut cloud.octavia;
+    let result = (|| -> ApiResult {
+        let i = o.lb_index(&id)?;
+        let status = o.load_balancers[i].meta.provisioning;
+        if status != ACTIVE && status != ERROR {
+            return Err(ApiError::conflict(
+                "StateInvalid",
+                format!("Invalid state {status} of loadbalancer resource {id}"),
+            ));
+        }
+        let has_children =
+            o.listeners.iter().any(|l| l.lb_id == id) || o.pools.iter().any(|p| p.lb_id == id);
+        if has_children && !cascade {
+            return Err(ApiError::bad_request(format!(
+                "Cannot delete Load Balancer {id} - it has children"
+            )));
+        }
+        let lb = &mut o.load_balancers[i];
+        lb.meta.provisioning = PENDING_DELETE;
+        lb.pending_until = Some(Instant::now() + s.config.provisioning_delay);
+        for l in o.listeners.iter_mut().filter(|l| l.lb_id == id) {
+            l.meta.provisioning = PENDING_DELETE;
+        }
+        for p in o.pools.iter_mut().filter(|p| p.lb_id == id) {
+            p.meta.provisioning = PENDING_DELETE;
+        }
+        Ok((StatusCode::NO_CONTENT, Value::Null))
+    })();
+    respond(api, result)
+}
+
+async fn create_listener(State(s): Sim, Extension(api): Api, body: Bytes) -> Response {
+    respond(
+        api,
+        (|| -> ApiResult {
+            let body = parse_body(&body)?;
+            let b = Body::wrapped(&body, "listener", &LISTENER_FIELDS)?;
+            let lb_id = b.required_string("loadbalancer_id")?;
+            let mut cloud = s.cloud();
+            let super::Cloud { neutron, octavia } = &mut *cloud;
+            let i = octavia.lb_index(&lb_id).map_err(|_| {
+                ApiError::bad_request(format!(
+                    "Validation failure: Load Balancer {lb_id} not found."
+                ))
+            })?;
+            let (vip, provider) = (
+                octavia.load_balancers[i].vip_address,
+                octavia.load_balancers[i].provider.clone(),
+            );
+            let spec = parse_listener(
+                &body["listener"],
+                vip,
+                &provider,
+                api == ApiKind::Octavia,
+                neutron,
+            )?;
+            if octavia.listeners.iter().any(|l| {
+                l.lb_id == lb_id
+                    && l.protocol_port == spec.protocol_port
+                    && port_clash(&l.protocol, &spec.protocol)
+            }) {
+                return Err(ApiError::conflict(
+                    "DuplicateListenerEntry",
+                    format!(
+                        "Another Listener on this Load Balancer is already using protocol_port {}",
+                        spec.protocol_port
+                    ),
+                ));
+            }
+            if let Some(pid) = &spec.default_pool_id {
+                let pool = octavia
+                    .pools
+                    .iter()
+                    .find(|p| &p.meta.id == pid && p.lb_id == lb_id)
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!("Validation failure: Pool {pid} not found."))
+                    })?;
+                if !pool_fits_listener(&spec.protocol, &pool.protocol) {
+                    return Err(ApiError::bad_request(format!(
+                        "Validation failure: The pool protocol '{}' is invalid while the listener protocol is '{}'.",
+                        pool.protocol, spec.protocol
+                    )));
+                }
+                if octavia
+                    .listeners
+                    .iter()
+                    .any(|l| l.default_pool_id.as_deref() == Some(pid))
+                {
+                    return Err(ApiError::conflict(
+                        "DuplicatePoolEntry",
+                        format!("Pool {pid} is already used by another listener."),
+                    ));
+                }
+            }
+            octavia.begin_write(&lb_id, s.config.provisioning_delay)?;
+            let id = octavia.insert_listener(&lb_id, spec);
+            let l = octavia
+                .listeners
+                .iter()
+                .find(|l| l.meta.id == id)
+                .ok_or_else(|| listener_not_found(&id))?;
+            Ok((
+                StatusCode::CREATED,
+                json!({"listener": octavia.listener_json(l)}),
+            ))
+        })(),
+    )
+}
+
+async fn update_listener(
+    State(s): Sim,
+    Extension(api): Api,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    respond(
+        api,
+        (|| -> ApiResult {
+            let body = parse_body(&body)?;
+            let allowed: Vec<&str> = LISTENER_FIELDS
+                .iter()
+                .copied()
+                .filter(|f| {
+                    !matches!(
+                        *f,
+                        "protocol"
+                            | "protocol_port"
+                            | "loadbalancer_id"
+                            | "default_pool"
+                            | "project_id"
+                            | "tenant_id"
+                    )
+                })
+                .collect();
+            let b = Body::wrapped(&body, "listener", &allowed)?;
+            let mut cloud = s.cloud();
+            let o = &mut cloud.octavia;
+            let li = o
+                .listeners
+                .iter()
+                .position(|l| l.meta.id == id)
+                .ok_or_else(|| listener_not_found(&id))?;
+            let lb_id = o.listeners[li].lb_id.clone();
+            let vip = o.load_balancers[o.lb_index(&lb_id)?].vip_address;
+            let cidrs = allowed_cidrs(&b, vip)?;
+            let t = timeouts(&b, o.listeners[li].timeouts)?;
+            let limit = b.integer("connection_limit", -1, 2_147_483_647)?;
+            if b.has("default_pool_id")
+                && let Some(pid) = b.string("default_pool_id")?
+                && !o.pools.iter().any(|p| p.meta.id == pid && p.lb_id == lb_id)
+            {
+                return Err(ApiError::bad_request(format!(
+                    "Validation failure: Pool {pid} not found."
+                )));
+            }
+            o.begin_write(&lb_id, s.config.provisioning_delay)?;
+            let l = &mut o.listeners[li];
+            l.meta.update(&b)?;
+            if b.has("allowed_cidrs") {
+                l.allowed_cidrs = cidrs;
+            }
+            l.timeouts = t;
+            if let Some(limit) = limit {
+                l.connection_limit = limit;
+            }
+            if b.has("default_pool_id") {
+                l.default_pool_id = b.string("default_pool_id")?;
+            }
+            Ok((
+                StatusCode::OK,
+                json!({"listener": o.listener_json(&o.listeners[li])}),
+            ))
+        })(),
+    )
+}
+
+async fn delete_listener(State(s): Sim, Extension(api): Api, Path(id): Path<String>) -> Response {
+    let mut cloud = s.cloud();
+    let o = &mut cloud.octavia;
+    let result = (|| -> ApiResult {
+        let li = o
+            .listeners
+            .iter()
+            .position(|l| l.meta.id == id)
+            .ok_or_else(|| listener_not_found(&id))?;
+        let lb_id = o.listeners[li].lb_id.clone();
+        o.begin_write(&lb_id, s.config.provisioning_delay)?;
+        o.listeners[li].meta.provisioning = PENDING_DELETE;
+        Ok((StatusCode::NO_CONTENT, Value::Null))
+    })();
+    respond(api, result)
+}
+
+async fn create_pool(State(s): Sim, Extension(api): Api, body: Bytes) -> Response {
+    respond(
+        api,
+        (|| -> ApiResult {
+            let body = parse_body(&body)?;
+            let b = Body::wrapped(&body, "pool", &POOL_FIELDS)?;
+            let mut cloud = s.cloud();
+            let super::Cloud { neutron, octavia } = &mut *cloud;
+            let listener_id = b.string("listener_id")?;
+            let (lb_id, listener_protocol) = match (&listener_id, b.string("loadbalancer_id")?) {
+                (Some(lid), _) => {
+                    let l = octavia
+                        .listeners
+                        .iter()
+                        .find(|l| &l.meta.id == lid)
+                        .ok_or_else(|| {
+                            ApiError::bad_request(format!(
+                                "Validation failure: Listener {lid} not found."
+                            ))
+                        })?;
+                    if let Some(existing) = &l.default_pool_id {
+                        return Err(ApiError::conflict(
+                            "DuplicatePoolEntry",
+                            format!("Listener {lid} already has default pool {existing}."),
+                        ));
+                    }
+                    (l.lb_id.clone(), Some(l.protocol.clone()))
+                }
+                (None, Some(lb)) => (lb, None),
+                (None, None) => {
+                    return Err(ApiError::bad_request(
+                        "Validation failure: loadbalancer_id or listener_id must be specified.",
+                    ));
+                }
+            };
+            let i = octavia.lb_index(&lb_id).map_err(|_| {
+                ApiError::bad_request(format!(
+                    "Validation failure: Load Balancer {lb_id} not found."
+                ))
+            })?;
+            let provider = octavia.load_balancers[i].provider.clone();
+            let spec = parse_pool(
+                &body["pool"],
+                listener_protocol.as_deref(),
+                &provider,
+                api == ApiKind::Octavia,
+                neutron,
+            )?;
+            octavia.check_member_duplicates("", &spec.members)?;
+            octavia.begin_write(&lb_id, s.config.provisioning_delay)?;
+            let id = octavia.insert_pool(&lb_id, spec);
+            if let Some(lid) = listener_id
+                && let Some(l) = octavia.listeners.iter_mut().find(|l| l.meta.id == lid)
+            {
+                l.default_pool_id = Some(id.clone());
+            }
+            let p = octavia
+                .pools
+                .iter()
+                .find(|p| p.meta.id == id)
+                .ok_or_else(|| pool_not_found(&id))?;
+            Ok((StatusCode::CREATED, json!({"pool": octavia.pool_json(p)})))
+        })(),
+    )
+}
+
+async fn update_pool(
+    State(s): Sim,
+    Extension(api): Api,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    respond(
+        api,
+        (|| -> ApiResult {
+            let body = parse_body(&body)?;
+            let b = Body::wrapped(
+                &body,
+                "pool",
+                &[
+                    "name",
+                    "description",
+                    "admin_state_up",
+                    "lb_algorithm",
+                    "session_persistence",
+                    "tags",
+                    "tls_enabled",
+                    "tls_container_ref",
+                    "ca_tls_container_ref",
+                    "crl_container_ref",
+                    "tls_ciphers",
+                    "tls_versions",
+                    "alpn_protocols",
+                ],
+            )?;
+            let mut cloud = s.cloud();
+            let o = &mut cloud.octavia;
+            let pi = o
+                .pools
+                .iter()
+                .position(|p| p.meta.id == id)
+                .ok_or_else(|| pool_not_found(&id))?;
+            let lb_id = o.pools[pi].lb_id.clone();
+            let provider = o.load_balancers[o.lb_index(&lb_id)?].provider.clone();
+            let algorithm = b.choice("lb_algorithm", &ALGORITHMS)?;
+            if algorithm.as_deref() == Some("SOURCE_IP_PORT")
+                && PROVIDERS.contains(&provider.as_str())
+            {
+                return Err(ApiError::new(
+                    StatusCode::NOT_IMPLEMENTED,
+                    "ProviderUnsupportedOptionError",
+                    format!(
+                        "Provider '{provider}' does not support a requested option: Amphora provider does not support SOURCE_IP_PORT algorithm."
+                    ),
+                ));
+            }
+            let persistence = match b.map.get("session_persistence") {
+                None => None,
+                Some(Value::Null) => Some(None),
+                Some(sp) => {
+                    let sb = Body::object(
+                        sp,
+                        "session_persistence",
+                        &[
+                            "type",
+                            "cookie_name",
+                            "persistence_timeout",
+                            "persistence_granularity",
+                        ],
+                    )?;
+                    let kind = sb.choice("type", &["SOURCE_IP", "HTTP_COOKIE", "APP_COOKIE"])?;
+                    Some(Some(
+                        json!({"type": kind, "cookie_name": sb.string("cookie_name")?, "persistence_timeout": null, "persistence_granularity": null}),
+                    ))
+                }
+            };
+            o.begin_write(&lb_id, s.config.provisioning_delay)?;
+            let p = &mut o.pools[pi];
+            p.meta.update(&b)?;
+            if let Some(a) = algorithm {
+                p.lb_algorithm = a;
+            }
+            if let Some(sp) = persistence {
+                p.session_persistence = sp;
+            }
+            Ok((StatusCode::OK, json!({"pool": o.pool_json(&o.pools[pi])})))
+        })(),
+    )
+}
+
+async fn delete_pool(State(s): Sim, Extension(api): Api, Path(id): Path<String>) -> Response {
+    let mut cloud = s.cloud();
+    let o = &mut cloud.octavia;
+    let result = (|| -> ApiResult {
+        let pi = o
+            .pools
+            .iter()
+            .position(|p| p.meta.id == id)
+            .ok_or_else(|| pool_not_found(&id))?;
+        let lb_id = o.pools[pi].lb_id.clone();
+        o.begin_write(&lb_id, s.config.provisioning_delay)?;
+        o.pools[pi].meta.provisioning = PENDING_DELETE;
+        Ok((StatusCode::NO_CONTENT, Value::Null))
+    })();
+    respond(api, result)
+}
+
+async fn create_member(
+    State(s): Sim,
+    Extension(api): Api,
+    Path(pool): Path<String>,
+    body: Bytes,
+) -> Response {
+    respond(
+        api,
+        (|| -> ApiResult {
+            let body = parse_body(&body)?;
+            let mut cloud = s.cloud();
+            let super::Cloud { neutron, octavia } = &mut *cloud;
+            let lb_id = octavia
+                .pool_lb(&pool)
+                .ok_or_else(|| pool_not_found(&pool))?
+                .to_string();
+            let inner = body
+                .get("member")
+                .ok_or_else(|| ApiError::bad_request("Missing argument: \"member\""))?;
+            let spec = parse_member(inner, neutron)?;
+            octavia.check_member_duplicates(&pool, std::slice::from_ref(&spec))?;
+            octavia.begin_write(&lb_id, s.config.provisioning_delay)?;
+            let id = spec.meta.id.clone();
+            octavia.members.push(Member {
+                meta: spec.meta,
+                pool_id: pool.clone(),
+                address: spec.address,
+                protocol_port: spec.protocol_port,
+                subnet_id: spec.subnet_id,
+                weight: spec.weight,
+                backup: spec.backup,
+            });
+            let m = octavia
+                .members
+                .iter()
+                .find(|m| m.meta.id == id)
+                .ok_or_else(|| member_not_found(&id))?;
+            Ok((
+                StatusCode::CREATED,
+                json!({"member": Octavia::member_json(m)}),
+            ))
+        })(),
+    )
+}
+
+/// `PUT /pools/{id}/members`: the given list replaces the pool's members
+/// (matched by address and port); `?additive_only=true` deletes nothing.
+async fn batch_members(
+    State(s): Sim,
+    Extension(api): Api,
+    Path(pool): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    let additive_only = Query::parse(q.as_deref()).flag("additive_only");
+    respond(
+        api,
+        (|| -> ApiResult {
+            let body = parse_body(&body)?;
+            let mut cloud = s.cloud();
+            let super::Cloud { neutron, octavia } = &mut *cloud;
+            let lb_id = octavia
+                .pool_lb(&pool)
+                .ok_or_else(|| pool_not_found(&pool))?
+                .to_string();
+            let items = body["members"].as_array().ok_or_else(|| {
+                ApiError::bad_request(
+                    "Invalid input for field/attribute members. Value should be a list",
+                )
+            })?;
+            let specs: Vec<MemberSpec> = items
+                .iter()
+                .map(|m| parse_member(m, neutron))
+                .collect::<Result<_, _>>()?;
+            for (i, m) in specs.iter().enumerate() {
+                if specs[..i]
+                    .iter()
+                    .any(|o| o.address == m.address && o.protocol_port == m.protocol_port)
+                {
+                    return Err(ApiError::bad_request(format!(
+                        "Validation failure: Duplicate member {}:{} in the request.",
+                        m.address, m.protocol_port
+                    )));
+                }
+            }
+            octavia.begin_write(&lb_id, s.config.provisioning_delay)?;
+            let mut keep = Vec::new();
+            for spec in specs {
+                let existing = octavia.members.iter_mut().find(|m| {
+                    m.pool_id == pool
+                        && m.address == spec.address
+                        && m.protocol_port == spec.protocol_port
+                });
+                match existing {
+                    Some(m) => {
+                        m.meta.provisioning = PENDING_UPDATE;
+                        m.meta.name = spec.meta.name;
+                        m.meta.tags = spec.meta.tags;
+                        m.meta.admin_state_up = spec.meta.admin_state_up;
+                        m.meta.updated_at = Some(timestamp());
+                        m.weight = spec.weight;
+                        m.backup = spec.backup;
+                        keep.push(m.meta.id.clone());
+                    }
+                    None => {
+                        keep.push(spec.meta.id.clone());
+                        octavia.members.push(Member {
+                            meta: spec.meta,
+                            pool_id: pool.clone(),
+                            address: spec.address,
+                            protocol_port: spec.protocol_port,
+                            subnet_id: spec.subnet_id,
+                            weight: spec.weight,
+                            backup: spec.backup,
+                        });
+                    }
+                }
+            }
+            if !additive_only {
+                for m in octavia
+                    .members
+                    .iter_mut()
+                    .filter(|m| m.pool_id == pool && !keep.contains(&m.meta.id))
+                {
+                    m.meta.provisioning = PENDING_DELETE;
+                }
+            }
+            Ok((StatusCode::ACCEPTED, Value::Null))
+        })(),
+    )
+}
+
+async fn update_member(
+    State(s): Sim,
+    Extension(api): Api,
+    Path((pool, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    respond(
+        api,
+        (|| -> ApiResult {
+            let body = parse_body(&body)?;
+            let b = Body::wrapped(
+                &body,
+                "member",
+                &[
+                    "name",
+                    "admin_state_up",
+                    "weight",
+                    "backup",
+                    "monitor_address",
+                    "monitor_port",
+                    "tags",
+                ],
+            )?;
+            let weight = b.integer("weight", 0, 256)?;
+            let backup = b.boolean("backup")?;
+            let mut cloud = s.cloud();
+            let o = &mut cloud.octavia;
+            let mi = o
+                .members
+                .iter()
+                .position(|m| m.meta.id == id && m.pool_id == pool)
+                .ok_or_else(|| member_not_found(&id))?;
+            let lb_id = o
+                .pool_lb(&pool)
+                .ok_or_else(|| pool_not_found(&pool))?
+                .to_string();
+            o.begin_write(&lb_id, s.config.provisioning_delay)?;
+            let m = &mut o.members[mi];
+            m.meta.update(&b)?;
+            if let Some(w) = weight {
+                m.weight = w;
+            }
+            if let Some(bk) = backup {
+                m.backup = bk;
+            }
+            Ok((StatusCode::OK, json!({"member": Octavia::member_json(m)})))
+        })(),
+    )
+}
+
+async fn delete_member(
+    State(s): Sim,
+    Extension(api): Api,
+    Path((pool, id)): Path<(String, String)>,
+) -> Response {
+    let mut cloud = s.cloud();
+    let o = &mut cloud.octavia;
+    let result = (|| -> ApiResult {
+        let mi = o
+            .members
+            .iter()
+            .position(|m| m.meta.id == id && m.pool_id == pool)
+            .ok_or_else(|| member_not_found(&id))?;
+        let lb_id = o
+            .pool_lb(&pool)
+            .ok_or_else(|| pool_not_found(&pool))?
+            .to_string();
+        o.begin_write(&lb_id, s.config.provisioning_delay)?;
+        o.members[mi].meta.provisioning = PENDING_DELETE;
+        Ok((StatusCode::NO_CONTENT, Value::Null))
+    })();
+    respond(api, result)
+}
+
+async fn create_monitor(State(s): Sim, Extension(api): Api, body: Bytes) -> Response {
+    respond(
+        api,
+        (|| -> ApiResult {
+            let body = parse_body(&body)?;
+            let b = Body::wrapped(&body, "healthmonitor", &MONITOR_FIELDS)?;
+            let pool_id = b.required_string("pool_id")?;
+            let mut cloud = s.cloud();
+            let o = &mut cloud.octavia;
+            let pool = o
+                .pools
+                .iter()
+                .find(|p| p.meta.id == pool_id)
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!("Validation failure: Pool {pool_id} not found."))
+                })?;
+            let (lb_id, protocol) = (pool.lb_id.clone(), pool.protocol.clone());
+            let spec = parse_monitor(&body["healthmonitor"], Some(&protocol))?;
+            if o.monitors.iter().any(|m| m.pool_id == pool_id) {
+                return Err(ApiError::conflict(
+                    "DuplicateHealthMonitor",
+                    format!("This pool already has a health monitor: {pool_id}"),
+                ));
+            }
+            o.begin_write(&lb_id, s.config.provisioning_delay)?;
+            let id = spec.meta.id.clone();
+            o.monitors.push(Monitor {
+                meta: spec.meta,
+                pool_id,
+                kind: spec.kind,
+                delay: spec.delay,
+                timeout: spec.timeout,
+                max_retries: spec.max_retries,
+                max_retries_down: spec.max_retries_down,
+            });
+            let m = o
+                .monitors
+                .iter()
+                .find(|m| m.meta.id == id)
+                .ok_or_else(|| monitor_not_found(&id))?;
+            Ok((
+                StatusCode::CREATED,
+                json!({"healthmonitor": o.monitor_json(m)}),
+            ))
+        })(),
+    )
+}
+
+async fn update_monitor(
+    State(s): Sim,
+    Extension(api): Api,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    respond(
+        api,
+        (|| -> ApiResult {
+            let body = parse_body(&body)?;
+            let b = Body::wrapped(
+                &body,
+                "healthmonitor",
+                &[
+                    "name",
+                    "admin_state_up",
+                    "delay",
+                    "timeout",
+                    "max_retries",
+                    "max_retries_down",
+                    "http_method",
+                    "url_path",
+                    "expected_codes",
+                    "tags",
+                    "domain_name",
+                    "http_version",
+                ],
+            )?;
+            let delay = b.integer("delay", 0, 2_147_483_647)?;
+            let timeout = b.integer("timeout", 0, 2_147_483_647)?;
+            let retries = b.integer("max_retries", 1, 10)?;
+            let retries_down = b.integer("max_retries_down", 1, 10)?;
+            let mut cloud = s.cloud();
+            let o = &mut cloud.octavia;
+            let mi = o
+                .monitors
+                .iter()
+                .position(|m| m.meta.id == id)
+                .ok_or_else(|| monitor_not_found(&id))?;
+            let lb_id = o
+                .pool_lb(&o.monitors[mi].pool_id)
+                .ok_or_else(|| monitor_not_found(&id))?
+                .to_string();
+            o.begin_write(&lb_id, s.config.provisioning_delay)?;
+            let m = &mut o.monitors[mi];
+            m.meta.update(&b)?;
+            m.delay = delay.unwrap_or(m.delay);
+            m.timeout = timeout.unwrap_or(m.timeout);
+            m.max_retries = retries.unwrap_or(m.max_retries);
+            m.max_retries_down = retries_down.unwrap_or(m.max_retries_down);
+            Ok((
+                StatusCode::OK,
+                json!({"healthmonitor": o.monitor_json(&o.monitors[mi])}),
+            ))
+        })(),
+    )
+}
+
+async fn delete_monitor(State(s): Sim, Extension(api): Api, Path(id): Path<String>) -> Response {
+    let mut cloud = s.cloud();
+    let o = &mut cloud.octavia;
+    let result = (|| -> ApiResult {
+        let mi = o
+            .monitors
+            .iter()
+            .position(|m| m.meta.id == id)
+            .ok_or_else(|| monitor_not_found(&id))?;
+        let lb_id = o
+            .pool_lb(&o.monitors[mi].pool_id)
+            .ok_or_else(|| monitor_not_found(&id))?
+            .to_string();
+        o.begin_write(&lb_id, s.config.provisioning_delay)?;
+        o.monitors[mi].meta.provisioning = PENDING_DELETE;
+        Ok((StatusCode::NO_CONTENT, Value::Null))
+    })();
+    respond(api, result)
+}
