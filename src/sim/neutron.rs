@@ -840,8 +840,8 @@ async fn create_subnet(State(s): State<Arc<SimState>>, body: Bytes) -> Response 
                 }
             } else {
                 let mut hosts = cidr.hosts().filter(|h| Some(*h) != gateway_ip);
-                if let (Some(first), Some(last)) = (hosts.next(), hosts.next_back()) {
-                    pools.push((first, last));
+                if let Some(first) = hosts.next() {
+                    pools.push((first, hosts.next_back().unwrap_or(first)));
                 }
             }
             let mut cloud = s.cloud();
