@@ -308,3 +308,86 @@ pub async fn shutdown_signal() {
         let _ = ctrl_c.await;
     }
 }
+
+/// Builds the REST app: on the cloud the environment names, or (none named)
+/// on an embedded simulated cloud whose seed fills the unset subnets.
+pub async fn build_app(
+    mut settings: Settings,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> std::io::Result<(axum::Router, Option<crate::sim::RunningSim>)> {
+    use std::sync::Arc;
+
+    use crate::openstack::{Cloud, Credentials, Session};
+    let invalid = |e: crate::openstack::OpenStackError| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
+    };
+    let (credentials, sim) = match Credentials::from_env(env).map_err(invalid)? {
+        Some(c) => (c, None),
+        None => {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let mut config = crate::sim::SimConfig::default();
+            if let Some(ms) =
+                env("SVC_LBAAS_SIM_PROVISIONING_DELAY_MS").and_then(|v| v.parse().ok())
+            {
+                config.provisioning_delay = std::time::Duration::from_millis(ms);
+            }
+            let sim = crate::sim::spawn(listener, config).await?;
+            tracing::warn!(
+                auth_url = %sim.auth_url(),
+                "no OpenStack credentials (OS_CLOUD, OS_AUTH_URL): running on the embedded SIMULATED cloud; nothing real is created"
+            );
+            let seed = &sim.state.seed;
+            let d = &mut settings.neutron_defaults;
+            d.pod_subnet.get_or_insert_with(|| seed.pod_subnet.clone());
+            d.service_subnet
+                .get_or_insert_with(|| seed.service_subnet.clone());
+            d.external_svc_subnet
+                .get_or_insert_with(|| seed.public_subnet.clone());
+            let auth = Credentials::from_env(&|k| match k {
+                "OS_AUTH_URL" => Some(sim.auth_url()),
+                "OS_USERNAME" => Some(crate::sim::USER.into()),
+                "OS_PASSWORD" => Some(crate::sim::PASSWORD.into()),
+                "OS_PROJECT_NAME" => Some(crate::sim::PROJECT.into()),
+                "OS_USER_DOMAIN_NAME" | "OS_PROJECT_DOMAIN_NAME" => Some(crate::sim::DOMAIN.into()),
+                "OS_REGION_NAME" => Some(crate::sim::REGION.into()),
+                _ => None,
+            })
+            .map_err(invalid)?
+            .ok_or_else(|| std::io::Error::other("simulator credentials"))?;
+            (auth, Some(sim))
+        }
+    };
+    let session =
+        Session::new(credentials, 16, std::time::Duration::from_secs(60)).map_err(invalid)?;
+    let cloud = Cloud::new(Arc::new(session), settings.octavia_defaults.api);
+    let state = Arc::new(crate::api::AppState {
+        reconciler: crate::reconcile::Reconciler::new(cloud, settings),
+        body_limit: crate::api::DEFAULT_BODY_LIMIT,
+    });
+    Ok((crate::api::app(state), sim))
+}
+
+/// `svc-lbaas serve`: the REST API until SIGINT or SIGTERM.
+pub async fn run_serve(
+    settings: Settings,
+    rest_addr: std::net::SocketAddr,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> std::io::Result<()> {
+    let (app, sim) = build_app(settings, env).await?;
+    let listener = tokio::net::TcpListener::bind(rest_addr).await?;
+    let addr = listener.local_addr()?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "REST_ADDR={addr}")?;
+        if let Some(sim) = &sim {
+            writeln!(out, "SIM_AUTH_URL={}", sim.auth_url())?;
+        }
+        out.flush()?;
+    }
+    tracing::info!(%addr, "REST API listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}

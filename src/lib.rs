@@ -15,18 +15,24 @@
 //!   [`plan::memory`] applies plans in memory, as OpenStack would.
 //! - [`response`]: the JSON answers (PlanResponse) of the CLI and the APIs.
 //! - [`problem`]: RFC 9457 problem details, the one error shape users see.
-//! - [`cli`]: the `svc-lbaas plan` command (offline translation for CI).
+//! - [`openstack`]: credentials, Keystone session, the cloud the reconciler observes and changes.
+//! - [`reconcile`]: observe, plan, execute, wait: the stateless reconciler.
+//! - [`api`]: the REST API (axum) and the mapping of errors to problems.
+//! - [`cli`]: `svc-lbaas plan`, `sim` and `serve`.
 //! - [`sim`]: the simulated OpenStack (Keystone, Octavia, Neutron) for tests, demos
 //!   and benchmarks; `svc-lbaas sim` runs it alone.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod k8s;
 pub mod model;
 pub mod names;
+pub mod openstack;
 pub mod plan;
 pub mod problem;
+pub mod reconcile;
 pub mod response;
 pub mod sim;
 pub mod translate;

@@ -30,6 +30,18 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Serve the REST API. With no OpenStack credentials, on the embedded simulated cloud.
+    Serve {
+        /// Settings file (TOML, kuryr.conf section names); also SVC_LBAAS_CONFIG.
+        #[arg(long, env = "SVC_LBAAS_CONFIG")]
+        config: Option<PathBuf>,
+        /// REST address (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:8080", env = "SVC_LBAAS_REST_ADDR")]
+        rest_addr: std::net::SocketAddr,
+        /// Allow listening beyond loopback without authentication.
+        #[arg(long)]
+        insecure_no_auth: bool,
+    },
     /// Run the simulated OpenStack (Keystone v3, Octavia v2, Neutron v2.0) alone.
     Sim {
         /// Address to listen on (port 0 picks a free port).
@@ -51,6 +63,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SVC_LBAAS_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -78,6 +91,39 @@ fn main() -> ExitCode {
                 &mut std::io::stderr(),
             );
             ExitCode::from(code as u8)
+        }
+        Command::Serve {
+            config,
+            rest_addr,
+            insecure_no_auth,
+        } => {
+            let settings = match Settings::load(config.as_deref(), |k| std::env::var(k).ok()) {
+                Ok(s) => s,
+                Err(e) => {
+                    let p = Problem::new(
+                        "invalid-config",
+                        "Invalid configuration",
+                        400,
+                        e.to_string(),
+                    );
+                    eprintln!("{}", p.to_json());
+                    return ExitCode::from(cli::EXIT_USAGE as u8);
+                }
+            };
+            if !rest_addr.ip().is_loopback() && !insecure_no_auth {
+                eprintln!(
+                    "svc-lbaas serve: refusing to listen on {rest_addr} without authentication; bearer tokens are not built in yet, so listen on loopback or pass --insecure-no-auth"
+                );
+                return ExitCode::from(cli::EXIT_USAGE as u8);
+            }
+            let env = |k: &str| std::env::var(k).ok();
+            match runtime().and_then(|rt| rt.block_on(cli::run_serve(settings, rest_addr, &env))) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("svc-lbaas serve: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Sim {
             listen,

@@ -24,6 +24,12 @@ pub struct Problem {
     /// Path of the offending field or annotation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// The HTTP status OpenStack answered, when it answered an error.
+    #[serde(rename = "openstackStatus", skip_serializing_if = "Option::is_none")]
+    pub openstack_status: Option<u16>,
+    /// OpenStack's `x-openstack-request-id` of the failed call.
+    #[serde(rename = "openstackRequestId", skip_serializing_if = "Option::is_none")]
+    pub openstack_request_id: Option<String>,
 }
 
 impl Problem {
@@ -36,6 +42,8 @@ impl Problem {
             file: None,
             object: None,
             field: None,
+            openstack_status: None,
+            openstack_request_id: None,
         }
     }
 

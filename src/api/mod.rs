@@ -1,0 +1,199 @@
+//! The REST API of CONTRACT.md on axum: thin handlers that parse, call the
+//! reconciler and answer; every error is an RFC 9457 problem (`error`).
+
+pub mod error;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderValue, Request, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use self::error::{ProblemResponse, openstack_problem};
+use crate::model::ServiceRef;
+use crate::problem::Problem;
+use crate::reconcile::{ApplyInput, ApplyOptions, Reconciler};
+
+/// Request bodies above this are refused with 413.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+pub struct AppState {
+    pub reconciler: Reconciler,
+    pub body_limit: usize,
+}
+
+pub fn app(state: Arc<AppState>) -> Router {
+    let limit = state.body_limit;
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/v1/plan", post(plan))
+        .route("/v1/apply", post(apply))
+        .route(
+            "/v1/services/{namespace}/{name}",
+            get(get_service).delete(delete_service),
+        )
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+/// `x-request-id` in (or a new one) and out, and a span carrying it.
+async fn request_id(req: Request<axum::body::Body>, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 200)
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let span =
+        tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path());
+    let mut res = tracing::Instrument::instrument(next.run(req), span).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert("x-request-id", v);
+    }
+    res
+}
+
+async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn readyz(State(s): State<Arc<AppState>>) -> Response {
+    match s.reconciler.cloud.session().check().await {
+        Ok(()) => Json(json!({"status": "ready"})).into_response(),
+        Err(e) => {
+            let mut p = openstack_problem(&e);
+            p.status = 503;
+            ProblemResponse(Box::new(p)).into_response()
+        }
+    }
+}
+
+/// The body as JSON, or the problem to answer (413 past the limit, 400 otherwise).
+fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ProblemResponse> {
+    let bytes = body.map_err(|e| {
+        let status = e.status().as_u16();
+        ProblemResponse(Box::new(Problem::new(
+            if status == 413 {
+                "too-large"
+            } else {
+                "unreadable-body"
+            },
+            if status == 413 {
+                "Request body too large"
+            } else {
+                "Unreadable request body"
+            },
+            status,
+            e.body_text(),
+        )))
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        let mut p = Problem::new("invalid-json", "Invalid JSON", 400, e.to_string());
+        p.field = Some("body".into());
+        ProblemResponse(Box::new(p))
+    })
+}
+
+fn input(body: Result<Bytes, BytesRejection>) -> Result<ApplyInput, ProblemResponse> {
+    let value = json_body(body)?;
+    ApplyInput::from_json(value).map_err(|e| ProblemResponse(Box::new(Problem::from(&e))))
+}
+
+#[derive(Debug, Deserialize)]
+struct PlanQuery {
+    #[serde(default)]
+    offline: bool,
+}
+
+async fn plan(
+    State(s): State<Arc<AppState>>,
+    q: Result<Query<PlanQuery>, axum::extract::rejection::QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ProblemResponse> {
+    let Query(q) = q.map_err(bad_query)?;
+    let input = input(body)?;
+    let plan = s.reconciler.plan(&input, q.offline).await?;
+    Ok(Json(plan).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct ApplyQuery {
+    wait: Option<bool>,
+    timeout_s: Option<u64>,
+    #[serde(rename = "keepFloatingIp")]
+    keep_floating_ip: Option<bool>,
+}
+
+impl ApplyQuery {
+    fn options(&self) -> ApplyOptions {
+        let default = ApplyOptions::default();
+        ApplyOptions {
+            wait: self.wait.unwrap_or(default.wait),
+            timeout: self.timeout_s.map_or(default.timeout, Duration::from_secs),
+        }
+    }
+}
+
+fn bad_query(e: axum::extract::rejection::QueryRejection) -> ProblemResponse {
+    let mut p = Problem::new(
+        "invalid-query",
+        "Invalid query parameter",
+        400,
+        e.body_text(),
+    );
+    p.field = Some("query".into());
+    ProblemResponse(Box::new(p))
+}
+
+async fn apply(
+    State(s): State<Arc<AppState>>,
+    q: Result<Query<ApplyQuery>, axum::extract::rejection::QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ProblemResponse> {
+    let Query(q) = q.map_err(bad_query)?;
+    let input = input(body)?;
+    let answer = s.reconciler.apply(&input, q.options()).await?;
+    let status = if answer.converged {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((status, Json(answer)).into_response())
+}
+
+fn service_ref(namespace: String, name: String) -> ServiceRef {
+    ServiceRef { namespace, name }
+}
+
+async fn get_service(
+    State(s): State<Arc<AppState>>,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Result<Response, ProblemResponse> {
+    let answer = s.reconciler.get(&service_ref(namespace, name)).await?;
+    Ok(Json(answer).into_response())
+}
+
+async fn delete_service(
+    State(s): State<Arc<AppState>>,
+    Path((namespace, name)): Path<(String, String)>,
+    q: Result<Query<ApplyQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ProblemResponse> {
+    let Query(q) = q.map_err(bad_query)?;
+    let service = service_ref(namespace, name);
+    let answer = s
+        .reconciler
+        .delete(&service, q.keep_floating_ip.unwrap_or(false), q.options())
+        .await?;
+    Ok(Json(answer).into_response())
+}

@@ -1,0 +1,1061 @@
+//! The load-balancing cloud as the reconciler sees it: observe what exists
+//! for a Service in as few reads as the API allows, execute one planned
+//! operation, wait for a load balancer with bounded backoff. Octavia or the
+//! legacy Neutron LBaaS v2 API (which has no tags: ownership goes into the
+//! description, and into the name of members).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use super::error::OpenStackError;
+use super::session::{Calls, Service, SharedSession};
+use crate::config::Api;
+use crate::model::{
+    DesiredListener, DesiredLoadBalancer, DesiredPool, FloatingIpLookup, HealthMonitor, Member,
+    Observed, ObservedFloatingIp, ObservedHealthMonitor, ObservedListener, ObservedLoadBalancer,
+    ObservedMember, ObservedPool,
+};
+use crate::plan::{Capabilities, MemberSpec, Operation, Ref};
+
+/// Legacy objects carry tags as `svc-lbaas-tags:a,b,c` in a text field.
+const LEGACY_TAGS: &str = "svc-lbaas-tags:";
+
+#[derive(Debug, Clone)]
+pub struct SubnetInfo {
+    pub network_id: String,
+    pub cidr: IpNet,
+}
+
+/// How long and how often to wait for a load balancer.
+#[derive(Debug, Clone, Copy)]
+pub struct WaitPolicy {
+    pub first_poll: Duration,
+    pub factor: f64,
+    pub max_poll: Duration,
+}
+
+impl Default for WaitPolicy {
+    fn default() -> Self {
+        WaitPolicy {
+            first_poll: Duration::from_millis(100),
+            factor: 1.5,
+            max_poll: Duration::from_secs(3),
+        }
+    }
+}
+
+pub struct Cloud {
+    session: SharedSession,
+    pub api: Api,
+    pub caps: Capabilities,
+    pub wait: WaitPolicy,
+    subnets: Mutex<HashMap<String, SubnetInfo>>,
+    external_network: Mutex<Option<String>>,
+}
+
+/// What the execution of a plan has learnt so far: ids of what it created.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub load_balancer: Option<String>,
+    pub vip_port: Option<String>,
+    listeners: HashMap<String, String>,
+    pools: HashMap<String, String>,
+    /// A load balancer write awaits ACTIVE before the next one.
+    pub dirty: bool,
+    /// A load balancer being deleted, to wait out before a re-create.
+    pub deleting: Option<String>,
+    /// Ids of what each operation touched, in order, for the answer.
+    pub ids: Vec<Option<String>>,
+}
+
+fn query(pairs: &[(&str, &str)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+fn text(v: &Value, k: &str) -> Option<String> {
+    v.get(k)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+fn list<'a>(v: &'a Value, k: &str) -> &'a [Value] {
+    v.get(k)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+fn tags_of(v: &Value, legacy_field: &str) -> Vec<String> {
+    if let Some(tags) = v.get("tags").and_then(Value::as_array)
+        && !tags.is_empty()
+    {
+        return tags
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect();
+    }
+    match v.get(legacy_field).and_then(Value::as_str) {
+        Some(d) if d.starts_with(LEGACY_TAGS) => d[LEGACY_TAGS.len()..]
+            .split(',')
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn ip(v: &Value, k: &str) -> Option<IpAddr> {
+    v.get(k)
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok())
+}
+
+fn number(v: &Value, k: &str) -> Option<i64> {
+    v.get(k).and_then(Value::as_i64)
+}
+
+impl Cloud {
+    pub fn new(session: SharedSession, api: Api) -> Cloud {
+        Cloud {
+            session,
+            api,
+            caps: Capabilities::of(api),
+            wait: WaitPolicy::default(),
+            subnets: Mutex::new(HashMap::new()),
+            external_network: Mutex::new(None),
+        }
+    }
+
+    pub fn session(&self) -> &SharedSession {
+        &self.session
+    }
+
+    /// Where load balancer objects live: Octavia's endpoint or Neutron's `/lbaas`.
+    fn lb_service(&self) -> Service {
+        match self.api {
+            Api::Octavia => Service::LoadBalancer,
+            Api::NeutronLbaas => Service::Network,
+        }
+    }
+
+    async fn lb_call(
+        &self,
+        calls: &Calls,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, OpenStackError> {
+        self.session
+            .call(
+                calls,
+                self.lb_service(),
+                method,
+                &format!("/lbaas{path}"),
+                body,
+            )
+            .await
+    }
+
+    async fn net_call(
+        &self,
+        calls: &Calls,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, OpenStackError> {
+        self.session
+            .call(calls, Service::Network, method, path, body)
+            .await
+    }
+
+    /// A subnet's network and CIDR (cached: they never change).
+    pub async fn subnet(&self, calls: &Calls, id: &str) -> Result<SubnetInfo, OpenStackError> {
+        if let Some(s) = self.subnets.lock().await.get(id) {
+            return Ok(s.clone());
+        }
+        let v = self
+            .net_call(calls, Method::GET, &format!("/subnets/{id}"), None)
+            .await?;
+        let s = &v["subnet"];
+        let info = SubnetInfo {
+            network_id: text(s, "network_id").unwrap_or_default(),
+            cidr: s["cidr"]
+                .as_str()
+                .and_then(|c| c.parse().ok())
+                .ok_or_else(|| {
+                    OpenStackError::Precondition(format!("subnet {id} has no readable CIDR"))
+                })?,
+        };
+        self.subnets
+            .lock()
+            .await
+            .insert(id.to_string(), info.clone());
+        Ok(info)
+    }
+
+    /// The external network for floating IPs when neither a subnet nor a
+    /// network is configured: the only `router:external` network.
+    async fn external_network(&self, calls: &Calls) -> Result<String, OpenStackError> {
+        if let Some(n) = self.external_network.lock().await.clone() {
+            return Ok(n);
+        }
+        let v = self
+            .net_call(
+                calls,
+                Method::GET,
+                "/networks?router%3Aexternal=true&fields=id",
+                None,
+            )
+            .await?;
+        let ids: Vec<String> = list(&v, "networks")
+            .iter()
+            .filter_map(|n| text(n, "id"))
+            .collect();
+        match ids.as_slice() {
+            [one] => {
+                *self.external_network.lock().await = Some(one.clone());
+                Ok(one.clone())
+            }
+            [] => Err(OpenStackError::Precondition("no external network for floating IPs: set [neutron_defaults] external_svc_subnet".into())),
+            _ => Err(OpenStackError::Precondition("several external networks: set [neutron_defaults] external_svc_subnet or the floating-network-id annotation".into())),
+        }
+    }
+
+    // ---------------------------------------------------------------- observe
+
+    /// Reads what exists for a Service: load balancers named `name` (or the
+    /// one with `id_hint`), their listeners and pools, members only when
+    /// `members` is true, floating IPs with the owner tags or bound to a VIP.
+    pub async fn observe(
+        &self,
+        calls: &Calls,
+        name: &str,
+        owner_tags: &[String],
+        id_hint: Option<&str>,
+        user_address: Option<Ipv4Addr>,
+        members: bool,
+    ) -> Result<Observed, OpenStackError> {
+        let found = match id_hint {
+            Some(id) => match self
+                .lb_call(calls, Method::GET, &format!("/loadbalancers/{id}"), None)
+                .await
+            {
+                Ok(v) => vec![v["loadbalancer"].clone()],
+                Err(e) if e.is_not_found() => Vec::new(),
+                Err(e) => return Err(e),
+            },
+            None => Vec::new(),
+        };
+        let found = if found.is_empty() {
+            let v = self
+                .lb_call(
+                    calls,
+                    Method::GET,
+                    &format!("/loadbalancers?{}", query(&[("name", name)])),
+                    None,
+                )
+                .await?;
+            list(&v, "loadbalancers").to_vec()
+        } else {
+            found
+        };
+        let mut load_balancers = Vec::new();
+        for lb in &found {
+            let mut observed = self.parse_lb(lb);
+            if crate::names::is_owned(&observed.tags, owner_tags)
+                && observed.provisioning_status != "PENDING_DELETE"
+            {
+                self.read_tree(calls, &mut observed, members).await?;
+            }
+            if observed.provisioning_status != "PENDING_DELETE"
+                && observed.provisioning_status != "DELETED"
+            {
+                load_balancers.push(observed);
+            }
+        }
+
+        let mut floating_ips: Vec<ObservedFloatingIp> = Vec::new();
+        let tags = owner_tags.join(",");
+        let v = self
+            .net_call(
+                calls,
+                Method::GET,
+                &format!("/floatingips?{}", query(&[("tags", &tags)])),
+                None,
+            )
+            .await?;
+        floating_ips.extend(list(&v, "floatingips").iter().filter_map(parse_fip));
+        for port in load_balancers
+            .iter()
+            .filter_map(|lb| lb.vip_port_id.clone())
+        {
+            let v = self
+                .net_call(
+                    calls,
+                    Method::GET,
+                    &format!("/floatingips?{}", query(&[("port_id", &port)])),
+                    None,
+                )
+                .await?;
+            for f in list(&v, "floatingips").iter().filter_map(parse_fip) {
+                if !floating_ips.iter().any(|o| o.id == f.id) {
+                    floating_ips.push(f);
+                }
+            }
+        }
+        let user_floating_ip = match user_address {
+            None => FloatingIpLookup::NotLookedUp,
+            Some(a) => {
+                let address = a.to_string();
+                let known = floating_ips
+                    .iter()
+                    .find(|f| f.address == IpAddr::V4(a))
+                    .cloned();
+                match known {
+                    Some(f) => FloatingIpLookup::Found(f),
+                    None => {
+                        let v = self
+                            .net_call(
+                                calls,
+                                Method::GET,
+                                &format!(
+                                    "/floatingips?{}",
+                                    query(&[("floating_ip_address", &address)])
+                                ),
+                                None,
+                            )
+                            .await?;
+                        list(&v, "floatingips")
+                            .iter()
+                            .filter_map(parse_fip)
+                            .next()
+                            .map_or(FloatingIpLookup::NotFound, FloatingIpLookup::Found)
+                    }
+                }
+            }
+        };
+        Ok(Observed {
+            load_balancers,
+            floating_ips,
+            user_floating_ip,
+        })
+    }
+
+    fn parse_lb(&self, v: &Value) -> ObservedLoadBalancer {
+        ObservedLoadBalancer {
+            id: text(v, "id").unwrap_or_default(),
+            name: text(v, "name").unwrap_or_default(),
+            vip_address: ip(v, "vip_address"),
+            vip_subnet_id: text(v, "vip_subnet_id"),
+            vip_port_id: text(v, "vip_port_id"),
+            additional_vips: list(v, "additional_vips")
+                .iter()
+                .filter_map(|a| ip(a, "ip_address"))
+                .collect(),
+            provisioning_status: text(v, "provisioning_status").unwrap_or_default(),
+            operating_status: text(v, "operating_status").unwrap_or_default(),
+            flavor_id: text(v, "flavor_id"),
+            availability_zone: text(v, "availability_zone"),
+            listeners: Vec::new(),
+            pools: Vec::new(),
+            tags: tags_of(v, "description"),
+        }
+    }
+
+    async fn read_tree(
+        &self,
+        calls: &Calls,
+        lb: &mut ObservedLoadBalancer,
+        members: bool,
+    ) -> Result<(), OpenStackError> {
+        let q = query(&[("loadbalancer_id", &lb.id)]);
+        let v = self
+            .lb_call(calls, Method::GET, &format!("/listeners?{q}"), None)
+            .await?;
+        lb.listeners = list(&v, "listeners")
+            .iter()
+            .map(|l| ObservedListener {
+                id: text(l, "id").unwrap_or_default(),
+                name: text(l, "name").unwrap_or_default(),
+                protocol: text(l, "protocol").unwrap_or_default(),
+                protocol_port: number(l, "protocol_port")
+                    .and_then(|p| u16::try_from(p).ok())
+                    .unwrap_or(0),
+                allowed_cidrs: list(l, "allowed_cidrs")
+                    .iter()
+                    .filter_map(|c| c.as_str()?.parse().ok())
+                    .collect(),
+                connection_limit: number(l, "connection_limit"),
+                timeout_client_data: number(l, "timeout_client_data").map(|t| t as u64),
+                timeout_member_connect: number(l, "timeout_member_connect").map(|t| t as u64),
+                timeout_member_data: number(l, "timeout_member_data").map(|t| t as u64),
+                timeout_tcp_inspect: number(l, "timeout_tcp_inspect").map(|t| t as u64),
+                default_pool_id: text(l, "default_pool_id"),
+                tags: tags_of(l, "description"),
+            })
+            .collect();
+        let v = self
+            .lb_call(calls, Method::GET, &format!("/pools?{q}"), None)
+            .await?;
+        for p in list(&v, "pools") {
+            let id = text(p, "id").unwrap_or_default();
+            let mut pool = ObservedPool {
+                id: id.clone(),
+                name: text(p, "name").unwrap_or_default(),
+                protocol: text(p, "protocol").unwrap_or_default(),
+                lb_algorithm: text(p, "lb_algorithm").unwrap_or_default(),
+                session_persistence: p.get("session_persistence").and_then(|s| text(s, "type")),
+                members: Vec::new(),
+                health_monitor: None,
+                tags: tags_of(p, "description"),
+            };
+            if members {
+                let m = self
+                    .lb_call(calls, Method::GET, &format!("/pools/{id}/members"), None)
+                    .await?;
+                pool.members = list(&m, "members")
+                    .iter()
+                    .filter_map(|m| {
+                        Some(ObservedMember {
+                            id: text(m, "id")?,
+                            address: ip(m, "address")?,
+                            protocol_port: number(m, "protocol_port")
+                                .and_then(|p| u16::try_from(p).ok())?,
+                            tags: tags_of(m, "name"),
+                        })
+                    })
+                    .collect();
+            }
+            if let Some(hm_id) = text(p, "healthmonitor_id") {
+                let h = self
+                    .lb_call(
+                        calls,
+                        Method::GET,
+                        &format!("/healthmonitors/{hm_id}"),
+                        None,
+                    )
+                    .await?;
+                let h = &h["healthmonitor"];
+                let n = |k: &str| {
+                    number(h, k)
+                        .and_then(|x| u32::try_from(x).ok())
+                        .unwrap_or(0)
+                };
+                pool.health_monitor = Some(ObservedHealthMonitor {
+                    id: hm_id,
+                    kind: text(h, "type").unwrap_or_default(),
+                    delay: n("delay"),
+                    timeout: n("timeout"),
+                    max_retries: n("max_retries"),
+                    max_retries_down: n("max_retries_down"),
+                    tags: tags_of(h, "name"),
+                });
+            }
+            lb.pools.push(pool);
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- bodies
+
+    /// Sets the owner tags on a request body: `tags` on Octavia, a text
+    /// field on the legacy API.
+    fn tag(&self, body: &mut Value, tags: &[String], legacy_field: &str) {
+        match self.api {
+            Api::Octavia => body["tags"] = json!(tags),
+            Api::NeutronLbaas => {
+                body[legacy_field] = json!(format!("{LEGACY_TAGS}{}", tags.join(",")))
+            }
+        }
+    }
+
+    fn member_body(&self, m: &Member, subnet: &Option<String>, tags: Option<&[String]>) -> Value {
+        let mut b = json!({"address": m.address.to_string(), "protocol_port": m.protocol_port});
+        if let Some(s) = subnet {
+            b["subnet_id"] = json!(s);
+        }
+        if let Some(t) = tags {
+            self.tag(&mut b, t, "name");
+        }
+        b
+    }
+
+    fn monitor_body(&self, hm: &HealthMonitor, tags: &[String]) -> Value {
+        let mut b = json!({
+            "type": hm.kind.as_str(), "delay": hm.delay, "timeout": hm.timeout,
+            "max_retries": hm.max_retries, "max_retries_down": hm.max_retries_down,
+        });
+        if self.api == Api::NeutronLbaas {
+            // LBaaS v2 has no max_retries_down.
+            if let Some(o) = b.as_object_mut() {
+                o.remove("max_retries_down");
+            }
+        }
+        self.tag(&mut b, tags, "name");
+        b
+    }
+
+    fn pool_body(&self, p: &DesiredPool, tags: &[String], populated: bool) -> Value {
+        let mut b = json!({"name": p.name, "protocol": p.protocol.as_str(), "lb_algorithm": p.lb_algorithm.as_str()});
+        if let Some(sp) = p.session_persistence {
+            b["session_persistence"] = json!({"type": sp.as_str()});
+        }
+        self.tag(&mut b, tags, "description");
+        if populated {
+            let members: Vec<Value> = p
+                .members
+                .iter()
+                .flatten()
+                .map(|m| self.member_body(m, &p.member_subnet, Some(tags)))
+                .collect();
+            if !members.is_empty() {
+                b["members"] = json!(members);
+            }
+            if let Some(hm) = &p.health_monitor {
+                b["healthmonitor"] = self.monitor_body(hm, tags);
+            }
+        }
+        b
+    }
+
+    fn listener_body(&self, l: &DesiredListener, tags: &[String], with_pool: bool) -> Value {
+        let mut b = json!({"name": l.name, "protocol": l.protocol.as_str(), "protocol_port": l.protocol_port});
+        if !l.allowed_cidrs.is_empty() {
+            b["allowed_cidrs"] = json!(
+                l.allowed_cidrs
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+            );
+        }
+        let o = &l.options;
+        if let Some(c) = o.connection_limit {
+            b["connection_limit"] = json!(c);
+        }
+        for (key, value) in [
+            ("timeout_client_data", o.timeout_client_data),
+            ("timeout_member_connect", o.timeout_member_connect),
+            ("timeout_member_data", o.timeout_member_data),
+            ("timeout_tcp_inspect", o.timeout_tcp_inspect),
+        ] {
+            if let Some(v) = value {
+                b[key] = json!(v);
+            }
+        }
+        self.tag(&mut b, tags, "description");
+        if with_pool {
+            b["default_pool"] = self.pool_body(&l.pool, tags, true);
+        }
+        b
+    }
+
+    fn load_balancer_body(
+        &self,
+        d: &DesiredLoadBalancer,
+        owner: &[String],
+        populated: bool,
+        additional: bool,
+    ) -> Value {
+        let mut b = json!({"name": d.name});
+        if let Some(s) = &d.vip.subnet_id {
+            b["vip_subnet_id"] = json!(s);
+        }
+        if let Some(a) = d.vip.address {
+            b["vip_address"] = json!(a.to_string());
+        }
+        for (key, value) in [
+            ("provider", &d.provider),
+            ("flavor_id", &d.flavor_id),
+            ("availability_zone", &d.availability_zone),
+        ] {
+            if let Some(v) = value {
+                b[key] = json!(v);
+            }
+        }
+        if additional && !d.additional_vips.is_empty() {
+            let vips: Vec<Value> = d
+                .additional_vips
+                .iter()
+                .map(|v| {
+                    let mut x = json!({"subnet_id": v.subnet_id});
+                    if let Some(a) = v.address {
+                        x["ip_address"] = json!(a.to_string());
+                    }
+                    x
+                })
+                .collect();
+            b["additional_vips"] = json!(vips);
+        }
+        self.tag(&mut b, &d.tags, "description");
+        if populated && !d.listeners.is_empty() {
+            b["listeners"] = json!(
+                d.listeners
+                    .iter()
+                    .map(|l| self.listener_body(l, owner, true))
+                    .collect::<Vec<_>>()
+            );
+        }
+        b
+    }
+
+    // ---------------------------------------------------------------- execute
+
+    fn resolve(r: &Ref, map: &HashMap<String, String>) -> Result<String, OpenStackError> {
+        r.id.clone()
+            .or_else(|| map.get(&r.name).cloned())
+            .ok_or_else(|| {
+                OpenStackError::Precondition(format!(
+                    "{} was to be created earlier in this plan but was not",
+                    r.name
+                ))
+            })
+    }
+
+    fn lb_id(r: &Ref, progress: &Progress) -> Result<String, OpenStackError> {
+        r.id.clone()
+            .or_else(|| progress.load_balancer.clone())
+            .ok_or_else(|| {
+                OpenStackError::Precondition(format!(
+                    "load balancer {} was to be created earlier in this plan but was not",
+                    r.name
+                ))
+            })
+    }
+
+    /// Before a load balancer write: the previous one must have settled.
+    pub async fn settle(
+        &self,
+        calls: &Calls,
+        progress: &mut Progress,
+        timeout: Duration,
+    ) -> Result<(), OpenStackError> {
+        if let Some(id) = progress.deleting.take() {
+            self.wait_for(calls, &id, timeout, true).await?;
+        }
+        if progress.dirty
+            && let Some(id) = progress.load_balancer.clone()
+        {
+            self.wait_for(calls, &id, timeout, false).await?;
+            progress.dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Executes one operation; records what it created in `progress`.
+    pub async fn execute(
+        &self,
+        calls: &Calls,
+        op: &Operation,
+        owner: &[String],
+        progress: &mut Progress,
+        timeout: Duration,
+    ) -> Result<Option<String>, OpenStackError> {
+        if op.is_load_balancer_write() {
+            self.settle(calls, progress, timeout).await?;
+        }
+        let touched = match op {
+            Operation::CreateLoadBalancer {
+                load_balancer,
+                populated,
+                additional_vips,
+            } => {
+                let body = json!({"loadbalancer": self.load_balancer_body(load_balancer, owner, *populated, *additional_vips)});
+                let v = self
+                    .lb_call(calls, Method::POST, "/loadbalancers", Some(&body))
+                    .await?;
+                let lb = &v["loadbalancer"];
+                let id = text(lb, "id");
+                progress.load_balancer = id.clone();
+                progress.vip_port = text(lb, "vip_port_id");
+                for l in list(lb, "listeners") {
+                    if let (Some(n), Some(i)) = (text(l, "name"), text(l, "id")) {
+                        progress.listeners.insert(n, i);
+                    }
+                }
+                progress.dirty = true;
+                id
+            }
+            Operation::DeleteLoadBalancer { id, .. } => {
+                match self
+                    .lb_call(
+                        calls,
+                        Method::DELETE,
+                        &format!("/loadbalancers/{id}?cascade=true"),
+                        None,
+                    )
+                    .await
+                {
+                    Ok(_) => progress.deleting = Some(id.clone()),
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e),
+                }
+                if progress.load_balancer.as_deref() == Some(id) {
+                    progress.load_balancer = None;
+                }
+                Some(id.clone())
+            }
+            Operation::CreateListener {
+                load_balancer,
+                listener,
+                with_pool,
+            } => {
+                let lb = Self::lb_id(load_balancer, progress)?;
+                progress.load_balancer.get_or_insert(lb.clone());
+                let mut body = self.listener_body(listener, owner, *with_pool);
+                body["loadbalancer_id"] = json!(lb);
+                let v = self
+                    .lb_call(
+                        calls,
+                        Method::POST,
+                        "/listeners",
+                        Some(&json!({"listener": body})),
+                    )
+                    .await?;
+                let id = text(&v["listener"], "id");
+                if let Some(i) = &id {
+                    progress.listeners.insert(listener.name.clone(), i.clone());
+                }
+                progress.dirty = true;
+                id
+            }
+            Operation::UpdateListener { id, update, .. } => {
+                let mut b = json!({});
+                if let Some(c) = &update.allowed_cidrs {
+                    b["allowed_cidrs"] =
+                        json!(c.iter().map(ToString::to_string).collect::<Vec<_>>());
+                }
+                for (key, value) in [
+                    ("timeout_client_data", update.timeout_client_data),
+                    ("timeout_member_connect", update.timeout_member_connect),
+                    ("timeout_member_data", update.timeout_member_data),
+                    ("timeout_tcp_inspect", update.timeout_tcp_inspect),
+                ] {
+                    if let Some(v) = value {
+                        b[key] = json!(v);
+                    }
+                }
+                if let Some(c) = update.connection_limit {
+                    b["connection_limit"] = json!(c);
+                }
+                self.lb_call(
+                    calls,
+                    Method::PUT,
+                    &format!("/listeners/{id}"),
+                    Some(&json!({"listener": b})),
+                )
+                .await?;
+                progress.dirty = true;
+                Some(id.clone())
+            }
+            Operation::DeleteListener { id, .. } => {
+                self.delete_child(calls, &format!("/listeners/{id}"))
+                    .await?;
+                progress.dirty = true;
+                Some(id.clone())
+            }
+            Operation::CreatePool {
+                load_balancer,
+                listener,
+                pool,
+                populated,
+            } => {
+                let _ = Self::lb_id(load_balancer, progress)?;
+                let listener_id = Self::resolve(listener, &progress.listeners)?;
+                let mut body = self.pool_body(pool, owner, *populated);
+                body["listener_id"] = json!(listener_id);
+                let v = self
+                    .lb_call(calls, Method::POST, "/pools", Some(&json!({"pool": body})))
+                    .await?;
+                let id = text(&v["pool"], "id");
+                if let Some(i) = &id {
+                    progress.pools.insert(pool.name.clone(), i.clone());
+                }
+                progress.dirty = true;
+                id
+            }
+            Operation::UpdatePool { id, update, .. } => {
+                let mut b = json!({});
+                if let Some(a) = update.lb_algorithm {
+                    b["lb_algorithm"] = json!(a.as_str());
+                }
+                if let Some(sp) = update.session_persistence {
+                    b["session_persistence"] =
+                        sp.map_or(Value::Null, |p| json!({"type": p.as_str()}));
+                }
+                self.lb_call(
+                    calls,
+                    Method::PUT,
+                    &format!("/pools/{id}"),
+                    Some(&json!({"pool": b})),
+                )
+                .await?;
+                progress.dirty = true;
+                Some(id.clone())
+            }
+            Operation::DeletePool { id, .. } => {
+                self.delete_child(calls, &format!("/pools/{id}")).await?;
+                progress.dirty = true;
+                Some(id.clone())
+            }
+            Operation::ReplaceMembers { pool, members } => {
+                let pool_id = Self::resolve(pool, &progress.pools)?;
+                let body: Vec<Value> = members
+                    .iter()
+                    .map(
+                        |MemberSpec {
+                             member,
+                             subnet_id,
+                             owned,
+                         }| {
+                            self.member_body(member, subnet_id, owned.then_some(owner))
+                        },
+                    )
+                    .collect();
+                self.lb_call(
+                    calls,
+                    Method::PUT,
+                    &format!("/pools/{pool_id}/members"),
+                    Some(&json!({"members": body})),
+                )
+                .await?;
+                progress.dirty = true;
+                Some(pool_id)
+            }
+            Operation::CreateMember {
+                pool,
+                member,
+                subnet_id,
+            } => {
+                let pool_id = Self::resolve(pool, &progress.pools)?;
+                let body = json!({"member": self.member_body(member, subnet_id, Some(owner))});
+                let v = self
+                    .lb_call(
+                        calls,
+                        Method::POST,
+                        &format!("/pools/{pool_id}/members"),
+                        Some(&body),
+                    )
+                    .await?;
+                progress.dirty = true;
+                text(&v["member"], "id")
+            }
+            Operation::DeleteMember { pool, id, .. } => {
+                let pool_id = Self::resolve(pool, &progress.pools)?;
+                self.delete_child(calls, &format!("/pools/{pool_id}/members/{id}"))
+                    .await?;
+                progress.dirty = true;
+                Some(id.clone())
+            }
+            Operation::CreateHealthMonitor { pool, monitor } => {
+                let pool_id = Self::resolve(pool, &progress.pools)?;
+                let mut body = self.monitor_body(monitor, owner);
+                body["pool_id"] = json!(pool_id);
+                let v = self
+                    .lb_call(
+                        calls,
+                        Method::POST,
+                        "/healthmonitors",
+                        Some(&json!({"healthmonitor": body})),
+                    )
+                    .await?;
+                progress.dirty = true;
+                text(&v["healthmonitor"], "id")
+            }
+            Operation::UpdateHealthMonitor { id, monitor, .. } => {
+                let mut body = self.monitor_body(monitor, owner);
+                if let Some(o) = body.as_object_mut() {
+                    o.remove("type");
+                    o.remove("tags");
+                    o.remove("name");
+                }
+                self.lb_call(
+                    calls,
+                    Method::PUT,
+                    &format!("/healthmonitors/{id}"),
+                    Some(&json!({"healthmonitor": body})),
+                )
+                .await?;
+                progress.dirty = true;
+                Some(id.clone())
+            }
+            Operation::DeleteHealthMonitor { id, .. } => {
+                self.delete_child(calls, &format!("/healthmonitors/{id}"))
+                    .await?;
+                progress.dirty = true;
+                Some(id.clone())
+            }
+            Operation::CreateFloatingIp {
+                vip_port,
+                subnet_id,
+                network_id,
+                description,
+            } => {
+                let port = vip_port
+                    .id
+                    .clone()
+                    .or_else(|| progress.vip_port.clone())
+                    .ok_or_else(|| {
+                        OpenStackError::Precondition(format!(
+                            "the VIP port of {} is not known yet",
+                            vip_port.name
+                        ))
+                    })?;
+                let network = match (network_id, subnet_id) {
+                    (Some(n), _) => n.clone(),
+                    (None, Some(s)) => self.subnet(calls, s).await?.network_id,
+                    (None, None) => self.external_network(calls).await?,
+                };
+                let mut body = json!({"floating_network_id": network, "port_id": port, "description": description, "tags": owner});
+                if let Some(s) = subnet_id {
+                    body["subnet_id"] = json!(s);
+                }
+                let v = self
+                    .net_call(
+                        calls,
+                        Method::POST,
+                        "/floatingips",
+                        Some(&json!({"floatingip": body})),
+                    )
+                    .await?;
+                let fip = &v["floatingip"];
+                let id = text(fip, "id");
+                // Where tags on create are not honoured, set them now: an untagged
+                // floating IP would be found by no later run, and leak.
+                if let Some(i) = &id
+                    && tags_of(fip, "description").is_empty()
+                {
+                    self.net_call(
+                        calls,
+                        Method::PUT,
+                        &format!("/floatingips/{i}/tags"),
+                        Some(&json!({"tags": owner})),
+                    )
+                    .await?;
+                }
+                id
+            }
+            Operation::AssociateFloatingIp {
+                id,
+                address,
+                vip_port,
+            } => {
+                let id = id.clone().ok_or_else(|| {
+                    OpenStackError::Precondition(format!("floating IP {address} was not looked up"))
+                })?;
+                let port = vip_port
+                    .id
+                    .clone()
+                    .or_else(|| progress.vip_port.clone())
+                    .ok_or_else(|| {
+                        OpenStackError::Precondition(format!(
+                            "the VIP port of {} is not known yet",
+                            vip_port.name
+                        ))
+                    })?;
+                self.net_call(
+                    calls,
+                    Method::PUT,
+                    &format!("/floatingips/{id}"),
+                    Some(&json!({"floatingip": {"port_id": port}})),
+                )
+                .await?;
+                Some(id)
+            }
+            Operation::DisassociateFloatingIp { id, .. } => {
+                self.net_call(
+                    calls,
+                    Method::PUT,
+                    &format!("/floatingips/{id}"),
+                    Some(&json!({"floatingip": {"port_id": null}})),
+                )
+                .await?;
+                Some(id.clone())
+            }
+            Operation::DeleteFloatingIp { id, .. } => {
+                match self
+                    .net_call(calls, Method::DELETE, &format!("/floatingips/{id}"), None)
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e),
+                }
+                Some(id.clone())
+            }
+        };
+        progress.ids.push(touched.clone());
+        Ok(touched)
+    }
+
+    /// Deletes a child object; one already gone is success.
+    async fn delete_child(&self, calls: &Calls, path: &str) -> Result<(), OpenStackError> {
+        match self.lb_call(calls, Method::DELETE, path, None).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Waits until the load balancer is ACTIVE (or, `gone`, deleted): polls
+    /// with backoff, fails on ERROR or after `timeout`.
+    pub async fn wait_for(
+        &self,
+        calls: &Calls,
+        id: &str,
+        timeout: Duration,
+        gone: bool,
+    ) -> Result<(), OpenStackError> {
+        calls
+            .waits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let started = Instant::now();
+        let mut pause = self.wait.first_poll;
+        loop {
+            let status = match self
+                .lb_call(calls, Method::GET, &format!("/loadbalancers/{id}"), None)
+                .await
+            {
+                Ok(v) => text(&v["loadbalancer"], "provisioning_status").unwrap_or_default(),
+                Err(e) if e.is_not_found() && gone => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            match status.as_str() {
+                "ACTIVE" if !gone => return Ok(()),
+                "ERROR" if !gone => {
+                    return Err(OpenStackError::LoadBalancerError { id: id.to_string() });
+                }
+                "DELETED" if gone => return Ok(()),
+                _ => {}
+            }
+            if started.elapsed() + pause > timeout {
+                return Err(OpenStackError::WaitTimeout {
+                    id: id.to_string(),
+                    status,
+                    seconds: timeout.as_secs(),
+                });
+            }
+            tokio::time::sleep(pause).await;
+            pause = pause.mul_f64(self.wait.factor).min(self.wait.max_poll);
+        }
+    }
+}
+
+fn parse_fip(v: &Value) -> Option<ObservedFloatingIp> {
+    Some(ObservedFloatingIp {
+        id: text(v, "id")?,
+        address: ip(v, "floating_ip_address")?,
+        port_id: text(v, "port_id"),
+        network_id: text(v, "floating_network_id"),
+        tags: tags_of(v, "_"),
+    })
+}

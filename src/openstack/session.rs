@@ -1,0 +1,337 @@
+//! A Keystone session: a token cached and renewed a minute before it expires
+//! (and once on a 401), endpoints from the catalog, a global cap on concurrent
+//! OpenStack calls, and call accounting (reads, writes, waits) per request.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::Value;
+use tokio::sync::{Mutex, Semaphore};
+
+use super::auth::Credentials;
+use super::error::{OpenStackError, error_message};
+
+/// The services this tool calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    LoadBalancer,
+    Network,
+}
+
+impl Service {
+    pub fn catalog_type(self) -> &'static str {
+        match self {
+            Service::LoadBalancer => "load-balancer",
+            Service::Network => "network",
+        }
+    }
+}
+
+/// OpenStack calls made for one request, for the answer's `openstackCalls`.
+#[derive(Debug, Default)]
+pub struct Calls {
+    pub reads: AtomicU32,
+    pub writes: AtomicU32,
+    pub waits: AtomicU32,
+}
+
+impl Calls {
+    pub fn snapshot(&self) -> (u32, u32, u32) {
+        (
+            self.reads.load(Ordering::Relaxed),
+            self.writes.load(Ordering::Relaxed),
+            self.waits.load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Token {
+    value: String,
+    renew_at: Instant,
+    load_balancer: Option<String>,
+    network: Option<String>,
+}
+
+pub struct Session {
+    http: reqwest::Client,
+    creds: Credentials,
+    token: Mutex<Option<Token>>,
+    limit: Semaphore,
+}
+
+/// Seconds since the epoch of Keystone's `2026-11-26T07:28:24.000000Z`.
+fn parse_utc(text: &str) -> Option<i64> {
+    let num = |a: usize, b: usize| text.get(a..b)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (h, mi, s) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * ((mo + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some((era * 146_097 + doe - 719_468) * 86_400 + h * 3600 + mi * 60 + s)
+}
+
+/// The API root of a catalog URL: Octavia's `/v2`, Neutron's `/v2.0`.
+fn versioned(service: Service, url: &str) -> String {
+    let url = url.trim_end_matches('/');
+    let suffix = match service {
+        Service::LoadBalancer => "/v2",
+        Service::Network => "/v2.0",
+    };
+    if url.ends_with("/v2") || url.ends_with("/v2.0") {
+        url.to_string()
+    } else {
+        format!("{url}{suffix}")
+    }
+}
+
+impl Session {
+    pub fn new(
+        creds: Credentials,
+        max_concurrent_calls: usize,
+        timeout: Duration,
+    ) -> Result<Session, OpenStackError> {
+        if creds.auth_url.starts_with("https://") {
+            return Err(OpenStackError::Config(format!(
+                "{} is HTTPS, and this build talks plain HTTP only (TLS to the cloud is not built in yet)",
+                creds.auth_url
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| OpenStackError::Config(format!("HTTP client: {e}")))?;
+        Ok(Session {
+            http,
+            creds,
+            token: Mutex::new(None),
+            limit: Semaphore::new(max_concurrent_calls.max(1)),
+        })
+    }
+
+    pub fn credentials(&self) -> &Credentials {
+        &self.creds
+    }
+
+    async fn authenticate(&self) -> Result<Token, OpenStackError> {
+        let url = format!("{}/auth/tokens", self.creds.auth_url.trim_end_matches('/'));
+        let res = self
+            .http
+            .post(&url)
+            .json(&self.creds.auth_body())
+            .send()
+            .await
+            .map_err(|e| OpenStackError::Unreachable {
+                service: "identity",
+                method: "POST".into(),
+                url: url.clone(),
+                message: e.to_string(),
+            })?;
+        let status = res.status().as_u16();
+        let value = res
+            .headers()
+            .get("x-subject-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let text = res.text().await.unwrap_or_default();
+        if status != 201 && status != 200 {
+            return Err(OpenStackError::Auth {
+                url,
+                status,
+                message: error_message(&text),
+            });
+        }
+        let (Some(value), Ok(body)) = (value, serde_json::from_str::<Value>(&text)) else {
+            return Err(OpenStackError::Auth {
+                url,
+                status,
+                message: "no X-Subject-Token or no token body in the answer".into(),
+            });
+        };
+        let token = &body["token"];
+        let now_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let lifetime = token["expires_at"]
+            .as_str()
+            .and_then(parse_utc)
+            .map_or(3600, |exp| exp - now_epoch);
+        // Renew a minute early (or halfway through a token shorter than two minutes).
+        let margin = if lifetime > 120 { 60 } else { lifetime / 2 };
+        let renew_at = Instant::now() + Duration::from_secs((lifetime - margin).max(0) as u64);
+        let endpoint = |service: Service| -> Option<String> {
+            let entries = token["catalog"].as_array()?;
+            let entry = entries
+                .iter()
+                .find(|e| e["type"] == service.catalog_type())?;
+            let ep =
+                entry["endpoints"].as_array()?.iter().find(|ep| {
+                    ep["interface"] == self.creds.interface.as_str()
+                        && self.creds.region.as_ref().is_none_or(|r| {
+                            ep["region"] == r.as_str() || ep["region_id"] == r.as_str()
+                        })
+                })?;
+            ep["url"].as_str().map(|u| versioned(service, u))
+        };
+        Ok(Token {
+            value,
+            renew_at,
+            load_balancer: endpoint(Service::LoadBalancer),
+            network: endpoint(Service::Network),
+        })
+    }
+
+    /// A valid token (a new one when `renew`, or when the cached one is due).
+    async fn token(&self, renew: bool) -> Result<Token, OpenStackError> {
+        let mut cached = self.token.lock().await;
+        if let Some(t) = cached
+            .as_ref()
+            .filter(|t| !renew && t.renew_at > Instant::now())
+        {
+            return Ok(t.clone());
+        }
+        let fresh = self.authenticate().await?;
+        *cached = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// Authenticates (for readiness checks).
+    pub async fn check(&self) -> Result<(), OpenStackError> {
+        self.token(false).await.map(|_| ())
+    }
+
+    /// One call; `path` is below the service's API root (`/lbaas/...`, `/floatingips`).
+    /// Reads (GET) and writes are counted in `calls`. A 401 renews the token once.
+    pub async fn call(
+        &self,
+        calls: &Calls,
+        service: Service,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, OpenStackError> {
+        let counter = if method == Method::GET {
+            &calls.reads
+        } else {
+            &calls.writes
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let name = service.catalog_type();
+        let _permit = self
+            .limit
+            .acquire()
+            .await
+            .map_err(|_| OpenStackError::Config("the call limiter is closed".into()))?;
+        let mut renew = false;
+        loop {
+            let token = self.token(renew).await?;
+            let root = match service {
+                Service::LoadBalancer => token.load_balancer.clone(),
+                Service::Network => token.network.clone(),
+            }
+            .ok_or_else(|| OpenStackError::NoEndpoint {
+                service: name.into(),
+                interface: self.creds.interface.clone(),
+                region: self.creds.region.clone(),
+            })?;
+            let url = format!("{root}{path}");
+            let mut req = self
+                .http
+                .request(method.clone(), &url)
+                .header("x-auth-token", &token.value);
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let span =
+                tracing::debug_span!("openstack", service = name, method = %method, url = %url);
+            let _enter = span.enter();
+            let res = req.send().await.map_err(|e| OpenStackError::Unreachable {
+                service: name,
+                method: method.to_string(),
+                url: url.clone(),
+                message: e.to_string(),
+            })?;
+            let status = res.status().as_u16();
+            let request_id = res
+                .headers()
+                .get("x-openstack-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            tracing::debug!(
+                status,
+                request_id = request_id.as_deref().unwrap_or(""),
+                "openstack answered"
+            );
+            if status == 401 && !renew {
+                renew = true;
+                continue;
+            }
+            let text = res.text().await.map_err(|e| OpenStackError::Decode {
+                service: name,
+                method: method.to_string(),
+                url: url.clone(),
+                message: e.to_string(),
+            })?;
+            if !(200..300).contains(&status) {
+                return Err(OpenStackError::Api {
+                    service: name,
+                    method: method.to_string(),
+                    url,
+                    status,
+                    request_id,
+                    message: error_message(&text),
+                });
+            }
+            if text.trim().is_empty() {
+                return Ok(Value::Null);
+            }
+            return serde_json::from_str(&text).map_err(|e| OpenStackError::Decode {
+                service: name,
+                method: method.to_string(),
+                url,
+                message: e.to_string(),
+            });
+        }
+    }
+}
+
+/// Shared ownership for the app state.
+pub type SharedSession = Arc<Session>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keystone_times_parse() {
+        assert_eq!(parse_utc("1970-01-01T00:00:00.000000Z"), Some(0));
+        assert_eq!(parse_utc("2027-01-01T00:00:00Z"), Some(1_798_761_600));
+        assert_eq!(parse_utc("garbage"), None);
+    }
+
+    #[test]
+    fn catalog_urls_get_the_api_root() {
+        assert_eq!(
+            versioned(Service::LoadBalancer, "http://h:9876"),
+            "http://h:9876/v2"
+        );
+        assert_eq!(
+            versioned(Service::LoadBalancer, "http://h/load-balancer/"),
+            "http://h/load-balancer/v2"
+        );
+        assert_eq!(
+            versioned(Service::Network, "http://h:9696/"),
+            "http://h:9696/v2.0"
+        );
+        assert_eq!(
+            versioned(Service::Network, "http://h:9696/v2.0"),
+            "http://h:9696/v2.0"
+        );
+    }
+}

@@ -1,0 +1,629 @@
+//! The stateless reconciler: translate the Service, observe what OpenStack
+//! has (found by name and ownership tags, never by remembered ids), plan with
+//! the pure core, execute (the only place that writes), wait for ACTIVE, and
+//! answer with the status to write back. A 409 from a load balancer another
+//! replica is changing is waited out, then the Service is observed and
+//! planned again. Requests for one Service are serialised in this process.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Endpoints, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::config::Settings;
+use crate::k8s::{self, InputError};
+use crate::model::{
+    FloatingIpIntent, Observed, ObservedFloatingIp, ObservedLoadBalancer, ServiceRef, Translation,
+};
+use crate::names::{self, is_owned};
+use crate::openstack::cloud::Progress;
+use crate::openstack::{Calls, Cloud, OpenStackError};
+use crate::plan::{self, OperationSummary, PlanError};
+use crate::response::PlanResponse;
+use crate::translate::{self, Backends, TranslateError};
+
+/// How many times a plan is redone after a 409 before giving up.
+const REPLANS: usize = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    Translate(#[from] TranslateError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    OpenStack(#[from] OpenStackError),
+    #[error("no load balancer for Service {0}")]
+    NotFound(String),
+}
+
+/// What an apply request carries: a Service and, optionally, its backends.
+#[derive(Debug, Clone)]
+pub struct ApplyInput {
+    pub service: Service,
+    pub endpoints: Option<Endpoints>,
+    pub endpoint_slices: Option<Vec<EndpointSlice>>,
+}
+
+impl ApplyInput {
+    /// Reads `{"service": ..., "endpoints": ..., "endpointSlices": [...]}`.
+    pub fn from_json(body: Value) -> Result<ApplyInput, InputError> {
+        let Value::Object(mut map) = body else {
+            return Err(InputError {
+                origin: "request".into(),
+                object: None,
+                field: None,
+                message: "expected a JSON object with a \"service\"".into(),
+            });
+        };
+        let service = map
+            .remove("service")
+            .filter(|v| !v.is_null())
+            .ok_or_else(|| InputError {
+                origin: "request".into(),
+                object: None,
+                field: Some("service".into()),
+                message: "missing".into(),
+            })?;
+        let service: Service = k8s::decode("request", "service.", service)?;
+        let endpoints = match map.remove("endpoints").filter(|v| !v.is_null()) {
+            Some(e) => Some(k8s::decode("request", "endpoints.", e)?),
+            None => None,
+        };
+        let endpoint_slices = match map.remove("endpointSlices").filter(|v| !v.is_null()) {
+            Some(Value::Array(items)) => Some(
+                items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, s)| k8s::decode("request", &format!("endpointSlices[{i}]."), s))
+                    .collect::<Result<Vec<EndpointSlice>, _>>()?,
+            ),
+            Some(_) => {
+                return Err(InputError {
+                    origin: "request".into(),
+                    object: None,
+                    field: Some("endpointSlices".into()),
+                    message: "must be a list".into(),
+                });
+            }
+            None => None,
+        };
+        Ok(ApplyInput {
+            service,
+            endpoints,
+            endpoint_slices,
+        })
+    }
+
+    fn backends(&self) -> Option<Backends<'_>> {
+        (self.endpoints.is_some() || self.endpoint_slices.is_some()).then(|| Backends {
+            endpoints: self.endpoints.as_ref(),
+            endpoint_slices: self.endpoint_slices.as_deref().unwrap_or(&[]),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApplyAction {
+    Created,
+    Updated,
+    Unchanged,
+    Deleted,
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberView {
+    pub id: String,
+    pub address: IpAddr,
+    pub protocol_port: u16,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolView {
+    pub id: String,
+    pub name: String,
+    pub lb_algorithm: String,
+    pub session_persistence: Option<String>,
+    pub members: Vec<MemberView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenerView {
+    pub id: String,
+    pub name: String,
+    pub protocol: String,
+    pub protocol_port: u16,
+    pub allowed_cidrs: Vec<String>,
+    pub pool: Option<PoolView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadBalancerView {
+    pub id: String,
+    pub name: String,
+    pub vip_address: Option<IpAddr>,
+    pub vip_port_id: Option<String>,
+    pub provisioning_status: String,
+    pub operating_status: String,
+    pub listeners: Vec<ListenerView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FloatingIpView {
+    pub id: String,
+    pub address: IpAddr,
+    pub method: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct CallCounts {
+    pub reads: u32,
+    pub writes: u32,
+    pub waits: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyResponse {
+    pub service: String,
+    pub action: ApplyAction,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub converged: bool,
+    pub load_balancer: Option<LoadBalancerView>,
+    pub floating_ip: Option<FloatingIpView>,
+    /// A core/v1 ServiceStatus, ready to PATCH onto the Service.
+    pub status: Value,
+    pub operations: Vec<OperationSummary>,
+    pub openstack_calls: CallCounts,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// Options of one apply.
+#[derive(Debug, Clone, Copy)]
+pub struct ApplyOptions {
+    pub wait: bool,
+    pub timeout: Duration,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            wait: true,
+            timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+pub struct Reconciler {
+    pub cloud: Cloud,
+    pub settings: Settings,
+    locks: Mutex<HashMap<ServiceRef, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+fn lb_view(lb: &ObservedLoadBalancer) -> LoadBalancerView {
+    let listeners = lb
+        .listeners
+        .iter()
+        .map(|l| ListenerView {
+            id: l.id.clone(),
+            name: l.name.clone(),
+            protocol: l.protocol.clone(),
+            protocol_port: l.protocol_port,
+            allowed_cidrs: l.allowed_cidrs.iter().map(ToString::to_string).collect(),
+            pool: l
+                .default_pool_id
+                .as_ref()
+                .and_then(|id| lb.pools.iter().find(|p| &p.id == id))
+                .map(|p| PoolView {
+                    id: p.id.clone(),
+                    name: p.name.clone(),
+                    lb_algorithm: p.lb_algorithm.clone(),
+                    session_persistence: p.session_persistence.clone(),
+                    members: p
+                        .members
+                        .iter()
+                        .map(|m| MemberView {
+                            id: m.id.clone(),
+                            address: m.address,
+                            protocol_port: m.protocol_port,
+                        })
+                        .collect(),
+                }),
+        })
+        .collect();
+    LoadBalancerView {
+        id: lb.id.clone(),
+        name: lb.name.clone(),
+        vip_address: lb.vip_address,
+        vip_port_id: lb.vip_port_id.clone(),
+        provisioning_status: lb.provisioning_status.clone(),
+        operating_status: lb.operating_status.clone(),
+        listeners,
+    }
+}
+
+/// The owned load balancer, its floating IP and the status to write back.
+fn summarise(
+    observed: &Observed,
+    owner: &[String],
+) -> (Option<LoadBalancerView>, Option<FloatingIpView>, Value) {
+    let lb = observed
+        .load_balancers
+        .iter()
+        .find(|lb| is_owned(&lb.tags, owner));
+    let fip: Option<&ObservedFloatingIp> = lb.and_then(|lb| {
+        observed
+            .floating_ips
+            .iter()
+            .find(|f| f.port_id.is_some() && f.port_id == lb.vip_port_id)
+    });
+    let ingress = fip
+        .map(|f| f.address)
+        .or_else(|| lb.and_then(|l| l.vip_address));
+    let status = match ingress {
+        Some(ip) => json!({"loadBalancer": {"ingress": [{"ip": ip.to_string()}]}}),
+        None => json!({"loadBalancer": {}}),
+    };
+    let fip_view = fip.map(|f| FloatingIpView {
+        id: f.id.clone(),
+        address: f.address,
+        method: if is_owned(&f.tags, owner) {
+            "pool"
+        } else {
+            "user"
+        },
+    });
+    (lb.map(lb_view), fip_view, status)
+}
+
+impl Reconciler {
+    pub fn new(cloud: Cloud, settings: Settings) -> Reconciler {
+        Reconciler {
+            cloud,
+            settings,
+            locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock_for(&self, service: &ServiceRef) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        locks.entry(service.clone()).or_default().clone()
+    }
+
+    /// Translates with the VIP subnet's CIDR known, so a clusterIP outside it is caught.
+    pub async fn translate(
+        &self,
+        input: &ApplyInput,
+        calls: &Calls,
+        online: bool,
+    ) -> Result<Translation, ReconcileError> {
+        let first =
+            translate::translate(&self.settings, &input.service, input.backends(), &|_| None)?;
+        let subnet = match (&first, online) {
+            (Translation::LoadBalancer(d), true) => d.vip.subnet_id.clone(),
+            _ => None,
+        };
+        let Some(subnet) = subnet else {
+            return Ok(first);
+        };
+        let cidr = self.cloud.subnet(calls, &subnet).await?.cidr;
+        Ok(translate::translate(
+            &self.settings,
+            &input.service,
+            input.backends(),
+            &|id| (id == subnet).then_some(cidr),
+        )?)
+    }
+
+    async fn observe_for(
+        &self,
+        calls: &Calls,
+        translation: &Translation,
+    ) -> Result<Observed, ReconcileError> {
+        let (name, owner, hint, user, members) = match translation {
+            Translation::LoadBalancer(d) => {
+                let user = match d.floating_ip {
+                    FloatingIpIntent::User { address } => Some(address),
+                    _ => None,
+                };
+                let members = d.listeners.iter().any(|l| l.pool.members.is_some());
+                (
+                    d.name.clone(),
+                    d.owner_tags.clone(),
+                    d.load_balancer_id.clone(),
+                    user,
+                    members,
+                )
+            }
+            Translation::Skip {
+                service,
+                owner_tags,
+                ..
+            } => (
+                names::load_balancer_name(service),
+                owner_tags.clone(),
+                None,
+                None,
+                false,
+            ),
+        };
+        Ok(self
+            .cloud
+            .observe(calls, &name, &owner, hint.as_deref(), user, members)
+            .await?)
+    }
+
+    /// `POST /v1/plan`: what apply would do now (or, offline, against empty state).
+    pub async fn plan(
+        &self,
+        input: &ApplyInput,
+        offline: bool,
+    ) -> Result<PlanResponse, ReconcileError> {
+        let calls = Calls::default();
+        let translation = self.translate(input, &calls, !offline).await?;
+        let observed = if offline {
+            Observed::default()
+        } else {
+            self.observe_for(&calls, &translation).await?
+        };
+        let ops = plan::plan(&translation, &observed, self.cloud.caps)?;
+        let existed = owner_of(&translation).is_some_and(|o| {
+            observed
+                .load_balancers
+                .iter()
+                .any(|lb| is_owned(&lb.tags, o))
+        });
+        Ok(PlanResponse::new(&translation, &ops, existed))
+    }
+
+    /// `POST /v1/apply`.
+    pub async fn apply(
+        &self,
+        input: &ApplyInput,
+        options: ApplyOptions,
+    ) -> Result<ApplyResponse, ReconcileError> {
+        let calls = Calls::default();
+        let translation = self.translate(input, &calls, true).await?;
+        let service = match &translation {
+            Translation::LoadBalancer(d) => d.service.clone(),
+            Translation::Skip { service, .. } => service.clone(),
+        };
+        let lock = self.lock_for(&service);
+        let _guard = lock.lock().await;
+        let owner = owner_of(&translation)
+            .map(<[String]>::to_vec)
+            .unwrap_or_default();
+
+        let mut observed = self.observe_for(&calls, &translation).await?;
+        let existed = observed
+            .load_balancers
+            .iter()
+            .any(|lb| is_owned(&lb.tags, &owner));
+        let mut done: Vec<OperationSummary> = Vec::new();
+        let mut progress = Progress::default();
+        let mut round = 0;
+        loop {
+            let ops = plan::plan(&translation, &observed, self.cloud.caps)?;
+            progress.load_balancer = observed
+                .load_balancers
+                .iter()
+                .find(|lb| is_owned(&lb.tags, &owner) && lb.provisioning_status != "ERROR")
+                .map(|lb| lb.id.clone());
+            // A load balancer another writer left PENDING_* settles first.
+            progress.dirty = observed.load_balancers.iter().any(|lb| {
+                is_owned(&lb.tags, &owner) && lb.provisioning_status.starts_with("PENDING_")
+            });
+            let mut conflict = None;
+            for op in &ops {
+                match self
+                    .cloud
+                    .execute(&calls, op, &owner, &mut progress, options.timeout)
+                    .await
+                {
+                    Ok(id) => {
+                        let mut summary = op.summary();
+                        summary.id = summary.id.or(id);
+                        done.push(summary);
+                    }
+                    Err(e) if e.is_conflict() && round < REPLANS => {
+                        tracing::info!(service = %service, error = %e, "conflict: waiting, then planning again");
+                        conflict = Some(e);
+                        break;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if conflict.is_none() {
+                break;
+            }
+            round += 1;
+            self.cloud
+                .settle(&calls, &mut progress, options.timeout)
+                .await?;
+            if let Some(id) = progress.load_balancer.clone() {
+                self.cloud
+                    .wait_for(&calls, &id, options.timeout, false)
+                    .await?;
+            }
+            observed = self.observe_for(&calls, &translation).await?;
+        }
+
+        let mut converged = true;
+        if options.wait {
+            match self
+                .cloud
+                .settle(&calls, &mut progress, options.timeout)
+                .await
+            {
+                Ok(()) => {}
+                Err(OpenStackError::WaitTimeout { .. }) => converged = false,
+                Err(e) => return Err(e.into()),
+            }
+        } else if progress.dirty || progress.deleting.is_some() {
+            converged = false;
+        }
+        if !done.is_empty() {
+            observed = self.observe_for(&calls, &translation).await?;
+        }
+        let (lb, fip, status) = summarise(&observed, &owner);
+        let (reads, writes, waits) = calls.snapshot();
+        let (action, reason, notes) = match &translation {
+            Translation::Skip { reason, .. } => {
+                (ApplyAction::Skipped, Some(reason.clone()), Vec::new())
+            }
+            Translation::LoadBalancer(d) => {
+                let action = match (existed, done.is_empty()) {
+                    (false, _) => ApplyAction::Created,
+                    (true, true) => ApplyAction::Unchanged,
+                    (true, false) => ApplyAction::Updated,
+                };
+                (action, None, d.notes.clone())
+            }
+        };
+        tracing::info!(service = %service, ?action, reads, writes, waits, converged, "applied");
+        Ok(ApplyResponse {
+            service: service.to_string(),
+            action,
+            reason,
+            converged,
+            load_balancer: lb,
+            floating_ip: fip,
+            status,
+            operations: done,
+            openstack_calls: CallCounts {
+                reads,
+                writes,
+                waits,
+            },
+            notes,
+        })
+    }
+
+    /// `GET /v1/services/{namespace}/{name}`.
+    pub async fn get(&self, service: &ServiceRef) -> Result<ApplyResponse, ReconcileError> {
+        let calls = Calls::default();
+        let owner = names::owner_tags(&self.settings.cluster.name, service);
+        let observed = self
+            .cloud
+            .observe(
+                &calls,
+                &names::load_balancer_name(service),
+                &owner,
+                None,
+                None,
+                true,
+            )
+            .await?;
+        let (lb, fip, status) = summarise(&observed, &owner);
+        let Some(lb) = lb else {
+            return Err(ReconcileError::NotFound(service.to_string()));
+        };
+        let (reads, writes, waits) = calls.snapshot();
+        Ok(ApplyResponse {
+            service: service.to_string(),
+            action: ApplyAction::Unchanged,
+            reason: None,
+            converged: lb.provisioning_status == "ACTIVE",
+            load_balancer: Some(lb),
+            floating_ip: fip,
+            status,
+            operations: Vec::new(),
+            openstack_calls: CallCounts {
+                reads,
+                writes,
+                waits,
+            },
+            notes: Vec::new(),
+        })
+    }
+
+    /// `DELETE /v1/services/{namespace}/{name}`: removes what this tool created.
+    pub async fn delete(
+        &self,
+        service: &ServiceRef,
+        keep_floating_ip: bool,
+        options: ApplyOptions,
+    ) -> Result<ApplyResponse, ReconcileError> {
+        let calls = Calls::default();
+        let lock = self.lock_for(service);
+        let _guard = lock.lock().await;
+        let owner = names::owner_tags(&self.settings.cluster.name, service);
+        let observed = self
+            .cloud
+            .observe(
+                &calls,
+                &names::load_balancer_name(service),
+                &owner,
+                None,
+                None,
+                false,
+            )
+            .await?;
+        let ops = plan::plan_removal(&observed, &owner, keep_floating_ip);
+        let mut progress = Progress::default();
+        let mut done = Vec::new();
+        for op in &ops {
+            let id = self
+                .cloud
+                .execute(&calls, op, &owner, &mut progress, options.timeout)
+                .await?;
+            let mut summary = op.summary();
+            summary.id = summary.id.or(id);
+            done.push(summary);
+        }
+        let mut converged = progress.deleting.is_none();
+        if options.wait
+            && let Some(id) = progress.deleting.take()
+        {
+            converged = match self
+                .cloud
+                .wait_for(&calls, &id, options.timeout, true)
+                .await
+            {
+                Ok(()) => true,
+                Err(OpenStackError::WaitTimeout { .. }) => false,
+                Err(e) => return Err(e.into()),
+            };
+        }
+        let (reads, writes, waits) = calls.snapshot();
+        Ok(ApplyResponse {
+            service: service.to_string(),
+            action: ApplyAction::Deleted,
+            reason: None,
+            converged,
+            load_balancer: None,
+            floating_ip: None,
+            status: json!({"loadBalancer": {}}),
+            operations: done,
+            openstack_calls: CallCounts {
+                reads,
+                writes,
+                waits,
+            },
+            notes: Vec::new(),
+        })
+    }
+}
+
+fn owner_of(t: &Translation) -> Option<&[String]> {
+    match t {
+        Translation::LoadBalancer(d) => Some(&d.owner_tags),
+        Translation::Skip { owner_tags, .. } => Some(owner_tags),
+    }
+}

@@ -1,0 +1,592 @@
+//! The REST API end to end, black box: the server on 127.0.0.1:0 over its
+//! embedded simulated cloud (as `svc-lbaas serve` runs with no credentials),
+//! driven over HTTP; the simulator's own API checks what was really created.
+
+use std::net::SocketAddr;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use svc_lbaas::config::Settings;
+use svc_lbaas::sim::RunningSim;
+
+struct App {
+    addr: SocketAddr,
+    sim: RunningSim,
+    http: reqwest::Client,
+}
+
+async fn spawn_app() -> App {
+    let env = |k: &str| match k {
+        "SVC_LBAAS_SIM_PROVISIONING_DELAY_MS" => Some("30".to_string()),
+        _ => None,
+    };
+    let (app, sim) = svc_lbaas::cli::build_app(Settings::default(), &env)
+        .await
+        .expect("builds");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let addr = listener.local_addr().expect("has an address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    App {
+        addr,
+        sim: sim.expect("no credentials: the embedded simulator"),
+        http: reqwest::Client::new(),
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    body: Value,
+    headers: reqwest::header::HeaderMap,
+}
+
+impl App {
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<String>) -> Answer {
+        let mut req = self
+            .http
+            .request(method, format!("http://{}{path}", self.addr));
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        let res = req.send().await.expect("the server answers");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap_or_default();
+        Answer {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            headers,
+        }
+    }
+
+    async fn apply(&self, request: Value) -> Answer {
+        self.send(
+            reqwest::Method::POST,
+            "/v1/apply",
+            Some(request.to_string()),
+        )
+        .await
+    }
+
+    /// A call straight to the simulated cloud (as an admin would look).
+    async fn cloud(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let token = self
+            .http
+            .post(format!("{}/auth/tokens", self.sim.auth_url()))
+            .json(&json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "domain": {"name": "Default"}, "password": "admin"}}},
+                "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}))
+            .send()
+            .await
+            .unwrap()
+            .headers()
+            .get("x-subject-token")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.sim.state.base_url))
+            .header("x-auth-token", token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let text = req.send().await.unwrap().text().await.unwrap();
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    async fn floating_ips(&self) -> Vec<Value> {
+        self.cloud(reqwest::Method::GET, "/network/v2.0/floatingips", None)
+            .await["floatingips"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    async fn load_balancers(&self) -> Vec<Value> {
+        self.cloud(
+            reqwest::Method::GET,
+            "/load-balancer/v2/lbaas/loadbalancers",
+            None,
+        )
+        .await["loadbalancers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+fn service(kind: &str, ports: Value, extra: Value) -> Value {
+    let mut spec = json!({"type": kind, "clusterIP": "10.2.0.42", "ports": ports});
+    if let (Some(s), Value::Object(e)) = (spec.as_object_mut(), extra) {
+        s.extend(e);
+    }
+    json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "shop", "uid": "u-1"}, "spec": spec})
+}
+
+fn two_ports() -> Value {
+    json!([{"name": "http", "port": 80, "targetPort": 8080}, {"name": "https", "port": 443, "targetPort": 8443}])
+}
+
+fn endpoints(ips: &[&str]) -> Value {
+    let addresses: Vec<Value> = ips.iter().map(|ip| json!({"ip": ip})).collect();
+    json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "web", "namespace": "shop"},
+        "subsets": [{"addresses": addresses, "ports": [{"name": "http", "port": 8080}, {"name": "https", "port": 8443}]}]})
+}
+
+fn calls(a: &Answer) -> (u64, u64) {
+    let c = &a.body["openstackCalls"];
+    (
+        c["writes"].as_u64().unwrap_or(99),
+        c["waits"].as_u64().unwrap_or(99),
+    )
+}
+
+fn ingress(a: &Answer) -> String {
+    a.body["status"]["loadBalancer"]["ingress"][0]["ip"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_load_balancer_service_gets_a_floating_ip_in_two_writes_and_one_wait() {
+    let app = spawn_app().await;
+    let a = app
+        .apply(json!({"service": service("LoadBalancer", two_ports(), json!({})), "endpoints": endpoints(&["10.1.0.5", "10.1.0.6", "10.1.0.7"])}))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.body["action"], "created");
+    assert_eq!(a.body["converged"], true);
+    assert_eq!(
+        calls(&a),
+        (2, 1),
+        "one fully-populated create, one floating IP, one wait"
+    );
+    let fip = &a.body["floatingIp"];
+    assert_eq!(fip["method"], "pool");
+    assert_eq!(ingress(&a), fip["address"].as_str().unwrap());
+    let lb = &a.body["loadBalancer"];
+    assert_eq!(lb["name"], "shop/web");
+    assert_eq!(lb["vipAddress"], "10.2.0.42");
+    assert_eq!(lb["provisioningStatus"], "ACTIVE");
+    let names: Vec<&str> = lb["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"shop/web:TCP:80") && names.contains(&"shop/web:TCP:443"),
+        "{names:?}"
+    );
+    assert_eq!(
+        lb["listeners"][0]["pool"]["members"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    // In the cloud: the floating IP is tagged as ours and bound to the VIP port.
+    let fips = app.floating_ips().await;
+    assert_eq!(fips.len(), 1);
+    assert_eq!(fips[0]["port_id"], lb["vipPortId"]);
+    assert!(
+        fips[0]["tags"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("svc-lbaas-service:shop_web"))
+    );
+    assert_eq!(fips[0]["description"], "svc-lbaas: Service shop/web");
+}
+
+#[tokio::test]
+async fn an_unchanged_service_makes_no_writes_and_an_endpoint_change_one_per_pool() {
+    let app = spawn_app().await;
+    let request = json!({"service": service("LoadBalancer", two_ports(), json!({})), "endpoints": endpoints(&["10.1.0.5", "10.1.0.6", "10.1.0.7"])});
+    app.apply(request.clone()).await;
+    let again = app.apply(request).await;
+    assert_eq!(again.body["action"], "unchanged");
+    assert_eq!(calls(&again), (0, 0));
+    assert_eq!(again.body["operations"], json!([]));
+    let changed = app
+        .apply(json!({"service": service("LoadBalancer", two_ports(), json!({})), "endpoints": endpoints(&["10.1.0.5", "10.1.0.6", "10.1.0.8"])}))
+        .await;
+    assert_eq!(changed.body["action"], "updated");
+    assert_eq!(
+        calls(&changed).0,
+        2,
+        "one batch member write per changed pool: {}",
+        changed.body
+    );
+    let ops: Vec<&str> = changed.body["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["op"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops, ["replace", "replace"]);
+    let members = &changed.body["loadBalancer"]["listeners"][0]["pool"]["members"];
+    let addresses: Vec<&str> = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["address"].as_str().unwrap())
+        .collect();
+    assert!(
+        addresses.contains(&"10.1.0.8") && !addresses.contains(&"10.1.0.7"),
+        "{addresses:?}"
+    );
+    // Without Endpoints, members are left alone.
+    let no_endpoints = app
+        .apply(json!({"service": service("LoadBalancer", two_ports(), json!({}))}))
+        .await;
+    assert_eq!(calls(&no_endpoints).0, 0);
+}
+
+#[tokio::test]
+async fn ports_added_and_removed_change_listeners_only() {
+    let app = spawn_app().await;
+    app.apply(json!({"service": service("ClusterIP", two_ports(), json!({}))}))
+        .await;
+    let a = app
+        .apply(json!({"service": service("ClusterIP", json!([{"name": "http", "port": 80, "targetPort": 8080}, {"name": "dns", "port": 53, "protocol": "UDP"}]), json!({}))}))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let ops: Vec<String> = a.body["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            format!(
+                "{} {} {}",
+                o["op"].as_str().unwrap(),
+                o["resource"].as_str().unwrap(),
+                o["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            "delete listener shop/web:TCP:443",
+            "delete pool shop/web:TCP:443",
+            "create listener shop/web:UDP:53"
+        ]
+    );
+    let names: Vec<&str> = a.body["loadBalancer"]["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2);
+    assert!(names.contains(&"shop/web:UDP:53"));
+}
+
+#[tokio::test]
+async fn load_balancer_to_cluster_ip_releases_the_floating_ip() {
+    let app = spawn_app().await;
+    app.apply(json!({"service": service("LoadBalancer", two_ports(), json!({}))}))
+        .await;
+    assert_eq!(app.floating_ips().await.len(), 1);
+    let a = app
+        .apply(json!({"service": service("ClusterIP", two_ports(), json!({}))}))
+        .await;
+    assert_eq!(a.body["action"], "updated");
+    assert_eq!(ingress(&a), "10.2.0.42", "the VIP is the ingress now");
+    assert!(app.floating_ips().await.is_empty(), "no leaked floating IP");
+}
+
+#[tokio::test]
+async fn the_user_method_binds_the_users_floating_ip_and_never_deletes_it() {
+    let app = spawn_app().await;
+    let user = service(
+        "LoadBalancer",
+        two_ports(),
+        json!({"loadBalancerIP": "172.24.4.13"}),
+    );
+    let missing = app.apply(json!({"service": user.clone()})).await;
+    assert_eq!(missing.status, StatusCode::CONFLICT, "{}", missing.body);
+    assert_eq!(missing.body["field"], "service.spec.loadBalancerIP");
+    assert!(
+        app.load_balancers().await.is_empty(),
+        "nothing created before the check"
+    );
+    let public = app.sim.state.seed.public_network.clone();
+    app.cloud(reqwest::Method::POST, "/network/v2.0/floatingips", Some(json!({"floatingip": {"floating_network_id": public, "floating_ip_address": "172.24.4.13"}})))
+        .await;
+    let a = app.apply(json!({"service": user})).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(ingress(&a), "172.24.4.13");
+    assert_eq!(a.body["floatingIp"]["method"], "user");
+    let d = app
+        .send(reqwest::Method::DELETE, "/v1/services/shop/web", None)
+        .await;
+    assert_eq!(d.status, StatusCode::OK);
+    let ops: Vec<&str> = d.body["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["op"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops, ["disassociate", "delete"]);
+    let fips = app.floating_ips().await;
+    assert_eq!(fips.len(), 1, "the user's floating IP stays");
+    assert_eq!(fips[0]["port_id"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_users_floating_ip_bound_to_another_port_is_a_conflict() {
+    let app = spawn_app().await;
+    let seed = app.sim.state.seed.clone();
+    let port = app
+        .cloud(
+            reqwest::Method::POST,
+            "/network/v2.0/ports",
+            Some(json!({"port": {"network_id": seed.service_network}})),
+        )
+        .await;
+    app.cloud(
+        reqwest::Method::POST,
+        "/network/v2.0/floatingips",
+        Some(json!({"floatingip": {"floating_network_id": seed.public_network, "floating_ip_address": "172.24.4.13", "port_id": port["port"]["id"]}})),
+    )
+    .await;
+    let a = app
+        .apply(json!({"service": service("LoadBalancer", two_ports(), json!({"loadBalancerIP": "172.24.4.13"}))}))
+        .await;
+    assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.body);
+    assert!(
+        a.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("bound to another port")
+    );
+}
+
+#[tokio::test]
+async fn headless_services_are_skipped_and_an_earlier_load_balancer_removed() {
+    let app = spawn_app().await;
+    app.apply(json!({"service": service("LoadBalancer", two_ports(), json!({}))}))
+        .await;
+    let a = app
+        .apply(json!({"service": service("ClusterIP", two_ports(), json!({"clusterIP": "None"}))}))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.body["action"], "skipped");
+    assert!(a.body["reason"].as_str().unwrap().contains("headless"));
+    assert!(app.load_balancers().await.is_empty());
+    assert!(app.floating_ips().await.is_empty());
+}
+
+#[tokio::test]
+async fn delete_cascades_and_answers_an_empty_list_when_nothing_existed() {
+    let app = spawn_app().await;
+    let nothing = app
+        .send(reqwest::Method::DELETE, "/v1/services/shop/web", None)
+        .await;
+    assert_eq!(nothing.status, StatusCode::OK);
+    assert_eq!(nothing.body["operations"], json!([]));
+    app.apply(json!({"service": service("LoadBalancer", two_ports(), json!({}))}))
+        .await;
+    let d = app
+        .send(reqwest::Method::DELETE, "/v1/services/shop/web", None)
+        .await;
+    assert_eq!(d.body["converged"], true);
+    assert!(app.load_balancers().await.is_empty());
+    assert!(app.floating_ips().await.is_empty());
+    let gone = app
+        .send(reqwest::Method::GET, "/v1/services/shop/web", None)
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        gone.headers.get("content-type").unwrap(),
+        "application/problem+json"
+    );
+}
+
+#[tokio::test]
+async fn the_api_service_gets_the_seeds_https_listener() {
+    let app = spawn_app().await;
+    let svc = json!({"metadata": {"name": "kubernetes", "namespace": "default"},
+        "spec": {"clusterIP": "10.2.0.1", "ports": [{"name": "https", "port": 443, "targetPort": 6443}]}});
+    let ep = json!({"metadata": {"name": "kubernetes", "namespace": "default"},
+        "subsets": [{"addresses": [{"ip": "192.168.1.2"}], "ports": [{"name": "https", "port": 6443}]}]});
+    let a = app.apply(json!({"service": svc, "endpoints": ep})).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let l = &a.body["loadBalancer"]["listeners"][0];
+    assert_eq!(l["name"], "default/kubernetes:HTTPS:443");
+    assert_eq!(l["protocol"], "HTTPS");
+    assert_eq!(l["pool"]["lbAlgorithm"], "LEAST_CONNECTIONS");
+    assert_eq!(l["pool"]["members"][0]["protocolPort"], 6443);
+    assert_eq!(ingress(&a), "10.2.0.1");
+}
+
+#[tokio::test]
+async fn bad_requests_are_problems_naming_the_field() {
+    let app = spawn_app().await;
+    let cases = [
+        (json!({"service": {"metadata": {"name": "x"}, "spec": {"ports": [{"port": "eighty"}]}}}).to_string(), 400, Some("service.spec.ports[0].port")),
+        (json!({"service": service("ClusterIP", json!([{"port": 80, "protocol": "ICMP"}]), json!({}))}).to_string(), 400, Some("service.spec.ports[0].protocol")),
+        (json!({"service": service("ClusterIP", two_ports(), json!({"clusterIP": "10.9.0.1"}))}).to_string(), 400, Some("service.spec.clusterIP")),
+        (json!({"endpoints": {}}).to_string(), 400, Some("service")),
+        ("{not json".to_string(), 400, Some("body")),
+        ("x".repeat(2 * 1024 * 1024), 413, None),
+    ];
+    for (body, status, field) in cases {
+        let a = app
+            .send(reqwest::Method::POST, "/v1/apply", Some(body))
+            .await;
+        assert_eq!(a.status.as_u16(), status, "{}", a.body);
+        assert_eq!(
+            a.headers.get("content-type").unwrap(),
+            "application/problem+json"
+        );
+        assert_eq!(a.body["status"], status);
+        if let Some(f) = field {
+            assert_eq!(a.body["field"], f, "{}", a.body);
+        }
+    }
+    let mut annotated = service("ClusterIP", two_ports(), json!({}));
+    annotated["metadata"]["annotations"] =
+        json!({"loadbalancer.openstack.org/lb-method": "FASTEST"});
+    let a = app.apply(json!({"service": annotated})).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        a.body["field"],
+        "service.metadata.annotations[\"loadbalancer.openstack.org/lb-method\"]"
+    );
+    assert!(app.load_balancers().await.is_empty());
+}
+
+#[tokio::test]
+async fn openstack_errors_are_502_with_openstacks_status_and_request_id() {
+    let app = spawn_app().await;
+    app.http
+        .post(format!("{}/sim/faults", app.sim.state.base_url))
+        .json(&json!({"method": "POST", "path": "/load-balancer/*/loadbalancers", "error_rate": 1.0, "status": 500, "times": 1}))
+        .send()
+        .await
+        .unwrap();
+    let a = app
+        .apply(json!({"service": service("ClusterIP", two_ports(), json!({}))}))
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_GATEWAY, "{}", a.body);
+    assert_eq!(a.body["openstackStatus"], 500);
+    assert!(
+        a.body["openstackRequestId"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("req-"))
+    );
+    // A retry converges: the failed call created nothing.
+    let again = app
+        .apply(json!({"service": service("ClusterIP", two_ports(), json!({}))}))
+        .await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(app.load_balancers().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_409_from_a_busy_load_balancer_is_waited_out_and_planned_again() {
+    let app = spawn_app().await;
+    app.apply(json!({"service": service("ClusterIP", two_ports(), json!({})), "endpoints": endpoints(&["10.1.0.5"])})).await;
+    app.http
+        .post(format!("{}/sim/faults", app.sim.state.base_url))
+        .json(&json!({"method": "PUT", "path": "*/members", "error_rate": 1.0, "status": 409, "times": 1}))
+        .send()
+        .await
+        .unwrap();
+    let a = app
+        .apply(json!({"service": service("ClusterIP", two_ports(), json!({})), "endpoints": endpoints(&["10.1.0.6"])}))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let members = &a.body["loadBalancer"]["listeners"][0]["pool"]["members"];
+    assert_eq!(members[0]["address"], "10.1.0.6");
+    let faults: Value = app
+        .http
+        .get(format!("{}/sim/faults", app.sim.state.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        faults["faults"],
+        json!([]),
+        "the 409 was served, then waited out"
+    );
+    assert!(calls(&a).1 >= 2, "waited after the conflict: {}", a.body);
+}
+
+#[tokio::test]
+async fn a_floating_ip_left_unbound_by_a_crash_is_reused_not_allocated_again() {
+    let app = spawn_app().await;
+    app.apply(json!({"service": service("LoadBalancer", two_ports(), json!({}))}))
+        .await;
+    let fip = app.floating_ips().await[0].clone();
+    let id = fip["id"].as_str().unwrap().to_string();
+    app.cloud(
+        reqwest::Method::PUT,
+        &format!("/network/v2.0/floatingips/{id}"),
+        Some(json!({"floatingip": {"port_id": null}})),
+    )
+    .await;
+    let a = app
+        .apply(json!({"service": service("LoadBalancer", two_ports(), json!({}))}))
+        .await;
+    assert_eq!(calls(&a).0, 1, "{}", a.body);
+    assert_eq!(a.body["operations"][0]["op"], "associate");
+    let fips = app.floating_ips().await;
+    assert_eq!(fips.len(), 1);
+    assert_eq!(fips[0]["id"], json!(id));
+}
+
+#[tokio::test]
+async fn plans_show_what_apply_would_do_without_writing() {
+    let app = spawn_app().await;
+    let request = json!({"service": service("LoadBalancer", two_ports(), json!({}))}).to_string();
+    let p = app
+        .send(reqwest::Method::POST, "/v1/plan", Some(request.clone()))
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert_eq!(p.body["action"], "create");
+    let ops: Vec<&str> = p.body["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["resource"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops, ["loadbalancer", "floatingip"]);
+    assert!(
+        app.load_balancers().await.is_empty(),
+        "a plan writes nothing"
+    );
+    let offline = app
+        .send(
+            reqwest::Method::POST,
+            "/v1/plan?offline=true",
+            Some(request),
+        )
+        .await;
+    assert_eq!(offline.body["action"], "create");
+}
+
+#[tokio::test]
+async fn request_ids_come_back_and_health_answers() {
+    let app = spawn_app().await;
+    let res = app
+        .http
+        .get(format!("http://{}/healthz", app.addr))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers().get("x-request-id").unwrap(), "abc-123");
+    let ready = app.send(reqwest::Method::GET, "/readyz", None).await;
+    assert_eq!(ready.status, StatusCode::OK);
+    assert!(ready.headers.contains_key("x-request-id"));
+}
