@@ -313,6 +313,7 @@ pub async fn shutdown_signal() {
 /// on an embedded simulated cloud whose seed fills the unset subnets.
 pub async fn build_app(
     mut settings: Settings,
+    tokens: Option<crate::api::auth::Tokens>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> std::io::Result<(axum::Router, Option<crate::sim::RunningSim>)> {
     use std::sync::Arc;
@@ -363,6 +364,7 @@ pub async fn build_app(
     let state = Arc::new(crate::api::AppState {
         reconciler: crate::reconcile::Reconciler::new(cloud, settings),
         body_limit: crate::api::DEFAULT_BODY_LIMIT,
+        tokens,
     });
     Ok((crate::api::app(state), sim))
 }
@@ -370,10 +372,11 @@ pub async fn build_app(
 /// `svc-lbaas serve`: the REST API until SIGINT or SIGTERM.
 pub async fn run_serve(
     settings: Settings,
+    tokens: Option<crate::api::auth::Tokens>,
     rest_addr: std::net::SocketAddr,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> std::io::Result<()> {
-    let (app, sim) = build_app(settings, env).await?;
+    let (app, sim) = build_app(settings, tokens, env).await?;
     let listener = tokio::net::TcpListener::bind(rest_addr).await?;
     let addr = listener.local_addr()?;
     {

@@ -38,7 +38,10 @@ enum Command {
         /// REST address (port 0 picks a free port).
         #[arg(long, default_value = "127.0.0.1:8080", env = "SVC_LBAAS_REST_ADDR")]
         rest_addr: std::net::SocketAddr,
-        /// Allow listening beyond loopback without authentication.
+        /// Bearer tokens and their namespaces (TOML, see README); also SVC_LBAAS_TOKENS_FILE.
+        #[arg(long, env = "SVC_LBAAS_TOKENS_FILE")]
+        tokens_file: Option<PathBuf>,
+        /// Allow listening beyond loopback without a tokens file.
         #[arg(long)]
         insecure_no_auth: bool,
     },
@@ -95,6 +98,7 @@ fn main() -> ExitCode {
         Command::Serve {
             config,
             rest_addr,
+            tokens_file,
             insecure_no_auth,
         } => {
             let settings = match Settings::load(config.as_deref(), |k| std::env::var(k).ok()) {
@@ -110,14 +114,28 @@ fn main() -> ExitCode {
                     return ExitCode::from(cli::EXIT_USAGE as u8);
                 }
             };
-            if !rest_addr.ip().is_loopback() && !insecure_no_auth {
+            let tokens = match tokens_file
+                .as_deref()
+                .map(svc_lbaas::api::auth::Tokens::load)
+                .transpose()
+            {
+                Ok(t) => t,
+                Err(e) => {
+                    let p = Problem::new("invalid-config", "Invalid tokens file", 400, e);
+                    eprintln!("{}", p.to_json());
+                    return ExitCode::from(cli::EXIT_USAGE as u8);
+                }
+            };
+            if !rest_addr.ip().is_loopback() && tokens.is_none() && !insecure_no_auth {
                 eprintln!(
-                    "svc-lbaas serve: refusing to listen on {rest_addr} without authentication; bearer tokens are not built in yet, so listen on loopback or pass --insecure-no-auth"
+                    "svc-lbaas serve: refusing to listen on {rest_addr} without authentication: give --tokens-file, listen on loopback, or pass --insecure-no-auth"
                 );
                 return ExitCode::from(cli::EXIT_USAGE as u8);
             }
             let env = |k: &str| std::env::var(k).ok();
-            match runtime().and_then(|rt| rt.block_on(cli::run_serve(settings, rest_addr, &env))) {
+            match runtime()
+                .and_then(|rt| rt.block_on(cli::run_serve(settings, tokens, rest_addr, &env)))
+            {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("svc-lbaas serve: {e}");

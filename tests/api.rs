@@ -16,11 +16,15 @@ struct App {
 }
 
 async fn spawn_app() -> App {
+    spawn_app_with(None).await
+}
+
+async fn spawn_app_with(tokens: Option<svc_lbaas::api::auth::Tokens>) -> App {
     let env = |k: &str| match k {
         "SVC_LBAAS_SIM_PROVISIONING_DELAY_MS" => Some("30".to_string()),
         _ => None,
     };
-    let (app, sim) = svc_lbaas::cli::build_app(Settings::default(), &env)
+    let (app, sim) = svc_lbaas::cli::build_app(Settings::default(), tokens, &env)
         .await
         .expect("builds");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -589,4 +593,68 @@ async fn request_ids_come_back_and_health_answers() {
     let ready = app.send(reqwest::Method::GET, "/readyz", None).await;
     assert_eq!(ready.status, StatusCode::OK);
     assert!(ready.headers.contains_key("x-request-id"));
+}
+
+#[tokio::test]
+async fn bearer_tokens_are_401_when_missing_or_unknown_and_403_outside_their_namespaces() {
+    let tokens = svc_lbaas::api::auth::Tokens::parse(
+        "[[tokens]]\nname = \"shop-ci\"\ntoken = \"shop-token-0123456789\"\nnamespaces = [\"shop\"]\n",
+    )
+    .unwrap();
+    let app = spawn_app_with(Some(tokens)).await;
+    let body = json!({"service": service("ClusterIP", two_ports(), json!({}))}).to_string();
+    let url = format!("http://{}/v1/apply", app.addr);
+    let none = app.http.post(&url).body(body.clone()).send().await.unwrap();
+    assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(none.headers().get("www-authenticate").unwrap(), "Bearer");
+    let wrong = app
+        .http
+        .post(&url)
+        .bearer_auth("not-a-known-token")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let ok = app
+        .http
+        .post(&url)
+        .bearer_auth("shop-token-0123456789")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    let mut other = service("ClusterIP", two_ports(), json!({}));
+    other["metadata"]["namespace"] = json!("billing");
+    let forbidden = app
+        .http
+        .post(&url)
+        .bearer_auth("shop-token-0123456789")
+        .body(json!({"service": other}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+    let get = app
+        .http
+        .get(format!("http://{}/v1/services/billing/web", app.addr))
+        .bearer_auth("shop-token-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.load_balancers().await.len(),
+        1,
+        "only the allowed apply created anything"
+    );
+    // Health needs no token.
+    let health = app
+        .http
+        .get(format!("http://{}/healthz", app.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
 }

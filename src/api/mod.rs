@@ -1,6 +1,7 @@
 //! The REST API of CONTRACT.md on axum: thin handlers that parse, call the
 //! reconciler and answer; every error is an RFC 9457 problem (`error`).
 
+pub mod auth;
 pub mod error;
 
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, Query, State};
 use axum::http::{HeaderValue, Request, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -28,22 +29,89 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 pub struct AppState {
     pub reconciler: Reconciler,
     pub body_limit: usize,
+    /// `None`: no authentication.
+    pub tokens: Option<auth::Tokens>,
 }
 
 pub fn app(state: Arc<AppState>) -> Router {
     let limit = state.body_limit;
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+    let v1 = Router::new()
         .route("/v1/plan", post(plan))
         .route("/v1/apply", post(apply))
         .route(
             "/v1/services/{namespace}/{name}",
             get(get_service).delete(delete_service),
         )
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .merge(v1)
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
+}
+
+/// `Authorization: Bearer <token>` when tokens are configured: 401 without a
+/// known one; the caller goes on to the handler, which checks the namespace.
+async fn authenticate(
+    State(s): State<Arc<AppState>>,
+    mut req: Request<axum::body::Body>,
+    next: Next,
+) -> Response {
+    let caller = match &s.tokens {
+        None => auth::Caller::anonymous(),
+        Some(tokens) => {
+            let presented = req
+                .headers()
+                .get(axum::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim);
+            match presented.and_then(|t| tokens.caller(t)) {
+                Some(c) => c,
+                None => {
+                    let detail = if presented.is_some() {
+                        "unknown bearer token"
+                    } else {
+                        "an Authorization: Bearer token is required"
+                    };
+                    let p = Problem::new("unauthenticated", "Unauthenticated", 401, detail);
+                    let mut res = ProblemResponse(Box::new(p)).into_response();
+                    res.headers_mut().insert(
+                        axum::http::header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Bearer"),
+                    );
+                    return res;
+                }
+            }
+        }
+    };
+    req.extensions_mut().insert(caller);
+    next.run(req).await
+}
+
+/// 403 unless the caller may touch `namespace`.
+fn authorize(caller: &auth::Caller, namespace: &str) -> Result<(), ProblemResponse> {
+    if caller.may_touch(namespace) {
+        return Ok(());
+    }
+    let p = Problem::new(
+        "forbidden",
+        "Forbidden",
+        403,
+        format!("token {} may not touch namespace {namespace}", caller.name),
+    );
+    Err(ProblemResponse(Box::new(p)))
+}
+
+fn namespace_of(input: &ApplyInput) -> &str {
+    input
+        .service
+        .metadata
+        .namespace
+        .as_deref()
+        .unwrap_or("default")
 }
 
 /// `x-request-id` in (or a new one) and out, and a span carrying it.
@@ -118,11 +186,13 @@ struct PlanQuery {
 
 async fn plan(
     State(s): State<Arc<AppState>>,
+    Extension(caller): Extension<auth::Caller>,
     q: Result<Query<PlanQuery>, axum::extract::rejection::QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ProblemResponse> {
     let Query(q) = q.map_err(bad_query)?;
     let input = input(body)?;
+    authorize(&caller, namespace_of(&input))?;
     let plan = s.reconciler.plan(&input, q.offline).await?;
     Ok(Json(plan).into_response())
 }
@@ -158,11 +228,13 @@ fn bad_query(e: axum::extract::rejection::QueryRejection) -> ProblemResponse {
 
 async fn apply(
     State(s): State<Arc<AppState>>,
+    Extension(caller): Extension<auth::Caller>,
     q: Result<Query<ApplyQuery>, axum::extract::rejection::QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ProblemResponse> {
     let Query(q) = q.map_err(bad_query)?;
     let input = input(body)?;
+    authorize(&caller, namespace_of(&input))?;
     let answer = s.reconciler.apply(&input, q.options()).await?;
     let status = if answer.converged {
         StatusCode::OK
@@ -178,17 +250,21 @@ fn service_ref(namespace: String, name: String) -> ServiceRef {
 
 async fn get_service(
     State(s): State<Arc<AppState>>,
+    Extension(caller): Extension<auth::Caller>,
     Path((namespace, name)): Path<(String, String)>,
 ) -> Result<Response, ProblemResponse> {
+    authorize(&caller, &namespace)?;
     let answer = s.reconciler.get(&service_ref(namespace, name)).await?;
     Ok(Json(answer).into_response())
 }
 
 async fn delete_service(
     State(s): State<Arc<AppState>>,
+    Extension(caller): Extension<auth::Caller>,
     Path((namespace, name)): Path<(String, String)>,
     q: Result<Query<ApplyQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ProblemResponse> {
+    authorize(&caller, &namespace)?;
     let Query(q) = q.map_err(bad_query)?;
     let service = service_ref(namespace, name);
     let answer = s
