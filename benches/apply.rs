@@ -1,0 +1,157 @@
+//! The call budget, measured: OpenStack reads, writes and waits (and wall
+//! time) of `POST /v1/apply` for a `type: LoadBalancer` Service with 2 ports
+//! and 3 endpoints, against the embedded simulated cloud, on Octavia and on
+//! the legacy Neutron LBaaS API. Prints a table; exits non-zero when the
+//! Octavia budget (create: 2 writes, 1 wait; unchanged: 0 writes; one endpoint
+//! replaced: 1 write per pool) is exceeded.
+//!
+//! `cargo bench --bench apply` (also run once by `cargo test --all-targets`).
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use svc_lbaas::config::{Api, Settings};
+
+fn request(ips: &[&str]) -> Value {
+    let addresses: Vec<Value> = ips.iter().map(|ip| json!({"ip": ip})).collect();
+    json!({
+        "service": {"metadata": {"name": "web", "namespace": "bench"},
+            "spec": {"type": "LoadBalancer", "clusterIP": "10.2.0.42",
+                "ports": [{"name": "http", "port": 80, "targetPort": 8080}, {"name": "https", "port": 443, "targetPort": 8443}]}},
+        "endpoints": {"metadata": {"name": "web", "namespace": "bench"},
+            "subsets": [{"addresses": addresses, "ports": [{"name": "http", "port": 8080}, {"name": "https", "port": 8443}]}]}
+    })
+}
+
+struct Row {
+    api: &'static str,
+    step: &'static str,
+    reads: u64,
+    writes: u64,
+    waits: u64,
+    elapsed: Duration,
+}
+
+async fn run(api: Api, delay_ms: u64) -> Vec<Row> {
+    let mut settings = Settings::default();
+    settings.octavia_defaults.api = api;
+    let delay = delay_ms.to_string();
+    let env = move |k: &str| (k == "SVC_LBAAS_SIM_PROVISIONING_DELAY_MS").then(|| delay.clone());
+    let (app, _sim) = svc_lbaas::cli::build_app(settings, None, &env)
+        .await
+        .expect("builds");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let http = reqwest::Client::new();
+    let name = match api {
+        Api::Octavia => "octavia",
+        Api::NeutronLbaas => "neutron-lbaas",
+    };
+    let steps: [(&'static str, Option<Value>); 4] = [
+        (
+            "create",
+            Some(request(&["10.1.0.5", "10.1.0.6", "10.1.0.7"])),
+        ),
+        (
+            "unchanged re-apply",
+            Some(request(&["10.1.0.5", "10.1.0.6", "10.1.0.7"])),
+        ),
+        (
+            "one endpoint replaced",
+            Some(request(&["10.1.0.5", "10.1.0.6", "10.1.0.8"])),
+        ),
+        ("delete", None),
+    ];
+    let mut rows = Vec::new();
+    for (step, body) in steps {
+        let started = Instant::now();
+        let res = match body {
+            Some(b) => {
+                http.post(format!("http://{addr}/v1/apply"))
+                    .json(&b)
+                    .send()
+                    .await
+            }
+            None => {
+                http.delete(format!("http://{addr}/v1/services/bench/web"))
+                    .send()
+                    .await
+            }
+        }
+        .expect("answers");
+        let status = res.status();
+        let answer: Value = res.json().await.expect("JSON");
+        assert!(status.is_success(), "{name} {step}: {status} {answer}");
+        let c = &answer["openstackCalls"];
+        rows.push(Row {
+            api: name,
+            step,
+            reads: c["reads"].as_u64().unwrap_or(0),
+            writes: c["writes"].as_u64().unwrap_or(0),
+            waits: c["waits"].as_u64().unwrap_or(0),
+            elapsed: started.elapsed(),
+        });
+    }
+    rows
+}
+
+fn main() {
+    let delay_ms = 200;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut rows = runtime.block_on(run(Api::Octavia, delay_ms));
+    rows.extend(runtime.block_on(run(Api::NeutronLbaas, delay_ms)));
+    println!(
+        "apply of a type: LoadBalancer Service, 2 ports x 3 endpoints, simulator delay {delay_ms} ms per write"
+    );
+    println!(
+        "{:<14} {:<22} {:>6} {:>7} {:>6} {:>9}",
+        "api", "step", "reads", "writes", "waits", "time"
+    );
+    for r in &rows {
+        println!(
+            "{:<14} {:<22} {:>6} {:>7} {:>6} {:>7.0}ms",
+            r.api,
+            r.step,
+            r.reads,
+            r.writes,
+            r.waits,
+            r.elapsed.as_secs_f64() * 1000.0
+        );
+    }
+    let octavia = |step: &str| {
+        rows.iter()
+            .find(|r| r.api == "octavia" && r.step == step)
+            .expect("measured")
+    };
+    let budget = [
+        (
+            "create: at most 2 writes and 1 wait",
+            octavia("create").writes <= 2 && octavia("create").waits <= 1,
+        ),
+        (
+            "unchanged re-apply: 0 writes",
+            octavia("unchanged re-apply").writes == 0,
+        ),
+        (
+            "one endpoint replaced: 1 write per pool (2 pools)",
+            octavia("one endpoint replaced").writes == 2,
+        ),
+    ];
+    let mut over = false;
+    for (what, ok) in budget {
+        println!(
+            "{} {what}",
+            if ok { "within budget:" } else { "OVER BUDGET:" }
+        );
+        over |= !ok;
+    }
+    if over {
+        std::process::exit(1);
+    }
+}
