@@ -18,6 +18,7 @@
 //! - [`openstack`]: credentials, Keystone session, the cloud the reconciler observes and changes.
 //! - [`reconcile`]: observe, plan, execute, wait: the stateless reconciler.
 //! - [`api`]: the REST API (axum) and the mapping of errors to problems.
+//! - [`metrics`]: Prometheus counters served at `/metrics`.
 //! - [`cli`]: `svc-lbaas plan`, `sim` and `serve`.
 //! - [`sim`]: the simulated OpenStack (Keystone, Octavia, Neutron) for tests, demos
 //!   and benchmarks; `svc-lbaas sim` runs it alone.
@@ -27,6 +28,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod k8s;
+pub mod metrics;
 pub mod model;
 pub mod names;
 pub mod openstack;

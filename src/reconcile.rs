@@ -497,6 +497,14 @@ impl Reconciler {
             }
         };
         tracing::info!(service = %service, ?action, reads, writes, waits, converged, "applied");
+        let label = match action {
+            ApplyAction::Created => "created",
+            ApplyAction::Updated => "updated",
+            ApplyAction::Unchanged => "unchanged",
+            ApplyAction::Deleted => "deleted",
+            ApplyAction::Skipped => "skipped",
+        };
+        crate::metrics::global().inc("svc_lbaas_applies_total", &[("action", label)]);
         Ok(ApplyResponse {
             service: service.to_string(),
             action,

@@ -658,3 +658,37 @@ async fn bearer_tokens_are_401_when_missing_or_unknown_and_403_outside_their_nam
         .unwrap();
     assert_eq!(health.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn metrics_count_requests_openstack_calls_waits_and_applies() {
+    let app = spawn_app().await;
+    app.apply(json!({"service": service("LoadBalancer", two_ports(), json!({}))}))
+        .await;
+    let res = app
+        .http
+        .get(format!("http://{}/metrics", app.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers()
+            .get("content-type")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = res.text().await.unwrap();
+    // Counters are process-wide (tests share the process): check presence, not totals.
+    for needle in [
+        "# TYPE svc_lbaas_applies_total counter",
+        "svc_lbaas_applies_total{action=\"created\"}",
+        "svc_lbaas_http_requests_total{method=\"POST\",route=\"/v1/apply\",status=\"200\"}",
+        "svc_lbaas_openstack_calls_total{service=\"load-balancer\",method=\"POST\",status=\"201\"}",
+        "svc_lbaas_openstack_calls_total{service=\"network\",method=\"POST\",status=\"201\"}",
+        "svc_lbaas_waits_total",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+}

@@ -46,6 +46,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .merge(v1)
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(request_id))
@@ -125,11 +126,36 @@ async fn request_id(req: Request<axum::body::Body>, next: Next) -> Response {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let span =
         tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path());
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_string();
+    let method = req.method().to_string();
     let mut res = tracing::Instrument::instrument(next.run(req), span).await;
+    crate::metrics::global().inc(
+        "svc_lbaas_http_requests_total",
+        &[
+            ("method", &method),
+            ("route", &route),
+            ("status", res.status().as_str()),
+        ],
+    );
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert("x-request-id", v);
     }
     res
+}
+
+async fn metrics() -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        crate::metrics::global().render(),
+    )
+        .into_response()
 }
 
 async fn healthz() -> Json<Value> {

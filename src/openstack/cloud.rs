@@ -1019,6 +1019,25 @@ impl Cloud {
             .waits
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let started = Instant::now();
+        let result = self.poll(calls, id, timeout, gone, started).await;
+        let m = crate::metrics::global();
+        m.inc("svc_lbaas_waits_total", &[]);
+        m.add(
+            "svc_lbaas_wait_seconds_total",
+            &[],
+            started.elapsed().as_secs_f64(),
+        );
+        result
+    }
+
+    async fn poll(
+        &self,
+        calls: &Calls,
+        id: &str,
+        timeout: Duration,
+        gone: bool,
+        started: Instant,
+    ) -> Result<(), OpenStackError> {
         let mut pause = self.wait.first_poll;
         loop {
             let status = match self

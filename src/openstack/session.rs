@@ -251,13 +251,31 @@ impl Session {
             let span =
                 tracing::debug_span!("openstack", service = name, method = %method, url = %url);
             let _enter = span.enter();
-            let res = req.send().await.map_err(|e| OpenStackError::Unreachable {
-                service: name,
-                method: method.to_string(),
-                url: url.clone(),
-                message: e.to_string(),
+            let res = req.send().await.map_err(|e| {
+                crate::metrics::global().inc(
+                    "svc_lbaas_openstack_calls_total",
+                    &[
+                        ("service", name),
+                        ("method", method.as_str()),
+                        ("status", "0"),
+                    ],
+                );
+                OpenStackError::Unreachable {
+                    service: name,
+                    method: method.to_string(),
+                    url: url.clone(),
+                    message: e.to_string(),
+                }
             })?;
             let status = res.status().as_u16();
+            crate::metrics::global().inc(
+                "svc_lbaas_openstack_calls_total",
+                &[
+                    ("service", name),
+                    ("method", method.as_str()),
+                    ("status", &status.to_string()),
+                ],
+            );
             let request_id = res
                 .headers()
                 .get("x-openstack-request-id")
