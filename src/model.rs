@@ -209,6 +209,9 @@ pub struct DesiredPool {
     pub members: Option<BTreeSet<Member>>,
     pub member_subnet: Option<String>,
     pub health_monitor: Option<HealthMonitor>,
+    /// The Service port's name and target port, kept on the pool so that an
+    /// Endpoints change alone can be turned into members (see names::port_tags).
+    pub port_tags: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,6 +15,8 @@ pub const TOOL_TAG: &str = "svc-lbaas";
 const CLUSTER_TAG_PREFIX: &str = "svc-lbaas-cluster:";
 const SERVICE_TAG_PREFIX: &str = "svc-lbaas-service:";
 const UID_TAG_PREFIX: &str = "svc-lbaas-uid:";
+const PORT_TAG_PREFIX: &str = "svc-lbaas-port:";
+const TARGET_TAG_PREFIX: &str = "svc-lbaas-target:";
 
 /// `value` itself when it fits in 255 characters; otherwise a prefix and 16 hex
 /// digits of its SHA-256, so two long names never shorten to the same string.
@@ -68,6 +70,29 @@ pub fn load_balancer_tags(cluster: &str, service: &ServiceRef, uid: Option<&str>
         tags.push(fit(format!("{UID_TAG_PREFIX}{uid}")));
     }
     tags
+}
+
+/// A pool's record of its Service port: the port's name (empty when unnamed)
+/// and its target port (a number, or a name the Endpoints resolve).
+pub fn port_tags(port_name: &str, target: &str) -> Vec<String> {
+    vec![
+        fit(format!("{PORT_TAG_PREFIX}{port_name}")),
+        fit(format!("{TARGET_TAG_PREFIX}{target}")),
+    ]
+}
+
+/// The port name and target port that `port_tags` recorded, if both are there.
+pub fn parse_port_tags(tags: &[String]) -> Option<(String, String)> {
+    let find = |prefix: &str| {
+        tags.iter()
+            .find_map(|t| t.strip_prefix(prefix).map(str::to_string))
+    };
+    Some((find(PORT_TAG_PREFIX)?, find(TARGET_TAG_PREFIX)?))
+}
+
+/// Whether a tag is one `port_tags` writes (replaced, not kept, on update).
+pub fn is_port_tag(tag: &str) -> bool {
+    tag.starts_with(PORT_TAG_PREFIX) || tag.starts_with(TARGET_TAG_PREFIX)
 }
 
 /// Whether `tags` carry every one of `owner` (the tags of `owner_tags`).
@@ -136,6 +161,18 @@ mod tests {
         assert!(!is_owned(&other_cluster, &owner));
         let other_service = owner_tags("prod", &svc("default", "api"));
         assert!(!is_owned(&other_service, &owner));
+    }
+
+    #[test]
+    fn port_tags_round_trip() {
+        let tags = port_tags("http", "web");
+        assert_eq!(parse_port_tags(&tags), Some(("http".into(), "web".into())));
+        assert_eq!(
+            parse_port_tags(&port_tags("", "8080")),
+            Some((String::new(), "8080".into()))
+        );
+        assert!(tags.iter().all(|t| is_port_tag(t)));
+        assert_eq!(parse_port_tags(&tags[..1]), None);
     }
 
     #[test]

@@ -629,6 +629,125 @@ impl Reconciler {
     }
 }
 
+/// What an Endpoints or EndpointSlice change did.
+pub enum MembersOutcome {
+    Applied(Box<ApplyResponse>),
+    /// No load balancer for the Service yet: its Service apply will bring the members.
+    Pending,
+}
+
+impl Reconciler {
+    /// Member reconcile from an Endpoints / EndpointSlices change alone: the
+    /// pools' port tags say which Service port each one serves.
+    pub async fn apply_members(
+        &self,
+        service: &ServiceRef,
+        backends: Backends<'_>,
+        options: ApplyOptions,
+    ) -> Result<MembersOutcome, ReconcileError> {
+        let calls = Calls::default();
+        let lock = self.lock_for(service);
+        let _guard = lock.lock().await;
+        let owner = names::owner_tags(&self.settings.cluster.name, service);
+        let name = names::load_balancer_name(service);
+        let observed = self
+            .cloud
+            .observe(&calls, &name, &owner, None, None, true)
+            .await?;
+        let Some(lb) = observed
+            .load_balancers
+            .iter()
+            .find(|lb| is_owned(&lb.tags, &owner) && lb.provisioning_status != "ERROR")
+        else {
+            return Ok(MembersOutcome::Pending);
+        };
+        let family = lb.vip_address.map_or(crate::model::IpFamily::IPv4, |a| {
+            crate::model::IpFamily::of(&a)
+        });
+        let member_subnet = self.settings.neutron_defaults.pod_subnet.clone();
+        let mut wanted = Vec::new();
+        for listener in lb.listeners.iter().filter(|l| is_owned(&l.tags, &owner)) {
+            let Some(pool) = listener
+                .default_pool_id
+                .as_ref()
+                .and_then(|id| lb.pools.iter().find(|p| &p.id == id))
+            else {
+                continue;
+            };
+            let Some((port_name, target)) = names::parse_port_tags(&pool.tags) else {
+                tracing::warn!(service = %service, pool = %pool.name, "pool without port tags: re-apply the Service to reconcile its members");
+                continue;
+            };
+            // The Service port's protocol: HTTPS passthrough and TCP carry TCP.
+            let protocol = match listener.protocol.as_str() {
+                "UDP" => crate::model::ListenerProtocol::Udp,
+                "SCTP" => crate::model::ListenerProtocol::Sctp,
+                _ => crate::model::ListenerProtocol::Tcp,
+            };
+            let members =
+                translate::members_of_port(&port_name, &target, protocol, family, backends)?;
+            // New members go on the subnet the pool's members already use.
+            let subnet = member_subnet.clone();
+            wanted.push((pool.id.clone(), members, subnet));
+        }
+        let ops = plan::plan_members(lb, &wanted, &owner, self.cloud.caps);
+        let mut progress = Progress::default();
+        progress.load_balancer = Some(lb.id.clone());
+        progress.dirty = lb.provisioning_status.starts_with("PENDING_");
+        let mut done = Vec::new();
+        for op in &ops {
+            let id = self
+                .cloud
+                .execute(&calls, op, &owner, &mut progress, options.timeout)
+                .await?;
+            let mut summary = op.summary();
+            summary.id = summary.id.or(id);
+            done.push(summary);
+        }
+        let mut converged = !progress.dirty;
+        if options.wait && progress.dirty {
+            converged = match self
+                .cloud
+                .settle(&calls, &mut progress, options.timeout)
+                .await
+            {
+                Ok(()) => true,
+                Err(OpenStackError::WaitTimeout { .. }) => false,
+                Err(e) => return Err(e.into()),
+            };
+        }
+        let observed = if done.is_empty() {
+            observed
+        } else {
+            self.cloud
+                .observe(&calls, &name, &owner, None, None, true)
+                .await?
+        };
+        let (lb, fip, status) = summarise(&observed, &owner);
+        let (reads, writes, waits) = calls.snapshot();
+        Ok(MembersOutcome::Applied(Box::new(ApplyResponse {
+            service: service.to_string(),
+            action: if done.is_empty() {
+                ApplyAction::Unchanged
+            } else {
+                ApplyAction::Updated
+            },
+            reason: None,
+            converged,
+            load_balancer: lb,
+            floating_ip: fip,
+            status,
+            operations: done,
+            openstack_calls: CallCounts {
+                reads,
+                writes,
+                waits,
+            },
+            notes: Vec::new(),
+        })))
+    }
+}
+
 fn owner_of(t: &Translation) -> Option<&[String]> {
     match t {
         Translation::LoadBalancer(d) => Some(&d.owner_tags),

@@ -349,6 +349,14 @@ pub fn translate(
                     .health_monitor
                     .as_ref()
                     .map(|hm| hm.for_pool(pool_protocol)),
+                port_tags: names::port_tags(
+                    port.name.as_deref().unwrap_or(""),
+                    &match (&port.target_port, target_port) {
+                        (Some(IntOrString::String(name)), _) => name.clone(),
+                        (_, Some(n)) => n.to_string(),
+                        (_, None) => number.to_string(),
+                    },
+                ),
             },
         });
     }
@@ -506,6 +514,27 @@ fn source_ranges(ranges: &[String]) -> Result<Vec<IpNet>, TranslateError> {
         cidrs.insert(net.trunc());
     }
     Ok(cidrs.into_iter().collect())
+}
+
+/// The members of the Service port recorded by a pool's port tags (its name
+/// and target port, protocol `protocol`), from Endpoints / EndpointSlices alone:
+/// what an Endpoints event needs when the Service itself is not sent.
+pub fn members_of_port(
+    port_name: &str,
+    target: &str,
+    protocol: ListenerProtocol,
+    family: IpFamily,
+    backends: Backends<'_>,
+) -> Result<BTreeSet<Member>, TranslateError> {
+    let fallback = target.parse::<u16>().ok().filter(|n| *n != 0);
+    let port = ServicePort {
+        name: (!port_name.is_empty()).then(|| port_name.to_string()),
+        protocol: Some(protocol.as_str().to_string()),
+        ..Default::default()
+    };
+    let groups = endpoint_groups(backends, family)?;
+    let mut notes = Vec::new();
+    members_for_port(&port, 0, fallback, protocol, &groups, &mut notes)
 }
 
 /// One Endpoints subset or one EndpointSlice: its ready addresses of the VIP's

@@ -692,3 +692,116 @@ async fn metrics_count_requests_openstack_calls_waits_and_applies() {
         assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }
 }
+
+async fn event(app: &App, body: Value) -> Answer {
+    app.send(reqwest::Method::POST, "/v1/events", Some(body.to_string()))
+        .await
+}
+
+#[tokio::test]
+async fn watch_events_apply_services_reconcile_endpoints_and_delete() {
+    let app = spawn_app().await;
+    let named = json!([{"name": "http", "port": 80, "targetPort": "web"}, {"name": "https", "port": 443, "targetPort": 8443}]);
+    let svc = service("LoadBalancer", named, json!({}));
+    let early = event(
+        &app,
+        json!({"type": "ADDED", "object": endpoints(&["10.1.0.5"])}),
+    )
+    .await;
+    assert_eq!(early.status, StatusCode::ACCEPTED, "{}", early.body);
+    assert!(early.body["result"]["pending"].is_string());
+
+    let added = event(&app, json!({"type": "ADDED", "object": svc})).await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+    assert_eq!(added.body["result"]["action"], "created");
+    assert_eq!(added.body["kind"], "Service");
+
+    let ep = event(
+        &app,
+        json!({"type": "MODIFIED", "object": endpoints(&["10.1.0.5", "10.1.0.6", "10.1.0.7"])}),
+    )
+    .await;
+    assert_eq!(ep.status, StatusCode::OK, "{}", ep.body);
+    assert_eq!(
+        ep.body["result"]["openstackCalls"]["writes"], 2,
+        "one batch write per pool: {}",
+        ep.body
+    );
+    let listeners = ep.body["result"]["loadBalancer"]["listeners"]
+        .as_array()
+        .unwrap();
+    let http = listeners.iter().find(|l| l["protocolPort"] == 80).unwrap();
+    let ports: Vec<u64> = http["pool"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["protocolPort"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        ports,
+        [8080, 8080, 8080],
+        "the named targetPort resolved through the Endpoints' port names"
+    );
+
+    let same = event(
+        &app,
+        json!({"type": "MODIFIED", "object": endpoints(&["10.1.0.5", "10.1.0.6", "10.1.0.7"])}),
+    )
+    .await;
+    assert_eq!(same.body["result"]["action"], "unchanged");
+    assert_eq!(same.body["result"]["openstackCalls"]["writes"], 0);
+
+    let deleted = event(
+        &app,
+        json!({"type": "DELETED", "object": service("LoadBalancer", two_ports(), json!({}))}),
+    )
+    .await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    assert_eq!(deleted.body["result"]["action"], "deleted");
+    assert!(app.load_balancers().await.is_empty());
+    assert!(app.floating_ips().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_list_of_endpoint_slices_of_one_service_is_reconciled_together() {
+    let app = spawn_app().await;
+    app.apply(json!({"service": service("ClusterIP", two_ports(), json!({}))}))
+        .await;
+    let slice = |name: &str, ips: &[&str]| {
+        let endpoints: Vec<Value> = ips
+            .iter()
+            .map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}}))
+            .collect();
+        json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": name, "namespace": "shop", "labels": {"kubernetes.io/service-name": "web"}},
+            "addressType": "IPv4", "ports": [{"name": "http", "port": 8080}, {"name": "https", "port": 8443}], "endpoints": endpoints})
+    };
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": [
+        {"type": "MODIFIED", "object": slice("web-a", &["10.1.0.5", "10.1.0.6"])},
+        {"type": "MODIFIED", "object": slice("web-b", &["10.1.0.7"])},
+        {"type": "ADDED", "object": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "shop"}}}
+    ]});
+    let a = event(&app, list).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let results = a.body["results"].as_array().unwrap();
+    assert_eq!(
+        results.len(),
+        2,
+        "one result for the ConfigMap, one for the Service's slices: {}",
+        a.body
+    );
+    assert!(results[0]["result"]["ignored"].is_string());
+    let members = &results[1]["result"]["loadBalancer"]["listeners"][0]["pool"]["members"];
+    assert_eq!(members.as_array().unwrap().len(), 3, "{}", a.body);
+}
+
+#[tokio::test]
+async fn malformed_events_are_400() {
+    let app = spawn_app().await;
+    let a = event(&app, json!({"kind": "Service"})).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert_eq!(a.body["field"], "type");
+    let b = event(&app, json!({"type": "ADDED", "object": {"kind": "Endpoints", "metadata": {"name": "web"}, "subsets": "nope"}})).await;
+    assert_eq!(b.status, StatusCode::BAD_REQUEST, "{}", b.body);
+    assert_eq!(b.body["problem"]["field"], "object.subsets");
+}

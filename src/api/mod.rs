@@ -38,6 +38,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     let v1 = Router::new()
         .route("/v1/plan", post(plan))
         .route("/v1/apply", post(apply))
+        .route("/v1/events", post(events))
         .route(
             "/v1/services/{namespace}/{name}",
             get(get_service).delete(delete_service),
@@ -298,4 +299,283 @@ async fn delete_service(
         .delete(&service, q.keep_floating_ip.unwrap_or(false), q.options())
         .await?;
     Ok(Json(answer).into_response())
+}
+
+/// One object of an event request and what became of it.
+struct EventItem {
+    kind: String,
+    event: String,
+    namespace: String,
+    name: String,
+    outcome: Result<(StatusCode, Value), ProblemResponse>,
+}
+
+fn item_json(i: &EventItem) -> Value {
+    let mut v = json!({"type": i.event, "kind": i.kind, "namespace": i.namespace, "name": i.name});
+    match &i.outcome {
+        Ok((status, body)) => {
+            v["status"] = json!(status.as_u16());
+            v["result"] = body.clone();
+        }
+        Err(p) => {
+            v["status"] = json!(p.0.status);
+            v["problem"] = serde_json::to_value(&*p.0).unwrap_or(Value::Null);
+        }
+    }
+    v
+}
+
+fn meta(object: &Value) -> (String, String, String) {
+    let text = |p: &str| {
+        object
+            .pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let namespace = object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("default")
+        .to_string();
+    (text("/kind"), namespace, text("/metadata/name"))
+}
+
+/// `POST /v1/events`: a watch event `{"type", "object"}` or a `List` (of
+/// objects, or of events). Services are applied (members left alone) or
+/// deleted; Endpoints, and the EndpointSlices of one Service sent together,
+/// reconcile members (202 `pending` while the Service has no load balancer).
+async fn events(
+    State(s): State<Arc<AppState>>,
+    Extension(caller): Extension<auth::Caller>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ProblemResponse> {
+    let value = json_body(body)?;
+    let single = value.get("object").is_some();
+    let entries: Vec<(String, Value)> = if single {
+        let kind = value.get("type").and_then(Value::as_str).unwrap_or("");
+        vec![(kind.to_string(), value["object"].clone())]
+    } else if value
+        .get("kind")
+        .and_then(Value::as_str)
+        .is_some_and(|k| k.ends_with("List"))
+    {
+        value["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|i| match i.get("object") {
+                        Some(o) => (i["type"].as_str().unwrap_or("").to_string(), o.clone()),
+                        None => ("MODIFIED".to_string(), i.clone()),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        let mut p = Problem::new(
+            "invalid-event",
+            "Invalid event",
+            400,
+            "expected a watch event {\"type\", \"object\"} or a List",
+        );
+        p.field = Some("type".into());
+        return Err(ProblemResponse(Box::new(p)));
+    };
+    let options = ApplyOptions::default();
+    let mut results: Vec<EventItem> = Vec::new();
+    // EndpointSlices of one Service are reconciled together.
+    let mut slices: Vec<(
+        ServiceRef,
+        String,
+        Vec<k8s_openapi::api::discovery::v1::EndpointSlice>,
+    )> = Vec::new();
+    for (event, object) in entries {
+        let (kind, namespace, name) = meta(&object);
+        let mut item = EventItem {
+            kind: kind.clone(),
+            event: event.clone(),
+            namespace: namespace.clone(),
+            name: name.clone(),
+            outcome: Ok((
+                StatusCode::OK,
+                json!({"ignored": "not a Service, Endpoints or EndpointSlice event"}),
+            )),
+        };
+        if let Err(p) = authorize(&caller, &namespace) {
+            item.outcome = Err(p);
+            results.push(item);
+            continue;
+        }
+        let decode_error = |e: crate::k8s::InputError| ProblemResponse(Box::new(Problem::from(&e)));
+        match (kind.as_str(), event.as_str()) {
+            (_, "BOOKMARK" | "ERROR") => {
+                item.outcome = Ok((
+                    StatusCode::OK,
+                    json!({"ignored": format!("{event} events carry no change")}),
+                ));
+            }
+            ("Service", "DELETED") => {
+                item.outcome = async {
+                    let svc: k8s_openapi::api::core::v1::Service =
+                        crate::k8s::decode("event", "object.", object).map_err(decode_error)?;
+                    let keep = match crate::translate::translate(
+                        &s.reconciler.settings,
+                        &svc,
+                        None,
+                        &|_| None,
+                    ) {
+                        Ok(crate::model::Translation::LoadBalancer(d)) => d.keep_floating_ip,
+                        Ok(crate::model::Translation::Skip {
+                            keep_floating_ip, ..
+                        }) => keep_floating_ip,
+                        Err(_) => false,
+                    };
+                    let answer = s
+                        .reconciler
+                        .delete(&service_ref(namespace.clone(), name.clone()), keep, options)
+                        .await?;
+                    Ok((
+                        StatusCode::OK,
+                        serde_json::to_value(answer).unwrap_or(Value::Null),
+                    ))
+                }
+                .await;
+            }
+            ("Service", _) => {
+                item.outcome = async {
+                    let input =
+                        ApplyInput::from_json(json!({"service": object})).map_err(decode_error)?;
+                    let answer = s.reconciler.apply(&input, options).await?;
+                    let status = if answer.converged {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::ACCEPTED
+                    };
+                    Ok((status, serde_json::to_value(answer).unwrap_or(Value::Null)))
+                }
+                .await;
+            }
+            ("Endpoints", "DELETED") => {
+                item.outcome = Ok((
+                    StatusCode::OK,
+                    json!({"ignored": "deleted Endpoints: the Service's deletion removes the load balancer"}),
+                ));
+            }
+            ("Endpoints", _) => {
+                item.outcome = async {
+                    let ep: k8s_openapi::api::core::v1::Endpoints =
+                        crate::k8s::decode("event", "object.", object).map_err(decode_error)?;
+                    let backends = crate::translate::Backends {
+                        endpoints: Some(&ep),
+                        endpoint_slices: &[],
+                    };
+                    members_result(
+                        s.reconciler
+                            .apply_members(
+                                &service_ref(namespace.clone(), name.clone()),
+                                backends,
+                                options,
+                            )
+                            .await?,
+                    )
+                }
+                .await;
+            }
+            ("EndpointSlice", "DELETED") => {
+                item.outcome = Ok((
+                    StatusCode::OK,
+                    json!({"ignored": "a deleted EndpointSlice: send the Service's remaining slices together to reconcile"}),
+                ));
+            }
+            ("EndpointSlice", _) => {
+                match crate::k8s::decode::<k8s_openapi::api::discovery::v1::EndpointSlice>(
+                    "event", "object.", object,
+                ) {
+                    Err(e) => item.outcome = Err(decode_error(e)),
+                    Ok(slice) => {
+                        let service = slice
+                            .metadata
+                            .labels
+                            .as_ref()
+                            .and_then(|l| l.get("kubernetes.io/service-name"))
+                            .cloned();
+                        match service {
+                            None => {
+                                let mut p = Problem::new(
+                                    "invalid-object",
+                                    "EndpointSlice without its Service",
+                                    400,
+                                    "the label kubernetes.io/service-name is missing",
+                                );
+                                p.field = Some(
+                                    "object.metadata.labels[\"kubernetes.io/service-name\"]".into(),
+                                );
+                                item.outcome = Err(ProblemResponse(Box::new(p)));
+                            }
+                            Some(svc) => {
+                                let key = service_ref(namespace.clone(), svc);
+                                match slices.iter_mut().find(|(k, _, _)| *k == key) {
+                                    Some((_, _, list)) => list.push(slice),
+                                    None => slices.push((key, event.clone(), vec![slice])),
+                                }
+                                continue;
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        results.push(item);
+    }
+    for (service, event, list) in slices {
+        let backends = crate::translate::Backends {
+            endpoints: None,
+            endpoint_slices: &list,
+        };
+        let outcome = match s
+            .reconciler
+            .apply_members(&service, backends, options)
+            .await
+        {
+            Ok(o) => members_result(o),
+            Err(e) => Err(ProblemResponse::from(e)),
+        };
+        results.push(EventItem {
+            kind: "EndpointSlice".into(),
+            event,
+            namespace: service.namespace.clone(),
+            name: service.name.clone(),
+            outcome,
+        });
+    }
+    if single && let Some(item) = results.first() {
+        let status = match &item.outcome {
+            Ok((status, _)) => *status,
+            Err(p) => StatusCode::from_u16(p.0.status).unwrap_or(StatusCode::BAD_GATEWAY),
+        };
+        return Ok((status, Json(item_json(item))).into_response());
+    }
+    let all: Vec<Value> = results.iter().map(item_json).collect();
+    Ok(Json(json!({"results": all})).into_response())
+}
+
+fn members_result(
+    outcome: crate::reconcile::MembersOutcome,
+) -> Result<(StatusCode, Value), ProblemResponse> {
+    Ok(match outcome {
+        crate::reconcile::MembersOutcome::Pending => (
+            StatusCode::ACCEPTED,
+            json!({"pending": "no load balancer for this Service yet: members come with its apply"}),
+        ),
+        crate::reconcile::MembersOutcome::Applied(answer) => {
+            let status = if answer.converged {
+                StatusCode::OK
+            } else {
+                StatusCode::ACCEPTED
+            };
+            (status, serde_json::to_value(*answer).unwrap_or(Value::Null))
+        }
+    })
 }

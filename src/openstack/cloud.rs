@@ -510,7 +510,8 @@ impl Cloud {
         if let Some(sp) = p.session_persistence {
             b["session_persistence"] = json!({"type": sp.as_str()});
         }
-        self.tag(&mut b, tags, "description");
+        let pool_tags: Vec<String> = tags.iter().chain(&p.port_tags).cloned().collect();
+        self.tag(&mut b, &pool_tags, "description");
         if populated {
             let members: Vec<Value> = p
                 .members
@@ -791,6 +792,9 @@ impl Cloud {
                 if let Some(sp) = update.session_persistence {
                     b["session_persistence"] =
                         sp.map_or(Value::Null, |p| json!({"type": p.as_str()}));
+                }
+                if let Some(t) = &update.tags {
+                    self.tag(&mut b, t, "description");
                 }
                 self.lb_call(
                     calls,

@@ -150,7 +150,7 @@ impl MemoryCloud {
             session_persistence: pool.session_persistence.map(|p| p.as_str().to_string()),
             members,
             health_monitor,
-            tags: tags.to_vec(),
+            tags: tags.iter().chain(&pool.port_tags).cloned().collect(),
         }
     }
 
@@ -297,6 +297,9 @@ impl MemoryCloud {
                 }
                 if let Some(s) = update.session_persistence {
                     p.session_persistence = s.map(|s| s.as_str().to_string());
+                }
+                if let Some(t) = &update.tags {
+                    p.tags = t.clone();
                 }
             }
             Operation::DeletePool { id, .. } => {

@@ -129,6 +129,8 @@ impl ListenerUpdate {
 pub struct PoolUpdate {
     pub lb_algorithm: Option<crate::model::LbAlgorithm>,
     pub session_persistence: Option<Option<crate::model::SessionPersistence>>,
+    /// The pool's whole tag list (owner and port tags, others kept).
+    pub tags: Option<Vec<String>>,
 }
 
 /// One member in a batch replacement. `owned: false` marks a member this tool
@@ -330,6 +332,9 @@ impl Operation {
                 }
                 if update.session_persistence.is_some() {
                     fields.push("session_persistence");
+                }
+                if update.tags.is_some() {
+                    fields.push("tags");
                 }
                 s("update", "pool", name, Some(id), Some(fields.join(", ")))
             }
@@ -883,6 +888,18 @@ fn plan_pool(
     if have.session_persistence.as_deref() != want.session_persistence.map(|p| p.as_str()) {
         update.session_persistence = Some(want.session_persistence);
     }
+    if !want.port_tags.iter().all(|t| have.tags.contains(t)) {
+        // Record the Service port on pools created before it was recorded, or
+        // whose target port changed.
+        let mut tags: Vec<String> = have
+            .tags
+            .iter()
+            .filter(|t| !crate::names::is_port_tag(t))
+            .cloned()
+            .collect();
+        tags.extend(want.port_tags.iter().cloned());
+        update.tags = Some(tags);
+    }
     if update != PoolUpdate::default() {
         changes.push(Operation::UpdatePool {
             id: have.id.clone(),
@@ -935,6 +952,29 @@ fn plan_pool(
     let Some(want_members) = &want.members else {
         return Ok(());
     };
+    plan_pool_members(
+        want_members,
+        &want.member_subnet,
+        have,
+        caps,
+        owner,
+        changes,
+    );
+    Ok(())
+}
+
+/// Member changes for one pool whose members differ: one batch replacement
+/// (listing the members this tool does not own, so they stay), or on the
+/// legacy API one call per member.
+fn plan_pool_members(
+    want_members: &BTreeSet<Member>,
+    member_subnet: &Option<String>,
+    have: &ObservedPool,
+    caps: Capabilities,
+    owner: &[String],
+    changes: &mut Vec<Operation>,
+) {
+    let pool_ref = Ref::existing(&have.id, &have.name);
     // Both sides sorted, one merge pass: large pools are the common case.
     let mut present: Vec<(Member, &ObservedMember)> = have
         .members
@@ -979,14 +1019,14 @@ fn plan_pool(
         }
     }
     if missing.is_empty() && extra.is_empty() {
-        return Ok(());
+        return;
     }
     if caps.batch_members {
         let mut members: Vec<MemberSpec> = want_members
             .iter()
             .map(|m| MemberSpec {
                 member: *m,
-                subnet_id: want.member_subnet.clone(),
+                subnet_id: member_subnet.clone(),
                 owned: true,
             })
             .collect();
@@ -1024,11 +1064,27 @@ fn plan_pool(
             changes.push(Operation::CreateMember {
                 pool: pool_ref.clone(),
                 member: *m,
-                subnet_id: want.member_subnet.clone(),
+                subnet_id: member_subnet.clone(),
             });
         }
     }
-    Ok(())
+}
+
+/// Member changes only, for an Endpoints change without its Service: the
+/// pools are given by id with the members they must have.
+pub fn plan_members(
+    lb: &ObservedLoadBalancer,
+    wanted: &[(String, BTreeSet<Member>, Option<String>)],
+    owner: &[String],
+    caps: Capabilities,
+) -> Vec<Operation> {
+    let mut ops = Vec::new();
+    for (pool_id, members, subnet) in wanted {
+        if let Some(pool) = lb.pools.iter().find(|p| &p.id == pool_id) {
+            plan_pool_members(members, subnet, pool, caps, owner, &mut ops);
+        }
+    }
+    ops
 }
 
 fn monitor_matches(want: &HealthMonitor, have: &crate::model::ObservedHealthMonitor) -> bool {
