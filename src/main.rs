@@ -45,6 +45,8 @@ enum Command {
         #[arg(long)]
         insecure_no_auth: bool,
     },
+    /// Print the OpenAPI document of the REST API (identical to openapi/openapi.json).
+    Openapi,
     /// Run the simulated OpenStack (Keystone v3, Octavia v2, Neutron v2.0) alone.
     Sim {
         /// Address to listen on (port 0 picks a free port).
@@ -142,6 +144,10 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Command::Openapi => {
+            print!("{}", svc_lbaas::api::openapi::document());
+            ExitCode::SUCCESS
         }
         Command::Sim {
             listen,

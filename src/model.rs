@@ -141,7 +141,7 @@ impl SessionPersistence {
 }
 
 /// Health monitor types (Octavia's names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub enum HealthMonitorType {
     #[serde(rename = "TCP")]
     Tcp,
@@ -164,7 +164,7 @@ impl HealthMonitorType {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthMonitor {
     #[serde(rename = "type")]
@@ -176,15 +176,16 @@ pub struct HealthMonitor {
 }
 
 /// A pool member: a ready endpoint address and its resolved target port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Member {
+    #[schema(value_type = String)]
     pub address: IpAddr,
     pub protocol_port: u16,
 }
 
 /// Listener settings from annotations. `None` leaves OpenStack's value alone.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListenerOptions {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -226,9 +227,10 @@ pub struct DesiredListener {
 }
 
 /// A VIP: the address (None lets Neutron pick) on a subnet (None: unknown offline).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Vip {
+    #[schema(value_type = Option<String>)]
     pub address: Option<IpAddr>,
     pub subnet_id: Option<String>,
 }

@@ -7,7 +7,7 @@ use crate::k8s::InputError;
 use crate::plan::PlanError;
 use crate::translate::TranslateError;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     /// A URN naming the kind of problem.
     #[serde(rename = "type")]

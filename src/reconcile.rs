@@ -110,7 +110,7 @@ impl ApplyInput {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ApplyAction {
     Created,
@@ -120,15 +120,18 @@ pub enum ApplyAction {
     Skipped,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = PoolMember)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberView {
     pub id: String,
+    #[schema(value_type = String)]
     pub address: IpAddr,
     pub protocol_port: u16,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Pool)]
 #[serde(rename_all = "camelCase")]
 pub struct PoolView {
     pub id: String,
@@ -138,7 +141,8 @@ pub struct PoolView {
     pub members: Vec<MemberView>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Listener)]
 #[serde(rename_all = "camelCase")]
 pub struct ListenerView {
     pub id: String,
@@ -149,11 +153,12 @@ pub struct ListenerView {
     pub pool: Option<PoolView>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LoadBalancerView {
     pub id: String,
     pub name: String,
+    #[schema(value_type = Option<String>)]
     pub vip_address: Option<IpAddr>,
     pub vip_port_id: Option<String>,
     pub provisioning_status: String,
@@ -161,22 +166,24 @@ pub struct LoadBalancerView {
     pub listeners: Vec<ListenerView>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = FloatingIp)]
 #[serde(rename_all = "camelCase")]
 pub struct FloatingIpView {
     pub id: String,
+    #[schema(value_type = String)]
     pub address: IpAddr,
     pub method: &'static str,
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct CallCounts {
     pub reads: u32,
     pub writes: u32,
     pub waits: u32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplyResponse {
     pub service: String,
@@ -187,6 +194,7 @@ pub struct ApplyResponse {
     pub load_balancer: Option<LoadBalancerView>,
     pub floating_ip: Option<FloatingIpView>,
     /// A core/v1 ServiceStatus, ready to PATCH onto the Service.
+    #[schema(value_type = Object)]
     pub status: Value,
     pub operations: Vec<OperationSummary>,
     pub openstack_calls: CallCounts,

@@ -10,7 +10,7 @@ use crate::model::{
 };
 use crate::plan::{Operation, OperationSummary};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PlanAction {
     Create,
@@ -20,7 +20,7 @@ pub enum PlanAction {
     Skip,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanResponse {
     pub service: String,
@@ -65,10 +65,11 @@ impl PlanResponse {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DesiredView {
     pub name: String,
+    #[schema(value_type = Option<String>)]
     pub vip_address: Option<IpAddr>,
     pub vip_subnet_id: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -84,7 +85,8 @@ pub struct DesiredView {
     pub tags: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = DesiredListener)]
 #[serde(rename_all = "camelCase")]
 pub struct ListenerView {
     pub name: String,
@@ -96,7 +98,8 @@ pub struct ListenerView {
     pub pool: PoolView,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = DesiredPool)]
 #[serde(rename_all = "camelCase")]
 pub struct PoolView {
     pub name: String,
@@ -111,7 +114,8 @@ pub struct PoolView {
     pub members: Vec<Member>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = DesiredFloatingIp)]
 #[serde(rename_all = "camelCase")]
 pub struct FloatingIpView {
     pub method: &'static str,

@@ -805,3 +805,21 @@ async fn malformed_events_are_400() {
     assert_eq!(b.status, StatusCode::BAD_REQUEST, "{}", b.body);
     assert_eq!(b.body["problem"]["field"], "object.subsets");
 }
+
+#[tokio::test]
+async fn the_openapi_document_is_served_as_committed() {
+    let app = spawn_app().await;
+    let served = app
+        .http
+        .get(format!("http://{}/openapi.json", app.addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .unwrap();
+    assert_eq!(served, committed);
+}

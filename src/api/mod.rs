@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod openapi;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +49,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi_json))
         .merge(v1)
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(request_id))
@@ -148,6 +150,17 @@ async fn request_id(req: Request<axum::body::Body>, next: Next) -> Response {
     res
 }
 
+async fn openapi_json() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        openapi::document(),
+    )
+        .into_response()
+}
+
+/// Prometheus counters.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String)))]
 async fn metrics() -> Response {
     (
         [(
@@ -159,10 +172,16 @@ async fn metrics() -> Response {
         .into_response()
 }
 
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "alive", body = Object)))]
 async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+/// Readiness: the cloud accepts the credentials.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+    (status = 200, description = "ready", body = Object),
+    (status = 503, description = "the cloud is unreachable or refuses the credentials", body = Problem, content_type = "application/problem+json")))]
 async fn readyz(State(s): State<Arc<AppState>>) -> Response {
     match s.reconciler.cloud.session().check().await {
         Ok(()) => Json(json!({"status": "ready"})).into_response(),
@@ -211,6 +230,17 @@ struct PlanQuery {
     offline: bool,
 }
 
+/// What apply would do now, or (`offline=true`) against empty state. No writes.
+#[utoipa::path(post, path = "/v1/plan", tag = "services", request_body = openapi::ApplyRequest,
+    params(("offline" = Option<bool>, Query, description = "plan against empty state, no OpenStack reads")),
+    responses((status = 200, description = "the plan", body = crate::response::PlanResponse),
+    (status = 400, description = "invalid input; `field` names it", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "no or unknown bearer token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "the token may not touch this namespace", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "conflict: not ours, or a user floating IP missing or bound elsewhere", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "body over the limit", body = Problem, content_type = "application/problem+json"),
+    (status = 502, description = "OpenStack answered an error", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "OpenStack unreachable", body = Problem, content_type = "application/problem+json")))]
 async fn plan(
     State(s): State<Arc<AppState>>,
     Extension(caller): Extension<auth::Caller>,
@@ -253,6 +283,21 @@ fn bad_query(e: axum::extract::rejection::QueryRejection) -> ProblemResponse {
     ProblemResponse(Box::new(p))
 }
 
+/// Converges OpenStack onto the Service; answers the status to write back.
+#[utoipa::path(post, path = "/v1/apply", tag = "services", request_body = openapi::ApplyRequest,
+    params(
+        ("wait" = Option<bool>, Query, description = "wait for ACTIVE (default true)"),
+        ("timeout_s" = Option<u64>, Query, description = "how long to wait (default 300)")),
+    responses(
+        (status = 200, description = "converged", body = crate::reconcile::ApplyResponse),
+        (status = 202, description = "not converged yet (wait=false or the wait timed out); re-applying is safe", body = crate::reconcile::ApplyResponse),
+    (status = 400, description = "invalid input; `field` names it", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "no or unknown bearer token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "the token may not touch this namespace", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "conflict: not ours, or a user floating IP missing or bound elsewhere", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "body over the limit", body = Problem, content_type = "application/problem+json"),
+    (status = 502, description = "OpenStack answered an error", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "OpenStack unreachable", body = Problem, content_type = "application/problem+json")))]
 async fn apply(
     State(s): State<Arc<AppState>>,
     Extension(caller): Extension<auth::Caller>,
@@ -275,6 +320,19 @@ fn service_ref(namespace: String, name: String) -> ServiceRef {
     ServiceRef { namespace, name }
 }
 
+/// The load balancer, floating IP and status read from OpenStack.
+#[utoipa::path(get, path = "/v1/services/{namespace}/{name}", tag = "services",
+    params(("namespace" = String, Path), ("name" = String, Path)),
+    responses(
+        (status = 200, description = "found", body = crate::reconcile::ApplyResponse),
+        (status = 404, description = "no load balancer", body = Problem, content_type = "application/problem+json"),
+    (status = 400, description = "invalid input; `field` names it", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "no or unknown bearer token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "the token may not touch this namespace", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "conflict: not ours, or a user floating IP missing or bound elsewhere", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "body over the limit", body = Problem, content_type = "application/problem+json"),
+    (status = 502, description = "OpenStack answered an error", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "OpenStack unreachable", body = Problem, content_type = "application/problem+json")))]
 async fn get_service(
     State(s): State<Arc<AppState>>,
     Extension(caller): Extension<auth::Caller>,
@@ -285,6 +343,19 @@ async fn get_service(
     Ok(Json(answer).into_response())
 }
 
+/// Removes what this tool created for the Service.
+#[utoipa::path(delete, path = "/v1/services/{namespace}/{name}", tag = "services",
+    params(("namespace" = String, Path), ("name" = String, Path),
+        ("keepFloatingIp" = Option<bool>, Query, description = "only disassociate a floating IP this tool allocated"),
+        ("wait" = Option<bool>, Query, description = "wait until deleted (default true)")),
+    responses((status = 200, description = "the operations done (empty when nothing existed)", body = crate::reconcile::ApplyResponse),
+    (status = 400, description = "invalid input; `field` names it", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "no or unknown bearer token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "the token may not touch this namespace", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "conflict: not ours, or a user floating IP missing or bound elsewhere", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "body over the limit", body = Problem, content_type = "application/problem+json"),
+    (status = 502, description = "OpenStack answered an error", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "OpenStack unreachable", body = Problem, content_type = "application/problem+json")))]
 async fn delete_service(
     State(s): State<Arc<AppState>>,
     Extension(caller): Extension<auth::Caller>,
@@ -345,6 +416,19 @@ fn meta(object: &Value) -> (String, String, String) {
 /// objects, or of events). Services are applied (members left alone) or
 /// deleted; Endpoints, and the EndpointSlices of one Service sent together,
 /// reconcile members (202 `pending` while the Service has no load balancer).
+/// Kubernetes watch events (or a List): Services applied or deleted,
+/// Endpoints / EndpointSlices reconciled into members.
+#[utoipa::path(post, path = "/v1/events", tag = "services", request_body = openapi::WatchEvent,
+    responses(
+        (status = 200, description = "the result of the event (or `results` for a List)", body = Object),
+        (status = 202, description = "pending: no load balancer for the Service yet", body = Object),
+    (status = 400, description = "invalid input; `field` names it", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "no or unknown bearer token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "the token may not touch this namespace", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "conflict: not ours, or a user floating IP missing or bound elsewhere", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "body over the limit", body = Problem, content_type = "application/problem+json"),
+    (status = 502, description = "OpenStack answered an error", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "OpenStack unreachable", body = Problem, content_type = "application/problem+json")))]
 async fn events(
     State(s): State<Arc<AppState>>,
     Extension(caller): Extension<auth::Caller>,

@@ -238,7 +238,7 @@ pub enum Operation {
 }
 
 /// The summary of an operation that answers show: `{op, resource, name, id}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct OperationSummary {
     pub op: &'static str,
     pub resource: &'static str,
