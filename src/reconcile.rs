@@ -390,7 +390,11 @@ impl Reconciler {
         } else {
             self.observe_for(&calls, &translation).await?
         };
-        let ops = plan::plan(&translation, &observed, self.cloud.caps)?;
+        let ops = plan::plan(
+            &translation,
+            &observed,
+            self.cloud.capabilities(&calls).await?,
+        )?;
         let existed = owner_of(&translation).is_some_and(|o| {
             observed
                 .load_balancers
@@ -427,7 +431,11 @@ impl Reconciler {
         let mut progress = Progress::default();
         let mut round = 0;
         loop {
-            let ops = plan::plan(&translation, &observed, self.cloud.caps)?;
+            let ops = plan::plan(
+                &translation,
+                &observed,
+                self.cloud.capabilities(&calls).await?,
+            )?;
             progress.load_balancer = observed
                 .load_balancers
                 .iter()
@@ -698,7 +706,8 @@ impl Reconciler {
             let subnet = member_subnet.clone();
             wanted.push((pool.id.clone(), members, subnet));
         }
-        let ops = plan::plan_members(lb, &wanted, &owner, self.cloud.caps);
+        let caps = self.cloud.capabilities(&calls).await?;
+        let ops = plan::plan_members(lb, &wanted, &owner, caps);
         let mut progress = Progress::default();
         progress.load_balancer = Some(lb.id.clone());
         progress.dirty = lb.provisioning_status.starts_with("PENDING_");

@@ -53,7 +53,9 @@ impl Default for WaitPolicy {
 pub struct Cloud {
     session: SharedSession,
     pub api: Api,
+    /// What the configured API offers at most; narrowed by discovery.
     pub caps: Capabilities,
+    discovered: Mutex<Option<Capabilities>>,
     pub wait: WaitPolicy,
     subnets: Mutex<HashMap<String, SubnetInfo>>,
     external_network: Mutex<Option<String>>,
@@ -133,6 +135,7 @@ impl Cloud {
             wait: WaitPolicy::default(),
             subnets: Mutex::new(HashMap::new()),
             external_network: Mutex::new(None),
+            discovered: Mutex::new(None),
         }
     }
 
@@ -176,6 +179,45 @@ impl Cloud {
         self.session
             .call(calls, Service::Network, method, path, body)
             .await
+    }
+
+    /// What the cloud's load-balancing API offers, from Octavia's version
+    /// document (read once): batch members and listener timeouts from 2.1,
+    /// `allowed_cidrs` from 2.12, `additional_vips` from 2.26. The legacy API
+    /// offers none of them.
+    pub async fn capabilities(&self, calls: &Calls) -> Result<Capabilities, OpenStackError> {
+        if self.api == Api::NeutronLbaas {
+            return Ok(self.caps);
+        }
+        if let Some(c) = *self.discovered.lock().await {
+            return Ok(c);
+        }
+        // The version document is at the endpoint's root, one level above `/v2`.
+        let doc = self
+            .session
+            .call(calls, Service::LoadBalancer, Method::GET, "/..", None)
+            .await;
+        let minor = match doc {
+            Ok(v) => max_minor(&v),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read Octavia's versions; assuming the newest API");
+                None
+            }
+        };
+        let caps = match minor {
+            Some(m) => Capabilities {
+                fully_populated_create: true,
+                batch_members: m >= 1,
+                listener_timeouts: m >= 1,
+                allowed_cidrs: m >= 12,
+                additional_vips: m >= 26,
+                octavia_protocols: true,
+            },
+            None => self.caps,
+        };
+        tracing::info!(?minor, ?caps, "load-balancer API capabilities");
+        *self.discovered.lock().await = Some(caps);
+        Ok(caps)
     }
 
     /// A subnet's network and CIDR (cached: they never change).
@@ -1073,6 +1115,14 @@ impl Cloud {
     }
 }
 
+/// The highest `v2.N` in a version document (`{"versions": [{"id": "v2.29", ...}]}`).
+fn max_minor(doc: &Value) -> Option<u32> {
+    list(doc, "versions")
+        .iter()
+        .filter_map(|v| v["id"].as_str()?.strip_prefix("v2.")?.parse::<u32>().ok())
+        .max()
+}
+
 fn parse_fip(v: &Value) -> Option<ObservedFloatingIp> {
     Some(ObservedFloatingIp {
         id: text(v, "id")?,
@@ -1081,4 +1131,28 @@ fn parse_fip(v: &Value) -> Option<ObservedFloatingIp> {
         network_id: text(v, "floating_network_id"),
         tags: tags_of(v, "_"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn the_newest_octavia_version_is_found() {
+        let doc =
+            json!({"versions": [{"id": "v2.0"}, {"id": "v2.29"}, {"id": "v2.12"}, {"id": "v1"}]});
+        assert_eq!(super::max_minor(&doc), Some(29));
+        assert_eq!(super::max_minor(&json!({})), None);
+    }
+
+    #[test]
+    fn legacy_tags_round_trip_through_text_fields() {
+        let v = json!({"description": "svc-lbaas-tags:svc-lbaas,svc-lbaas-cluster:k"});
+        assert_eq!(
+            super::tags_of(&v, "description"),
+            ["svc-lbaas", "svc-lbaas-cluster:k"]
+        );
+        let v = json!({"tags": ["a"], "description": "svc-lbaas-tags:b"});
+        assert_eq!(super::tags_of(&v, "description"), ["a"]);
+    }
 }
