@@ -100,6 +100,22 @@ impl App {
         serde_json::from_str(&text).unwrap_or(Value::Null)
     }
 
+    async fn pools(&self) -> Value {
+        self.cloud(reqwest::Method::GET, "/load-balancer/v2/lbaas/pools", None)
+            .await["pools"]
+            .clone()
+    }
+
+    async fn listeners(&self) -> Value {
+        self.cloud(
+            reqwest::Method::GET,
+            "/load-balancer/v2/lbaas/listeners",
+            None,
+        )
+        .await["listeners"]
+            .clone()
+    }
+
     async fn floating_ips(&self) -> Vec<Value> {
         self.cloud(reqwest::Method::GET, "/network/v2.0/floatingips", None)
             .await["floatingips"]
@@ -822,4 +838,78 @@ async fn the_openapi_document_is_served_as_committed() {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
             .unwrap();
     assert_eq!(served, committed);
+}
+
+/// The rows of CONTRACT.md's translation table not covered above, end to end:
+/// what the cloud holds after the apply.
+#[tokio::test]
+async fn translation_rows_end_to_end() {
+    let app = spawn_app().await;
+    let one_port = json!([{"name": "http", "port": 80, "targetPort": 8080}]);
+    // sessionAffinity: ClientIP -> SOURCE_IP persistence; loadBalancerSourceRanges -> allowed_cidrs.
+    let a = app
+        .apply(
+            json!({"service": service("LoadBalancer", one_port.clone(), json!({
+            "sessionAffinity": "ClientIP", "loadBalancerSourceRanges": ["203.0.113.0/24"]}))}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(
+        app.pools().await[0]["session_persistence"]["type"],
+        "SOURCE_IP"
+    );
+    assert_eq!(
+        app.listeners().await[0]["allowed_cidrs"],
+        json!(["203.0.113.0/24"])
+    );
+
+    // Annotations: algorithm, health monitor, listener timeout, PROXY pool (replaced: immutable).
+    let mut annotated = service("LoadBalancer", one_port.clone(), json!({}));
+    annotated["metadata"]["annotations"] = json!({
+        "loadbalancer.openstack.org/lb-method": "LEAST_CONNECTIONS",
+        "loadbalancer.openstack.org/enable-health-monitor": "true",
+        "loadbalancer.openstack.org/timeout-client-data": "12345",
+        "loadbalancer.openstack.org/proxy-protocol": "v2",
+    });
+    let b = app.apply(json!({"service": annotated})).await;
+    assert_eq!(b.status, StatusCode::OK, "{}", b.body);
+    let pool = app.pools().await[0].clone();
+    assert_eq!(pool["protocol"], "PROXYV2");
+    assert_eq!(pool["lb_algorithm"], "LEAST_CONNECTIONS");
+    assert!(pool["healthmonitor_id"].is_string(), "{pool}");
+    let l = app.listeners().await[0].clone();
+    assert_eq!(l["timeout_client_data"], 12345);
+    assert_eq!(l["allowed_cidrs"], Value::Null, "no source ranges any more");
+
+    // The internal annotation: no floating IP; the VIP is the ingress.
+    let mut internal = service("LoadBalancer", one_port.clone(), json!({}));
+    internal["metadata"]["annotations"] =
+        json!({"service.beta.kubernetes.io/openstack-internal-load-balancer": "true"});
+    let c = app.apply(json!({"service": internal})).await;
+    assert_eq!(c.status, StatusCode::OK, "{}", c.body);
+    assert_eq!(ingress(&c), "10.2.0.42");
+    assert!(app.floating_ips().await.is_empty());
+
+    // keep-floatingip: on removal the allocated floating IP is only disassociated.
+    let mut keep = service("LoadBalancer", one_port.clone(), json!({}));
+    keep["metadata"]["annotations"] = json!({"loadbalancer.openstack.org/keep-floatingip": "true"});
+    app.apply(json!({"service": keep.clone()})).await;
+    let address = app.floating_ips().await[0]["floating_ip_address"].clone();
+    keep["spec"]["type"] = json!("ClusterIP");
+    let d = app.apply(json!({"service": keep})).await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.body);
+    let fips = app.floating_ips().await;
+    assert_eq!(fips.len(), 1);
+    assert_eq!(fips[0]["floating_ip_address"], address);
+    assert_eq!(fips[0]["port_id"], Value::Null);
+
+    // A foreign loadBalancerClass: skipped, and what we had is removed.
+    let foreign = service(
+        "LoadBalancer",
+        one_port,
+        json!({"loadBalancerClass": "example.com/other"}),
+    );
+    let e = app.apply(json!({"service": foreign})).await;
+    assert_eq!(e.body["action"], "skipped");
+    assert!(app.load_balancers().await.is_empty());
 }

@@ -853,7 +853,8 @@ fn allowed_cidrs(b: &Body<'_>, vip: IpAddr) -> Result<Option<Vec<String>>, ApiEr
             out.push(normal);
         }
     }
-    Ok(Some(out))
+    // Octavia keeps no rows for an empty list and reports `null`.
+    Ok((!out.is_empty()).then_some(out))
 }
 
 fn parse_listener(
