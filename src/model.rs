@@ -386,4 +386,7 @@ pub struct Observed {
     /// the VIP port of one of `load_balancers`.
     pub floating_ips: Vec<ObservedFloatingIp>,
     pub user_floating_ip: FloatingIpLookup,
+    /// Ids of this Service's load balancers still being deleted (PENDING_DELETE):
+    /// their VIP ports hold the address a new one may need, so writes wait them out.
+    pub deleting: Vec<String>,
 }

@@ -328,6 +328,13 @@ impl Reconciler {
             _ => None,
         };
         let Some(subnet) = subnet else {
+            if online && matches!(first, Translation::LoadBalancer(_)) {
+                // Octavia would answer a 400 about the VIP; say what to configure instead.
+                return Err(OpenStackError::Config(
+                    "no VIP subnet: set [neutron_defaults] service_subnet (SVC_LBAAS_SERVICE_SUBNET) or the loadbalancer.openstack.org/subnet-id annotation".into(),
+                )
+                .into());
+            }
             return Ok(first);
         };
         let cidr = self.cloud.subnet(calls, &subnet).await?.cidr;
@@ -441,6 +448,9 @@ impl Reconciler {
                 .iter()
                 .find(|lb| is_owned(&lb.tags, &owner) && lb.provisioning_status != "ERROR")
                 .map(|lb| lb.id.clone());
+            // A deletion in progress (a Service deleted and re-created) is waited
+            // out before the first write: its VIP port may hold our address.
+            progress.deleting = observed.deleting.first().cloned();
             // A load balancer another writer left PENDING_* settles first.
             progress.dirty = observed.load_balancers.iter().any(|lb| {
                 is_owned(&lb.tags, &owner) && lb.provisioning_status.starts_with("PENDING_")

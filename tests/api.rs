@@ -913,3 +913,25 @@ async fn translation_rows_end_to_end() {
     assert_eq!(e.body["action"], "skipped");
     assert!(app.load_balancers().await.is_empty());
 }
+
+#[tokio::test]
+async fn a_service_deleted_and_created_again_waits_for_the_old_load_balancer() {
+    let app = spawn_app().await;
+    let request = json!({"service": service("LoadBalancer", two_ports(), json!({}))});
+    app.apply(request.clone()).await;
+    // The delete returns at once: the old load balancer, with its VIP port on
+    // 10.2.0.42, is still PENDING_DELETE when the Service comes back.
+    let d = app
+        .send(
+            reqwest::Method::DELETE,
+            "/v1/services/shop/web?wait=false",
+            None,
+        )
+        .await;
+    assert_eq!(d.body["converged"], false, "{}", d.body);
+    let again = app.apply(request).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(again.body["action"], "created");
+    assert_eq!(again.body["loadBalancer"]["vipAddress"], "10.2.0.42");
+    assert_eq!(app.load_balancers().await.len(), 1);
+}

@@ -312,8 +312,14 @@ impl Cloud {
             found
         };
         let mut load_balancers = Vec::new();
+        let mut deleting = Vec::new();
         for lb in &found {
             let mut observed = self.parse_lb(lb);
+            if observed.provisioning_status == "PENDING_DELETE"
+                && crate::names::is_owned(&observed.tags, owner_tags)
+            {
+                deleting.push(observed.id.clone());
+            }
             if crate::names::is_owned(&observed.tags, owner_tags)
                 && observed.provisioning_status != "PENDING_DELETE"
             {
@@ -390,6 +396,7 @@ impl Cloud {
             load_balancers,
             floating_ips,
             user_floating_ip,
+            deleting,
         })
     }
 

@@ -70,6 +70,7 @@ impl MemoryCloud {
             load_balancers,
             floating_ips,
             user_floating_ip,
+            deleting: Vec::new(),
         }
     }
 
