@@ -373,6 +373,7 @@ pub async fn build_app(
 pub async fn run_serve(
     settings: Settings,
     tokens: Option<crate::api::auth::Tokens>,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     rest_addr: std::net::SocketAddr,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> std::io::Result<()> {
@@ -387,10 +388,18 @@ pub async fn run_serve(
         }
         out.flush()?;
     }
-    tracing::info!(%addr, "REST API listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    match tls {
+        Some(config) => {
+            tracing::info!(%addr, "REST API listening (HTTPS)");
+            crate::tls::serve(listener, app, config, shutdown_signal()).await?;
+        }
+        None => {
+            tracing::info!(%addr, "REST API listening (plain HTTP)");
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await?;
+        }
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -19,6 +19,7 @@
 //! - [`reconcile`]: observe, plan, execute, wait: the stateless reconciler.
 //! - [`api`]: the REST API (axum) and the mapping of errors to problems.
 //! - [`metrics`]: Prometheus counters served at `/metrics`.
+//! - [`tls`]: the listener's TLS and the CA bundle trusted for the cloud.
 //! - [`cli`]: `svc-lbaas plan`, `sim` and `serve`.
 //! - [`sim`]: the simulated OpenStack (Keystone, Octavia, Neutron) for tests, demos
 //!   and benchmarks; `svc-lbaas sim` runs it alone.
@@ -37,4 +38,5 @@ pub mod problem;
 pub mod reconcile;
 pub mod response;
 pub mod sim;
+pub mod tls;
 pub mod translate;

@@ -44,6 +44,12 @@ enum Command {
         /// Allow listening beyond loopback without a tokens file.
         #[arg(long)]
         insecure_no_auth: bool,
+        /// Serve HTTPS with this certificate chain (PEM); also SVC_LBAAS_TLS_CERT.
+        #[arg(long, env = "SVC_LBAAS_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The certificate's private key (PEM); also SVC_LBAAS_TLS_KEY.
+        #[arg(long, env = "SVC_LBAAS_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Print the OpenAPI document of the REST API (identical to openapi/openapi.json).
     Openapi,
@@ -102,6 +108,8 @@ fn main() -> ExitCode {
             rest_addr,
             tokens_file,
             insecure_no_auth,
+            tls_cert,
+            tls_key,
         } => {
             let settings = match Settings::load(config.as_deref(), |k| std::env::var(k).ok()) {
                 Ok(s) => s,
@@ -134,9 +142,25 @@ fn main() -> ExitCode {
                 );
                 return ExitCode::from(cli::EXIT_USAGE as u8);
             }
+            let tls = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => match svc_lbaas::tls::server_config(&cert, &key) {
+                    Ok(c) => Some(std::sync::Arc::new(c)),
+                    Err(e) => {
+                        let p = Problem::new(
+                            "invalid-config",
+                            "Invalid TLS certificate or key",
+                            400,
+                            e,
+                        );
+                        eprintln!("{}", p.to_json());
+                        return ExitCode::from(cli::EXIT_USAGE as u8);
+                    }
+                },
+                _ => None,
+            };
             let env = |k: &str| std::env::var(k).ok();
             match runtime()
-                .and_then(|rt| rt.block_on(cli::run_serve(settings, tokens, rest_addr, &env)))
+                .and_then(|rt| rt.block_on(cli::run_serve(settings, tokens, tls, rest_addr, &env)))
             {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -935,3 +935,110 @@ async fn a_service_deleted_and_created_again_waits_for_the_old_load_balancer() {
     assert_eq!(again.body["loadBalancer"]["vipAddress"], "10.2.0.42");
     assert_eq!(app.load_balancers().await.len(), 1);
 }
+
+const CA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls/ca.pem");
+const CERT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls/cert.pem");
+const KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls/key.pem");
+
+fn trusting_client() -> reqwest::Client {
+    let pem = std::fs::read(CA).unwrap();
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap()
+}
+
+/// Serves `app` over TLS with the test certificate on 127.0.0.1:0.
+async fn serve_tls(app: axum::Router) -> SocketAddr {
+    let config = std::sync::Arc::new(
+        svc_lbaas::tls::server_config(std::path::Path::new(CERT), std::path::Path::new(KEY))
+            .unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(svc_lbaas::tls::serve(
+        listener,
+        app,
+        config,
+        std::future::pending(),
+    ));
+    addr
+}
+
+#[tokio::test]
+async fn the_rest_api_serves_https_with_the_configured_certificate() {
+    let (app, _sim) = svc_lbaas::cli::build_app(Settings::default(), None, &|_| None)
+        .await
+        .unwrap();
+    let addr = serve_tls(app).await;
+    let res = trusting_client()
+        .get(format!("https://127.0.0.1:{}/healthz", addr.port()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // Neither plain HTTP nor a client that does not trust the certificate gets through.
+    assert!(
+        reqwest::Client::new()
+            .get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .is_err()
+    );
+    assert!(
+        reqwest::Client::new()
+            .get(format!("https://127.0.0.1:{}/healthz", addr.port()))
+            .send()
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn the_cloud_over_https_is_trusted_through_os_cacert() {
+    // The simulated cloud behind TLS, its catalog pointing at https URLs.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let state =
+        svc_lbaas::sim::SimState::new(Default::default(), format!("https://127.0.0.1:{port}"));
+    let config = std::sync::Arc::new(
+        svc_lbaas::tls::server_config(std::path::Path::new(CERT), std::path::Path::new(KEY))
+            .unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio::spawn(svc_lbaas::tls::serve(
+        listener,
+        svc_lbaas::sim::app(state),
+        config,
+        std::future::pending(),
+    ));
+    let auth_url = format!("https://127.0.0.1:{port}/v3");
+    for (ca, ready) in [
+        (Some(CA), StatusCode::OK),
+        (None, StatusCode::SERVICE_UNAVAILABLE),
+    ] {
+        let env = |k: &str| match k {
+            "OS_AUTH_URL" => Some(auth_url.clone()),
+            "OS_USERNAME" | "OS_PASSWORD" | "OS_PROJECT_NAME" => Some("admin".to_string()),
+            "OS_USER_DOMAIN_NAME" | "OS_PROJECT_DOMAIN_NAME" => Some("Default".to_string()),
+            "OS_CACERT" => ca.map(str::to_string),
+            _ => None,
+        };
+        let (app, sim) = svc_lbaas::cli::build_app(Settings::default(), None, &env)
+            .await
+            .unwrap();
+        assert!(sim.is_none(), "credentials given: no embedded simulator");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let res = reqwest::Client::new()
+            .get(format!("http://{addr}/readyz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), ready, "CA bundle {ca:?}");
+    }
+}

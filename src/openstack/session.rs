@@ -96,14 +96,13 @@ impl Session {
         max_concurrent_calls: usize,
         timeout: Duration,
     ) -> Result<Session, OpenStackError> {
-        if creds.auth_url.starts_with("https://") {
-            return Err(OpenStackError::Config(format!(
-                "{} is HTTPS, and this build talks plain HTTP only (TLS to the cloud is not built in yet)",
-                creds.auth_url
-            )));
+        let mut builder = reqwest::Client::builder().timeout(timeout);
+        if let Some(bundle) = &creds.ca_bundle {
+            for cert in crate::tls::ca_bundle(bundle).map_err(OpenStackError::Config)? {
+                builder = builder.add_root_certificate(cert);
+            }
         }
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
+        let http = builder
             .build()
             .map_err(|e| OpenStackError::Config(format!("HTTP client: {e}")))?;
         Ok(Session {
