@@ -84,16 +84,7 @@ fn main() -> ExitCode {
         Command::Plan { config, files } => {
             let settings = match Settings::load(config.as_deref(), |k| std::env::var(k).ok()) {
                 Ok(s) => s,
-                Err(e) => {
-                    let p = Problem::new(
-                        "invalid-config",
-                        "Invalid configuration",
-                        400,
-                        e.to_string(),
-                    );
-                    eprintln!("{}", p.to_json());
-                    return ExitCode::from(cli::EXIT_USAGE as u8);
-                }
+                Err(e) => return usage_error("Invalid configuration", e.to_string()),
             };
             let code = cli::run_plan(
                 &files,
@@ -113,16 +104,7 @@ fn main() -> ExitCode {
         } => {
             let settings = match Settings::load(config.as_deref(), |k| std::env::var(k).ok()) {
                 Ok(s) => s,
-                Err(e) => {
-                    let p = Problem::new(
-                        "invalid-config",
-                        "Invalid configuration",
-                        400,
-                        e.to_string(),
-                    );
-                    eprintln!("{}", p.to_json());
-                    return ExitCode::from(cli::EXIT_USAGE as u8);
-                }
+                Err(e) => return usage_error("Invalid configuration", e.to_string()),
             };
             let tokens = match tokens_file
                 .as_deref()
@@ -130,11 +112,7 @@ fn main() -> ExitCode {
                 .transpose()
             {
                 Ok(t) => t,
-                Err(e) => {
-                    let p = Problem::new("invalid-config", "Invalid tokens file", 400, e);
-                    eprintln!("{}", p.to_json());
-                    return ExitCode::from(cli::EXIT_USAGE as u8);
-                }
+                Err(e) => return usage_error("Invalid tokens file", e),
             };
             if !rest_addr.ip().is_loopback() && tokens.is_none() && !insecure_no_auth {
                 eprintln!(
@@ -145,16 +123,7 @@ fn main() -> ExitCode {
             let tls = match (tls_cert, tls_key) {
                 (Some(cert), Some(key)) => match svc_lbaas::tls::server_config(&cert, &key) {
                     Ok(c) => Some(std::sync::Arc::new(c)),
-                    Err(e) => {
-                        let p = Problem::new(
-                            "invalid-config",
-                            "Invalid TLS certificate or key",
-                            400,
-                            e,
-                        );
-                        eprintln!("{}", p.to_json());
-                        return ExitCode::from(cli::EXIT_USAGE as u8);
-                    }
+                    Err(e) => return usage_error("Invalid TLS certificate or key", e),
                 },
                 _ => None,
             };
@@ -181,11 +150,7 @@ fn main() -> ExitCode {
         } => {
             let faults = match faults.map(|p| read_faults(&p)).transpose() {
                 Ok(f) => f.unwrap_or_default(),
-                Err(e) => {
-                    let p = Problem::new("invalid-config", "Invalid fault list", 400, e);
-                    eprintln!("{}", p.to_json());
-                    return ExitCode::from(cli::EXIT_USAGE as u8);
-                }
+                Err(e) => return usage_error("Invalid fault list", e),
             };
             let config = svc_lbaas::sim::SimConfig {
                 provisioning_delay: std::time::Duration::from_millis(provisioning_delay_ms),
@@ -202,6 +167,13 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// A configuration problem: an RFC 9457 problem on stderr, exit 2.
+fn usage_error(title: &str, detail: String) -> ExitCode {
+    let p = Problem::new("invalid-config", title, 400, detail);
+    eprintln!("{}", p.to_json());
+    ExitCode::from(cli::EXIT_USAGE as u8)
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {

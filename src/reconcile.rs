@@ -309,6 +309,29 @@ impl Reconciler {
         }
     }
 
+    /// Executes `ops` in order, each one's summary (with the id it touched)
+    /// into `done`; stops at the first error.
+    async fn execute_all(
+        &self,
+        calls: &Calls,
+        ops: &[plan::Operation],
+        owner: &[String],
+        progress: &mut Progress,
+        options: ApplyOptions,
+        done: &mut Vec<OperationSummary>,
+    ) -> Result<(), OpenStackError> {
+        for op in ops {
+            let id = self
+                .cloud
+                .execute(calls, op, owner, progress, options.timeout)
+                .await?;
+            let mut summary = op.summary();
+            summary.id = summary.id.or(id);
+            done.push(summary);
+        }
+        Ok(())
+    }
+
     fn lock_for(&self, service: &ServiceRef) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
         locks.entry(service.clone()).or_default().clone()
@@ -455,28 +478,15 @@ impl Reconciler {
             progress.dirty = observed.load_balancers.iter().any(|lb| {
                 is_owned(&lb.tags, &owner) && lb.provisioning_status.starts_with("PENDING_")
             });
-            let mut conflict = None;
-            for op in &ops {
-                match self
-                    .cloud
-                    .execute(&calls, op, &owner, &mut progress, options.timeout)
-                    .await
-                {
-                    Ok(id) => {
-                        let mut summary = op.summary();
-                        summary.id = summary.id.or(id);
-                        done.push(summary);
-                    }
-                    Err(e) if e.is_conflict() && round < REPLANS => {
-                        tracing::info!(service = %service, error = %e, "conflict: waiting, then planning again");
-                        conflict = Some(e);
-                        break;
-                    }
-                    Err(e) => return Err(e.into()),
+            match self
+                .execute_all(&calls, &ops, &owner, &mut progress, options, &mut done)
+                .await
+            {
+                Ok(()) => break,
+                Err(e) if e.is_conflict() && round < REPLANS => {
+                    tracing::info!(service = %service, error = %e, "conflict: waiting, then planning again");
                 }
-            }
-            if conflict.is_none() {
-                break;
+                Err(e) => return Err(e.into()),
             }
             round += 1;
             self.cloud
@@ -612,15 +622,8 @@ impl Reconciler {
         let ops = plan::plan_removal(&observed, &owner, keep_floating_ip);
         let mut progress = Progress::default();
         let mut done = Vec::new();
-        for op in &ops {
-            let id = self
-                .cloud
-                .execute(&calls, op, &owner, &mut progress, options.timeout)
-                .await?;
-            let mut summary = op.summary();
-            summary.id = summary.id.or(id);
-            done.push(summary);
-        }
+        self.execute_all(&calls, &ops, &owner, &mut progress, options, &mut done)
+            .await?;
         let mut converged = progress.deleting.is_none();
         if options.wait
             && let Some(id) = progress.deleting.take()
@@ -722,15 +725,8 @@ impl Reconciler {
         progress.load_balancer = Some(lb.id.clone());
         progress.dirty = lb.provisioning_status.starts_with("PENDING_");
         let mut done = Vec::new();
-        for op in &ops {
-            let id = self
-                .cloud
-                .execute(&calls, op, &owner, &mut progress, options.timeout)
-                .await?;
-            let mut summary = op.summary();
-            summary.id = summary.id.or(id);
-            done.push(summary);
-        }
+        self.execute_all(&calls, &ops, &owner, &mut progress, options, &mut done)
+            .await?;
         let mut converged = !progress.dirty;
         if options.wait && progress.dirty {
             converged = match self

@@ -732,7 +732,6 @@ impl Cloud {
                         progress.listeners.insert(n, i);
                     }
                 }
-                progress.dirty = true;
                 id
             }
             Operation::DeleteLoadBalancer { id, .. } => {
@@ -775,7 +774,6 @@ impl Cloud {
                 if let Some(i) = &id {
                     progress.listeners.insert(listener.name.clone(), i.clone());
                 }
-                progress.dirty = true;
                 id
             }
             Operation::UpdateListener { id, update, .. } => {
@@ -804,13 +802,11 @@ impl Cloud {
                     Some(&json!({"listener": b})),
                 )
                 .await?;
-                progress.dirty = true;
                 Some(id.clone())
             }
             Operation::DeleteListener { id, .. } => {
                 self.delete_child(calls, &format!("/listeners/{id}"))
                     .await?;
-                progress.dirty = true;
                 Some(id.clone())
             }
             Operation::CreatePool {
@@ -830,7 +826,6 @@ impl Cloud {
                 if let Some(i) = &id {
                     progress.pools.insert(pool.name.clone(), i.clone());
                 }
-                progress.dirty = true;
                 id
             }
             Operation::UpdatePool { id, update, .. } => {
@@ -852,12 +847,10 @@ impl Cloud {
                     Some(&json!({"pool": b})),
                 )
                 .await?;
-                progress.dirty = true;
                 Some(id.clone())
             }
             Operation::DeletePool { id, .. } => {
                 self.delete_child(calls, &format!("/pools/{id}")).await?;
-                progress.dirty = true;
                 Some(id.clone())
             }
             Operation::ReplaceMembers { pool, members } => {
@@ -881,7 +874,6 @@ impl Cloud {
                     Some(&json!({"members": body})),
                 )
                 .await?;
-                progress.dirty = true;
                 Some(pool_id)
             }
             Operation::CreateMember {
@@ -899,14 +891,12 @@ impl Cloud {
                         Some(&body),
                     )
                     .await?;
-                progress.dirty = true;
                 text(&v["member"], "id")
             }
             Operation::DeleteMember { pool, id, .. } => {
                 let pool_id = Self::resolve(pool, &progress.pools)?;
                 self.delete_child(calls, &format!("/pools/{pool_id}/members/{id}"))
                     .await?;
-                progress.dirty = true;
                 Some(id.clone())
             }
             Operation::CreateHealthMonitor { pool, monitor } => {
@@ -921,7 +911,6 @@ impl Cloud {
                         Some(&json!({"healthmonitor": body})),
                     )
                     .await?;
-                progress.dirty = true;
                 text(&v["healthmonitor"], "id")
             }
             Operation::UpdateHealthMonitor { id, monitor, .. } => {
@@ -938,13 +927,11 @@ impl Cloud {
                     Some(&json!({"healthmonitor": body})),
                 )
                 .await?;
-                progress.dirty = true;
                 Some(id.clone())
             }
             Operation::DeleteHealthMonitor { id, .. } => {
                 self.delete_child(calls, &format!("/healthmonitors/{id}"))
                     .await?;
-                progress.dirty = true;
                 Some(id.clone())
             }
             Operation::CreateFloatingIp {
@@ -1046,6 +1033,10 @@ impl Cloud {
                 Some(id.clone())
             }
         };
+        // Every load balancer write but a delete leaves the tree PENDING_* for a while.
+        if op.is_load_balancer_write() && !matches!(op, Operation::DeleteLoadBalancer { .. }) {
+            progress.dirty = true;
+        }
         progress.ids.push(touched.clone());
         Ok(touched)
     }
