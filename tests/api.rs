@@ -1042,3 +1042,64 @@ async fn the_cloud_over_https_is_trusted_through_os_cacert() {
         assert_eq!(res.status(), ready, "CA bundle {ca:?}");
     }
 }
+
+#[tokio::test]
+async fn an_expired_keystone_token_is_renewed_once_and_the_call_retried() {
+    let app = spawn_app().await;
+    let request = json!({"service": service("ClusterIP", two_ports(), json!({}))});
+    assert_eq!(app.apply(request.clone()).await.status, StatusCode::OK);
+    let res = app
+        .http
+        .post(format!(
+            "{}/sim/faults/expire-tokens",
+            app.sim.state.base_url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let again = app.apply(request).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(again.body["action"], "unchanged");
+}
+
+#[tokio::test]
+async fn a_load_balancer_in_error_is_replaced() {
+    let app = spawn_app().await;
+    let request = json!({"service": service("LoadBalancer", two_ports(), json!({}))});
+    let first = app.apply(request.clone()).await;
+    let id = first.body["loadBalancer"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let address = first.body["floatingIp"]["address"].clone();
+    let res = app
+        .http
+        .post(format!(
+            "{}/sim/faults/loadbalancers/{id}/error",
+            app.sim.state.base_url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let got = app
+        .send(reqwest::Method::GET, "/v1/services/shop/web", None)
+        .await;
+    assert_eq!(got.body["loadBalancer"]["provisioningStatus"], "ERROR");
+    assert_eq!(got.body["converged"], false);
+    let fixed = app.apply(request).await;
+    assert_eq!(fixed.status, StatusCode::OK, "{}", fixed.body);
+    assert_eq!(fixed.body["action"], "updated");
+    assert_ne!(
+        fixed.body["loadBalancer"]["id"],
+        json!(id),
+        "a new load balancer"
+    );
+    assert_eq!(fixed.body["loadBalancer"]["provisioningStatus"], "ACTIVE");
+    assert_eq!(
+        fixed.body["floatingIp"]["address"], address,
+        "the same floating IP, moved over"
+    );
+    assert_eq!(app.load_balancers().await.len(), 1);
+}

@@ -247,25 +247,33 @@ impl Session {
             if let Some(b) = body {
                 req = req.json(b);
             }
-            let span =
-                tracing::debug_span!("openstack", service = name, method = %method, url = %url);
-            let _enter = span.enter();
-            let res = req.send().await.map_err(|e| {
-                crate::metrics::global().inc(
-                    "svc_lbaas_openstack_calls_total",
-                    &[
-                        ("service", name),
-                        ("method", method.as_str()),
-                        ("status", "0"),
-                    ],
-                );
-                OpenStackError::Unreachable {
-                    service: name,
-                    method: method.to_string(),
-                    url: url.clone(),
-                    message: e.to_string(),
-                }
-            })?;
+            // A span per call, carrying OpenStack's request id once answered.
+            let span = tracing::debug_span!(
+                "openstack",
+                service = name,
+                method = %method,
+                url = %url,
+                status = tracing::field::Empty,
+                request_id = tracing::field::Empty
+            );
+            let res = tracing::Instrument::instrument(req.send(), span.clone())
+                .await
+                .map_err(|e| {
+                    crate::metrics::global().inc(
+                        "svc_lbaas_openstack_calls_total",
+                        &[
+                            ("service", name),
+                            ("method", method.as_str()),
+                            ("status", "0"),
+                        ],
+                    );
+                    OpenStackError::Unreachable {
+                        service: name,
+                        method: method.to_string(),
+                        url: url.clone(),
+                        message: e.to_string(),
+                    }
+                })?;
             let status = res.status().as_u16();
             crate::metrics::global().inc(
                 "svc_lbaas_openstack_calls_total",
@@ -280,11 +288,9 @@ impl Session {
                 .get("x-openstack-request-id")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
-            tracing::debug!(
-                status,
-                request_id = request_id.as_deref().unwrap_or(""),
-                "openstack answered"
-            );
+            span.record("status", status);
+            span.record("request_id", request_id.as_deref().unwrap_or(""));
+            span.in_scope(|| tracing::debug!("openstack answered"));
             if status == 401 && !renew {
                 renew = true;
                 continue;
