@@ -311,11 +311,14 @@ pub async fn shutdown_signal() {
 
 /// Builds the REST app: on the cloud the environment names, or (none named)
 /// on an embedded simulated cloud whose seed fills the unset subnets.
-pub async fn build_app(
+pub async fn build_state(
     mut settings: Settings,
     tokens: Option<crate::api::auth::Tokens>,
     env: &dyn Fn(&str) -> Option<String>,
-) -> std::io::Result<(axum::Router, Option<crate::sim::RunningSim>)> {
+) -> std::io::Result<(
+    std::sync::Arc<crate::api::AppState>,
+    Option<crate::sim::RunningSim>,
+)> {
     use std::sync::Arc;
 
     use crate::openstack::{Cloud, Credentials, Session};
@@ -366,6 +369,16 @@ pub async fn build_app(
         body_limit: crate::api::DEFAULT_BODY_LIMIT,
         tokens,
     });
+    Ok((state, sim))
+}
+
+/// The REST app over `build_state` (what the tests drive).
+pub async fn build_app(
+    settings: Settings,
+    tokens: Option<crate::api::auth::Tokens>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> std::io::Result<(axum::Router, Option<crate::sim::RunningSim>)> {
+    let (state, sim) = build_state(settings, tokens, env).await?;
     Ok((crate::api::app(state), sim))
 }
 
@@ -375,14 +388,35 @@ pub async fn run_serve(
     tokens: Option<crate::api::auth::Tokens>,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     rest_addr: std::net::SocketAddr,
+    grpc_addr: std::net::SocketAddr,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> std::io::Result<()> {
-    let (app, sim) = build_app(settings, tokens, env).await?;
+    let (state, sim) = build_state(settings, tokens, env).await?;
+    let app = crate::api::app(state.clone());
     let listener = tokio::net::TcpListener::bind(rest_addr).await?;
     let addr = listener.local_addr()?;
+    let grpc_listener = tokio::net::TcpListener::bind(grpc_addr).await?;
+    let grpc_bound = grpc_listener.local_addr()?;
+    let routes = crate::api::grpc::router(state)
+        .await
+        .map_err(std::io::Error::other)?;
+    let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
+    let grpc = tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
+                async {
+                    let _ = grpc_stopped.await;
+                },
+            )
+            .await
+    });
+    tracing::info!(addr = %grpc_bound, "gRPC listening (plain HTTP/2; TLS is the REST listener's only)");
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "REST_ADDR={addr}")?;
+        writeln!(out, "GRPC_ADDR={grpc_bound}")?;
         if let Some(sim) = &sim {
             writeln!(out, "SIM_AUTH_URL={}", sim.auth_url())?;
         }
@@ -399,6 +433,10 @@ pub async fn run_serve(
                 .with_graceful_shutdown(shutdown_signal())
                 .await?;
         }
+    }
+    let _ = stop_grpc.send(());
+    if let Ok(Err(e)) = grpc.await {
+        tracing::warn!(error = %e, "gRPC server stopped with an error");
     }
     tracing::info!("stopped");
     Ok(())

@@ -38,6 +38,9 @@ enum Command {
         /// REST address (port 0 picks a free port).
         #[arg(long, default_value = "127.0.0.1:8080", env = "SVC_LBAAS_REST_ADDR")]
         rest_addr: std::net::SocketAddr,
+        /// gRPC address (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:50051", env = "SVC_LBAAS_GRPC_ADDR")]
+        grpc_addr: std::net::SocketAddr,
         /// Bearer tokens and their namespaces (TOML, see README); also SVC_LBAAS_TOKENS_FILE.
         #[arg(long, env = "SVC_LBAAS_TOKENS_FILE")]
         tokens_file: Option<PathBuf>,
@@ -97,6 +100,7 @@ fn main() -> ExitCode {
         Command::Serve {
             config,
             rest_addr,
+            grpc_addr,
             tokens_file,
             insecure_no_auth,
             tls_cert,
@@ -114,7 +118,8 @@ fn main() -> ExitCode {
                 Ok(t) => t,
                 Err(e) => return usage_error("Invalid tokens file", e),
             };
-            if !rest_addr.ip().is_loopback() && tokens.is_none() && !insecure_no_auth {
+            let exposed = !rest_addr.ip().is_loopback() || !grpc_addr.ip().is_loopback();
+            if exposed && tokens.is_none() && !insecure_no_auth {
                 eprintln!(
                     "svc-lbaas serve: refusing to listen on {rest_addr} without authentication: give --tokens-file, listen on loopback, or pass --insecure-no-auth"
                 );
@@ -128,9 +133,11 @@ fn main() -> ExitCode {
                 _ => None,
             };
             let env = |k: &str| std::env::var(k).ok();
-            match runtime()
-                .and_then(|rt| rt.block_on(cli::run_serve(settings, tokens, tls, rest_addr, &env)))
-            {
+            match runtime().and_then(|rt| {
+                rt.block_on(cli::run_serve(
+                    settings, tokens, tls, rest_addr, grpc_addr, &env,
+                ))
+            }) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("svc-lbaas serve: {e}");

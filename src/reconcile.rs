@@ -321,12 +321,14 @@ impl Reconciler {
         done: &mut Vec<OperationSummary>,
     ) -> Result<(), OpenStackError> {
         for op in ops {
+            calls.report(crate::openstack::ProgressEvent::Started(op.summary()));
             let id = self
                 .cloud
                 .execute(calls, op, owner, progress, options.timeout)
                 .await?;
             let mut summary = op.summary();
             summary.id = summary.id.or(id);
+            calls.report(crate::openstack::ProgressEvent::Finished(summary.clone()));
             done.push(summary);
         }
         Ok(())
@@ -440,7 +442,20 @@ impl Reconciler {
         input: &ApplyInput,
         options: ApplyOptions,
     ) -> Result<ApplyResponse, ReconcileError> {
-        let calls = Calls::default();
+        self.apply_reporting(input, options, None).await
+    }
+
+    /// An apply that reports each operation and wait to `progress`.
+    pub async fn apply_reporting(
+        &self,
+        input: &ApplyInput,
+        options: ApplyOptions,
+        progress: Option<tokio::sync::mpsc::UnboundedSender<crate::openstack::ProgressEvent>>,
+    ) -> Result<ApplyResponse, ReconcileError> {
+        let calls = Calls {
+            progress,
+            ..Default::default()
+        };
         let translation = self.translate(input, &calls, true).await?;
         let service = match &translation {
             Translation::LoadBalancer(d) => d.service.clone(),

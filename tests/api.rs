@@ -1103,3 +1103,109 @@ async fn a_load_balancer_in_error_is_replaced() {
     );
     assert_eq!(app.load_balancers().await.len(), 1);
 }
+
+/// The gRPC API over the same state as REST, with the generated client.
+async fn spawn_grpc(tokens: Option<svc_lbaas::api::auth::Tokens>) -> (String, RunningSim) {
+    let env = |k: &str| (k == "SVC_LBAAS_SIM_PROVISIONING_DELAY_MS").then(|| "30".to_string());
+    let (state, sim) = svc_lbaas::cli::build_state(Settings::default(), tokens, &env)
+        .await
+        .unwrap();
+    let routes = svc_lbaas::api::grpc::router(state).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_routes(routes)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    (format!("http://{addr}"), sim.unwrap())
+}
+
+fn grpc_apply_request(svc: Value) -> svc_lbaas::api::grpc::pb::ApplyRequest {
+    svc_lbaas::api::grpc::pb::ApplyRequest {
+        service: Some(svc_lbaas::api::grpc::json_to_struct(&svc)),
+        endpoints: Some(svc_lbaas::api::grpc::json_to_struct(&endpoints(&[
+            "10.1.0.5", "10.1.0.6",
+        ]))),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn grpc_apply_get_and_delete_over_the_same_core() {
+    use svc_lbaas::api::grpc::pb::{ServiceKey, translator_client::TranslatorClient};
+    let (url, _sim) = spawn_grpc(None).await;
+    let mut client = TranslatorClient::connect(url).await.unwrap();
+    let answer = client
+        .apply(grpc_apply_request(service(
+            "LoadBalancer",
+            two_ports(),
+            json!({}),
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.action, "created");
+    assert_eq!(answer.openstack_calls.unwrap().writes, 2);
+    let status = svc_lbaas::api::grpc::struct_to_json(answer.status.as_ref().unwrap());
+    assert!(
+        status["loadBalancer"]["ingress"][0]["ip"]
+            .as_str()
+            .unwrap()
+            .starts_with("172.24.4.")
+    );
+    let key = ServiceKey {
+        namespace: "shop".into(),
+        name: "web".into(),
+    };
+    let got = client.get(key.clone()).await.unwrap().into_inner();
+    assert_eq!(got.load_balancer.unwrap().listeners.len(), 2);
+    let deleted = client.delete(key.clone()).await.unwrap().into_inner();
+    assert_eq!(deleted.action, "deleted");
+    let missing = client.get(key).await.unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+}
+
+#[tokio::test]
+async fn grpc_bearer_tokens_travel_in_metadata() {
+    use svc_lbaas::api::grpc::pb::translator_client::TranslatorClient;
+    let tokens = svc_lbaas::api::auth::Tokens::parse(
+        "[[tokens]]\ntoken = \"grpc-token-0123456789\"\nnamespaces = [\"shop\"]\n",
+    )
+    .unwrap();
+    let (url, _sim) = spawn_grpc(Some(tokens)).await;
+    let mut client = TranslatorClient::connect(url).await.unwrap();
+    let none = client
+        .apply(grpc_apply_request(service(
+            "ClusterIP",
+            two_ports(),
+            json!({}),
+        )))
+        .await
+        .unwrap_err();
+    assert_eq!(none.code(), tonic::Code::Unauthenticated);
+    let mut req = tonic::Request::new(grpc_apply_request(service(
+        "ClusterIP",
+        two_ports(),
+        json!({}),
+    )));
+    req.metadata_mut().insert(
+        "authorization",
+        "Bearer grpc-token-0123456789".parse().unwrap(),
+    );
+    assert_eq!(
+        client.apply(req).await.unwrap().into_inner().action,
+        "created"
+    );
+    let mut other = service("ClusterIP", two_ports(), json!({}));
+    other["metadata"]["namespace"] = json!("billing");
+    let mut req = tonic::Request::new(grpc_apply_request(other));
+    req.metadata_mut().insert(
+        "authorization",
+        "Bearer grpc-token-0123456789".parse().unwrap(),
+    );
+    assert_eq!(
+        client.apply(req).await.unwrap_err().code(),
+        tonic::Code::PermissionDenied
+    );
+}

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod grpc;
 pub mod openapi;
 
 use std::sync::Arc;
@@ -373,12 +374,12 @@ async fn delete_service(
 }
 
 /// One object of an event request and what became of it.
-struct EventItem {
-    kind: String,
-    event: String,
-    namespace: String,
-    name: String,
-    outcome: Result<(StatusCode, Value), ProblemResponse>,
+pub(crate) struct EventItem {
+    pub kind: String,
+    pub event: String,
+    pub namespace: String,
+    pub name: String,
+    pub outcome: Result<(StatusCode, Value), ProblemResponse>,
 }
 
 fn item_json(i: &EventItem) -> Value {
@@ -435,6 +436,25 @@ async fn events(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ProblemResponse> {
     let value = json_body(body)?;
+    let (single, results) = process_events(&s, &caller, value).await?;
+    if single && let Some(item) = results.first() {
+        let status = match &item.outcome {
+            Ok((status, _)) => *status,
+            Err(p) => StatusCode::from_u16(p.0.status).unwrap_or(StatusCode::BAD_GATEWAY),
+        };
+        return Ok((status, Json(item_json(item))).into_response());
+    }
+    let all: Vec<Value> = results.iter().map(item_json).collect();
+    Ok(Json(json!({"results": all})).into_response())
+}
+
+/// Runs the objects of an event request: the REST and gRPC handlers format
+/// the outcome. `single`: it was one watch event (not a List).
+pub(crate) async fn process_events(
+    s: &AppState,
+    caller: &auth::Caller,
+    value: Value,
+) -> Result<(bool, Vec<EventItem>), ProblemResponse> {
     let single = value.get("object").is_some();
     let entries: Vec<(String, Value)> = if single {
         let kind = value.get("type").and_then(Value::as_str).unwrap_or("");
@@ -486,7 +506,7 @@ async fn events(
                 json!({"ignored": "not a Service, Endpoints or EndpointSlice event"}),
             )),
         };
-        if let Err(p) = authorize(&caller, &namespace) {
+        if let Err(p) = authorize(caller, &namespace) {
             item.outcome = Err(p);
             results.push(item);
             continue;
@@ -634,15 +654,7 @@ async fn events(
             outcome,
         });
     }
-    if single && let Some(item) = results.first() {
-        let status = match &item.outcome {
-            Ok((status, _)) => *status,
-            Err(p) => StatusCode::from_u16(p.0.status).unwrap_or(StatusCode::BAD_GATEWAY),
-        };
-        return Ok((status, Json(item_json(item))).into_response());
-    }
-    let all: Vec<Value> = results.iter().map(item_json).collect();
-    Ok(Json(json!({"results": all})).into_response())
+    Ok((single, results))
 }
 
 fn members_result(

@@ -1064,6 +1064,15 @@ impl Cloud {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let started = Instant::now();
         let result = self.poll(calls, id, timeout, gone, started).await;
+        calls.report(super::session::ProgressEvent::Waited {
+            load_balancer_id: id.to_string(),
+            status: match &result {
+                Ok(()) if gone => "DELETED".into(),
+                Ok(()) => "ACTIVE".into(),
+                Err(e) => e.to_string(),
+            },
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        });
         let m = crate::metrics::global();
         m.inc("svc_lbaas_waits_total", &[]);
         m.add(

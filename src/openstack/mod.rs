@@ -13,4 +13,4 @@ pub mod session;
 pub use auth::Credentials;
 pub use cloud::Cloud;
 pub use error::OpenStackError;
-pub use session::{Calls, Service, Session};
+pub use session::{Calls, ProgressEvent, Service, Session};

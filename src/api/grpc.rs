@@ -1,0 +1,524 @@
+//! The gRPC API `svclbaas.v1.Translator` (tonic) over the very same core as
+//! REST: Kubernetes objects travel as `google.protobuf.Struct`, answers are the
+//! REST answers mapped field by field, errors the REST problems mapped to gRPC
+//! codes. Bearer tokens come in the `authorization` metadata.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prost_types::value::Kind;
+use serde_json::{Map, Value, json};
+use tonic::{Request, Response, Status};
+
+use super::{AppState, auth, authorize, process_events};
+use crate::openstack::ProgressEvent;
+use crate::problem::Problem;
+use crate::reconcile::{ApplyInput, ApplyOptions};
+
+/// The generated messages and service (generated code: lints of its own).
+#[allow(clippy::large_enum_variant, clippy::all)]
+pub mod pb {
+    tonic::include_proto!("svclbaas.v1");
+}
+
+/// The descriptor set server reflection serves.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/translator_descriptor.bin"));
+
+// ---------------------------------------------------------------- Struct <-> JSON
+
+pub fn struct_to_json(s: &prost_types::Struct) -> Value {
+    Value::Object(
+        s.fields
+            .iter()
+            .map(|(k, v)| (k.clone(), value_to_json(v)))
+            .collect(),
+    )
+}
+
+fn value_to_json(v: &prost_types::Value) -> Value {
+    match &v.kind {
+        None | Some(Kind::NullValue(_)) => Value::Null,
+        // Struct numbers are doubles: whole ones become integers, as JSON would have them.
+        Some(Kind::NumberValue(n)) if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 => {
+            json!(*n as i64)
+        }
+        Some(Kind::NumberValue(n)) => json!(n),
+        Some(Kind::StringValue(s)) => json!(s),
+        Some(Kind::BoolValue(b)) => json!(b),
+        Some(Kind::StructValue(s)) => struct_to_json(s),
+        Some(Kind::ListValue(l)) => Value::Array(l.values.iter().map(value_to_json).collect()),
+    }
+}
+
+pub fn json_to_struct(v: &Value) -> prost_types::Struct {
+    match v {
+        Value::Object(map) => prost_types::Struct {
+            fields: map
+                .iter()
+                .map(|(k, v)| (k.clone(), json_to_value(v)))
+                .collect(),
+        },
+        _ => prost_types::Struct::default(),
+    }
+}
+
+fn json_to_value(v: &Value) -> prost_types::Value {
+    let kind = match v {
+        Value::Null => Kind::NullValue(0),
+        Value::Bool(b) => Kind::BoolValue(*b),
+        Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(0.0)),
+        Value::String(s) => Kind::StringValue(s.clone()),
+        Value::Array(a) => Kind::ListValue(prost_types::ListValue {
+            values: a.iter().map(json_to_value).collect(),
+        }),
+        Value::Object(_) => Kind::StructValue(json_to_struct(v)),
+    };
+    prost_types::Value { kind: Some(kind) }
+}
+
+// ---------------------------------------------------------------- errors
+
+/// The REST problem as a gRPC status: the same table, once.
+pub fn status(p: &Problem) -> Status {
+    let code = match p.status {
+        400 | 413 => tonic::Code::InvalidArgument,
+        401 => tonic::Code::Unauthenticated,
+        403 => tonic::Code::PermissionDenied,
+        404 => tonic::Code::NotFound,
+        409 if p.kind.ends_with("not-owned") => tonic::Code::AlreadyExists,
+        409 => tonic::Code::FailedPrecondition,
+        502 | 503 => tonic::Code::Unavailable,
+        504 => tonic::Code::DeadlineExceeded,
+        _ => tonic::Code::Unknown,
+    };
+    let detail = match &p.field {
+        Some(f) => format!("{} (field {f})", p.detail),
+        None => p.detail.clone(),
+    };
+    Status::new(code, detail)
+}
+
+fn problem_status(p: super::error::ProblemResponse) -> Status {
+    status(&p.0)
+}
+
+// ---------------------------------------------------------------- answers
+
+fn text(v: &Value, k: &str) -> String {
+    v.get(k).and_then(Value::as_str).unwrap_or("").to_string()
+}
+
+fn operation(v: &Value) -> pb::Operation {
+    pb::Operation {
+        op: text(v, "op"),
+        resource: text(v, "resource"),
+        name: text(v, "name"),
+        id: text(v, "id"),
+        detail: text(v, "detail"),
+    }
+}
+
+fn operations(v: &Value) -> Vec<pb::Operation> {
+    v.get("operations")
+        .and_then(Value::as_array)
+        .map(|o| o.iter().map(operation).collect())
+        .unwrap_or_default()
+}
+
+/// A REST ApplyResponse (as JSON) as the gRPC message.
+fn apply_response(v: &Value) -> pb::ApplyResponse {
+    let lb = v
+        .get("loadBalancer")
+        .filter(|l| !l.is_null())
+        .map(|lb| pb::LoadBalancer {
+            id: text(lb, "id"),
+            name: text(lb, "name"),
+            vip_address: text(lb, "vipAddress"),
+            vip_port_id: text(lb, "vipPortId"),
+            provisioning_status: text(lb, "provisioningStatus"),
+            operating_status: text(lb, "operatingStatus"),
+            listeners: lb["listeners"]
+                .as_array()
+                .map(|ls| {
+                    ls.iter()
+                        .map(|l| pb::Listener {
+                            id: text(l, "id"),
+                            name: text(l, "name"),
+                            protocol: text(l, "protocol"),
+                            protocol_port: l["protocolPort"].as_u64().unwrap_or(0) as u32,
+                            allowed_cidrs: l["allowedCidrs"]
+                                .as_array()
+                                .map(|c| {
+                                    c.iter()
+                                        .filter_map(|x| x.as_str().map(str::to_string))
+                                        .collect()
+                                })
+                                .unwrap_or_default(),
+                            pool: l.get("pool").filter(|p| !p.is_null()).map(|p| pb::Pool {
+                                id: text(p, "id"),
+                                name: text(p, "name"),
+                                lb_algorithm: text(p, "lbAlgorithm"),
+                                session_persistence: text(p, "sessionPersistence"),
+                                members: p["members"]
+                                    .as_array()
+                                    .map(|ms| {
+                                        ms.iter()
+                                            .map(|m| pb::Member {
+                                                id: text(m, "id"),
+                                                address: text(m, "address"),
+                                                protocol_port: m["protocolPort"]
+                                                    .as_u64()
+                                                    .unwrap_or(0)
+                                                    as u32,
+                                            })
+                                            .collect()
+                                    })
+                                    .unwrap_or_default(),
+                            }),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        });
+    let calls = &v["openstackCalls"];
+    pb::ApplyResponse {
+        service: text(v, "service"),
+        action: text(v, "action"),
+        reason: text(v, "reason"),
+        converged: v["converged"].as_bool().unwrap_or(false),
+        load_balancer: lb,
+        floating_ip: v
+            .get("floatingIp")
+            .filter(|f| !f.is_null())
+            .map(|f| pb::FloatingIp {
+                id: text(f, "id"),
+                address: text(f, "address"),
+                method: text(f, "method"),
+            }),
+        status: v.get("status").map(json_to_struct),
+        operations: operations(v),
+        openstack_calls: Some(pb::OpenStackCalls {
+            reads: calls["reads"].as_u64().unwrap_or(0) as u32,
+            writes: calls["writes"].as_u64().unwrap_or(0) as u32,
+            waits: calls["waits"].as_u64().unwrap_or(0) as u32,
+        }),
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+// ---------------------------------------------------------------- the service
+
+pub struct Translator {
+    pub state: Arc<AppState>,
+}
+
+impl Translator {
+    /// The caller of a request, from `authorization: Bearer <token>`.
+    fn caller<T>(&self, req: &Request<T>) -> Result<auth::Caller, Status> {
+        let Some(tokens) = &self.state.tokens else {
+            return Ok(auth::Caller::anonymous());
+        };
+        let presented = req
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        presented.and_then(|t| tokens.caller(t)).ok_or_else(|| {
+            Status::unauthenticated(if presented.is_some() {
+                "unknown bearer token"
+            } else {
+                "an authorization: Bearer token is required"
+            })
+        })
+    }
+
+    /// Reads an ApplyRequest and checks the caller may touch its namespace.
+    fn input(
+        &self,
+        caller: &auth::Caller,
+        req: Option<pb::ApplyRequest>,
+    ) -> Result<(ApplyInput, ApplyOptions), Status> {
+        let req = req.ok_or_else(|| Status::invalid_argument("request is missing"))?;
+        let mut body = Map::new();
+        body.insert(
+            "service".into(),
+            req.service.as_ref().map_or(Value::Null, struct_to_json),
+        );
+        if let Some(e) = &req.endpoints {
+            body.insert("endpoints".into(), struct_to_json(e));
+        }
+        if !req.endpoint_slices.is_empty() {
+            body.insert(
+                "endpointSlices".into(),
+                Value::Array(req.endpoint_slices.iter().map(struct_to_json).collect()),
+            );
+        }
+        let input =
+            ApplyInput::from_json(Value::Object(body)).map_err(|e| status(&Problem::from(&e)))?;
+        authorize(caller, super::namespace_of(&input)).map_err(problem_status)?;
+        let default = ApplyOptions::default();
+        let options = ApplyOptions {
+            wait: req.wait.unwrap_or(default.wait),
+            timeout: req
+                .timeout_s
+                .map_or(default.timeout, |t| Duration::from_secs(t.into())),
+        };
+        Ok((input, options))
+    }
+}
+
+type ProgressStream =
+    Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::ApplyProgress, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::translator_server::Translator for Translator {
+    async fn plan(
+        &self,
+        req: Request<pb::PlanRequest>,
+    ) -> Result<Response<pb::PlanResponse>, Status> {
+        let caller = self.caller(&req)?;
+        let req = req.into_inner();
+        let (input, _) = self.input(&caller, req.request)?;
+        let plan = self
+            .state
+            .reconciler
+            .plan(&input, req.offline)
+            .await
+            .map_err(|e| status(&super::error::problem(&e)))?;
+        let v = to_json(&plan);
+        Ok(Response::new(pb::PlanResponse {
+            service: text(&v, "service"),
+            action: text(&v, "action"),
+            reason: text(&v, "reason"),
+            desired: v
+                .get("desired")
+                .filter(|d| !d.is_null())
+                .map(json_to_struct),
+            operations: operations(&v),
+            notes: v["notes"]
+                .as_array()
+                .map(|n| {
+                    n.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }))
+    }
+
+    async fn apply(
+        &self,
+        req: Request<pb::ApplyRequest>,
+    ) -> Result<Response<pb::ApplyResponse>, Status> {
+        let caller = self.caller(&req)?;
+        let (input, options) = self.input(&caller, Some(req.into_inner()))?;
+        let answer = self
+            .state
+            .reconciler
+            .apply(&input, options)
+            .await
+            .map_err(|e| status(&super::error::problem(&e)))?;
+        Ok(Response::new(apply_response(&to_json(&answer))))
+    }
+
+    type ApplyStreamStream = ProgressStream;
+
+    async fn apply_stream(
+        &self,
+        req: Request<pb::ApplyRequest>,
+    ) -> Result<Response<Self::ApplyStreamStream>, Status> {
+        let caller = self.caller(&req)?;
+        let (input, options) = self.input(&caller, Some(req.into_inner()))?;
+        let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (out_tx, out_rx) =
+            tokio::sync::mpsc::unbounded_channel::<Result<pb::ApplyProgress, Status>>();
+        let state = self.state.clone();
+        // The apply runs on; a client that hangs up only stops the stream.
+        let worker = tokio::spawn(async move {
+            state
+                .reconciler
+                .apply_reporting(&input, options, Some(progress_tx))
+                .await
+        });
+        tokio::spawn(async move {
+            while let Some(event) = progress_rx.recv().await {
+                let event = match event {
+                    ProgressEvent::Started(op) => {
+                        pb::apply_progress::Event::Started(operation(&to_json(&op)))
+                    }
+                    ProgressEvent::Finished(op) => {
+                        pb::apply_progress::Event::Finished(operation(&to_json(&op)))
+                    }
+                    ProgressEvent::Waited {
+                        load_balancer_id,
+                        status,
+                        elapsed_ms,
+                    } => pb::apply_progress::Event::Wait(pb::Wait {
+                        load_balancer_id,
+                        provisioning_status: status,
+                        elapsed_ms: elapsed_ms.min(u64::from(u32::MAX)) as u32,
+                    }),
+                };
+                let _ = out_tx.send(Ok(pb::ApplyProgress { event: Some(event) }));
+            }
+            let last = match worker.await {
+                Ok(Ok(answer)) => Ok(pb::ApplyProgress {
+                    event: Some(pb::apply_progress::Event::Done(apply_response(&to_json(
+                        &answer,
+                    )))),
+                }),
+                Ok(Err(e)) => Err(status(&super::error::problem(&e))),
+                Err(e) => Err(Status::internal(format!("the apply stopped: {e}"))),
+            };
+            let _ = out_tx.send(last);
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::UnboundedReceiverStream::new(out_rx),
+        )))
+    }
+
+    async fn get(
+        &self,
+        req: Request<pb::ServiceKey>,
+    ) -> Result<Response<pb::ApplyResponse>, Status> {
+        let caller = self.caller(&req)?;
+        let key = req.into_inner();
+        authorize(&caller, &key.namespace).map_err(problem_status)?;
+        let answer = self
+            .state
+            .reconciler
+            .get(&crate::model::ServiceRef {
+                namespace: key.namespace,
+                name: key.name,
+            })
+            .await
+            .map_err(|e| status(&super::error::problem(&e)))?;
+        Ok(Response::new(apply_response(&to_json(&answer))))
+    }
+
+    async fn delete(
+        &self,
+        req: Request<pb::ServiceKey>,
+    ) -> Result<Response<pb::ApplyResponse>, Status> {
+        let caller = self.caller(&req)?;
+        let key = req.into_inner();
+        authorize(&caller, &key.namespace).map_err(problem_status)?;
+        let service = crate::model::ServiceRef {
+            namespace: key.namespace,
+            name: key.name,
+        };
+        let answer = self
+            .state
+            .reconciler
+            .delete(&service, false, ApplyOptions::default())
+            .await
+            .map_err(|e| status(&super::error::problem(&e)))?;
+        Ok(Response::new(apply_response(&to_json(&answer))))
+    }
+
+    async fn handle_event(
+        &self,
+        req: Request<pb::EventRequest>,
+    ) -> Result<Response<pb::EventResponse>, Status> {
+        let caller = self.caller(&req)?;
+        let event = req
+            .into_inner()
+            .event
+            .as_ref()
+            .map_or(Value::Null, struct_to_json);
+        let (single, items) = process_events(&self.state, &caller, event)
+            .await
+            .map_err(problem_status)?;
+        let mut results = Vec::with_capacity(items.len());
+        for item in items {
+            match item.outcome {
+                Ok((_, v)) if v.get("service").is_some() => results.push(apply_response(&v)),
+                Ok((_, v)) => {
+                    // Pending or ignored: said in the action and the reason.
+                    let (action, reason) = ["pending", "ignored"]
+                        .iter()
+                        .find_map(|k| {
+                            v.get(*k)
+                                .and_then(Value::as_str)
+                                .map(|r| (k.to_string(), r.to_string()))
+                        })
+                        .unwrap_or_default();
+                    results.push(pb::ApplyResponse {
+                        service: format!("{}/{}", item.namespace, item.name),
+                        action,
+                        reason,
+                        ..Default::default()
+                    });
+                }
+                Err(p) if single => return Err(problem_status(p)),
+                Err(p) => results.push(pb::ApplyResponse {
+                    service: format!("{}/{}", item.namespace, item.name),
+                    action: "failed".into(),
+                    reason: p.0.detail.clone(),
+                    ..Default::default()
+                }),
+            }
+        }
+        Ok(Response::new(pb::EventResponse { results }))
+    }
+}
+
+/// The gRPC router: Translator, standard health (SERVING), reflection v1 and v1alpha.
+pub async fn router(state: Arc<AppState>) -> Result<tonic::service::Routes, String> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_serving::<pb::translator_server::TranslatorServer<Translator>>()
+        .await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| e.to_string())?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(|e| e.to_string())?;
+    let mut routes = tonic::service::Routes::default();
+    routes = routes
+        .add_service(pb::translator_server::TranslatorServer::new(Translator {
+            state,
+        }))
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha);
+    Ok(routes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn structs_and_json_round_trip_with_whole_numbers_as_integers() {
+        let v = json!({"spec": {"ports": [{"port": 80, "weight": 1.5}], "ok": true, "none": null}, "name": "web"});
+        assert_eq!(struct_to_json(&json_to_struct(&v)), v);
+    }
+
+    #[test]
+    fn problems_map_to_grpc_codes() {
+        let code = |s: u16, kind: &str| status(&Problem::new(kind, "t", s, "d")).code();
+        assert_eq!(code(400, "invalid-service"), tonic::Code::InvalidArgument);
+        assert_eq!(code(401, "unauthenticated"), tonic::Code::Unauthenticated);
+        assert_eq!(code(403, "forbidden"), tonic::Code::PermissionDenied);
+        assert_eq!(code(404, "not-found"), tonic::Code::NotFound);
+        assert_eq!(code(409, "not-owned"), tonic::Code::AlreadyExists);
+        assert_eq!(
+            code(409, "floating-ip-in-use"),
+            tonic::Code::FailedPrecondition
+        );
+        assert_eq!(code(503, "openstack-unreachable"), tonic::Code::Unavailable);
+        assert_eq!(code(504, "wait-timeout"), tonic::Code::DeadlineExceeded);
+    }
+}
