@@ -401,18 +401,29 @@ pub async fn run_serve(
         .await
         .map_err(std::io::Error::other)?;
     let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
+    let grpc_tls = tls.clone();
     let grpc = tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .add_routes(routes)
-            .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
-                async {
-                    let _ = grpc_stopped.await;
-                },
-            )
-            .await
+        let stopped = async {
+            let _ = grpc_stopped.await;
+        };
+        match grpc_tls {
+            // Behind TLS, the same certificate serves gRPC over HTTP/2.
+            Some(config) => {
+                crate::tls::serve(grpc_listener, routes.into_axum_router(), config, stopped)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            None => tonic::transport::Server::builder()
+                .add_routes(routes)
+                .serve_with_incoming_shutdown(
+                    tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
+                    stopped,
+                )
+                .await
+                .map_err(|e| e.to_string()),
+        }
     });
-    tracing::info!(addr = %grpc_bound, "gRPC listening (plain HTTP/2; TLS is the REST listener's only)");
+    tracing::info!(addr = %grpc_bound, tls = tls.is_some(), "gRPC listening");
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "REST_ADDR={addr}")?;

@@ -23,7 +23,8 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, St
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(|e| format!("certificate and key do not go together: {e}"))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // HTTP/2 for gRPC, HTTP/1.1 for REST clients.
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
 }
 
@@ -41,8 +42,9 @@ pub fn ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
     Ok(certs)
 }
 
-/// Serves `app` over TLS on `listener` until `shutdown` resolves. A failed
-/// handshake only ends that connection.
+/// Serves `app` over TLS on `listener` until `shutdown` resolves, HTTP/1.1 or
+/// HTTP/2 as the client negotiates (gRPC needs 2). A failed handshake only
+/// ends that connection.
 pub async fn serve(
     listener: TcpListener,
     app: axum::Router,
@@ -67,7 +69,9 @@ pub async fn serve(
                 }
             };
             let service = hyper_util::service::TowerToHyperService::new(app);
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
+            let builder =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            if let Err(e) = builder
                 .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
                 .await
             {

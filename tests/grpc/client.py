@@ -39,20 +39,44 @@ ENDPOINTS = {
 }
 
 
-def main():
+TLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "tls")
+
+
+def serve(*extra):
+    """Starts `svc-lbaas serve` on free ports; returns the process and its gRPC address."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
     env["SVC_LBAAS_SIM_PROVISIONING_DELAY_MS"] = "50"
-    server = subprocess.Popen([sys.argv[1], "serve", "--rest-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"],
+    server = subprocess.Popen([sys.argv[1], "serve", "--rest-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", *extra],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    while True:
+        line = server.stdout.readline()
+        if not line:
+            raise SystemExit("svc-lbaas serve exited early")
+        if line.startswith("GRPC_ADDR="):
+            return server, line.strip().split("=", 1)[1]
+
+
+def main():
+    server, addr = serve()
     try:
-        addr = None
-        while addr is None:
-            line = server.stdout.readline()
-            if not line:
-                raise SystemExit("svc-lbaas serve exited early")
-            if line.startswith("GRPC_ADDR="):
-                addr = line.strip().split("=", 1)[1]
-        run(addr)
+        run(grpc.insecure_channel(addr))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    server, addr = serve("--tls-cert", os.path.join(TLS, "cert.pem"), "--tls-key", os.path.join(TLS, "key.pem"))
+    try:
+        with open(os.path.join(TLS, "ca.pem"), "rb") as f:
+            credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
+        channel = grpc.secure_channel(addr, credentials)
+        grpc.channel_ready_future(channel).result(timeout=10)
+        health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""))
+        check("with --tls-cert, gRPC is served over TLS (health SERVING)",
+              health.status == health_pb2.HealthCheckResponse.SERVING, health)
+        try:
+            health_pb2_grpc.HealthStub(grpc.insecure_channel(addr)).Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+            check("and plaintext is refused there", False, "plaintext answered")
+        except grpc.RpcError:
+            check("and plaintext is refused there", True)
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -60,8 +84,7 @@ def main():
     return 1 if checks["failed"] else 0
 
 
-def run(addr):
-    channel = grpc.insecure_channel(addr)
+def run(channel):
     grpc.channel_ready_future(channel).result(timeout=10)
 
     stub = reflection_pb2_grpc.ServerReflectionStub(channel)
