@@ -97,6 +97,11 @@ fn list<'a>(v: &'a Value, k: &str) -> &'a [Value] {
         .map_or(&[], Vec::as_slice)
 }
 
+/// Ownership written where an API takes no tags: `svc-lbaas-tags:a,b,c`.
+pub fn owner_description(owner: &[String]) -> String {
+    format!("{LEGACY_TAGS}{}", owner.join(","))
+}
+
 fn tags_of(v: &Value, legacy_field: &str) -> Vec<String> {
     if let Some(tags) = v.get("tags").and_then(Value::as_array)
         && !tags.is_empty()
@@ -333,12 +338,14 @@ impl Cloud {
         }
 
         let mut floating_ips: Vec<ObservedFloatingIp> = Vec::new();
-        let tags = owner_tags.join(",");
         let v = self
             .net_call(
                 calls,
                 Method::GET,
-                &format!("/floatingips?{}", query(&[("tags", &tags)])),
+                &format!(
+                    "/floatingips?{}",
+                    query(&[("description", &owner_description(owner_tags))])
+                ),
                 None,
             )
             .await?;
@@ -938,7 +945,7 @@ impl Cloud {
                 vip_port,
                 subnet_id,
                 network_id,
-                description,
+                description: _,
             } => {
                 let port = vip_port
                     .id
@@ -955,7 +962,10 @@ impl Cloud {
                     (None, Some(s)) => self.subnet(calls, s).await?.network_id,
                     (None, None) => self.external_network(calls).await?,
                 };
-                let mut body = json!({"floating_network_id": network, "port_id": port, "description": description, "tags": owner});
+                // Neutron takes no tags in a create: the ownership goes into the
+                // description, set in the same call, so no crash can leave an
+                // allocated floating IP that no later run recognises.
+                let mut body = json!({"floating_network_id": network, "port_id": port, "description": owner_description(owner)});
                 if let Some(s) = subnet_id {
                     body["subnet_id"] = json!(s);
                 }
@@ -967,22 +977,7 @@ impl Cloud {
                         Some(&json!({"floatingip": body})),
                     )
                     .await?;
-                let fip = &v["floatingip"];
-                let id = text(fip, "id");
-                // Where tags on create are not honoured, set them now: an untagged
-                // floating IP would be found by no later run, and leak.
-                if let Some(i) = &id
-                    && tags_of(fip, "description").is_empty()
-                {
-                    self.net_call(
-                        calls,
-                        Method::PUT,
-                        &format!("/floatingips/{i}/tags"),
-                        Some(&json!({"tags": owner})),
-                    )
-                    .await?;
-                }
-                id
+                text(&v["floatingip"], "id")
             }
             Operation::AssociateFloatingIp {
                 id,
@@ -1136,7 +1131,7 @@ fn parse_fip(v: &Value) -> Option<ObservedFloatingIp> {
         address: ip(v, "floating_ip_address")?,
         port_id: text(v, "port_id"),
         network_id: text(v, "floating_network_id"),
-        tags: tags_of(v, "_"),
+        tags: tags_of(v, "description"),
     })
 }
 

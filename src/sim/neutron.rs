@@ -977,6 +977,12 @@ async fn create_fip(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
         N,
         (|| {
             let body = parse_body(&body)?;
+            // Neutron 29: tags only through the tag API, never in a create.
+            if body["floatingip"].get("tags").is_some() {
+                return Err(ApiError::bad_request(
+                    "Attribute 'tags' not allowed in POST",
+                ));
+            }
             let b = Body::wrapped(
                 &body,
                 "floatingip",
@@ -987,7 +993,6 @@ async fn create_fip(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
                     "fixed_ip_address",
                     "floating_ip_address",
                     "description",
-                    "tags",
                     "project_id",
                     "tenant_id",
                     "dns_domain",
@@ -1042,7 +1047,7 @@ async fn create_fip(State(s): State<Arc<SimState>>, body: Bytes) -> Response {
                 port_id: None,
                 fixed_ip_address: None,
                 router_id: None,
-                tags: b.strings("tags")?.unwrap_or_default(),
+                tags: Vec::new(),
                 description: b.string("description")?.unwrap_or_default(),
                 created_at: now.clone(),
                 updated_at: now,
