@@ -1,6 +1,11 @@
-//! The REST API end to end, black box: the server on 127.0.0.1:0 over its
-//! embedded simulated cloud (as `svc-lbaas serve` runs with no credentials),
-//! driven over HTTP; the simulator's own API checks what was really created.
+//! The REST API end to end, black box: the server on 127.0.0.1:0 driven over
+//! HTTP, and the cloud's own APIs checked for what was really created. By
+//! default the cloud is the embedded simulator (as `svc-lbaas serve` runs with no
+//! credentials), one per test. With `SVC_LBAAS_TEST_CLOUD=real` it is the
+//! loopback Keystone/Neutron/Octavia of tests/openstack/up.sh (its openrc
+//! exported): the same tests run one at a time on it, each starting from a
+//! cloud emptied of load balancers and floating IPs; those that need the
+//! simulator's fault injection say so and are skipped.
 
 use std::net::SocketAddr;
 
@@ -9,10 +14,32 @@ use serde_json::{Value, json};
 use svc_lbaas::config::Settings;
 use svc_lbaas::sim::RunningSim;
 
+fn real_cloud() -> bool {
+    std::env::var("SVC_LBAAS_TEST_CLOUD").as_deref() == Ok("real")
+}
+
+/// How a test reaches the cloud directly, as an admin would.
+struct CloudAccess {
+    auth_url: String,
+    password: String,
+    load_balancer: String,
+    network: String,
+    public_network: String,
+    service_network: String,
+}
+
 struct App {
     addr: SocketAddr,
-    sim: RunningSim,
+    sim: Option<RunningSim>,
+    cloud_access: CloudAccess,
     http: reqwest::Client,
+    /// On the shared real cloud, tests run one at a time.
+    _serial: Option<tokio::sync::MutexGuard<'static, ()>>,
+}
+
+fn env_var(k: &str) -> String {
+    std::env::var(k)
+        .unwrap_or_else(|_| panic!("{k} must be set (source the openrc of tests/openstack/up.sh)"))
 }
 
 async fn spawn_app() -> App {
@@ -20,11 +47,25 @@ async fn spawn_app() -> App {
 }
 
 async fn spawn_app_with(tokens: Option<svc_lbaas::api::auth::Tokens>) -> App {
-    let env = |k: &str| match k {
-        "SVC_LBAAS_SIM_PROVISIONING_DELAY_MS" => Some("30".to_string()),
-        _ => None,
+    static SERIAL: std::sync::OnceLock<tokio::sync::Mutex<()>> = std::sync::OnceLock::new();
+    let real = real_cloud();
+    let mut settings = Settings::default();
+    let serial = if real {
+        settings.neutron_defaults.pod_subnet = Some(env_var("POD_SUBNET_ID"));
+        settings.neutron_defaults.service_subnet = Some(env_var("SERVICE_SUBNET_ID"));
+        settings.neutron_defaults.external_svc_subnet = Some(env_var("PUBLIC_SUBNET_ID"));
+        Some(SERIAL.get_or_init(Default::default).lock().await)
+    } else {
+        None
     };
-    let (app, sim) = svc_lbaas::cli::build_app(Settings::default(), tokens, &env)
+    let env = move |k: &str| {
+        if real {
+            std::env::var(k).ok()
+        } else {
+            (k == "SVC_LBAAS_SIM_PROVISIONING_DELAY_MS").then(|| "30".to_string())
+        }
+    };
+    let (app, sim) = svc_lbaas::cli::build_app(settings, tokens, &env)
         .await
         .expect("builds");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -32,11 +73,69 @@ async fn spawn_app_with(tokens: Option<svc_lbaas::api::auth::Tokens>) -> App {
         .expect("binds");
     let addr = listener.local_addr().expect("has an address");
     tokio::spawn(async move { axum::serve(listener, app).await });
-    App {
+    let http = reqwest::Client::new();
+    let cloud_access = match &sim {
+        Some(sim) => CloudAccess {
+            auth_url: sim.auth_url(),
+            password: "admin".into(),
+            load_balancer: format!("{}/load-balancer", sim.state.base_url),
+            network: format!("{}/network", sim.state.base_url),
+            public_network: sim.state.seed.public_network.clone(),
+            service_network: sim.state.seed.service_network.clone(),
+        },
+        None => {
+            let auth_url = env_var("OS_AUTH_URL");
+            let password = env_var("OS_PASSWORD");
+            let (_, catalog) = admin_token(&http, &auth_url, &password).await;
+            let url = |kind: &str| {
+                catalog
+                    .as_array()
+                    .and_then(|c| c.iter().find(|e| e["type"] == kind))
+                    .and_then(|e| e["endpoints"].as_array())
+                    .and_then(|eps| eps.iter().find(|ep| ep["interface"] == "public"))
+                    .and_then(|ep| ep["url"].as_str())
+                    .map(|u| u.trim_end_matches('/').to_string())
+                    .unwrap_or_else(|| panic!("no {kind} endpoint in the catalog"))
+            };
+            CloudAccess {
+                load_balancer: url("load-balancer"),
+                network: url("network"),
+                auth_url,
+                password,
+                public_network: env_var("PUBLIC_NET_ID"),
+                service_network: env_var("SERVICE_NET_ID"),
+            }
+        }
+    };
+    let app = App {
         addr,
-        sim: sim.expect("no credentials: the embedded simulator"),
-        http: reqwest::Client::new(),
+        sim,
+        cloud_access,
+        http,
+        _serial: serial,
+    };
+    if real {
+        app.empty_the_cloud().await;
     }
+    app
+}
+
+async fn admin_token(http: &reqwest::Client, auth_url: &str, password: &str) -> (String, Value) {
+    let res = http
+        .post(format!("{auth_url}/auth/tokens"))
+        .json(&json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "domain": {"name": "Default"}, "password": password}}},
+            "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}))
+        .send()
+        .await
+        .expect("keystone answers");
+    let token = res
+        .headers()
+        .get("x-subject-token")
+        .and_then(|v| v.to_str().ok())
+        .expect("a token")
+        .to_string();
+    let body: Value = res.json().await.expect("a token body");
+    (token, body["token"]["catalog"].clone())
 }
 
 struct Answer {
@@ -73,31 +172,63 @@ impl App {
         .await
     }
 
-    /// A call straight to the simulated cloud (as an admin would look).
+    /// A call straight to the cloud, as an admin would look: `/load-balancer/...`
+    /// and `/network/...` go to the catalog's endpoints.
     async fn cloud(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let token = self
-            .http
-            .post(format!("{}/auth/tokens", self.sim.auth_url()))
-            .json(&json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "domain": {"name": "Default"}, "password": "admin"}}},
-                "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}))
-            .send()
-            .await
-            .unwrap()
-            .headers()
-            .get("x-subject-token")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_string();
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.sim.state.base_url))
-            .header("x-auth-token", token);
+        let c = &self.cloud_access;
+        let (token, _) = admin_token(&self.http, &c.auth_url, &c.password).await;
+        let url = match (
+            path.strip_prefix("/load-balancer"),
+            path.strip_prefix("/network"),
+        ) {
+            (Some(rest), _) => format!("{}{rest}", c.load_balancer),
+            (_, Some(rest)) => format!("{}{rest}", c.network),
+            _ => panic!("not a cloud path: {path}"),
+        };
+        let mut req = self.http.request(method, url).header("x-auth-token", token);
         if let Some(b) = body {
             req = req.json(&b);
         }
         let text = req.send().await.unwrap().text().await.unwrap();
         serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    /// The simulator, for fault injection; `None` (and a line saying so) on the real cloud.
+    fn sim_only(&self, what: &str) -> Option<&RunningSim> {
+        if self.sim.is_none() {
+            eprintln!("skipped on the real cloud: {what} needs the simulator's fault injection");
+        }
+        self.sim.as_ref()
+    }
+
+    /// Real cloud: every load balancer (cascade) and floating IP goes, and the
+    /// test waits until the load balancers are gone.
+    async fn empty_the_cloud(&self) {
+        for lb in self.load_balancers().await {
+            let id = lb["id"].as_str().unwrap_or_default().to_string();
+            self.cloud(
+                reqwest::Method::DELETE,
+                &format!("/load-balancer/v2/lbaas/loadbalancers/{id}?cascade=true"),
+                None,
+            )
+            .await;
+        }
+        for fip in self.floating_ips().await {
+            let id = fip["id"].as_str().unwrap_or_default().to_string();
+            self.cloud(
+                reqwest::Method::DELETE,
+                &format!("/network/v2.0/floatingips/{id}"),
+                None,
+            )
+            .await;
+        }
+        for _ in 0..600 {
+            if self.load_balancers().await.is_empty() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        panic!("the real cloud could not be emptied of load balancers");
     }
 
     async fn pools(&self) -> Value {
@@ -290,7 +421,8 @@ async fn ports_added_and_removed_change_listeners_only() {
         [
             "delete listener shop/web:TCP:443",
             "delete pool shop/web:TCP:443",
-            "create listener shop/web:UDP:53"
+            "create listener shop/web:UDP:53",
+            "create pool shop/web:UDP:53"
         ]
     );
     let names: Vec<&str> = a.body["loadBalancer"]["listeners"]
@@ -332,7 +464,7 @@ async fn the_user_method_binds_the_users_floating_ip_and_never_deletes_it() {
         app.load_balancers().await.is_empty(),
         "nothing created before the check"
     );
-    let public = app.sim.state.seed.public_network.clone();
+    let public = app.cloud_access.public_network.clone();
     app.cloud(reqwest::Method::POST, "/network/v2.0/floatingips", Some(json!({"floatingip": {"floating_network_id": public, "floating_ip_address": "172.24.4.13"}})))
         .await;
     let a = app.apply(json!({"service": user})).await;
@@ -358,18 +490,19 @@ async fn the_user_method_binds_the_users_floating_ip_and_never_deletes_it() {
 #[tokio::test]
 async fn a_users_floating_ip_bound_to_another_port_is_a_conflict() {
     let app = spawn_app().await;
-    let seed = app.sim.state.seed.clone();
+    let public_network = app.cloud_access.public_network.clone();
+    let service_network = app.cloud_access.service_network.clone();
     let port = app
         .cloud(
             reqwest::Method::POST,
             "/network/v2.0/ports",
-            Some(json!({"port": {"network_id": seed.service_network}})),
+            Some(json!({"port": {"network_id": service_network}})),
         )
         .await;
     app.cloud(
         reqwest::Method::POST,
         "/network/v2.0/floatingips",
-        Some(json!({"floatingip": {"floating_network_id": seed.public_network, "floating_ip_address": "172.24.4.13", "port_id": port["port"]["id"]}})),
+        Some(json!({"floatingip": {"floating_network_id": public_network, "floating_ip_address": "172.24.4.13", "port_id": port["port"]["id"]}})),
     )
     .await;
     let a = app
@@ -482,8 +615,12 @@ async fn bad_requests_are_problems_naming_the_field() {
 #[tokio::test]
 async fn openstack_errors_are_502_with_openstacks_status_and_request_id() {
     let app = spawn_app().await;
+    let Some(sim) = app.sim_only("a 500 from Octavia") else {
+        return;
+    };
+    let base = sim.state.base_url.clone();
     app.http
-        .post(format!("{}/sim/faults", app.sim.state.base_url))
+        .post(format!("{}/sim/faults", base))
         .json(&json!({"method": "POST", "path": "/load-balancer/*/loadbalancers", "error_rate": 1.0, "status": 500, "times": 1}))
         .send()
         .await
@@ -509,9 +646,13 @@ async fn openstack_errors_are_502_with_openstacks_status_and_request_id() {
 #[tokio::test]
 async fn a_409_from_a_busy_load_balancer_is_waited_out_and_planned_again() {
     let app = spawn_app().await;
+    let Some(sim) = app.sim_only("a 409 from a busy load balancer") else {
+        return;
+    };
+    let base = sim.state.base_url.clone();
     app.apply(json!({"service": service("ClusterIP", two_ports(), json!({})), "endpoints": endpoints(&["10.1.0.5"])})).await;
     app.http
-        .post(format!("{}/sim/faults", app.sim.state.base_url))
+        .post(format!("{}/sim/faults", base))
         .json(&json!({"method": "PUT", "path": "*/members", "error_rate": 1.0, "status": 409, "times": 1}))
         .send()
         .await
@@ -524,7 +665,7 @@ async fn a_409_from_a_busy_load_balancer_is_waited_out_and_planned_again() {
     assert_eq!(members[0]["address"], "10.1.0.6");
     let faults: Value = app
         .http
-        .get(format!("{}/sim/faults", app.sim.state.base_url))
+        .get(format!("{}/sim/faults", base))
         .send()
         .await
         .unwrap()
@@ -1044,14 +1185,15 @@ async fn the_cloud_over_https_is_trusted_through_os_cacert() {
 #[tokio::test]
 async fn an_expired_keystone_token_is_renewed_once_and_the_call_retried() {
     let app = spawn_app().await;
+    let Some(sim) = app.sim_only("expiring every token") else {
+        return;
+    };
+    let base = sim.state.base_url.clone();
     let request = json!({"service": service("ClusterIP", two_ports(), json!({}))});
     assert_eq!(app.apply(request.clone()).await.status, StatusCode::OK);
     let res = app
         .http
-        .post(format!(
-            "{}/sim/faults/expire-tokens",
-            app.sim.state.base_url
-        ))
+        .post(format!("{}/sim/faults/expire-tokens", base))
         .send()
         .await
         .unwrap();
@@ -1064,6 +1206,10 @@ async fn an_expired_keystone_token_is_renewed_once_and_the_call_retried() {
 #[tokio::test]
 async fn a_load_balancer_in_error_is_replaced() {
     let app = spawn_app().await;
+    let Some(sim) = app.sim_only("driving a load balancer to ERROR") else {
+        return;
+    };
+    let base = sim.state.base_url.clone();
     let request = json!({"service": service("LoadBalancer", two_ports(), json!({}))});
     let first = app.apply(request.clone()).await;
     let id = first.body["loadBalancer"]["id"]
@@ -1073,10 +1219,7 @@ async fn a_load_balancer_in_error_is_replaced() {
     let address = first.body["floatingIp"]["address"].clone();
     let res = app
         .http
-        .post(format!(
-            "{}/sim/faults/loadbalancers/{id}/error",
-            app.sim.state.base_url
-        ))
+        .post(format!("{}/sim/faults/loadbalancers/{id}/error", base))
         .send()
         .await
         .unwrap();

@@ -212,6 +212,7 @@ impl Cloud {
         let caps = match minor {
             Some(m) => Capabilities {
                 fully_populated_create: true,
+                populated_children: self.caps.populated_children,
                 batch_members: m >= 1,
                 listener_timeouts: m >= 1,
                 allowed_cidrs: m >= 12,

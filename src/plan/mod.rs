@@ -28,6 +28,11 @@ use crate::names::is_owned;
 pub struct Capabilities {
     /// One POST creates a load balancer with listeners, pools, members, monitors.
     pub fully_populated_create: bool,
+    /// A listener created with its default pool inline, a pool with its members
+    /// and monitor inline. Off for Octavia: Octavia 19 answers those with a 500
+    /// ("'dict' object has no attribute '_sa_instance_state'", found on the real
+    /// cloud), while the load balancer's own fully-populated create works.
+    pub populated_children: bool,
     /// `PUT /pools/{id}/members` replaces a pool's members in one call.
     pub batch_members: bool,
     /// Listener `allowed_cidrs` (Octavia API 2.12).
@@ -44,6 +49,7 @@ pub struct Capabilities {
 impl Capabilities {
     pub const OCTAVIA: Capabilities = Capabilities {
         fully_populated_create: true,
+        populated_children: false,
         batch_members: true,
         allowed_cidrs: true,
         listener_timeouts: true,
@@ -53,6 +59,7 @@ impl Capabilities {
     /// The legacy Neutron LBaaS v2 API: one object per call.
     pub const NEUTRON_LBAAS: Capabilities = Capabilities {
         fully_populated_create: false,
+        populated_children: false,
         batch_members: false,
         allowed_cidrs: false,
         listener_timeouts: false,
@@ -700,9 +707,9 @@ fn create_listener(
     ops.push(Operation::CreateListener {
         load_balancer: lb.clone(),
         listener: Box::new(listener.clone()),
-        with_pool: caps.fully_populated_create,
+        with_pool: caps.populated_children,
     });
-    if !caps.fully_populated_create {
+    if !caps.populated_children {
         create_pool(&listener.pool, caps, lb, &Ref::planned(&listener.name), ops);
     }
 }
@@ -718,18 +725,34 @@ fn create_pool(
         load_balancer: lb.clone(),
         listener: listener.clone(),
         pool: Box::new(pool.clone()),
-        populated: caps.fully_populated_create,
+        populated: caps.populated_children,
     });
-    if caps.fully_populated_create {
+    if caps.populated_children {
         return;
     }
     let pool_ref = Ref::planned(&pool.name);
-    for member in pool.members.iter().flatten() {
-        ops.push(Operation::CreateMember {
+    let members: Vec<&Member> = pool.members.iter().flatten().collect();
+    if caps.batch_members && !members.is_empty() {
+        // All of a new pool's members in one call.
+        ops.push(Operation::ReplaceMembers {
             pool: pool_ref.clone(),
-            member: *member,
-            subnet_id: pool.member_subnet.clone(),
+            members: members
+                .iter()
+                .map(|m| MemberSpec {
+                    member: **m,
+                    subnet_id: pool.member_subnet.clone(),
+                    owned: true,
+                })
+                .collect(),
         });
+    } else {
+        for member in members {
+            ops.push(Operation::CreateMember {
+                pool: pool_ref.clone(),
+                member: *member,
+                subnet_id: pool.member_subnet.clone(),
+            });
+        }
     }
     if let Some(monitor) = &pool.health_monitor {
         ops.push(Operation::CreateHealthMonitor {
