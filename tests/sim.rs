@@ -1060,3 +1060,32 @@ async fn the_legacy_lbaas_paths_have_neutrons_shape_and_no_octavia_extensions() 
             .contains("nope")
     );
 }
+
+#[tokio::test]
+async fn like_octavia_19_listeners_and_pools_take_no_children_inline() {
+    let c = Client::new(Duration::ZERO).await;
+    let lb = c
+        .create_lb(json!({"vip_subnet_id": c.seed().service_subnet}))
+        .await;
+    let lb_id = id(&lb.body["loadbalancer"]);
+    let listener = c
+        .post(
+            &format!("{LB}/listeners"),
+            json!({"listener": {"loadbalancer_id": lb_id, "protocol": "TCP", "protocol_port": 80,
+            "default_pool": {"protocol": "TCP", "lb_algorithm": "ROUND_ROBIN"}}}),
+        )
+        .await;
+    assert_eq!(listener.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(listener.body["faultcode"], "Server");
+    let plain = c
+        .post(
+            &format!("{LB}/listeners"),
+            json!({"listener": {"loadbalancer_id": lb_id, "protocol": "TCP", "protocol_port": 80}}),
+        )
+        .await;
+    let pool = c
+        .post(&format!("{LB}/pools"), json!({"pool": {"listener_id": id(&plain.body["listener"]), "protocol": "TCP",
+            "lb_algorithm": "ROUND_ROBIN", "members": [{"address": "10.1.0.5", "protocol_port": 80}]}}))
+        .await;
+    assert_eq!(pool.status, StatusCode::INTERNAL_SERVER_ERROR);
+}
