@@ -266,6 +266,42 @@ fn lb_view(lb: &ObservedLoadBalancer) -> LoadBalancerView {
     }
 }
 
+impl ApplyResponse {
+    /// The answer for `service`: the owned load balancer, its floating IP and the
+    /// status to write back as `observed` shows them (`None`: nothing there), the
+    /// operations done and the calls counted. Converged, no reason, no notes:
+    /// callers set what differs.
+    fn new(
+        service: &ServiceRef,
+        action: ApplyAction,
+        observed: Option<(&Observed, &[String])>,
+        operations: Vec<OperationSummary>,
+        calls: &Calls,
+    ) -> ApplyResponse {
+        let (load_balancer, floating_ip, status) = match observed {
+            Some((observed, owner)) => summarise(observed, owner),
+            None => (None, None, json!({"loadBalancer": {}})),
+        };
+        let (reads, writes, waits) = calls.snapshot();
+        ApplyResponse {
+            service: service.to_string(),
+            action,
+            reason: None,
+            converged: true,
+            load_balancer,
+            floating_ip,
+            status,
+            operations,
+            openstack_calls: CallCounts {
+                reads,
+                writes,
+                waits,
+            },
+            notes: Vec::new(),
+        }
+    }
+}
+
 /// The owned load balancer, its floating IP and the status to write back.
 fn summarise(
     observed: &Observed,
@@ -532,8 +568,6 @@ impl Reconciler {
         if !done.is_empty() {
             observed = self.observe_for(&calls, &translation).await?;
         }
-        let (lb, fip, status) = summarise(&observed, &owner);
-        let (reads, writes, waits) = calls.snapshot();
         let (action, reason, notes) = match &translation {
             Translation::Skip { reason, .. } => {
                 (ApplyAction::Skipped, Some(reason.clone()), Vec::new())
@@ -547,7 +581,14 @@ impl Reconciler {
                 (action, None, d.notes.clone())
             }
         };
-        tracing::info!(service = %service, ?action, reads, writes, waits, converged, "applied");
+        let answer = ApplyResponse {
+            reason,
+            converged,
+            notes,
+            ..ApplyResponse::new(&service, action, Some((&observed, &owner)), done, &calls)
+        };
+        let c = answer.openstack_calls;
+        tracing::info!(service = %service, ?action, reads = c.reads, writes = c.writes, waits = c.waits, converged, "applied");
         let label = match action {
             ApplyAction::Created => "created",
             ApplyAction::Updated => "updated",
@@ -556,22 +597,7 @@ impl Reconciler {
             ApplyAction::Skipped => "skipped",
         };
         crate::metrics::global().inc("svc_lbaas_applies_total", &[("action", label)]);
-        Ok(ApplyResponse {
-            service: service.to_string(),
-            action,
-            reason,
-            converged,
-            load_balancer: lb,
-            floating_ip: fip,
-            status,
-            operations: done,
-            openstack_calls: CallCounts {
-                reads,
-                writes,
-                waits,
-            },
-            notes,
-        })
+        Ok(answer)
     }
 
     /// `GET /v1/services/{namespace}/{name}`.
@@ -589,27 +615,18 @@ impl Reconciler {
                 true,
             )
             .await?;
-        let (lb, fip, status) = summarise(&observed, &owner);
-        let Some(lb) = lb else {
+        let mut answer = ApplyResponse::new(
+            service,
+            ApplyAction::Unchanged,
+            Some((&observed, &owner)),
+            Vec::new(),
+            &calls,
+        );
+        let Some(lb) = &answer.load_balancer else {
             return Err(ReconcileError::NotFound(service.to_string()));
         };
-        let (reads, writes, waits) = calls.snapshot();
-        Ok(ApplyResponse {
-            service: service.to_string(),
-            action: ApplyAction::Unchanged,
-            reason: None,
-            converged: lb.provisioning_status == "ACTIVE",
-            load_balancer: Some(lb),
-            floating_ip: fip,
-            status,
-            operations: Vec::new(),
-            openstack_calls: CallCounts {
-                reads,
-                writes,
-                waits,
-            },
-            notes: Vec::new(),
-        })
+        answer.converged = lb.provisioning_status == "ACTIVE";
+        Ok(answer)
     }
 
     /// `DELETE /v1/services/{namespace}/{name}`: removes what this tool created.
@@ -653,22 +670,9 @@ impl Reconciler {
                 Err(e) => return Err(e.into()),
             };
         }
-        let (reads, writes, waits) = calls.snapshot();
         Ok(ApplyResponse {
-            service: service.to_string(),
-            action: ApplyAction::Deleted,
-            reason: None,
             converged,
-            load_balancer: None,
-            floating_ip: None,
-            status: json!({"loadBalancer": {}}),
-            operations: done,
-            openstack_calls: CallCounts {
-                reads,
-                writes,
-                waits,
-            },
-            notes: Vec::new(),
+            ..ApplyResponse::new(service, ApplyAction::Deleted, None, done, &calls)
         })
     }
 }
@@ -761,27 +765,14 @@ impl Reconciler {
                 .observe(&calls, &name, &owner, None, None, true)
                 .await?
         };
-        let (lb, fip, status) = summarise(&observed, &owner);
-        let (reads, writes, waits) = calls.snapshot();
+        let action = if done.is_empty() {
+            ApplyAction::Unchanged
+        } else {
+            ApplyAction::Updated
+        };
         Ok(MembersOutcome::Applied(Box::new(ApplyResponse {
-            service: service.to_string(),
-            action: if done.is_empty() {
-                ApplyAction::Unchanged
-            } else {
-                ApplyAction::Updated
-            },
-            reason: None,
             converged,
-            load_balancer: lb,
-            floating_ip: fip,
-            status,
-            operations: done,
-            openstack_calls: CallCounts {
-                reads,
-                writes,
-                waits,
-            },
-            notes: Vec::new(),
+            ..ApplyResponse::new(service, action, Some((&observed, &owner)), done, &calls)
         })))
     }
 }
