@@ -210,6 +210,29 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        let d = &self.neutron_defaults;
+        for (key, value) in [
+            ("neutron_defaults.pod_subnet", &d.pod_subnet),
+            ("neutron_defaults.service_subnet", &d.service_subnet),
+            (
+                "neutron_defaults.service_subnet_ipv6",
+                &d.service_subnet_ipv6,
+            ),
+            (
+                "neutron_defaults.external_svc_subnet",
+                &d.external_svc_subnet,
+            ),
+        ] {
+            // Subnet ids go into OpenStack URLs: UUIDs, as Neutron makes them.
+            if let Some(v) = value
+                && !crate::names::is_uuid(v)
+            {
+                return Err(ConfigError::Invalid {
+                    key: key.into(),
+                    message: format!("{v:?} is not a subnet id (a UUID)"),
+                });
+            }
+        }
         let name = &self.cluster.name;
         let ok = !name.is_empty()
             && name.len() <= 63
@@ -294,14 +317,17 @@ mod tests {
     #[test]
     fn env_overrides_the_file() {
         let env = |k: &str| match k {
-            "SVC_LBAAS_POD_SUBNET" => Some("from-env".to_string()),
+            "SVC_LBAAS_POD_SUBNET" => Some("e0a888ab-9915-4685-a600-bffe240dc58b".to_string()),
             "SVC_LBAAS_CLUSTER_NAME" => Some("east".to_string()),
             "SVC_LBAAS_LB_ALGORITHM" => Some("SOURCE_IP".to_string()),
             "SVC_LBAAS_VIP_FROM_CLUSTER_IP" => Some("false".to_string()),
             _ => None,
         };
         let s = Settings::load(None, env).unwrap();
-        assert_eq!(s.neutron_defaults.pod_subnet.as_deref(), Some("from-env"));
+        assert_eq!(
+            s.neutron_defaults.pod_subnet.as_deref(),
+            Some("e0a888ab-9915-4685-a600-bffe240dc58b")
+        );
         assert_eq!(s.cluster.name, "east");
         assert_eq!(s.octavia_defaults.lb_algorithm, LbAlgorithm::SourceIp);
         assert!(!s.octavia_defaults.vip_from_cluster_ip);
@@ -315,6 +341,10 @@ mod tests {
         let env = |k: &str| (k == "SVC_LBAAS_CLUSTER_NAME").then(|| "a,b".to_string());
         let e = Settings::load(None, env).unwrap_err().to_string();
         assert!(e.contains("cluster.name"), "{e}");
+        let env =
+            |k: &str| (k == "SVC_LBAAS_SERVICE_SUBNET").then(|| "../../v3/auth/tokens".to_string());
+        let e = Settings::load(None, env).unwrap_err().to_string();
+        assert!(e.contains("neutron_defaults.service_subnet"), "{e}");
     }
 
     #[test]

@@ -118,6 +118,43 @@ fn describe(value: &Value) -> Option<String> {
     })
 }
 
+/// The kind and apiVersion of the items of a typed list (`ServiceList`
+/// -> `Service`, `v1`): what the API server leaves out of each item.
+fn item_kind(list: &Value) -> Option<(String, Value)> {
+    let kind = list.get("kind")?.as_str()?.strip_suffix("List")?;
+    if kind.is_empty() {
+        return None; // a plain `List`: its items carry their own kinds
+    }
+    Some((
+        kind.to_string(),
+        list.get("apiVersion").cloned().unwrap_or(Value::Null),
+    ))
+}
+
+/// The items of a `List` or typed list, each with its kind and apiVersion
+/// (filled in from the list's when missing, as the API server sends them).
+pub fn list_items(list: &Value) -> Option<Vec<Value>> {
+    let items = list.get("items")?.as_array()?;
+    let inherited = item_kind(list);
+    Some(
+        items
+            .iter()
+            .map(|item| {
+                let mut item = item.clone();
+                if let (Some((kind, api_version)), Some(map)) = (&inherited, item.as_object_mut()) {
+                    map.entry("kind")
+                        .or_insert_with(|| Value::from(kind.clone()));
+                    if !api_version.is_null() {
+                        map.entry("apiVersion")
+                            .or_insert_with(|| api_version.clone());
+                    }
+                }
+                item
+            })
+            .collect(),
+    )
+}
+
 fn collect(value: Value, origin: &str, prefix: &str, out: &mut Read) -> Result<(), InputError> {
     let fail = |field: &str, message: &str| InputError {
         origin: origin.to_string(),
@@ -147,7 +184,7 @@ fn collect(value: Value, origin: &str, prefix: &str, out: &mut Read) -> Result<(
         }
         (_, k) if k.ends_with("List") => {
             let items = match value.get("items") {
-                Some(Value::Array(items)) => items.clone(),
+                Some(Value::Array(_)) => list_items(&value).unwrap_or_default(),
                 Some(Value::Null) | None => Vec::new(),
                 Some(_) => return Err(fail("items", "must be a list")),
             };
@@ -280,5 +317,30 @@ mod tests {
         assert!(e.message.starts_with("invalid YAML"), "{e}");
         let e = read("broken.json", "{\"kind\": ").unwrap_err();
         assert!(e.message.starts_with("invalid JSON"), "{e}");
+    }
+
+    #[test]
+    fn typed_lists_from_the_api_server_have_items_without_kind() {
+        // `GET /api/v1/services`, `/api/v1/endpoints`, `/apis/discovery.k8s.io/v1/endpointslices`.
+        let services = r#"{"kind": "ServiceList", "apiVersion": "v1", "metadata": {"resourceVersion": "7"},
+            "items": [{"metadata": {"name": "a", "namespace": "x"}, "spec": {"ports": [{"port": 80}]}},
+                      {"metadata": {"name": "b", "namespace": "x"}, "spec": {"ports": [{"port": 81}]}}]}"#;
+        let endpoints = r#"{"kind": "EndpointsList", "apiVersion": "v1",
+            "items": [{"metadata": {"name": "a", "namespace": "x"}, "subsets": []}]}"#;
+        let slices = r#"{"kind": "EndpointSliceList", "apiVersion": "discovery.k8s.io/v1",
+            "items": [{"metadata": {"name": "a-1", "namespace": "x"}, "addressType": "IPv4", "endpoints": []}]}"#;
+        assert_eq!(kinds(&read("s", services).unwrap()), ["Service", "Service"]);
+        assert_eq!(kinds(&read("e", endpoints).unwrap()), ["Endpoints"]);
+        assert_eq!(kinds(&read("k", slices).unwrap()), ["EndpointSlice"]);
+        // A plain List's items must say what they are.
+        let e = read(
+            "l",
+            r#"{"kind": "List", "apiVersion": "v1", "items": [{"metadata": {"name": "a"}}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("items[0].kind"));
+        // An item's own kind wins over the list's.
+        let mixed = r#"{"kind": "ServiceList", "apiVersion": "v1", "items": [{"kind": "Endpoints", "apiVersion": "v1", "metadata": {"name": "a"}}]}"#;
+        assert_eq!(kinds(&read("m", mixed).unwrap()), ["Endpoints"]);
     }
 }

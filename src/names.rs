@@ -101,6 +101,25 @@ pub fn is_owned(tags: &[String], owner: &[String]) -> bool {
     tags.starts_with(owner) || owner.iter().all(|o| tags.iter().any(|t| t == o))
 }
 
+/// The canonical, hyphenated UUID form OpenStack's ids take
+/// (`8c8e0a3c-...`, 36 characters).
+pub fn is_uuid(value: &str) -> bool {
+    value.len() == 36
+        && value.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+/// A name OpenStack keeps as free text but that goes into a URL (an
+/// availability zone): 1-255 letters, digits and `-_.:`.
+pub fn is_plain_name(value: &str) -> bool {
+    (1..=255).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,6 +42,27 @@ pub enum ReconcileError {
     OpenStack(#[from] OpenStackError),
     #[error("no load balancer for Service {0}")]
     NotFound(String),
+    /// An annotation names a cloud object that does not exist.
+    #[error("annotation {annotation}: {kind} {id} does not exist in the cloud")]
+    UnknownReference {
+        annotation: &'static str,
+        kind: &'static str,
+        id: String,
+    },
+}
+
+impl ReconcileError {
+    /// A cloud object named by `annotation` is missing: the user's mistake.
+    fn named_by(annotation: &'static str) -> impl Fn(OpenStackError) -> ReconcileError {
+        move |e| match e {
+            OpenStackError::Missing { kind, id } => ReconcileError::UnknownReference {
+                annotation,
+                kind,
+                id,
+            },
+            e => ReconcileError::OpenStack(e),
+        }
+    }
 }
 
 /// What an apply request carries: a Service and, optionally, its backends.
@@ -78,6 +99,19 @@ impl ApplyInput {
             None => None,
         };
         let endpoint_slices = match map.remove("endpointSlices").filter(|v| !v.is_null()) {
+            // An EndpointSliceList as the API server answers it is taken too.
+            Some(list @ Value::Object(_)) if list.get("items").is_some_and(Value::is_array) => {
+                Some(
+                    k8s::list_items(&list)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, s)| {
+                            k8s::decode("request", &format!("endpointSlices.items[{i}]."), s)
+                        })
+                        .collect::<Result<Vec<EndpointSlice>, _>>()?,
+                )
+            }
             Some(Value::Array(items)) => Some(
                 items
                     .into_iter()
@@ -90,7 +124,7 @@ impl ApplyInput {
                     origin: "request".into(),
                     object: None,
                     field: Some("endpointSlices".into()),
-                    message: "must be a list".into(),
+                    message: "must be a list (or an EndpointSliceList)".into(),
                 });
             }
             None => None,
@@ -384,6 +418,15 @@ impl Reconciler {
     ) -> Result<Translation, ReconcileError> {
         let first =
             translate::translate(&self.settings, &input.service, input.backends(), &|_| None)?;
+        if online && matches!(first, Translation::LoadBalancer(_)) {
+            // What the annotations name must exist before anything is written.
+            for r in translate::references(&input.service)? {
+                self.cloud
+                    .require(calls, r.kind, &r.id)
+                    .await
+                    .map_err(ReconcileError::named_by(r.annotation))?;
+            }
+        }
         let subnet = match (&first, online) {
             (Translation::LoadBalancer(d), true) => d.vip.subnet_id.clone(),
             _ => None,
@@ -398,7 +441,17 @@ impl Reconciler {
             }
             return Ok(first);
         };
-        let cidr = self.cloud.subnet(calls, &subnet).await?.cidr;
+        // An annotated subnet was found above: a missing one here is a setting's.
+        let cidr = match self.cloud.subnet(calls, &subnet).await {
+            Ok(info) => info.cidr,
+            Err(e) if e.is_not_found() => {
+                return Err(OpenStackError::Config(format!(
+                    "the VIP subnet {subnet} of [neutron_defaults] does not exist"
+                ))
+                .into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         Ok(translate::translate(
             &self.settings,
             &input.service,
@@ -439,10 +492,12 @@ impl Reconciler {
                 false,
             ),
         };
-        Ok(self
-            .cloud
+        self.cloud
             .observe(calls, &name, &owner, hint.as_deref(), user, members)
-            .await?)
+            .await
+            .map_err(ReconcileError::named_by(
+                translate::annotation::LOAD_BALANCER_ID,
+            ))
     }
 
     /// `POST /v1/plan`: what apply would do now (or, offline, against empty state).

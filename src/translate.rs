@@ -47,6 +47,70 @@ pub mod annotation {
     pub const LISTENER_PROTOCOL: &str = "svc-lbaas.io/listener-protocol";
 }
 
+/// What kind of cloud object an annotation names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferenceKind {
+    Subnet,
+    Network,
+    Flavor,
+    AvailabilityZone,
+}
+
+impl ReferenceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReferenceKind::Subnet => "subnet",
+            ReferenceKind::Network => "network",
+            ReferenceKind::Flavor => "flavor",
+            ReferenceKind::AvailabilityZone => "availability zone",
+        }
+    }
+}
+
+/// A cloud object a Service's annotation names, to be found before any write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    pub annotation: &'static str,
+    pub kind: ReferenceKind,
+    pub id: String,
+}
+
+/// The objects a Service's annotations name (already checked for form).
+pub fn references(service: &Service) -> Result<Vec<Reference>, TranslateError> {
+    use annotation::*;
+    let a = Annotations::parse(service)?;
+    let all = [
+        (SUBNET_ID, ReferenceKind::Subnet, a.subnet_id),
+        (MEMBER_SUBNET_ID, ReferenceKind::Subnet, a.member_subnet_id),
+        (
+            FLOATING_SUBNET_ID,
+            ReferenceKind::Subnet,
+            a.floating_subnet_id,
+        ),
+        (
+            FLOATING_NETWORK_ID,
+            ReferenceKind::Network,
+            a.floating_network_id,
+        ),
+        (FLAVOR_ID, ReferenceKind::Flavor, a.flavor_id),
+        (
+            AVAILABILITY_ZONE,
+            ReferenceKind::AvailabilityZone,
+            a.availability_zone,
+        ),
+    ];
+    Ok(all
+        .into_iter()
+        .filter_map(|(annotation, kind, id)| {
+            id.map(|id| Reference {
+                annotation,
+                kind,
+                id,
+            })
+        })
+        .collect())
+}
+
 /// Octavia's upper bound for listener timeouts (milliseconds, one year).
 const MAX_TIMEOUT_MS: u64 = 31_536_000_000;
 
@@ -688,12 +752,19 @@ fn members_for_port(
     let mut members = Vec::new();
     let mut unresolved = false;
     for group in groups {
-        let served = group
+        // An endpoint serves a Service port only if its subset or slice lists
+        // that port's name (an unnamed port: the unnamed entry).
+        let Some(served) = group
             .ports
             .iter()
-            .find(|p| p.name == port_name && p.protocol == protocol);
-        let target = match served.and_then(|p| p.port.map(|n| (n, p))) {
-            Some((n, p)) => Some(port_number(n, &p.field())?),
+            .find(|p| p.name == port_name && p.protocol == protocol)
+        else {
+            unresolved |= !group.addresses.is_empty();
+            continue;
+        };
+        // A slice's port without a number serves whatever the Service says.
+        let target = match served.port {
+            Some(n) => Some(port_number(n, &served.field())?),
             None => fallback,
         };
         let Some(target) = target else {
@@ -705,9 +776,9 @@ fn members_for_port(
             protocol_port: target,
         }));
     }
-    if unresolved {
+    if unresolved && members.is_empty() {
         notes.push(format!(
-            "spec.ports[{index}] ({}): the named targetPort is not in the Endpoints' ports; those endpoints get no member",
+            "spec.ports[{index}] ({}): no Endpoints subset or EndpointSlice lists this port (by name and protocol); it gets no member",
             if port_name.is_empty() { "unnamed" } else { port_name }
         ));
     }
@@ -775,6 +846,22 @@ impl Annotations {
                 Some("") => Err(TranslateError::annotation(key, "must not be empty")),
                 Some(v) => Ok(Some(v.to_string())),
             }
+        };
+        // Ids go into OpenStack URLs: UUIDs only, as OpenStack makes them.
+        let id = |key: &str| -> Result<Option<String>, TranslateError> {
+            let value = text(key)?;
+            if let Some(v) = &value
+                && !names::is_uuid(v)
+            {
+                return Err(TranslateError::annotation(
+                    key,
+                    format!(
+                        "{:?} is not an OpenStack id (a UUID like 8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a81)",
+                        v.chars().take(100).collect::<String>()
+                    ),
+                ));
+            }
+            Ok(value)
         };
         let flag = |key: &str| -> Result<Option<bool>, TranslateError> {
             get(key)
@@ -869,12 +956,20 @@ impl Annotations {
         Ok(Annotations {
             lb_method,
             keep_floating_ip: flag(KEEP_FLOATING_IP)?.unwrap_or(false),
-            flavor_id: text(FLAVOR_ID)?,
-            availability_zone: text(AVAILABILITY_ZONE)?,
-            subnet_id: text(SUBNET_ID)?,
-            member_subnet_id: text(MEMBER_SUBNET_ID)?,
-            floating_subnet_id: text(FLOATING_SUBNET_ID)?,
-            floating_network_id: text(FLOATING_NETWORK_ID)?,
+            flavor_id: id(FLAVOR_ID)?,
+            availability_zone: match text(AVAILABILITY_ZONE)? {
+                Some(az) if !names::is_plain_name(&az) => {
+                    return Err(TranslateError::annotation(
+                        AVAILABILITY_ZONE,
+                        "must be 1-255 letters, digits, '-', '_', '.' or ':'",
+                    ));
+                }
+                az => az,
+            },
+            subnet_id: id(SUBNET_ID)?,
+            member_subnet_id: id(MEMBER_SUBNET_ID)?,
+            floating_subnet_id: id(FLOATING_SUBNET_ID)?,
+            floating_network_id: id(FLOATING_NETWORK_ID)?,
             health_monitor,
             listener_options: ListenerOptions {
                 connection_limit: number(CONNECTION_LIMIT, -1, 2_147_483_647)?,
@@ -884,7 +979,7 @@ impl Annotations {
                 timeout_tcp_inspect: timeout(TIMEOUT_TCP_INSPECT)?,
             },
             proxy_protocol,
-            load_balancer_id: text(LOAD_BALANCER_ID)?,
+            load_balancer_id: id(LOAD_BALANCER_ID)?,
             internal: flag(INTERNAL)?.unwrap_or(false),
             listener_protocol,
         })

@@ -613,6 +613,86 @@ async fn bad_requests_are_problems_naming_the_field() {
 }
 
 #[tokio::test]
+async fn annotated_ids_are_checked_before_any_url_and_any_write() {
+    let app = spawn_app().await;
+    let missing = "0c5e7c1e-2b9a-4f1e-9a7d-3f1d2c3b4a59";
+    let cases = [
+        // Malformed: never reach a URL.
+        (
+            "loadbalancer.openstack.org/subnet-id",
+            "../../../v3/auth/tokens",
+        ),
+        (
+            "loadbalancer.openstack.org/load-balancer-id",
+            "x?fields=id#",
+        ),
+        (
+            "loadbalancer.openstack.org/flavor-id",
+            "../../v3/auth/tokens",
+        ),
+        ("loadbalancer.openstack.org/availability-zone", "../../v3"),
+        // Well-formed, but naming nothing in the cloud.
+        ("loadbalancer.openstack.org/subnet-id", missing),
+        ("loadbalancer.openstack.org/member-subnet-id", missing),
+        ("loadbalancer.openstack.org/floating-subnet-id", missing),
+        ("loadbalancer.openstack.org/floating-network-id", missing),
+        ("loadbalancer.openstack.org/flavor-id", missing),
+        (
+            "loadbalancer.openstack.org/availability-zone",
+            "no-such-zone",
+        ),
+        ("loadbalancer.openstack.org/load-balancer-id", missing),
+    ];
+    for (annotation, value) in cases {
+        let mut svc = service("LoadBalancer", two_ports(), json!({}));
+        svc["metadata"]["annotations"] = json!({ annotation: value });
+        let a = app
+            .apply(json!({"service": svc, "endpoints": endpoints(&["10.1.0.5"])}))
+            .await;
+        assert_eq!(
+            a.status,
+            StatusCode::BAD_REQUEST,
+            "{annotation}={value}: {}",
+            a.body
+        );
+        assert_eq!(
+            a.headers.get("content-type").unwrap(),
+            "application/problem+json"
+        );
+        assert_eq!(
+            a.body["field"],
+            format!("service.metadata.annotations[\"{annotation}\"]"),
+            "{}",
+            a.body
+        );
+    }
+    assert!(app.load_balancers().await.is_empty());
+    assert!(app.floating_ips().await.is_empty());
+    if let Some(sim) = &app.sim {
+        // Nothing but token requests reached Keystone.
+        let stats: Value = app
+            .http
+            .get(format!("{}/sim/stats", sim.state.base_url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let calls = stats["calls"].as_object().unwrap();
+        let keystone: Vec<&String> = calls
+            .keys()
+            .filter(|k| k.contains("/v3") && *k != "POST /v3/auth/tokens")
+            .collect();
+        assert!(keystone.is_empty(), "{keystone:?}");
+        assert!(
+            !calls.keys().any(|k| k.starts_with("POST /load-balancer")),
+            "{calls:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn openstack_errors_are_502_with_openstacks_status_and_request_id() {
     let app = spawn_app().await;
     let Some(sim) = app.sim_only("a 500 from Octavia") else {
@@ -1348,5 +1428,162 @@ async fn grpc_bearer_tokens_travel_in_metadata() {
     assert_eq!(
         client.apply(req).await.unwrap_err().code(),
         tonic::Code::PermissionDenied
+    );
+}
+
+/// A loopback server that answers every request with `answer` and records
+/// what it was sent (method, path, whether a token or a password came with it).
+#[derive(Default)]
+struct Recorder {
+    seen: std::sync::Mutex<Vec<String>>,
+}
+
+async fn fake_server(
+    answer: impl Fn(&str, &str) -> axum::response::Response + Clone + Send + Sync + 'static,
+) -> (SocketAddr, std::sync::Arc<Recorder>) {
+    let recorder = std::sync::Arc::new(Recorder::default());
+    let rec = recorder.clone();
+    let app = axum::Router::new().fallback(
+        move |method: axum::http::Method,
+              uri: axum::http::Uri,
+              headers: axum::http::HeaderMap,
+              body: axum::body::Bytes| {
+            let rec = rec.clone();
+            let answer = answer.clone();
+            async move {
+                let token = headers.contains_key("x-auth-token");
+                let password = String::from_utf8_lossy(&body).contains("password");
+                rec.seen.lock().unwrap().push(format!(
+                    "{method} {} token={token} password={password}",
+                    uri.path()
+                ));
+                answer(method.as_str(), uri.path())
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, recorder)
+}
+
+fn redirect_to(status: u16, location: String) -> axum::response::Response {
+    axum::response::Response::builder()
+        .status(status)
+        .header("location", location)
+        .body(axum::body::Body::empty())
+        .unwrap()
+}
+
+/// A Keystone that issues a token whose catalog points both services at `api`.
+fn keystone_with_catalog(api: String) -> axum::response::Response {
+    let endpoints = |t: &str| json!({"type": t, "endpoints": [{"interface": "public", "region": "RegionOne", "region_id": "RegionOne", "url": api}]});
+    let body = json!({"token": {"expires_at": "2099-01-01T00:00:00.000000Z",
+        "catalog": [endpoints("load-balancer"), endpoints("network")]}});
+    axum::response::Response::builder()
+        .status(201)
+        .header("x-subject-token", "gAAAAAfake-token")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body.to_string()))
+        .unwrap()
+}
+
+async fn app_on_cloud(auth_url: String) -> SocketAddr {
+    let mut settings = Settings::default();
+    settings.neutron_defaults.service_subnet = Some("d6438a81-22fa-4a88-9b05-c4723662ef36".into());
+    let env = move |k: &str| match k {
+        "OS_AUTH_URL" => Some(auth_url.clone()),
+        "OS_USERNAME" | "OS_PASSWORD" | "OS_PROJECT_NAME" => Some("admin".to_string()),
+        "OS_USER_DOMAIN_NAME" | "OS_PROJECT_DOMAIN_NAME" => Some("Default".to_string()),
+        "OS_REGION_NAME" => Some("RegionOne".to_string()),
+        _ => None,
+    };
+    let (app, _) = svc_lbaas::cli::build_app(settings, None, &env)
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+#[tokio::test]
+async fn a_redirect_from_the_auth_url_does_not_carry_the_password_away() {
+    let (elsewhere, thief) =
+        fake_server(|_, _| keystone_with_catalog("http://127.0.0.1:9/".into())).await;
+    let (keystone, _) =
+        fake_server(move |_, path| redirect_to(307, format!("http://{elsewhere}{path}"))).await;
+    let addr = app_on_cloud(format!("http://{keystone}/v3")).await;
+    let res = reqwest::get(format!("http://{addr}/readyz")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["detail"].as_str().unwrap().contains("307"), "{body}");
+    assert!(
+        thief.seen.lock().unwrap().is_empty(),
+        "{:?}",
+        thief.seen.lock().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_from_an_api_endpoint_does_not_carry_the_token_away() {
+    let (elsewhere, thief) = fake_server(|_, _| {
+        axum::response::IntoResponse::into_response((
+            StatusCode::OK,
+            axum::Json(json!({"subnet": {"cidr": "10.2.0.0/16", "network_id": "n"}})),
+        ))
+    })
+    .await;
+    for status in [301, 302, 303, 307, 308] {
+        let (api, _) =
+            fake_server(move |_, path| redirect_to(status, format!("http://{elsewhere}{path}")))
+                .await;
+        let (keystone, _) =
+            fake_server(move |_, _| keystone_with_catalog(format!("http://{api}/"))).await;
+        let addr = app_on_cloud(format!("http://{keystone}/v3")).await;
+        let res = reqwest::Client::new()
+            .post(format!("http://{addr}/v1/apply"))
+            .json(&json!({"service": service("ClusterIP", two_ports(), json!({}))}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_GATEWAY, "{status}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["openstackStatus"], status, "{body}");
+    }
+    assert!(
+        thief.seen.lock().unwrap().is_empty(),
+        "{:?}",
+        thief.seen.lock().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn catalog_endpoints_other_than_http_and_https_are_not_used() {
+    let (keystone, seen) =
+        fake_server(|_, _| keystone_with_catalog("file:///etc/passwd".into())).await;
+    let addr = app_on_cloud(format!("http://{keystone}/v3")).await;
+    let res = reqwest::Client::new()
+        .post(format!("http://{addr}/v1/apply"))
+        .json(&json!({"service": service("ClusterIP", two_ports(), json!({}))}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no network endpoint"),
+        "{body}"
+    );
+    // Only the token request reached anything.
+    assert!(
+        seen.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|s| s.starts_with("POST /v3/auth/tokens"))
     );
 }

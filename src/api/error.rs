@@ -47,6 +47,8 @@ pub fn openstack_problem(e: &OpenStackError) -> Problem {
             ("wait-timeout", "Timed out waiting for OpenStack", 504)
         }
         OpenStackError::Precondition(_) => ("precondition", "OpenStack is not ready for this", 409),
+        OpenStackError::InvalidId(_) => ("openstack-error", "OpenStack answered an error", 502),
+        OpenStackError::Missing { .. } => ("not-in-the-cloud", "Not found in the cloud", 409),
     };
     let mut p = Problem::new(kind, title, status, e.to_string());
     if let OpenStackError::Api {
@@ -65,6 +67,16 @@ pub fn problem(e: &ReconcileError) -> Problem {
         ReconcileError::Translate(t) => Problem::from(t),
         ReconcileError::Plan(p) => Problem::from(p),
         ReconcileError::OpenStack(o) => openstack_problem(o),
+        ReconcileError::UnknownReference { annotation, .. } => {
+            let mut p = Problem::new(
+                "unknown-reference",
+                "The annotation names nothing in the cloud",
+                400,
+                e.to_string(),
+            );
+            p.field = Some(format!("service.metadata.annotations[\"{annotation}\"]"));
+            p
+        }
         ReconcileError::NotFound(s) => Problem::new(
             "not-found",
             "No load balancer",

@@ -464,14 +464,13 @@ pub(crate) async fn process_events(
         .and_then(Value::as_str)
         .is_some_and(|k| k.ends_with("List"))
     {
-        value["items"]
-            .as_array()
+        crate::k8s::list_items(&value)
             .map(|items| {
                 items
-                    .iter()
+                    .into_iter()
                     .map(|i| match i.get("object") {
                         Some(o) => (i["type"].as_str().unwrap_or("").to_string(), o.clone()),
-                        None => ("MODIFIED".to_string(), i.clone()),
+                        None => ("MODIFIED".to_string(), i),
                     })
                     .collect()
             })

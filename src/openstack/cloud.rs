@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use super::error::OpenStackError;
+use super::path::ApiPath;
 use super::session::{Calls, Service, SharedSession};
 use crate::config::Api;
 use crate::model::{
@@ -22,6 +23,7 @@ use crate::model::{
     ObservedMember, ObservedPool,
 };
 use crate::plan::{Capabilities, MemberSpec, Operation, Ref};
+use crate::translate::ReferenceKind;
 
 /// Legacy objects carry tags as `svc-lbaas-tags:a,b,c` in a text field.
 const LEGACY_TAGS: &str = "svc-lbaas-tags:";
@@ -59,6 +61,8 @@ pub struct Cloud {
     pub wait: WaitPolicy,
     subnets: Mutex<HashMap<String, SubnetInfo>>,
     external_network: Mutex<Option<String>>,
+    /// User-named networks, flavors and availability zones found to exist.
+    known: Mutex<std::collections::HashSet<String>>,
 }
 
 /// What the execution of a plan has learnt so far: ids of what it created.
@@ -74,14 +78,6 @@ pub struct Progress {
     pub deleting: Option<String>,
     /// Ids of what each operation touched, in order, for the answer.
     pub ids: Vec<Option<String>>,
-}
-
-fn query(pairs: &[(&str, &str)]) -> String {
-    let mut s = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        s.append_pair(k, v);
-    }
-    s.finish()
 }
 
 fn text(v: &Value, k: &str) -> Option<String> {
@@ -140,6 +136,7 @@ impl Cloud {
             wait: WaitPolicy::default(),
             subnets: Mutex::new(HashMap::new()),
             external_network: Mutex::new(None),
+            known: Mutex::new(Default::default()),
             discovered: Mutex::new(None),
         }
     }
@@ -160,7 +157,7 @@ impl Cloud {
         &self,
         calls: &Calls,
         method: Method,
-        path: &str,
+        path: ApiPath,
         body: Option<&Value>,
     ) -> Result<Value, OpenStackError> {
         self.session
@@ -168,7 +165,7 @@ impl Cloud {
                 calls,
                 self.lb_service(),
                 method,
-                &format!("/lbaas{path}"),
+                &path.below("/lbaas"),
                 body,
             )
             .await
@@ -178,11 +175,11 @@ impl Cloud {
         &self,
         calls: &Calls,
         method: Method,
-        path: &str,
+        path: ApiPath,
         body: Option<&Value>,
     ) -> Result<Value, OpenStackError> {
         self.session
-            .call(calls, Service::Network, method, path, body)
+            .call(calls, Service::Network, method, &path, body)
             .await
     }
 
@@ -200,7 +197,13 @@ impl Cloud {
         // The version document is at the endpoint's root, one level above `/v2`.
         let doc = self
             .session
-            .call(calls, Service::LoadBalancer, Method::GET, "/..", None)
+            .call(
+                calls,
+                Service::LoadBalancer,
+                Method::GET,
+                &ApiPath::version_document(),
+                None,
+            )
             .await;
         let minor = match doc {
             Ok(v) => max_minor(&v),
@@ -232,7 +235,12 @@ impl Cloud {
             return Ok(s.clone());
         }
         let v = self
-            .net_call(calls, Method::GET, &format!("/subnets/{id}"), None)
+            .net_call(
+                calls,
+                Method::GET,
+                ApiPath::of("subnets").id("subnet id", id)?,
+                None,
+            )
             .await?;
         let s = &v["subnet"];
         let info = SubnetInfo {
@@ -251,6 +259,59 @@ impl Cloud {
         Ok(info)
     }
 
+    /// Checks that a user-named object exists: `Missing` on a 404. Found ones
+    /// are remembered (subnets with their CIDR), so a Service re-applied pays
+    /// nothing. Flavors and availability zones are Octavia's: on the legacy
+    /// API the create itself is the check.
+    pub async fn require(
+        &self,
+        calls: &Calls,
+        kind: ReferenceKind,
+        id: &str,
+    ) -> Result<(), OpenStackError> {
+        let missing = |e: OpenStackError| {
+            if e.is_not_found() {
+                OpenStackError::Missing {
+                    kind: kind.as_str(),
+                    id: id.to_string(),
+                }
+            } else {
+                e
+            }
+        };
+        if kind == ReferenceKind::Subnet {
+            return self.subnet(calls, id).await.map(|_| ()).map_err(missing);
+        }
+        let key = format!("{}:{id}", kind.as_str());
+        if self.known.lock().await.contains(&key) {
+            return Ok(());
+        }
+        let result = match (kind, self.api) {
+            (ReferenceKind::Network, _) => {
+                let path = ApiPath::of("networks")
+                    .id("network id", id)?
+                    .query(&[("fields", "id")]);
+                self.net_call(calls, Method::GET, path, None).await
+            }
+            (ReferenceKind::Flavor, Api::Octavia) => {
+                let path = ApiPath::of("flavors")
+                    .id("flavor id", id)?
+                    .query(&[("fields", "id")]);
+                self.lb_call(calls, Method::GET, path, None).await
+            }
+            (ReferenceKind::AvailabilityZone, Api::Octavia) => {
+                let path = ApiPath::of("availabilityzones")
+                    .name(id)
+                    .query(&[("fields", "name")]);
+                self.lb_call(calls, Method::GET, path, None).await
+            }
+            _ => return Ok(()),
+        };
+        result.map_err(missing)?;
+        self.known.lock().await.insert(key);
+        Ok(())
+    }
+
     /// The external network for floating IPs when neither a subnet nor a
     /// network is configured: the only `router:external` network.
     async fn external_network(&self, calls: &Calls) -> Result<String, OpenStackError> {
@@ -261,7 +322,7 @@ impl Cloud {
             .net_call(
                 calls,
                 Method::GET,
-                "/networks?router%3Aexternal=true&fields=id",
+                ApiPath::of("networks").query(&[("router:external", "true"), ("fields", "id")]),
                 None,
             )
             .await?;
@@ -295,11 +356,22 @@ impl Cloud {
     ) -> Result<Observed, OpenStackError> {
         let found = match id_hint {
             Some(id) => match self
-                .lb_call(calls, Method::GET, &format!("/loadbalancers/{id}"), None)
+                .lb_call(
+                    calls,
+                    Method::GET,
+                    ApiPath::of("loadbalancers").id("load balancer id", id)?,
+                    None,
+                )
                 .await
             {
                 Ok(v) => vec![v["loadbalancer"].clone()],
-                Err(e) if e.is_not_found() => Vec::new(),
+                // The user named it: a 404 is their mistake, not a reason to create another.
+                Err(e) if e.is_not_found() => {
+                    return Err(OpenStackError::Missing {
+                        kind: "load balancer",
+                        id: id.to_string(),
+                    });
+                }
                 Err(e) => return Err(e),
             },
             None => Vec::new(),
@@ -309,7 +381,7 @@ impl Cloud {
                 .lb_call(
                     calls,
                     Method::GET,
-                    &format!("/loadbalancers?{}", query(&[("name", name)])),
+                    ApiPath::of("loadbalancers").query(&[("name", name)]),
                     None,
                 )
                 .await?;
@@ -343,10 +415,8 @@ impl Cloud {
             .net_call(
                 calls,
                 Method::GET,
-                &format!(
-                    "/floatingips?{}",
-                    query(&[("description", &owner_description(owner_tags))])
-                ),
+                ApiPath::of("floatingips")
+                    .query(&[("description", &owner_description(owner_tags))]),
                 None,
             )
             .await?;
@@ -359,7 +429,7 @@ impl Cloud {
                 .net_call(
                     calls,
                     Method::GET,
-                    &format!("/floatingips?{}", query(&[("port_id", &port)])),
+                    ApiPath::of("floatingips").query(&[("port_id", &port)]),
                     None,
                 )
                 .await?;
@@ -384,10 +454,8 @@ impl Cloud {
                             .net_call(
                                 calls,
                                 Method::GET,
-                                &format!(
-                                    "/floatingips?{}",
-                                    query(&[("floating_ip_address", &address)])
-                                ),
+                                ApiPath::of("floatingips")
+                                    .query(&[("floating_ip_address", &address)]),
                                 None,
                             )
                             .await?;
@@ -435,9 +503,9 @@ impl Cloud {
         lb: &mut ObservedLoadBalancer,
         members: bool,
     ) -> Result<(), OpenStackError> {
-        let q = query(&[("loadbalancer_id", &lb.id)]);
+        let q = [("loadbalancer_id", lb.id.as_str())];
         let v = self
-            .lb_call(calls, Method::GET, &format!("/listeners?{q}"), None)
+            .lb_call(calls, Method::GET, ApiPath::of("listeners").query(&q), None)
             .await?;
         lb.listeners = list(&v, "listeners")
             .iter()
@@ -462,7 +530,7 @@ impl Cloud {
             })
             .collect();
         let v = self
-            .lb_call(calls, Method::GET, &format!("/pools?{q}"), None)
+            .lb_call(calls, Method::GET, ApiPath::of("pools").query(&q), None)
             .await?;
         for p in list(&v, "pools") {
             let id = text(p, "id").unwrap_or_default();
@@ -478,7 +546,12 @@ impl Cloud {
             };
             if members {
                 let m = self
-                    .lb_call(calls, Method::GET, &format!("/pools/{id}/members"), None)
+                    .lb_call(
+                        calls,
+                        Method::GET,
+                        ApiPath::of("pools").id("pool id", &id)?.then("members"),
+                        None,
+                    )
                     .await?;
                 pool.members = list(&m, "members")
                     .iter()
@@ -498,7 +571,7 @@ impl Cloud {
                     .lb_call(
                         calls,
                         Method::GET,
-                        &format!("/healthmonitors/{hm_id}"),
+                        ApiPath::of("healthmonitors").id("health monitor id", &hm_id)?,
                         None,
                     )
                     .await?;
@@ -729,7 +802,12 @@ impl Cloud {
             } => {
                 let body = json!({"loadbalancer": self.load_balancer_body(load_balancer, owner, *populated, *additional_vips)});
                 let v = self
-                    .lb_call(calls, Method::POST, "/loadbalancers", Some(&body))
+                    .lb_call(
+                        calls,
+                        Method::POST,
+                        ApiPath::of("loadbalancers"),
+                        Some(&body),
+                    )
                     .await?;
                 let lb = &v["loadbalancer"];
                 let id = text(lb, "id");
@@ -747,7 +825,9 @@ impl Cloud {
                     .lb_call(
                         calls,
                         Method::DELETE,
-                        &format!("/loadbalancers/{id}?cascade=true"),
+                        ApiPath::of("loadbalancers")
+                            .id("load balancer id", id)?
+                            .query(&[("cascade", "true")]),
                         None,
                     )
                     .await
@@ -774,7 +854,7 @@ impl Cloud {
                     .lb_call(
                         calls,
                         Method::POST,
-                        "/listeners",
+                        ApiPath::of("listeners"),
                         Some(&json!({"listener": body})),
                     )
                     .await?;
@@ -806,14 +886,14 @@ impl Cloud {
                 self.lb_call(
                     calls,
                     Method::PUT,
-                    &format!("/listeners/{id}"),
+                    ApiPath::of("listeners").id("listener id", id)?,
                     Some(&json!({"listener": b})),
                 )
                 .await?;
                 Some(id.clone())
             }
             Operation::DeleteListener { id, .. } => {
-                self.delete_child(calls, &format!("/listeners/{id}"))
+                self.delete_child(calls, ApiPath::of("listeners").id("listener id", id)?)
                     .await?;
                 Some(id.clone())
             }
@@ -828,7 +908,12 @@ impl Cloud {
                 let mut body = self.pool_body(pool, owner, *populated);
                 body["listener_id"] = json!(listener_id);
                 let v = self
-                    .lb_call(calls, Method::POST, "/pools", Some(&json!({"pool": body})))
+                    .lb_call(
+                        calls,
+                        Method::POST,
+                        ApiPath::of("pools"),
+                        Some(&json!({"pool": body})),
+                    )
                     .await?;
                 let id = text(&v["pool"], "id");
                 if let Some(i) = &id {
@@ -851,14 +936,15 @@ impl Cloud {
                 self.lb_call(
                     calls,
                     Method::PUT,
-                    &format!("/pools/{id}"),
+                    ApiPath::of("pools").id("pool id", id)?,
                     Some(&json!({"pool": b})),
                 )
                 .await?;
                 Some(id.clone())
             }
             Operation::DeletePool { id, .. } => {
-                self.delete_child(calls, &format!("/pools/{id}")).await?;
+                self.delete_child(calls, ApiPath::of("pools").id("pool id", id)?)
+                    .await?;
                 Some(id.clone())
             }
             Operation::ReplaceMembers { pool, members } => {
@@ -878,7 +964,9 @@ impl Cloud {
                 self.lb_call(
                     calls,
                     Method::PUT,
-                    &format!("/pools/{pool_id}/members"),
+                    ApiPath::of("pools")
+                        .id("pool id", &pool_id)?
+                        .then("members"),
                     Some(&json!({"members": body})),
                 )
                 .await?;
@@ -895,7 +983,9 @@ impl Cloud {
                     .lb_call(
                         calls,
                         Method::POST,
-                        &format!("/pools/{pool_id}/members"),
+                        ApiPath::of("pools")
+                            .id("pool id", &pool_id)?
+                            .then("members"),
                         Some(&body),
                     )
                     .await?;
@@ -903,8 +993,14 @@ impl Cloud {
             }
             Operation::DeleteMember { pool, id, .. } => {
                 let pool_id = Self::resolve(pool, &progress.pools)?;
-                self.delete_child(calls, &format!("/pools/{pool_id}/members/{id}"))
-                    .await?;
+                self.delete_child(
+                    calls,
+                    ApiPath::of("pools")
+                        .id("pool id", &pool_id)?
+                        .then("members")
+                        .id("member id", id)?,
+                )
+                .await?;
                 Some(id.clone())
             }
             Operation::CreateHealthMonitor { pool, monitor } => {
@@ -915,7 +1011,7 @@ impl Cloud {
                     .lb_call(
                         calls,
                         Method::POST,
-                        "/healthmonitors",
+                        ApiPath::of("healthmonitors"),
                         Some(&json!({"healthmonitor": body})),
                     )
                     .await?;
@@ -931,15 +1027,18 @@ impl Cloud {
                 self.lb_call(
                     calls,
                     Method::PUT,
-                    &format!("/healthmonitors/{id}"),
+                    ApiPath::of("healthmonitors").id("health monitor id", id)?,
                     Some(&json!({"healthmonitor": body})),
                 )
                 .await?;
                 Some(id.clone())
             }
             Operation::DeleteHealthMonitor { id, .. } => {
-                self.delete_child(calls, &format!("/healthmonitors/{id}"))
-                    .await?;
+                self.delete_child(
+                    calls,
+                    ApiPath::of("healthmonitors").id("health monitor id", id)?,
+                )
+                .await?;
                 Some(id.clone())
             }
             Operation::CreateFloatingIp {
@@ -974,7 +1073,7 @@ impl Cloud {
                     .net_call(
                         calls,
                         Method::POST,
-                        "/floatingips",
+                        ApiPath::of("floatingips"),
                         Some(&json!({"floatingip": body})),
                     )
                     .await?;
@@ -1001,7 +1100,7 @@ impl Cloud {
                 self.net_call(
                     calls,
                     Method::PUT,
-                    &format!("/floatingips/{id}"),
+                    ApiPath::of("floatingips").id("floating IP id", &id)?,
                     Some(&json!({"floatingip": {"port_id": port}})),
                 )
                 .await?;
@@ -1011,7 +1110,7 @@ impl Cloud {
                 self.net_call(
                     calls,
                     Method::PUT,
-                    &format!("/floatingips/{id}"),
+                    ApiPath::of("floatingips").id("floating IP id", id)?,
                     Some(&json!({"floatingip": {"port_id": null}})),
                 )
                 .await?;
@@ -1019,7 +1118,12 @@ impl Cloud {
             }
             Operation::DeleteFloatingIp { id, .. } => {
                 match self
-                    .net_call(calls, Method::DELETE, &format!("/floatingips/{id}"), None)
+                    .net_call(
+                        calls,
+                        Method::DELETE,
+                        ApiPath::of("floatingips").id("floating IP id", id)?,
+                        None,
+                    )
                     .await
                 {
                     Ok(_) => {}
@@ -1038,7 +1142,7 @@ impl Cloud {
     }
 
     /// Deletes a child object; one already gone is success.
-    async fn delete_child(&self, calls: &Calls, path: &str) -> Result<(), OpenStackError> {
+    async fn delete_child(&self, calls: &Calls, path: ApiPath) -> Result<(), OpenStackError> {
         match self.lb_call(calls, Method::DELETE, path, None).await {
             Ok(_) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),
@@ -1090,7 +1194,12 @@ impl Cloud {
         let mut pause = self.wait.first_poll;
         loop {
             let status = match self
-                .lb_call(calls, Method::GET, &format!("/loadbalancers/{id}"), None)
+                .lb_call(
+                    calls,
+                    Method::GET,
+                    ApiPath::of("loadbalancers").id("load balancer id", id)?,
+                    None,
+                )
                 .await
             {
                 Ok(v) => text(&v["loadbalancer"], "provisioning_status").unwrap_or_default(),

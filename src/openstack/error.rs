@@ -52,6 +52,13 @@ pub enum OpenStackError {
     LoadBalancerError { id: String },
     #[error("{0}")]
     Precondition(String),
+    /// An id that cannot go into a URL (from an answer of the cloud: inputs
+    /// are checked before they get here).
+    #[error("refusing to put it into a URL: {0}")]
+    InvalidId(#[from] super::path::InvalidId),
+    /// A user-named object the cloud does not have (404 on its read).
+    #[error("{kind} {id} does not exist")]
+    Missing { kind: &'static str, id: String },
 }
 
 impl OpenStackError {

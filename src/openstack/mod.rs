@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod cloud;
 pub mod error;
+pub mod path;
 pub mod session;
 
 pub use auth::Credentials;

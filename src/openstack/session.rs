@@ -12,6 +12,7 @@ use tokio::sync::{Mutex, Semaphore};
 
 use super::auth::Credentials;
 use super::error::{OpenStackError, error_message};
+use super::path::ApiPath;
 
 /// The services this tool calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,7 +118,11 @@ impl Session {
         max_concurrent_calls: usize,
         timeout: Duration,
     ) -> Result<Session, OpenStackError> {
-        let mut builder = reqwest::Client::builder().timeout(timeout);
+        // No redirect is followed: a 3xx would carry the token (or, from the
+        // auth URL, the password) to wherever the answer points.
+        let mut builder = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none());
         if let Some(bundle) = &creds.ca_bundle {
             for cert in crate::tls::ca_bundle(bundle).map_err(OpenStackError::Config)? {
                 builder = builder.add_root_certificate(cert);
@@ -197,7 +202,17 @@ impl Session {
                             ep["region"] == r.as_str() || ep["region_id"] == r.as_str()
                         })
                 })?;
-            ep["url"].as_str().map(|u| versioned(service, u))
+            let url = ep["url"].as_str()?;
+            // Tokens go only to http(s) endpoints of the catalog.
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                tracing::warn!(
+                    service = service.catalog_type(),
+                    url,
+                    "catalog endpoint ignored: not http or https"
+                );
+                return None;
+            }
+            Some(versioned(service, url))
         };
         Ok(Token {
             value,
@@ -233,7 +248,7 @@ impl Session {
         calls: &Calls,
         service: Service,
         method: Method,
-        path: &str,
+        path: &ApiPath,
         body: Option<&Value>,
     ) -> Result<Value, OpenStackError> {
         let counter = if method == Method::GET {
@@ -260,7 +275,7 @@ impl Session {
                 interface: self.creds.interface.clone(),
                 region: self.creds.region.clone(),
             })?;
-            let url = format!("{root}{path}");
+            let url = format!("{root}{}", path.as_string());
             let mut req = self
                 .http
                 .request(method.clone(), &url)

@@ -29,7 +29,7 @@ fn translation(spec: Value, annotations: Value, members: Option<&[&str]>) -> Tra
     let ep: Option<Endpoints> = members.map(|m| {
         let addresses: Vec<Value> = m.iter().map(|ip| json!({"ip": ip})).collect();
         serde_json::from_value(json!({"metadata": {"name": "web", "namespace": "shop"},
-            "subsets": [{"addresses": addresses, "ports": [{"name": "http", "port": 8080}, {"name": "dns", "port": 53, "protocol": "UDP"}]}]}))
+            "subsets": [{"addresses": addresses, "ports": [{"name": "http", "port": 8080}, {"name": "alt", "port": 9090}, {"name": "dns", "port": 53, "protocol": "UDP"}]}]}))
         .unwrap()
     });
     let backends = ep.as_ref().map(|e| Backends {

@@ -1065,7 +1065,23 @@ pub fn lbaas_router(api: ApiKind) -> Router<Arc<SimState>> {
             "/healthmonitors/{id}",
             get(show_monitor).put(update_monitor).delete(delete_monitor),
         )
+        .route("/flavors/{id}", get(show_flavor))
+        .route("/availabilityzones/{name}", get(show_availability_zone))
         .layer(Extension(api))
+}
+
+/// The simulator has no flavors: every one is Octavia's 404.
+async fn show_flavor(Extension(api): Api, Path(id): Path<String>) -> Response {
+    ApiError::not_found("FlavorNotFound", format!("Flavor {id} not found.")).render(api)
+}
+
+/// Nor availability zones.
+async fn show_availability_zone(Extension(api): Api, Path(name): Path<String>) -> Response {
+    ApiError::not_found(
+        "AvailabilityZoneNotFound",
+        format!("Availability Zone {name} not found."),
+    )
+    .render(api)
 }
 
 type Api = Extension<ApiKind>;

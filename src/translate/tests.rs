@@ -229,17 +229,20 @@ fn a_named_target_port_missing_from_the_endpoints_gives_no_members_and_a_note() 
     );
     assert!(members(&d, 0).is_empty());
     assert!(
-        d.notes.iter().any(|n| n.contains("named targetPort")),
+        d.notes.iter().any(|n| n.contains("lists this port")),
         "{:?}",
         d.notes
     );
 }
 
 #[test]
-fn numeric_target_ports_are_used_when_the_endpoints_do_not_name_the_port() {
+fn numeric_target_ports_serve_only_endpoints_that_list_the_port() {
+    // A subset that does not list the Service port does not serve it, even
+    // with a numeric targetPort: its pods may not listen there at all.
     let svc = web(json!({"ports": [{"name": "http", "port": 80, "targetPort": 8080}]}));
     let ep = endpoints(json!({"metadata": {"name": "web"}, "subsets": [
-        {"addresses": [{"ip": "10.1.0.5"}], "ports": [{"name": "unrelated", "port": 1234}]}
+        {"addresses": [{"ip": "10.1.0.5"}], "ports": [{"name": "unrelated", "port": 1234}]},
+        {"addresses": [{"ip": "10.1.0.6"}], "ports": [{"name": "http", "port": 8080}]}
     ]}));
     let d = lb(
         &svc,
@@ -248,14 +251,14 @@ fn numeric_target_ports_are_used_when_the_endpoints_do_not_name_the_port() {
             endpoint_slices: &[],
         }),
     );
-    assert_eq!(members(&d, 0), [member("10.1.0.5", 8080)]);
+    assert_eq!(members(&d, 0), [member("10.1.0.6", 8080)]);
 }
 
 #[test]
 fn no_target_port_means_the_port() {
     let svc = web(json!({"ports": [{"port": 80}]}));
     let ep = endpoints(
-        json!({"metadata": {"name": "web"}, "subsets": [{"addresses": [{"ip": "10.1.0.5"}]}]}),
+        json!({"metadata": {"name": "web"}, "subsets": [{"addresses": [{"ip": "10.1.0.5"}], "ports": [{"port": 80}]}]}),
     );
     let d = lb(
         &svc,
@@ -265,6 +268,19 @@ fn no_target_port_means_the_port() {
         }),
     );
     assert_eq!(members(&d, 0), [member("10.1.0.5", 80)]);
+    // A slice port without a number serves the Service's target port.
+    let s = [slice(
+        json!({"metadata": {"name": "web-a"}, "addressType": "IPv4",
+        "ports": [{"protocol": "TCP"}], "endpoints": [{"addresses": ["10.1.0.6"]}]}),
+    )];
+    let d = lb(
+        &svc,
+        Some(Backends {
+            endpoints: None,
+            endpoint_slices: &s,
+        }),
+    );
+    assert_eq!(members(&d, 0), [member("10.1.0.6", 80)]);
 }
 
 #[test]
@@ -564,12 +580,12 @@ fn every_annotation_is_honoured() {
     let svc = annotated(&[
         (LB_METHOD, "SOURCE_IP"),
         (KEEP_FLOATING_IP, "true"),
-        (FLAVOR_ID, "flavor-1"),
+        (FLAVOR_ID, "f1a0c0de-0000-4000-8000-000000000001"),
         (AVAILABILITY_ZONE, "az-1"),
-        (SUBNET_ID, "vip-subnet"),
-        (MEMBER_SUBNET_ID, "member-subnet"),
-        (FLOATING_SUBNET_ID, "fip-subnet"),
-        (FLOATING_NETWORK_ID, "fip-net"),
+        (SUBNET_ID, "5b0e0000-0000-4000-8000-000000000002"),
+        (MEMBER_SUBNET_ID, "5b0e0000-0000-4000-8000-000000000003"),
+        (FLOATING_SUBNET_ID, "5b0e0000-0000-4000-8000-000000000004"),
+        (FLOATING_NETWORK_ID, "4e70e000-0000-4000-8000-000000000005"),
         (ENABLE_HEALTH_MONITOR, "true"),
         (HEALTH_MONITOR_DELAY, "10"),
         (HEALTH_MONITOR_TIMEOUT, "4"),
@@ -581,21 +597,30 @@ fn every_annotation_is_honoured() {
         (TIMEOUT_TCP_INSPECT, "10"),
         (CONNECTION_LIMIT, "1000"),
         (PROXY_PROTOCOL, "v2"),
-        (LOAD_BALANCER_ID, "lb-123"),
+        (LOAD_BALANCER_ID, "1b000000-0000-4000-8000-000000000006"),
     ]);
     let d = lb(&svc, None);
     let l = &d.listeners[0];
     assert_eq!(l.pool.lb_algorithm, LbAlgorithm::SourceIp);
     assert!(d.keep_floating_ip);
-    assert_eq!(d.flavor_id.as_deref(), Some("flavor-1"));
+    assert_eq!(
+        d.flavor_id.as_deref(),
+        Some("f1a0c0de-0000-4000-8000-000000000001")
+    );
     assert_eq!(d.availability_zone.as_deref(), Some("az-1"));
-    assert_eq!(d.vip.subnet_id.as_deref(), Some("vip-subnet"));
-    assert_eq!(l.pool.member_subnet.as_deref(), Some("member-subnet"));
+    assert_eq!(
+        d.vip.subnet_id.as_deref(),
+        Some("5b0e0000-0000-4000-8000-000000000002")
+    );
+    assert_eq!(
+        l.pool.member_subnet.as_deref(),
+        Some("5b0e0000-0000-4000-8000-000000000003")
+    );
     assert_eq!(
         d.floating_ip,
         FloatingIpIntent::Pool {
-            subnet_id: Some("fip-subnet".into()),
-            network_id: Some("fip-net".into())
+            subnet_id: Some("5b0e0000-0000-4000-8000-000000000004".into()),
+            network_id: Some("4e70e000-0000-4000-8000-000000000005".into())
         }
     );
     assert_eq!(
@@ -619,7 +644,10 @@ fn every_annotation_is_honoured() {
         }
     );
     assert_eq!(l.pool.protocol, PoolProtocol::ProxyV2);
-    assert_eq!(d.load_balancer_id.as_deref(), Some("lb-123"));
+    assert_eq!(
+        d.load_balancer_id.as_deref(),
+        Some("1b000000-0000-4000-8000-000000000006")
+    );
 }
 
 #[test]
@@ -666,6 +694,15 @@ fn bad_annotation_values_are_errors_naming_the_annotation() {
         (INTERNAL, "internal"),
         (LISTENER_PROTOCOL, "HTTP"),
         (SUBNET_ID, " "),
+        // Ids go into OpenStack URLs: only UUIDs pass.
+        (SUBNET_ID, "../../../v3/auth/tokens"),
+        (SUBNET_ID, "x?fields=id#"),
+        (MEMBER_SUBNET_ID, "member-subnet"),
+        (FLOATING_SUBNET_ID, "8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a8"),
+        (FLOATING_NETWORK_ID, "public"),
+        (FLAVOR_ID, "m1.small"),
+        (LOAD_BALANCER_ID, "../loadbalancers"),
+        (AVAILABILITY_ZONE, "az/../x"),
     ];
     for (key, value) in cases {
         let e = err(&annotated(&[(key, value)]), None);
@@ -908,4 +945,68 @@ fn tags_name_the_tool_the_cluster_and_the_service() {
         ]
     );
     assert_eq!(d.owner_tags, d.tags[..3]);
+}
+
+#[test]
+fn a_slice_serves_only_the_service_ports_it_lists() {
+    // Two ports, two slices, each slice listing one of them.
+    let svc = web(json!({"ports": [
+        {"name": "carotte", "port": 8082, "targetPort": 8082},
+        {"name": "tchouk", "port": 80, "targetPort": 80}]}));
+    let s = [
+        slice(json!({"metadata": {"name": "web-a"}, "addressType": "IPv4",
+            "ports": [{"name": "tchouk", "port": 8089, "protocol": "TCP"}],
+            "endpoints": [{"addresses": ["10.10.0.1"]}]})),
+        slice(json!({"metadata": {"name": "web-b"}, "addressType": "IPv4",
+            "ports": [{"name": "carotte", "port": 8090, "protocol": "TCP"}],
+            "endpoints": [{"addresses": ["10.10.0.2"]}]})),
+    ];
+    let d = lb(
+        &svc,
+        Some(Backends {
+            endpoints: None,
+            endpoint_slices: &s,
+        }),
+    );
+    assert_eq!(d.listeners[0].name, "shop/web:TCP:80");
+    assert_eq!(members(&d, 0), [member("10.10.0.1", 8089)]);
+    assert_eq!(d.listeners[1].name, "shop/web:TCP:8082");
+    assert_eq!(members(&d, 1), [member("10.10.0.2", 8090)]);
+}
+
+#[test]
+fn an_endpoints_subset_serves_only_the_ports_it_lists_and_unnamed_matches_unnamed() {
+    let svc = web(json!({"ports": [{"port": 80, "targetPort": 8080}]}));
+    let ep = endpoints(
+        json!({"metadata": {"name": "web", "namespace": "shop"}, "subsets": [
+        {"addresses": [{"ip": "10.1.0.1"}], "ports": [{"port": 8080}]},
+        {"addresses": [{"ip": "10.1.0.2"}], "ports": [{"name": "other", "port": 9090}]},
+        {"addresses": [{"ip": "10.1.0.3"}], "ports": [{"port": 7070, "protocol": "UDP"}]}]}),
+    );
+    let d = lb(
+        &svc,
+        Some(Backends {
+            endpoints: Some(&ep),
+            endpoint_slices: &[],
+        }),
+    );
+    assert_eq!(members(&d, 0), [member("10.1.0.1", 8080)]);
+    // A subset listing no port at all serves none.
+    let ep = endpoints(
+        json!({"metadata": {"name": "web", "namespace": "shop"}, "subsets": [
+        {"addresses": [{"ip": "10.1.0.1"}]}]}),
+    );
+    let d = lb(
+        &svc,
+        Some(Backends {
+            endpoints: Some(&ep),
+            endpoint_slices: &[],
+        }),
+    );
+    assert!(members(&d, 0).is_empty());
+    assert!(
+        d.notes.iter().any(|n| n.contains("lists this port")),
+        "{:?}",
+        d.notes
+    );
 }
