@@ -12,6 +12,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         prost::Message::encode_to_vec(&fds),
     )?;
     tonic_prost_build::configure()
+        // Undecodable messages are INVALID_ARGUMENT (src/api/grpc.rs, `codec`).
+        .codec_path("crate::api::grpc::codec::ArgumentCodec")
         .build_client(true)
         .build_server(true)
         .compile_fds(fds)?;

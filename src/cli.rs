@@ -391,6 +391,10 @@ pub async fn run_serve(
     grpc_addr: std::net::SocketAddr,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> std::io::Result<()> {
+    let limits = settings.server.limits();
+    if let Some(n) = crate::listener::raise_open_files_limit() {
+        tracing::info!(open_files = n, "open-files limit");
+    }
     let (state, sim) = build_state(settings, tokens, env).await?;
     let app = crate::api::app(state.clone());
     let listener = tokio::net::TcpListener::bind(rest_addr).await?;
@@ -401,28 +405,16 @@ pub async fn run_serve(
         .await
         .map_err(std::io::Error::other)?;
     let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
-    let grpc_tls = tls.clone();
-    let grpc = tokio::spawn(async move {
-        let stopped = async {
+    // Behind TLS, the same certificate serves gRPC over HTTP/2 (ALPN).
+    let grpc = tokio::spawn(crate::listener::serve(
+        grpc_listener,
+        routes.into_axum_router(),
+        tls.clone(),
+        limits,
+        async {
             let _ = grpc_stopped.await;
-        };
-        match grpc_tls {
-            // Behind TLS, the same certificate serves gRPC over HTTP/2.
-            Some(config) => {
-                crate::tls::serve(grpc_listener, routes.into_axum_router(), config, stopped)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            None => tonic::transport::Server::builder()
-                .add_routes(routes)
-                .serve_with_incoming_shutdown(
-                    tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
-                    stopped,
-                )
-                .await
-                .map_err(|e| e.to_string()),
-        }
-    });
+        },
+    ));
     tracing::info!(addr = %grpc_bound, tls = tls.is_some(), "gRPC listening");
     {
         let mut out = std::io::stdout().lock();
@@ -433,18 +425,9 @@ pub async fn run_serve(
         }
         out.flush()?;
     }
-    match tls {
-        Some(config) => {
-            tracing::info!(%addr, "REST API listening (HTTPS)");
-            crate::tls::serve(listener, app, config, shutdown_signal()).await?;
-        }
-        None => {
-            tracing::info!(%addr, "REST API listening (plain HTTP)");
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown_signal())
-                .await?;
-        }
-    }
+    let scheme = if tls.is_some() { "HTTPS" } else { "plain HTTP" };
+    tracing::info!(%addr, ?limits, "REST API listening ({scheme})");
+    crate::listener::serve(listener, app, tls, limits, shutdown_signal()).await?;
     let _ = stop_grpc.send(());
     if let Ok(Err(e)) = grpc.await {
         tracing::warn!(error = %e, "gRPC server stopped with an error");

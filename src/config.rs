@@ -83,12 +83,50 @@ impl Default for Cluster {
     }
 }
 
+/// `[server]`: the REST and gRPC listeners' timeouts (seconds) and connection cap.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Server {
+    /// A request's head (and a TLS handshake) must arrive within this.
+    pub header_read_timeout_s: u64,
+    /// The longest pause between two chunks of a request body.
+    pub body_read_timeout_s: u64,
+    /// A keep-alive connection with no request is closed after this.
+    pub idle_timeout_s: u64,
+    /// Connections open at once, per listener.
+    pub max_connections: usize,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        let l = crate::listener::Limits::default();
+        Server {
+            header_read_timeout_s: l.header_read_timeout.as_secs(),
+            body_read_timeout_s: l.body_read_timeout.as_secs(),
+            idle_timeout_s: l.idle_timeout.as_secs(),
+            max_connections: l.max_connections,
+        }
+    }
+}
+
+impl Server {
+    pub fn limits(&self) -> crate::listener::Limits {
+        crate::listener::Limits {
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_s),
+            body_read_timeout: std::time::Duration::from_secs(self.body_read_timeout_s),
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout_s),
+            max_connections: self.max_connections,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub neutron_defaults: NeutronDefaults,
     pub octavia_defaults: OctaviaDefaults,
     pub cluster: Cluster,
+    pub server: Server,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +165,19 @@ pub const ENV_KEYS: [(&str, &str); 9] = [
         "octavia_defaults.vip_from_cluster_ip",
     ),
     ("SVC_LBAAS_CLUSTER_NAME", "cluster.name"),
+];
+/// The `[server]` settings' environment variables.
+pub const ENV_SERVER: [(&str, &str); 4] = [
+    (
+        "SVC_LBAAS_HEADER_READ_TIMEOUT_S",
+        "server.header_read_timeout_s",
+    ),
+    (
+        "SVC_LBAAS_BODY_READ_TIMEOUT_S",
+        "server.body_read_timeout_s",
+    ),
+    ("SVC_LBAAS_IDLE_TIMEOUT_S", "server.idle_timeout_s"),
+    ("SVC_LBAAS_MAX_CONNECTIONS", "server.max_connections"),
 ];
 const ENV_LOAD_BALANCER_CLASS: (&str, &str) = (
     "SVC_LBAAS_LOAD_BALANCER_CLASS",
@@ -167,6 +218,19 @@ impl Settings {
             message,
         };
         let nonempty = |v: String| if v.is_empty() { None } else { Some(v) };
+        for (var, key) in ENV_SERVER {
+            let Some(value) = env(var) else { continue };
+            let n: u64 = value
+                .parse()
+                .map_err(|_| invalid(key, format!("{value:?} is not a whole number")))?;
+            let s = &mut self.server;
+            match var {
+                "SVC_LBAAS_HEADER_READ_TIMEOUT_S" => s.header_read_timeout_s = n,
+                "SVC_LBAAS_BODY_READ_TIMEOUT_S" => s.body_read_timeout_s = n,
+                "SVC_LBAAS_IDLE_TIMEOUT_S" => s.idle_timeout_s = n,
+                _ => s.max_connections = n as usize,
+            }
+        }
         for (var, key) in ENV_KEYS.iter().chain([&ENV_LOAD_BALANCER_CLASS]) {
             let Some(value) = env(var) else { continue };
             match *var {
@@ -230,6 +294,32 @@ impl Settings {
                 return Err(ConfigError::Invalid {
                     key: key.into(),
                     message: format!("{v:?} is not a subnet id (a UUID)"),
+                });
+            }
+        }
+        let server = &self.server;
+        for (key, value, max) in [
+            (
+                "server.header_read_timeout_s",
+                server.header_read_timeout_s,
+                3600,
+            ),
+            (
+                "server.body_read_timeout_s",
+                server.body_read_timeout_s,
+                3600,
+            ),
+            ("server.idle_timeout_s", server.idle_timeout_s, 3600),
+            (
+                "server.max_connections",
+                server.max_connections as u64,
+                1_000_000,
+            ),
+        ] {
+            if !(1..=max).contains(&value) {
+                return Err(ConfigError::Invalid {
+                    key: key.into(),
+                    message: format!("{value} is not from 1 to {max}"),
                 });
             }
         }
@@ -345,6 +435,30 @@ mod tests {
             |k: &str| (k == "SVC_LBAAS_SERVICE_SUBNET").then(|| "../../v3/auth/tokens".to_string());
         let e = Settings::load(None, env).unwrap_err().to_string();
         assert!(e.contains("neutron_defaults.service_subnet"), "{e}");
+    }
+
+    #[test]
+    fn listener_limits_have_defaults_files_and_env() {
+        let s = Settings::load(None, no_env).unwrap();
+        assert_eq!(s.server.limits(), crate::listener::Limits::default());
+        let s =
+            Settings::from_toml("[server]\nidle_timeout_s = 5\nmax_connections = 10\n").unwrap();
+        assert_eq!(s.server.idle_timeout_s, 5);
+        assert_eq!(s.server.max_connections, 10);
+        let env = |k: &str| (k == "SVC_LBAAS_HEADER_READ_TIMEOUT_S").then(|| "3".to_string());
+        assert_eq!(
+            Settings::load(None, env)
+                .unwrap()
+                .server
+                .header_read_timeout_s,
+            3
+        );
+        let env = |k: &str| (k == "SVC_LBAAS_IDLE_TIMEOUT_S").then(|| "0".to_string());
+        let e = Settings::load(None, env).unwrap_err().to_string();
+        assert!(e.contains("server.idle_timeout_s"), "{e}");
+        let env = |k: &str| (k == "SVC_LBAAS_MAX_CONNECTIONS").then(|| "many".to_string());
+        let e = Settings::load(None, env).unwrap_err().to_string();
+        assert!(e.contains("server.max_connections"), "{e}");
     }
 
     #[test]

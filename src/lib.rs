@@ -20,6 +20,7 @@
 //! - [`api`]: the REST API (axum) and the mapping of errors to problems.
 //! - [`metrics`]: Prometheus counters served at `/metrics`.
 //! - [`tls`]: the listener's TLS and the CA bundle trusted for the cloud.
+//! - [`listener`]: the REST and gRPC accept loop, plain or TLS, with its timeouts and cap.
 //! - [`cli`]: `svc-lbaas plan`, `sim` and `serve`.
 //! - [`sim`]: the simulated OpenStack (Keystone, Octavia, Neutron) for tests, demos
 //!   and benchmarks; `svc-lbaas sim` runs it alone.
@@ -29,6 +30,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod k8s;
+pub mod listener;
 pub mod metrics;
 pub mod model;
 pub mod names;

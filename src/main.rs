@@ -118,10 +118,16 @@ fn main() -> ExitCode {
                 Ok(t) => t,
                 Err(e) => return usage_error("Invalid tokens file", e),
             };
-            let exposed = !rest_addr.ip().is_loopback() || !grpc_addr.ip().is_loopback();
-            if exposed && tokens.is_none() && !insecure_no_auth {
+            // Name the address that is exposed (REST, gRPC or both).
+            let exposed: Vec<String> = [("REST", rest_addr), ("gRPC", grpc_addr)]
+                .iter()
+                .filter(|(_, a)| !a.ip().is_loopback())
+                .map(|(what, a)| format!("{a} ({what})"))
+                .collect();
+            if !exposed.is_empty() && tokens.is_none() && !insecure_no_auth {
                 eprintln!(
-                    "svc-lbaas serve: refusing to listen on {rest_addr} without authentication: give --tokens-file, listen on loopback, or pass --insecure-no-auth"
+                    "svc-lbaas serve: refusing to listen on {} without authentication: give --tokens-file, listen on loopback, or pass --insecure-no-auth",
+                    exposed.join(" and ")
                 );
                 return ExitCode::from(cli::EXIT_USAGE as u8);
             }

@@ -42,6 +42,9 @@ pub enum ReconcileError {
     OpenStack(#[from] OpenStackError),
     #[error("no load balancer for Service {0}")]
     NotFound(String),
+    /// The request's `timeout_s` passed before it was done.
+    #[error("the request's deadline ({seconds} s) passed before it was done; re-applying is safe")]
+    Deadline { seconds: u64 },
     /// An annotation names a cloud object that does not exist.
     #[error("annotation {annotation}: {kind} {id} does not exist in the cloud")]
     UnknownReference {
@@ -236,21 +239,58 @@ pub struct ApplyResponse {
     pub notes: Vec<String>,
 }
 
-/// Options of one apply.
+/// Options of one apply. `timeout` is a deadline for the whole request
+/// (reads, writes and waits), counted from when the options were made.
 #[derive(Debug, Clone, Copy)]
 pub struct ApplyOptions {
     pub wait: bool,
     pub timeout: Duration,
+    deadline: tokio::time::Instant,
+}
+
+impl ApplyOptions {
+    pub fn new(wait: bool, timeout: Duration) -> ApplyOptions {
+        let now = tokio::time::Instant::now();
+        ApplyOptions {
+            wait,
+            timeout,
+            deadline: now.checked_add(timeout).unwrap_or(now + DEFAULT_TIMEOUT),
+        }
+    }
+
+    /// What is left for a wait: the time to the deadline, less a moment for
+    /// the reads that make the answer after it.
+    fn wait_budget(&self) -> Duration {
+        let left = self
+            .deadline
+            .saturating_duration_since(tokio::time::Instant::now());
+        left.saturating_sub((self.timeout / 10).min(ANSWER_RESERVE))
+    }
+
+    /// Runs `work` within the deadline: 504 `deadline-exceeded` past it.
+    async fn bounded<T>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, ReconcileError>>,
+    ) -> Result<T, ReconcileError> {
+        tokio::time::timeout_at(self.deadline, work)
+            .await
+            .unwrap_or(Err(ReconcileError::Deadline {
+                seconds: self.timeout.as_secs(),
+            }))
+    }
 }
 
 impl Default for ApplyOptions {
     fn default() -> Self {
-        ApplyOptions {
-            wait: true,
-            timeout: Duration::from_secs(300),
-        }
+        ApplyOptions::new(true, DEFAULT_TIMEOUT)
     }
 }
+
+/// The default deadline of a request.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Kept from a wait for the reads that make the answer.
+const ANSWER_RESERVE: Duration = Duration::from_millis(500);
 
 pub struct Reconciler {
     pub cloud: Cloud,
@@ -394,7 +434,7 @@ impl Reconciler {
             calls.report(crate::openstack::ProgressEvent::Started(op.summary()));
             let id = self
                 .cloud
-                .execute(calls, op, owner, progress, options.timeout)
+                .execute(calls, op, owner, progress, options.wait_budget())
                 .await?;
             let mut summary = op.summary();
             summary.id = summary.id.or(id);
@@ -419,6 +459,19 @@ impl Reconciler {
         let first =
             translate::translate(&self.settings, &input.service, input.backends(), &|_| None)?;
         if online && matches!(first, Translation::LoadBalancer(_)) {
+            // SCTP came with Octavia API 2.23: name the port on older clouds.
+            let caps = self.cloud.capabilities(calls).await?;
+            let ports = input.service.spec.as_ref().and_then(|s| s.ports.as_ref());
+            if !caps.sctp
+                && let Some(i) =
+                    ports.and_then(|p| p.iter().position(|p| p.protocol.as_deref() == Some("SCTP")))
+            {
+                return Err(TranslateError::Field {
+                    field: format!("service.spec.ports[{i}].protocol"),
+                    message: "SCTP is not offered by this cloud's load-balancer API (Octavia API 2.23 or later is needed)".into(),
+                }
+                .into());
+            }
             // What the annotations name must exist before anything is written.
             for r in translate::references(&input.service)? {
                 self.cloud
@@ -543,6 +596,17 @@ impl Reconciler {
         options: ApplyOptions,
         progress: Option<tokio::sync::mpsc::UnboundedSender<crate::openstack::ProgressEvent>>,
     ) -> Result<ApplyResponse, ReconcileError> {
+        options
+            .bounded(self.apply_within(input, options, progress))
+            .await
+    }
+
+    async fn apply_within(
+        &self,
+        input: &ApplyInput,
+        options: ApplyOptions,
+        progress: Option<tokio::sync::mpsc::UnboundedSender<crate::openstack::ProgressEvent>>,
+    ) -> Result<ApplyResponse, ReconcileError> {
         let calls = Calls {
             progress,
             ..Default::default()
@@ -596,11 +660,11 @@ impl Reconciler {
             }
             round += 1;
             self.cloud
-                .settle(&calls, &mut progress, options.timeout)
+                .settle(&calls, &mut progress, options.wait_budget())
                 .await?;
             if let Some(id) = progress.load_balancer.clone() {
                 self.cloud
-                    .wait_for(&calls, &id, options.timeout, false)
+                    .wait_for(&calls, &id, options.wait_budget(), false)
                     .await?;
             }
             observed = self.observe_for(&calls, &translation).await?;
@@ -610,7 +674,7 @@ impl Reconciler {
         if options.wait {
             match self
                 .cloud
-                .settle(&calls, &mut progress, options.timeout)
+                .settle(&calls, &mut progress, options.wait_budget())
                 .await
             {
                 Ok(()) => {}
@@ -691,6 +755,17 @@ impl Reconciler {
         keep_floating_ip: bool,
         options: ApplyOptions,
     ) -> Result<ApplyResponse, ReconcileError> {
+        options
+            .bounded(self.delete_within(service, keep_floating_ip, options))
+            .await
+    }
+
+    async fn delete_within(
+        &self,
+        service: &ServiceRef,
+        keep_floating_ip: bool,
+        options: ApplyOptions,
+    ) -> Result<ApplyResponse, ReconcileError> {
         let calls = Calls::default();
         let lock = self.lock_for(service);
         let _guard = lock.lock().await;
@@ -717,7 +792,7 @@ impl Reconciler {
         {
             converged = match self
                 .cloud
-                .wait_for(&calls, &id, options.timeout, true)
+                .wait_for(&calls, &id, options.wait_budget(), true)
                 .await
             {
                 Ok(()) => true,
@@ -743,6 +818,17 @@ impl Reconciler {
     /// Member reconcile from an Endpoints / EndpointSlices change alone: the
     /// pools' port tags say which Service port each one serves.
     pub async fn apply_members(
+        &self,
+        service: &ServiceRef,
+        backends: Backends<'_>,
+        options: ApplyOptions,
+    ) -> Result<MembersOutcome, ReconcileError> {
+        options
+            .bounded(self.apply_members_within(service, backends, options))
+            .await
+    }
+
+    async fn apply_members_within(
         &self,
         service: &ServiceRef,
         backends: Backends<'_>,
@@ -805,7 +891,7 @@ impl Reconciler {
         if options.wait && progress.dirty {
             converged = match self
                 .cloud
-                .settle(&calls, &mut progress, options.timeout)
+                .settle(&calls, &mut progress, options.wait_budget())
                 .await
             {
                 Ok(()) => true,

@@ -1,13 +1,10 @@
 //! TLS: the REST listener's (rustls; a certificate chain and key in PEM) and
 //! the CA bundle trusted for the cloud (`OS_CACERT`, clouds.yaml `cacert`).
 
-use std::future::Future;
 use std::path::Path;
-use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::TcpListener;
 
 /// A server configuration from PEM files (chain first, then its key).
 pub fn server_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, String> {
@@ -40,43 +37,4 @@ pub fn ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
         ));
     }
     Ok(certs)
-}
-
-/// Serves `app` over TLS on `listener` until `shutdown` resolves, HTTP/1.1 or
-/// HTTP/2 as the client negotiates (gRPC needs 2). A failed handshake only
-/// ends that connection.
-pub async fn serve(
-    listener: TcpListener,
-    app: axum::Router,
-    config: Arc<rustls::ServerConfig>,
-    shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
-    let acceptor = tokio_rustls::TlsAcceptor::from(config);
-    tokio::pin!(shutdown);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => accepted?,
-            () = &mut shutdown => return Ok(()),
-        };
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        tokio::spawn(async move {
-            let tls = match acceptor.accept(tcp).await {
-                Ok(tls) => tls,
-                Err(e) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-            };
-            let service = hyper_util::service::TowerToHyperService::new(app);
-            let builder =
-                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-            if let Err(e) = builder
-                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                .await
-            {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
-    }
 }

@@ -168,6 +168,13 @@ pub fn translate(
     let service_ref = service_ref(service)?;
     let owner_tags = names::owner_tags(&settings.cluster.name, &service_ref);
     let annotations = Annotations::parse(service)?;
+    if let Some(ports) = service.spec.as_ref().and_then(|s| s.ports.as_deref()) {
+        validate_ports(ports)?;
+    }
+    if let Some(b) = &backends {
+        let ports = service.spec.as_ref().and_then(|s| s.ports.as_ref());
+        check_backends(b, ports.map_or(0, Vec::len))?;
+    }
     let skip = |reason: String| Translation::Skip {
         service: service_ref.clone(),
         reason,
@@ -493,21 +500,37 @@ pub fn translate(
 
 /// The Service's namespace/name, validated as Kubernetes names.
 pub fn service_ref(service: &Service) -> Result<ServiceRef, TranslateError> {
-    let name = service.metadata.name.as_deref().unwrap_or("");
-    if !is_dns_subdomain(name) {
+    parse_service_ref(
+        service.metadata.namespace.as_deref().unwrap_or("default"),
+        service.metadata.name.as_deref().unwrap_or(""),
+        "service.metadata.",
+    )
+}
+
+/// A Service's namespace and name, validated as Kubernetes validates them:
+/// the namespace a DNS-1123 label, the name a DNS-1035 label. `prefix` is
+/// where they came from (`service.metadata.`, `path.`).
+pub fn parse_service_ref(
+    namespace: &str,
+    name: &str,
+    prefix: &str,
+) -> Result<ServiceRef, TranslateError> {
+    let shown = |s: &str| s.chars().take(80).collect::<String>();
+    if !is_dns_1035_label(name) {
         return Err(TranslateError::field(
-            "service.metadata.name",
+            format!("{prefix}name"),
             format!(
-                "{name:?} is not a Kubernetes object name (lowercase letters, digits, '-', '.'; at most 253)"
+                "{:?} is not a Service name (a DNS-1035 label: lowercase letters, digits and '-', starting with a letter; at most 63)",
+                shown(name)
             ),
         ));
     }
-    let namespace = service.metadata.namespace.as_deref().unwrap_or("default");
     if !is_dns_label(namespace) {
         return Err(TranslateError::field(
-            "service.metadata.namespace",
+            format!("{prefix}namespace"),
             format!(
-                "{namespace:?} is not a Kubernetes namespace name (lowercase letters, digits, '-'; at most 63)"
+                "{:?} is not a namespace name (a DNS-1123 label: lowercase letters, digits and '-'; at most 63)",
+                shown(namespace)
             ),
         ));
     }
@@ -517,6 +540,7 @@ pub fn service_ref(service: &Service) -> Result<ServiceRef, TranslateError> {
     })
 }
 
+/// Kubernetes' DNS-1123 label.
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
@@ -526,8 +550,135 @@ fn is_dns_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
-fn is_dns_subdomain(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label)
+/// Kubernetes' DNS-1035 label (Service names): a DNS-1123 label that starts with a letter.
+fn is_dns_1035_label(s: &str) -> bool {
+    is_dns_label(s) && s.starts_with(|c: char| c.is_ascii_lowercase())
+}
+
+/// Kubernetes' IANA_SVC_NAME (named targetPorts): at most 15 lowercase
+/// letters, digits and '-', at least one letter, no '-' at an end or twice in a row.
+fn is_iana_service_name(s: &str) -> bool {
+    (1..=15).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes().any(|b| b.is_ascii_lowercase())
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && !s.contains("--")
+}
+
+/// The most ports a Service may have here. Kubernetes sets no limit; no real
+/// Service comes near, and each port costs a listener and a pool.
+pub const MAX_PORTS: usize = 1000;
+
+/// The most endpoint addresses (all subsets and slices together) a request may carry.
+pub const MAX_ENDPOINTS: usize = 10_000;
+
+/// The most members (ports x endpoint addresses) one Service may come to.
+pub const MAX_MEMBERS: usize = 100_000;
+
+/// The backends within the limits: at most [`MAX_ENDPOINTS`] addresses, and
+/// `ports` of them at most [`MAX_MEMBERS`] members.
+fn check_backends(b: &Backends<'_>, ports: usize) -> Result<(), TranslateError> {
+    let count = b
+        .endpoints
+        .iter()
+        .flat_map(|e| e.subsets.iter().flatten())
+        .map(|s| {
+            s.addresses.as_ref().map_or(0, Vec::len)
+                + s.not_ready_addresses.as_ref().map_or(0, Vec::len)
+        })
+        .sum::<usize>()
+        + b.endpoint_slices
+            .iter()
+            .map(|s| s.endpoints.as_ref().map_or(0, Vec::len))
+            .sum::<usize>();
+    let field = if b.endpoints.is_some() {
+        "endpoints"
+    } else {
+        "endpointSlices"
+    };
+    if count > MAX_ENDPOINTS {
+        return Err(TranslateError::field(
+            field,
+            format!("{count} endpoint addresses; at most {MAX_ENDPOINTS} are served"),
+        ));
+    }
+    if count.saturating_mul(ports) > MAX_MEMBERS {
+        return Err(TranslateError::field(
+            field,
+            format!(
+                "{count} endpoint addresses for {ports} ports would make more than {MAX_MEMBERS} members"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The ports as Kubernetes validates them, and within this tool's limit:
+/// names DNS-1123 labels, unique, required when there are several; port
+/// numbers 1-65535, unique per protocol; nodePort 1-65535 when set.
+fn validate_ports(ports: &[ServicePort]) -> Result<(), TranslateError> {
+    if ports.len() > MAX_PORTS {
+        return Err(TranslateError::field(
+            "service.spec.ports",
+            format!("{} ports; at most {MAX_PORTS} are served", ports.len()),
+        ));
+    }
+    let mut names = BTreeSet::new();
+    let mut numbers = BTreeSet::new();
+    for (i, port) in ports.iter().enumerate() {
+        let field = |f: &str| format!("service.spec.ports[{i}].{f}");
+        let name = port.name.as_deref().unwrap_or("");
+        if name.is_empty() && ports.len() > 1 {
+            return Err(TranslateError::field(
+                field("name"),
+                "required when a Service has several ports",
+            ));
+        }
+        if !name.is_empty() && !is_dns_label(name) {
+            return Err(TranslateError::field(
+                field("name"),
+                format!(
+                    "{:?} is not a port name (a DNS-1123 label: lowercase letters, digits and '-'; at most 63)",
+                    name.chars().take(80).collect::<String>()
+                ),
+            ));
+        }
+        if !names.insert(name) {
+            return Err(TranslateError::field(
+                field("name"),
+                format!("the port name {name:?} is used twice"),
+            ));
+        }
+        let number = port_number(port.port, &field("port"))?;
+        let protocol = port.protocol.as_deref().unwrap_or("TCP");
+        if !numbers.insert((protocol, number)) {
+            return Err(TranslateError::field(
+                field("port"),
+                format!("port {protocol} {number} is listed twice"),
+            ));
+        }
+        match port.node_port {
+            None | Some(0) => {}
+            Some(n) => {
+                port_number(n, &field("nodePort"))?;
+            }
+        }
+        if let Some(IntOrString::String(target)) = &port.target_port
+            && !target.is_empty()
+            && !is_iana_service_name(target)
+        {
+            return Err(TranslateError::field(
+                field("targetPort"),
+                format!(
+                    "{:?} is not a port number or name (an IANA service name: at most 15 lowercase letters, digits and '-')",
+                    target.chars().take(80).collect::<String>()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn port_number(value: i32, field: &str) -> Result<u16, TranslateError> {
@@ -596,6 +747,7 @@ pub fn members_of_port(
         protocol: Some(protocol.as_str().to_string()),
         ..Default::default()
     };
+    check_backends(&backends, 1)?;
     let groups = endpoint_groups(backends, family)?;
     let mut notes = Vec::new();
     members_for_port(&port, 0, fallback, protocol, &groups, &mut notes)

@@ -879,6 +879,15 @@ async fn bearer_tokens_are_401_when_missing_or_unknown_and_403_outside_their_nam
         .await
         .unwrap();
     assert_eq!(get.status(), StatusCode::FORBIDDEN);
+    // The auth scheme is case-insensitive (RFC 9110).
+    let lowercase = app
+        .http
+        .get(format!("http://{}/v1/services/shop/web", app.addr))
+        .header("authorization", "bearer shop-token-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lowercase.status(), StatusCode::OK);
     assert_eq!(
         app.load_balancers().await.len(),
         1,
@@ -1038,7 +1047,64 @@ async fn malformed_events_are_400() {
     assert_eq!(a.body["field"], "type");
     let b = event(&app, json!({"type": "ADDED", "object": {"kind": "Endpoints", "metadata": {"name": "web"}, "subsets": "nope"}})).await;
     assert_eq!(b.status, StatusCode::BAD_REQUEST, "{}", b.body);
-    assert_eq!(b.body["problem"]["field"], "object.subsets");
+    // One event's failure is a problem at the top, as any request's.
+    assert_eq!(
+        b.headers.get("content-type").unwrap(),
+        "application/problem+json"
+    );
+    assert_eq!(b.body["field"], "object.subsets", "{}", b.body);
+    // An unknown event type is refused, not taken for ADDED.
+    let svc = service("LoadBalancer", two_ports(), json!({}));
+    let c = event(&app, json!({"type": "UPSERTED", "object": svc})).await;
+    assert_eq!(c.status, StatusCode::BAD_REQUEST, "{}", c.body);
+    assert_eq!(c.body["field"], "type");
+    let d = event(
+        &app,
+        json!({"kind": "List", "items": [{"type": "ADDDED", "object": svc}]}),
+    )
+    .await;
+    assert_eq!(d.status, StatusCode::OK);
+    assert_eq!(d.body["results"][0]["status"], 400, "{}", d.body);
+    assert_eq!(d.body["results"][0]["problem"]["field"], "items[0].type");
+    // A DELETED event naming no valid Service is refused, not "deleted".
+    for name in [json!(""), json!("x".repeat(10_000)), json!("../..")] {
+        let mut gone = svc.clone();
+        gone["metadata"]["name"] = name;
+        let e = event(&app, json!({"type": "DELETED", "object": gone})).await;
+        assert_eq!(e.status, StatusCode::BAD_REQUEST, "{}", e.body);
+        assert_eq!(e.body["field"], "object.metadata.name", "{}", e.body);
+    }
+    assert!(app.load_balancers().await.is_empty());
+}
+
+#[tokio::test]
+async fn service_paths_are_validated_as_kubernetes_names() {
+    let app = spawn_app().await;
+    let long = "x".repeat(10_000);
+    for (path, field) in [
+        ("/v1/services/shop/..%2F..".to_string(), Some("path.name")),
+        (format!("/v1/services/shop/{long}"), Some("path.name")),
+        ("/v1/services/shop/Web".to_string(), Some("path.name")),
+        (
+            "/v1/services/..%2F../web".to_string(),
+            Some("path.namespace"),
+        ),
+        ("/v1/services/shop/".to_string(), None),
+    ] {
+        for method in [reqwest::Method::DELETE, reqwest::Method::GET] {
+            let a = app.send(method.clone(), &path, None).await;
+            assert!(a.status.is_client_error(), "{method} {path}: {}", a.status);
+            assert_eq!(
+                a.headers.get("content-type").unwrap(),
+                "application/problem+json",
+                "{method} {path}"
+            );
+            if let Some(f) = field {
+                assert_eq!(a.status, StatusCode::BAD_REQUEST, "{method} {path}");
+                assert_eq!(a.body["field"], f, "{method} {path}");
+            }
+        }
+    }
 }
 
 #[tokio::test]
@@ -1175,10 +1241,11 @@ async fn serve_tls(app: axum::Router) -> SocketAddr {
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(svc_lbaas::tls::serve(
+    tokio::spawn(svc_lbaas::listener::serve(
         listener,
         app,
-        config,
+        Some(config),
+        Default::default(),
         std::future::pending(),
     ));
     addr
@@ -1228,10 +1295,11 @@ async fn the_cloud_over_https_is_trusted_through_os_cacert() {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .unwrap();
-    tokio::spawn(svc_lbaas::tls::serve(
+    tokio::spawn(svc_lbaas::listener::serve(
         listener,
         svc_lbaas::sim::app(state),
-        config,
+        Some(config),
+        Default::default(),
         std::future::pending(),
     ));
     let auth_url = format!("https://127.0.0.1:{port}/v3");
@@ -1431,6 +1499,61 @@ async fn grpc_bearer_tokens_travel_in_metadata() {
     );
 }
 
+#[tokio::test]
+async fn grpc_refuses_undecodable_oversized_and_misnamed_requests_as_the_clients_fault() {
+    use svc_lbaas::api::grpc::pb::translator_client::TranslatorClient;
+    let tokens = svc_lbaas::api::auth::Tokens::parse(
+        "[[tokens]]\ntoken = \"grpc-token-0123456789\"\nnamespaces = [\"*\"]\n",
+    )
+    .unwrap();
+    let (url, _sim) = spawn_grpc(Some(tokens)).await;
+    let mut client = TranslatorClient::connect(url)
+        .await
+        .unwrap()
+        .max_encoding_message_size(64 * 1024 * 1024);
+    fn with_token<T>(msg: T) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(msg);
+        req.metadata_mut().insert(
+            "authorization",
+            "bEaReR grpc-token-0123456789".parse().unwrap(),
+        );
+        req
+    }
+    // A Struct nested past prost's recursion limit: INVALID_ARGUMENT, not INTERNAL.
+    let mut deep = json!("leaf");
+    for _ in 0..200 {
+        deep = json!({ "a": deep });
+    }
+    let mut svc = service("ClusterIP", two_ports(), json!({}));
+    svc["metadata"]["labels"] = deep;
+    let e = client
+        .apply(with_token(grpc_apply_request(svc)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e}");
+    // Over the REST body limit (1 MiB): refused before it is decoded.
+    let mut big = service("ClusterIP", two_ports(), json!({}));
+    big["metadata"]["annotations"] = json!({"x": "y".repeat(2 * 1024 * 1024)});
+    let e = client
+        .apply(with_token(grpc_apply_request(big)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::OutOfRange, "{e}");
+    // Names are validated as Kubernetes does (the lowercase scheme was accepted above).
+    for (namespace, name) in [("shop", ""), ("shop", "../.."), ("../..", "web")] {
+        let key = svc_lbaas::api::grpc::pb::ServiceKey {
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        let e = client.delete(with_token(key)).await.unwrap_err();
+        assert_eq!(
+            e.code(),
+            tonic::Code::InvalidArgument,
+            "{namespace}/{name}: {e}"
+        );
+    }
+}
+
 /// A loopback server that answers every request with `answer` and records
 /// what it was sent (method, path, whether a token or a password came with it).
 #[derive(Default)]
@@ -1586,4 +1709,264 @@ async fn catalog_endpoints_other_than_http_and_https_are_not_used() {
             .iter()
             .all(|s| s.starts_with("POST /v3/auth/tokens"))
     );
+}
+
+/// The REST app on the simulator behind `svc_lbaas::listener::serve` with `limits`.
+async fn serve_with_limits(
+    limits: svc_lbaas::listener::Limits,
+) -> (SocketAddr, Option<RunningSim>) {
+    let (app, sim) = svc_lbaas::cli::build_app(Settings::default(), None, &|_| None)
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(svc_lbaas::listener::serve(
+        listener,
+        app,
+        None,
+        limits,
+        std::future::pending(),
+    ));
+    (addr, sim)
+}
+
+/// Reads until the server closes the connection; fails past `within`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: std::time::Duration) -> Vec<u8> {
+    use tokio::io::AsyncReadExt as _;
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(within, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "the server kept the connection open past {within:?}"
+    );
+    got
+}
+
+#[tokio::test]
+async fn stalled_connections_are_closed_while_health_keeps_answering() {
+    use tokio::io::AsyncWriteExt as _;
+    let limits = svc_lbaas::listener::Limits {
+        header_read_timeout: std::time::Duration::from_secs(1),
+        body_read_timeout: std::time::Duration::from_secs(1),
+        idle_timeout: std::time::Duration::from_secs(2),
+        max_connections: 1024,
+    };
+    let (addr, _sim) = serve_with_limits(limits).await;
+    // 300 stalled connections: silent, half a head, half a body.
+    let mut stalled = Vec::new();
+    for i in 0..300 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        match i % 3 {
+            0 => {}
+            1 => s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap(),
+            _ => s
+                .write_all(b"POST /v1/plan HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"serv")
+                .await
+                .unwrap(),
+        }
+        stalled.push((i % 3, s));
+    }
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(1))
+        .build()
+        .unwrap();
+    for _ in 0..5 {
+        let health = client.get(format!("http://{addr}/healthz")).send().await;
+        assert_eq!(health.expect("healthz within 1 s").status(), StatusCode::OK);
+    }
+    // Each is closed by the server: within the idle timeout (silent), the header
+    // read timeout (half a head), the body read timeout (half a body, answered 4xx).
+    for (kind, mut s) in stalled {
+        let got = closed_within(&mut s, std::time::Duration::from_secs(5)).await;
+        let text = String::from_utf8_lossy(&got);
+        match kind {
+            2 => assert!(text.starts_with("HTTP/1.1 4"), "{text}"),
+            _ => assert!(!text.contains(" 200 "), "{text}"),
+        }
+    }
+    // An idle keep-alive connection is closed after the idle timeout.
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let got = closed_within(&mut s, std::time::Duration::from_secs(5)).await;
+    assert!(String::from_utf8_lossy(&got).starts_with("HTTP/1.1 200"));
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(2),
+        "kept for the idle timeout"
+    );
+}
+
+#[tokio::test]
+async fn connections_past_the_cap_wait_for_a_free_slot() {
+    let limits = svc_lbaas::listener::Limits {
+        max_connections: 2,
+        ..Default::default()
+    };
+    let (addr, _sim) = serve_with_limits(limits).await;
+    let a = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let b = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(500))
+        .build()
+        .unwrap();
+    assert!(
+        client
+            .get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .is_err()
+    );
+    drop((a, b));
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let ok = client
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+}
+
+/// POSTs a fault to the simulator.
+async fn add_fault(app: &App, sim: &RunningSim, fault: Value) {
+    let res = app
+        .http
+        .post(format!("{}/sim/faults", sim.state.base_url))
+        .json(&fault)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+}
+
+#[tokio::test]
+async fn timeout_s_bounds_the_whole_request_not_only_its_waits() {
+    let app = spawn_app().await;
+    let Some(sim) = app.sim_only("20 s of latency on one list call") else {
+        return;
+    };
+    add_fault(
+        &app,
+        sim,
+        json!({"method": "GET", "path": "/load-balancer/v2/lbaas/loadbalancers", "latency_ms": 20000, "times": 1}),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let a = app
+        .send(
+            reqwest::Method::POST,
+            "/v1/apply?timeout_s=2",
+            Some(json!({"service": service("LoadBalancer", two_ports(), json!({}))}).to_string()),
+        )
+        .await;
+    let took = started.elapsed();
+    assert_eq!(a.status, StatusCode::GATEWAY_TIMEOUT, "{}", a.body);
+    assert_eq!(a.body["type"], "urn:svc-lbaas:problem:deadline-exceeded");
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "answered after {took:?}"
+    );
+    // Nothing half-done stays in the way: the next apply converges.
+    let again = app
+        .apply(json!({"service": service("LoadBalancer", two_ports(), json!({}))}))
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(app.load_balancers().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_read_that_fails_once_is_tried_again_and_a_write_is_not() {
+    let app = spawn_app().await;
+    let Some(sim) = app.sim_only("a 503 and a dropped connection on reads") else {
+        return;
+    };
+    add_fault(
+        &app,
+        sim,
+        json!({"method": "GET", "path": "/load-balancer/v2/lbaas/loadbalancers", "error_rate": 1.0, "status": 503, "times": 1}),
+    )
+    .await;
+    add_fault(
+        &app,
+        sim,
+        json!({"method": "GET", "path": "/network/v2.0/floatingips", "drop_connection": true, "times": 1}),
+    )
+    .await;
+    let a = app
+        .apply(json!({"service": service("LoadBalancer", two_ports(), json!({}))}))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.body["action"], "created");
+    // A failed write is the answer (re-applying is safe), not tried blindly again.
+    add_fault(
+        &app,
+        sim,
+        json!({"method": "PUT", "path": "/load-balancer/*/members", "error_rate": 1.0, "status": 503, "times": 1}),
+    )
+    .await;
+    let b = app
+        .apply(json!({"service": service("LoadBalancer", two_ports(), json!({})), "endpoints": endpoints(&["10.1.0.9"])}))
+        .await;
+    assert_eq!(b.status, StatusCode::BAD_GATEWAY, "{}", b.body);
+    assert_eq!(b.body["openstackStatus"], 503);
+}
+
+#[tokio::test]
+async fn sctp_is_refused_naming_the_port_on_clouds_below_octavia_2_23() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = svc_lbaas::sim::SimConfig {
+        octavia_minor: 22,
+        provisioning_delay: std::time::Duration::from_millis(30),
+        ..Default::default()
+    };
+    let sim = svc_lbaas::sim::spawn(listener, config).await.unwrap();
+    let mut settings = Settings::default();
+    settings.neutron_defaults.service_subnet = Some(sim.state.seed.service_subnet.clone());
+    settings.neutron_defaults.pod_subnet = Some(sim.state.seed.pod_subnet.clone());
+    let auth_url = sim.auth_url();
+    let env = move |k: &str| match k {
+        "OS_AUTH_URL" => Some(auth_url.clone()),
+        "OS_USERNAME" | "OS_PASSWORD" | "OS_PROJECT_NAME" => Some("admin".to_string()),
+        "OS_USER_DOMAIN_NAME" | "OS_PROJECT_DOMAIN_NAME" => Some("Default".to_string()),
+        "OS_REGION_NAME" => Some("RegionOne".to_string()),
+        _ => None,
+    };
+    let (app, _) = svc_lbaas::cli::build_app(settings, None, &env)
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let ports =
+        json!([{"name": "http", "port": 80}, {"name": "sig", "port": 3868, "protocol": "SCTP"}]);
+    let res = reqwest::Client::new()
+        .post(format!("http://{addr}/v1/apply"))
+        .json(&json!({"service": service("ClusterIP", ports, json!({}))}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["field"], "service.spec.ports[1].protocol", "{body}");
+    // TCP alone is fine there.
+    let res = reqwest::Client::new()
+        .post(format!("http://{addr}/v1/apply"))
+        .json(&json!({"service": service("ClusterIP", json!([{"name": "http", "port": 80}]), json!({}))}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
 }

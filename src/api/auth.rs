@@ -109,9 +109,43 @@ impl Tokens {
     }
 }
 
+/// The token of an `Authorization` value: the `Bearer` scheme, in any case
+/// (RFC 9110 makes auth schemes case-insensitive), then the token.
+pub fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Who is calling, from the `Authorization` value presented (if any): the
+/// caller, or the 401 detail.
+pub fn authenticate(
+    tokens: Option<&Tokens>,
+    presented: Option<&str>,
+) -> Result<Caller, &'static str> {
+    let Some(tokens) = tokens else {
+        return Ok(Caller::anonymous());
+    };
+    match presented.map(bearer) {
+        None => Err("an Authorization: Bearer token is required"),
+        Some(None) => Err("the Authorization value is not \"Bearer <token>\""),
+        Some(Some(token)) => tokens.caller(token).ok_or("unknown bearer token"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for v in ["Bearer abc", "bearer abc", "BEARER  abc ", " BeArEr abc"] {
+            assert_eq!(bearer(v), Some("abc"), "{v:?}");
+        }
+        for v in ["Basic abc", "Bearer", "Bearer ", "Bearerabc", ""] {
+            assert_eq!(bearer(v), None, "{v:?}");
+        }
+    }
 
     const FILE: &str = r#"
 [[tokens]]

@@ -77,6 +77,12 @@ pub fn problem(e: &ReconcileError) -> Problem {
             p.field = Some(format!("service.metadata.annotations[\"{annotation}\"]"));
             p
         }
+        ReconcileError::Deadline { .. } => Problem::new(
+            "deadline-exceeded",
+            "The request's deadline passed",
+            504,
+            e.to_string(),
+        ),
         ReconcileError::NotFound(s) => Problem::new(
             "not-found",
             "No load balancer",

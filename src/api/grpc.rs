@@ -22,6 +22,59 @@ pub mod pb {
     tonic::include_proto!("svclbaas.v1");
 }
 
+/// The generated service's codec: prost's, except that a message that cannot
+/// be decoded (malformed, or nested past prost's recursion limit) is the
+/// client's INVALID_ARGUMENT, not prost's INTERNAL.
+pub mod codec {
+    use tonic::Status;
+    use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder};
+    use tonic_prost::{ProstCodec, ProstDecoder, ProstEncoder};
+
+    pub struct ArgumentCodec<T, U>(ProstCodec<T, U>);
+
+    impl<T, U> Default for ArgumentCodec<T, U> {
+        fn default() -> Self {
+            ArgumentCodec(ProstCodec::default())
+        }
+    }
+
+    impl<T, U> Codec for ArgumentCodec<T, U>
+    where
+        T: prost::Message + Send + 'static,
+        U: prost::Message + Default + Send + 'static,
+    {
+        type Encode = T;
+        type Decode = U;
+        type Encoder = ProstEncoder<T>;
+        type Decoder = ArgumentDecoder<U>;
+
+        fn encoder(&mut self) -> Self::Encoder {
+            self.0.encoder()
+        }
+
+        fn decoder(&mut self) -> Self::Decoder {
+            ArgumentDecoder(self.0.decoder())
+        }
+    }
+
+    pub struct ArgumentDecoder<U>(ProstDecoder<U>);
+
+    impl<U: prost::Message + Default> Decoder for ArgumentDecoder<U> {
+        type Item = U;
+        type Error = Status;
+
+        fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<U>, Status> {
+            self.0.decode(buf).map_err(|e| {
+                Status::invalid_argument(format!("the message cannot be decoded: {}", e.message()))
+            })
+        }
+
+        fn buffer_settings(&self) -> BufferSettings {
+            self.0.buffer_settings()
+        }
+    }
+}
+
 /// The descriptor set server reflection serves.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/translator_descriptor.bin"));
@@ -220,22 +273,11 @@ pub struct Translator {
 impl Translator {
     /// The caller of a request, from `authorization: Bearer <token>`.
     fn caller<T>(&self, req: &Request<T>) -> Result<auth::Caller, Status> {
-        let Some(tokens) = &self.state.tokens else {
-            return Ok(auth::Caller::anonymous());
-        };
         let presented = req
             .metadata()
             .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        presented.and_then(|t| tokens.caller(t)).ok_or_else(|| {
-            Status::unauthenticated(if presented.is_some() {
-                "unknown bearer token"
-            } else {
-                "an authorization: Bearer token is required"
-            })
-        })
+            .map(|v| v.to_str().unwrap_or(""));
+        auth::authenticate(self.state.tokens.as_ref(), presented).map_err(Status::unauthenticated)
     }
 
     /// Reads an ApplyRequest and checks the caller may touch its namespace.
@@ -262,15 +304,21 @@ impl Translator {
         let input =
             ApplyInput::from_json(Value::Object(body)).map_err(|e| status(&Problem::from(&e)))?;
         authorize(caller, super::namespace_of(&input)).map_err(problem_status)?;
-        let default = ApplyOptions::default();
-        let options = ApplyOptions {
-            wait: req.wait.unwrap_or(default.wait),
-            timeout: req
-                .timeout_s
-                .map_or(default.timeout, |t| Duration::from_secs(t.into())),
-        };
+        let options = ApplyOptions::new(
+            req.wait.unwrap_or(true),
+            req.timeout_s
+                .map_or(crate::reconcile::DEFAULT_TIMEOUT, |t| {
+                    Duration::from_secs(t.into())
+                }),
+        );
         Ok((input, options))
     }
+}
+
+/// A ServiceKey's namespace and name, validated as Kubernetes does.
+fn parse_key(key: &pb::ServiceKey) -> Result<crate::model::ServiceRef, Status> {
+    crate::translate::parse_service_ref(&key.namespace, &key.name, "")
+        .map_err(|e| status(&Problem::from(&e)))
 }
 
 type ProgressStream =
@@ -389,14 +437,12 @@ impl pb::translator_server::Translator for Translator {
     ) -> Result<Response<pb::ApplyResponse>, Status> {
         let caller = self.caller(&req)?;
         let key = req.into_inner();
+        let service = parse_key(&key)?;
         authorize(&caller, &key.namespace).map_err(problem_status)?;
         let answer = self
             .state
             .reconciler
-            .get(&crate::model::ServiceRef {
-                namespace: key.namespace,
-                name: key.name,
-            })
+            .get(&service)
             .await
             .map_err(|e| status(&super::error::problem(&e)))?;
         Ok(Response::new(apply_response(&to_json(&answer))))
@@ -408,11 +454,8 @@ impl pb::translator_server::Translator for Translator {
     ) -> Result<Response<pb::ApplyResponse>, Status> {
         let caller = self.caller(&req)?;
         let key = req.into_inner();
+        let service = parse_key(&key)?;
         authorize(&caller, &key.namespace).map_err(problem_status)?;
-        let service = crate::model::ServiceRef {
-            namespace: key.namespace,
-            name: key.name,
-        };
         let answer = self
             .state
             .reconciler
@@ -487,9 +530,11 @@ pub async fn router(state: Arc<AppState>) -> Result<tonic::service::Routes, Stri
         .map_err(|e| e.to_string())?;
     let mut routes = tonic::service::Routes::default();
     routes = routes
-        .add_service(pb::translator_server::TranslatorServer::new(Translator {
-            state,
-        }))
+        .add_service(
+            // The same size limit as REST bodies.
+            pb::translator_server::TranslatorServer::new(Translator { state })
+                .max_decoding_message_size(super::DEFAULT_BODY_LIMIT),
+        )
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);

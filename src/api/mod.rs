@@ -52,6 +52,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi_json))
         .merge(v1)
+        .fallback(no_route)
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
@@ -64,32 +65,20 @@ async fn authenticate(
     mut req: Request<axum::body::Body>,
     next: Next,
 ) -> Response {
-    let caller = match &s.tokens {
-        None => auth::Caller::anonymous(),
-        Some(tokens) => {
-            let presented = req
-                .headers()
-                .get(axum::http::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim);
-            match presented.and_then(|t| tokens.caller(t)) {
-                Some(c) => c,
-                None => {
-                    let detail = if presented.is_some() {
-                        "unknown bearer token"
-                    } else {
-                        "an Authorization: Bearer token is required"
-                    };
-                    let p = Problem::new("unauthenticated", "Unauthenticated", 401, detail);
-                    let mut res = ProblemResponse(Box::new(p)).into_response();
-                    res.headers_mut().insert(
-                        axum::http::header::WWW_AUTHENTICATE,
-                        HeaderValue::from_static("Bearer"),
-                    );
-                    return res;
-                }
-            }
+    let presented = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or(""));
+    let caller = match auth::authenticate(s.tokens.as_ref(), presented) {
+        Ok(c) => c,
+        Err(detail) => {
+            let p = Problem::new("unauthenticated", "Unauthenticated", 401, detail);
+            let mut res = ProblemResponse(Box::new(p)).into_response();
+            res.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer"),
+            );
+            return res;
         }
     };
     req.extensions_mut().insert(caller);
@@ -149,6 +138,17 @@ async fn request_id(req: Request<axum::body::Body>, next: Next) -> Response {
         res.headers_mut().insert("x-request-id", v);
     }
     res
+}
+
+/// A path the API does not have: a problem too, never an empty body.
+async fn no_route(uri: axum::http::Uri) -> ProblemResponse {
+    let path: String = uri.path().chars().take(200).collect();
+    ProblemResponse(Box::new(Problem::new(
+        "no-route",
+        "No such path",
+        404,
+        format!("{path} is not a path of this API (see /openapi.json)"),
+    )))
 }
 
 async fn openapi_json() -> Response {
@@ -265,11 +265,11 @@ struct ApplyQuery {
 
 impl ApplyQuery {
     fn options(&self) -> ApplyOptions {
-        let default = ApplyOptions::default();
-        ApplyOptions {
-            wait: self.wait.unwrap_or(default.wait),
-            timeout: self.timeout_s.map_or(default.timeout, Duration::from_secs),
-        }
+        ApplyOptions::new(
+            self.wait.unwrap_or(true),
+            self.timeout_s
+                .map_or(crate::reconcile::DEFAULT_TIMEOUT, Duration::from_secs),
+        )
     }
 }
 
@@ -317,8 +317,11 @@ async fn apply(
     Ok((status, Json(answer)).into_response())
 }
 
-fn service_ref(namespace: String, name: String) -> ServiceRef {
-    ServiceRef { namespace, name }
+/// A Service named by the caller (a path, an event), validated as Kubernetes
+/// validates names; `prefix` says where it came from.
+fn named_service(namespace: &str, name: &str, prefix: &str) -> Result<ServiceRef, ProblemResponse> {
+    crate::translate::parse_service_ref(namespace, name, prefix)
+        .map_err(|e| ProblemResponse(Box::new(Problem::from(&e))))
 }
 
 /// The load balancer, floating IP and status read from OpenStack.
@@ -339,8 +342,9 @@ async fn get_service(
     Extension(caller): Extension<auth::Caller>,
     Path((namespace, name)): Path<(String, String)>,
 ) -> Result<Response, ProblemResponse> {
+    let service = named_service(&namespace, &name, "path.")?;
     authorize(&caller, &namespace)?;
-    let answer = s.reconciler.get(&service_ref(namespace, name)).await?;
+    let answer = s.reconciler.get(&service).await?;
     Ok(Json(answer).into_response())
 }
 
@@ -363,9 +367,9 @@ async fn delete_service(
     Path((namespace, name)): Path<(String, String)>,
     q: Result<Query<ApplyQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ProblemResponse> {
+    let service = named_service(&namespace, &name, "path.")?;
     authorize(&caller, &namespace)?;
     let Query(q) = q.map_err(bad_query)?;
-    let service = service_ref(namespace, name);
     let answer = s
         .reconciler
         .delete(&service, q.keep_floating_ip.unwrap_or(false), q.options())
@@ -438,11 +442,11 @@ async fn events(
     let value = json_body(body)?;
     let (single, results) = process_events(&s, &caller, value).await?;
     if single && let Some(item) = results.first() {
-        let status = match &item.outcome {
-            Ok((status, _)) => *status,
-            Err(p) => StatusCode::from_u16(p.0.status).unwrap_or(StatusCode::BAD_GATEWAY),
+        // One event's failure is the answer's: a problem, as any request's.
+        return match &item.outcome {
+            Ok((status, _)) => Ok((*status, Json(item_json(item))).into_response()),
+            Err(p) => Err(ProblemResponse(p.0.clone())),
         };
-        return Ok((status, Json(item_json(item))).into_response());
     }
     let all: Vec<Value> = results.iter().map(item_json).collect();
     Ok(Json(json!({"results": all})).into_response())
@@ -493,7 +497,7 @@ pub(crate) async fn process_events(
         String,
         Vec<k8s_openapi::api::discovery::v1::EndpointSlice>,
     )> = Vec::new();
-    for (event, object) in entries {
+    for (index, (event, object)) in entries.into_iter().enumerate() {
         let (kind, namespace, name) = meta(&object);
         let mut item = EventItem {
             kind: kind.clone(),
@@ -511,6 +515,28 @@ pub(crate) async fn process_events(
             continue;
         }
         let decode_error = |e: crate::k8s::InputError| ProblemResponse(Box::new(Problem::from(&e)));
+        if !matches!(
+            event.as_str(),
+            "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR"
+        ) {
+            let mut p = Problem::new(
+                "invalid-event",
+                "Invalid event",
+                400,
+                format!(
+                    "event type {:?} is not ADDED, MODIFIED, DELETED, BOOKMARK or ERROR",
+                    event.chars().take(40).collect::<String>()
+                ),
+            );
+            p.field = Some(if single {
+                "type".into()
+            } else {
+                format!("items[{index}].type")
+            });
+            item.outcome = Err(ProblemResponse(Box::new(p)));
+            results.push(item);
+            continue;
+        }
         match (kind.as_str(), event.as_str()) {
             (_, "BOOKMARK" | "ERROR") => {
                 item.outcome = Ok((
@@ -534,10 +560,8 @@ pub(crate) async fn process_events(
                         }) => keep_floating_ip,
                         Err(_) => false,
                     };
-                    let answer = s
-                        .reconciler
-                        .delete(&service_ref(namespace.clone(), name.clone()), keep, options)
-                        .await?;
+                    let service = named_service(&namespace, &name, "object.metadata.")?;
+                    let answer = s.reconciler.delete(&service, keep, options).await?;
                     Ok((
                         StatusCode::OK,
                         serde_json::to_value(answer).unwrap_or(Value::Null),
@@ -573,13 +597,10 @@ pub(crate) async fn process_events(
                         endpoints: Some(&ep),
                         endpoint_slices: &[],
                     };
+                    let service = named_service(&namespace, &name, "object.metadata.")?;
                     members_result(
                         s.reconciler
-                            .apply_members(
-                                &service_ref(namespace.clone(), name.clone()),
-                                backends,
-                                options,
-                            )
+                            .apply_members(&service, backends, options)
                             .await?,
                     )
                 }
@@ -617,7 +638,18 @@ pub(crate) async fn process_events(
                                 item.outcome = Err(ProblemResponse(Box::new(p)));
                             }
                             Some(svc) => {
-                                let key = service_ref(namespace.clone(), svc);
+                                let key = match named_service(&namespace, &svc, "object.metadata.")
+                                {
+                                    Ok(k) => k,
+                                    Err(mut p) => {
+                                        if p.0.field.as_deref() == Some("object.metadata.name") {
+                                            p.0.field = Some("object.metadata.labels[\"kubernetes.io/service-name\"]".into());
+                                        }
+                                        item.outcome = Err(p);
+                                        results.push(item);
+                                        continue;
+                                    }
+                                };
                                 match slices.iter_mut().find(|(k, _, _)| *k == key) {
                                     Some((_, _, list)) => list.push(slice),
                                     None => slices.push((key, event.clone(), vec![slice])),

@@ -221,6 +221,7 @@ impl Cloud {
                 allowed_cidrs: m >= 12,
                 additional_vips: m >= 26,
                 octavia_protocols: true,
+                sctp: m >= 23,
             },
             None => self.caps,
         };

@@ -14,6 +14,9 @@ use super::auth::Credentials;
 use super::error::{OpenStackError, error_message};
 use super::path::ApiPath;
 
+/// Pauses before a failed read is tried again (3 tries in all).
+const READ_RETRIES: [Duration; 2] = [Duration::from_millis(100), Duration::from_millis(400)];
+
 /// The services this tool calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
@@ -264,6 +267,7 @@ impl Session {
             .await
             .map_err(|_| OpenStackError::Config("the call limiter is closed".into()))?;
         let mut renew = false;
+        let mut attempt = 0;
         loop {
             let token = self.token(renew).await?;
             let root = match service {
@@ -292,24 +296,53 @@ impl Session {
                 status = tracing::field::Empty,
                 request_id = tracing::field::Empty
             );
-            let res = tracing::Instrument::instrument(req.send(), span.clone())
-                .await
-                .map_err(|e| {
-                    crate::metrics::global().inc(
-                        "svc_lbaas_openstack_calls_total",
-                        &[
-                            ("service", name),
-                            ("method", method.as_str()),
-                            ("status", "0"),
-                        ],
-                    );
-                    OpenStackError::Unreachable {
-                        service: name,
-                        method: method.to_string(),
-                        url: url.clone(),
-                        message: e.to_string(),
+            let sent = tracing::Instrument::instrument(req.send(), span.clone()).await;
+            // A read that failed on the way (a dropped connection, a 5xx) is
+            // tried again after a pause; a write is not: the caller observes
+            // and plans again instead. The request's deadline bounds it all.
+            let passing = match &sent {
+                Err(e) => !e.is_builder(),
+                Ok(r) => matches!(r.status().as_u16(), 500 | 502 | 503 | 504),
+            };
+            if method == Method::GET && passing && attempt < READ_RETRIES.len() {
+                let pause = READ_RETRIES[attempt];
+                attempt += 1;
+                tracing::debug!(service = name, %url, ?pause, "read failed; trying again");
+                let label = match &sent {
+                    Err(e) => {
+                        span.in_scope(|| tracing::debug!(error = %e, "unreachable"));
+                        "0".to_string()
                     }
-                })?;
+                    Ok(r) => r.status().as_u16().to_string(),
+                };
+                crate::metrics::global().inc(
+                    "svc_lbaas_openstack_calls_total",
+                    &[
+                        ("service", name),
+                        ("method", method.as_str()),
+                        ("status", &label),
+                    ],
+                );
+                calls.reads.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(pause).await;
+                continue;
+            }
+            let res = sent.map_err(|e| {
+                crate::metrics::global().inc(
+                    "svc_lbaas_openstack_calls_total",
+                    &[
+                        ("service", name),
+                        ("method", method.as_str()),
+                        ("status", "0"),
+                    ],
+                );
+                OpenStackError::Unreachable {
+                    service: name,
+                    method: method.to_string(),
+                    url: url.clone(),
+                    message: e.to_string(),
+                }
+            })?;
             let status = res.status().as_u16();
             crate::metrics::global().inc(
                 "svc_lbaas_openstack_calls_total",

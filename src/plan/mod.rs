@@ -44,6 +44,8 @@ pub struct Capabilities {
     /// UDP and SCTP listeners and their monitors (UDP-CONNECT, SCTP), TLS-HELLO
     /// monitors and PROXY pools: Octavia's, not the legacy API's.
     pub octavia_protocols: bool,
+    /// SCTP listeners and pools (Octavia API 2.23).
+    pub sctp: bool,
 }
 
 impl Capabilities {
@@ -55,6 +57,7 @@ impl Capabilities {
         listener_timeouts: true,
         additional_vips: true,
         octavia_protocols: true,
+        sctp: true,
     };
     /// The legacy Neutron LBaaS v2 API: one object per call.
     pub const NEUTRON_LBAAS: Capabilities = Capabilities {
@@ -65,6 +68,7 @@ impl Capabilities {
         listener_timeouts: false,
         additional_vips: false,
         octavia_protocols: false,
+        sctp: false,
     };
 
     pub fn of(api: Api) -> Capabilities {
@@ -566,6 +570,12 @@ fn check_capabilities(desired: &DesiredLoadBalancer, caps: Capabilities) -> Resu
             if let Some(what) = what {
                 return Err(PlanError::Unsupported { what, api });
             }
+        }
+        if !caps.sctp && l.protocol == crate::model::ListenerProtocol::Sctp {
+            return Err(PlanError::Unsupported {
+                what: format!("SCTP listeners ({}; Octavia API 2.23)", l.name),
+                api,
+            });
         }
         if !caps.allowed_cidrs && !l.allowed_cidrs.is_empty() {
             return Err(PlanError::Unsupported {

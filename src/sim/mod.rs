@@ -44,6 +44,9 @@ pub struct SimConfig {
     pub faults: Vec<Fault>,
     /// Seed of the error-rate dice, so a run can be repeated.
     pub seed: u64,
+    /// The newest Octavia API minor version the version document offers
+    /// (`v2.N`), to stand in for older clouds.
+    pub octavia_minor: u32,
 }
 
 mod millis {
@@ -63,6 +66,7 @@ impl Default for SimConfig {
             token_ttl: Duration::from_secs(3600),
             faults: Vec::new(),
             seed: 1,
+            octavia_minor: 29,
         }
     }
 }

@@ -1005,11 +1005,12 @@ impl Octavia {
 // Routes.
 
 pub async fn versions(State(state): State<Arc<SimState>>) -> Response {
-    let mut versions: Vec<Value> = (0..=29)
+    let newest = state.config.octavia_minor;
+    let mut versions: Vec<Value> = (0..=newest)
         .map(|minor| {
             json!({
                 "id": format!("v2.{minor}"),
-                "status": if minor == 29 { "CURRENT" } else { "SUPPORTED" },
+                "status": if minor == newest { "CURRENT" } else { "SUPPORTED" },
                 "updated": "2024-01-01T00:00:00Z",
                 "links": [{"href": format!("{}/load-balancer/v2", state.base_url), "rel": "self"}],
             })

@@ -843,8 +843,63 @@ fn invalid_fields_are_errors_naming_the_field() {
             "service.spec.ports[0].port",
         ),
         (
-            web(json!({"ports": [{"port": 80}, {"port": 70000}]})),
+            web(json!({"ports": [{"name": "a", "port": 80}, {"name": "b", "port": 70000}]})),
             "service.spec.ports[1].port",
+        ),
+        // Names and ports as Kubernetes validates them.
+        (
+            web(json!({"ports": [{"name": "a", "port": 80}, {"port": 81}]})),
+            "service.spec.ports[1].name",
+        ),
+        (
+            web(json!({"ports": [{"name": "a", "port": 80}, {"name": "a", "port": 81}]})),
+            "service.spec.ports[1].name",
+        ),
+        (
+            web(json!({"ports": [{"name": "Web_Port", "port": 80}]})),
+            "service.spec.ports[0].name",
+        ),
+        (
+            web(json!({"ports": [{"name": "a", "port": 80, "nodePort": 99999}]})),
+            "service.spec.ports[0].nodePort",
+        ),
+        (
+            web(json!({"ports": [{"name": "a", "port": 80, "nodePort": -1}]})),
+            "service.spec.ports[0].nodePort",
+        ),
+        (
+            web(json!({"ports": [{"name": "a", "port": 80, "targetPort": "much-too-long-name"}]})),
+            "service.spec.ports[0].targetPort",
+        ),
+        (
+            web(json!({"ports": [{"name": "a", "port": 80, "targetPort": "a--b"}]})),
+            "service.spec.ports[0].targetPort",
+        ),
+        (
+            web(
+                json!({"ports": (1..=1001).map(|i| json!({"name": format!("p{i}"), "port": i})).collect::<Vec<_>>()}),
+            ),
+            "service.spec.ports",
+        ),
+        (
+            service(json!({"metadata": {"name": "1web"}})),
+            "service.metadata.name",
+        ),
+        (
+            service(json!({"metadata": {"name": "web.shop"}})),
+            "service.metadata.name",
+        ),
+        (
+            service(json!({"metadata": {"name": "a".repeat(64)}})),
+            "service.metadata.name",
+        ),
+        (
+            service(json!({"metadata": {"name": "web", "namespace": "../.."}})),
+            "service.metadata.namespace",
+        ),
+        (
+            web(json!({"type": "LoadBalancer", "loadBalancerSourceRanges": ["10.0.0.0/33"]})),
+            "service.spec.loadBalancerSourceRanges[0]",
         ),
         (
             web(json!({"ports": [{"port": 80, "protocol": "HTTP"}]})),
@@ -1008,5 +1063,49 @@ fn an_endpoints_subset_serves_only_the_ports_it_lists_and_unnamed_matches_unname
         d.notes.iter().any(|n| n.contains("lists this port")),
         "{:?}",
         d.notes
+    );
+}
+
+#[test]
+fn a_thousand_ports_and_the_endpoint_limits_are_served_and_one_more_is_refused() {
+    let ports: Vec<Value> = (1..=1000)
+        .map(|i| json!({"name": format!("p{i}"), "port": i}))
+        .collect();
+    assert_eq!(
+        lb(&web(json!({"ports": ports})), None).listeners.len(),
+        1000
+    );
+    let addresses = |n: usize| -> Vec<Value> {
+        (0..n)
+            .map(|i| json!({"ip": format!("10.1.{}.{}", i / 250, i % 250 + 1)}))
+            .collect()
+    };
+    let ep = |n: usize| {
+        endpoints(json!({"metadata": {"name": "web"}, "subsets": [
+            {"addresses": addresses(n), "ports": [{"name": "http", "port": 8080}]}]}))
+    };
+    let at_limit = ep(MAX_ENDPOINTS);
+    let backends = |e| {
+        Some(Backends {
+            endpoints: Some(e),
+            endpoint_slices: &[],
+        })
+    };
+    assert_eq!(
+        members(&lb(&web(json!({})), backends(&at_limit)), 0).len(),
+        MAX_ENDPOINTS
+    );
+    let over = ep(MAX_ENDPOINTS + 1);
+    assert_eq!(
+        err(&web(json!({})), backends(&over)).field_path(),
+        "endpoints"
+    );
+    // Ports x endpoints past the member limit.
+    let ports: Vec<Value> = (1..=11)
+        .map(|i| json!({"name": format!("p{i}"), "port": i}))
+        .collect();
+    assert_eq!(
+        err(&web(json!({"ports": ports})), backends(&at_limit)).field_path(),
+        "endpoints"
     );
 }
