@@ -572,10 +572,12 @@ fn is_iana_service_name(s: &str) -> bool {
 pub const MAX_PORTS: usize = 1000;
 
 /// The most endpoint addresses (all subsets and slices together) a request may carry.
-pub const MAX_ENDPOINTS: usize = 10_000;
+pub const MAX_ENDPOINTS: usize = 5_000;
 
-/// The most members (ports x endpoint addresses) one Service may come to.
-pub const MAX_MEMBERS: usize = 100_000;
+/// The most members (ports x endpoint addresses) one Service may come to:
+/// what keeps a request's memory bounded (the fully populated create of
+/// 10,000 members is a 1.5 MB body) and Octavia's provisioning in reason.
+pub const MAX_MEMBERS: usize = 10_000;
 
 /// The backends within the limits: at most [`MAX_ENDPOINTS`] addresses, and
 /// `ports` of them at most [`MAX_MEMBERS`] members.

@@ -16,6 +16,7 @@ use tokio::sync::Mutex;
 use super::error::OpenStackError;
 use super::path::ApiPath;
 use super::session::{Calls, Service, SharedSession};
+use super::wire;
 use crate::config::Api;
 use crate::model::{
     DesiredListener, DesiredLoadBalancer, DesiredPool, FloatingIpLookup, HealthMonitor, Member,
@@ -108,7 +109,12 @@ fn tags_of(v: &Value, legacy_field: &str) -> Vec<String> {
             .map(str::to_string)
             .collect();
     }
-    match v.get(legacy_field).and_then(Value::as_str) {
+    legacy_tags(v.get(legacy_field).and_then(Value::as_str))
+}
+
+/// Tags kept in a text field by the legacy API: `svc-lbaas-tags:a,b,c`.
+fn legacy_tags(field: Option<&str>) -> Vec<String> {
+    match field {
         Some(d) if d.starts_with(LEGACY_TAGS) => d[LEGACY_TAGS.len()..]
             .split(',')
             .map(str::to_string)
@@ -546,23 +552,33 @@ impl Cloud {
                 tags: tags_of(p, "description"),
             };
             if members {
-                let m = self
-                    .lb_call(
+                let m: Option<wire::MemberList> = self
+                    .session
+                    .call_as(
                         calls,
+                        self.lb_service(),
                         Method::GET,
-                        ApiPath::of("pools").id("pool id", &id)?.then("members"),
+                        &ApiPath::of("pools")
+                            .id("pool id", &id)?
+                            .then("members")
+                            .below("/lbaas"),
                         None,
                     )
                     .await?;
-                pool.members = list(&m, "members")
-                    .iter()
+                pool.members = m
+                    .map(|m| m.members)
+                    .unwrap_or_default()
+                    .into_iter()
                     .filter_map(|m| {
+                        let tags = match m.tags.filter(|t| !t.is_empty()) {
+                            Some(t) => t,
+                            None => legacy_tags(m.name.as_deref()),
+                        };
                         Some(ObservedMember {
-                            id: text(m, "id")?,
-                            address: ip(m, "address")?,
-                            protocol_port: number(m, "protocol_port")
-                                .and_then(|p| u16::try_from(p).ok())?,
-                            tags: tags_of(m, "name"),
+                            id: wire::present(&m.id)?,
+                            address: m.address.as_deref()?.parse().ok()?,
+                            protocol_port: m.protocol_port.and_then(|p| u16::try_from(p).ok())?,
+                            tags,
                         })
                     })
                     .collect();
@@ -802,20 +818,23 @@ impl Cloud {
                 additional_vips,
             } => {
                 let body = json!({"loadbalancer": self.load_balancer_body(load_balancer, owner, *populated, *additional_vips)});
-                let v = self
-                    .lb_call(
+                let created: Option<wire::CreatedLoadBalancer> = self
+                    .session
+                    .call_as(
                         calls,
+                        self.lb_service(),
                         Method::POST,
-                        ApiPath::of("loadbalancers"),
+                        &ApiPath::of("loadbalancers").below("/lbaas"),
                         Some(&body),
                     )
                     .await?;
-                let lb = &v["loadbalancer"];
-                let id = text(lb, "id");
+                drop(body);
+                let lb = created.map(|c| c.loadbalancer);
+                let id = lb.as_ref().and_then(|lb| wire::present(&lb.id));
                 progress.load_balancer = id.clone();
-                progress.vip_port = text(lb, "vip_port_id");
-                for l in list(lb, "listeners") {
-                    if let (Some(n), Some(i)) = (text(l, "name"), text(l, "id")) {
+                progress.vip_port = lb.as_ref().and_then(|lb| wire::present(&lb.vip_port_id));
+                for l in lb.iter().flat_map(|lb| &lb.listeners) {
+                    if let (Some(n), Some(i)) = (wire::present(&l.name), wire::present(&l.id)) {
                         progress.listeners.insert(n, i);
                     }
                 }

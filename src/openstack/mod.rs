@@ -10,6 +10,7 @@ pub mod cloud;
 pub mod error;
 pub mod path;
 pub mod session;
+pub mod wire;
 
 pub use auth::Credentials;
 pub use cloud::Cloud;

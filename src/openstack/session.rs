@@ -254,6 +254,21 @@ impl Session {
         path: &ApiPath,
         body: Option<&Value>,
     ) -> Result<Value, OpenStackError> {
+        let answer: Option<Value> = self.call_as(calls, service, method, path, body).await?;
+        Ok(answer.unwrap_or(Value::Null))
+    }
+
+    /// One call whose answer is read straight into `T` (`None`: no body):
+    /// what is not in `T` is skipped, not built, so a big answer (a load
+    /// balancer with thousands of members) costs little memory.
+    pub async fn call_as<T: serde::de::DeserializeOwned>(
+        &self,
+        calls: &Calls,
+        service: Service,
+        method: Method,
+        path: &ApiPath,
+        body: Option<&Value>,
+    ) -> Result<Option<T>, OpenStackError> {
         let counter = if method == Method::GET {
             &calls.reads
         } else {
@@ -364,7 +379,7 @@ impl Session {
                 renew = true;
                 continue;
             }
-            let text = res.text().await.map_err(|e| OpenStackError::Decode {
+            let bytes = res.bytes().await.map_err(|e| OpenStackError::Decode {
                 service: name,
                 method: method.to_string(),
                 url: url.clone(),
@@ -377,18 +392,20 @@ impl Session {
                     url,
                     status,
                     request_id,
-                    message: error_message(&text),
+                    message: error_message(&String::from_utf8_lossy(&bytes)),
                 });
             }
-            if text.trim().is_empty() {
-                return Ok(Value::Null);
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok(None);
             }
-            return serde_json::from_str(&text).map_err(|e| OpenStackError::Decode {
-                service: name,
-                method: method.to_string(),
-                url,
-                message: e.to_string(),
-            });
+            return serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| OpenStackError::Decode {
+                    service: name,
+                    method: method.to_string(),
+                    url,
+                    message: e.to_string(),
+                });
         }
     }
 }
