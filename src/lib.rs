@@ -42,3 +42,6 @@ pub mod response;
 pub mod sim;
 pub mod tls;
 pub mod translate;
+
+#[cfg(test)]
+mod fuzz_tests;
