@@ -1970,3 +1970,45 @@ async fn sctp_is_refused_naming_the_port_on_clouds_below_octavia_2_23() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn typed_lists_as_the_api_server_sends_them_are_read() {
+    let app = spawn_app().await;
+    // `GET /api/v1/services`: a ServiceList whose items carry no kind or apiVersion.
+    let mut item = service("ClusterIP", two_ports(), json!({}));
+    item.as_object_mut().unwrap().remove("kind");
+    item.as_object_mut().unwrap().remove("apiVersion");
+    let list = json!({"kind": "ServiceList", "apiVersion": "v1", "metadata": {"resourceVersion": "42"}, "items": [item]});
+    let a = event(&app, list).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.body["results"][0]["kind"], "Service", "{}", a.body);
+    assert_eq!(
+        a.body["results"][0]["result"]["action"], "created",
+        "{}",
+        a.body
+    );
+    // An EndpointSliceList (items without kind) as an apply's endpointSlices.
+    let slices = json!({"kind": "EndpointSliceList", "apiVersion": "discovery.k8s.io/v1", "items": [
+        {"metadata": {"name": "web-1", "namespace": "shop", "labels": {"kubernetes.io/service-name": "web"}},
+         "addressType": "IPv4", "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+         "endpoints": [{"addresses": ["10.1.0.5"]}, {"addresses": ["10.1.0.6"]}]}]});
+    let b = app
+        .apply(json!({"service": service("ClusterIP", two_ports(), json!({})), "endpointSlices": slices}))
+        .await;
+    assert_eq!(b.status, StatusCode::OK, "{}", b.body);
+    let listeners = b.body["loadBalancer"]["listeners"].as_array().unwrap();
+    let http = listeners.iter().find(|l| l["protocolPort"] == 80).unwrap();
+    assert_eq!(
+        http["pool"]["members"].as_array().unwrap().len(),
+        2,
+        "{}",
+        b.body
+    );
+    // The slice lists only `http`: the `https` pool gets no member from it.
+    let https = listeners.iter().find(|l| l["protocolPort"] == 443).unwrap();
+    assert!(
+        https["pool"]["members"].as_array().unwrap().is_empty(),
+        "{}",
+        b.body
+    );
+}

@@ -288,7 +288,7 @@ fn bad_query(e: axum::extract::rejection::QueryRejection) -> ProblemResponse {
 #[utoipa::path(post, path = "/v1/apply", tag = "services", request_body = openapi::ApplyRequest,
     params(
         ("wait" = Option<bool>, Query, description = "wait for ACTIVE (default true)"),
-        ("timeout_s" = Option<u64>, Query, description = "how long to wait (default 300)")),
+        ("timeout_s" = Option<u64>, Query, description = "the request's deadline in seconds, reads, writes and waits included (default 300)")),
     responses(
         (status = 200, description = "converged", body = crate::reconcile::ApplyResponse),
         (status = 202, description = "not converged yet (wait=false or the wait timed out); re-applying is safe", body = crate::reconcile::ApplyResponse),
@@ -298,7 +298,8 @@ fn bad_query(e: axum::extract::rejection::QueryRejection) -> ProblemResponse {
     (status = 409, description = "conflict: not ours, or a user floating IP missing or bound elsewhere", body = Problem, content_type = "application/problem+json"),
     (status = 413, description = "body over the limit", body = Problem, content_type = "application/problem+json"),
     (status = 502, description = "OpenStack answered an error", body = Problem, content_type = "application/problem+json"),
-    (status = 503, description = "OpenStack unreachable", body = Problem, content_type = "application/problem+json")))]
+    (status = 503, description = "OpenStack unreachable", body = Problem, content_type = "application/problem+json"),
+    (status = 504, description = "the request's deadline (timeout_s) passed before it was done; re-applying is safe", body = Problem, content_type = "application/problem+json")))]
 async fn apply(
     State(s): State<Arc<AppState>>,
     Extension(caller): Extension<auth::Caller>,
@@ -326,7 +327,8 @@ fn named_service(namespace: &str, name: &str, prefix: &str) -> Result<ServiceRef
 
 /// The load balancer, floating IP and status read from OpenStack.
 #[utoipa::path(get, path = "/v1/services/{namespace}/{name}", tag = "services",
-    params(("namespace" = String, Path), ("name" = String, Path)),
+    params(("namespace" = String, Path, description = "a DNS-1123 label", pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length = 63),
+        ("name" = String, Path, description = "a DNS-1035 label", pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$", max_length = 63)),
     responses(
         (status = 200, description = "found", body = crate::reconcile::ApplyResponse),
         (status = 404, description = "no load balancer", body = Problem, content_type = "application/problem+json"),
@@ -350,7 +352,8 @@ async fn get_service(
 
 /// Removes what this tool created for the Service.
 #[utoipa::path(delete, path = "/v1/services/{namespace}/{name}", tag = "services",
-    params(("namespace" = String, Path), ("name" = String, Path),
+    params(("namespace" = String, Path, description = "a DNS-1123 label", pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length = 63),
+        ("name" = String, Path, description = "a DNS-1035 label", pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$", max_length = 63),
         ("keepFloatingIp" = Option<bool>, Query, description = "only disassociate a floating IP this tool allocated"),
         ("wait" = Option<bool>, Query, description = "wait until deleted (default true)")),
     responses((status = 200, description = "the operations done (empty when nothing existed)", body = crate::reconcile::ApplyResponse),
