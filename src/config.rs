@@ -462,6 +462,13 @@ mod tests {
     }
 
     #[test]
+    fn the_example_configuration_loads() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docker/svc-lbaas.toml");
+        let s = Settings::load(Some(Path::new(path)), no_env).unwrap();
+        assert_eq!(s.server.limits(), crate::listener::Limits::default());
+    }
+
+    #[test]
     fn a_missing_file_is_a_read_error() {
         let e = Settings::load(Some(Path::new("/nonexistent/svc-lbaas.toml")), no_env).unwrap_err();
         assert!(matches!(e, ConfigError::Read { .. }));
