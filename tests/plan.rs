@@ -324,3 +324,48 @@ fn garbage_never_panics() {
         }
     }
 }
+
+#[test]
+fn serve_refuses_to_listen_off_loopback_without_tokens_naming_the_exposed_address() {
+    // Only gRPC exposed: the message names the gRPC address, not the REST one.
+    let out = run(
+        &[
+            "serve",
+            "--rest-addr",
+            "127.0.0.1:0",
+            "--grpc-addr",
+            "0.0.0.0:0",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("0.0.0.0:0 (gRPC)"), "{err}");
+    assert!(!err.contains("127.0.0.1:0"), "{err}");
+    let out = run(
+        &[
+            "serve",
+            "--rest-addr",
+            "0.0.0.0:0",
+            "--grpc-addr",
+            "127.0.0.1:0",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("0.0.0.0:0 (REST)"));
+}
+
+#[test]
+fn a_subnet_setting_that_is_not_an_id_is_a_configuration_error() {
+    let out = run(
+        &["plan", &fixture("kube-dns.yaml")],
+        &[("SVC_LBAAS_SERVICE_SUBNET", "../../v3/auth/tokens")],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("neutron_defaults.service_subnet"), "{err}");
+}
