@@ -355,6 +355,22 @@ pub struct ObservedLoadBalancer {
     /// All pools of the load balancer, attached to a listener or not.
     pub pools: Vec<ObservedPool>,
     pub tags: Vec<String>,
+    /// OpenStack's `created_at` (`2026-11-26T07:28:24`, sortable as text).
+    pub created_at: Option<String>,
+}
+
+impl ObservedLoadBalancer {
+    /// The order every replica agrees on when a Service has several load
+    /// balancers (replicas raced to create it): oldest `created_at` first,
+    /// then lowest id. The first that is usable survives; the others go.
+    pub fn survival_key(&self) -> (Option<&str>, &str) {
+        (self.created_at.as_deref(), self.id.as_str())
+    }
+}
+
+/// Sorts load balancers into survival order ([`ObservedLoadBalancer::survival_key`]).
+pub fn in_survival_order(lbs: &mut [ObservedLoadBalancer]) {
+    lbs.sort_by(|a, b| a.survival_key().cmp(&b.survival_key()));
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -30,6 +30,9 @@ use crate::translate::{self, Backends, TranslateError};
 /// How many times a plan is redone after a 409 before giving up.
 const REPLANS: usize = 3;
 
+/// How many more passes an apply makes when it finds copies another replica made.
+const RACE_PASSES: usize = 3;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
     #[error(transparent)]
@@ -381,10 +384,16 @@ fn summarise(
     observed: &Observed,
     owner: &[String],
 ) -> (Option<LoadBalancerView>, Option<FloatingIpView>, Value) {
-    let lb = observed
-        .load_balancers
-        .iter()
-        .find(|lb| is_owned(&lb.tags, owner));
+    // The survivor, when replicas raced: the oldest usable one (observe sorts them).
+    let owned = || {
+        observed
+            .load_balancers
+            .iter()
+            .filter(|lb| is_owned(&lb.tags, owner))
+    };
+    let lb = owned()
+        .find(|lb| lb.provisioning_status != "ERROR")
+        .or_else(|| owned().next());
     let fip: Option<&ObservedFloatingIp> = lb.and_then(|lb| {
         observed
             .floating_ips
@@ -630,62 +639,68 @@ impl Reconciler {
         let mut done: Vec<OperationSummary> = Vec::new();
         let mut progress = Progress::default();
         let mut round = 0;
-        loop {
-            let ops = plan::plan(
+        let mut pass = 0;
+        let converged = loop {
+            self.converge_once(
+                &calls,
                 &translation,
-                &observed,
-                self.cloud.capabilities(&calls).await?,
-            )?;
-            progress.load_balancer = observed
+                &owner,
+                &mut observed,
+                &mut progress,
+                options,
+                &mut done,
+                &mut round,
+            )
+            .await?;
+            let mut converged = true;
+            if options.wait {
+                match self
+                    .cloud
+                    .settle(&calls, &mut progress, options.wait_budget())
+                    .await
+                {
+                    Ok(()) => {}
+                    Err(OpenStackError::WaitTimeout { .. }) => converged = false,
+                    Err(e) => return Err(e.into()),
+                }
+            } else if progress.dirty || progress.deleting.is_some() {
+                converged = false;
+            }
+            if !done.is_empty() {
+                observed = self.observe_for(&calls, &translation).await?;
+            }
+            // Another replica created a copy while this one worked (the race of
+            // two applies of a new Service): converge again, on the survivor
+            // every replica picks (the oldest), until one is left.
+            let copies = observed
                 .load_balancers
                 .iter()
-                .find(|lb| is_owned(&lb.tags, &owner) && lb.provisioning_status != "ERROR")
-                .map(|lb| lb.id.clone());
-            // A deletion in progress (a Service deleted and re-created) is waited
-            // out before the first write: its VIP port may hold our address.
-            progress.deleting = observed.deleting.first().cloned();
-            // A load balancer another writer left PENDING_* settles first.
-            progress.dirty = observed.load_balancers.iter().any(|lb| {
-                is_owned(&lb.tags, &owner) && lb.provisioning_status.starts_with("PENDING_")
-            });
-            match self
-                .execute_all(&calls, &ops, &owner, &mut progress, options, &mut done)
-                .await
+                .filter(|lb| is_owned(&lb.tags, &owner))
+                .count();
+            if copies <= 1
+                || pass >= RACE_PASSES
+                || !matches!(translation, Translation::LoadBalancer(_))
             {
-                Ok(()) => break,
-                Err(e) if e.is_conflict() && round < REPLANS => {
-                    tracing::info!(service = %service, error = %e, "conflict: waiting, then planning again");
+                break converged;
+            }
+            pass += 1;
+            tracing::info!(service = %service, copies, "several load balancers for one Service (replicas raced): keeping the oldest");
+            progress = Progress::default();
+        };
+        // Copies being deleted (by this replica or the other) are waited out,
+        // so that the answer comes when the cloud holds one load balancer.
+        if options.wait && converged {
+            for id in observed.deleting.clone() {
+                match self
+                    .cloud
+                    .wait_for(&calls, &id, options.wait_budget(), true)
+                    .await
+                {
+                    Ok(()) => {}
+                    Err(OpenStackError::WaitTimeout { .. }) => {}
+                    Err(e) => return Err(e.into()),
                 }
-                Err(e) => return Err(e.into()),
             }
-            round += 1;
-            self.cloud
-                .settle(&calls, &mut progress, options.wait_budget())
-                .await?;
-            if let Some(id) = progress.load_balancer.clone() {
-                self.cloud
-                    .wait_for(&calls, &id, options.wait_budget(), false)
-                    .await?;
-            }
-            observed = self.observe_for(&calls, &translation).await?;
-        }
-
-        let mut converged = true;
-        if options.wait {
-            match self
-                .cloud
-                .settle(&calls, &mut progress, options.wait_budget())
-                .await
-            {
-                Ok(()) => {}
-                Err(OpenStackError::WaitTimeout { .. }) => converged = false,
-                Err(e) => return Err(e.into()),
-            }
-        } else if progress.dirty || progress.deleting.is_some() {
-            converged = false;
-        }
-        if !done.is_empty() {
-            observed = self.observe_for(&calls, &translation).await?;
         }
         let (action, reason, notes) = match &translation {
             Translation::Skip { reason, .. } => {
@@ -717,6 +732,58 @@ impl Reconciler {
         };
         crate::metrics::global().inc("svc_lbaas_applies_total", &[("action", label)]);
         Ok(answer)
+    }
+
+    /// Plans and executes until the plan ran through, observing and planning
+    /// again after a 409 (another writer busy), at most [`REPLANS`] times in all.
+    #[allow(clippy::too_many_arguments)]
+    async fn converge_once(
+        &self,
+        calls: &Calls,
+        translation: &Translation,
+        owner: &[String],
+        observed: &mut Observed,
+        progress: &mut Progress,
+        options: ApplyOptions,
+        done: &mut Vec<OperationSummary>,
+        round: &mut usize,
+    ) -> Result<(), ReconcileError> {
+        loop {
+            let ops = plan::plan(translation, observed, self.cloud.capabilities(calls).await?)?;
+            // The survivor: observe lists the oldest first.
+            progress.load_balancer = observed
+                .load_balancers
+                .iter()
+                .find(|lb| is_owned(&lb.tags, owner) && lb.provisioning_status != "ERROR")
+                .map(|lb| lb.id.clone());
+            // A deletion in progress (a Service deleted and re-created) is waited
+            // out before the first write: its VIP port may hold our address.
+            progress.deleting = observed.deleting.first().cloned();
+            // A load balancer another writer left PENDING_* settles first.
+            progress.dirty = observed.load_balancers.iter().any(|lb| {
+                is_owned(&lb.tags, owner) && lb.provisioning_status.starts_with("PENDING_")
+            });
+            match self
+                .execute_all(calls, &ops, owner, progress, options, done)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_conflict() && *round < REPLANS => {
+                    tracing::info!(error = %e, "conflict: waiting, then planning again");
+                }
+                Err(e) => return Err(e.into()),
+            }
+            *round += 1;
+            self.cloud
+                .settle(calls, progress, options.wait_budget())
+                .await?;
+            if let Some(id) = progress.load_balancer.clone() {
+                self.cloud
+                    .wait_for(calls, &id, options.wait_budget(), false)
+                    .await?;
+            }
+            *observed = self.observe_for(calls, translation).await?;
+        }
     }
 
     /// `GET /v1/services/{namespace}/{name}`.

@@ -2012,3 +2012,106 @@ async fn typed_lists_as_the_api_server_sends_them_are_read() {
         b.body
     );
 }
+
+/// How a replica reads its environment.
+type Env = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// A second `serve` replica on the same cloud as `app` (its own process state).
+async fn second_replica(app: &App) -> SocketAddr {
+    let mut settings = Settings::default();
+    let env: Env = match &app.sim {
+        Some(sim) => {
+            let seed = &sim.state.seed;
+            settings.neutron_defaults.pod_subnet = Some(seed.pod_subnet.clone());
+            settings.neutron_defaults.service_subnet = Some(seed.service_subnet.clone());
+            settings.neutron_defaults.external_svc_subnet = Some(seed.public_subnet.clone());
+            let auth_url = sim.auth_url();
+            Box::new(move |k: &str| match k {
+                "OS_AUTH_URL" => Some(auth_url.clone()),
+                "OS_USERNAME" | "OS_PASSWORD" | "OS_PROJECT_NAME" => Some("admin".to_string()),
+                "OS_USER_DOMAIN_NAME" | "OS_PROJECT_DOMAIN_NAME" => Some("Default".to_string()),
+                "OS_REGION_NAME" => Some("RegionOne".to_string()),
+                _ => None,
+            })
+        }
+        None => {
+            settings.neutron_defaults.pod_subnet = Some(env_var("POD_SUBNET_ID"));
+            settings.neutron_defaults.service_subnet = Some(env_var("SERVICE_SUBNET_ID"));
+            settings.neutron_defaults.external_svc_subnet = Some(env_var("PUBLIC_SUBNET_ID"));
+            Box::new(|k: &str| std::env::var(k).ok())
+        }
+    };
+    let (router, _) = svc_lbaas::cli::build_app(settings, None, &*env)
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
+}
+
+#[tokio::test]
+async fn two_replicas_racing_on_a_new_service_leave_one_load_balancer_and_one_floating_ip() {
+    let app = spawn_app().await;
+    let other = second_replica(&app).await;
+    let rounds = if app.sim.is_some() { 5 } else { 2 };
+    for round in 0..rounds {
+        let name = format!("race-{round}");
+        // No clusterIP: nothing in the cloud refuses the second copy.
+        let mut svc = service("LoadBalancer", two_ports(), json!({}));
+        svc["metadata"]["name"] = json!(name);
+        svc["spec"].as_object_mut().unwrap().remove("clusterIP");
+        let body = json!({"service": svc, "endpoints": endpoints(&["10.1.0.5"])}).to_string();
+        let send = |addr: SocketAddr| {
+            let http = app.http.clone();
+            let body = body.clone();
+            async move {
+                let res = http
+                    .post(format!("http://{addr}/v1/apply"))
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = res.status();
+                (status, res.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        };
+        let ((sa, a), (sb, b)) = tokio::join!(send(app.addr), send(other));
+        assert_eq!(sa, StatusCode::OK, "{a}");
+        assert_eq!(sb, StatusCode::OK, "{b}");
+        let ip = |v: &Value| {
+            v["status"]["loadBalancer"]["ingress"][0]["ip"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        };
+        assert!(!ip(&a).is_empty(), "{a}");
+        assert_eq!(ip(&a), ip(&b), "both answers report the survivor's ingress");
+        assert_eq!(a["loadBalancer"]["id"], b["loadBalancer"]["id"]);
+        let lb_name = format!("shop/{name}");
+        let lbs: Vec<Value> = app
+            .load_balancers()
+            .await
+            .into_iter()
+            .filter(|lb| lb["name"] == lb_name.as_str())
+            .collect();
+        assert_eq!(lbs.len(), 1, "round {round}: {lbs:?}");
+        assert_eq!(lbs[0]["id"], a["loadBalancer"]["id"]);
+        let vip_port = lbs[0]["vip_port_id"].as_str().unwrap().to_string();
+        let fips: Vec<Value> = app
+            .floating_ips()
+            .await
+            .into_iter()
+            .filter(|f| {
+                let tag = format!("svc-lbaas-service:shop_{name}");
+                f["description"]
+                    .as_str()
+                    .is_some_and(|d| d.split(',').any(|t| t == tag))
+            })
+            .collect();
+        assert_eq!(fips.len(), 1, "round {round}: {fips:?}");
+        assert_eq!(fips[0]["port_id"], vip_port.as_str());
+        assert_eq!(fips[0]["floating_ip_address"], ip(&a).as_str());
+    }
+}

@@ -416,6 +416,8 @@ impl Cloud {
                 load_balancers.push(observed);
             }
         }
+        // Every reader sees several copies in the same order: the survivor first.
+        crate::model::in_survival_order(&mut load_balancers);
 
         let mut floating_ips: Vec<ObservedFloatingIp> = Vec::new();
         let v = self
@@ -501,6 +503,7 @@ impl Cloud {
             listeners: Vec::new(),
             pools: Vec::new(),
             tags: tags_of(v, "description"),
+            created_at: text(v, "created_at"),
         }
     }
 

@@ -207,6 +207,7 @@ impl MemoryCloud {
                     listeners: Vec::new(),
                     pools: Vec::new(),
                     tags: d.tags.clone(),
+                    created_at: Some(format!("2026-01-01T00:00:{:02}", self.next_id % 60)),
                 };
                 if *populated {
                     for l in &d.listeners {

@@ -607,10 +607,12 @@ pub fn plan_load_balancer(
 ) -> Result<Vec<Operation>, PlanError> {
     check_capabilities(desired, caps)?;
     let owner = &desired.owner_tags;
-    let (owned, foreign): (Vec<&ObservedLoadBalancer>, Vec<&ObservedLoadBalancer>) = observed
+    let (mut owned, foreign): (Vec<&ObservedLoadBalancer>, Vec<&ObservedLoadBalancer>) = observed
         .load_balancers
         .iter()
         .partition(|lb| is_owned(&lb.tags, owner));
+    // Replicas that raced may have made several: all of them keep the same one.
+    owned.sort_by(|a, b| a.survival_key().cmp(&b.survival_key()));
     if owned.is_empty()
         && let Some(lb) = foreign.first()
     {

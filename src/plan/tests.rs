@@ -441,8 +441,10 @@ fn a_copy_left_by_a_crash_is_deleted_and_an_errored_one_recreated() {
     let mut cloud = MemoryCloud::new();
     converge(&mut cloud, &t, Capabilities::OCTAVIA);
     let copy = cloud.load_balancers[0].clone();
+    // A copy made later (a replica that raced this one): the older one stays.
     cloud.load_balancers.push(ObservedLoadBalancer {
         id: "copy".into(),
+        created_at: Some("2026-12-31T23:59:59".into()),
         ..copy
     });
     let ops = converge(&mut cloud, &t, Capabilities::OCTAVIA);
