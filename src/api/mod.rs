@@ -494,6 +494,8 @@ pub(crate) async fn process_events(
     };
     let options = ApplyOptions::default();
     let mut results: Vec<EventItem> = Vec::new();
+    // What needs the cloud, run after the loop: concurrently per Service.
+    let mut jobs: Vec<Job> = Vec::new();
     // EndpointSlices of one Service are reconciled together.
     let mut slices: Vec<(
         ServiceRef,
@@ -540,155 +542,247 @@ pub(crate) async fn process_events(
             results.push(item);
             continue;
         }
-        match (kind.as_str(), event.as_str()) {
+        let slot = results.len();
+        let work: Result<Option<Work>, ProblemResponse> = match (kind.as_str(), event.as_str()) {
             (_, "BOOKMARK" | "ERROR") => {
                 item.outcome = Ok((
                     StatusCode::OK,
                     json!({"ignored": format!("{event} events carry no change")}),
                 ));
+                Ok(None)
             }
-            ("Service", "DELETED") => {
-                item.outcome = async {
-                    let svc: k8s_openapi::api::core::v1::Service =
-                        crate::k8s::decode("event", "object.", object).map_err(decode_error)?;
-                    let keep = match crate::translate::translate(
-                        &s.reconciler.settings,
-                        &svc,
-                        None,
-                        &|_| None,
-                    ) {
-                        Ok(crate::model::Translation::LoadBalancer(d)) => d.keep_floating_ip,
-                        Ok(crate::model::Translation::Skip {
-                            keep_floating_ip, ..
-                        }) => keep_floating_ip,
-                        Err(_) => false,
-                    };
-                    let service = named_service(&namespace, &name, "object.metadata.")?;
-                    let answer = s.reconciler.delete(&service, keep, options).await?;
-                    Ok((
-                        StatusCode::OK,
-                        serde_json::to_value(answer).unwrap_or(Value::Null),
-                    ))
-                }
-                .await;
-            }
-            ("Service", _) => {
-                item.outcome = async {
-                    let input =
-                        ApplyInput::from_json(json!({"service": object})).map_err(decode_error)?;
-                    let answer = s.reconciler.apply(&input, options).await?;
-                    let status = if answer.converged {
-                        StatusCode::OK
-                    } else {
-                        StatusCode::ACCEPTED
-                    };
-                    Ok((status, serde_json::to_value(answer).unwrap_or(Value::Null)))
-                }
-                .await;
-            }
+            ("Service", "DELETED") => (|| {
+                let svc: k8s_openapi::api::core::v1::Service =
+                    crate::k8s::decode("event", "object.", object).map_err(decode_error)?;
+                let keep = match crate::translate::translate(
+                    &s.reconciler.settings,
+                    &svc,
+                    None,
+                    &|_| None,
+                ) {
+                    Ok(crate::model::Translation::LoadBalancer(d)) => d.keep_floating_ip,
+                    Ok(crate::model::Translation::Skip {
+                        keep_floating_ip, ..
+                    }) => keep_floating_ip,
+                    Err(_) => false,
+                };
+                let service = named_service(&namespace, &name, "object.metadata.")?;
+                Ok(Some(Work::Delete { service, keep }))
+            })(),
+            ("Service", _) => ApplyInput::from_json(json!({"service": object}))
+                .map_err(decode_error)
+                .map(|input| Some(Work::Apply(Box::new(input)))),
             ("Endpoints", "DELETED") => {
                 item.outcome = Ok((
                     StatusCode::OK,
                     json!({"ignored": "deleted Endpoints: the Service's deletion removes the load balancer"}),
                 ));
+                Ok(None)
             }
-            ("Endpoints", _) => {
-                item.outcome = async {
-                    let ep: k8s_openapi::api::core::v1::Endpoints =
-                        crate::k8s::decode("event", "object.", object).map_err(decode_error)?;
-                    let backends = crate::translate::Backends {
-                        endpoints: Some(&ep),
-                        endpoint_slices: &[],
-                    };
-                    let service = named_service(&namespace, &name, "object.metadata.")?;
-                    members_result(
-                        s.reconciler
-                            .apply_members(&service, backends, options)
-                            .await?,
-                    )
-                }
-                .await;
-            }
+            ("Endpoints", _) => (|| {
+                let ep: k8s_openapi::api::core::v1::Endpoints =
+                    crate::k8s::decode("event", "object.", object).map_err(decode_error)?;
+                let service = named_service(&namespace, &name, "object.metadata.")?;
+                Ok(Some(Work::Endpoints {
+                    service,
+                    endpoints: Box::new(ep),
+                }))
+            })(),
             ("EndpointSlice", "DELETED") => {
                 item.outcome = Ok((
                     StatusCode::OK,
                     json!({"ignored": "a deleted EndpointSlice: send the Service's remaining slices together to reconcile"}),
                 ));
+                Ok(None)
             }
-            ("EndpointSlice", _) => {
-                match crate::k8s::decode::<k8s_openapi::api::discovery::v1::EndpointSlice>(
-                    "event", "object.", object,
-                ) {
-                    Err(e) => item.outcome = Err(decode_error(e)),
-                    Ok(slice) => {
-                        let service = slice
-                            .metadata
-                            .labels
-                            .as_ref()
-                            .and_then(|l| l.get("kubernetes.io/service-name"))
-                            .cloned();
-                        match service {
-                            None => {
-                                let mut p = Problem::new(
-                                    "invalid-object",
-                                    "EndpointSlice without its Service",
-                                    400,
-                                    "the label kubernetes.io/service-name is missing",
-                                );
-                                p.field = Some(
-                                    "object.metadata.labels[\"kubernetes.io/service-name\"]".into(),
-                                );
-                                item.outcome = Err(ProblemResponse(Box::new(p)));
-                            }
-                            Some(svc) => {
-                                let key = match named_service(&namespace, &svc, "object.metadata.")
-                                {
-                                    Ok(k) => k,
-                                    Err(mut p) => {
-                                        if p.0.field.as_deref() == Some("object.metadata.name") {
-                                            p.0.field = Some("object.metadata.labels[\"kubernetes.io/service-name\"]".into());
-                                        }
-                                        item.outcome = Err(p);
-                                        results.push(item);
-                                        continue;
-                                    }
-                                };
-                                match slices.iter_mut().find(|(k, _, _)| *k == key) {
-                                    Some((_, _, list)) => list.push(slice),
-                                    None => slices.push((key, event.clone(), vec![slice])),
-                                }
-                                continue;
-                            }
-                        }
+            ("EndpointSlice", _) => match slice_key(&namespace, object) {
+                Ok((key, slice)) => {
+                    match slices.iter_mut().find(|(k, _, _)| *k == key) {
+                        Some((_, _, list)) => list.push(slice),
+                        None => slices.push((key, event.clone(), vec![slice])),
                     }
+                    continue;
                 }
-            }
-            _ => {}
+                Err(p) => Err(p),
+            },
+            _ => Ok(None),
+        };
+        match work {
+            Ok(Some(work)) => jobs.push(Job { slot, work }),
+            Ok(None) => {}
+            Err(p) => item.outcome = Err(p),
         }
         results.push(item);
     }
     for (service, event, list) in slices {
-        let backends = crate::translate::Backends {
-            endpoints: None,
-            endpoint_slices: &list,
-        };
-        let outcome = match s
-            .reconciler
-            .apply_members(&service, backends, options)
-            .await
-        {
-            Ok(o) => members_result(o),
-            Err(e) => Err(ProblemResponse::from(e)),
-        };
+        jobs.push(Job {
+            slot: results.len(),
+            work: Work::Slices {
+                service: service.clone(),
+                slices: list,
+            },
+        });
         results.push(EventItem {
             kind: "EndpointSlice".into(),
             event,
             namespace: service.namespace.clone(),
             name: service.name.clone(),
-            outcome,
+            outcome: Ok((StatusCode::OK, Value::Null)),
         });
     }
+    for (slot, outcome) in run_jobs(s, jobs, options).await {
+        results[slot].outcome = outcome;
+    }
     Ok((single, results))
+}
+
+/// How many Services a List of events (or a sync) works on at once.
+pub const EVENT_CONCURRENCY: usize = 8;
+
+/// What one event asks of the cloud.
+pub(crate) enum Work {
+    Apply(Box<ApplyInput>),
+    Delete {
+        service: ServiceRef,
+        keep: bool,
+    },
+    Endpoints {
+        service: ServiceRef,
+        endpoints: Box<k8s_openapi::api::core::v1::Endpoints>,
+    },
+    Slices {
+        service: ServiceRef,
+        slices: Vec<k8s_openapi::api::discovery::v1::EndpointSlice>,
+    },
+}
+
+impl Work {
+    fn service(&self) -> ServiceRef {
+        match self {
+            Work::Apply(input) => ServiceRef {
+                namespace: namespace_of(input).to_string(),
+                name: input.service.metadata.name.clone().unwrap_or_default(),
+            },
+            Work::Delete { service, .. }
+            | Work::Endpoints { service, .. }
+            | Work::Slices { service, .. } => service.clone(),
+        }
+    }
+}
+
+/// A piece of work and the slot of the answer it fills.
+pub(crate) struct Job {
+    pub slot: usize,
+    pub work: Work,
+}
+
+/// Runs the jobs, [`EVENT_CONCURRENCY`] Services at a time; the jobs of one
+/// Service one after the other, in their order. Answers (slot, outcome).
+pub(crate) async fn run_jobs(
+    s: &AppState,
+    jobs: Vec<Job>,
+    options: ApplyOptions,
+) -> Vec<(usize, Result<(StatusCode, Value), ProblemResponse>)> {
+    use futures_util::StreamExt as _;
+    let mut groups: Vec<(ServiceRef, Vec<Job>)> = Vec::new();
+    for job in jobs {
+        let key = job.work.service();
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, list)) => list.push(job),
+            None => groups.push((key, vec![job])),
+        }
+    }
+    futures_util::stream::iter(groups.into_iter().map(|(_, jobs)| async move {
+        let mut done = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            done.push((job.slot, run_work(s, job.work, options).await));
+        }
+        done
+    }))
+    .buffer_unordered(EVENT_CONCURRENCY)
+    .collect::<Vec<_>>()
+    .await
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+async fn run_work(
+    s: &AppState,
+    work: Work,
+    options: ApplyOptions,
+) -> Result<(StatusCode, Value), ProblemResponse> {
+    let answer = |a: crate::reconcile::ApplyResponse| {
+        let status = if a.converged {
+            StatusCode::OK
+        } else {
+            StatusCode::ACCEPTED
+        };
+        (status, serde_json::to_value(a).unwrap_or(Value::Null))
+    };
+    match work {
+        Work::Apply(input) => Ok(answer(s.reconciler.apply(&input, options).await?)),
+        Work::Delete { service, keep } => {
+            let a = s.reconciler.delete(&service, keep, options).await?;
+            Ok((StatusCode::OK, answer(a).1))
+        }
+        Work::Endpoints { service, endpoints } => {
+            let backends = crate::translate::Backends {
+                endpoints: Some(&endpoints),
+                endpoint_slices: &[],
+            };
+            members_result(
+                s.reconciler
+                    .apply_members(&service, backends, options)
+                    .await?,
+            )
+        }
+        Work::Slices { service, slices } => {
+            let backends = crate::translate::Backends {
+                endpoints: None,
+                endpoint_slices: &slices,
+            };
+            members_result(
+                s.reconciler
+                    .apply_members(&service, backends, options)
+                    .await?,
+            )
+        }
+    }
+}
+
+/// An EndpointSlice event's slice and the Service it belongs to (its label).
+fn slice_key(
+    namespace: &str,
+    object: Value,
+) -> Result<(ServiceRef, k8s_openapi::api::discovery::v1::EndpointSlice), ProblemResponse> {
+    let label_field = "object.metadata.labels[\"kubernetes.io/service-name\"]";
+    let slice: k8s_openapi::api::discovery::v1::EndpointSlice =
+        crate::k8s::decode("event", "object.", object)
+            .map_err(|e| ProblemResponse(Box::new(Problem::from(&e))))?;
+    let Some(svc) = slice
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get("kubernetes.io/service-name"))
+        .cloned()
+    else {
+        let mut p = Problem::new(
+            "invalid-object",
+            "EndpointSlice without its Service",
+            400,
+            "the label kubernetes.io/service-name is missing",
+        );
+        p.field = Some(label_field.into());
+        return Err(ProblemResponse(Box::new(p)));
+    };
+    match named_service(namespace, &svc, "object.metadata.") {
+        Ok(key) => Ok((key, slice)),
+        Err(mut p) => {
+            p.0.field = Some(label_field.into());
+            Err(p)
+        }
+    }
 }
 
 fn members_result(
