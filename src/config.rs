@@ -73,12 +73,16 @@ impl Default for OctaviaDefaults {
 pub struct Cluster {
     /// Goes into the ownership tags, so clusters sharing a project never collide.
     pub name: String,
+    /// `/v1/sync` leaves alone a load balancer younger than this (seconds):
+    /// its Service may have been created after the list was taken.
+    pub orphan_grace_s: u64,
 }
 
 impl Default for Cluster {
     fn default() -> Self {
         Cluster {
             name: "kubernetes".into(),
+            orphan_grace_s: 60,
         }
     }
 }
@@ -166,8 +170,9 @@ pub const ENV_KEYS: [(&str, &str); 9] = [
     ),
     ("SVC_LBAAS_CLUSTER_NAME", "cluster.name"),
 ];
-/// The `[server]` settings' environment variables.
-pub const ENV_SERVER: [(&str, &str); 4] = [
+/// The `[server]` settings' environment variables (and `[cluster] orphan_grace_s`).
+pub const ENV_SERVER: [(&str, &str); 5] = [
+    ("SVC_LBAAS_ORPHAN_GRACE_S", "cluster.orphan_grace_s"),
     (
         "SVC_LBAAS_HEADER_READ_TIMEOUT_S",
         "server.header_read_timeout_s",
@@ -228,6 +233,7 @@ impl Settings {
                 "SVC_LBAAS_HEADER_READ_TIMEOUT_S" => s.header_read_timeout_s = n,
                 "SVC_LBAAS_BODY_READ_TIMEOUT_S" => s.body_read_timeout_s = n,
                 "SVC_LBAAS_IDLE_TIMEOUT_S" => s.idle_timeout_s = n,
+                "SVC_LBAAS_ORPHAN_GRACE_S" => self.cluster.orphan_grace_s = n,
                 _ => s.max_connections = n as usize,
             }
         }

@@ -60,6 +60,13 @@ pub fn read(origin: &str, text: &str) -> Result<Read, InputError> {
     Ok(read)
 }
 
+/// Reads every object in an already parsed JSON value (a request body).
+pub fn read_value(origin: &str, value: Value) -> Result<Read, InputError> {
+    let mut read = Read::default();
+    collect(value, origin, "", &mut read)?;
+    Ok(read)
+}
+
 /// Decodes one object given as JSON value (the REST and gRPC bodies).
 pub fn decode<T: DeserializeOwned>(
     origin: &str,

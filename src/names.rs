@@ -13,6 +13,26 @@ pub const MAX_NAME_LEN: usize = 255;
 /// The tag every resource this tool creates carries.
 pub const TOOL_TAG: &str = "svc-lbaas";
 const CLUSTER_TAG_PREFIX: &str = "svc-lbaas-cluster:";
+
+/// The tag naming the cluster that owns an object.
+pub fn cluster_tag(cluster: &str) -> String {
+    fit(format!("{CLUSTER_TAG_PREFIX}{cluster}"))
+}
+
+/// The tag naming the Service an object was made for, if `tags` has one.
+pub fn service_tag(tags: &[String]) -> Option<&str> {
+    tags.iter()
+        .map(String::as_str)
+        .find(|t| t.starts_with(SERVICE_TAG_PREFIX))
+}
+
+/// The namespace in a Service tag (`svc-lbaas-service:<namespace>_<name>`;
+/// a namespace has no `_`, and a shortened tag keeps its start).
+pub fn namespace_of_service_tag(tag: &str) -> Option<&str> {
+    tag.strip_prefix(SERVICE_TAG_PREFIX)?
+        .split_once('_')
+        .map(|(ns, _)| ns)
+}
 const SERVICE_TAG_PREFIX: &str = "svc-lbaas-service:";
 const UID_TAG_PREFIX: &str = "svc-lbaas-uid:";
 const PORT_TAG_PREFIX: &str = "svc-lbaas-port:";
@@ -55,7 +75,7 @@ pub fn listener_name(service: &ServiceRef, protocol: ListenerProtocol, port: u16
 pub fn owner_tags(cluster: &str, service: &ServiceRef) -> Vec<String> {
     vec![
         TOOL_TAG.to_string(),
-        fit(format!("{CLUSTER_TAG_PREFIX}{cluster}")),
+        cluster_tag(cluster),
         fit(format!(
             "{SERVICE_TAG_PREFIX}{}_{}",
             service.namespace, service.name

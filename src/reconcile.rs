@@ -653,6 +653,7 @@ impl Reconciler {
             )
             .await?;
             let mut converged = true;
+            let mut vanished = false;
             if options.wait {
                 match self
                     .cloud
@@ -661,12 +662,14 @@ impl Reconciler {
                 {
                     Ok(()) => {}
                     Err(OpenStackError::WaitTimeout { .. }) => converged = false,
+                    // The copy this apply made was removed by a racing replica.
+                    Err(e) if e.is_vanished() => vanished = true,
                     Err(e) => return Err(e.into()),
                 }
             } else if progress.dirty || progress.deleting.is_some() {
                 converged = false;
             }
-            if !done.is_empty() {
+            if !done.is_empty() || vanished {
                 observed = self.observe_for(&calls, &translation).await?;
             }
             // Another replica created a copy while this one worked (the race of
@@ -677,11 +680,11 @@ impl Reconciler {
                 .iter()
                 .filter(|lb| is_owned(&lb.tags, &owner))
                 .count();
-            if copies <= 1
+            if (copies <= 1 && !vanished)
                 || pass >= RACE_PASSES
                 || !matches!(translation, Translation::LoadBalancer(_))
             {
-                break converged;
+                break converged && !vanished;
             }
             pass += 1;
             tracing::info!(service = %service, copies, "several load balancers for one Service (replicas raced): keeping the oldest");
@@ -768,20 +771,33 @@ impl Reconciler {
                 .await
             {
                 Ok(()) => return Ok(()),
-                Err(e) if e.is_conflict() && *round < REPLANS => {
+                Err(e) if (e.is_conflict() || e.is_vanished()) && *round < REPLANS => {
                     tracing::info!(error = %e, "conflict: waiting, then planning again");
                 }
                 Err(e) => return Err(e.into()),
             }
             *round += 1;
-            self.cloud
+            let settled = match self
+                .cloud
                 .settle(calls, progress, options.wait_budget())
-                .await?;
-            if let Some(id) = progress.load_balancer.clone() {
-                self.cloud
-                    .wait_for(calls, &id, options.wait_budget(), false)
-                    .await?;
+                .await
+            {
+                Ok(()) => match progress.load_balancer.clone() {
+                    Some(id) => {
+                        self.cloud
+                            .wait_for(calls, &id, options.wait_budget(), false)
+                            .await
+                    }
+                    None => Ok(()),
+                },
+                Err(e) => Err(e),
+            };
+            match settled {
+                // Gone meanwhile: what to do comes from observing again.
+                Err(e) if e.is_vanished() => {}
+                other => other?,
             }
+            *progress = Progress::default();
             *observed = self.observe_for(calls, translation).await?;
         }
     }
@@ -989,5 +1005,159 @@ fn owner_of(t: &Translation) -> Option<&[String]> {
     match t {
         Translation::LoadBalancer(d) => Some(&d.owner_tags),
         Translation::Skip { owner_tags, .. } => Some(owner_tags),
+    }
+}
+
+/// What `/v1/sync` found of a Service the cloud has and the list has not.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrphanResult {
+    /// `namespace/name` as the ownership tag says (a shortened tag keeps its start).
+    pub service: String,
+    /// `deleted`, `would delete` (dry run), `skipped` (see `reason`) or `failed`.
+    pub action: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub operations: Vec<OperationSummary>,
+}
+
+impl Reconciler {
+    /// Removes what this cluster owns for Services not in `listed` (their
+    /// Service tags) whose namespace `in_scope` accepts: each one's load
+    /// balancers by cascade, its floating IPs deleted, users' bound to them
+    /// only disassociated. Nothing without this cluster's tags is touched; a
+    /// load balancer younger than `[cluster] orphan_grace_s` is left (its
+    /// Service may be newer than the list).
+    pub async fn collect_orphans(
+        &self,
+        listed: &std::collections::HashSet<String>,
+        in_scope: &(dyn Fn(&str) -> bool + Sync),
+        dry_run: bool,
+        options: ApplyOptions,
+    ) -> Result<Vec<OrphanResult>, ReconcileError> {
+        options
+            .bounded(self.collect_orphans_within(listed, in_scope, dry_run, options))
+            .await
+    }
+
+    async fn collect_orphans_within(
+        &self,
+        listed: &std::collections::HashSet<String>,
+        in_scope: &(dyn Fn(&str) -> bool + Sync),
+        dry_run: bool,
+        options: ApplyOptions,
+    ) -> Result<Vec<OrphanResult>, ReconcileError> {
+        let calls = Calls::default();
+        let cluster = names::cluster_tag(&self.settings.cluster.name);
+        let (lbs, fips) = self.cloud.owned_by_cluster(&calls, &cluster).await?;
+        // Orphans by Service tag, in the order first seen.
+        let mut orphans: Vec<(String, Observed)> = Vec::new();
+        let entry = |orphans: &mut Vec<(String, Observed)>, tag: &str| -> Option<usize> {
+            if listed.contains(tag) || !names::namespace_of_service_tag(tag).is_some_and(in_scope) {
+                return None;
+            }
+            Some(match orphans.iter().position(|(t, _)| t == tag) {
+                Some(i) => i,
+                None => {
+                    orphans.push((tag.to_string(), Observed::default()));
+                    orphans.len() - 1
+                }
+            })
+        };
+        for lb in lbs {
+            let Some(i) = names::service_tag(&lb.tags).and_then(|t| entry(&mut orphans, t)) else {
+                continue;
+            };
+            orphans[i].1.load_balancers.push(lb);
+        }
+        for fip in fips {
+            let owned_here = fip.tags.iter().any(|t| t == &cluster);
+            let i = if owned_here {
+                names::service_tag(&fip.tags).and_then(|t| entry(&mut orphans, t))
+            } else {
+                // A user's, bound to an orphan's VIP port: disassociated with it.
+                orphans.iter().position(|(_, o)| {
+                    o.load_balancers
+                        .iter()
+                        .any(|lb| lb.vip_port_id.is_some() && lb.vip_port_id == fip.port_id)
+                })
+            };
+            if let Some(i) = i {
+                orphans[i].1.floating_ips.push(fip);
+            }
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let grace = self.settings.cluster.orphan_grace_s as i64;
+        let mut results = Vec::with_capacity(orphans.len());
+        for (tag, observed) in orphans {
+            let service = tag
+                .strip_prefix("svc-lbaas-service:")
+                .unwrap_or(&tag)
+                .replacen('_', "/", 1);
+            let young = observed.load_balancers.iter().find_map(|lb| {
+                let created = lb
+                    .created_at
+                    .as_deref()
+                    .and_then(crate::openstack::session::parse_utc)?;
+                (now - created < grace).then_some(now - created)
+            });
+            if let Some(age) = young {
+                results.push(OrphanResult {
+                    service,
+                    action: "skipped",
+                    reason: Some(format!(
+                        "its load balancer is {age} s old, younger than [cluster] orphan_grace_s ({grace} s): its Service may be newer than the list"
+                    )),
+                    operations: Vec::new(),
+                });
+                continue;
+            }
+            let owner = vec![names::TOOL_TAG.to_string(), cluster.clone(), tag.clone()];
+            let ops = plan::plan_removal(&observed, &owner, false);
+            if dry_run {
+                results.push(OrphanResult {
+                    service,
+                    action: "would delete",
+                    reason: None,
+                    operations: ops.iter().map(plan::Operation::summary).collect(),
+                });
+                continue;
+            }
+            let key = match service.split_once('/') {
+                Some((namespace, name)) => ServiceRef {
+                    namespace: namespace.into(),
+                    name: name.into(),
+                },
+                None => ServiceRef {
+                    namespace: String::new(),
+                    name: service.clone(),
+                },
+            };
+            let lock = self.lock_for(&key);
+            let _guard = lock.lock().await;
+            let mut progress = Progress::default();
+            let mut done = Vec::new();
+            let outcome = self
+                .execute_all(&calls, &ops, &owner, &mut progress, options, &mut done)
+                .await;
+            tracing::info!(service = %service, operations = done.len(), ok = outcome.is_ok(), "orphan collected");
+            results.push(match outcome {
+                Ok(()) => OrphanResult {
+                    service,
+                    action: "deleted",
+                    reason: None,
+                    operations: done,
+                },
+                Err(e) => OrphanResult {
+                    service,
+                    action: "failed",
+                    reason: Some(e.to_string()),
+                    operations: done,
+                },
+            });
+        }
+        Ok(results)
     }
 }

@@ -485,6 +485,48 @@ impl Cloud {
         })
     }
 
+    /// Everything this tool made for a cluster (`cluster_tag`): its load
+    /// balancers (without their trees) and floating IPs, and every floating
+    /// IP bound to one of those load balancers' VIP ports (a user's, maybe).
+    pub async fn owned_by_cluster(
+        &self,
+        calls: &Calls,
+        cluster_tag: &str,
+    ) -> Result<(Vec<ObservedLoadBalancer>, Vec<ObservedFloatingIp>), OpenStackError> {
+        let owned = |tags: &[String]| {
+            tags.iter().any(|t| t == crate::names::TOOL_TAG)
+                && tags.iter().any(|t| t == cluster_tag)
+        };
+        // Octavia filters by tag; the legacy API keeps tags in descriptions.
+        let path = match self.api {
+            Api::Octavia => ApiPath::of("loadbalancers").query(&[("tags", cluster_tag)]),
+            Api::NeutronLbaas => ApiPath::of("loadbalancers"),
+        };
+        let v = self.lb_call(calls, Method::GET, path, None).await?;
+        let mut load_balancers: Vec<ObservedLoadBalancer> = list(&v, "loadbalancers")
+            .iter()
+            .map(|lb| self.parse_lb(lb))
+            .filter(|lb| owned(&lb.tags))
+            .collect();
+        crate::model::in_survival_order(&mut load_balancers);
+        let vip_ports: Vec<&str> = load_balancers
+            .iter()
+            .filter_map(|lb| lb.vip_port_id.as_deref())
+            .collect();
+        // Neutron cannot filter descriptions by part: read them all, once.
+        let v = self
+            .net_call(calls, Method::GET, ApiPath::of("floatingips"), None)
+            .await?;
+        let floating_ips = list(&v, "floatingips")
+            .iter()
+            .filter_map(parse_fip)
+            .filter(|f| {
+                owned(&f.tags) || f.port_id.as_deref().is_some_and(|p| vip_ports.contains(&p))
+            })
+            .collect();
+        Ok((load_balancers, floating_ips))
+    }
+
     fn parse_lb(&self, v: &Value) -> ObservedLoadBalancer {
         ObservedLoadBalancer {
             id: text(v, "id").unwrap_or_default(),
@@ -1227,8 +1269,14 @@ impl Cloud {
             {
                 Ok(v) => text(&v["loadbalancer"], "provisioning_status").unwrap_or_default(),
                 Err(e) if e.is_not_found() && gone => return Ok(()),
+                // Deleted while waited for: a replica that raced this one
+                // removed its copy. The caller observes and plans again.
+                Err(e) if e.is_not_found() => return Err(vanished(id)),
                 Err(e) => return Err(e),
             };
+            if !gone && matches!(status.as_str(), "PENDING_DELETE" | "DELETED") {
+                return Err(vanished(id));
+            }
             match status.as_str() {
                 "ACTIVE" if !gone => return Ok(()),
                 "ERROR" if !gone => {
@@ -1247,6 +1295,13 @@ impl Cloud {
             tokio::time::sleep(pause).await;
             pause = pause.mul_f64(self.wait.factor).min(self.wait.max_poll);
         }
+    }
+}
+
+fn vanished(id: &str) -> OpenStackError {
+    OpenStackError::Missing {
+        kind: "load balancer",
+        id: id.to_string(),
     }
 }
 

@@ -76,6 +76,17 @@ impl OpenStackError {
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)
     }
+
+    /// A load balancer deleted while it was waited for (by a racing replica).
+    pub fn is_vanished(&self) -> bool {
+        matches!(
+            self,
+            OpenStackError::Missing {
+                kind: "load balancer",
+                ..
+            }
+        )
+    }
 }
 
 /// The human message inside an OpenStack error body: Octavia's

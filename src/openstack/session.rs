@@ -88,7 +88,7 @@ pub struct Session {
 }
 
 /// Seconds since the epoch of Keystone's `2026-11-26T07:28:24.000000Z`.
-fn parse_utc(text: &str) -> Option<i64> {
+pub fn parse_utc(text: &str) -> Option<i64> {
     let num = |a: usize, b: usize| text.get(a..b)?.parse::<i64>().ok();
     let (y, mo, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
     let (h, mi, s) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
