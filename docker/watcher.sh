@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The thin cluster watcher: watches Services and EndpointSlices in all
 # namespaces, posts each change to svc-lbaas's /v1/events, and patches the
-# answered status onto services/status. State lives in OpenStack, so a restart
-# (or a reconnect, which re-lists: `kubectl get --watch` starts with every
-# object) is always safe.
+# answered status onto services/status. On every (re)list it posts the full
+# list to /v1/sync, which also removes the load balancers of Services deleted
+# while it was away. State lives in OpenStack, so a restart (or a reconnect,
+# which re-lists: `kubectl get --watch` starts with every object) is always safe.
 #
 # Needs kubectl, curl and jq. Settings (environment):
 #   SVC_LBAAS_URL       svc-lbaas REST address (default http://127.0.0.1:8080)
@@ -22,12 +23,13 @@ RETRIES=${WATCHER_RETRIES:-5}
 
 log() { printf '%s watcher: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
 
-# POSTs a JSON body (stdin) to /v1/events; prints the answer. Retries with
-# backoff on transport errors and 5xx; a 4xx is final (the object is wrong).
+# POSTs a JSON body (stdin) to /v1/events (or the path given); prints the
+# answer. Retries with backoff on transport errors and 5xx; a 4xx is final
+# (the object is wrong).
 post_event() {
-  local body answer code attempt=1 pause=1
+  local path=${1:-/v1/events} body answer code attempt=1 pause=1
   body=$(cat)
-  local args=(-sS -X POST "$URL/v1/events" -H 'content-type: application/json' --data-binary @- -w '\n%{http_code}')
+  local args=(-sS -X POST "$URL$path" -H 'content-type: application/json' --data-binary @- -w '\n%{http_code}')
   [ -n "${SVC_LBAAS_TOKEN:-}" ] && args+=(-H "Authorization: Bearer $SVC_LBAAS_TOKEN")
   [ -n "${SVC_LBAAS_CACERT:-}" ] && args+=(--cacert "$SVC_LBAAS_CACERT")
   while :; do
@@ -96,10 +98,34 @@ handle_slice() {
   post_slices "$ns" "$service" && log "EndpointSlices of $ns/$service posted"
 }
 
-# Watches one resource forever (or once), re-listing on every reconnect.
+# The cluster's Services and EndpointSlices, listed now, posted to /v1/sync:
+# every Service applied (its status patched), orphans removed.
+sync_all() {
+  local services slices answer
+  services=$($KUBECTL get services --all-namespaces -o json) \
+    && slices=$($KUBECTL get endpointslices.discovery.k8s.io --all-namespaces -o json) || {
+    log "could not list Services and EndpointSlices for a sync"
+    return 1
+  }
+  answer=$(jq -c -n --argjson s "$services" --argjson e "$slices" \
+    '{apiVersion: "v1", kind: "List", items: (($s.items | map(. + {apiVersion: "v1", kind: "Service"})) + ($e.items | map(. + {apiVersion: "discovery.k8s.io/v1", kind: "EndpointSlice"})))}' \
+    | post_event /v1/sync) || return 1
+  log "synced: $(jq -c '{services: (.services | length), orphans: [.orphans[] | .service + " " + .action]}' <<<"$answer")"
+  jq -c '.services[] | select(.result.status) | [.service, .result.status]' <<<"$answer" \
+    | while IFS= read -r row; do
+        local service ns name
+        service=$(jq -r '.[0]' <<<"$row")
+        ns=${service%%/*} name=${service#*/}
+        patch_status "$ns" "$name" "$(jq -c '.[1]' <<<"$row")"
+      done
+}
+
+# Watches one resource forever (or once), re-listing on every reconnect
+# (Services: after a sync of the whole list).
 watch() {
   local resource=$1 handler=$2 pause=1
   while :; do
+    [ "$resource" = services ] && sync_all
     $KUBECTL get "$resource" --all-namespaces --watch --output-watch-events -o json \
       | jq -c --unbuffered . \
       | while IFS= read -r event; do "$handler" "$event"; done

@@ -47,9 +47,21 @@ async fn spawn_app() -> App {
 }
 
 async fn spawn_app_with(tokens: Option<svc_lbaas::api::auth::Tokens>) -> App {
+    spawn_app_configured(tokens, |_| {}).await
+}
+
+async fn spawn_app_with_settings(change: impl FnOnce(&mut Settings)) -> App {
+    spawn_app_configured(None, change).await
+}
+
+async fn spawn_app_configured(
+    tokens: Option<svc_lbaas::api::auth::Tokens>,
+    change: impl FnOnce(&mut Settings),
+) -> App {
     static SERIAL: std::sync::OnceLock<tokio::sync::Mutex<()>> = std::sync::OnceLock::new();
     let real = real_cloud();
     let mut settings = Settings::default();
+    change(&mut settings);
     let serial = if real {
         settings.neutron_defaults.pod_subnet = Some(env_var("POD_SUBNET_ID"));
         settings.neutron_defaults.service_subnet = Some(env_var("SERVICE_SUBNET_ID"));
@@ -2114,4 +2126,187 @@ async fn two_replicas_racing_on_a_new_service_leave_one_load_balancer_and_one_fl
         assert_eq!(fips[0]["port_id"], vip_port.as_str());
         assert_eq!(fips[0]["floating_ip_address"], ip(&a).as_str());
     }
+}
+
+#[tokio::test]
+async fn sync_applies_the_list_and_collects_what_the_list_no_longer_has() {
+    let app = spawn_app_with_settings(|s| s.cluster.orphan_grace_s = 0).await;
+    let svc = |name: &str, ip: &str| {
+        let mut s = service("LoadBalancer", two_ports(), json!({"clusterIP": ip}));
+        s["metadata"]["name"] = json!(name);
+        s.as_object_mut().unwrap().remove("kind");
+        s.as_object_mut().unwrap().remove("apiVersion");
+        s
+    };
+    let list =
+        |items: Vec<Value>| json!({"kind": "ServiceList", "apiVersion": "v1", "items": items});
+    let sync = |body: Value, query: &str| {
+        let q = query.to_string();
+        let app = &app;
+        async move {
+            app.send(
+                reqwest::Method::POST,
+                &format!("/v1/sync{q}"),
+                Some(body.to_string()),
+            )
+            .await
+        }
+    };
+    let a = sync(list(vec![svc("a", "10.2.0.51"), svc("b", "10.2.0.52")]), "").await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(
+        a.body["services"].as_array().unwrap().len(),
+        2,
+        "{}",
+        a.body
+    );
+    assert_eq!(
+        a.body["services"][0]["result"]["action"], "created",
+        "{}",
+        a.body
+    );
+    assert!(a.body["orphans"].as_array().unwrap().is_empty());
+    assert_eq!(app.load_balancers().await.len(), 2);
+    assert_eq!(app.floating_ips().await.len(), 2);
+    // A load balancer of another tool, of the same name pattern, is never touched.
+    // `b` leaves the list: a dry run says what would go, and writes nothing.
+    let dry = sync(list(vec![svc("a", "10.2.0.51")]), "?dryRun=true").await;
+    assert_eq!(dry.status, StatusCode::OK, "{}", dry.body);
+    assert_eq!(dry.body["dryRun"], true);
+    let orphans = dry.body["orphans"].as_array().unwrap();
+    assert_eq!(orphans.len(), 1, "{}", dry.body);
+    assert_eq!(orphans[0]["service"], "shop/b");
+    assert_eq!(orphans[0]["action"], "would delete");
+    let ops: Vec<String> = orphans[0]["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            format!(
+                "{} {}",
+                o["op"].as_str().unwrap(),
+                o["resource"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        ops,
+        ["delete floatingip", "delete loadbalancer"],
+        "{}",
+        dry.body
+    );
+    assert_eq!(
+        dry.body["services"][0]["result"]["action"], "unchanged",
+        "{}",
+        dry.body
+    );
+    assert_eq!(app.load_balancers().await.len(), 2);
+    // The real sync deletes it and its floating IP.
+    let real = sync(list(vec![svc("a", "10.2.0.51")]), "").await;
+    assert_eq!(real.status, StatusCode::OK, "{}", real.body);
+    assert_eq!(
+        real.body["orphans"][0]["action"], "deleted",
+        "{}",
+        real.body
+    );
+    for _ in 0..100 {
+        if app.load_balancers().await.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let lbs = app.load_balancers().await;
+    assert_eq!(lbs.len(), 1);
+    assert_eq!(lbs[0]["name"], "shop/a");
+    assert_eq!(app.floating_ips().await.len(), 1);
+    // Adding it back creates it again.
+    let back = sync(list(vec![svc("a", "10.2.0.51"), svc("b", "10.2.0.52")]), "").await;
+    assert_eq!(back.status, StatusCode::OK, "{}", back.body);
+    assert_eq!(
+        back.body["services"][1]["result"]["action"], "created",
+        "{}",
+        back.body
+    );
+    assert_eq!(app.load_balancers().await.len(), 2);
+    // Not a List: refused.
+    let bad = sync(svc("a", "10.2.0.51"), "").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad.body["field"], "kind");
+}
+
+#[tokio::test]
+async fn a_scoped_token_syncs_only_its_namespaces() {
+    let tokens = svc_lbaas::api::auth::Tokens::parse(
+        "[[tokens]]\ntoken = \"shop-token-0123456789\"\nnamespaces = [\"shop\"]\n[[tokens]]\ntoken = \"admin-token-0123456789\"\nnamespaces = [\"*\"]\n",
+    )
+    .unwrap();
+    let app = spawn_app_with(Some(tokens)).await;
+    let mut billing = service(
+        "LoadBalancer",
+        two_ports(),
+        json!({"clusterIP": "10.2.0.61"}),
+    );
+    billing["metadata"]["namespace"] = json!("billing");
+    let created = app
+        .http
+        .post(format!("http://{}/v1/apply", app.addr))
+        .bearer_auth("admin-token-0123456789")
+        .json(&json!({"service": billing}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::OK);
+    let empty = json!({"kind": "List", "apiVersion": "v1", "items": []});
+    let post = |token: &'static str, query: &'static str| {
+        let app = &app;
+        let empty = empty.clone();
+        async move {
+            app.http
+                .post(format!("http://{}/v1/sync{query}", app.addr))
+                .bearer_auth(token)
+                .json(&empty)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // The shop token may not name billing, and its own sync leaves billing alone.
+    assert_eq!(
+        post("shop-token-0123456789", "?namespaces=billing")
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    let own = post("shop-token-0123456789", "").await;
+    assert_eq!(own.status(), StatusCode::OK);
+    let body: Value = own.json().await.unwrap();
+    assert!(body["orphans"].as_array().unwrap().is_empty(), "{body}");
+    assert_eq!(app.load_balancers().await.len(), 1);
+}
+
+#[tokio::test]
+async fn grpc_sync_answers_what_rest_answers() {
+    use svc_lbaas::api::grpc::pb::translator_client::TranslatorClient;
+    let (url, _sim) = spawn_grpc(None).await;
+    let mut client = TranslatorClient::connect(url).await.unwrap();
+    let list = json!({"kind": "List", "apiVersion": "v1", "items": [service("ClusterIP", two_ports(), json!({}))]});
+    let req = svc_lbaas::api::grpc::pb::SyncRequest {
+        list: Some(svc_lbaas::api::grpc::json_to_struct(&list)),
+        dry_run: true,
+        ..Default::default()
+    };
+    let answer = client.sync(req).await.unwrap().into_inner();
+    let v = svc_lbaas::api::grpc::struct_to_json(&answer.result.unwrap());
+    assert_eq!(v["dryRun"], true, "{v}");
+    assert_eq!(v["services"][0]["result"]["action"], "create", "{v}");
+    let bad = svc_lbaas::api::grpc::pb::SyncRequest {
+        list: Some(svc_lbaas::api::grpc::json_to_struct(
+            &json!({"kind": "Service"}),
+        )),
+        ..Default::default()
+    };
+    assert_eq!(
+        client.sync(bad).await.unwrap_err().code(),
+        tonic::Code::InvalidArgument
+    );
 }

@@ -47,6 +47,11 @@ impl Caller {
     pub fn may_touch(&self, namespace: &str) -> bool {
         self.namespaces.iter().any(|n| n == "*" || n == namespace)
     }
+
+    /// The namespaces it may touch; `None`: all of them.
+    pub fn namespaces(&self) -> Option<&[String]> {
+        (!self.namespaces.iter().any(|n| n == "*")).then_some(self.namespaces.as_slice())
+    }
 }
 
 /// The configured tokens, kept as SHA-256 digests.

@@ -510,6 +510,36 @@ impl pb::translator_server::Translator for Translator {
         }
         Ok(Response::new(pb::EventResponse { results }))
     }
+
+    async fn sync(
+        &self,
+        req: Request<pb::SyncRequest>,
+    ) -> Result<Response<pb::SyncResponse>, Status> {
+        self.run_sync(req).await.map(Response::new)
+    }
+}
+
+impl Translator {
+    async fn run_sync(&self, req: Request<pb::SyncRequest>) -> Result<pb::SyncResponse, Status> {
+        let caller = self.caller(&req)?;
+        let req = req.into_inner();
+        let list = req.list.as_ref().map_or(Value::Null, struct_to_json);
+        let options = ApplyOptions::new(
+            true,
+            req.timeout_s
+                .map_or(crate::reconcile::DEFAULT_TIMEOUT, |t| {
+                    Duration::from_secs(t.into())
+                }),
+        );
+        let namespaces = (!req.namespaces.is_empty()).then_some(req.namespaces);
+        let answer =
+            super::process_sync(&self.state, &caller, list, req.dry_run, namespaces, options)
+                .await
+                .map_err(problem_status)?;
+        Ok(pb::SyncResponse {
+            result: Some(json_to_struct(&answer)),
+        })
+    }
 }
 
 /// The gRPC router: Translator, standard health (SERVING), reflection v1 and v1alpha.

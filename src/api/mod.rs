@@ -41,6 +41,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/plan", post(plan))
         .route("/v1/apply", post(apply))
         .route("/v1/events", post(events))
+        .route("/v1/sync", post(sync))
         .route(
             "/v1/services/{namespace}/{name}",
             get(get_service).delete(delete_service),
@@ -636,12 +637,176 @@ pub(crate) async fn process_events(
     Ok((single, results))
 }
 
+#[derive(Debug, Deserialize)]
+struct SyncQuery {
+    #[serde(rename = "dryRun", default)]
+    dry_run: bool,
+    /// `a,b`: sync only these namespaces (a scoped token must name its own).
+    namespaces: Option<String>,
+    timeout_s: Option<u64>,
+}
+
+/// The cluster's full Service list, as a watcher has it after a (re)list:
+/// every Service applied, and what this cluster owns for Services not in it
+/// deleted (or, `dryRun=true`, what would be; no writes).
+#[utoipa::path(post, path = "/v1/sync", tag = "services", request_body = Object,
+    params(
+        ("dryRun" = Option<bool>, Query, description = "answer what would be applied and deleted; no writes"),
+        ("namespaces" = Option<String>, Query, description = "comma-separated: sync only these namespaces (default: all the token may touch)"),
+        ("timeout_s" = Option<u64>, Query, description = "the deadline of the whole sync in seconds (default 300)")),
+    responses(
+        (status = 200, description = "per Service the result, per orphan what was (or would be) done", body = Object),
+    (status = 400, description = "invalid input; `field` names it", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "no or unknown bearer token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "the token may not touch this namespace", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "body over the limit", body = Problem, content_type = "application/problem+json"),
+    (status = 502, description = "OpenStack answered an error", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "OpenStack unreachable", body = Problem, content_type = "application/problem+json"),
+    (status = 504, description = "the deadline (timeout_s) passed", body = Problem, content_type = "application/problem+json")))]
+async fn sync(
+    State(s): State<Arc<AppState>>,
+    Extension(caller): Extension<auth::Caller>,
+    q: Result<Query<SyncQuery>, axum::extract::rejection::QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ProblemResponse> {
+    let Query(q) = q.map_err(bad_query)?;
+    let value = json_body(body)?;
+    let namespaces = q.namespaces.map(|n| {
+        n.split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+            .collect()
+    });
+    let options = ApplyOptions::new(
+        true,
+        q.timeout_s
+            .map_or(crate::reconcile::DEFAULT_TIMEOUT, Duration::from_secs),
+    );
+    let answer = process_sync(&s, &caller, value, q.dry_run, namespaces, options).await?;
+    Ok(Json(answer).into_response())
+}
+
+/// Runs a sync (REST and gRPC): the answer's JSON.
+pub(crate) async fn process_sync(
+    s: &AppState,
+    caller: &auth::Caller,
+    value: Value,
+    dry_run: bool,
+    namespaces: Option<Vec<String>>,
+    options: ApplyOptions,
+) -> Result<Value, ProblemResponse> {
+    let bad = |field: &str, detail: String| {
+        let mut p = Problem::new("invalid-sync", "Invalid sync request", 400, detail);
+        p.field = Some(field.into());
+        ProblemResponse(Box::new(p))
+    };
+    // The scope: the namespaces named (each one the token's), else all the token may touch.
+    let scope: Option<Vec<String>> = match namespaces {
+        Some(list) => {
+            for ns in &list {
+                crate::translate::parse_service_ref(ns, "x", "namespaces.")
+                    .map_err(|_| bad("namespaces", format!("{ns:?} is not a namespace name")))?;
+                authorize(caller, ns)?;
+            }
+            Some(list)
+        }
+        None => caller.namespaces().map(<[String]>::to_vec),
+    };
+    let in_scope = |ns: &str| scope.as_ref().is_none_or(|l| l.iter().any(|n| n == ns));
+    if !value
+        .get("kind")
+        .and_then(Value::as_str)
+        .is_some_and(|k| k.ends_with("List"))
+    {
+        return Err(bad(
+            "kind",
+            "expected the cluster's Services as a List or ServiceList (with their Endpoints or EndpointSlices, optionally)".into(),
+        ));
+    }
+    let read = crate::k8s::read_value("request", value)
+        .map_err(|e| ProblemResponse(Box::new(Problem::from(&e))))?;
+    let mut notes = read.notes;
+    let inputs = crate::cli::pair(read.objects, &mut notes).map_err(ProblemResponse)?;
+    let cluster = s.reconciler.settings.cluster.name.clone();
+    let mut listed = std::collections::HashSet::new();
+    let mut items: Vec<(String, Outcome)> = Vec::new();
+    let mut jobs = Vec::new();
+    for input in inputs {
+        let service = match crate::translate::service_ref(&input.service) {
+            Ok(r) => r,
+            Err(e) => {
+                let who = input.service.metadata.name.clone().unwrap_or_default();
+                items.push((who, Err(ProblemResponse(Box::new(Problem::from(&e))))));
+                continue;
+            }
+        };
+        // Every listed Service keeps what it has, in scope or not.
+        if let Some(tag) = crate::names::owner_tags(&cluster, &service).pop() {
+            listed.insert(tag);
+        }
+        if !in_scope(&service.namespace) {
+            let p = Problem::new(
+                "forbidden",
+                "Outside the sync",
+                403,
+                format!(
+                    "namespace {} is not in this sync's namespaces",
+                    service.namespace
+                ),
+            );
+            items.push((service.to_string(), Err(ProblemResponse(Box::new(p)))));
+            continue;
+        }
+        let slices: Vec<_> = input.endpoint_slices.into_iter().map(|(_, s)| s).collect();
+        let apply = Box::new(ApplyInput {
+            service: input.service,
+            endpoints: input.endpoints.map(|(_, e)| e),
+            endpoint_slices: (!slices.is_empty()).then_some(slices),
+        });
+        jobs.push(Job {
+            slot: items.len(),
+            work: if dry_run {
+                Work::Plan(apply)
+            } else {
+                Work::Apply(apply)
+            },
+        });
+        items.push((service.to_string(), Ok((StatusCode::OK, Value::Null))));
+    }
+    for (slot, outcome) in run_jobs(s, jobs, options).await {
+        items[slot].1 = outcome;
+    }
+    let orphans = s
+        .reconciler
+        .collect_orphans(&listed, &in_scope, dry_run, options)
+        .await?;
+    let services: Vec<Value> = items
+        .iter()
+        .map(|(service, outcome)| match outcome {
+            Ok((status, v)) => json!({"service": service, "status": status.as_u16(), "result": v}),
+            Err(p) => json!({"service": service, "status": p.0.status, "problem": serde_json::to_value(&*p.0).unwrap_or(Value::Null)}),
+        })
+        .collect();
+    Ok(json!({
+        "dryRun": dry_run,
+        "services": services,
+        "orphans": orphans,
+        "notes": notes,
+    }))
+}
+
+/// What became of one item: its status and answer, or its problem.
+pub(crate) type Outcome = Result<(StatusCode, Value), ProblemResponse>;
+
 /// How many Services a List of events (or a sync) works on at once.
 pub const EVENT_CONCURRENCY: usize = 8;
 
 /// What one event asks of the cloud.
 pub(crate) enum Work {
     Apply(Box<ApplyInput>),
+    /// A dry run's apply: the plan, no writes.
+    Plan(Box<ApplyInput>),
     Delete {
         service: ServiceRef,
         keep: bool,
@@ -659,7 +824,7 @@ pub(crate) enum Work {
 impl Work {
     fn service(&self) -> ServiceRef {
         match self {
-            Work::Apply(input) => ServiceRef {
+            Work::Apply(input) | Work::Plan(input) => ServiceRef {
                 namespace: namespace_of(input).to_string(),
                 name: input.service.metadata.name.clone().unwrap_or_default(),
             },
@@ -722,6 +887,13 @@ async fn run_work(
     };
     match work {
         Work::Apply(input) => Ok(answer(s.reconciler.apply(&input, options).await?)),
+        Work::Plan(input) => {
+            let plan = s.reconciler.plan(&input, false).await?;
+            Ok((
+                StatusCode::OK,
+                serde_json::to_value(plan).unwrap_or(Value::Null),
+            ))
+        }
         Work::Delete { service, keep } => {
             let a = s.reconciler.delete(&service, keep, options).await?;
             Ok((StatusCode::OK, answer(a).1))

@@ -47,6 +47,7 @@ pub struct WatchEvent {
         super::get_service,
         super::delete_service,
         super::events,
+        super::sync,
         super::healthz,
         super::readyz,
         super::metrics

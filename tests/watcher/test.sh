@@ -15,12 +15,17 @@ check() { # name, then a command that must succeed
   if "$@" >/dev/null; then passed=$((passed + 1)); echo "ok    $name"; else failed=$((failed + 1)); echo "FAIL  $name"; fi
 }
 
-env -u OS_CLOUD -u OS_AUTH_URL SVC_LBAAS_SIM_PROVISIONING_DELAY_MS=50 \
+env -u OS_CLOUD -u OS_AUTH_URL SVC_LBAAS_SIM_PROVISIONING_DELAY_MS=50 SVC_LBAAS_ORPHAN_GRACE_S=0 \
   "$bin" serve --rest-addr 127.0.0.1:0 > "$work/serve.out" 2> "$work/serve.err" &
 server=$!
 for _ in $(seq 50); do grep -q REST_ADDR "$work/serve.out" && break; sleep 0.1; done
 addr=$(sed -n 's/^REST_ADDR=//p' "$work/serve.out")
 [ -n "$addr" ] || { cat "$work/serve.err"; echo "watcher: 0 passed, 1 failed"; exit 1; }
+
+# A Service deleted while the watcher was away: its load balancer is in the
+# cloud, the cluster no longer has it. The watcher's first sync removes it.
+curl -s -X POST "http://$addr/v1/apply" -H 'content-type: application/json' \
+  -d '{"service": {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "gone", "namespace": "shop"}, "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}}}' > "$work/gone.json"
 
 export FAKE_KUBECTL_LOG="$work/patches" KUBECTL="$here/fake-kubectl" SVC_LBAAS_URL="http://$addr" WATCHER_ONCE=1
 touch "$FAKE_KUBECTL_LOG"
@@ -36,6 +41,9 @@ check "the ingress IP is patched onto shop/web" jq -es 'length == 1 and (.[0].st
 check "the patch is a merge of the status only" jq -es 'length == 1 and (.[0] | keys == ["status"])' "$work/web-patch.json"
 check "the headless shop/db gets an empty status" grep -qxF 'shop db {"status": {"loadBalancer":{}}}' "$FAKE_KUBECTL_LOG"
 check "both slices' ready endpoints are members of both pools (3 x 2)" test "$(members)" = 6
+check "the Service deleted while the watcher was away was created first" jq -es '.[0].action == "created"' "$work/gone.json"
+check "the watcher's sync removed its load balancer" grep -q 'shop/gone deleted' "$work/watcher.err"
+check "and GET answers 404 for it" test "$(curl -s -o /dev/null -w '%{http_code}' "http://$addr/v1/services/shop/gone")" = 404
 check "the MODIFIED Service was applied (session affinity)" jq -es 'length == 1 and .[0].loadBalancer.listeners[0].pool.sessionPersistence == "SOURCE_IP"' <<<"$service"
 if [ "$failed" -gt 0 ]; then
   echo "--- watcher log"; cat "$work/watcher.err"; echo "--- patches"; cat "$FAKE_KUBECTL_LOG"; echo "--- service"; echo "$service"
