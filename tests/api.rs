@@ -2310,3 +2310,54 @@ async fn grpc_sync_answers_what_rest_answers() {
         tonic::Code::InvalidArgument
     );
 }
+
+#[tokio::test]
+async fn a_list_of_events_keeps_each_services_order_and_answers_in_input_order() {
+    let app = spawn_app().await;
+    let svc = |name: &str, ip: &str| {
+        let mut s = service("ClusterIP", two_ports(), json!({"clusterIP": ip}));
+        s["metadata"]["name"] = json!(name);
+        s
+    };
+    let list = json!({"kind": "List", "apiVersion": "v1", "items": [
+        {"type": "ADDED", "object": svc("a", "10.2.0.71")},
+        {"type": "ADDED", "object": svc("b", "10.2.0.72")},
+        {"type": "DELETED", "object": svc("a", "10.2.0.71")},
+        {"type": "ADDED", "object": svc("c", "10.2.0.73")},
+        {"type": "MODIFIED", "object": svc("b", "10.2.0.72")}]});
+    let a = event(&app, list).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let got: Vec<(String, String)> = a.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap_or("").to_string(),
+                r["result"]["action"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let want = [
+        ("a", "created"),
+        ("b", "created"),
+        ("a", "deleted"),
+        ("c", "created"),
+        ("b", "unchanged"),
+    ];
+    assert_eq!(
+        got,
+        want.map(|(n, w)| (n.to_string(), w.to_string())),
+        "{}",
+        a.body
+    );
+    let mut names: Vec<String> = app
+        .load_balancers()
+        .await
+        .iter()
+        .filter(|lb| lb["provisioning_status"] != "PENDING_DELETE")
+        .map(|lb| lb["name"].as_str().unwrap_or("").to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["shop/b", "shop/c"]);
+}

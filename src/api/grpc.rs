@@ -475,7 +475,7 @@ impl pb::translator_server::Translator for Translator {
             .event
             .as_ref()
             .map_or(Value::Null, struct_to_json);
-        let (single, items) = process_events(&self.state, &caller, event)
+        let (single, items) = process_events(&self.state, &caller, event, ApplyOptions::default())
             .await
             .map_err(problem_status)?;
         let mut results = Vec::with_capacity(items.len());

@@ -427,7 +427,13 @@ fn meta(object: &Value) -> (String, String, String) {
 /// reconcile members (202 `pending` while the Service has no load balancer).
 /// Kubernetes watch events (or a List): Services applied or deleted,
 /// Endpoints / EndpointSlices reconciled into members.
+#[derive(Debug, Deserialize)]
+struct EventsQuery {
+    timeout_s: Option<u64>,
+}
+
 #[utoipa::path(post, path = "/v1/events", tag = "services", request_body = openapi::WatchEvent,
+    params(("timeout_s" = Option<u64>, Query, description = "the deadline of the whole request in seconds, all its items together (default 300)")),
     responses(
         (status = 200, description = "the result of the event (or `results` for a List)", body = Object),
         (status = 202, description = "pending: no load balancer for the Service yet", body = Object),
@@ -441,10 +447,17 @@ fn meta(object: &Value) -> (String, String, String) {
 async fn events(
     State(s): State<Arc<AppState>>,
     Extension(caller): Extension<auth::Caller>,
+    q: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ProblemResponse> {
     let value = json_body(body)?;
-    let (single, results) = process_events(&s, &caller, value).await?;
+    let Query(q) = q.map_err(bad_query)?;
+    let options = ApplyOptions::new(
+        true,
+        q.timeout_s
+            .map_or(crate::reconcile::DEFAULT_TIMEOUT, Duration::from_secs),
+    );
+    let (single, results) = process_events(&s, &caller, value, options).await?;
     if single && let Some(item) = results.first() {
         // One event's failure is the answer's: a problem, as any request's.
         return match &item.outcome {
@@ -462,6 +475,7 @@ pub(crate) async fn process_events(
     s: &AppState,
     caller: &auth::Caller,
     value: Value,
+    options: ApplyOptions,
 ) -> Result<(bool, Vec<EventItem>), ProblemResponse> {
     let single = value.get("object").is_some();
     let entries: Vec<(String, Value)> = if single {
@@ -493,7 +507,6 @@ pub(crate) async fn process_events(
         p.field = Some("type".into());
         return Err(ProblemResponse(Box::new(p)));
     };
-    let options = ApplyOptions::default();
     let mut results: Vec<EventItem> = Vec::new();
     // What needs the cloud, run after the loop: concurrently per Service.
     let mut jobs: Vec<Job> = Vec::new();
