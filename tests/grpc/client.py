@@ -98,8 +98,8 @@ def run(channel):
 
     pool = DescriptorPool(ProtoReflectionDescriptorDatabase(channel))
     translator = pool.FindServiceByName("svclbaas.v1.Translator")
-    check("the Translator offers Plan, Apply, ApplyStream, Get, Delete, HandleEvent",
-          sorted(m.name for m in translator.methods) == sorted(["Plan", "Apply", "ApplyStream", "Get", "Delete", "HandleEvent"]),
+    check("the Translator offers Plan, Apply, ApplyStream, Get, Delete, HandleEvent, Sync",
+          sorted(m.name for m in translator.methods) == sorted(["Plan", "Apply", "ApplyStream", "Get", "Delete", "HandleEvent", "Sync"]),
           [m.name for m in translator.methods])
 
     apply = translator.FindMethodByName("Apply")
@@ -127,6 +127,18 @@ def run(channel):
     done = events[-1].get("done", {}) if events else {}
     members = [m["address"] for l in done.get("loadBalancer", {}).get("listeners", []) for m in l.get("pool", {}).get("members", [])]
     check("the streamed answer shows the new member", members == ["10.1.0.7"], done)
+
+    sync = translator.FindMethodByName("Sync")
+    SyncRequest = message_factory.GetMessageClass(sync.input_type)
+    SyncAnswer = message_factory.GetMessageClass(sync.output_type)
+    listed = {"kind": "List", "apiVersion": "v1", "items": [SERVICE]}
+    call = channel.unary_unary("/svclbaas.v1.Translator/Sync", request_serializer=SyncRequest.SerializeToString,
+                               response_deserializer=SyncAnswer.FromString)
+    result = json_format.MessageToDict(call(json_format.ParseDict({"list": listed, "dryRun": True}, SyncRequest()),
+                                            timeout=30)).get("result", {})
+    check("a dry-run Sync of the list finds the Service unchanged and no orphan",
+          result.get("dryRun") is True and result.get("orphans") == []
+          and [s.get("result", {}).get("action") for s in result.get("services", [])] == ["unchanged"], result)
 
     bad = json_format.ParseDict({"service": dict(SERVICE, spec={"ports": [{"port": "eighty"}]})}, Request())
     try:
