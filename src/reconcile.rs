@@ -771,7 +771,12 @@ impl Reconciler {
                 .await
             {
                 Ok(()) => return Ok(()),
-                Err(e) if (e.is_conflict() || e.is_vanished()) && *round < REPLANS => {
+                // Busy (409), or something the plan named is gone (404; a
+                // racing replica removed its copy): observe and plan again.
+                Err(e)
+                    if (e.is_conflict() || e.is_vanished() || e.is_not_found())
+                        && *round < REPLANS =>
+                {
                     tracing::info!(error = %e, "conflict: waiting, then planning again");
                 }
                 Err(e) => return Err(e.into()),

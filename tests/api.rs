@@ -1623,23 +1623,35 @@ fn keystone_with_catalog(api: String) -> axum::response::Response {
         .unwrap()
 }
 
-async fn app_on_cloud(auth_url: String) -> SocketAddr {
-    let mut settings = Settings::default();
-    settings.neutron_defaults.service_subnet = Some("d6438a81-22fa-4a88-9b05-c4723662ef36".into());
-    let env = move |k: &str| match k {
+/// How a replica reads its environment.
+type Env = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// The OS_* variables of the admin password at `auth_url`.
+fn password_env(auth_url: String) -> Env {
+    Box::new(move |k: &str| match k {
         "OS_AUTH_URL" => Some(auth_url.clone()),
         "OS_USERNAME" | "OS_PASSWORD" | "OS_PROJECT_NAME" => Some("admin".to_string()),
         "OS_USER_DOMAIN_NAME" | "OS_PROJECT_DOMAIN_NAME" => Some("Default".to_string()),
         "OS_REGION_NAME" => Some("RegionOne".to_string()),
         _ => None,
-    };
-    let (app, _) = svc_lbaas::cli::build_app(settings, None, &env)
+    })
+}
+
+/// The REST app of `settings` on the cloud `env` names, served on 127.0.0.1:0.
+async fn serve_on(settings: Settings, env: Env) -> SocketAddr {
+    let (app, _) = svc_lbaas::cli::build_app(settings, None, &*env)
         .await
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     addr
+}
+
+async fn app_on_cloud(auth_url: String) -> SocketAddr {
+    let mut settings = Settings::default();
+    settings.neutron_defaults.service_subnet = Some("d6438a81-22fa-4a88-9b05-c4723662ef36".into());
+    serve_on(settings, password_env(auth_url)).await
 }
 
 #[tokio::test]
@@ -1948,20 +1960,7 @@ async fn sctp_is_refused_naming_the_port_on_clouds_below_octavia_2_23() {
     let mut settings = Settings::default();
     settings.neutron_defaults.service_subnet = Some(sim.state.seed.service_subnet.clone());
     settings.neutron_defaults.pod_subnet = Some(sim.state.seed.pod_subnet.clone());
-    let auth_url = sim.auth_url();
-    let env = move |k: &str| match k {
-        "OS_AUTH_URL" => Some(auth_url.clone()),
-        "OS_USERNAME" | "OS_PASSWORD" | "OS_PROJECT_NAME" => Some("admin".to_string()),
-        "OS_USER_DOMAIN_NAME" | "OS_PROJECT_DOMAIN_NAME" => Some("Default".to_string()),
-        "OS_REGION_NAME" => Some("RegionOne".to_string()),
-        _ => None,
-    };
-    let (app, _) = svc_lbaas::cli::build_app(settings, None, &env)
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = serve_on(settings, password_env(sim.auth_url())).await;
     let ports =
         json!([{"name": "http", "port": 80}, {"name": "sig", "port": 3868, "protocol": "SCTP"}]);
     let res = reqwest::Client::new()
@@ -2025,9 +2024,6 @@ async fn typed_lists_as_the_api_server_sends_them_are_read() {
     );
 }
 
-/// How a replica reads its environment.
-type Env = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
-
 /// A second `serve` replica on the same cloud as `app` (its own process state).
 async fn second_replica(app: &App) -> SocketAddr {
     let mut settings = Settings::default();
@@ -2037,14 +2033,7 @@ async fn second_replica(app: &App) -> SocketAddr {
             settings.neutron_defaults.pod_subnet = Some(seed.pod_subnet.clone());
             settings.neutron_defaults.service_subnet = Some(seed.service_subnet.clone());
             settings.neutron_defaults.external_svc_subnet = Some(seed.public_subnet.clone());
-            let auth_url = sim.auth_url();
-            Box::new(move |k: &str| match k {
-                "OS_AUTH_URL" => Some(auth_url.clone()),
-                "OS_USERNAME" | "OS_PASSWORD" | "OS_PROJECT_NAME" => Some("admin".to_string()),
-                "OS_USER_DOMAIN_NAME" | "OS_PROJECT_DOMAIN_NAME" => Some("Default".to_string()),
-                "OS_REGION_NAME" => Some("RegionOne".to_string()),
-                _ => None,
-            })
+            password_env(sim.auth_url())
         }
         None => {
             settings.neutron_defaults.pod_subnet = Some(env_var("POD_SUBNET_ID"));
@@ -2053,13 +2042,7 @@ async fn second_replica(app: &App) -> SocketAddr {
             Box::new(|k: &str| std::env::var(k).ok())
         }
     };
-    let (router, _) = svc_lbaas::cli::build_app(settings, None, &*env)
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    addr
+    serve_on(settings, env).await
 }
 
 #[tokio::test]

@@ -408,7 +408,16 @@ impl Cloud {
             if crate::names::is_owned(&observed.tags, owner_tags)
                 && observed.provisioning_status != "PENDING_DELETE"
             {
-                self.read_tree(calls, &mut observed, members).await?;
+                match self.read_tree(calls, &mut observed, members).await {
+                    Ok(()) => {}
+                    // Its children went while they were read: another replica
+                    // is deleting it (a copy it raced). Count it as going.
+                    Err(e) if e.is_not_found() => {
+                        deleting.push(observed.id.clone());
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             if observed.provisioning_status != "PENDING_DELETE"
                 && observed.provisioning_status != "DELETED"

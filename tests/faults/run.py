@@ -204,7 +204,7 @@ def scenario(name, command):
                             "leaked": leaked, "seconds": round(took, 1), "command": command, "note": note, "ok": ok})
             print(f"{'ok  ' if ok else 'FAIL'} {name}: {runs} runs, {failures} failures, {leaked} leaked, "
                   f"answers {answers}, {took:.1f}s {note}", flush=True)
-        SCENARIOS.append(run)
+        SCENARIOS.append((name, run))
         return run
     return wrap
 
@@ -455,6 +455,7 @@ def race(cloud, with_cluster_ip):
     answers, runs, failures = {}, 0, 0
     try:
         names = [f"race-{i}" for i in range(20)]
+        detail = []
         ip = (lambda i: f"10.2.3.{i + 10}") if with_cluster_ip else (lambda i: None)
         with concurrent.futures.ThreadPoolExecutor(40) as pool:
             futures = [(n, pool.submit(s.apply, request(n, ip(i)))) for i, n in enumerate(names) for s in (a, b)]
@@ -465,12 +466,13 @@ def race(cloud, with_cluster_ip):
                 count(answers, status)
                 if status != 200:
                     failures += 1
+                    detail.append(str(body)[:400])
                     continue
                 ingress = body["status"]["loadBalancer"].get("ingress", [{}])[0].get("ip")
                 if got.setdefault(n, ingress) != ingress:
                     failures += 1
         problems = cloud.leaks([f"shop/{n}" for n in names])
-        return runs, failures, len(problems), answers, "; ".join(problems)
+        return runs, failures, len(problems), answers, "; ".join(problems + detail)
     finally:
         a.stop()
         b.stop()
@@ -523,8 +525,10 @@ def sync(cloud):
         server.stop()
 
 
-for run in SCENARIOS:
-    run()
+ONLY = os.environ.get("FAULTS_ONLY")
+for name, run in SCENARIOS:
+    if not ONLY or ONLY in name:
+        run()
 passed = sum(r["ok"] for r in RESULTS)
 failed = len(RESULTS) - passed
 if MARKDOWN:
