@@ -2344,3 +2344,48 @@ async fn a_list_of_events_keeps_each_services_order_and_answers_in_input_order()
     names.sort();
     assert_eq!(names, ["shop/b", "shop/c"]);
 }
+
+#[tokio::test]
+async fn two_replicas_racing_to_give_a_load_balancer_its_floating_ip_leave_one() {
+    let app = spawn_app().await;
+    let other = second_replica(&app).await;
+    // The load balancer exists without a floating IP (a ClusterIP Service)...
+    let cluster_ip = service("ClusterIP", two_ports(), json!({}));
+    assert_eq!(
+        app.apply(json!({"service": cluster_ip})).await.status,
+        StatusCode::OK
+    );
+    // ... then both replicas see it become type LoadBalancer at once.
+    let body = json!({"service": service("LoadBalancer", two_ports(), json!({}))}).to_string();
+    let send = |addr: SocketAddr| {
+        let http = app.http.clone();
+        let body = body.clone();
+        async move {
+            let res = http
+                .post(format!("http://{addr}/v1/apply"))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (
+                res.status(),
+                res.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let ((sa, a), (sb, b)) = tokio::join!(send(app.addr), send(other));
+    assert_eq!(sa, StatusCode::OK, "{a}");
+    assert_eq!(sb, StatusCode::OK, "{b}");
+    assert_eq!(ingress_of(&a), ingress_of(&b));
+    let fips = app.floating_ips().await;
+    assert_eq!(fips.len(), 1, "{fips:?}");
+    assert_eq!(fips[0]["floating_ip_address"], ingress_of(&a).as_str());
+}
+
+fn ingress_of(v: &Value) -> String {
+    v["status"]["loadBalancer"]["ingress"][0]["ip"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
