@@ -4,7 +4,11 @@ check (per Service one load balancer; floating IPs exactly those the
 Pool-method Services need; no VIP port without its load balancer).
 Loopback only; every scenario is bounded in count and time.
 
-Usage: python run.py path/to/svc-lbaas [--markdown FILE]
+Usage: python run.py path/to/svc-lbaas [--markdown FILE] [--real OPENRC]
+With --real (the openrc of tests/openstack/up.sh), the scenarios that need no
+fault injection run on the real cloud instead (the race, SIGKILL, 50 Services
+at once, GC), each starting from a cloud emptied of load balancers and
+floating IPs.
 Prints one line per scenario, then `faults: P passed, F failed`.
 """
 import concurrent.futures
@@ -19,6 +23,10 @@ import urllib.request
 
 BIN = sys.argv[1]
 MARKDOWN = sys.argv[sys.argv.index("--markdown") + 1] if "--markdown" in sys.argv else None
+REAL = sys.argv[sys.argv.index("--real") + 1] if "--real" in sys.argv else None
+# A step of the SIGKILL scenario: the simulator's calls take 150 ms (latency
+# injected), the real cloud's take what they take.
+STEP = 0.4 if REAL else 0.15
 ADMIN = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
     "name": "admin", "domain": {"name": "Default"}, "password": "admin"}}},
     "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}
@@ -132,6 +140,70 @@ class Cloud:
 EXPECTED_OTHERS = []
 
 
+class RealCloud(Cloud):
+    """The loopback OpenStack of tests/openstack/up.sh, emptied first."""
+
+    def __init__(self, delay_ms=None):
+        self.env = {}
+        for line in open(REAL):
+            if line.startswith("export ") and "=" in line:
+                k, _, v = line[len("export "):].strip().partition("=")
+                self.env[k] = v.strip("'\"")
+        self.base = None
+        self.empty()
+
+    def stop(self):
+        pass
+
+    def serve_env(self):
+        env = {k: v for k, v in self.env.items() if k.startswith("OS_")}
+        env.update({"SVC_LBAAS_SERVICE_SUBNET": self.env["SERVICE_SUBNET_ID"],
+                    "SVC_LBAAS_POD_SUBNET": self.env["POD_SUBNET_ID"],
+                    "SVC_LBAAS_EXTERNAL_SVC_SUBNET": self.env["PUBLIC_SUBNET_ID"],
+                    "SVC_LBAAS_ORPHAN_GRACE_S": "0"})
+        return env
+
+    def token(self):
+        body = json.loads(json.dumps(ADMIN))
+        body["auth"]["identity"]["password"]["user"]["password"] = self.env["OS_PASSWORD"]
+        req = urllib.request.Request(self.env["OS_AUTH_URL"] + "/auth/tokens", data=json.dumps(body).encode(),
+                                     headers={"content-type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.headers["x-subject-token"]
+
+    def url(self, path):
+        if path.startswith("/load-balancer"):
+            return "http://127.0.0.1:9876" + path[len("/load-balancer"):]
+        return "http://127.0.0.1:9696" + path[len("/network"):]
+
+    def get(self, path):
+        status, body = http("GET", self.url(path), headers={"x-auth-token": self.token()})
+        assert status == 200, (path, status, body)
+        return body
+
+    def fault(self, **fault):
+        return None  # no fault injection on the real cloud: its calls are slow enough
+
+    def clear_faults(self):
+        pass
+
+    def empty(self):
+        token = self.token()
+        for fip in self.get("/network/v2.0/floatingips")["floatingips"]:
+            http("DELETE", self.url(f"/network/v2.0/floatingips/{fip['id']}"), headers={"x-auth-token": token})
+        for _ in range(300):
+            lbs = self.get("/load-balancer/v2/lbaas/loadbalancers")["loadbalancers"]
+            if not lbs:
+                return
+            # A delete is refused while a load balancer is PENDING_*: ask again.
+            for lb in lbs:
+                if lb["provisioning_status"] in ("ACTIVE", "ERROR"):
+                    http("DELETE", self.url(f"/load-balancer/v2/lbaas/loadbalancers/{lb['id']}?cascade=true"),
+                         headers={"x-auth-token": token})
+            time.sleep(1)
+        raise AssertionError("the real cloud could not be emptied")
+
+
 class Server:
     def __init__(self, cloud):
         self.proc, lines = start(["serve", "--rest-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"],
@@ -183,11 +255,13 @@ def converge(server, name, ip=None, endpoints=("10.1.0.5", "10.1.0.6"), tries=5)
 RESULTS = []
 
 
-def scenario(name, command):
+def scenario(name, command, real=False):
     def wrap(fn):
         def run():
+            if REAL and not real:
+                return
             started = time.monotonic()
-            cloud = Cloud()
+            cloud = RealCloud() if REAL else Cloud()
             runs = failures = leaked = 0
             answers = {}
             note = ""
@@ -415,7 +489,7 @@ def errors(cloud):
 
 
 @scenario("SIGKILL of the server at each step of a create and a delete, then restart and re-apply",
-          "faults/run.py: SIGKILL")
+          "faults/run.py: SIGKILL", real=True)
 def sigkill(cloud):
     answers, runs, failures = {}, 0, 0
     # Each call takes 150 ms, so a kill after k x 150 ms lands at the k-th step.
@@ -426,7 +500,7 @@ def sigkill(cloud):
         server = Server(cloud)
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             pool.submit(server.apply, request(name))
-            time.sleep(0.08 + 0.15 * step)
+            time.sleep(0.08 + STEP * step)
             server.kill()
         server = Server(cloud)
         status, _ = server.apply(request(name))
@@ -436,7 +510,7 @@ def sigkill(cloud):
         # And a delete killed at the same step, then done again.
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             pool.submit(server.delete, "shop", name)
-            time.sleep(0.08 + 0.15 * min(step, 3))
+            time.sleep(0.08 + STEP * min(step, 3))
             server.kill()
         server = Server(cloud)
         status, _ = server.delete("shop", name)
@@ -478,23 +552,25 @@ def race(cloud, with_cluster_ip):
         b.stop()
 
 
-@scenario("two server processes applying the same 20 Services at once, without clusterIP", "faults/run.py: race")
+@scenario("two server processes applying the same 20 Services at once, without clusterIP", "faults/run.py: race", real=True)
 def race_no_ip(cloud):
     return race(cloud, False)
 
 
-@scenario("two server processes applying the same 20 Services at once, with clusterIP", "faults/run.py: race")
+@scenario("two server processes applying the same 20 Services at once, with clusterIP", "faults/run.py: race", real=True)
 def race_ip(cloud):
     return race(cloud, True)
 
 
-@scenario("200 concurrent applies of different Services through one process", "faults/run.py: 200 at once")
+@scenario("200 concurrent applies of different Services through one process (50 on the real cloud)",
+          "faults/run.py: 200 at once", real=True)
 def many(cloud):
     server = Server(cloud)
     answers, runs, failures = {}, 0, 0
+    n = 50 if REAL else 200
     try:
-        names = [f"many-{i}" for i in range(200)]
-        with concurrent.futures.ThreadPoolExecutor(200) as pool:
+        names = [f"many-{i}" for i in range(n)]
+        with concurrent.futures.ThreadPoolExecutor(n) as pool:
             for status, _ in pool.map(lambda n: server.apply(request(n)), names):
                 runs += 1
                 count(answers, status)
@@ -505,7 +581,7 @@ def many(cloud):
         server.stop()
 
 
-@scenario("a sync that misses a Service (GC) and one that adds it back", "faults/run.py: sync")
+@scenario("a sync that misses a Service (GC) and one that adds it back", "faults/run.py: sync", real=True)
 def sync(cloud):
     server = Server(cloud)
     answers, runs, failures = {}, 0, 0
