@@ -211,7 +211,8 @@ class Server:
         self.url = "http://" + lines["REST_ADDR"]
 
     def apply(self, body, query=""):
-        return http("POST", f"{self.url}/v1/apply{query}", body, timeout=120)
+        # Past the server's own deadline (timeout_s, 300 s by default).
+        return http("POST", f"{self.url}/v1/apply{query}", body, timeout=330)
 
     def delete(self, ns, name):
         return http("DELETE", f"{self.url}/v1/services/{ns}/{name}", timeout=120)
