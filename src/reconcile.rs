@@ -771,10 +771,15 @@ impl Reconciler {
                 .await
             {
                 Ok(()) => return Ok(()),
-                // Busy (409), or something the plan named is gone (404; a
-                // racing replica removed its copy): observe and plan again.
+                // Busy (409), something the plan named is gone (404; a racing
+                // replica removed its copy), or a write with no answer (it may
+                // have been done: a create that timed out under load): observe
+                // and plan again, never send the write blindly a second time.
                 Err(e)
-                    if (e.is_conflict() || e.is_vanished() || e.is_not_found())
+                    if (e.is_conflict()
+                        || e.is_vanished()
+                        || e.is_not_found()
+                        || matches!(e, OpenStackError::Unreachable { .. }))
                         && *round < REPLANS =>
                 {
                     tracing::info!(error = %e, "conflict: waiting, then planning again");
