@@ -2057,32 +2057,18 @@ async fn two_replicas_racing_on_a_new_service_leave_one_load_balancer_and_one_fl
         svc["metadata"]["name"] = json!(name);
         svc["spec"].as_object_mut().unwrap().remove("clusterIP");
         let body = json!({"service": svc, "endpoints": endpoints(&["10.1.0.5"])}).to_string();
-        let send = |addr: SocketAddr| {
-            let http = app.http.clone();
-            let body = body.clone();
-            async move {
-                let res = http
-                    .post(format!("http://{addr}/v1/apply"))
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap();
-                let status = res.status();
-                (status, res.json::<Value>().await.unwrap_or(Value::Null))
-            }
-        };
-        let ((sa, a), (sb, b)) = tokio::join!(send(app.addr), send(other));
+        let ((sa, a), (sb, b)) = tokio::join!(
+            apply_at(&app.http, app.addr, &body),
+            apply_at(&app.http, other, &body)
+        );
         assert_eq!(sa, StatusCode::OK, "{a}");
         assert_eq!(sb, StatusCode::OK, "{b}");
-        let ip = |v: &Value| {
-            v["status"]["loadBalancer"]["ingress"][0]["ip"]
-                .as_str()
-                .unwrap_or("")
-                .to_string()
-        };
-        assert!(!ip(&a).is_empty(), "{a}");
-        assert_eq!(ip(&a), ip(&b), "both answers report the survivor's ingress");
+        assert!(!ingress_of(&a).is_empty(), "{a}");
+        assert_eq!(
+            ingress_of(&a),
+            ingress_of(&b),
+            "both answers report the survivor's ingress"
+        );
         assert_eq!(a["loadBalancer"]["id"], b["loadBalancer"]["id"]);
         let lb_name = format!("shop/{name}");
         let lbs: Vec<Value> = app
@@ -2107,7 +2093,7 @@ async fn two_replicas_racing_on_a_new_service_leave_one_load_balancer_and_one_fl
             .collect();
         assert_eq!(fips.len(), 1, "round {round}: {fips:?}");
         assert_eq!(fips[0]["port_id"], vip_port.as_str());
-        assert_eq!(fips[0]["floating_ip_address"], ip(&a).as_str());
+        assert_eq!(fips[0]["floating_ip_address"], ingress_of(&a).as_str());
     }
 }
 
@@ -2357,24 +2343,10 @@ async fn two_replicas_racing_to_give_a_load_balancer_its_floating_ip_leave_one()
     );
     // ... then both replicas see it become type LoadBalancer at once.
     let body = json!({"service": service("LoadBalancer", two_ports(), json!({}))}).to_string();
-    let send = |addr: SocketAddr| {
-        let http = app.http.clone();
-        let body = body.clone();
-        async move {
-            let res = http
-                .post(format!("http://{addr}/v1/apply"))
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            (
-                res.status(),
-                res.json::<Value>().await.unwrap_or(Value::Null),
-            )
-        }
-    };
-    let ((sa, a), (sb, b)) = tokio::join!(send(app.addr), send(other));
+    let ((sa, a), (sb, b)) = tokio::join!(
+        apply_at(&app.http, app.addr, &body),
+        apply_at(&app.http, other, &body)
+    );
     assert_eq!(sa, StatusCode::OK, "{a}");
     assert_eq!(sb, StatusCode::OK, "{b}");
     assert_eq!(ingress_of(&a), ingress_of(&b));
@@ -2383,6 +2355,20 @@ async fn two_replicas_racing_to_give_a_load_balancer_its_floating_ip_leave_one()
     assert_eq!(fips[0]["floating_ip_address"], ingress_of(&a).as_str());
 }
 
+/// POSTs an apply body to the replica at `addr`: its status and answer.
+async fn apply_at(http: &reqwest::Client, addr: SocketAddr, body: &str) -> (StatusCode, Value) {
+    let res = http
+        .post(format!("http://{addr}/v1/apply"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json::<Value>().await.unwrap_or(Value::Null))
+}
+
+/// The ingress IP of an answer's status.
 fn ingress_of(v: &Value) -> String {
     v["status"]["loadBalancer"]["ingress"][0]["ip"]
         .as_str()
