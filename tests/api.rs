@@ -47,15 +47,20 @@ async fn spawn_app() -> App {
 }
 
 async fn spawn_app_with(tokens: Option<svc_lbaas::api::auth::Tokens>) -> App {
-    spawn_app_configured(tokens, |_| {}).await
+    spawn_app_configured(tokens, SIM_DELAY_MS, |_| {}).await
 }
 
 async fn spawn_app_with_settings(change: impl FnOnce(&mut Settings)) -> App {
-    spawn_app_configured(None, change).await
+    spawn_app_configured(None, SIM_DELAY_MS, change).await
 }
 
+/// The simulator's provisioning delay: short, so the suite runs fast.
+const SIM_DELAY_MS: u64 = 30;
+
+/// `delay_ms` is the simulator's provisioning delay (the real cloud takes its own).
 async fn spawn_app_configured(
     tokens: Option<svc_lbaas::api::auth::Tokens>,
+    delay_ms: u64,
     change: impl FnOnce(&mut Settings),
 ) -> App {
     static SERIAL: std::sync::OnceLock<tokio::sync::Mutex<()>> = std::sync::OnceLock::new();
@@ -74,7 +79,7 @@ async fn spawn_app_configured(
         if real {
             std::env::var(k).ok()
         } else {
-            (k == "SVC_LBAAS_SIM_PROVISIONING_DELAY_MS").then(|| "30".to_string())
+            (k == "SVC_LBAAS_SIM_PROVISIONING_DELAY_MS").then(|| delay_ms.to_string())
         }
     };
     let (app, sim) = svc_lbaas::cli::build_app(settings, tokens, &env)
@@ -1403,6 +1408,58 @@ async fn a_load_balancer_in_error_is_replaced() {
         "the same floating IP, moved over"
     );
     assert_eq!(app.load_balancers().await.len(), 1);
+}
+
+/// A racing replica's copy is still PENDING_CREATE when this replica, whose
+/// own load balancer is older and ACTIVE, wants to delete it: Octavia answers
+/// 409 to that DELETE until the copy settles. The apply waits it out.
+#[tokio::test]
+async fn a_copy_still_being_created_is_waited_for_then_deleted() {
+    // Provisioning long enough that the copy is PENDING_CREATE when the apply plans.
+    let app = spawn_app_configured(None, 1500, |_| {}).await;
+    let request = json!({"service": service("ClusterIP", two_ports(), json!({})), "endpoints": endpoints(&["10.1.0.5"])});
+    let first = app.apply(request.clone()).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let survivor = first.body["loadBalancer"]["id"].clone();
+    let lbs = app.load_balancers().await;
+    assert_eq!(lbs.len(), 1);
+    // What a racing replica posts: the same name and owner tags, a later created_at.
+    let copy = app
+        .cloud(
+            reqwest::Method::POST,
+            "/load-balancer/v2/lbaas/loadbalancers",
+            Some(json!({"loadbalancer": {
+                "name": lbs[0]["name"],
+                "tags": lbs[0]["tags"],
+                "vip_subnet_id": lbs[0]["vip_subnet_id"],
+            }})),
+        )
+        .await;
+    assert_eq!(
+        copy["loadbalancer"]["provisioning_status"], "PENDING_CREATE",
+        "{copy}"
+    );
+    let a = app.apply(request).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(
+        a.body["loadBalancer"]["id"], survivor,
+        "the older one stays"
+    );
+    assert_eq!(a.body["converged"], true, "{}", a.body);
+    let ops: Vec<(&Value, &Value)> = a.body["operations"]
+        .as_array()
+        .map(|o| o.iter().map(|op| (&op["op"], &op["resource"])).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        ops,
+        [(&json!("delete"), &json!("loadbalancer"))],
+        "only the copy goes: {}",
+        a.body
+    );
+    assert_eq!(a.body["operations"][0]["id"], copy["loadbalancer"]["id"]);
+    let left: Vec<Value> = app.load_balancers().await;
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0]["id"], survivor);
 }
 
 /// The gRPC API over the same state as REST, with the generated client.

@@ -177,6 +177,20 @@ impl Cloud {
             .await
     }
 
+    /// `DELETE` with cascade: the load balancer and everything under it.
+    async fn delete_load_balancer(&self, calls: &Calls, id: &str) -> Result<(), OpenStackError> {
+        self.lb_call(
+            calls,
+            Method::DELETE,
+            ApiPath::of("loadbalancers")
+                .id("load balancer id", id)?
+                .query(&[("cascade", "true")]),
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
     async fn net_call(
         &self,
         calls: &Calls,
@@ -895,18 +909,22 @@ impl Cloud {
                 id
             }
             Operation::DeleteLoadBalancer { id, .. } => {
-                match self
-                    .lb_call(
-                        calls,
-                        Method::DELETE,
-                        ApiPath::of("loadbalancers")
-                            .id("load balancer id", id)?
-                            .query(&[("cascade", "true")]),
-                        None,
-                    )
-                    .await
-                {
-                    Ok(_) => progress.deleting = Some(id.clone()),
+                let mut deleted = self.delete_load_balancer(calls, id).await;
+                // Octavia refuses to delete a load balancer while it is
+                // PENDING_*: a racing replica's copy still being created, or
+                // one it is changing. Wait it out, then delete it.
+                if matches!(&deleted, Err(e) if e.is_conflict()) {
+                    deleted = match self.wait_for(calls, id, timeout, false).await {
+                        Ok(()) | Err(OpenStackError::LoadBalancerError { .. }) => {
+                            self.delete_load_balancer(calls, id).await
+                        }
+                        // Another replica deleted it meanwhile.
+                        Err(e) if e.is_vanished() => Ok(()),
+                        Err(e) => Err(e),
+                    };
+                }
+                match deleted {
+                    Ok(()) => progress.deleting = Some(id.clone()),
                     Err(e) if e.is_not_found() => {}
                     Err(e) => return Err(e),
                 }
