@@ -361,8 +361,13 @@ pub async fn build_state(
             (auth, Some(sim))
         }
     };
-    let session =
-        Session::new(credentials, 16, std::time::Duration::from_secs(60)).map_err(invalid)?;
+    let calls = &settings.openstack;
+    let session = Session::new(
+        credentials,
+        calls.max_concurrent_calls,
+        std::time::Duration::from_secs(calls.call_timeout_s),
+    )
+    .map_err(invalid)?;
     let cloud = Cloud::new(Arc::new(session), settings.octavia_defaults.api);
     let state = Arc::new(crate::api::AppState {
         reconciler: crate::reconcile::Reconciler::new(cloud, settings),

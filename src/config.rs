@@ -124,6 +124,27 @@ impl Server {
     }
 }
 
+/// `[openstack]`: how svc-lbaas calls the cloud.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpenStack {
+    /// One HTTP call to Keystone, Neutron or Octavia (connect to last byte).
+    /// A write that gets no answer within it is observed and planned again,
+    /// never sent blindly a second time.
+    pub call_timeout_s: u64,
+    /// Calls in flight at once, over all requests (the rest queue).
+    pub max_concurrent_calls: usize,
+}
+
+impl Default for OpenStack {
+    fn default() -> Self {
+        OpenStack {
+            call_timeout_s: 60,
+            max_concurrent_calls: 16,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
@@ -131,6 +152,7 @@ pub struct Settings {
     pub octavia_defaults: OctaviaDefaults,
     pub cluster: Cluster,
     pub server: Server,
+    pub openstack: OpenStack,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -170,8 +192,9 @@ pub const ENV_KEYS: [(&str, &str); 9] = [
     ),
     ("SVC_LBAAS_CLUSTER_NAME", "cluster.name"),
 ];
-/// The `[server]` settings' environment variables (and `[cluster] orphan_grace_s`).
-pub const ENV_SERVER: [(&str, &str); 5] = [
+/// The numeric settings' environment variables: `[server]`, `[openstack]`
+/// and `[cluster] orphan_grace_s`.
+pub const ENV_SERVER: [(&str, &str); 7] = [
     ("SVC_LBAAS_ORPHAN_GRACE_S", "cluster.orphan_grace_s"),
     (
         "SVC_LBAAS_HEADER_READ_TIMEOUT_S",
@@ -183,6 +206,14 @@ pub const ENV_SERVER: [(&str, &str); 5] = [
     ),
     ("SVC_LBAAS_IDLE_TIMEOUT_S", "server.idle_timeout_s"),
     ("SVC_LBAAS_MAX_CONNECTIONS", "server.max_connections"),
+    (
+        "SVC_LBAAS_OPENSTACK_CALL_TIMEOUT_S",
+        "openstack.call_timeout_s",
+    ),
+    (
+        "SVC_LBAAS_OPENSTACK_MAX_CONCURRENT_CALLS",
+        "openstack.max_concurrent_calls",
+    ),
 ];
 const ENV_LOAD_BALANCER_CLASS: (&str, &str) = (
     "SVC_LBAAS_LOAD_BALANCER_CLASS",
@@ -234,6 +265,10 @@ impl Settings {
                 "SVC_LBAAS_BODY_READ_TIMEOUT_S" => s.body_read_timeout_s = n,
                 "SVC_LBAAS_IDLE_TIMEOUT_S" => s.idle_timeout_s = n,
                 "SVC_LBAAS_ORPHAN_GRACE_S" => self.cluster.orphan_grace_s = n,
+                "SVC_LBAAS_OPENSTACK_CALL_TIMEOUT_S" => self.openstack.call_timeout_s = n,
+                "SVC_LBAAS_OPENSTACK_MAX_CONCURRENT_CALLS" => {
+                    self.openstack.max_concurrent_calls = n as usize
+                }
                 _ => s.max_connections = n as usize,
             }
         }
@@ -320,6 +355,16 @@ impl Settings {
                 "server.max_connections",
                 server.max_connections as u64,
                 1_000_000,
+            ),
+            (
+                "openstack.call_timeout_s",
+                self.openstack.call_timeout_s,
+                3600,
+            ),
+            (
+                "openstack.max_concurrent_calls",
+                self.openstack.max_concurrent_calls as u64,
+                1024,
             ),
         ] {
             if !(1..=max).contains(&value) {
@@ -441,6 +486,27 @@ mod tests {
             |k: &str| (k == "SVC_LBAAS_SERVICE_SUBNET").then(|| "../../v3/auth/tokens".to_string());
         let e = Settings::load(None, env).unwrap_err().to_string();
         assert!(e.contains("neutron_defaults.service_subnet"), "{e}");
+    }
+
+    #[test]
+    fn openstack_call_settings_have_defaults_files_and_env() {
+        let s = Settings::load(None, no_env).unwrap();
+        assert_eq!(s.openstack.call_timeout_s, 60);
+        assert_eq!(s.openstack.max_concurrent_calls, 16);
+        let s = Settings::from_toml("[openstack]\ncall_timeout_s = 120\n").unwrap();
+        assert_eq!(s.openstack.call_timeout_s, 120);
+        let env =
+            |k: &str| (k == "SVC_LBAAS_OPENSTACK_MAX_CONCURRENT_CALLS").then(|| "4".to_string());
+        assert_eq!(
+            Settings::load(None, env)
+                .unwrap()
+                .openstack
+                .max_concurrent_calls,
+            4
+        );
+        let env = |k: &str| (k == "SVC_LBAAS_OPENSTACK_CALL_TIMEOUT_S").then(|| "0".to_string());
+        let e = Settings::load(None, env).unwrap_err().to_string();
+        assert!(e.contains("openstack.call_timeout_s"), "{e}");
     }
 
     #[test]

@@ -1763,6 +1763,33 @@ async fn a_redirect_from_an_api_endpoint_does_not_carry_the_token_away() {
 }
 
 #[tokio::test]
+async fn a_cloud_that_never_answers_is_given_up_on_after_the_call_timeout() {
+    // A Keystone that accepts connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let keystone = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let mut settings = Settings::default();
+    settings.openstack.call_timeout_s = 1;
+    let addr = serve_on(settings, password_env(format!("http://{keystone}/v3"))).await;
+    let started = std::time::Instant::now();
+    let res = reqwest::get(format!("http://{addr}/readyz")).await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body["detail"].as_str().unwrap().contains("unreachable"),
+        "{body}"
+    );
+    // The default (60 s) would still be waiting.
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+}
+
+#[tokio::test]
 async fn catalog_endpoints_other_than_http_and_https_are_not_used() {
     let (keystone, seen) =
         fake_server(|_, _| keystone_with_catalog("file:///etc/passwd".into())).await;
