@@ -37,7 +37,7 @@ async fn run(api: Api, delay_ms: u64) -> Vec<Row> {
     settings.octavia_defaults.api = api;
     let delay = delay_ms.to_string();
     let env = move |k: &str| (k == "SVC_LBAAS_SIM_PROVISIONING_DELAY_MS").then(|| delay.clone());
-    let (app, _sim) = svc_lbaas::cli::build_app(settings, None, &env)
+    let (app, _sim) = svc_lbaas::startup::build_app(settings, None, &env)
         .await
         .expect("builds");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -1,20 +1,22 @@
-//! `svc-lbaas plan FILE...`: offline translation for CI pipelines. Reads the
-//! files, pairs each Service with its Endpoints / EndpointSlices, and prints a
-//! JSON array of PlanResponse against empty state. Exit codes: 0 ok, 1 invalid
-//! input (a problem on stderr), 2 usage or configuration.
+//! The `svc-lbaas` command line (clap), and `svc-lbaas plan FILE...`:
+//! offline translation for CI pipelines. `plan` reads the files, pairs each
+//! Service with its Endpoints / EndpointSlices, and prints a JSON array of
+//! PlanResponse against empty state. Exit codes: 0 ok, 1 invalid input (a
+//! problem on stderr), 2 usage or configuration.
 
-use std::collections::HashMap;
 use std::io::{Read as _, Write};
 use std::path::PathBuf;
+use std::process::ExitCode;
 
-use k8s_openapi::api::core::v1::{Endpoints, Service};
+use clap::{Parser, Subcommand};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use crate::config::Settings;
-use crate::k8s::{self, Located, Object};
+use crate::error::{Kind, Problem};
+use crate::input::{ServiceInput, namespace_of, pair};
+use crate::k8s;
 use crate::model::Observed;
 use crate::plan::{self, Capabilities};
-use crate::problem::Problem;
 use crate::response::PlanResponse;
 use crate::translate::{self, Backends};
 
@@ -22,105 +24,197 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_INVALID_INPUT: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 
-/// The label an EndpointSlice carries naming its Service.
-const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
-
-/// A Service from the files with its backends, in input order.
-pub struct ServiceInput {
-    pub origin: String,
-    pub service: Service,
-    pub endpoints: Option<(String, Endpoints)>,
-    pub endpoint_slices: Vec<(String, EndpointSlice)>,
+#[derive(Parser)]
+#[command(
+    name = "svc-lbaas",
+    version,
+    about = "Kubernetes Services -> OpenStack load balancers"
+)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
 }
 
-fn namespace_of(ns: &Option<String>) -> String {
-    ns.clone().unwrap_or_else(|| "default".into())
+#[derive(Subcommand)]
+enum Command {
+    /// Translate Service / Endpoints / EndpointSlice files offline and print the plan as JSON.
+    Plan {
+        /// Settings file (TOML, kuryr.conf section names); also SVC_LBAAS_CONFIG.
+        #[arg(long, env = "SVC_LBAAS_CONFIG")]
+        config: Option<PathBuf>,
+        /// JSON or YAML files: single objects, Lists, multi-document YAML; `-` reads stdin.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Serve the REST API. With no OpenStack credentials, on the embedded simulated cloud.
+    Serve {
+        /// Settings file (TOML, kuryr.conf section names); also SVC_LBAAS_CONFIG.
+        #[arg(long, env = "SVC_LBAAS_CONFIG")]
+        config: Option<PathBuf>,
+        /// REST address (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:8080", env = "SVC_LBAAS_REST_ADDR")]
+        rest_addr: std::net::SocketAddr,
+        /// gRPC address (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:50051", env = "SVC_LBAAS_GRPC_ADDR")]
+        grpc_addr: std::net::SocketAddr,
+        /// Bearer tokens and their namespaces (TOML, see README); also SVC_LBAAS_TOKENS_FILE.
+        #[arg(long, env = "SVC_LBAAS_TOKENS_FILE")]
+        tokens_file: Option<PathBuf>,
+        /// Allow listening beyond loopback without a tokens file.
+        #[arg(long)]
+        insecure_no_auth: bool,
+        /// Serve HTTPS with this certificate chain (PEM); also SVC_LBAAS_TLS_CERT.
+        #[arg(long, env = "SVC_LBAAS_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The certificate's private key (PEM); also SVC_LBAAS_TLS_KEY.
+        #[arg(long, env = "SVC_LBAAS_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+    },
+    /// Print the OpenAPI document of the REST API (identical to openapi/openapi.json).
+    Openapi,
+    /// Run the simulated OpenStack (Keystone v3, Octavia v2, Neutron v2.0) alone.
+    Sim {
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:5000", env = "SVC_LBAAS_SIM_LISTEN")]
+        listen: std::net::SocketAddr,
+        /// How long a load balancer stays PENDING_* after each write.
+        #[arg(long, default_value_t = 1000)]
+        provisioning_delay_ms: u64,
+        /// Lifetime of a Keystone token.
+        #[arg(long, default_value_t = 3600)]
+        token_ttl_s: u64,
+        /// JSON list of faults active from the start (see README, "The simulated cloud").
+        #[arg(long)]
+        faults: Option<PathBuf>,
+    },
 }
 
-/// Pairs Services with their Endpoints (by namespace/name) and EndpointSlices
-/// (by the `kubernetes.io/service-name` label). Notes what matched nothing.
-pub fn pair(
-    objects: Vec<Located>,
-    notes: &mut Vec<String>,
-) -> Result<Vec<ServiceInput>, Box<Problem>> {
-    let mut services: Vec<ServiceInput> = Vec::new();
-    let mut index: HashMap<(String, String), usize> = HashMap::new();
-    let mut endpoints = Vec::new();
-    let mut slices = Vec::new();
-    for Located { origin, object } in objects {
-        match object {
-            Object::Service(s) => {
-                let key = (
-                    namespace_of(&s.metadata.namespace),
-                    s.metadata.name.clone().unwrap_or_default(),
+/// The command line: parses the arguments, sets up logging, runs the command.
+pub fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SVC_LBAAS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match args.command {
+        Command::Plan { config, files } => {
+            let settings = match Settings::load(config.as_deref(), |k| std::env::var(k).ok()) {
+                Ok(s) => s,
+                Err(e) => return usage_error("Invalid configuration", e.to_string()),
+            };
+            let code = run_plan(
+                &files,
+                &settings,
+                &mut std::io::stdout(),
+                &mut std::io::stderr(),
+            );
+            ExitCode::from(code as u8)
+        }
+        Command::Serve {
+            config,
+            rest_addr,
+            grpc_addr,
+            tokens_file,
+            insecure_no_auth,
+            tls_cert,
+            tls_key,
+        } => {
+            let settings = match Settings::load(config.as_deref(), |k| std::env::var(k).ok()) {
+                Ok(s) => s,
+                Err(e) => return usage_error("Invalid configuration", e.to_string()),
+            };
+            let tokens = match tokens_file
+                .as_deref()
+                .map(crate::api::auth::Tokens::load)
+                .transpose()
+            {
+                Ok(t) => t,
+                Err(e) => return usage_error("Invalid tokens file", e),
+            };
+            // Name the address that is exposed (REST, gRPC or both).
+            let exposed: Vec<String> = [("REST", rest_addr), ("gRPC", grpc_addr)]
+                .iter()
+                .filter(|(_, a)| !a.ip().is_loopback())
+                .map(|(what, a)| format!("{a} ({what})"))
+                .collect();
+            if !exposed.is_empty() && tokens.is_none() && !insecure_no_auth {
+                eprintln!(
+                    "svc-lbaas serve: refusing to listen on {} without authentication: give --tokens-file, listen on loopback, or pass --insecure-no-auth",
+                    exposed.join(" and ")
                 );
-                if let Some(&i) = index.get(&key) {
-                    return Err(Box::new(
-                        Problem::new(
-                            "duplicate-object",
-                            "Duplicate object",
-                            400,
-                            format!(
-                                "Service {}/{} appears twice: in {} and in {origin}",
-                                key.0, key.1, services[i].origin
-                            ),
-                        )
-                        .with_file(origin),
-                    ));
+                return ExitCode::from(EXIT_USAGE as u8);
+            }
+            let tls = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => match crate::tls::server_config(&cert, &key) {
+                    Ok(c) => Some(std::sync::Arc::new(c)),
+                    Err(e) => return usage_error("Invalid TLS certificate or key", e),
+                },
+                _ => None,
+            };
+            let env = |k: &str| std::env::var(k).ok();
+            match runtime().and_then(|rt| {
+                rt.block_on(crate::startup::run_serve(
+                    settings, tokens, tls, rest_addr, grpc_addr, &env,
+                ))
+            }) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("svc-lbaas serve: {e}");
+                    ExitCode::FAILURE
                 }
-                index.insert(key, services.len());
-                services.push(ServiceInput {
-                    origin,
-                    service: *s,
-                    endpoints: None,
-                    endpoint_slices: Vec::new(),
-                });
             }
-            Object::Endpoints(e) => endpoints.push((origin, *e)),
-            Object::EndpointSlice(s) => slices.push((origin, *s)),
         }
-    }
-    for (origin, e) in endpoints {
-        let key = (
-            namespace_of(&e.metadata.namespace),
-            e.metadata.name.clone().unwrap_or_default(),
-        );
-        match index.get(&key) {
-            Some(&i) if services[i].endpoints.is_some() => {
-                return Err(Box::new(
-                    Problem::new(
-                        "duplicate-object",
-                        "Duplicate object",
-                        400,
-                        format!("Endpoints {}/{} appear twice", key.0, key.1),
-                    )
-                    .with_file(origin),
-                ));
+        Command::Openapi => {
+            print!("{}", crate::api::openapi::document());
+            ExitCode::SUCCESS
+        }
+        Command::Sim {
+            listen,
+            provisioning_delay_ms,
+            token_ttl_s,
+            faults,
+        } => {
+            let faults = match faults.map(|p| read_faults(&p)).transpose() {
+                Ok(f) => f.unwrap_or_default(),
+                Err(e) => return usage_error("Invalid fault list", e),
+            };
+            let config = crate::sim::SimConfig {
+                provisioning_delay: std::time::Duration::from_millis(provisioning_delay_ms),
+                token_ttl: std::time::Duration::from_secs(token_ttl_s),
+                faults,
+                ..Default::default()
+            };
+            match runtime().and_then(|rt| rt.block_on(crate::startup::run_sim(listen, config))) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("svc-lbaas sim: {e}");
+                    ExitCode::FAILURE
+                }
             }
-            Some(&i) => services[i].endpoints = Some((origin, e)),
-            None => notes.push(format!(
-                "{origin}: Endpoints {}/{} match no Service in the files",
-                key.0, key.1
-            )),
         }
     }
-    for (origin, s) in slices {
-        let service = s
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(SERVICE_NAME_LABEL))
-            .cloned();
-        let ns = namespace_of(&s.metadata.namespace);
-        match service.and_then(|name| index.get(&(ns.clone(), name))) {
-            Some(&i) => services[i].endpoint_slices.push((origin, s)),
-            None => notes.push(format!(
-                "{origin}: EndpointSlice {ns}/{} matches no Service in the files (label {SERVICE_NAME_LABEL})",
-                s.metadata.name.as_deref().unwrap_or("")
-            )),
-        }
-    }
-    Ok(services)
+}
+
+/// A configuration problem: an RFC 9457 problem on stderr, exit 2.
+fn usage_error(title: &str, detail: String) -> ExitCode {
+    let p = Problem::of(crate::error::Kind::InvalidConfig, detail).titled(title);
+    eprintln!("{}", p.to_json());
+    ExitCode::from(EXIT_USAGE as u8)
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+fn read_faults(path: &std::path::Path) -> Result<Vec<crate::sim::faults::Fault>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Translates and plans one Service against empty state.
@@ -202,13 +296,7 @@ pub fn run_plan(
         let text = match text {
             Ok(t) => t,
             Err(e) => {
-                let p = Problem::new(
-                    "unreadable-file",
-                    "Cannot read input",
-                    400,
-                    format!("{label}: {e}"),
-                )
-                .with_file(label);
+                let p = Problem::of(Kind::UnreadableFile, format!("{label}: {e}")).with_file(label);
                 return fail(stderr, p);
             }
         };
@@ -241,202 +329,7 @@ pub fn run_plan(
         }
         Err(e) => fail(
             stderr,
-            Problem::new("internal", "Cannot print the plan", 500, e.to_string()),
+            Problem::of(Kind::Internal, e.to_string()).titled("Cannot print the plan"),
         ),
     }
-}
-
-/// `svc-lbaas sim`: serves the simulated cloud until SIGINT or SIGTERM, after
-/// printing the environment a client needs, one `KEY=value` per line.
-pub async fn run_sim(
-    listen: std::net::SocketAddr,
-    config: crate::sim::SimConfig,
-) -> std::io::Result<()> {
-    use crate::sim;
-    let listener = tokio::net::TcpListener::bind(listen).await?;
-    let running = sim::spawn(listener, config).await?;
-    let seed = &running.state.seed;
-    let lines = [
-        ("OS_AUTH_URL", running.auth_url()),
-        ("OS_USERNAME", sim::USER.to_string()),
-        ("OS_PASSWORD", sim::PASSWORD.to_string()),
-        ("OS_PROJECT_NAME", sim::PROJECT.to_string()),
-        ("OS_USER_DOMAIN_NAME", sim::DOMAIN.to_string()),
-        ("OS_PROJECT_DOMAIN_NAME", sim::DOMAIN.to_string()),
-        ("OS_REGION_NAME", sim::REGION.to_string()),
-        ("OS_IDENTITY_API_VERSION", "3".to_string()),
-        ("POD_NETWORK", seed.pod_network.clone()),
-        ("POD_SUBNET", seed.pod_subnet.clone()),
-        ("SERVICE_NETWORK", seed.service_network.clone()),
-        ("SERVICE_SUBNET", seed.service_subnet.clone()),
-        ("PUBLIC_NETWORK", seed.public_network.clone()),
-        ("PUBLIC_SUBNET", seed.public_subnet.clone()),
-        ("ROUTER", seed.router.clone()),
-    ];
-    let mut out = std::io::stdout().lock();
-    for (k, v) in lines {
-        writeln!(out, "{k}={v}")?;
-    }
-    out.flush()?;
-    drop(out);
-    tracing::info!(addr = %running.addr, "simulated OpenStack listening (Keystone /v3, Octavia /load-balancer, Neutron /network)");
-    shutdown_signal().await;
-    running.task.abort();
-    Ok(())
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(t) => t,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
-}
-
-/// Builds the REST app: on the cloud the environment names, or (none named)
-/// on an embedded simulated cloud whose seed fills the unset subnets.
-pub async fn build_state(
-    mut settings: Settings,
-    tokens: Option<crate::api::auth::Tokens>,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> std::io::Result<(
-    std::sync::Arc<crate::api::AppState>,
-    Option<crate::sim::RunningSim>,
-)> {
-    use std::sync::Arc;
-
-    use crate::openstack::{Cloud, Credentials, Session};
-    let invalid = |e: crate::openstack::OpenStackError| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
-    };
-    let (credentials, sim) = match Credentials::from_env(env).map_err(invalid)? {
-        Some(c) => (c, None),
-        None => {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            let mut config = crate::sim::SimConfig::default();
-            if let Some(ms) =
-                env("SVC_LBAAS_SIM_PROVISIONING_DELAY_MS").and_then(|v| v.parse().ok())
-            {
-                config.provisioning_delay = std::time::Duration::from_millis(ms);
-            }
-            let sim = crate::sim::spawn(listener, config).await?;
-            tracing::warn!(
-                auth_url = %sim.auth_url(),
-                "no OpenStack credentials (OS_CLOUD, OS_AUTH_URL): running on the embedded SIMULATED cloud; nothing real is created"
-            );
-            let seed = &sim.state.seed;
-            let d = &mut settings.neutron_defaults;
-            d.pod_subnet.get_or_insert_with(|| seed.pod_subnet.clone());
-            d.service_subnet
-                .get_or_insert_with(|| seed.service_subnet.clone());
-            d.external_svc_subnet
-                .get_or_insert_with(|| seed.public_subnet.clone());
-            let auth = Credentials::from_env(&|k| match k {
-                "OS_AUTH_URL" => Some(sim.auth_url()),
-                "OS_USERNAME" => Some(crate::sim::USER.into()),
-                "OS_PASSWORD" => Some(crate::sim::PASSWORD.into()),
-                "OS_PROJECT_NAME" => Some(crate::sim::PROJECT.into()),
-                "OS_USER_DOMAIN_NAME" | "OS_PROJECT_DOMAIN_NAME" => Some(crate::sim::DOMAIN.into()),
-                "OS_REGION_NAME" => Some(crate::sim::REGION.into()),
-                _ => None,
-            })
-            .map_err(invalid)?
-            .ok_or_else(|| std::io::Error::other("simulator credentials"))?;
-            (auth, Some(sim))
-        }
-    };
-    let calls = &settings.openstack;
-    let session = Session::new(
-        credentials,
-        calls.max_concurrent_calls,
-        std::time::Duration::from_secs(calls.call_timeout_s),
-    )
-    .map_err(invalid)?;
-    let cloud = Cloud::new(Arc::new(session), settings.octavia_defaults.api);
-    let state = Arc::new(crate::api::AppState {
-        reconciler: crate::reconcile::Reconciler::new(cloud, settings),
-        body_limit: crate::api::DEFAULT_BODY_LIMIT,
-        tokens,
-    });
-    Ok((state, sim))
-}
-
-/// The REST app over `build_state` (what the tests drive).
-pub async fn build_app(
-    settings: Settings,
-    tokens: Option<crate::api::auth::Tokens>,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> std::io::Result<(axum::Router, Option<crate::sim::RunningSim>)> {
-    let (state, sim) = build_state(settings, tokens, env).await?;
-    Ok((crate::api::app(state), sim))
-}
-
-/// `svc-lbaas serve`: the REST API until SIGINT or SIGTERM.
-pub async fn run_serve(
-    settings: Settings,
-    tokens: Option<crate::api::auth::Tokens>,
-    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
-    rest_addr: std::net::SocketAddr,
-    grpc_addr: std::net::SocketAddr,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> std::io::Result<()> {
-    let limits = settings.server.limits();
-    if let Some(n) = crate::listener::raise_open_files_limit() {
-        tracing::info!(open_files = n, "open-files limit");
-    }
-    let (state, sim) = build_state(settings, tokens, env).await?;
-    let app = crate::api::app(state.clone());
-    let listener = tokio::net::TcpListener::bind(rest_addr).await?;
-    let addr = listener.local_addr()?;
-    let grpc_listener = tokio::net::TcpListener::bind(grpc_addr).await?;
-    let grpc_bound = grpc_listener.local_addr()?;
-    let routes = crate::api::grpc::router(state)
-        .await
-        .map_err(std::io::Error::other)?;
-    let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
-    // Behind TLS, the same certificate serves gRPC over HTTP/2 (ALPN).
-    let grpc = tokio::spawn(crate::listener::serve(
-        grpc_listener,
-        routes.into_axum_router(),
-        tls.clone(),
-        limits,
-        async {
-            let _ = grpc_stopped.await;
-        },
-    ));
-    tracing::info!(addr = %grpc_bound, tls = tls.is_some(), "gRPC listening");
-    {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "REST_ADDR={addr}")?;
-        writeln!(out, "GRPC_ADDR={grpc_bound}")?;
-        if let Some(sim) = &sim {
-            writeln!(out, "SIM_AUTH_URL={}", sim.auth_url())?;
-        }
-        out.flush()?;
-    }
-    let scheme = if tls.is_some() { "HTTPS" } else { "plain HTTP" };
-    tracing::info!(%addr, ?limits, "REST API listening ({scheme})");
-    crate::listener::serve(listener, app, tls, limits, shutdown_signal()).await?;
-    let _ = stop_grpc.send(());
-    if let Ok(Err(e)) = grpc.await {
-        tracing::warn!(error = %e, "gRPC server stopped with an error");
-    }
-    tracing::info!("stopped");
-    Ok(())
 }

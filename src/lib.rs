@@ -29,6 +29,8 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod error;
+pub mod input;
 pub mod k8s;
 pub mod listener;
 pub mod metrics;
@@ -36,10 +38,10 @@ pub mod model;
 pub mod names;
 pub mod openstack;
 pub mod plan;
-pub mod problem;
 pub mod reconcile;
 pub mod response;
 pub mod sim;
+pub mod startup;
 pub mod tls;
 pub mod translate;
 

@@ -160,6 +160,19 @@ pub enum ApplyAction {
     Skipped,
 }
 
+impl ApplyAction {
+    /// As serialized, and as the metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApplyAction::Created => "created",
+            ApplyAction::Updated => "updated",
+            ApplyAction::Unchanged => "unchanged",
+            ApplyAction::Deleted => "deleted",
+            ApplyAction::Skipped => "skipped",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[schema(as = PoolMember)]
 #[serde(rename_all = "camelCase")]
@@ -726,14 +739,7 @@ impl Reconciler {
         };
         let c = answer.openstack_calls;
         tracing::info!(service = %service, ?action, reads = c.reads, writes = c.writes, waits = c.waits, converged, "applied");
-        let label = match action {
-            ApplyAction::Created => "created",
-            ApplyAction::Updated => "updated",
-            ApplyAction::Unchanged => "unchanged",
-            ApplyAction::Deleted => "deleted",
-            ApplyAction::Skipped => "skipped",
-        };
-        crate::metrics::global().inc("svc_lbaas_applies_total", &[("action", label)]);
+        crate::metrics::global().inc("svc_lbaas_applies_total", &[("action", action.as_str())]);
         Ok(answer)
     }
 

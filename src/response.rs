@@ -20,6 +20,19 @@ pub enum PlanAction {
     Skip,
 }
 
+impl PlanAction {
+    /// As serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanAction::Create => "create",
+            PlanAction::Update => "update",
+            PlanAction::Unchanged => "unchanged",
+            PlanAction::Delete => "delete",
+            PlanAction::Skip => "skip",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanResponse {

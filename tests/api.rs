@@ -82,7 +82,7 @@ async fn spawn_app_configured(
             (k == "SVC_LBAAS_SIM_PROVISIONING_DELAY_MS").then(|| delay_ms.to_string())
         }
     };
-    let (app, sim) = svc_lbaas::cli::build_app(settings, tokens, &env)
+    let (app, sim) = svc_lbaas::startup::build_app(settings, tokens, &env)
         .await
         .expect("builds");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -1270,7 +1270,7 @@ async fn serve_tls(app: axum::Router) -> SocketAddr {
 
 #[tokio::test]
 async fn the_rest_api_serves_https_with_the_configured_certificate() {
-    let (app, _sim) = svc_lbaas::cli::build_app(Settings::default(), None, &|_| None)
+    let (app, _sim) = svc_lbaas::startup::build_app(Settings::default(), None, &|_| None)
         .await
         .unwrap();
     let addr = serve_tls(app).await;
@@ -1331,7 +1331,7 @@ async fn the_cloud_over_https_is_trusted_through_os_cacert() {
             "OS_CACERT" => ca.map(str::to_string),
             _ => None,
         };
-        let (app, sim) = svc_lbaas::cli::build_app(Settings::default(), None, &env)
+        let (app, sim) = svc_lbaas::startup::build_app(Settings::default(), None, &env)
             .await
             .unwrap();
         assert!(sim.is_none(), "credentials given: no embedded simulator");
@@ -1465,7 +1465,7 @@ async fn a_copy_still_being_created_is_waited_for_then_deleted() {
 /// The gRPC API over the same state as REST, with the generated client.
 async fn spawn_grpc(tokens: Option<svc_lbaas::api::auth::Tokens>) -> (String, RunningSim) {
     let env = |k: &str| (k == "SVC_LBAAS_SIM_PROVISIONING_DELAY_MS").then(|| "30".to_string());
-    let (state, sim) = svc_lbaas::cli::build_state(Settings::default(), tokens, &env)
+    let (state, sim) = svc_lbaas::startup::build_state(Settings::default(), tokens, &env)
         .await
         .unwrap();
     let routes = svc_lbaas::api::grpc::router(state).await.unwrap();
@@ -1696,7 +1696,7 @@ fn password_env(auth_url: String) -> Env {
 
 /// The REST app of `settings` on the cloud `env` names, served on 127.0.0.1:0.
 async fn serve_on(settings: Settings, env: Env) -> SocketAddr {
-    let (app, _) = svc_lbaas::cli::build_app(settings, None, &*env)
+    let (app, _) = svc_lbaas::startup::build_app(settings, None, &*env)
         .await
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -1823,7 +1823,7 @@ async fn catalog_endpoints_other_than_http_and_https_are_not_used() {
 async fn serve_with_limits(
     limits: svc_lbaas::listener::Limits,
 ) -> (SocketAddr, Option<RunningSim>) {
-    let (app, sim) = svc_lbaas::cli::build_app(Settings::default(), None, &|_| None)
+    let (app, sim) = svc_lbaas::startup::build_app(Settings::default(), None, &|_| None)
         .await
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

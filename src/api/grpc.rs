@@ -12,9 +12,9 @@ use serde_json::{Map, Value, json};
 use tonic::{Request, Response, Status};
 
 use super::{AppState, auth, authorize, process_events};
+use crate::error::Problem;
 use crate::openstack::ProgressEvent;
-use crate::problem::Problem;
-use crate::reconcile::{ApplyInput, ApplyOptions};
+use crate::reconcile::{ApplyInput, ApplyOptions, ApplyResponse};
 
 /// The generated messages and service (generated code: lints of its own).
 #[allow(clippy::large_enum_variant, clippy::all)]
@@ -133,24 +133,9 @@ fn json_to_value(v: &Value) -> prost_types::Value {
 
 // ---------------------------------------------------------------- errors
 
-/// The REST problem as a gRPC status: the same table, once.
+/// The REST problem as a gRPC status (the classification's code).
 pub fn status(p: &Problem) -> Status {
-    let code = match p.status {
-        400 | 413 => tonic::Code::InvalidArgument,
-        401 => tonic::Code::Unauthenticated,
-        403 => tonic::Code::PermissionDenied,
-        404 => tonic::Code::NotFound,
-        409 if p.kind.ends_with("not-owned") => tonic::Code::AlreadyExists,
-        409 => tonic::Code::FailedPrecondition,
-        502 | 503 => tonic::Code::Unavailable,
-        504 => tonic::Code::DeadlineExceeded,
-        _ => tonic::Code::Unknown,
-    };
-    let detail = match &p.field {
-        Some(f) => format!("{} (field {f})", p.detail),
-        None => p.detail.clone(),
-    };
-    Status::new(code, detail)
+    crate::error::grpc_status(p)
 }
 
 fn problem_status(p: super::error::ProblemResponse) -> Status {
@@ -159,104 +144,93 @@ fn problem_status(p: super::error::ProblemResponse) -> Status {
 
 // ---------------------------------------------------------------- answers
 
-fn text(v: &Value, k: &str) -> String {
-    v.get(k).and_then(Value::as_str).unwrap_or("").to_string()
-}
-
-fn operation(v: &Value) -> pb::Operation {
-    pb::Operation {
-        op: text(v, "op"),
-        resource: text(v, "resource"),
-        name: text(v, "name"),
-        id: text(v, "id"),
-        detail: text(v, "detail"),
+impl From<&crate::plan::OperationSummary> for pb::Operation {
+    fn from(o: &crate::plan::OperationSummary) -> Self {
+        pb::Operation {
+            op: o.op.to_string(),
+            resource: o.resource.to_string(),
+            name: o.name.clone(),
+            id: o.id.clone().unwrap_or_default(),
+            detail: o.detail.clone().unwrap_or_default(),
+        }
     }
 }
 
-fn operations(v: &Value) -> Vec<pb::Operation> {
-    v.get("operations")
-        .and_then(Value::as_array)
-        .map(|o| o.iter().map(operation).collect())
-        .unwrap_or_default()
+impl From<&crate::reconcile::LoadBalancerView> for pb::LoadBalancer {
+    fn from(lb: &crate::reconcile::LoadBalancerView) -> Self {
+        pb::LoadBalancer {
+            id: lb.id.clone(),
+            name: lb.name.clone(),
+            vip_address: lb.vip_address.map(|a| a.to_string()).unwrap_or_default(),
+            vip_port_id: lb.vip_port_id.clone().unwrap_or_default(),
+            provisioning_status: lb.provisioning_status.clone(),
+            operating_status: lb.operating_status.clone(),
+            listeners: lb
+                .listeners
+                .iter()
+                .map(|l| pb::Listener {
+                    id: l.id.clone(),
+                    name: l.name.clone(),
+                    protocol: l.protocol.clone(),
+                    protocol_port: u32::from(l.protocol_port),
+                    allowed_cidrs: l.allowed_cidrs.clone(),
+                    pool: l.pool.as_ref().map(|p| pb::Pool {
+                        id: p.id.clone(),
+                        name: p.name.clone(),
+                        lb_algorithm: p.lb_algorithm.clone(),
+                        session_persistence: p.session_persistence.clone().unwrap_or_default(),
+                        members: p
+                            .members
+                            .iter()
+                            .map(|m| pb::Member {
+                                id: m.id.clone(),
+                                address: m.address.to_string(),
+                                protocol_port: u32::from(m.protocol_port),
+                            })
+                            .collect(),
+                    }),
+                })
+                .collect(),
+        }
+    }
 }
 
-/// A REST ApplyResponse (as JSON) as the gRPC message.
-fn apply_response(v: &Value) -> pb::ApplyResponse {
-    let lb = v
-        .get("loadBalancer")
-        .filter(|l| !l.is_null())
-        .map(|lb| pb::LoadBalancer {
-            id: text(lb, "id"),
-            name: text(lb, "name"),
-            vip_address: text(lb, "vipAddress"),
-            vip_port_id: text(lb, "vipPortId"),
-            provisioning_status: text(lb, "provisioningStatus"),
-            operating_status: text(lb, "operatingStatus"),
-            listeners: lb["listeners"]
-                .as_array()
-                .map(|ls| {
-                    ls.iter()
-                        .map(|l| pb::Listener {
-                            id: text(l, "id"),
-                            name: text(l, "name"),
-                            protocol: text(l, "protocol"),
-                            protocol_port: l["protocolPort"].as_u64().unwrap_or(0) as u32,
-                            allowed_cidrs: l["allowedCidrs"]
-                                .as_array()
-                                .map(|c| {
-                                    c.iter()
-                                        .filter_map(|x| x.as_str().map(str::to_string))
-                                        .collect()
-                                })
-                                .unwrap_or_default(),
-                            pool: l.get("pool").filter(|p| !p.is_null()).map(|p| pb::Pool {
-                                id: text(p, "id"),
-                                name: text(p, "name"),
-                                lb_algorithm: text(p, "lbAlgorithm"),
-                                session_persistence: text(p, "sessionPersistence"),
-                                members: p["members"]
-                                    .as_array()
-                                    .map(|ms| {
-                                        ms.iter()
-                                            .map(|m| pb::Member {
-                                                id: text(m, "id"),
-                                                address: text(m, "address"),
-                                                protocol_port: m["protocolPort"]
-                                                    .as_u64()
-                                                    .unwrap_or(0)
-                                                    as u32,
-                                            })
-                                            .collect()
-                                    })
-                                    .unwrap_or_default(),
-                            }),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-        });
-    let calls = &v["openstackCalls"];
-    pb::ApplyResponse {
-        service: text(v, "service"),
-        action: text(v, "action"),
-        reason: text(v, "reason"),
-        converged: v["converged"].as_bool().unwrap_or(false),
-        load_balancer: lb,
-        floating_ip: v
-            .get("floatingIp")
-            .filter(|f| !f.is_null())
-            .map(|f| pb::FloatingIp {
-                id: text(f, "id"),
-                address: text(f, "address"),
-                method: text(f, "method"),
+/// The typed answer as the gRPC message, field by field (a renamed field is
+/// a compile error here, not an empty string on the wire).
+impl From<&ApplyResponse> for pb::ApplyResponse {
+    fn from(a: &ApplyResponse) -> Self {
+        pb::ApplyResponse {
+            service: a.service.clone(),
+            action: a.action.as_str().to_string(),
+            reason: a.reason.clone().unwrap_or_default(),
+            converged: a.converged,
+            load_balancer: a.load_balancer.as_ref().map(pb::LoadBalancer::from),
+            floating_ip: a.floating_ip.as_ref().map(|f| pb::FloatingIp {
+                id: f.id.clone(),
+                address: f.address.to_string(),
+                method: f.method.to_string(),
             }),
-        status: v.get("status").map(json_to_struct),
-        operations: operations(v),
-        openstack_calls: Some(pb::OpenStackCalls {
-            reads: calls["reads"].as_u64().unwrap_or(0) as u32,
-            writes: calls["writes"].as_u64().unwrap_or(0) as u32,
-            waits: calls["waits"].as_u64().unwrap_or(0) as u32,
-        }),
+            status: Some(json_to_struct(&a.status)),
+            operations: a.operations.iter().map(pb::Operation::from).collect(),
+            openstack_calls: Some(pb::OpenStackCalls {
+                reads: a.openstack_calls.reads,
+                writes: a.openstack_calls.writes,
+                waits: a.openstack_calls.waits,
+            }),
+        }
+    }
+}
+
+impl From<&crate::response::PlanResponse> for pb::PlanResponse {
+    fn from(p: &crate::response::PlanResponse) -> Self {
+        pb::PlanResponse {
+            service: p.service.clone(),
+            action: p.action.as_str().to_string(),
+            reason: p.reason.clone().unwrap_or_default(),
+            desired: p.desired.as_ref().map(|d| json_to_struct(&to_json(d))),
+            operations: p.operations.iter().map(pb::Operation::from).collect(),
+            notes: p.notes.clone(),
+        }
     }
 }
 
@@ -339,25 +313,7 @@ impl pb::translator_server::Translator for Translator {
             .plan(&input, req.offline)
             .await
             .map_err(|e| status(&super::error::problem(&e)))?;
-        let v = to_json(&plan);
-        Ok(Response::new(pb::PlanResponse {
-            service: text(&v, "service"),
-            action: text(&v, "action"),
-            reason: text(&v, "reason"),
-            desired: v
-                .get("desired")
-                .filter(|d| !d.is_null())
-                .map(json_to_struct),
-            operations: operations(&v),
-            notes: v["notes"]
-                .as_array()
-                .map(|n| {
-                    n.iter()
-                        .filter_map(|x| x.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
-        }))
+        Ok(Response::new(pb::PlanResponse::from(&plan)))
     }
 
     async fn apply(
@@ -372,7 +328,7 @@ impl pb::translator_server::Translator for Translator {
             .apply(&input, options)
             .await
             .map_err(|e| status(&super::error::problem(&e)))?;
-        Ok(Response::new(apply_response(&to_json(&answer))))
+        Ok(Response::new(pb::ApplyResponse::from(&answer)))
     }
 
     type ApplyStreamStream = ProgressStream;
@@ -398,10 +354,10 @@ impl pb::translator_server::Translator for Translator {
             while let Some(event) = progress_rx.recv().await {
                 let event = match event {
                     ProgressEvent::Started(op) => {
-                        pb::apply_progress::Event::Started(operation(&to_json(&op)))
+                        pb::apply_progress::Event::Started(pb::Operation::from(&op))
                     }
                     ProgressEvent::Finished(op) => {
-                        pb::apply_progress::Event::Finished(operation(&to_json(&op)))
+                        pb::apply_progress::Event::Finished(pb::Operation::from(&op))
                     }
                     ProgressEvent::Waited {
                         load_balancer_id,
@@ -417,9 +373,9 @@ impl pb::translator_server::Translator for Translator {
             }
             let last = match worker.await {
                 Ok(Ok(answer)) => Ok(pb::ApplyProgress {
-                    event: Some(pb::apply_progress::Event::Done(apply_response(&to_json(
+                    event: Some(pb::apply_progress::Event::Done(pb::ApplyResponse::from(
                         &answer,
-                    )))),
+                    ))),
                 }),
                 Ok(Err(e)) => Err(status(&super::error::problem(&e))),
                 Err(e) => Err(Status::internal(format!("the apply stopped: {e}"))),
@@ -445,7 +401,7 @@ impl pb::translator_server::Translator for Translator {
             .get(&service)
             .await
             .map_err(|e| status(&super::error::problem(&e)))?;
-        Ok(Response::new(apply_response(&to_json(&answer))))
+        Ok(Response::new(pb::ApplyResponse::from(&answer)))
     }
 
     async fn delete(
@@ -462,7 +418,7 @@ impl pb::translator_server::Translator for Translator {
             .delete(&service, false, ApplyOptions::default())
             .await
             .map_err(|e| status(&super::error::problem(&e)))?;
-        Ok(Response::new(apply_response(&to_json(&answer))))
+        Ok(Response::new(pb::ApplyResponse::from(&answer)))
     }
 
     async fn handle_event(
@@ -481,20 +437,19 @@ impl pb::translator_server::Translator for Translator {
         let mut results = Vec::with_capacity(items.len());
         for item in items {
             match item.outcome {
-                Ok((_, v)) if v.get("service").is_some() => results.push(apply_response(&v)),
-                Ok((_, v)) => {
-                    // Pending or ignored: said in the action and the reason.
-                    let (action, reason) = ["pending", "ignored"]
-                        .iter()
-                        .find_map(|k| {
-                            v.get(*k)
-                                .and_then(Value::as_str)
-                                .map(|r| (k.to_string(), r.to_string()))
-                        })
-                        .unwrap_or_default();
+                Ok(super::Answer::Applied(a) | super::Answer::Deleted(a)) => {
+                    results.push(pb::ApplyResponse::from(&*a))
+                }
+                Ok(other) => {
+                    // Pending, ignored (or planned): said in the action and the reason.
+                    let (action, reason) = match other {
+                        super::Answer::Pending(r) => ("pending", r.to_string()),
+                        super::Answer::Ignored(r) => ("ignored", r),
+                        _ => ("", String::new()),
+                    };
                     results.push(pb::ApplyResponse {
                         service: format!("{}/{}", item.namespace, item.name),
-                        action,
+                        action: action.into(),
                         reason,
                         ..Default::default()
                     });
@@ -582,18 +537,14 @@ mod tests {
     }
 
     #[test]
-    fn problems_map_to_grpc_codes() {
-        let code = |s: u16, kind: &str| status(&Problem::new(kind, "t", s, "d")).code();
-        assert_eq!(code(400, "invalid-service"), tonic::Code::InvalidArgument);
-        assert_eq!(code(401, "unauthenticated"), tonic::Code::Unauthenticated);
-        assert_eq!(code(403, "forbidden"), tonic::Code::PermissionDenied);
-        assert_eq!(code(404, "not-found"), tonic::Code::NotFound);
-        assert_eq!(code(409, "not-owned"), tonic::Code::AlreadyExists);
-        assert_eq!(
-            code(409, "floating-ip-in-use"),
-            tonic::Code::FailedPrecondition
-        );
-        assert_eq!(code(503, "openstack-unreachable"), tonic::Code::Unavailable);
-        assert_eq!(code(504, "wait-timeout"), tonic::Code::DeadlineExceeded);
+    fn actions_on_the_wire_are_their_rest_names() {
+        use crate::reconcile::ApplyAction as A;
+        use crate::response::PlanAction as P;
+        for a in [A::Created, A::Updated, A::Unchanged, A::Deleted, A::Skipped] {
+            assert_eq!(to_json(&a), json!(a.as_str()));
+        }
+        for p in [P::Create, P::Update, P::Unchanged, P::Delete, P::Skip] {
+            assert_eq!(to_json(&p), json!(p.as_str()));
+        }
     }
 }

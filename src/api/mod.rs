@@ -20,9 +20,10 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use self::error::{ProblemResponse, openstack_problem};
+use self::error::ProblemResponse;
+use crate::error::Kind;
+use crate::error::Problem;
 use crate::model::ServiceRef;
-use crate::problem::Problem;
 use crate::reconcile::{ApplyInput, ApplyOptions, Reconciler};
 
 /// Request bodies above this are refused with 413.
@@ -73,7 +74,7 @@ async fn authenticate(
     let caller = match auth::authenticate(s.tokens.as_ref(), presented) {
         Ok(c) => c,
         Err(detail) => {
-            let p = Problem::new("unauthenticated", "Unauthenticated", 401, detail);
+            let p = Problem::of(Kind::Unauthenticated, detail);
             let mut res = ProblemResponse(Box::new(p)).into_response();
             res.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
@@ -91,10 +92,8 @@ fn authorize(caller: &auth::Caller, namespace: &str) -> Result<(), ProblemRespon
     if caller.may_touch(namespace) {
         return Ok(());
     }
-    let p = Problem::new(
-        "forbidden",
-        "Forbidden",
-        403,
+    let p = Problem::of(
+        Kind::Forbidden,
         format!("token {} may not touch namespace {namespace}", caller.name),
     );
     Err(ProblemResponse(Box::new(p)))
@@ -144,12 +143,10 @@ async fn request_id(req: Request<axum::body::Body>, next: Next) -> Response {
 /// A path the API does not have: a problem too, never an empty body.
 async fn no_route(uri: axum::http::Uri) -> ProblemResponse {
     let path: String = uri.path().chars().take(200).collect();
-    ProblemResponse(Box::new(Problem::new(
-        "no-route",
-        "No such path",
-        404,
+    ProblemResponse::of(
+        Kind::NoRoute,
         format!("{path} is not a path of this API (see /openapi.json)"),
-    )))
+    )
 }
 
 async fn openapi_json() -> Response {
@@ -187,37 +184,18 @@ async fn healthz() -> Json<Value> {
 async fn readyz(State(s): State<Arc<AppState>>) -> Response {
     match s.reconciler.cloud.session().check().await {
         Ok(()) => Json(json!({"status": "ready"})).into_response(),
-        Err(e) => {
-            let mut p = openstack_problem(&e);
-            p.status = 503;
-            ProblemResponse(Box::new(p)).into_response()
-        }
+        Err(e) => ProblemResponse::from(crate::error::not_ready(&e)).into_response(),
     }
 }
 
 /// The body as JSON, or the problem to answer (413 past the limit, 400 otherwise).
 fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ProblemResponse> {
     let bytes = body.map_err(|e| {
-        let status = e.status().as_u16();
-        ProblemResponse(Box::new(Problem::new(
-            if status == 413 {
-                "too-large"
-            } else {
-                "unreadable-body"
-            },
-            if status == 413 {
-                "Request body too large"
-            } else {
-                "Unreadable request body"
-            },
-            status,
-            e.body_text(),
-        )))
+        let too_large = e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE;
+        ProblemResponse::from(crate::error::body_problem(too_large, e.body_text()))
     })?;
     serde_json::from_slice(&bytes).map_err(|e| {
-        let mut p = Problem::new("invalid-json", "Invalid JSON", 400, e.to_string());
-        p.field = Some("body".into());
-        ProblemResponse(Box::new(p))
+        ProblemResponse::from(Problem::of(Kind::InvalidJson, e.to_string()).with_field("body"))
     })
 }
 
@@ -275,14 +253,7 @@ impl ApplyQuery {
 }
 
 fn bad_query(e: axum::extract::rejection::QueryRejection) -> ProblemResponse {
-    let mut p = Problem::new(
-        "invalid-query",
-        "Invalid query parameter",
-        400,
-        e.body_text(),
-    );
-    p.field = Some("query".into());
-    ProblemResponse(Box::new(p))
+    ProblemResponse::from(Problem::of(Kind::InvalidQuery, e.body_text()).with_field("query"))
 }
 
 /// Converges OpenStack onto the Service; answers the status to write back.
@@ -311,12 +282,7 @@ async fn apply(
     let input = input(body)?;
     authorize(&caller, namespace_of(&input))?;
     let answer = s.reconciler.apply(&input, q.options()).await?;
-    let status = if answer.converged {
-        StatusCode::OK
-    } else {
-        StatusCode::ACCEPTED
-    };
-    Ok((status, Json(answer)).into_response())
+    Ok((converged_status(answer.converged), Json(answer)).into_response())
 }
 
 /// A Service named by the caller (a path, an event), validated as Kubernetes
@@ -387,17 +353,18 @@ pub(crate) struct EventItem {
     pub event: String,
     pub namespace: String,
     pub name: String,
-    pub outcome: Result<(StatusCode, Value), ProblemResponse>,
+    pub outcome: Outcome,
 }
 
 fn item_json(i: &EventItem) -> Value {
     let mut v = json!({"type": i.event, "kind": i.kind, "namespace": i.namespace, "name": i.name});
     match &i.outcome {
-        Ok((status, body)) => {
-            v["status"] = json!(status.as_u16());
-            v["result"] = body.clone();
+        Ok(answer) => {
+            v["status"] = json!(answer.status().as_u16());
+            v["result"] = answer.to_json();
         }
         Err(p) => {
+            crate::error::record(&p.0);
             v["status"] = json!(p.0.status);
             v["problem"] = serde_json::to_value(&*p.0).unwrap_or(Value::Null);
         }
@@ -461,7 +428,7 @@ async fn events(
     if single && let Some(item) = results.first() {
         // One event's failure is the answer's: a problem, as any request's.
         return match &item.outcome {
-            Ok((status, _)) => Ok((*status, Json(item_json(item))).into_response()),
+            Ok(answer) => Ok((answer.status(), Json(item_json(item))).into_response()),
             Err(p) => Err(ProblemResponse(p.0.clone())),
         };
     }
@@ -498,14 +465,11 @@ pub(crate) async fn process_events(
             })
             .unwrap_or_default()
     } else {
-        let mut p = Problem::new(
-            "invalid-event",
-            "Invalid event",
-            400,
+        let p = Problem::of(
+            Kind::InvalidEvent,
             "expected a watch event {\"type\", \"object\"} or a List",
         );
-        p.field = Some("type".into());
-        return Err(ProblemResponse(Box::new(p)));
+        return Err(p.with_field("type").into());
     };
     let mut results: Vec<EventItem> = Vec::new();
     // What needs the cloud, run after the loop: concurrently per Service.
@@ -523,9 +487,8 @@ pub(crate) async fn process_events(
             event: event.clone(),
             namespace: namespace.clone(),
             name: name.clone(),
-            outcome: Ok((
-                StatusCode::OK,
-                json!({"ignored": "not a Service, Endpoints or EndpointSlice event"}),
+            outcome: Ok(Answer::Ignored(
+                "not a Service, Endpoints or EndpointSlice event".into(),
             )),
         };
         if let Err(p) = authorize(caller, &namespace) {
@@ -538,10 +501,8 @@ pub(crate) async fn process_events(
             event.as_str(),
             "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR"
         ) {
-            let mut p = Problem::new(
-                "invalid-event",
-                "Invalid event",
-                400,
+            let mut p = Problem::of(
+                Kind::InvalidEvent,
                 format!(
                     "event type {:?} is not ADDED, MODIFIED, DELETED, BOOKMARK or ERROR",
                     event.chars().take(40).collect::<String>()
@@ -559,10 +520,7 @@ pub(crate) async fn process_events(
         let slot = results.len();
         let work: Result<Option<Work>, ProblemResponse> = match (kind.as_str(), event.as_str()) {
             (_, "BOOKMARK" | "ERROR") => {
-                item.outcome = Ok((
-                    StatusCode::OK,
-                    json!({"ignored": format!("{event} events carry no change")}),
-                ));
+                item.outcome = Ok(Answer::Ignored(format!("{event} events carry no change")));
                 Ok(None)
             }
             ("Service", "DELETED") => (|| {
@@ -587,9 +545,8 @@ pub(crate) async fn process_events(
                 .map_err(decode_error)
                 .map(|input| Some(Work::Apply(Box::new(input)))),
             ("Endpoints", "DELETED") => {
-                item.outcome = Ok((
-                    StatusCode::OK,
-                    json!({"ignored": "deleted Endpoints: the Service's deletion removes the load balancer"}),
+                item.outcome = Ok(Answer::Ignored(
+                    "deleted Endpoints: the Service's deletion removes the load balancer".into(),
                 ));
                 Ok(None)
             }
@@ -603,9 +560,9 @@ pub(crate) async fn process_events(
                 }))
             })(),
             ("EndpointSlice", "DELETED") => {
-                item.outcome = Ok((
-                    StatusCode::OK,
-                    json!({"ignored": "a deleted EndpointSlice: send the Service's remaining slices together to reconcile"}),
+                item.outcome = Ok(Answer::Ignored(
+                    "a deleted EndpointSlice: send the Service's remaining slices together to reconcile"
+                        .into(),
                 ));
                 Ok(None)
             }
@@ -641,7 +598,7 @@ pub(crate) async fn process_events(
             event,
             namespace: service.namespace.clone(),
             name: service.name.clone(),
-            outcome: Ok((StatusCode::OK, Value::Null)),
+            outcome: Ok(Answer::Queued),
         });
     }
     for (slot, outcome) in run_jobs(s, jobs, options).await {
@@ -710,9 +667,7 @@ pub(crate) async fn process_sync(
     options: ApplyOptions,
 ) -> Result<Value, ProblemResponse> {
     let bad = |field: &str, detail: String| {
-        let mut p = Problem::new("invalid-sync", "Invalid sync request", 400, detail);
-        p.field = Some(field.into());
-        ProblemResponse(Box::new(p))
+        ProblemResponse::from(Problem::of(Kind::InvalidSync, detail).with_field(field))
     };
     // The scope: the namespaces named (each one the token's), else all the token may touch.
     let scope: Option<Vec<String>> = match namespaces {
@@ -740,7 +695,7 @@ pub(crate) async fn process_sync(
     let read = crate::k8s::read_value("request", value)
         .map_err(|e| ProblemResponse(Box::new(Problem::from(&e))))?;
     let mut notes = read.notes;
-    let inputs = crate::cli::pair(read.objects, &mut notes).map_err(ProblemResponse)?;
+    let inputs = crate::input::pair(read.objects, &mut notes).map_err(ProblemResponse)?;
     let cluster = s.reconciler.settings.cluster.name.clone();
     let mut listed = std::collections::HashSet::new();
     let mut items: Vec<(String, Outcome)> = Vec::new();
@@ -759,16 +714,15 @@ pub(crate) async fn process_sync(
             listed.insert(tag);
         }
         if !in_scope(&service.namespace) {
-            let p = Problem::new(
-                "forbidden",
-                "Outside the sync",
-                403,
+            let p = Problem::of(
+                Kind::Forbidden,
                 format!(
                     "namespace {} is not in this sync's namespaces",
                     service.namespace
                 ),
-            );
-            items.push((service.to_string(), Err(ProblemResponse(Box::new(p)))));
+            )
+            .titled("Outside the sync");
+            items.push((service.to_string(), Err(p.into())));
             continue;
         }
         let slices: Vec<_> = input.endpoint_slices.into_iter().map(|(_, s)| s).collect();
@@ -785,7 +739,7 @@ pub(crate) async fn process_sync(
                 Work::Apply(apply)
             },
         });
-        items.push((service.to_string(), Ok((StatusCode::OK, Value::Null))));
+        items.push((service.to_string(), Ok(Answer::Queued)));
     }
     for (slot, outcome) in run_jobs(s, jobs, options).await {
         items[slot].1 = outcome;
@@ -797,8 +751,11 @@ pub(crate) async fn process_sync(
     let services: Vec<Value> = items
         .iter()
         .map(|(service, outcome)| match outcome {
-            Ok((status, v)) => json!({"service": service, "status": status.as_u16(), "result": v}),
-            Err(p) => json!({"service": service, "status": p.0.status, "problem": serde_json::to_value(&*p.0).unwrap_or(Value::Null)}),
+            Ok(answer) => json!({"service": service, "status": answer.status().as_u16(), "result": answer.to_json()}),
+            Err(p) => {
+                crate::error::record(&p.0);
+                json!({"service": service, "status": p.0.status, "problem": serde_json::to_value(&*p.0).unwrap_or(Value::Null)})
+            }
         })
         .collect();
     Ok(json!({
@@ -809,8 +766,52 @@ pub(crate) async fn process_sync(
     }))
 }
 
-/// What became of one item: its status and answer, or its problem.
-pub(crate) type Outcome = Result<(StatusCode, Value), ProblemResponse>;
+/// What became of one item: its answer, or its problem.
+pub(crate) type Outcome = Result<Answer, ProblemResponse>;
+
+/// The answer of one event or sync item, typed: REST writes it as JSON,
+/// gRPC field by field.
+pub(crate) enum Answer {
+    Applied(Box<crate::reconcile::ApplyResponse>),
+    /// A deletion: 200 even while Octavia still deletes (`converged` says so).
+    Deleted(Box<crate::reconcile::ApplyResponse>),
+    Planned(Box<crate::response::PlanResponse>),
+    /// Members for a Service that has no load balancer yet.
+    Pending(&'static str),
+    /// An event that asks nothing of the cloud, and why.
+    Ignored(String),
+    /// Waiting for its job (filled in when the job ran).
+    Queued,
+}
+
+impl Answer {
+    /// The item's HTTP status: an apply still converging, or pending members, is 202.
+    pub(crate) fn status(&self) -> StatusCode {
+        match self {
+            Answer::Applied(a) => converged_status(a.converged),
+            Answer::Pending(_) => converged_status(false),
+            _ => converged_status(true),
+        }
+    }
+
+    pub(crate) fn to_json(&self) -> Value {
+        match self {
+            Answer::Applied(a) | Answer::Deleted(a) => {
+                serde_json::to_value(a).unwrap_or(Value::Null)
+            }
+            Answer::Planned(p) => serde_json::to_value(p).unwrap_or(Value::Null),
+            Answer::Pending(reason) => json!({"pending": reason}),
+            Answer::Ignored(reason) => json!({"ignored": reason}),
+            Answer::Queued => Value::Null,
+        }
+    }
+}
+
+/// 200 when the cloud holds what was asked, 202 while it still converges:
+/// the one rule REST and gRPC share (gRPC says it in `converged`).
+pub(crate) fn converged_status(converged: bool) -> StatusCode {
+    StatusCode::from_u16(crate::error::success_status(converged)).unwrap_or(StatusCode::OK)
+}
 
 /// How many Services a List of events (or a sync) works on at once.
 pub const EVENT_CONCURRENCY: usize = 8;
@@ -860,7 +861,7 @@ pub(crate) async fn run_jobs(
     s: &AppState,
     jobs: Vec<Job>,
     options: ApplyOptions,
-) -> Vec<(usize, Result<(StatusCode, Value), ProblemResponse>)> {
+) -> Vec<(usize, Outcome)> {
     use futures_util::StreamExt as _;
     let mut groups: Vec<(ServiceRef, Vec<Job>)> = Vec::new();
     for job in jobs {
@@ -885,53 +886,38 @@ pub(crate) async fn run_jobs(
     .collect()
 }
 
-async fn run_work(
-    s: &AppState,
-    work: Work,
-    options: ApplyOptions,
-) -> Result<(StatusCode, Value), ProblemResponse> {
-    let answer = |a: crate::reconcile::ApplyResponse| {
-        let status = if a.converged {
-            StatusCode::OK
-        } else {
-            StatusCode::ACCEPTED
-        };
-        (status, serde_json::to_value(a).unwrap_or(Value::Null))
-    };
+async fn run_work(s: &AppState, work: Work, options: ApplyOptions) -> Outcome {
+    let applied = |a: crate::reconcile::ApplyResponse| Answer::Applied(Box::new(a));
     match work {
-        Work::Apply(input) => Ok(answer(s.reconciler.apply(&input, options).await?)),
-        Work::Plan(input) => {
-            let plan = s.reconciler.plan(&input, false).await?;
-            Ok((
-                StatusCode::OK,
-                serde_json::to_value(plan).unwrap_or(Value::Null),
-            ))
-        }
+        Work::Apply(input) => Ok(applied(s.reconciler.apply(&input, options).await?)),
+        Work::Plan(input) => Ok(Answer::Planned(Box::new(
+            s.reconciler.plan(&input, false).await?,
+        ))),
         Work::Delete { service, keep } => {
             let a = s.reconciler.delete(&service, keep, options).await?;
-            Ok((StatusCode::OK, answer(a).1))
+            Ok(Answer::Deleted(Box::new(a)))
         }
         Work::Endpoints { service, endpoints } => {
             let backends = crate::translate::Backends {
                 endpoints: Some(&endpoints),
                 endpoint_slices: &[],
             };
-            members_result(
+            Ok(members_result(
                 s.reconciler
                     .apply_members(&service, backends, options)
                     .await?,
-            )
+            ))
         }
         Work::Slices { service, slices } => {
             let backends = crate::translate::Backends {
                 endpoints: None,
                 endpoint_slices: &slices,
             };
-            members_result(
+            Ok(members_result(
                 s.reconciler
                     .apply_members(&service, backends, options)
                     .await?,
-            )
+            ))
         }
     }
 }
@@ -952,14 +938,14 @@ fn slice_key(
         .and_then(|l| l.get("kubernetes.io/service-name"))
         .cloned()
     else {
-        let mut p = Problem::new(
-            "invalid-object",
-            "EndpointSlice without its Service",
-            400,
+        let p = Problem::of(
+            Kind::InvalidObject,
             "the label kubernetes.io/service-name is missing",
         );
-        p.field = Some(label_field.into());
-        return Err(ProblemResponse(Box::new(p)));
+        return Err(p
+            .titled("EndpointSlice without its Service")
+            .with_field(label_field)
+            .into());
     };
     match named_service(namespace, &svc, "object.metadata.") {
         Ok(key) => Ok((key, slice)),
@@ -970,21 +956,11 @@ fn slice_key(
     }
 }
 
-fn members_result(
-    outcome: crate::reconcile::MembersOutcome,
-) -> Result<(StatusCode, Value), ProblemResponse> {
-    Ok(match outcome {
-        crate::reconcile::MembersOutcome::Pending => (
-            StatusCode::ACCEPTED,
-            json!({"pending": "no load balancer for this Service yet: members come with its apply"}),
-        ),
-        crate::reconcile::MembersOutcome::Applied(answer) => {
-            let status = if answer.converged {
-                StatusCode::OK
-            } else {
-                StatusCode::ACCEPTED
-            };
-            (status, serde_json::to_value(*answer).unwrap_or(Value::Null))
+fn members_result(outcome: crate::reconcile::MembersOutcome) -> Answer {
+    match outcome {
+        crate::reconcile::MembersOutcome::Pending => {
+            Answer::Pending("no load balancer for this Service yet: members come with its apply")
         }
-    })
+        crate::reconcile::MembersOutcome::Applied(answer) => Answer::Applied(answer),
+    }
 }

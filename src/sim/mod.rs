@@ -148,7 +148,12 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub fn app(state: Arc<SimState>) -> Router {
     let authed = Router::new()
         .nest("/load-balancer", octavia::router())
-        .nest("/network", neutron::router())
+        // The legacy Neutron LBaaS v2 endpoint: Octavia's handlers on the
+        // network service, composed here so neither module imports the other's routes.
+        .nest(
+            "/network",
+            neutron::router().nest("/v2.0/lbaas", octavia::lbaas_router(json::ApiKind::Neutron)),
+        )
         .layer(middleware::from_fn_with_state(
             state.clone(),
             keystone::require_token,

@@ -573,8 +573,7 @@ pub fn router() -> Router<Arc<SimState>> {
         .route(
             "/v2.0/routers/{id}/add_router_interface",
             put(add_interface),
-        )
-        .nest("/v2.0/lbaas", super::octavia::lbaas_router(N));
+        );
     for resource in TAGGABLE {
         r = r
             .route(
