@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::{Mutex, OnceLock};
 
-const HELP: [(&str, &str); 5] = [
+const HELP: [(&str, &str); 6] = [
     (
         "svc_lbaas_http_requests_total",
         "REST requests by method, route and status.",
@@ -26,6 +26,10 @@ const HELP: [(&str, &str); 5] = [
     (
         "svc_lbaas_applies_total",
         "Applies by action (created, updated, unchanged, skipped, deleted, failed).",
+    ),
+    (
+        "svc_lbaas_problems_total",
+        "Problems answered (REST, gRPC, event and sync items) by type and whether a retry may succeed.",
     ),
 ];
 

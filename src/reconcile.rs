@@ -296,6 +296,17 @@ impl ApplyOptions {
     }
 }
 
+impl ApplyOptions {
+    /// The options a request gives (REST query or gRPC fields): wait by
+    /// default, within `timeout_s` or [`DEFAULT_TIMEOUT`].
+    pub fn requested(wait: Option<bool>, timeout_s: Option<u64>) -> ApplyOptions {
+        ApplyOptions::new(
+            wait.unwrap_or(true),
+            timeout_s.map_or(DEFAULT_TIMEOUT, Duration::from_secs),
+        )
+    }
+}
+
 impl Default for ApplyOptions {
     fn default() -> Self {
         ApplyOptions::new(true, DEFAULT_TIMEOUT)

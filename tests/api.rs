@@ -925,6 +925,9 @@ async fn metrics_count_requests_openstack_calls_waits_and_applies() {
     let app = spawn_app().await;
     app.apply(json!({"service": service("LoadBalancer", two_ports(), json!({}))}))
         .await;
+    // A refused request is counted by its problem type and retryability.
+    let bad = app.apply(json!({"service": {"kind": "Service"}})).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     let res = app
         .http
         .get(format!("http://{}/metrics", app.addr))
@@ -949,6 +952,7 @@ async fn metrics_count_requests_openstack_calls_waits_and_applies() {
         "svc_lbaas_openstack_calls_total{service=\"load-balancer\",method=\"POST\",status=\"201\"}",
         "svc_lbaas_openstack_calls_total{service=\"network\",method=\"POST\",status=\"201\"}",
         "svc_lbaas_waits_total",
+        "svc_lbaas_problems_total{type=\"invalid-service\",retryable=\"false\"}",
     ] {
         assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }
@@ -1491,7 +1495,9 @@ fn grpc_apply_request(svc: Value) -> svc_lbaas::api::grpc::pb::ApplyRequest {
 
 #[tokio::test]
 async fn grpc_apply_get_and_delete_over_the_same_core() {
-    use svc_lbaas::api::grpc::pb::{ServiceKey, translator_client::TranslatorClient};
+    use svc_lbaas::api::grpc::pb::{
+        DeleteRequest, ServiceKey, translator_client::TranslatorClient,
+    };
     let (url, _sim) = spawn_grpc(None).await;
     let mut client = TranslatorClient::connect(url).await.unwrap();
     let answer = client
@@ -1518,8 +1524,27 @@ async fn grpc_apply_get_and_delete_over_the_same_core() {
     };
     let got = client.get(key.clone()).await.unwrap().into_inner();
     assert_eq!(got.load_balancer.unwrap().listeners.len(), 2);
-    let deleted = client.delete(key.clone()).await.unwrap().into_inner();
+    // Delete takes REST's options: keep the floating IP (disassociated), don't wait.
+    let deleted = client
+        .delete(DeleteRequest {
+            namespace: key.namespace.clone(),
+            name: key.name.clone(),
+            keep_floating_ip: Some(true),
+            wait: Some(false),
+            timeout_s: Some(30),
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(deleted.action, "deleted");
+    let ops: Vec<(&str, &str)> = deleted
+        .operations
+        .iter()
+        .map(|o| (o.op.as_str(), o.resource.as_str()))
+        .collect();
+    assert!(ops.contains(&("disassociate", "floatingip")), "{ops:?}");
+    assert!(!ops.contains(&("delete", "floatingip")), "{ops:?}");
+    assert!(!deleted.converged, "not waited for: {deleted:?}");
     let missing = client.get(key).await.unwrap_err();
     assert_eq!(missing.code(), tonic::Code::NotFound);
 }
@@ -1610,9 +1635,10 @@ async fn grpc_refuses_undecodable_oversized_and_misnamed_requests_as_the_clients
     assert_eq!(e.code(), tonic::Code::OutOfRange, "{e}");
     // Names are validated as Kubernetes does (the lowercase scheme was accepted above).
     for (namespace, name) in [("shop", ""), ("shop", "../.."), ("../..", "web")] {
-        let key = svc_lbaas::api::grpc::pb::ServiceKey {
+        let key = svc_lbaas::api::grpc::pb::DeleteRequest {
             namespace: namespace.into(),
             name: name.into(),
+            ..Default::default()
         };
         let e = client.delete(with_token(key)).await.unwrap_err();
         assert_eq!(

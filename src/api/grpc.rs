@@ -5,7 +5,6 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use prost_types::value::Kind;
 use serde_json::{Map, Value, json};
@@ -278,13 +277,7 @@ impl Translator {
         let input =
             ApplyInput::from_json(Value::Object(body)).map_err(|e| status(&Problem::from(&e)))?;
         authorize(caller, super::namespace_of(&input)).map_err(problem_status)?;
-        let options = ApplyOptions::new(
-            req.wait.unwrap_or(true),
-            req.timeout_s
-                .map_or(crate::reconcile::DEFAULT_TIMEOUT, |t| {
-                    Duration::from_secs(t.into())
-                }),
-        );
+        let options = ApplyOptions::requested(req.wait, req.timeout_s.map(u64::from));
         Ok((input, options))
     }
 }
@@ -406,16 +399,20 @@ impl pb::translator_server::Translator for Translator {
 
     async fn delete(
         &self,
-        req: Request<pb::ServiceKey>,
+        req: Request<pb::DeleteRequest>,
     ) -> Result<Response<pb::ApplyResponse>, Status> {
         let caller = self.caller(&req)?;
-        let key = req.into_inner();
-        let service = parse_key(&key)?;
-        authorize(&caller, &key.namespace).map_err(problem_status)?;
+        let req = req.into_inner();
+        let service = parse_key(&pb::ServiceKey {
+            namespace: req.namespace.clone(),
+            name: req.name.clone(),
+        })?;
+        authorize(&caller, &req.namespace).map_err(problem_status)?;
+        let options = ApplyOptions::requested(req.wait, req.timeout_s.map(u64::from));
         let answer = self
             .state
             .reconciler
-            .delete(&service, false, ApplyOptions::default())
+            .delete(&service, req.keep_floating_ip.unwrap_or(false), options)
             .await
             .map_err(|e| status(&super::error::problem(&e)))?;
         Ok(Response::new(pb::ApplyResponse::from(&answer)))
@@ -426,12 +423,10 @@ impl pb::translator_server::Translator for Translator {
         req: Request<pb::EventRequest>,
     ) -> Result<Response<pb::EventResponse>, Status> {
         let caller = self.caller(&req)?;
-        let event = req
-            .into_inner()
-            .event
-            .as_ref()
-            .map_or(Value::Null, struct_to_json);
-        let (single, items) = process_events(&self.state, &caller, event, ApplyOptions::default())
+        let req = req.into_inner();
+        let event = req.event.as_ref().map_or(Value::Null, struct_to_json);
+        let options = ApplyOptions::requested(None, req.timeout_s.map(u64::from));
+        let (single, items) = process_events(&self.state, &caller, event, options)
             .await
             .map_err(problem_status)?;
         let mut results = Vec::with_capacity(items.len());
@@ -479,13 +474,7 @@ impl Translator {
         let caller = self.caller(&req)?;
         let req = req.into_inner();
         let list = req.list.as_ref().map_or(Value::Null, struct_to_json);
-        let options = ApplyOptions::new(
-            true,
-            req.timeout_s
-                .map_or(crate::reconcile::DEFAULT_TIMEOUT, |t| {
-                    Duration::from_secs(t.into())
-                }),
-        );
+        let options = ApplyOptions::requested(None, req.timeout_s.map(u64::from));
         let namespaces = (!req.namespaces.is_empty()).then_some(req.namespaces);
         let answer =
             super::process_sync(&self.state, &caller, list, req.dry_run, namespaces, options)

@@ -7,7 +7,6 @@ pub mod grpc;
 pub mod openapi;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -244,11 +243,7 @@ struct ApplyQuery {
 
 impl ApplyQuery {
     fn options(&self) -> ApplyOptions {
-        ApplyOptions::new(
-            self.wait.unwrap_or(true),
-            self.timeout_s
-                .map_or(crate::reconcile::DEFAULT_TIMEOUT, Duration::from_secs),
-        )
+        ApplyOptions::requested(self.wait, self.timeout_s)
     }
 }
 
@@ -419,11 +414,7 @@ async fn events(
 ) -> Result<Response, ProblemResponse> {
     let value = json_body(body)?;
     let Query(q) = q.map_err(bad_query)?;
-    let options = ApplyOptions::new(
-        true,
-        q.timeout_s
-            .map_or(crate::reconcile::DEFAULT_TIMEOUT, Duration::from_secs),
-    );
+    let options = ApplyOptions::requested(None, q.timeout_s);
     let (single, results) = process_events(&s, &caller, value, options).await?;
     if single && let Some(item) = results.first() {
         // One event's failure is the answer's: a problem, as any request's.
@@ -648,11 +639,7 @@ async fn sync(
             .map(str::to_string)
             .collect()
     });
-    let options = ApplyOptions::new(
-        true,
-        q.timeout_s
-            .map_or(crate::reconcile::DEFAULT_TIMEOUT, Duration::from_secs),
-    );
+    let options = ApplyOptions::requested(None, q.timeout_s);
     let answer = process_sync(&s, &caller, value, q.dry_run, namespaces, options).await?;
     Ok(Json(answer).into_response())
 }
