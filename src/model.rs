@@ -406,3 +406,76 @@ pub struct Observed {
     /// their VIP ports hold the address a new one may need, so writes wait them out.
     pub deleting: Vec<String>,
 }
+
+/// Changed listener fields; `None` leaves a field alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListenerUpdate {
+    pub allowed_cidrs: Option<Vec<IpNet>>,
+    pub connection_limit: Option<i64>,
+    pub timeout_client_data: Option<u64>,
+    pub timeout_member_connect: Option<u64>,
+    pub timeout_member_data: Option<u64>,
+    pub timeout_tcp_inspect: Option<u64>,
+}
+
+impl ListenerUpdate {
+    /// The names of the fields set, for the operation's summary.
+    pub fn fields(&self) -> Vec<&'static str> {
+        let mut f = Vec::new();
+        let named = [
+            (self.allowed_cidrs.is_some(), "allowed_cidrs"),
+            (self.connection_limit.is_some(), "connection_limit"),
+            (self.timeout_client_data.is_some(), "timeout_client_data"),
+            (
+                self.timeout_member_connect.is_some(),
+                "timeout_member_connect",
+            ),
+            (self.timeout_member_data.is_some(), "timeout_member_data"),
+            (self.timeout_tcp_inspect.is_some(), "timeout_tcp_inspect"),
+        ];
+        for (set, name) in named {
+            if set {
+                f.push(name);
+            }
+        }
+        f
+    }
+}
+
+/// Changed pool fields; `session_persistence: Some(None)` removes persistence.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PoolUpdate {
+    pub lb_algorithm: Option<LbAlgorithm>,
+    pub session_persistence: Option<Option<SessionPersistence>>,
+    /// The pool's whole tag list (owner and port tags, others kept).
+    pub tags: Option<Vec<String>>,
+}
+
+/// One member in a batch replacement. `owned: false` marks a member this tool
+/// did not create, sent back unchanged so the replacement keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberSpec {
+    pub member: Member,
+    pub subnet_id: Option<String>,
+    pub owned: bool,
+}
+
+/// What kind of cloud object an annotation names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferenceKind {
+    Subnet,
+    Network,
+    Flavor,
+    AvailabilityZone,
+}
+
+impl ReferenceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReferenceKind::Subnet => "subnet",
+            ReferenceKind::Network => "network",
+            ReferenceKind::Flavor => "flavor",
+            ReferenceKind::AvailabilityZone => "availability zone",
+        }
+    }
+}

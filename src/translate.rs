@@ -47,25 +47,7 @@ pub mod annotation {
     pub const LISTENER_PROTOCOL: &str = "svc-lbaas.io/listener-protocol";
 }
 
-/// What kind of cloud object an annotation names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReferenceKind {
-    Subnet,
-    Network,
-    Flavor,
-    AvailabilityZone,
-}
-
-impl ReferenceKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReferenceKind::Subnet => "subnet",
-            ReferenceKind::Network => "network",
-            ReferenceKind::Flavor => "flavor",
-            ReferenceKind::AvailabilityZone => "availability zone",
-        }
-    }
-}
+pub use crate::model::ReferenceKind;
 
 /// A cloud object a Service's annotation names, to be found before any write.
 #[derive(Debug, Clone, PartialEq, Eq)]

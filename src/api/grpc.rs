@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 
 use super::{AppState, auth, authorize, process_events};
 use crate::error::Problem;
-use crate::openstack::ProgressEvent;
+use crate::reconcile::ProgressEvent;
 use crate::reconcile::{ApplyInput, ApplyOptions, ApplyResponse};
 
 /// The generated messages and service (generated code: lints of its own).

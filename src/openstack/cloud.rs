@@ -1,16 +1,17 @@
-//! The load-balancing cloud as the reconciler sees it: observe what exists
-//! for a Service in as few reads as the API allows, execute one planned
-//! operation, wait for a load balancer with bounded backoff. Octavia or the
-//! legacy Neutron LBaaS v2 API (which has no tags: ownership goes into the
-//! description, and into the name of members).
+//! The load-balancing cloud, as a client: the API version, the reads that
+//! observe what exists for a Service in as few calls as the API allows, and
+//! the checks of user-named objects. The writes are one function per call in
+//! `octavia.rs` and `neutron.rs`; what to write, and when to wait, is the
+//! reconciler's (`reconcile/execute.rs`). Octavia or the legacy Neutron LBaaS
+//! v2 API (which has no tags: ownership goes into the description, and into
+//! the name of members).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::Mutex;
 
 use super::error::OpenStackError;
@@ -19,15 +20,12 @@ use super::session::{Calls, Service, SharedSession};
 use super::wire;
 use crate::config::Api;
 use crate::model::{
-    DesiredListener, DesiredLoadBalancer, DesiredPool, FloatingIpLookup, HealthMonitor, Member,
-    Observed, ObservedFloatingIp, ObservedHealthMonitor, ObservedListener, ObservedLoadBalancer,
-    ObservedMember, ObservedPool,
+    FloatingIpLookup, Observed, ObservedFloatingIp, ObservedHealthMonitor, ObservedListener,
+    ObservedLoadBalancer, ObservedMember, ObservedPool, ReferenceKind,
 };
-use crate::plan::{Capabilities, MemberSpec, Operation, Ref};
-use crate::translate::ReferenceKind;
 
 /// Legacy objects carry tags as `svc-lbaas-tags:a,b,c` in a text field.
-const LEGACY_TAGS: &str = "svc-lbaas-tags:";
+pub(super) const LEGACY_TAGS: &str = "svc-lbaas-tags:";
 
 #[derive(Debug, Clone)]
 pub struct SubnetInfo {
@@ -35,53 +33,19 @@ pub struct SubnetInfo {
     pub cidr: IpNet,
 }
 
-/// How long and how often to wait for a load balancer.
-#[derive(Debug, Clone, Copy)]
-pub struct WaitPolicy {
-    pub first_poll: Duration,
-    pub factor: f64,
-    pub max_poll: Duration,
-}
-
-impl Default for WaitPolicy {
-    fn default() -> Self {
-        WaitPolicy {
-            first_poll: Duration::from_millis(100),
-            factor: 1.5,
-            max_poll: Duration::from_secs(3),
-        }
-    }
-}
-
 pub struct Cloud {
     session: SharedSession,
     pub api: Api,
-    /// What the configured API offers at most; narrowed by discovery.
-    pub caps: Capabilities,
-    discovered: Mutex<Option<Capabilities>>,
-    pub wait: WaitPolicy,
+    /// Octavia's newest API minor version (`None`: the legacy API, or no
+    /// version document), once read.
+    discovered: Mutex<Option<Option<u32>>>,
     subnets: Mutex<HashMap<String, SubnetInfo>>,
     external_network: Mutex<Option<String>>,
     /// User-named networks, flavors and availability zones found to exist.
     known: Mutex<std::collections::HashSet<String>>,
 }
 
-/// What the execution of a plan has learnt so far: ids of what it created.
-#[derive(Debug, Default)]
-pub struct Progress {
-    pub load_balancer: Option<String>,
-    pub vip_port: Option<String>,
-    listeners: HashMap<String, String>,
-    pools: HashMap<String, String>,
-    /// A load balancer write awaits ACTIVE before the next one.
-    pub dirty: bool,
-    /// A load balancer being deleted, to wait out before a re-create.
-    pub deleting: Option<String>,
-    /// Ids of what each operation touched, in order, for the answer.
-    pub ids: Vec<Option<String>>,
-}
-
-fn text(v: &Value, k: &str) -> Option<String> {
+pub(super) fn text(v: &Value, k: &str) -> Option<String> {
     v.get(k)
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
@@ -138,8 +102,6 @@ impl Cloud {
         Cloud {
             session,
             api,
-            caps: Capabilities::of(api),
-            wait: WaitPolicy::default(),
             subnets: Mutex::new(HashMap::new()),
             external_network: Mutex::new(None),
             known: Mutex::new(Default::default()),
@@ -152,14 +114,14 @@ impl Cloud {
     }
 
     /// Where load balancer objects live: Octavia's endpoint or Neutron's `/lbaas`.
-    fn lb_service(&self) -> Service {
+    pub(super) fn lb_service(&self) -> Service {
         match self.api {
             Api::Octavia => Service::LoadBalancer,
             Api::NeutronLbaas => Service::Network,
         }
     }
 
-    async fn lb_call(
+    pub(super) async fn lb_call(
         &self,
         calls: &Calls,
         method: Method,
@@ -177,21 +139,7 @@ impl Cloud {
             .await
     }
 
-    /// `DELETE` with cascade: the load balancer and everything under it.
-    async fn delete_load_balancer(&self, calls: &Calls, id: &str) -> Result<(), OpenStackError> {
-        self.lb_call(
-            calls,
-            Method::DELETE,
-            ApiPath::of("loadbalancers")
-                .id("load balancer id", id)?
-                .query(&[("cascade", "true")]),
-            None,
-        )
-        .await
-        .map(drop)
-    }
-
-    async fn net_call(
+    pub(super) async fn net_call(
         &self,
         calls: &Calls,
         method: Method,
@@ -203,16 +151,14 @@ impl Cloud {
             .await
     }
 
-    /// What the cloud's load-balancing API offers, from Octavia's version
-    /// document (read once): batch members and listener timeouts from 2.1,
-    /// `allowed_cidrs` from 2.12, `additional_vips` from 2.26. The legacy API
-    /// offers none of them.
-    pub async fn capabilities(&self, calls: &Calls) -> Result<Capabilities, OpenStackError> {
+    /// Octavia's newest API minor version, from its version document (read
+    /// once); `None` on the legacy API or when the document cannot be read.
+    pub async fn octavia_minor(&self, calls: &Calls) -> Result<Option<u32>, OpenStackError> {
         if self.api == Api::NeutronLbaas {
-            return Ok(self.caps);
+            return Ok(None);
         }
-        if let Some(c) = *self.discovered.lock().await {
-            return Ok(c);
+        if let Some(m) = *self.discovered.lock().await {
+            return Ok(m);
         }
         // The version document is at the endpoint's root, one level above `/v2`.
         let doc = self
@@ -232,22 +178,9 @@ impl Cloud {
                 None
             }
         };
-        let caps = match minor {
-            Some(m) => Capabilities {
-                fully_populated_create: true,
-                populated_children: self.caps.populated_children,
-                batch_members: m >= 1,
-                listener_timeouts: m >= 1,
-                allowed_cidrs: m >= 12,
-                additional_vips: m >= 26,
-                octavia_protocols: true,
-                sctp: m >= 23,
-            },
-            None => self.caps,
-        };
-        tracing::info!(?minor, ?caps, "load-balancer API capabilities");
-        *self.discovered.lock().await = Some(caps);
-        Ok(caps)
+        tracing::info!(?minor, "load-balancer API version");
+        *self.discovered.lock().await = Some(minor);
+        Ok(minor)
     }
 
     /// A subnet's network and CIDR (cached: they never change).
@@ -335,7 +268,7 @@ impl Cloud {
 
     /// The external network for floating IPs when neither a subnet nor a
     /// network is configured: the only `router:external` network.
-    async fn external_network(&self, calls: &Calls) -> Result<String, OpenStackError> {
+    pub(super) async fn external_network(&self, calls: &Calls) -> Result<String, OpenStackError> {
         if let Some(n) = self.external_network.lock().await.clone() {
             return Ok(n);
         }
@@ -679,656 +612,6 @@ impl Cloud {
             lb.pools.push(pool);
         }
         Ok(())
-    }
-
-    // ---------------------------------------------------------------- bodies
-
-    /// Sets the owner tags on a request body: `tags` on Octavia, a text
-    /// field on the legacy API.
-    fn tag(&self, body: &mut Value, tags: &[String], legacy_field: &str) {
-        match self.api {
-            Api::Octavia => body["tags"] = json!(tags),
-            Api::NeutronLbaas => {
-                body[legacy_field] = json!(format!("{LEGACY_TAGS}{}", tags.join(",")))
-            }
-        }
-    }
-
-    fn member_body(&self, m: &Member, subnet: &Option<String>, tags: Option<&[String]>) -> Value {
-        let mut b = json!({"address": m.address.to_string(), "protocol_port": m.protocol_port});
-        if let Some(s) = subnet {
-            b["subnet_id"] = json!(s);
-        }
-        if let Some(t) = tags {
-            self.tag(&mut b, t, "name");
-        }
-        b
-    }
-
-    fn monitor_body(&self, hm: &HealthMonitor, tags: &[String]) -> Value {
-        let mut b = json!({
-            "type": hm.kind.as_str(), "delay": hm.delay, "timeout": hm.timeout,
-            "max_retries": hm.max_retries, "max_retries_down": hm.max_retries_down,
-        });
-        if self.api == Api::NeutronLbaas {
-            // LBaaS v2 has no max_retries_down.
-            if let Some(o) = b.as_object_mut() {
-                o.remove("max_retries_down");
-            }
-        }
-        self.tag(&mut b, tags, "name");
-        b
-    }
-
-    fn pool_body(&self, p: &DesiredPool, tags: &[String], populated: bool) -> Value {
-        let mut b = json!({"name": p.name, "protocol": p.protocol.as_str(), "lb_algorithm": p.lb_algorithm.as_str()});
-        if let Some(sp) = p.session_persistence {
-            b["session_persistence"] = json!({"type": sp.as_str()});
-        }
-        let pool_tags: Vec<String> = tags.iter().chain(&p.port_tags).cloned().collect();
-        self.tag(&mut b, &pool_tags, "description");
-        if populated {
-            let members: Vec<Value> = p
-                .members
-                .iter()
-                .flatten()
-                .map(|m| self.member_body(m, &p.member_subnet, Some(tags)))
-                .collect();
-            if !members.is_empty() {
-                b["members"] = json!(members);
-            }
-            if let Some(hm) = &p.health_monitor {
-                b["healthmonitor"] = self.monitor_body(hm, tags);
-            }
-        }
-        b
-    }
-
-    fn listener_body(&self, l: &DesiredListener, tags: &[String], with_pool: bool) -> Value {
-        let mut b = json!({"name": l.name, "protocol": l.protocol.as_str(), "protocol_port": l.protocol_port});
-        if !l.allowed_cidrs.is_empty() {
-            b["allowed_cidrs"] = json!(
-                l.allowed_cidrs
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-            );
-        }
-        let o = &l.options;
-        if let Some(c) = o.connection_limit {
-            b["connection_limit"] = json!(c);
-        }
-        for (key, value) in [
-            ("timeout_client_data", o.timeout_client_data),
-            ("timeout_member_connect", o.timeout_member_connect),
-            ("timeout_member_data", o.timeout_member_data),
-            ("timeout_tcp_inspect", o.timeout_tcp_inspect),
-        ] {
-            if let Some(v) = value {
-                b[key] = json!(v);
-            }
-        }
-        self.tag(&mut b, tags, "description");
-        if with_pool {
-            b["default_pool"] = self.pool_body(&l.pool, tags, true);
-        }
-        b
-    }
-
-    fn load_balancer_body(
-        &self,
-        d: &DesiredLoadBalancer,
-        owner: &[String],
-        populated: bool,
-        additional: bool,
-    ) -> Value {
-        let mut b = json!({"name": d.name});
-        if let Some(s) = &d.vip.subnet_id {
-            b["vip_subnet_id"] = json!(s);
-        }
-        if let Some(a) = d.vip.address {
-            b["vip_address"] = json!(a.to_string());
-        }
-        for (key, value) in [
-            ("provider", &d.provider),
-            ("flavor_id", &d.flavor_id),
-            ("availability_zone", &d.availability_zone),
-        ] {
-            if let Some(v) = value {
-                b[key] = json!(v);
-            }
-        }
-        if additional && !d.additional_vips.is_empty() {
-            let vips: Vec<Value> = d
-                .additional_vips
-                .iter()
-                .map(|v| {
-                    let mut x = json!({"subnet_id": v.subnet_id});
-                    if let Some(a) = v.address {
-                        x["ip_address"] = json!(a.to_string());
-                    }
-                    x
-                })
-                .collect();
-            b["additional_vips"] = json!(vips);
-        }
-        self.tag(&mut b, &d.tags, "description");
-        if populated && !d.listeners.is_empty() {
-            b["listeners"] = json!(
-                d.listeners
-                    .iter()
-                    .map(|l| self.listener_body(l, owner, true))
-                    .collect::<Vec<_>>()
-            );
-        }
-        b
-    }
-
-    // ---------------------------------------------------------------- execute
-
-    fn resolve(r: &Ref, map: &HashMap<String, String>) -> Result<String, OpenStackError> {
-        r.id.clone()
-            .or_else(|| map.get(&r.name).cloned())
-            .ok_or_else(|| {
-                OpenStackError::Precondition(format!(
-                    "{} was to be created earlier in this plan but was not",
-                    r.name
-                ))
-            })
-    }
-
-    fn lb_id(r: &Ref, progress: &Progress) -> Result<String, OpenStackError> {
-        r.id.clone()
-            .or_else(|| progress.load_balancer.clone())
-            .ok_or_else(|| {
-                OpenStackError::Precondition(format!(
-                    "load balancer {} was to be created earlier in this plan but was not",
-                    r.name
-                ))
-            })
-    }
-
-    /// Before a load balancer write: the previous one must have settled.
-    pub async fn settle(
-        &self,
-        calls: &Calls,
-        progress: &mut Progress,
-        timeout: Duration,
-    ) -> Result<(), OpenStackError> {
-        if let Some(id) = progress.deleting.take() {
-            self.wait_for(calls, &id, timeout, true).await?;
-        }
-        if progress.dirty
-            && let Some(id) = progress.load_balancer.clone()
-        {
-            self.wait_for(calls, &id, timeout, false).await?;
-            progress.dirty = false;
-        }
-        Ok(())
-    }
-
-    /// Executes one operation; records what it created in `progress`.
-    pub async fn execute(
-        &self,
-        calls: &Calls,
-        op: &Operation,
-        owner: &[String],
-        progress: &mut Progress,
-        timeout: Duration,
-    ) -> Result<Option<String>, OpenStackError> {
-        if op.is_load_balancer_write() {
-            self.settle(calls, progress, timeout).await?;
-        }
-        let touched = match op {
-            Operation::CreateLoadBalancer {
-                load_balancer,
-                populated,
-                additional_vips,
-            } => {
-                let body = json!({"loadbalancer": self.load_balancer_body(load_balancer, owner, *populated, *additional_vips)});
-                let created: Option<wire::CreatedLoadBalancer> = self
-                    .session
-                    .call_as(
-                        calls,
-                        self.lb_service(),
-                        Method::POST,
-                        &ApiPath::of("loadbalancers").below("/lbaas"),
-                        Some(&body),
-                    )
-                    .await?;
-                drop(body);
-                let lb = created.map(|c| c.loadbalancer);
-                let id = lb.as_ref().and_then(|lb| wire::present(&lb.id));
-                progress.load_balancer = id.clone();
-                progress.vip_port = lb.as_ref().and_then(|lb| wire::present(&lb.vip_port_id));
-                for l in lb.iter().flat_map(|lb| &lb.listeners) {
-                    if let (Some(n), Some(i)) = (wire::present(&l.name), wire::present(&l.id)) {
-                        progress.listeners.insert(n, i);
-                    }
-                }
-                id
-            }
-            Operation::DeleteLoadBalancer { id, .. } => {
-                let mut deleted = self.delete_load_balancer(calls, id).await;
-                // Octavia refuses to delete a load balancer while it is
-                // PENDING_*: a racing replica's copy still being created, or
-                // one it is changing. Wait it out, then delete it.
-                if matches!(&deleted, Err(e) if e.is_conflict()) {
-                    deleted = match self.wait_for(calls, id, timeout, false).await {
-                        Ok(()) | Err(OpenStackError::LoadBalancerError { .. }) => {
-                            self.delete_load_balancer(calls, id).await
-                        }
-                        // Another replica deleted it meanwhile.
-                        Err(e) if e.is_vanished() => Ok(()),
-                        Err(e) => Err(e),
-                    };
-                }
-                match deleted {
-                    Ok(()) => progress.deleting = Some(id.clone()),
-                    Err(e) if e.is_not_found() => {}
-                    Err(e) => return Err(e),
-                }
-                if progress.load_balancer.as_deref() == Some(id) {
-                    progress.load_balancer = None;
-                }
-                Some(id.clone())
-            }
-            Operation::CreateListener {
-                load_balancer,
-                listener,
-                with_pool,
-            } => {
-                let lb = Self::lb_id(load_balancer, progress)?;
-                progress.load_balancer.get_or_insert(lb.clone());
-                let mut body = self.listener_body(listener, owner, *with_pool);
-                body["loadbalancer_id"] = json!(lb);
-                let v = self
-                    .lb_call(
-                        calls,
-                        Method::POST,
-                        ApiPath::of("listeners"),
-                        Some(&json!({"listener": body})),
-                    )
-                    .await?;
-                let id = text(&v["listener"], "id");
-                if let Some(i) = &id {
-                    progress.listeners.insert(listener.name.clone(), i.clone());
-                }
-                id
-            }
-            Operation::UpdateListener { id, update, .. } => {
-                let mut b = json!({});
-                if let Some(c) = &update.allowed_cidrs {
-                    b["allowed_cidrs"] =
-                        json!(c.iter().map(ToString::to_string).collect::<Vec<_>>());
-                }
-                for (key, value) in [
-                    ("timeout_client_data", update.timeout_client_data),
-                    ("timeout_member_connect", update.timeout_member_connect),
-                    ("timeout_member_data", update.timeout_member_data),
-                    ("timeout_tcp_inspect", update.timeout_tcp_inspect),
-                ] {
-                    if let Some(v) = value {
-                        b[key] = json!(v);
-                    }
-                }
-                if let Some(c) = update.connection_limit {
-                    b["connection_limit"] = json!(c);
-                }
-                self.lb_call(
-                    calls,
-                    Method::PUT,
-                    ApiPath::of("listeners").id("listener id", id)?,
-                    Some(&json!({"listener": b})),
-                )
-                .await?;
-                Some(id.clone())
-            }
-            Operation::DeleteListener { id, .. } => {
-                self.delete_child(calls, ApiPath::of("listeners").id("listener id", id)?)
-                    .await?;
-                Some(id.clone())
-            }
-            Operation::CreatePool {
-                load_balancer,
-                listener,
-                pool,
-                populated,
-            } => {
-                let _ = Self::lb_id(load_balancer, progress)?;
-                let listener_id = Self::resolve(listener, &progress.listeners)?;
-                let mut body = self.pool_body(pool, owner, *populated);
-                body["listener_id"] = json!(listener_id);
-                let v = self
-                    .lb_call(
-                        calls,
-                        Method::POST,
-                        ApiPath::of("pools"),
-                        Some(&json!({"pool": body})),
-                    )
-                    .await?;
-                let id = text(&v["pool"], "id");
-                if let Some(i) = &id {
-                    progress.pools.insert(pool.name.clone(), i.clone());
-                }
-                id
-            }
-            Operation::UpdatePool { id, update, .. } => {
-                let mut b = json!({});
-                if let Some(a) = update.lb_algorithm {
-                    b["lb_algorithm"] = json!(a.as_str());
-                }
-                if let Some(sp) = update.session_persistence {
-                    b["session_persistence"] =
-                        sp.map_or(Value::Null, |p| json!({"type": p.as_str()}));
-                }
-                if let Some(t) = &update.tags {
-                    self.tag(&mut b, t, "description");
-                }
-                self.lb_call(
-                    calls,
-                    Method::PUT,
-                    ApiPath::of("pools").id("pool id", id)?,
-                    Some(&json!({"pool": b})),
-                )
-                .await?;
-                Some(id.clone())
-            }
-            Operation::DeletePool { id, .. } => {
-                self.delete_child(calls, ApiPath::of("pools").id("pool id", id)?)
-                    .await?;
-                Some(id.clone())
-            }
-            Operation::ReplaceMembers { pool, members } => {
-                let pool_id = Self::resolve(pool, &progress.pools)?;
-                let body: Vec<Value> = members
-                    .iter()
-                    .map(
-                        |MemberSpec {
-                             member,
-                             subnet_id,
-                             owned,
-                         }| {
-                            self.member_body(member, subnet_id, owned.then_some(owner))
-                        },
-                    )
-                    .collect();
-                self.lb_call(
-                    calls,
-                    Method::PUT,
-                    ApiPath::of("pools")
-                        .id("pool id", &pool_id)?
-                        .then("members"),
-                    Some(&json!({"members": body})),
-                )
-                .await?;
-                Some(pool_id)
-            }
-            Operation::CreateMember {
-                pool,
-                member,
-                subnet_id,
-            } => {
-                let pool_id = Self::resolve(pool, &progress.pools)?;
-                let body = json!({"member": self.member_body(member, subnet_id, Some(owner))});
-                let v = self
-                    .lb_call(
-                        calls,
-                        Method::POST,
-                        ApiPath::of("pools")
-                            .id("pool id", &pool_id)?
-                            .then("members"),
-                        Some(&body),
-                    )
-                    .await?;
-                text(&v["member"], "id")
-            }
-            Operation::DeleteMember { pool, id, .. } => {
-                let pool_id = Self::resolve(pool, &progress.pools)?;
-                self.delete_child(
-                    calls,
-                    ApiPath::of("pools")
-                        .id("pool id", &pool_id)?
-                        .then("members")
-                        .id("member id", id)?,
-                )
-                .await?;
-                Some(id.clone())
-            }
-            Operation::CreateHealthMonitor { pool, monitor } => {
-                let pool_id = Self::resolve(pool, &progress.pools)?;
-                let mut body = self.monitor_body(monitor, owner);
-                body["pool_id"] = json!(pool_id);
-                let v = self
-                    .lb_call(
-                        calls,
-                        Method::POST,
-                        ApiPath::of("healthmonitors"),
-                        Some(&json!({"healthmonitor": body})),
-                    )
-                    .await?;
-                text(&v["healthmonitor"], "id")
-            }
-            Operation::UpdateHealthMonitor { id, monitor, .. } => {
-                let mut body = self.monitor_body(monitor, owner);
-                if let Some(o) = body.as_object_mut() {
-                    o.remove("type");
-                    o.remove("tags");
-                    o.remove("name");
-                }
-                self.lb_call(
-                    calls,
-                    Method::PUT,
-                    ApiPath::of("healthmonitors").id("health monitor id", id)?,
-                    Some(&json!({"healthmonitor": body})),
-                )
-                .await?;
-                Some(id.clone())
-            }
-            Operation::DeleteHealthMonitor { id, .. } => {
-                self.delete_child(
-                    calls,
-                    ApiPath::of("healthmonitors").id("health monitor id", id)?,
-                )
-                .await?;
-                Some(id.clone())
-            }
-            Operation::CreateFloatingIp {
-                vip_port,
-                subnet_id,
-                network_id,
-                description: _,
-            } => {
-                let port = vip_port
-                    .id
-                    .clone()
-                    .or_else(|| progress.vip_port.clone())
-                    .ok_or_else(|| {
-                        OpenStackError::Precondition(format!(
-                            "the VIP port of {} is not known yet",
-                            vip_port.name
-                        ))
-                    })?;
-                let network = match (network_id, subnet_id) {
-                    (Some(n), _) => n.clone(),
-                    (None, Some(s)) => self.subnet(calls, s).await?.network_id,
-                    (None, None) => self.external_network(calls).await?,
-                };
-                // Neutron takes no tags in a create: the ownership goes into the
-                // description, set in the same call, so no crash can leave an
-                // allocated floating IP that no later run recognises.
-                let mut body = json!({"floating_network_id": network, "port_id": port, "description": owner_description(owner)});
-                if let Some(s) = subnet_id {
-                    body["subnet_id"] = json!(s);
-                }
-                let v = self
-                    .net_call(
-                        calls,
-                        Method::POST,
-                        ApiPath::of("floatingips"),
-                        Some(&json!({"floatingip": body})),
-                    )
-                    .await?;
-                text(&v["floatingip"], "id")
-            }
-            Operation::AssociateFloatingIp {
-                id,
-                address,
-                vip_port,
-            } => {
-                let id = id.clone().ok_or_else(|| {
-                    OpenStackError::Precondition(format!("floating IP {address} was not looked up"))
-                })?;
-                let port = vip_port
-                    .id
-                    .clone()
-                    .or_else(|| progress.vip_port.clone())
-                    .ok_or_else(|| {
-                        OpenStackError::Precondition(format!(
-                            "the VIP port of {} is not known yet",
-                            vip_port.name
-                        ))
-                    })?;
-                self.net_call(
-                    calls,
-                    Method::PUT,
-                    ApiPath::of("floatingips").id("floating IP id", &id)?,
-                    Some(&json!({"floatingip": {"port_id": port}})),
-                )
-                .await?;
-                Some(id)
-            }
-            Operation::DisassociateFloatingIp { id, .. } => {
-                self.net_call(
-                    calls,
-                    Method::PUT,
-                    ApiPath::of("floatingips").id("floating IP id", id)?,
-                    Some(&json!({"floatingip": {"port_id": null}})),
-                )
-                .await?;
-                Some(id.clone())
-            }
-            Operation::DeleteFloatingIp { id, .. } => {
-                match self
-                    .net_call(
-                        calls,
-                        Method::DELETE,
-                        ApiPath::of("floatingips").id("floating IP id", id)?,
-                        None,
-                    )
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(e) if e.is_not_found() => {}
-                    Err(e) => return Err(e),
-                }
-                Some(id.clone())
-            }
-        };
-        // Every load balancer write but a delete leaves the tree PENDING_* for a while.
-        if op.is_load_balancer_write() && !matches!(op, Operation::DeleteLoadBalancer { .. }) {
-            progress.dirty = true;
-        }
-        progress.ids.push(touched.clone());
-        Ok(touched)
-    }
-
-    /// Deletes a child object; one already gone is success.
-    async fn delete_child(&self, calls: &Calls, path: ApiPath) -> Result<(), OpenStackError> {
-        match self.lb_call(calls, Method::DELETE, path, None).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Waits until the load balancer is ACTIVE (or, `gone`, deleted): polls
-    /// with backoff, fails on ERROR or after `timeout`.
-    pub async fn wait_for(
-        &self,
-        calls: &Calls,
-        id: &str,
-        timeout: Duration,
-        gone: bool,
-    ) -> Result<(), OpenStackError> {
-        calls
-            .waits
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let started = Instant::now();
-        let result = self.poll(calls, id, timeout, gone, started).await;
-        calls.report(super::session::ProgressEvent::Waited {
-            load_balancer_id: id.to_string(),
-            status: match &result {
-                Ok(()) if gone => "DELETED".into(),
-                Ok(()) => "ACTIVE".into(),
-                Err(e) => e.to_string(),
-            },
-            elapsed_ms: started.elapsed().as_millis() as u64,
-        });
-        let m = crate::metrics::global();
-        m.inc("svc_lbaas_waits_total", &[]);
-        m.add(
-            "svc_lbaas_wait_seconds_total",
-            &[],
-            started.elapsed().as_secs_f64(),
-        );
-        result
-    }
-
-    async fn poll(
-        &self,
-        calls: &Calls,
-        id: &str,
-        timeout: Duration,
-        gone: bool,
-        started: Instant,
-    ) -> Result<(), OpenStackError> {
-        let mut pause = self.wait.first_poll;
-        loop {
-            let status = match self
-                .lb_call(
-                    calls,
-                    Method::GET,
-                    ApiPath::of("loadbalancers").id("load balancer id", id)?,
-                    None,
-                )
-                .await
-            {
-                Ok(v) => text(&v["loadbalancer"], "provisioning_status").unwrap_or_default(),
-                Err(e) if e.is_not_found() && gone => return Ok(()),
-                // Deleted while waited for: a replica that raced this one
-                // removed its copy. The caller observes and plans again.
-                Err(e) if e.is_not_found() => return Err(vanished(id)),
-                Err(e) => return Err(e),
-            };
-            if !gone && matches!(status.as_str(), "PENDING_DELETE" | "DELETED") {
-                return Err(vanished(id));
-            }
-            match status.as_str() {
-                "ACTIVE" if !gone => return Ok(()),
-                "ERROR" if !gone => {
-                    return Err(OpenStackError::LoadBalancerError { id: id.to_string() });
-                }
-                "DELETED" if gone => return Ok(()),
-                _ => {}
-            }
-            if started.elapsed() + pause > timeout {
-                return Err(OpenStackError::WaitTimeout {
-                    id: id.to_string(),
-                    status,
-                    seconds: timeout.as_secs(),
-                });
-            }
-            tokio::time::sleep(pause).await;
-            pause = pause.mul_f64(self.wait.factor).min(self.wait.max_poll);
-        }
-    }
-}
-
-fn vanished(id: &str) -> OpenStackError {
-    OpenStackError::Missing {
-        kind: "load balancer",
-        id: id.to_string(),
     }
 }
 

@@ -1,6 +1,8 @@
-//! OpenStack access: credentials (`auth`), a Keystone session with catalog and
-//! call accounting (`session`), the load-balancing cloud the reconciler
-//! observes and changes (`cloud`), and the errors of this layer (`error`).
+//! The OpenStack client: credentials (`auth`), a Keystone session with
+//! catalog and call accounting (`session`), the reads that observe a
+//! Service's objects (`cloud`), one function per write (`octavia`,
+//! `neutron`), URLs (`path`), answer types (`wire`) and the errors of this
+//! layer (`error`). It knows nothing of plans or of the reconciler.
 //! Hand-written over reqwest rather than `openstack_sdk`: four Keystone
 //! methods and a few dozen calls did not justify ~6 more minutes of cold build
 //! on these machines (see README).
@@ -8,6 +10,8 @@
 pub mod auth;
 pub mod cloud;
 pub mod error;
+pub mod neutron;
+pub mod octavia;
 pub mod path;
 pub mod session;
 pub mod wire;
@@ -15,4 +19,4 @@ pub mod wire;
 pub use auth::Credentials;
 pub use cloud::Cloud;
 pub use error::OpenStackError;
-pub use session::{Calls, ProgressEvent, Service, Session};
+pub use session::{Calls, Service, Session};

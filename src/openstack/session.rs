@@ -33,36 +33,15 @@ impl Service {
     }
 }
 
-/// Progress of an apply, for streaming answers (gRPC `ApplyStream`).
-#[derive(Debug, Clone)]
-pub enum ProgressEvent {
-    Started(crate::plan::OperationSummary),
-    Finished(crate::plan::OperationSummary),
-    Waited {
-        load_balancer_id: String,
-        status: String,
-        elapsed_ms: u64,
-    },
-}
-
-/// OpenStack calls made for one request, for the answer's `openstackCalls`,
-/// and where to report progress, if anyone listens.
+/// OpenStack calls made for one request, for the answer's `openstackCalls`.
 #[derive(Debug, Default)]
 pub struct Calls {
     pub reads: AtomicU32,
     pub writes: AtomicU32,
     pub waits: AtomicU32,
-    pub progress: Option<tokio::sync::mpsc::UnboundedSender<ProgressEvent>>,
 }
 
 impl Calls {
-    pub fn report(&self, event: ProgressEvent) {
-        if let Some(tx) = &self.progress {
-            // A listener that went away only means nobody watches any more.
-            let _ = tx.send(event);
-        }
-    }
-
     pub fn snapshot(&self) -> (u32, u32, u32) {
         (
             self.reads.load(Ordering::Relaxed),

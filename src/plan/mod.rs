@@ -23,6 +23,8 @@ use crate::model::{
 };
 use crate::names::is_owned;
 
+pub use crate::model::{ListenerUpdate, MemberSpec, PoolUpdate};
+
 /// What the load-balancing API can do; decides the shape of a plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
@@ -77,6 +79,27 @@ impl Capabilities {
             Api::NeutronLbaas => Capabilities::NEUTRON_LBAAS,
         }
     }
+
+    /// What the cloud offers, from Octavia's newest API minor version: batch
+    /// members and listener timeouts from 2.1, `allowed_cidrs` from 2.12,
+    /// SCTP from 2.23, `additional_vips` from 2.26. Unknown (or the legacy
+    /// API): what the API offers at most.
+    pub fn discovered(api: Api, minor: Option<u32>) -> Capabilities {
+        let most = Capabilities::of(api);
+        match (api, minor) {
+            (Api::Octavia, Some(m)) => Capabilities {
+                fully_populated_create: true,
+                populated_children: most.populated_children,
+                batch_members: m >= 1,
+                listener_timeouts: m >= 1,
+                allowed_cidrs: m >= 12,
+                additional_vips: m >= 26,
+                octavia_protocols: true,
+                sctp: m >= 23,
+            },
+            _ => most,
+        }
+    }
 }
 
 /// A resource by id, or (id `None`) one created earlier in the same plan, by name.
@@ -99,58 +122,6 @@ impl Ref {
             name: name.to_string(),
         }
     }
-}
-
-/// Changed listener fields; `None` leaves a field alone.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ListenerUpdate {
-    pub allowed_cidrs: Option<Vec<IpNet>>,
-    pub connection_limit: Option<i64>,
-    pub timeout_client_data: Option<u64>,
-    pub timeout_member_connect: Option<u64>,
-    pub timeout_member_data: Option<u64>,
-    pub timeout_tcp_inspect: Option<u64>,
-}
-
-impl ListenerUpdate {
-    fn fields(&self) -> Vec<&'static str> {
-        let mut f = Vec::new();
-        let named = [
-            (self.allowed_cidrs.is_some(), "allowed_cidrs"),
-            (self.connection_limit.is_some(), "connection_limit"),
-            (self.timeout_client_data.is_some(), "timeout_client_data"),
-            (
-                self.timeout_member_connect.is_some(),
-                "timeout_member_connect",
-            ),
-            (self.timeout_member_data.is_some(), "timeout_member_data"),
-            (self.timeout_tcp_inspect.is_some(), "timeout_tcp_inspect"),
-        ];
-        for (set, name) in named {
-            if set {
-                f.push(name);
-            }
-        }
-        f
-    }
-}
-
-/// Changed pool fields; `session_persistence: Some(None)` removes persistence.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PoolUpdate {
-    pub lb_algorithm: Option<crate::model::LbAlgorithm>,
-    pub session_persistence: Option<Option<crate::model::SessionPersistence>>,
-    /// The pool's whole tag list (owner and port tags, others kept).
-    pub tags: Option<Vec<String>>,
-}
-
-/// One member in a batch replacement. `owned: false` marks a member this tool
-/// did not create, sent back unchanged so the replacement keeps it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemberSpec {
-    pub member: Member,
-    pub subnet_id: Option<String>,
-    pub owned: bool,
 }
 
 /// One OpenStack write.

@@ -1084,3 +1084,22 @@ proptest! {
         prop_assert!(ops.is_empty(), "{:?}", kinds(&ops));
     }
 }
+
+#[test]
+fn capabilities_follow_octavias_api_version() {
+    use crate::config::Api;
+    let at = |m| Capabilities::discovered(Api::Octavia, Some(m));
+    assert!(!at(0).batch_members && !at(0).listener_timeouts);
+    assert!(at(1).batch_members && at(1).listener_timeouts && !at(1).allowed_cidrs);
+    assert!(at(12).allowed_cidrs && !at(12).sctp);
+    assert!(at(23).sctp && !at(23).additional_vips);
+    assert_eq!(at(29), Capabilities::OCTAVIA);
+    assert_eq!(
+        Capabilities::discovered(Api::Octavia, None),
+        Capabilities::OCTAVIA
+    );
+    assert_eq!(
+        Capabilities::discovered(Api::NeutronLbaas, Some(29)),
+        Capabilities::NEUTRON_LBAAS
+    );
+}

@@ -21,11 +21,16 @@ use crate::model::{
     FloatingIpIntent, Observed, ObservedFloatingIp, ObservedLoadBalancer, ServiceRef, Translation,
 };
 use crate::names::{self, is_owned};
-use crate::openstack::cloud::Progress;
-use crate::openstack::{Calls, Cloud, OpenStackError};
+use crate::openstack::{Cloud, OpenStackError};
 use crate::plan::{self, OperationSummary, PlanError};
 use crate::response::PlanResponse;
 use crate::translate::{self, Backends, TranslateError};
+
+pub mod execute;
+pub mod wait;
+
+use execute::{Calls, Progress};
+pub use execute::{LoadBalancing, ProgressEvent};
 
 /// How many times a plan is redone after a 409 before giving up.
 const REPLANS: usize = 3;
@@ -464,17 +469,28 @@ impl Reconciler {
         done: &mut Vec<OperationSummary>,
     ) -> Result<(), OpenStackError> {
         for op in ops {
-            calls.report(crate::openstack::ProgressEvent::Started(op.summary()));
-            let id = self
-                .cloud
-                .execute(calls, op, owner, progress, options.wait_budget())
-                .await?;
+            calls.report(ProgressEvent::Started(op.summary()));
+            let id = execute::execute(
+                &self.cloud,
+                calls,
+                op,
+                owner,
+                progress,
+                options.wait_budget(),
+            )
+            .await?;
             let mut summary = op.summary();
             summary.id = summary.id.or(id);
-            calls.report(crate::openstack::ProgressEvent::Finished(summary.clone()));
+            calls.report(ProgressEvent::Finished(summary.clone()));
             done.push(summary);
         }
         Ok(())
+    }
+
+    /// What the cloud offers, from its API version (read once by the client).
+    async fn capabilities(&self, calls: &Calls) -> Result<plan::Capabilities, OpenStackError> {
+        let minor = self.cloud.octavia_minor(calls).await?;
+        Ok(plan::Capabilities::discovered(self.cloud.api, minor))
     }
 
     fn lock_for(&self, service: &ServiceRef) -> Arc<tokio::sync::Mutex<()>> {
@@ -493,7 +509,7 @@ impl Reconciler {
             translate::translate(&self.settings, &input.service, input.backends(), &|_| None)?;
         if online && matches!(first, Translation::LoadBalancer(_)) {
             // SCTP came with Octavia API 2.23: name the port on older clouds.
-            let caps = self.cloud.capabilities(calls).await?;
+            let caps = self.capabilities(calls).await?;
             let ports = input.service.spec.as_ref().and_then(|s| s.ports.as_ref());
             if !caps.sctp
                 && let Some(i) =
@@ -599,11 +615,7 @@ impl Reconciler {
         } else {
             self.observe_for(&calls, &translation).await?
         };
-        let ops = plan::plan(
-            &translation,
-            &observed,
-            self.cloud.capabilities(&calls).await?,
-        )?;
+        let ops = plan::plan(&translation, &observed, self.capabilities(&calls).await?)?;
         let existed = owner_of(&translation).is_some_and(|o| {
             observed
                 .load_balancers
@@ -627,7 +639,7 @@ impl Reconciler {
         &self,
         input: &ApplyInput,
         options: ApplyOptions,
-        progress: Option<tokio::sync::mpsc::UnboundedSender<crate::openstack::ProgressEvent>>,
+        progress: Option<tokio::sync::mpsc::UnboundedSender<ProgressEvent>>,
     ) -> Result<ApplyResponse, ReconcileError> {
         options
             .bounded(self.apply_within(input, options, progress))
@@ -638,7 +650,7 @@ impl Reconciler {
         &self,
         input: &ApplyInput,
         options: ApplyOptions,
-        progress: Option<tokio::sync::mpsc::UnboundedSender<crate::openstack::ProgressEvent>>,
+        progress: Option<tokio::sync::mpsc::UnboundedSender<ProgressEvent>>,
     ) -> Result<ApplyResponse, ReconcileError> {
         let calls = Calls {
             progress,
@@ -679,9 +691,7 @@ impl Reconciler {
             let mut converged = true;
             let mut vanished = false;
             if options.wait {
-                match self
-                    .cloud
-                    .settle(&calls, &mut progress, options.wait_budget())
+                match execute::settle(&self.cloud, &calls, &mut progress, options.wait_budget())
                     .await
                 {
                     Ok(()) => {}
@@ -718,10 +728,7 @@ impl Reconciler {
         // so that the answer comes when the cloud holds one load balancer.
         if options.wait && converged {
             for id in observed.deleting.clone() {
-                match self
-                    .cloud
-                    .wait_for(&calls, &id, options.wait_budget(), true)
-                    .await
+                match execute::wait_for(&self.cloud, &calls, &id, options.wait_budget(), true).await
                 {
                     Ok(()) => {}
                     Err(OpenStackError::WaitTimeout { .. }) => {}
@@ -769,7 +776,7 @@ impl Reconciler {
         round: &mut usize,
     ) -> Result<(), ReconcileError> {
         loop {
-            let ops = plan::plan(translation, observed, self.cloud.capabilities(calls).await?)?;
+            let ops = plan::plan(translation, observed, self.capabilities(calls).await?)?;
             // The survivor: observe lists the oldest first.
             progress.load_balancer = observed
                 .load_balancers
@@ -804,21 +811,17 @@ impl Reconciler {
                 Err(e) => return Err(e.into()),
             }
             *round += 1;
-            let settled = match self
-                .cloud
-                .settle(calls, progress, options.wait_budget())
-                .await
-            {
-                Ok(()) => match progress.load_balancer.clone() {
-                    Some(id) => {
-                        self.cloud
-                            .wait_for(calls, &id, options.wait_budget(), false)
-                            .await
-                    }
-                    None => Ok(()),
-                },
-                Err(e) => Err(e),
-            };
+            let settled =
+                match execute::settle(&self.cloud, calls, progress, options.wait_budget()).await {
+                    Ok(()) => match progress.load_balancer.clone() {
+                        Some(id) => {
+                            execute::wait_for(&self.cloud, calls, &id, options.wait_budget(), false)
+                                .await
+                        }
+                        None => Ok(()),
+                    },
+                    Err(e) => Err(e),
+                };
             match settled {
                 // Gone meanwhile: what to do comes from observing again.
                 Err(e) if e.is_vanished() => {}
@@ -900,10 +903,14 @@ impl Reconciler {
         if options.wait
             && let Some(id) = progress.deleting.take()
         {
-            converged = match self
-                .cloud
-                .wait_for(&calls, &id, options.wait_budget(), true)
-                .await
+            converged = match execute::wait_for(
+                &self.cloud,
+                &calls,
+                &id,
+                options.wait_budget(),
+                true,
+            )
+            .await
             {
                 Ok(()) => true,
                 Err(OpenStackError::WaitTimeout { .. }) => false,
@@ -989,7 +996,7 @@ impl Reconciler {
             let subnet = member_subnet.clone();
             wanted.push((pool.id.clone(), members, subnet));
         }
-        let caps = self.cloud.capabilities(&calls).await?;
+        let caps = self.capabilities(&calls).await?;
         let ops = plan::plan_members(lb, &wanted, &owner, caps);
         let mut progress = Progress::default();
         progress.load_balancer = Some(lb.id.clone());
@@ -999,15 +1006,14 @@ impl Reconciler {
             .await?;
         let mut converged = !progress.dirty;
         if options.wait && progress.dirty {
-            converged = match self
-                .cloud
-                .settle(&calls, &mut progress, options.wait_budget())
-                .await
-            {
-                Ok(()) => true,
-                Err(OpenStackError::WaitTimeout { .. }) => false,
-                Err(e) => return Err(e.into()),
-            };
+            converged =
+                match execute::settle(&self.cloud, &calls, &mut progress, options.wait_budget())
+                    .await
+                {
+                    Ok(()) => true,
+                    Err(OpenStackError::WaitTimeout { .. }) => false,
+                    Err(e) => return Err(e.into()),
+                };
         }
         let observed = if done.is_empty() {
             observed

@@ -1,0 +1,589 @@
+//! The one interpreter of `plan::Operation`: each operation becomes the
+//! cloud call that does it, over [`LoadBalancing`] (the OpenStack client
+//! implements it; a test double may). Between load balancer writes the
+//! tree must settle; ids of what a plan creates are learnt on the way
+//! ([`Progress`]) for the operations after it.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::wait::{Backoff, Verdict, WaitPolicy, judge};
+use crate::model::{
+    DesiredListener, DesiredLoadBalancer, DesiredPool, HealthMonitor, ListenerUpdate, Member,
+    MemberSpec, PoolUpdate,
+};
+use crate::openstack::octavia::CreatedLoadBalancer;
+use crate::openstack::{Cloud, OpenStackError};
+use crate::plan::{Operation, OperationSummary, Ref};
+
+/// Progress of an apply, for streaming answers (gRPC `ApplyStream`).
+#[derive(Debug, Clone)]
+pub enum ProgressEvent {
+    Started(OperationSummary),
+    Finished(OperationSummary),
+    Waited {
+        load_balancer_id: String,
+        status: String,
+        elapsed_ms: u64,
+    },
+}
+
+/// One request's OpenStack call counts, and where to report progress if
+/// anyone listens.
+#[derive(Debug, Default)]
+pub struct Calls {
+    pub counts: crate::openstack::Calls,
+    pub progress: Option<tokio::sync::mpsc::UnboundedSender<ProgressEvent>>,
+}
+
+impl std::ops::Deref for Calls {
+    type Target = crate::openstack::Calls;
+    fn deref(&self) -> &crate::openstack::Calls {
+        &self.counts
+    }
+}
+
+impl Calls {
+    pub fn report(&self, event: ProgressEvent) {
+        if let Some(tx) = &self.progress {
+            // A listener that went away only means nobody watches any more.
+            let _ = tx.send(event);
+        }
+    }
+}
+
+/// What the execution of a plan has learnt so far: ids of what it created.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub load_balancer: Option<String>,
+    pub vip_port: Option<String>,
+    listeners: HashMap<String, String>,
+    pools: HashMap<String, String>,
+    /// A load balancer write awaits ACTIVE before the next one.
+    pub dirty: bool,
+    /// A load balancer being deleted, to wait out before a re-create.
+    pub deleting: Option<String>,
+    /// Ids of what each operation touched, in order, for the answer.
+    pub ids: Vec<Option<String>>,
+}
+
+type Result<T> = std::result::Result<T, OpenStackError>;
+
+/// The writes a plan needs, and the one read a wait needs: one method per
+/// cloud call.
+#[tonic::async_trait]
+pub trait LoadBalancing: Send + Sync {
+    async fn create_load_balancer(
+        &self,
+        calls: &Calls,
+        load_balancer: &DesiredLoadBalancer,
+        owner: &[String],
+        populated: bool,
+        additional_vips: bool,
+    ) -> Result<CreatedLoadBalancer>;
+    async fn delete_load_balancer(&self, calls: &Calls, id: &str) -> Result<()>;
+    /// `None`: the load balancer answered 404.
+    async fn load_balancer_status(&self, calls: &Calls, id: &str) -> Result<Option<String>>;
+    async fn create_listener(
+        &self,
+        calls: &Calls,
+        load_balancer_id: &str,
+        listener: &DesiredListener,
+        owner: &[String],
+        with_pool: bool,
+    ) -> Result<Option<String>>;
+    async fn update_listener(&self, calls: &Calls, id: &str, update: &ListenerUpdate)
+    -> Result<()>;
+    async fn delete_listener(&self, calls: &Calls, id: &str) -> Result<()>;
+    async fn create_pool(
+        &self,
+        calls: &Calls,
+        listener_id: &str,
+        pool: &DesiredPool,
+        owner: &[String],
+        populated: bool,
+    ) -> Result<Option<String>>;
+    async fn update_pool(&self, calls: &Calls, id: &str, update: &PoolUpdate) -> Result<()>;
+    async fn delete_pool(&self, calls: &Calls, id: &str) -> Result<()>;
+    async fn replace_members(
+        &self,
+        calls: &Calls,
+        pool_id: &str,
+        members: &[MemberSpec],
+        owner: &[String],
+    ) -> Result<()>;
+    async fn create_member(
+        &self,
+        calls: &Calls,
+        pool_id: &str,
+        member: &Member,
+        subnet_id: &Option<String>,
+        owner: &[String],
+    ) -> Result<Option<String>>;
+    async fn delete_member(&self, calls: &Calls, pool_id: &str, id: &str) -> Result<()>;
+    async fn create_health_monitor(
+        &self,
+        calls: &Calls,
+        pool_id: &str,
+        monitor: &HealthMonitor,
+        owner: &[String],
+    ) -> Result<Option<String>>;
+    async fn update_health_monitor(
+        &self,
+        calls: &Calls,
+        id: &str,
+        monitor: &HealthMonitor,
+    ) -> Result<()>;
+    async fn delete_health_monitor(&self, calls: &Calls, id: &str) -> Result<()>;
+    async fn floating_network(
+        &self,
+        calls: &Calls,
+        network_id: &Option<String>,
+        subnet_id: &Option<String>,
+    ) -> Result<String>;
+    async fn create_floating_ip(
+        &self,
+        calls: &Calls,
+        network_id: &str,
+        port_id: &str,
+        subnet_id: &Option<String>,
+        description: &str,
+    ) -> Result<Option<String>>;
+    async fn set_floating_ip_port(
+        &self,
+        calls: &Calls,
+        id: &str,
+        port_id: Option<&str>,
+    ) -> Result<()>;
+    async fn delete_floating_ip(&self, calls: &Calls, id: &str) -> Result<()>;
+}
+
+/// The OpenStack client, call for call.
+#[tonic::async_trait]
+impl LoadBalancing for Cloud {
+    async fn create_load_balancer(
+        &self,
+        calls: &Calls,
+        load_balancer: &DesiredLoadBalancer,
+        owner: &[String],
+        populated: bool,
+        additional_vips: bool,
+    ) -> Result<CreatedLoadBalancer> {
+        Cloud::create_load_balancer(
+            self,
+            calls,
+            load_balancer,
+            owner,
+            populated,
+            additional_vips,
+        )
+        .await
+    }
+    async fn delete_load_balancer(&self, calls: &Calls, id: &str) -> Result<()> {
+        Cloud::delete_load_balancer(self, calls, id).await
+    }
+    async fn load_balancer_status(&self, calls: &Calls, id: &str) -> Result<Option<String>> {
+        Cloud::load_balancer_status(self, calls, id).await
+    }
+    async fn create_listener(
+        &self,
+        calls: &Calls,
+        load_balancer_id: &str,
+        listener: &DesiredListener,
+        owner: &[String],
+        with_pool: bool,
+    ) -> Result<Option<String>> {
+        Cloud::create_listener(self, calls, load_balancer_id, listener, owner, with_pool).await
+    }
+    async fn update_listener(
+        &self,
+        calls: &Calls,
+        id: &str,
+        update: &ListenerUpdate,
+    ) -> Result<()> {
+        Cloud::update_listener(self, calls, id, update).await
+    }
+    async fn delete_listener(&self, calls: &Calls, id: &str) -> Result<()> {
+        Cloud::delete_listener(self, calls, id).await
+    }
+    async fn create_pool(
+        &self,
+        calls: &Calls,
+        listener_id: &str,
+        pool: &DesiredPool,
+        owner: &[String],
+        populated: bool,
+    ) -> Result<Option<String>> {
+        Cloud::create_pool(self, calls, listener_id, pool, owner, populated).await
+    }
+    async fn update_pool(&self, calls: &Calls, id: &str, update: &PoolUpdate) -> Result<()> {
+        Cloud::update_pool(self, calls, id, update).await
+    }
+    async fn delete_pool(&self, calls: &Calls, id: &str) -> Result<()> {
+        Cloud::delete_pool(self, calls, id).await
+    }
+    async fn replace_members(
+        &self,
+        calls: &Calls,
+        pool_id: &str,
+        members: &[MemberSpec],
+        owner: &[String],
+    ) -> Result<()> {
+        Cloud::replace_members(self, calls, pool_id, members, owner).await
+    }
+    async fn create_member(
+        &self,
+        calls: &Calls,
+        pool_id: &str,
+        member: &Member,
+        subnet_id: &Option<String>,
+        owner: &[String],
+    ) -> Result<Option<String>> {
+        Cloud::create_member(self, calls, pool_id, member, subnet_id, owner).await
+    }
+    async fn delete_member(&self, calls: &Calls, pool_id: &str, id: &str) -> Result<()> {
+        Cloud::delete_member(self, calls, pool_id, id).await
+    }
+    async fn create_health_monitor(
+        &self,
+        calls: &Calls,
+        pool_id: &str,
+        monitor: &HealthMonitor,
+        owner: &[String],
+    ) -> Result<Option<String>> {
+        Cloud::create_health_monitor(self, calls, pool_id, monitor, owner).await
+    }
+    async fn update_health_monitor(
+        &self,
+        calls: &Calls,
+        id: &str,
+        monitor: &HealthMonitor,
+    ) -> Result<()> {
+        Cloud::update_health_monitor(self, calls, id, monitor).await
+    }
+    async fn delete_health_monitor(&self, calls: &Calls, id: &str) -> Result<()> {
+        Cloud::delete_health_monitor(self, calls, id).await
+    }
+    async fn floating_network(
+        &self,
+        calls: &Calls,
+        network_id: &Option<String>,
+        subnet_id: &Option<String>,
+    ) -> Result<String> {
+        Cloud::floating_network(self, calls, network_id, subnet_id).await
+    }
+    async fn create_floating_ip(
+        &self,
+        calls: &Calls,
+        network_id: &str,
+        port_id: &str,
+        subnet_id: &Option<String>,
+        description: &str,
+    ) -> Result<Option<String>> {
+        Cloud::create_floating_ip(self, calls, network_id, port_id, subnet_id, description).await
+    }
+    async fn set_floating_ip_port(
+        &self,
+        calls: &Calls,
+        id: &str,
+        port_id: Option<&str>,
+    ) -> Result<()> {
+        Cloud::set_floating_ip_port(self, calls, id, port_id).await
+    }
+    async fn delete_floating_ip(&self, calls: &Calls, id: &str) -> Result<()> {
+        Cloud::delete_floating_ip(self, calls, id).await
+    }
+}
+
+fn resolve(r: &Ref, map: &HashMap<String, String>) -> Result<String> {
+    r.id.clone()
+        .or_else(|| map.get(&r.name).cloned())
+        .ok_or_else(|| {
+            OpenStackError::Precondition(format!(
+                "{} was to be created earlier in this plan but was not",
+                r.name
+            ))
+        })
+}
+
+fn lb_id(r: &Ref, progress: &Progress) -> Result<String> {
+    r.id.clone()
+        .or_else(|| progress.load_balancer.clone())
+        .ok_or_else(|| {
+            OpenStackError::Precondition(format!(
+                "load balancer {} was to be created earlier in this plan but was not",
+                r.name
+            ))
+        })
+}
+
+fn vip_port(r: &Ref, progress: &Progress) -> Result<String> {
+    r.id.clone()
+        .or_else(|| progress.vip_port.clone())
+        .ok_or_else(|| {
+            OpenStackError::Precondition(format!("the VIP port of {} is not known yet", r.name))
+        })
+}
+
+/// Before a load balancer write: the previous one must have settled.
+pub async fn settle(
+    cloud: &dyn LoadBalancing,
+    calls: &Calls,
+    progress: &mut Progress,
+    timeout: Duration,
+) -> Result<()> {
+    if let Some(id) = progress.deleting.take() {
+        wait_for(cloud, calls, &id, timeout, true).await?;
+    }
+    if progress.dirty
+        && let Some(id) = progress.load_balancer.clone()
+    {
+        wait_for(cloud, calls, &id, timeout, false).await?;
+        progress.dirty = false;
+    }
+    Ok(())
+}
+
+/// Executes one operation; records what it created in `progress`. Answers
+/// the id of what it touched.
+pub async fn execute(
+    cloud: &dyn LoadBalancing,
+    calls: &Calls,
+    op: &Operation,
+    owner: &[String],
+    progress: &mut Progress,
+    timeout: Duration,
+) -> Result<Option<String>> {
+    if op.is_load_balancer_write() {
+        settle(cloud, calls, progress, timeout).await?;
+    }
+    let touched = match op {
+        Operation::CreateLoadBalancer {
+            load_balancer,
+            populated,
+            additional_vips,
+        } => {
+            let created = cloud
+                .create_load_balancer(calls, load_balancer, owner, *populated, *additional_vips)
+                .await?;
+            progress.load_balancer = created.id.clone();
+            progress.vip_port = created.vip_port_id;
+            progress.listeners.extend(created.listeners);
+            created.id
+        }
+        Operation::DeleteLoadBalancer { id, .. } => {
+            let mut deleted = cloud.delete_load_balancer(calls, id).await;
+            // Octavia refuses to delete a load balancer while it is
+            // PENDING_*: a racing replica's copy still being created, or
+            // one it is changing. Wait it out, then delete it.
+            if matches!(&deleted, Err(e) if e.is_conflict()) {
+                deleted = match wait_for(cloud, calls, id, timeout, false).await {
+                    Ok(()) | Err(OpenStackError::LoadBalancerError { .. }) => {
+                        cloud.delete_load_balancer(calls, id).await
+                    }
+                    // Another replica deleted it meanwhile.
+                    Err(e) if e.is_vanished() => Ok(()),
+                    Err(e) => Err(e),
+                };
+            }
+            match deleted {
+                Ok(()) => progress.deleting = Some(id.clone()),
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+            if progress.load_balancer.as_deref() == Some(id) {
+                progress.load_balancer = None;
+            }
+            Some(id.clone())
+        }
+        Operation::CreateListener {
+            load_balancer,
+            listener,
+            with_pool,
+        } => {
+            let lb = lb_id(load_balancer, progress)?;
+            progress.load_balancer.get_or_insert(lb.clone());
+            let id = cloud
+                .create_listener(calls, &lb, listener, owner, *with_pool)
+                .await?;
+            if let Some(i) = &id {
+                progress.listeners.insert(listener.name.clone(), i.clone());
+            }
+            id
+        }
+        Operation::UpdateListener { id, update, .. } => {
+            cloud.update_listener(calls, id, update).await?;
+            Some(id.clone())
+        }
+        Operation::DeleteListener { id, .. } => {
+            cloud.delete_listener(calls, id).await?;
+            Some(id.clone())
+        }
+        Operation::CreatePool {
+            load_balancer,
+            listener,
+            pool,
+            populated,
+        } => {
+            let _ = lb_id(load_balancer, progress)?;
+            let listener_id = resolve(listener, &progress.listeners)?;
+            let id = cloud
+                .create_pool(calls, &listener_id, pool, owner, *populated)
+                .await?;
+            if let Some(i) = &id {
+                progress.pools.insert(pool.name.clone(), i.clone());
+            }
+            id
+        }
+        Operation::UpdatePool { id, update, .. } => {
+            cloud.update_pool(calls, id, update).await?;
+            Some(id.clone())
+        }
+        Operation::DeletePool { id, .. } => {
+            cloud.delete_pool(calls, id).await?;
+            Some(id.clone())
+        }
+        Operation::ReplaceMembers { pool, members } => {
+            let pool_id = resolve(pool, &progress.pools)?;
+            cloud
+                .replace_members(calls, &pool_id, members, owner)
+                .await?;
+            Some(pool_id)
+        }
+        Operation::CreateMember {
+            pool,
+            member,
+            subnet_id,
+        } => {
+            let pool_id = resolve(pool, &progress.pools)?;
+            cloud
+                .create_member(calls, &pool_id, member, subnet_id, owner)
+                .await?
+        }
+        Operation::DeleteMember { pool, id, .. } => {
+            let pool_id = resolve(pool, &progress.pools)?;
+            cloud.delete_member(calls, &pool_id, id).await?;
+            Some(id.clone())
+        }
+        Operation::CreateHealthMonitor { pool, monitor } => {
+            let pool_id = resolve(pool, &progress.pools)?;
+            cloud
+                .create_health_monitor(calls, &pool_id, monitor, owner)
+                .await?
+        }
+        Operation::UpdateHealthMonitor { id, monitor, .. } => {
+            cloud.update_health_monitor(calls, id, monitor).await?;
+            Some(id.clone())
+        }
+        Operation::DeleteHealthMonitor { id, .. } => {
+            cloud.delete_health_monitor(calls, id).await?;
+            Some(id.clone())
+        }
+        Operation::CreateFloatingIp {
+            vip_port: port,
+            subnet_id,
+            network_id,
+            description: _,
+        } => {
+            let port = vip_port(port, progress)?;
+            let network = cloud.floating_network(calls, network_id, subnet_id).await?;
+            cloud
+                .create_floating_ip(
+                    calls,
+                    &network,
+                    &port,
+                    subnet_id,
+                    &crate::openstack::cloud::owner_description(owner),
+                )
+                .await?
+        }
+        Operation::AssociateFloatingIp {
+            id,
+            address,
+            vip_port: port,
+        } => {
+            let id = id.clone().ok_or_else(|| {
+                OpenStackError::Precondition(format!("floating IP {address} was not looked up"))
+            })?;
+            let port = vip_port(port, progress)?;
+            cloud.set_floating_ip_port(calls, &id, Some(&port)).await?;
+            Some(id)
+        }
+        Operation::DisassociateFloatingIp { id, .. } => {
+            cloud.set_floating_ip_port(calls, id, None).await?;
+            Some(id.clone())
+        }
+        Operation::DeleteFloatingIp { id, .. } => {
+            cloud.delete_floating_ip(calls, id).await?;
+            Some(id.clone())
+        }
+    };
+    // Every load balancer write but a delete leaves the tree PENDING_* for a while.
+    if op.is_load_balancer_write() && !matches!(op, Operation::DeleteLoadBalancer { .. }) {
+        progress.dirty = true;
+    }
+    progress.ids.push(touched.clone());
+    Ok(touched)
+}
+
+/// Waits until the load balancer is ACTIVE (or, `gone`, deleted): reads its
+/// status with backoff ([`WaitPolicy`]), fails on ERROR or after `timeout`.
+pub async fn wait_for(
+    cloud: &dyn LoadBalancing,
+    calls: &Calls,
+    id: &str,
+    timeout: Duration,
+    gone: bool,
+) -> Result<()> {
+    calls
+        .waits
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let started = Instant::now();
+    let result = poll(cloud, calls, id, timeout, gone, started).await;
+    calls.report(ProgressEvent::Waited {
+        load_balancer_id: id.to_string(),
+        status: match &result {
+            Ok(()) if gone => "DELETED".into(),
+            Ok(()) => "ACTIVE".into(),
+            Err(e) => e.to_string(),
+        },
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    });
+    let m = crate::metrics::global();
+    m.inc("svc_lbaas_waits_total", &[]);
+    m.add(
+        "svc_lbaas_wait_seconds_total",
+        &[],
+        started.elapsed().as_secs_f64(),
+    );
+    result
+}
+
+async fn poll(
+    cloud: &dyn LoadBalancing,
+    calls: &Calls,
+    id: &str,
+    timeout: Duration,
+    gone: bool,
+    started: Instant,
+) -> Result<()> {
+    let mut backoff = Backoff::new(WaitPolicy::default());
+    loop {
+        let status = cloud.load_balancer_status(calls, id).await?;
+        match judge(id, status.as_deref(), gone) {
+            Verdict::Done => return Ok(()),
+            Verdict::Fail(e) => return Err(e),
+            Verdict::Continue => {}
+        }
+        if started.elapsed() + backoff.peek() > timeout {
+            return Err(OpenStackError::WaitTimeout {
+                id: id.to_string(),
+                status: status.unwrap_or_default(),
+                seconds: timeout.as_secs(),
+            });
+        }
+        tokio::time::sleep(backoff.advance()).await;
+    }
+}
