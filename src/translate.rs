@@ -139,6 +139,22 @@ pub struct Backends<'a> {
     pub endpoint_slices: &'a [EndpointSlice],
 }
 
+/// A VIP taken from the clusterIP must lie in its subnet (`cidr`, as
+/// Neutron has it): Octavia would refuse it only after the create began.
+pub fn check_vip_in_subnet(vip: &Vip, cidr: IpNet) -> Result<(), TranslateError> {
+    match vip.address {
+        Some(address) if !cidr.contains(&address) => Err(TranslateError::field(
+            "service.spec.clusterIP",
+            format!(
+                "{address} is outside the service subnet {} ({cidr}); \
+                 set [octavia_defaults] vip_from_cluster_ip = false to let Neutron pick the VIP",
+                vip.subnet_id.as_deref().unwrap_or_default()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Translates one Service. `subnet_cidr` answers a subnet id's CIDR where known
 /// (online); offline it answers `None` and the VIP-in-subnet check is skipped.
 pub fn translate(
@@ -264,17 +280,14 @@ pub fn translate(
     } else {
         None
     };
-    if let (Some(address), Some(subnet)) = (vip_address, vip_subnet.as_deref())
-        && let Some(cidr) = subnet_cidr(subnet)
-        && !cidr.contains(&address)
-    {
-        return Err(TranslateError::field(
-            "service.spec.clusterIP",
-            format!(
-                "{address} is outside the service subnet {subnet} ({cidr}); \
-                 set [octavia_defaults] vip_from_cluster_ip = false to let Neutron pick the VIP"
-            ),
-        ));
+    if let Some(cidr) = vip_subnet.as_deref().and_then(subnet_cidr) {
+        check_vip_in_subnet(
+            &Vip {
+                address: vip_address,
+                subnet_id: vip_subnet.clone(),
+            },
+            cidr,
+        )?;
     }
     if vip_address.is_none() {
         notes.push(if from_cluster_ip {

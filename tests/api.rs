@@ -630,6 +630,21 @@ async fn bad_requests_are_problems_naming_the_field() {
 }
 
 #[tokio::test]
+async fn a_cluster_ip_outside_the_vip_subnet_is_refused_before_any_write() {
+    let app = spawn_app().await;
+    let svc = service(
+        "LoadBalancer",
+        two_ports(),
+        json!({"clusterIP": "192.0.2.10"}),
+    );
+    let a = app.apply(json!({"service": svc})).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
+    assert_eq!(a.body["field"], "service.spec.clusterIP", "{}", a.body);
+    assert!(app.load_balancers().await.is_empty());
+    assert!(app.floating_ips().await.is_empty());
+}
+
+#[tokio::test]
 async fn annotated_ids_are_checked_before_any_url_and_any_write() {
     let app = spawn_app().await;
     let missing = "0c5e7c1e-2b9a-4f1e-9a7d-3f1d2c3b4a59";

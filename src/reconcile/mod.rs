@@ -498,7 +498,9 @@ impl Reconciler {
         locks.entry(service.clone()).or_default().clone()
     }
 
-    /// Translates with the VIP subnet's CIDR known, so a clusterIP outside it is caught.
+    /// Translates (once), then, online, checks what the translation names in
+    /// the cloud: SCTP support, the annotated objects, the VIP's subnet (a
+    /// clusterIP outside it is caught before any write).
     pub async fn translate(
         &self,
         input: &ApplyInput,
@@ -554,12 +556,11 @@ impl Reconciler {
             }
             Err(e) => return Err(e.into()),
         };
-        Ok(translate::translate(
-            &self.settings,
-            &input.service,
-            input.backends(),
-            &|id| (id == subnet).then_some(cidr),
-        )?)
+        // Translated once; the subnet's CIDR only adds a check of the VIP.
+        if let Translation::LoadBalancer(d) = &first {
+            translate::check_vip_in_subnet(&d.vip, cidr)?;
+        }
+        Ok(first)
     }
 
     async fn observe_for(

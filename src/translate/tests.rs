@@ -824,6 +824,15 @@ fn a_cluster_ip_outside_the_service_subnet_is_an_error_unless_neutron_picks() {
     s.octavia_defaults.vip_from_cluster_ip = false;
     let d = desired(translate(&s, &svc, None, &cidr).unwrap());
     assert_eq!(d.vip.address, None);
+    // The same check on a translation made without the CIDR (the reconciler's way).
+    let net: IpNet = "10.2.0.0/16".parse().unwrap();
+    let outside = desired(translate(&settings(), &svc, None, &no_cidr).unwrap());
+    let e = crate::translate::check_vip_in_subnet(&outside.vip, net).unwrap_err();
+    assert_eq!(e.field_path(), "service.spec.clusterIP");
+    assert!(e.to_string().contains("service-subnet"), "{e}");
+    let inside = desired(translate(&settings(), &inside, None, &no_cidr).unwrap());
+    assert!(crate::translate::check_vip_in_subnet(&inside.vip, net).is_ok());
+    assert!(crate::translate::check_vip_in_subnet(&d.vip, net).is_ok());
 }
 
 #[test]
