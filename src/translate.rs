@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use k8s_openapi::api::core::v1::{Endpoints, Service, ServicePort};
+use k8s_openapi::api::core::v1::{Endpoints, Service, ServicePort, ServiceSpec};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -173,19 +173,76 @@ pub fn translate(
         let ports = service.spec.as_ref().and_then(|s| s.ports.as_ref());
         check_backends(b, ports.map_or(0, Vec::len))?;
     }
-    let skip = |reason: String| Translation::Skip {
-        service: service_ref.clone(),
-        reason,
-        keep_floating_ip: annotations.keep_floating_ip,
-        owner_tags: owner_tags.clone(),
-    };
-
     let spec = service.spec.clone().unwrap_or_default();
+    let cluster_ips = cluster_ips(&spec);
+    if let Some(reason) = skip_reason(settings, &spec, &cluster_ips)? {
+        return Ok(Translation::Skip {
+            service: service_ref,
+            reason,
+            keep_floating_ip: annotations.keep_floating_ip,
+            owner_tags,
+        });
+    }
+    let is_load_balancer_type = spec.type_.as_deref() == Some("LoadBalancer");
+    let mut notes = Vec::new();
+    let (family, vip, additional_vips) = vips(
+        settings,
+        &spec,
+        &cluster_ips,
+        &annotations,
+        subnet_cidr,
+        &mut notes,
+    )?;
+    let listeners = listeners(
+        settings,
+        &service_ref,
+        &spec,
+        &annotations,
+        backends,
+        family,
+        is_load_balancer_type,
+        &mut notes,
+    )?;
+    let floating_ip = floating_ip(
+        settings,
+        &spec,
+        &annotations,
+        family,
+        is_load_balancer_type,
+        &mut notes,
+    )?;
+
+    let uid = service.metadata.uid.as_deref();
+    Ok(Translation::LoadBalancer(Box::new(DesiredLoadBalancer {
+        name: names::load_balancer_name(&service_ref),
+        tags: names::load_balancer_tags(&settings.cluster.name, &service_ref, uid),
+        owner_tags,
+        service: service_ref,
+        vip,
+        additional_vips,
+        provider: settings.octavia_defaults.provider.clone(),
+        flavor_id: annotations.flavor_id,
+        availability_zone: annotations.availability_zone,
+        load_balancer_id: annotations.load_balancer_id,
+        listeners,
+        floating_ip,
+        keep_floating_ip: annotations.keep_floating_ip,
+        notes,
+    })))
+}
+
+/// Why a Service gets no load balancer (ExternalName, headless, no ports,
+/// another controller's class), or `None`.
+fn skip_reason(
+    settings: &Settings,
+    spec: &ServiceSpec,
+    cluster_ips: &[&str],
+) -> Result<Option<String>, TranslateError> {
     let service_type = spec.type_.as_deref().unwrap_or("ClusterIP");
     match service_type {
         "ClusterIP" | "NodePort" | "LoadBalancer" => {}
         "ExternalName" => {
-            return Ok(skip(
+            return Ok(Some(
                 "ExternalName Service: a DNS alias, nothing to balance".into(),
             ));
         }
@@ -198,23 +255,16 @@ pub fn translate(
             ));
         }
     }
-    let is_load_balancer_type = service_type == "LoadBalancer";
 
-    let cluster_ips: Vec<&str> = match (&spec.cluster_ips, &spec.cluster_ip) {
-        (Some(ips), _) if !ips.is_empty() => ips.iter().map(String::as_str).collect(),
-        (_, Some(ip)) if !ip.is_empty() => vec![ip.as_str()],
-        _ => Vec::new(),
-    };
     if cluster_ips.first() == Some(&"None") {
-        return Ok(skip(
+        return Ok(Some(
             "headless Service (clusterIP: None): no VIP to balance".into(),
         ));
     }
-    let ports = spec.ports.clone().unwrap_or_default();
-    if ports.is_empty() {
-        return Ok(skip("Service has no ports".into()));
+    if spec.ports.as_ref().is_none_or(Vec::is_empty) {
+        return Ok(Some("Service has no ports".into()));
     }
-    if is_load_balancer_type {
+    if service_type == "LoadBalancer" {
         let wanted = &settings.octavia_defaults.load_balancer_class;
         let class = spec.load_balancer_class.as_deref().unwrap_or("");
         if class != wanted {
@@ -223,15 +273,33 @@ pub fn translate(
             } else {
                 format!("this one serves {wanted:?}")
             };
-            return Ok(skip(format!(
+            return Ok(Some(format!(
                 "spec.loadBalancerClass {class:?} belongs to another controller ({configured})"
             )));
         }
     }
+    Ok(None)
+}
 
-    let mut notes = Vec::new();
+/// The clusterIPs, first family first.
+fn cluster_ips(spec: &ServiceSpec) -> Vec<&str> {
+    match (&spec.cluster_ips, &spec.cluster_ip) {
+        (Some(ips), _) if !ips.is_empty() => ips.iter().map(String::as_str).collect(),
+        (_, Some(ip)) if !ip.is_empty() => vec![ip.as_str()],
+        _ => Vec::new(),
+    }
+}
 
-    // The VIP: the first clusterIP, on the service subnet of its family.
+/// The VIP: the first clusterIP, on the service subnet of its family (and
+/// the second family's as an additional VIP). Answers the family too.
+fn vips(
+    settings: &Settings,
+    spec: &ServiceSpec,
+    cluster_ips: &[&str],
+    annotations: &Annotations,
+    subnet_cidr: &dyn Fn(&str) -> Option<IpNet>,
+    notes: &mut Vec<String>,
+) -> Result<(IpFamily, Vip, Vec<Vip>), TranslateError> {
     let mut addresses = Vec::with_capacity(cluster_ips.len());
     for (i, ip) in cluster_ips.iter().enumerate() {
         let field = if spec.cluster_ips.as_ref().is_some_and(|v| !v.is_empty()) {
@@ -309,8 +377,30 @@ pub fn translate(
             ));
         }
     }
+    Ok((
+        family,
+        Vip {
+            address: vip_address,
+            subnet_id: vip_subnet,
+        },
+        additional_vips,
+    ))
+}
 
-    // One listener and one pool per port.
+/// One listener and one pool per port, with the members of each port.
+#[allow(clippy::too_many_arguments)]
+fn listeners(
+    settings: &Settings,
+    service_ref: &ServiceRef,
+    spec: &ServiceSpec,
+    annotations: &Annotations,
+    backends: Option<Backends<'_>>,
+    family: IpFamily,
+    is_load_balancer_type: bool,
+    notes: &mut Vec<String>,
+) -> Result<Vec<DesiredListener>, TranslateError> {
+    let defaults = &settings.neutron_defaults;
+    let ports = spec.ports.clone().unwrap_or_default();
     let is_api_service = service_ref.namespace == "default" && service_ref.name == "kubernetes";
     let lb_algorithm = annotations.lb_method.unwrap_or(if is_api_service {
         LbAlgorithm::LeastConnections
@@ -390,11 +480,11 @@ pub fn translate(
                 target_port,
                 port_protocol,
                 g,
-                &mut notes,
+                notes,
             )?),
             None => None,
         };
-        let name = names::listener_name(&service_ref, protocol, number);
+        let name = names::listener_name(service_ref, protocol, number);
         listeners.push(DesiredListener {
             name: name.clone(),
             protocol,
@@ -430,9 +520,20 @@ pub fn translate(
     if backends.is_none() {
         notes.push("no Endpoints or EndpointSlices given: members are left as they are".into());
     }
+    Ok(listeners)
+}
 
-    // The external address.
-    let floating_ip = if !is_load_balancer_type {
+/// The external address: none, the user's floating IP, or one from the pool.
+fn floating_ip(
+    settings: &Settings,
+    spec: &ServiceSpec,
+    annotations: &Annotations,
+    family: IpFamily,
+    is_load_balancer_type: bool,
+    notes: &mut Vec<String>,
+) -> Result<FloatingIpIntent, TranslateError> {
+    let defaults = &settings.neutron_defaults;
+    Ok(if !is_load_balancer_type {
         FloatingIpIntent::None
     } else if annotations.internal {
         notes.push(format!(
@@ -469,28 +570,7 @@ pub fn translate(
                 }
             }
         }
-    };
-
-    let uid = service.metadata.uid.as_deref();
-    Ok(Translation::LoadBalancer(Box::new(DesiredLoadBalancer {
-        name: names::load_balancer_name(&service_ref),
-        tags: names::load_balancer_tags(&settings.cluster.name, &service_ref, uid),
-        owner_tags,
-        service: service_ref,
-        vip: Vip {
-            address: vip_address,
-            subnet_id: vip_subnet,
-        },
-        additional_vips,
-        provider: settings.octavia_defaults.provider.clone(),
-        flavor_id: annotations.flavor_id,
-        availability_zone: annotations.availability_zone,
-        load_balancer_id: annotations.load_balancer_id,
-        listeners,
-        floating_ip,
-        keep_floating_ip: annotations.keep_floating_ip,
-        notes,
-    })))
+    })
 }
 
 /// The Service's namespace/name, validated as Kubernetes names.
