@@ -181,7 +181,7 @@ async fn healthz() -> Json<Value> {
     (status = 200, description = "ready", body = Object),
     (status = 503, description = "the cloud is unreachable or refuses the credentials", body = Problem, content_type = "application/problem+json")))]
 async fn readyz(State(s): State<Arc<AppState>>) -> Response {
-    match s.reconciler.cloud.session().check().await {
+    match s.reconciler.cloud.ready().await {
         Ok(()) => Json(json!({"status": "ready"})).into_response(),
         Err(e) => ProblemResponse::from(crate::error::not_ready(&e)).into_response(),
     }

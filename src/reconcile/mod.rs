@@ -21,16 +21,18 @@ use crate::model::{
     FloatingIpIntent, Observed, ObservedFloatingIp, ObservedLoadBalancer, ServiceRef, Translation,
 };
 use crate::names::{self, is_owned};
-use crate::openstack::{Cloud, OpenStackError};
+use crate::openstack::OpenStackError;
 use crate::plan::{self, OperationSummary, PlanError};
 use crate::response::PlanResponse;
 use crate::translate::{self, Backends, TranslateError};
 
+pub mod cloud;
 pub mod execute;
 pub mod wait;
 
+pub use cloud::{CloudPort, LoadBalancing, Observing};
+pub use execute::ProgressEvent;
 use execute::{Calls, Progress};
-pub use execute::{LoadBalancing, ProgressEvent};
 
 /// How many times a plan is redone after a 409 before giving up.
 const REPLANS: usize = 3;
@@ -325,7 +327,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 const ANSWER_RESERVE: Duration = Duration::from_millis(500);
 
 pub struct Reconciler {
-    pub cloud: Cloud,
+    pub cloud: Arc<dyn CloudPort>,
     pub settings: Settings,
     locks: Mutex<HashMap<ServiceRef, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -449,9 +451,10 @@ fn summarise(
 }
 
 impl Reconciler {
-    pub fn new(cloud: Cloud, settings: Settings) -> Reconciler {
+    /// A reconciler over `cloud`: the OpenStack client, or a test double.
+    pub fn new(cloud: impl CloudPort + 'static, settings: Settings) -> Reconciler {
         Reconciler {
-            cloud,
+            cloud: Arc::new(cloud),
             settings,
             locks: Mutex::new(HashMap::new()),
         }
@@ -471,7 +474,7 @@ impl Reconciler {
         for op in ops {
             calls.report(ProgressEvent::Started(op.summary()));
             let id = execute::execute(
-                &self.cloud,
+                &*self.cloud,
                 calls,
                 op,
                 owner,
@@ -490,7 +493,7 @@ impl Reconciler {
     /// What the cloud offers, from its API version (read once by the client).
     async fn capabilities(&self, calls: &Calls) -> Result<plan::Capabilities, OpenStackError> {
         let minor = self.cloud.octavia_minor(calls).await?;
-        Ok(plan::Capabilities::discovered(self.cloud.api, minor))
+        Ok(plan::Capabilities::discovered(self.cloud.api(), minor))
     }
 
     fn lock_for(&self, service: &ServiceRef) -> Arc<tokio::sync::Mutex<()>> {
@@ -692,7 +695,7 @@ impl Reconciler {
             let mut converged = true;
             let mut vanished = false;
             if options.wait {
-                match execute::settle(&self.cloud, &calls, &mut progress, options.wait_budget())
+                match execute::settle(&*self.cloud, &calls, &mut progress, options.wait_budget())
                     .await
                 {
                     Ok(()) => {}
@@ -729,7 +732,8 @@ impl Reconciler {
         // so that the answer comes when the cloud holds one load balancer.
         if options.wait && converged {
             for id in observed.deleting.clone() {
-                match execute::wait_for(&self.cloud, &calls, &id, options.wait_budget(), true).await
+                match execute::wait_for(&*self.cloud, &calls, &id, options.wait_budget(), true)
+                    .await
                 {
                     Ok(()) => {}
                     Err(OpenStackError::WaitTimeout { .. }) => {}
@@ -813,11 +817,17 @@ impl Reconciler {
             }
             *round += 1;
             let settled =
-                match execute::settle(&self.cloud, calls, progress, options.wait_budget()).await {
+                match execute::settle(&*self.cloud, calls, progress, options.wait_budget()).await {
                     Ok(()) => match progress.load_balancer.clone() {
                         Some(id) => {
-                            execute::wait_for(&self.cloud, calls, &id, options.wait_budget(), false)
-                                .await
+                            execute::wait_for(
+                                &*self.cloud,
+                                calls,
+                                &id,
+                                options.wait_budget(),
+                                false,
+                            )
+                            .await
                         }
                         None => Ok(()),
                     },
@@ -904,19 +914,14 @@ impl Reconciler {
         if options.wait
             && let Some(id) = progress.deleting.take()
         {
-            converged = match execute::wait_for(
-                &self.cloud,
-                &calls,
-                &id,
-                options.wait_budget(),
-                true,
-            )
-            .await
-            {
-                Ok(()) => true,
-                Err(OpenStackError::WaitTimeout { .. }) => false,
-                Err(e) => return Err(e.into()),
-            };
+            converged =
+                match execute::wait_for(&*self.cloud, &calls, &id, options.wait_budget(), true)
+                    .await
+                {
+                    Ok(()) => true,
+                    Err(OpenStackError::WaitTimeout { .. }) => false,
+                    Err(e) => return Err(e.into()),
+                };
         }
         Ok(ApplyResponse {
             converged,
@@ -1008,7 +1013,7 @@ impl Reconciler {
         let mut converged = !progress.dirty;
         if options.wait && progress.dirty {
             converged =
-                match execute::settle(&self.cloud, &calls, &mut progress, options.wait_budget())
+                match execute::settle(&*self.cloud, &calls, &mut progress, options.wait_budget())
                     .await
                 {
                     Ok(()) => true,

@@ -1,0 +1,324 @@
+//! The cloud as the reconciler needs it: the writes ([`LoadBalancing`], one
+//! method per call) and the reads ([`Observing`]). The OpenStack client
+//! implements both here; a test double can stand in for it.
+
+use std::net::Ipv4Addr;
+
+use super::execute::Calls;
+use crate::config::Api;
+use crate::model::{
+    DesiredListener, DesiredLoadBalancer, DesiredPool, HealthMonitor, ListenerUpdate, Member,
+    MemberSpec, Observed, ObservedFloatingIp, ObservedLoadBalancer, PoolUpdate, ReferenceKind,
+};
+use crate::openstack::cloud::SubnetInfo;
+use crate::openstack::octavia::CreatedLoadBalancer;
+use crate::openstack::{Cloud, OpenStackError};
+
+type Result<T> = std::result::Result<T, OpenStackError>;
+
+/// The writes a plan needs, and the one read a wait needs: one method per
+/// cloud call.
+#[tonic::async_trait]
+pub trait LoadBalancing: Send + Sync {
+    async fn create_load_balancer(
+        &self,
+        calls: &Calls,
+        load_balancer: &DesiredLoadBalancer,
+        owner: &[String],
+        populated: bool,
+        additional_vips: bool,
+    ) -> Result<CreatedLoadBalancer>;
+    async fn delete_load_balancer(&self, calls: &Calls, id: &str) -> Result<()>;
+    /// `None`: the load balancer answered 404.
+    async fn load_balancer_status(&self, calls: &Calls, id: &str) -> Result<Option<String>>;
+    async fn create_listener(
+        &self,
+        calls: &Calls,
+        load_balancer_id: &str,
+        listener: &DesiredListener,
+        owner: &[String],
+        with_pool: bool,
+    ) -> Result<Option<String>>;
+    async fn update_listener(&self, calls: &Calls, id: &str, update: &ListenerUpdate)
+    -> Result<()>;
+    async fn delete_listener(&self, calls: &Calls, id: &str) -> Result<()>;
+    async fn create_pool(
+        &self,
+        calls: &Calls,
+        listener_id: &str,
+        pool: &DesiredPool,
+        owner: &[String],
+        populated: bool,
+    ) -> Result<Option<String>>;
+    async fn update_pool(&self, calls: &Calls, id: &str, update: &PoolUpdate) -> Result<()>;
+    async fn delete_pool(&self, calls: &Calls, id: &str) -> Result<()>;
+    async fn replace_members(
+        &self,
+        calls: &Calls,
+        pool_id: &str,
+        members: &[MemberSpec],
+        owner: &[String],
+    ) -> Result<()>;
+    async fn create_member(
+        &self,
+        calls: &Calls,
+        pool_id: &str,
+        member: &Member,
+        subnet_id: &Option<String>,
+        owner: &[String],
+    ) -> Result<Option<String>>;
+    async fn delete_member(&self, calls: &Calls, pool_id: &str, id: &str) -> Result<()>;
+    async fn create_health_monitor(
+        &self,
+        calls: &Calls,
+        pool_id: &str,
+        monitor: &HealthMonitor,
+        owner: &[String],
+    ) -> Result<Option<String>>;
+    async fn update_health_monitor(
+        &self,
+        calls: &Calls,
+        id: &str,
+        monitor: &HealthMonitor,
+    ) -> Result<()>;
+    async fn delete_health_monitor(&self, calls: &Calls, id: &str) -> Result<()>;
+    async fn floating_network(
+        &self,
+        calls: &Calls,
+        network_id: &Option<String>,
+        subnet_id: &Option<String>,
+    ) -> Result<String>;
+    async fn create_floating_ip(
+        &self,
+        calls: &Calls,
+        network_id: &str,
+        port_id: &str,
+        subnet_id: &Option<String>,
+        description: &str,
+    ) -> Result<Option<String>>;
+    async fn set_floating_ip_port(
+        &self,
+        calls: &Calls,
+        id: &str,
+        port_id: Option<&str>,
+    ) -> Result<()>;
+    async fn delete_floating_ip(&self, calls: &Calls, id: &str) -> Result<()>;
+}
+
+/// The OpenStack client, call for call.
+#[tonic::async_trait]
+impl LoadBalancing for Cloud {
+    async fn create_load_balancer(
+        &self,
+        calls: &Calls,
+        load_balancer: &DesiredLoadBalancer,
+        owner: &[String],
+        populated: bool,
+        additional_vips: bool,
+    ) -> Result<CreatedLoadBalancer> {
+        Cloud::create_load_balancer(
+            self,
+            calls,
+            load_balancer,
+            owner,
+            populated,
+            additional_vips,
+        )
+        .await
+    }
+    async fn delete_load_balancer(&self, calls: &Calls, id: &str) -> Result<()> {
+        Cloud::delete_load_balancer(self, calls, id).await
+    }
+    async fn load_balancer_status(&self, calls: &Calls, id: &str) -> Result<Option<String>> {
+        Cloud::load_balancer_status(self, calls, id).await
+    }
+    async fn create_listener(
+        &self,
+        calls: &Calls,
+        load_balancer_id: &str,
+        listener: &DesiredListener,
+        owner: &[String],
+        with_pool: bool,
+    ) -> Result<Option<String>> {
+        Cloud::create_listener(self, calls, load_balancer_id, listener, owner, with_pool).await
+    }
+    async fn update_listener(
+        &self,
+        calls: &Calls,
+        id: &str,
+        update: &ListenerUpdate,
+    ) -> Result<()> {
+        Cloud::update_listener(self, calls, id, update).await
+    }
+    async fn delete_listener(&self, calls: &Calls, id: &str) -> Result<()> {
+        Cloud::delete_listener(self, calls, id).await
+    }
+    async fn create_pool(
+        &self,
+        calls: &Calls,
+        listener_id: &str,
+        pool: &DesiredPool,
+        owner: &[String],
+        populated: bool,
+    ) -> Result<Option<String>> {
+        Cloud::create_pool(self, calls, listener_id, pool, owner, populated).await
+    }
+    async fn update_pool(&self, calls: &Calls, id: &str, update: &PoolUpdate) -> Result<()> {
+        Cloud::update_pool(self, calls, id, update).await
+    }
+    async fn delete_pool(&self, calls: &Calls, id: &str) -> Result<()> {
+        Cloud::delete_pool(self, calls, id).await
+    }
+    async fn replace_members(
+        &self,
+        calls: &Calls,
+        pool_id: &str,
+        members: &[MemberSpec],
+        owner: &[String],
+    ) -> Result<()> {
+        Cloud::replace_members(self, calls, pool_id, members, owner).await
+    }
+    async fn create_member(
+        &self,
+        calls: &Calls,
+        pool_id: &str,
+        member: &Member,
+        subnet_id: &Option<String>,
+        owner: &[String],
+    ) -> Result<Option<String>> {
+        Cloud::create_member(self, calls, pool_id, member, subnet_id, owner).await
+    }
+    async fn delete_member(&self, calls: &Calls, pool_id: &str, id: &str) -> Result<()> {
+        Cloud::delete_member(self, calls, pool_id, id).await
+    }
+    async fn create_health_monitor(
+        &self,
+        calls: &Calls,
+        pool_id: &str,
+        monitor: &HealthMonitor,
+        owner: &[String],
+    ) -> Result<Option<String>> {
+        Cloud::create_health_monitor(self, calls, pool_id, monitor, owner).await
+    }
+    async fn update_health_monitor(
+        &self,
+        calls: &Calls,
+        id: &str,
+        monitor: &HealthMonitor,
+    ) -> Result<()> {
+        Cloud::update_health_monitor(self, calls, id, monitor).await
+    }
+    async fn delete_health_monitor(&self, calls: &Calls, id: &str) -> Result<()> {
+        Cloud::delete_health_monitor(self, calls, id).await
+    }
+    async fn floating_network(
+        &self,
+        calls: &Calls,
+        network_id: &Option<String>,
+        subnet_id: &Option<String>,
+    ) -> Result<String> {
+        Cloud::floating_network(self, calls, network_id, subnet_id).await
+    }
+    async fn create_floating_ip(
+        &self,
+        calls: &Calls,
+        network_id: &str,
+        port_id: &str,
+        subnet_id: &Option<String>,
+        description: &str,
+    ) -> Result<Option<String>> {
+        Cloud::create_floating_ip(self, calls, network_id, port_id, subnet_id, description).await
+    }
+    async fn set_floating_ip_port(
+        &self,
+        calls: &Calls,
+        id: &str,
+        port_id: Option<&str>,
+    ) -> Result<()> {
+        Cloud::set_floating_ip_port(self, calls, id, port_id).await
+    }
+    async fn delete_floating_ip(&self, calls: &Calls, id: &str) -> Result<()> {
+        Cloud::delete_floating_ip(self, calls, id).await
+    }
+}
+
+/// What the reconciler reads.
+#[tonic::async_trait]
+pub trait Observing: Send + Sync {
+    fn api(&self) -> Api;
+    /// Octavia's newest API minor version (`None`: legacy API or unknown).
+    async fn octavia_minor(&self, calls: &Calls) -> Result<Option<u32>>;
+    async fn subnet(&self, calls: &Calls, id: &str) -> Result<SubnetInfo>;
+    /// `Missing` when a user-named object does not exist.
+    async fn require(&self, calls: &Calls, kind: ReferenceKind, id: &str) -> Result<()>;
+    /// What exists for a Service: its load balancers (by id hint, owner tags
+    /// or name), their trees, and its floating IPs.
+    #[allow(clippy::too_many_arguments)]
+    async fn observe(
+        &self,
+        calls: &Calls,
+        name: &str,
+        owner_tags: &[String],
+        id_hint: Option<&str>,
+        user_address: Option<Ipv4Addr>,
+        members: bool,
+    ) -> Result<Observed>;
+    /// Everything this cluster owns (for `/v1/sync`'s collection).
+    async fn owned_by_cluster(
+        &self,
+        calls: &Calls,
+        cluster_tag: &str,
+    ) -> Result<(Vec<ObservedLoadBalancer>, Vec<ObservedFloatingIp>)>;
+    /// Whether the cloud can be used now (`/readyz`).
+    async fn ready(&self) -> Result<()>;
+}
+
+/// Both: what the [`Reconciler`](super::Reconciler) holds.
+pub trait CloudPort: LoadBalancing + Observing {}
+impl<T: LoadBalancing + Observing> CloudPort for T {}
+
+#[tonic::async_trait]
+impl Observing for Cloud {
+    fn api(&self) -> Api {
+        self.api
+    }
+    async fn octavia_minor(&self, calls: &Calls) -> Result<Option<u32>> {
+        Cloud::octavia_minor(self, calls).await
+    }
+    async fn subnet(&self, calls: &Calls, id: &str) -> Result<SubnetInfo> {
+        Cloud::subnet(self, calls, id).await
+    }
+    async fn require(&self, calls: &Calls, kind: ReferenceKind, id: &str) -> Result<()> {
+        Cloud::require(self, calls, kind, id).await
+    }
+    async fn observe(
+        &self,
+        calls: &Calls,
+        name: &str,
+        owner_tags: &[String],
+        id_hint: Option<&str>,
+        user_address: Option<Ipv4Addr>,
+        members: bool,
+    ) -> Result<Observed> {
+        Cloud::observe(
+            self,
+            calls,
+            name,
+            owner_tags,
+            id_hint,
+            user_address,
+            members,
+        )
+        .await
+    }
+    async fn owned_by_cluster(
+        &self,
+        calls: &Calls,
+        cluster_tag: &str,
+    ) -> Result<(Vec<ObservedLoadBalancer>, Vec<ObservedFloatingIp>)> {
+        Cloud::owned_by_cluster(self, calls, cluster_tag).await
+    }
+    async fn ready(&self) -> Result<()> {
+        self.session().check().await
+    }
+}
