@@ -10,8 +10,8 @@ use k8s_openapi::api::core::v1::{Endpoints, Service};
 use serde_json::{Value, json};
 use svc_lbaas::config::Settings;
 use svc_lbaas::model::{Observed, Translation};
-use svc_lbaas::plan::memory::MemoryCloud;
 use svc_lbaas::plan::{Capabilities, plan};
+use svc_lbaas::reconcile::memory::MemoryCloud;
 use svc_lbaas::translate::{Backends, translate};
 
 fn settings() -> Settings {

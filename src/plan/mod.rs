@@ -7,8 +7,6 @@
 //! batch member replacement per pool whose members differ; never delete what
 //! lacks this tool's ownership tags.
 
-pub mod memory;
-
 use std::collections::{BTreeSet, HashSet};
 use std::net::IpAddr;
 

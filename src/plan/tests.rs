@@ -6,10 +6,10 @@ use k8s_openapi::api::core::v1::{Endpoints, Service};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use super::memory::MemoryCloud;
 use super::*;
 use crate::config::Settings;
 use crate::model::ObservedMember;
+use crate::reconcile::memory::MemoryCloud;
 use crate::translate::{Backends, translate};
 
 fn settings() -> Settings {

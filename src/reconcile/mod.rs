@@ -28,6 +28,9 @@ use crate::translate::{self, Backends, TranslateError};
 
 pub mod cloud;
 pub mod execute;
+pub mod memory;
+#[cfg(test)]
+mod tests;
 pub mod wait;
 
 pub use cloud::{CloudPort, LoadBalancing, Observing};
@@ -453,8 +456,13 @@ fn summarise(
 impl Reconciler {
     /// A reconciler over `cloud`: the OpenStack client, or a test double.
     pub fn new(cloud: impl CloudPort + 'static, settings: Settings) -> Reconciler {
+        Reconciler::shared(Arc::new(cloud), settings)
+    }
+
+    /// A reconciler over a cloud other reconcilers use too (replicas, in tests).
+    pub fn shared(cloud: Arc<dyn CloudPort>, settings: Settings) -> Reconciler {
         Reconciler {
-            cloud: Arc::new(cloud),
+            cloud,
             settings,
             locks: Mutex::new(HashMap::new()),
         }

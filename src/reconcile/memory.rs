@@ -1,0 +1,930 @@
+//! An in-memory cloud: a test double of OpenStack for the reconciler. It
+//! answers the calls of [`LoadBalancing`] the way Octavia and Neutron would
+//! (cascade delete, default pools, batch member replacement, floating IPs
+//! that lose their port with the VIP) and observes itself the way the
+//! client observes OpenStack ([`Observing`]). [`InMemoryCloud`] adds what a
+//! test of the reconcile loop needs: load balancers that stay PENDING_* for
+//! a few reads, 409s, ERROR. Plans run through the one interpreter
+//! (`execute.rs`): [`MemoryCloud::apply`] proves plans converge and feeds
+//! the benchmarks.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Mutex;
+
+use super::cloud::{LoadBalancing, Observing};
+use super::execute::{self, Calls, Progress};
+use crate::config::Api;
+use crate::model::{
+    DesiredListener, DesiredLoadBalancer, DesiredPool, FloatingIpLookup, HealthMonitor,
+    ListenerUpdate, Member, MemberSpec, Observed, ObservedFloatingIp, ObservedHealthMonitor,
+    ObservedListener, ObservedLoadBalancer, ObservedMember, ObservedPool, PoolUpdate,
+    ReferenceKind,
+};
+use crate::names::is_owned;
+use crate::openstack::OpenStackError;
+use crate::openstack::cloud::SubnetInfo;
+use crate::openstack::octavia::CreatedLoadBalancer;
+use crate::plan::Operation;
+
+type Result<T> = std::result::Result<T, OpenStackError>;
+
+#[derive(Debug, Clone, Default)]
+pub struct MemoryCloud {
+    pub load_balancers: Vec<ObservedLoadBalancer>,
+    pub floating_ips: Vec<ObservedFloatingIp>,
+    next_id: u64,
+}
+
+impl MemoryCloud {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn id(&mut self, kind: &str) -> String {
+        self.next_id += 1;
+        format!("{kind}-{}", self.next_id)
+    }
+
+    /// What the reconciler would read for a Service: load balancers carrying
+    /// `owner_tags` or named `name`, floating IPs carrying `owner_tags` or bound
+    /// to one of those VIP ports, and the User method's floating IP by address.
+    pub fn observe(
+        &self,
+        owner_tags: &[String],
+        name: &str,
+        user_address: Option<Ipv4Addr>,
+    ) -> Observed {
+        let load_balancers: Vec<ObservedLoadBalancer> = self
+            .load_balancers
+            .iter()
+            .filter(|lb| is_owned(&lb.tags, owner_tags) || lb.name == name)
+            .cloned()
+            .collect();
+        let ports: Vec<&String> = load_balancers
+            .iter()
+            .filter_map(|lb| lb.vip_port_id.as_ref())
+            .collect();
+        let floating_ips = self
+            .floating_ips
+            .iter()
+            .filter(|f| {
+                is_owned(&f.tags, owner_tags)
+                    || f.port_id.as_ref().is_some_and(|p| ports.contains(&p))
+            })
+            .cloned()
+            .collect();
+        let user_floating_ip = match user_address {
+            None => FloatingIpLookup::NotLookedUp,
+            Some(a) => self
+                .floating_ips
+                .iter()
+                .find(|f| f.address == IpAddr::V4(a))
+                .cloned()
+                .map_or(FloatingIpLookup::NotFound, FloatingIpLookup::Found),
+        };
+        Observed {
+            load_balancers,
+            floating_ips,
+            user_floating_ip,
+            deleting: Vec::new(),
+        }
+    }
+
+    /// Adds a floating IP nobody in this tool created (the User method's).
+    pub fn add_user_floating_ip(&mut self, address: Ipv4Addr) -> String {
+        let id = self.id("fip");
+        self.floating_ips.push(ObservedFloatingIp {
+            id: id.clone(),
+            address: IpAddr::V4(address),
+            port_id: None,
+            network_id: Some("public".into()),
+            tags: Vec::new(),
+        });
+        id
+    }
+
+    /// Applies `ops` in order through the interpreter; created
+    /// sub-resources carry `owner_tags`. Panics on an operation OpenStack
+    /// would refuse (a missing id): plans that do that are bugs the tests
+    /// must see.
+    pub fn apply(&mut self, ops: &[Operation], owner_tags: &[String]) {
+        let cloud = InMemoryCloud::new(std::mem::take(self));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a current-thread runtime");
+        runtime.block_on(async {
+            let calls = Calls::default();
+            let mut progress = Progress::default();
+            for op in ops {
+                if let Err(e) = execute::execute(
+                    &cloud,
+                    &calls,
+                    op,
+                    owner_tags,
+                    &mut progress,
+                    std::time::Duration::from_secs(60),
+                )
+                .await
+                {
+                    panic!("{op:?}: {e}");
+                }
+            }
+        });
+        *self = cloud.into_inner();
+    }
+
+    fn lb(&mut self, id: &str) -> Result<&mut ObservedLoadBalancer> {
+        self.load_balancers
+            .iter_mut()
+            .find(|lb| lb.id == id)
+            .ok_or_else(|| not_found("loadbalancer", id))
+    }
+
+    fn pool(&mut self, id: &str) -> Result<&mut ObservedPool> {
+        self.load_balancers
+            .iter_mut()
+            .flat_map(|lb| lb.pools.iter_mut())
+            .find(|p| p.id == id)
+            .ok_or_else(|| not_found("pool", id))
+    }
+
+    pub fn create_load_balancer(
+        &mut self,
+        d: &DesiredLoadBalancer,
+        tags: &[String],
+        populated: bool,
+        additional_vips: bool,
+    ) -> CreatedLoadBalancer {
+        let id = self.id("lb");
+        let port = self.id("port");
+        let vip_address = d.vip.address.or_else(|| {
+            Some(IpAddr::V4(Ipv4Addr::new(
+                10,
+                2,
+                128,
+                (self.next_id % 250) as u8 + 1,
+            )))
+        });
+        let mut lb = ObservedLoadBalancer {
+            id: id.clone(),
+            name: d.name.clone(),
+            vip_address,
+            vip_subnet_id: d.vip.subnet_id.clone(),
+            vip_port_id: Some(port.clone()),
+            additional_vips: if additional_vips {
+                d.additional_vips.iter().filter_map(|v| v.address).collect()
+            } else {
+                Vec::new()
+            },
+            provisioning_status: "ACTIVE".into(),
+            operating_status: "ONLINE".into(),
+            flavor_id: d.flavor_id.clone(),
+            availability_zone: d.availability_zone.clone(),
+            listeners: Vec::new(),
+            pools: Vec::new(),
+            tags: d.tags.clone(),
+            created_at: Some(format!(
+                "2026-01-01T00:{:02}:{:02}",
+                self.next_id / 60 % 60,
+                self.next_id % 60
+            )),
+        };
+        let mut listeners = Vec::new();
+        if populated {
+            for l in &d.listeners {
+                let mut listener = self.new_listener(l, tags);
+                let pool = self.new_pool(&l.pool, true, tags);
+                listener.default_pool_id = Some(pool.id.clone());
+                listeners.push((listener.name.clone(), listener.id.clone()));
+                lb.listeners.push(listener);
+                lb.pools.push(pool);
+            }
+        }
+        self.load_balancers.push(lb);
+        CreatedLoadBalancer {
+            id: Some(id),
+            vip_port_id: Some(port),
+            listeners,
+        }
+    }
+
+    pub fn delete_load_balancer(&mut self, id: &str) -> Result<()> {
+        let i = self
+            .load_balancers
+            .iter()
+            .position(|lb| lb.id == id)
+            .ok_or_else(|| not_found("loadbalancer", id))?;
+        let lb = self.load_balancers.remove(i);
+        for fip in &mut self.floating_ips {
+            if fip.port_id.is_some() && fip.port_id == lb.vip_port_id {
+                fip.port_id = None;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn create_listener(
+        &mut self,
+        lb_id: &str,
+        listener: &DesiredListener,
+        tags: &[String],
+        with_pool: bool,
+    ) -> Result<String> {
+        self.lb(lb_id)?;
+        let mut l = self.new_listener(listener, tags);
+        let pool = with_pool.then(|| self.new_pool(&listener.pool, true, tags));
+        let lb = self.lb(lb_id)?;
+        if let Some(pool) = pool {
+            l.default_pool_id = Some(pool.id.clone());
+            lb.pools.push(pool);
+        }
+        let id = l.id.clone();
+        lb.listeners.push(l);
+        Ok(id)
+    }
+
+    pub fn update_listener(&mut self, id: &str, update: &ListenerUpdate) -> Result<()> {
+        let l = self
+            .load_balancers
+            .iter_mut()
+            .flat_map(|lb| lb.listeners.iter_mut())
+            .find(|l| l.id == id)
+            .ok_or_else(|| not_found("listener", id))?;
+        if let Some(c) = &update.allowed_cidrs {
+            l.allowed_cidrs = c.clone();
+        }
+        let set = |field: &mut Option<u64>, v: Option<u64>| {
+            if v.is_some() {
+                *field = v;
+            }
+        };
+        if update.connection_limit.is_some() {
+            l.connection_limit = update.connection_limit;
+        }
+        set(&mut l.timeout_client_data, update.timeout_client_data);
+        set(&mut l.timeout_member_connect, update.timeout_member_connect);
+        set(&mut l.timeout_member_data, update.timeout_member_data);
+        set(&mut l.timeout_tcp_inspect, update.timeout_tcp_inspect);
+        Ok(())
+    }
+
+    pub fn delete_listener(&mut self, id: &str) {
+        for lb in &mut self.load_balancers {
+            lb.listeners.retain(|l| l.id != id);
+        }
+    }
+
+    pub fn create_pool(
+        &mut self,
+        listener_id: &str,
+        pool: &DesiredPool,
+        tags: &[String],
+        populated: bool,
+    ) -> Result<String> {
+        let p = self.new_pool(pool, populated, tags);
+        let lb = self
+            .load_balancers
+            .iter_mut()
+            .find(|lb| lb.listeners.iter().any(|l| l.id == listener_id))
+            .ok_or_else(|| not_found("listener", listener_id))?;
+        for l in lb.listeners.iter_mut().filter(|l| l.id == listener_id) {
+            l.default_pool_id = Some(p.id.clone());
+        }
+        let id = p.id.clone();
+        lb.pools.push(p);
+        Ok(id)
+    }
+
+    pub fn update_pool(&mut self, id: &str, update: &PoolUpdate) -> Result<()> {
+        let p = self.pool(id)?;
+        if let Some(a) = update.lb_algorithm {
+            p.lb_algorithm = a.as_str().to_string();
+        }
+        if let Some(s) = update.session_persistence {
+            p.session_persistence = s.map(|s| s.as_str().to_string());
+        }
+        if let Some(t) = &update.tags {
+            p.tags = t.clone();
+        }
+        Ok(())
+    }
+
+    pub fn delete_pool(&mut self, id: &str) {
+        for lb in &mut self.load_balancers {
+            lb.pools.retain(|p| p.id != id);
+            for l in &mut lb.listeners {
+                if l.default_pool_id.as_deref() == Some(id) {
+                    l.default_pool_id = None;
+                }
+            }
+        }
+    }
+
+    pub fn replace_members(
+        &mut self,
+        pool_id: &str,
+        members: &[MemberSpec],
+        tags: &[String],
+    ) -> Result<()> {
+        let old = std::mem::take(&mut self.pool(pool_id)?.members);
+        let mut new = Vec::with_capacity(members.len());
+        for MemberSpec { member, owned, .. } in members {
+            let existing = old
+                .iter()
+                .find(|m| m.address == member.address && m.protocol_port == member.protocol_port);
+            let tags = if *owned {
+                tags.to_vec()
+            } else {
+                existing.map(|m| m.tags.clone()).unwrap_or_default()
+            };
+            let id = match existing {
+                Some(m) => m.id.clone(),
+                None => self.id("member"),
+            };
+            new.push(ObservedMember {
+                id,
+                address: member.address,
+                protocol_port: member.protocol_port,
+                tags,
+            });
+        }
+        self.pool(pool_id)?.members = new;
+        Ok(())
+    }
+
+    pub fn create_member(
+        &mut self,
+        pool_id: &str,
+        member: &Member,
+        tags: &[String],
+    ) -> Result<String> {
+        self.pool(pool_id)?;
+        let id = self.id("member");
+        self.pool(pool_id)?.members.push(ObservedMember {
+            id: id.clone(),
+            address: member.address,
+            protocol_port: member.protocol_port,
+            tags: tags.to_vec(),
+        });
+        Ok(id)
+    }
+
+    pub fn delete_member(&mut self, pool_id: &str, id: &str) -> Result<()> {
+        self.pool(pool_id)?.members.retain(|m| m.id != id);
+        Ok(())
+    }
+
+    pub fn create_health_monitor(
+        &mut self,
+        pool_id: &str,
+        monitor: &HealthMonitor,
+        tags: &[String],
+    ) -> Result<String> {
+        self.pool(pool_id)?;
+        let id = self.id("hm");
+        self.pool(pool_id)?.health_monitor = Some(ObservedHealthMonitor {
+            id: id.clone(),
+            kind: monitor.kind.as_str().to_string(),
+            delay: monitor.delay,
+            timeout: monitor.timeout,
+            max_retries: monitor.max_retries,
+            max_retries_down: monitor.max_retries_down,
+            tags: tags.to_vec(),
+        });
+        Ok(id)
+    }
+
+    pub fn update_health_monitor(&mut self, id: &str, monitor: &HealthMonitor) -> Result<()> {
+        let hm = self
+            .load_balancers
+            .iter_mut()
+            .flat_map(|lb| lb.pools.iter_mut())
+            .filter_map(|p| p.health_monitor.as_mut())
+            .find(|hm| hm.id == id)
+            .ok_or_else(|| not_found("healthmonitor", id))?;
+        hm.delay = monitor.delay;
+        hm.timeout = monitor.timeout;
+        hm.max_retries = monitor.max_retries;
+        hm.max_retries_down = monitor.max_retries_down;
+        Ok(())
+    }
+
+    pub fn delete_health_monitor(&mut self, id: &str) {
+        for p in self
+            .load_balancers
+            .iter_mut()
+            .flat_map(|lb| lb.pools.iter_mut())
+        {
+            if p.health_monitor.as_ref().is_some_and(|hm| hm.id == id) {
+                p.health_monitor = None;
+            }
+        }
+    }
+
+    pub fn create_floating_ip(
+        &mut self,
+        network_id: &str,
+        port_id: &str,
+        tags: &[String],
+    ) -> String {
+        let id = self.id("fip");
+        let address = IpAddr::V4(Ipv4Addr::new(
+            172,
+            24,
+            (self.next_id / 250) as u8 % 250,
+            (self.next_id % 250) as u8 + 1,
+        ));
+        self.floating_ips.push(ObservedFloatingIp {
+            id: id.clone(),
+            address,
+            port_id: Some(port_id.to_string()),
+            network_id: Some(network_id.to_string()),
+            tags: tags.to_vec(),
+        });
+        id
+    }
+
+    pub fn set_floating_ip_port(&mut self, id: &str, port_id: Option<&str>) -> Result<()> {
+        self.fip(id)?.port_id = port_id.map(str::to_string);
+        Ok(())
+    }
+
+    pub fn delete_floating_ip(&mut self, id: &str) {
+        self.floating_ips.retain(|f| f.id != id);
+    }
+
+    fn new_pool(&mut self, pool: &DesiredPool, populated: bool, tags: &[String]) -> ObservedPool {
+        let mut members = Vec::new();
+        let mut health_monitor = None;
+        if populated {
+            for m in pool.members.iter().flatten() {
+                members.push(ObservedMember {
+                    id: self.id("member"),
+                    address: m.address,
+                    protocol_port: m.protocol_port,
+                    tags: tags.to_vec(),
+                });
+            }
+            health_monitor = pool
+                .health_monitor
+                .as_ref()
+                .map(|hm| ObservedHealthMonitor {
+                    id: self.id("hm"),
+                    kind: hm.kind.as_str().to_string(),
+                    delay: hm.delay,
+                    timeout: hm.timeout,
+                    max_retries: hm.max_retries,
+                    max_retries_down: hm.max_retries_down,
+                    tags: tags.to_vec(),
+                });
+        }
+        ObservedPool {
+            id: self.id("pool"),
+            name: pool.name.clone(),
+            protocol: pool.protocol.as_str().to_string(),
+            lb_algorithm: pool.lb_algorithm.as_str().to_string(),
+            session_persistence: pool.session_persistence.map(|p| p.as_str().to_string()),
+            members,
+            health_monitor,
+            tags: tags.iter().chain(&pool.port_tags).cloned().collect(),
+        }
+    }
+
+    fn new_listener(&mut self, l: &DesiredListener, tags: &[String]) -> ObservedListener {
+        ObservedListener {
+            id: self.id("listener"),
+            name: l.name.clone(),
+            protocol: l.protocol.as_str().to_string(),
+            protocol_port: l.protocol_port,
+            allowed_cidrs: l.allowed_cidrs.clone(),
+            connection_limit: l.options.connection_limit.or(Some(-1)),
+            timeout_client_data: l.options.timeout_client_data.or(Some(50_000)),
+            timeout_member_connect: l.options.timeout_member_connect.or(Some(5_000)),
+            timeout_member_data: l.options.timeout_member_data.or(Some(50_000)),
+            timeout_tcp_inspect: l.options.timeout_tcp_inspect.or(Some(0)),
+            default_pool_id: None,
+            tags: tags.to_vec(),
+        }
+    }
+
+    fn fip(&mut self, id: &str) -> Result<&mut ObservedFloatingIp> {
+        self.floating_ips
+            .iter_mut()
+            .find(|f| f.id == id)
+            .ok_or_else(|| not_found("floatingip", id))
+    }
+}
+
+fn not_found(kind: &str, id: &str) -> OpenStackError {
+    OpenStackError::Api {
+        service: "load-balancer",
+        method: "GET".into(),
+        url: format!("memory://{kind}/{id}"),
+        status: 404,
+        request_id: None,
+        message: format!("{kind} {id} not found"),
+    }
+}
+
+fn conflict(id: &str, status: &str) -> OpenStackError {
+    OpenStackError::Api {
+        service: "load-balancer",
+        method: "PUT".into(),
+        url: format!("memory://loadbalancer/{id}"),
+        status: 409,
+        request_id: None,
+        message: format!("Invalid state {status} of loadbalancer resource {id}"),
+    }
+}
+
+/// A [`MemoryCloud`] behind the reconciler's port, with the status machine
+/// a test of the reconcile loop needs: after each write a load balancer
+/// stays `PENDING_*` for `pending_reads` status reads, writes to it answer
+/// 409 meanwhile (as Octavia does), and a test can put one in ERROR or
+/// answer the next writes with 409.
+#[derive(Debug, Default)]
+pub struct InMemoryCloud {
+    state: Mutex<Inner>,
+    /// Status reads a load balancer stays PENDING_* after a write.
+    pub pending_reads: u32,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    cloud: MemoryCloud,
+    /// Load balancer id -> (status while pending, reads left).
+    pending: std::collections::HashMap<String, (&'static str, u32)>,
+    /// Writes still to be refused with a 409 (whatever their target).
+    conflicts: u32,
+}
+
+impl InMemoryCloud {
+    pub fn new(cloud: MemoryCloud) -> InMemoryCloud {
+        InMemoryCloud {
+            state: Mutex::new(Inner {
+                cloud,
+                ..Default::default()
+            }),
+            pending_reads: 0,
+        }
+    }
+
+    pub fn into_inner(self) -> MemoryCloud {
+        self.state
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .cloud
+    }
+
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A copy of what the cloud holds now.
+    pub fn snapshot(&self) -> MemoryCloud {
+        self.inner().cloud.clone()
+    }
+
+    /// The next `n` writes answer 409 (another writer busy).
+    pub fn refuse_writes(&self, n: u32) {
+        self.inner().conflicts = n;
+    }
+
+    /// Keeps a load balancer `status` (PENDING_*) for `reads` status reads.
+    pub fn hold_pending(&self, id: &str, status: &'static str, reads: u32) {
+        self.inner().pending.insert(id.to_string(), (status, reads));
+    }
+
+    /// Puts a load balancer in ERROR (as Octavia does when an amphora fails).
+    pub fn break_load_balancer(&self, id: &str) {
+        let mut inner = self.inner();
+        inner.pending.remove(id);
+        if let Ok(lb) = inner.cloud.lb(id) {
+            lb.provisioning_status = "ERROR".into();
+        }
+    }
+
+    /// Runs a write on the load balancer `lb_id` (and its tree): refused
+    /// while it is PENDING_* or a 409 is due, else it becomes PENDING_* for
+    /// `pending_reads` reads.
+    fn write<T>(
+        &self,
+        lb_id: Option<&str>,
+        status: &'static str,
+        f: impl FnOnce(&mut MemoryCloud) -> Result<T>,
+    ) -> Result<T> {
+        let mut inner = self.inner();
+        if inner.conflicts > 0 {
+            inner.conflicts -= 1;
+            return Err(conflict(lb_id.unwrap_or("?"), "PENDING_UPDATE"));
+        }
+        if let Some(id) = lb_id
+            && let Some((pending, _)) = inner.pending.get(id)
+        {
+            return Err(conflict(id, pending));
+        }
+        let out = f(&mut inner.cloud)?;
+        if let Some(id) = lb_id
+            && self.pending_reads > 0
+        {
+            inner
+                .pending
+                .insert(id.to_string(), (status, self.pending_reads));
+        }
+        Ok(out)
+    }
+
+    /// The load balancer holding a listener, a pool or a health monitor.
+    fn lb_of(&self, child: &str) -> Option<String> {
+        self.inner()
+            .cloud
+            .load_balancers
+            .iter()
+            .find(|lb| {
+                lb.listeners.iter().any(|l| l.id == child)
+                    || lb.pools.iter().any(|p| {
+                        p.id == child || p.health_monitor.as_ref().is_some_and(|h| h.id == child)
+                    })
+            })
+            .map(|lb| lb.id.clone())
+    }
+}
+
+#[tonic::async_trait]
+impl LoadBalancing for InMemoryCloud {
+    async fn create_load_balancer(
+        &self,
+        _: &Calls,
+        load_balancer: &DesiredLoadBalancer,
+        owner: &[String],
+        populated: bool,
+        additional_vips: bool,
+    ) -> Result<CreatedLoadBalancer> {
+        let mut inner = self.inner();
+        if inner.conflicts > 0 {
+            inner.conflicts -= 1;
+            return Err(conflict("new", "PENDING_CREATE"));
+        }
+        let created =
+            inner
+                .cloud
+                .create_load_balancer(load_balancer, owner, populated, additional_vips);
+        if let Some(id) = &created.id
+            && self.pending_reads > 0
+        {
+            inner
+                .pending
+                .insert(id.clone(), ("PENDING_CREATE", self.pending_reads));
+        }
+        Ok(created)
+    }
+    async fn delete_load_balancer(&self, _: &Calls, id: &str) -> Result<()> {
+        let mut inner = self.inner();
+        if let Some((pending, _)) = inner.pending.get(id) {
+            return Err(conflict(id, pending));
+        }
+        inner.cloud.delete_load_balancer(id)
+    }
+    async fn load_balancer_status(&self, _: &Calls, id: &str) -> Result<Option<String>> {
+        let mut inner = self.inner();
+        if let Some((status, left)) = inner.pending.get_mut(id) {
+            let status = *status;
+            *left -= 1;
+            if *left == 0 {
+                inner.pending.remove(id);
+            }
+            return Ok(Some(status.to_string()));
+        }
+        Ok(inner
+            .cloud
+            .load_balancers
+            .iter()
+            .find(|lb| lb.id == id)
+            .map(|lb| lb.provisioning_status.clone()))
+    }
+    async fn create_listener(
+        &self,
+        _: &Calls,
+        load_balancer_id: &str,
+        listener: &DesiredListener,
+        owner: &[String],
+        with_pool: bool,
+    ) -> Result<Option<String>> {
+        self.write(Some(load_balancer_id), "PENDING_UPDATE", |c| {
+            c.create_listener(load_balancer_id, listener, owner, with_pool)
+                .map(Some)
+        })
+    }
+    async fn update_listener(&self, _: &Calls, id: &str, update: &ListenerUpdate) -> Result<()> {
+        let lb = self.lb_of(id);
+        self.write(lb.as_deref(), "PENDING_UPDATE", |c| {
+            c.update_listener(id, update)
+        })
+    }
+    async fn delete_listener(&self, _: &Calls, id: &str) -> Result<()> {
+        let lb = self.lb_of(id);
+        self.write(lb.as_deref(), "PENDING_UPDATE", |c| {
+            c.delete_listener(id);
+            Ok(())
+        })
+    }
+    async fn create_pool(
+        &self,
+        _: &Calls,
+        listener_id: &str,
+        pool: &DesiredPool,
+        owner: &[String],
+        populated: bool,
+    ) -> Result<Option<String>> {
+        let lb = self.lb_of(listener_id);
+        self.write(lb.as_deref(), "PENDING_UPDATE", |c| {
+            c.create_pool(listener_id, pool, owner, populated).map(Some)
+        })
+    }
+    async fn update_pool(&self, _: &Calls, id: &str, update: &PoolUpdate) -> Result<()> {
+        let lb = self.lb_of(id);
+        self.write(lb.as_deref(), "PENDING_UPDATE", |c| {
+            c.update_pool(id, update)
+        })
+    }
+    async fn delete_pool(&self, _: &Calls, id: &str) -> Result<()> {
+        let lb = self.lb_of(id);
+        self.write(lb.as_deref(), "PENDING_UPDATE", |c| {
+            c.delete_pool(id);
+            Ok(())
+        })
+    }
+    async fn replace_members(
+        &self,
+        _: &Calls,
+        pool_id: &str,
+        members: &[MemberSpec],
+        owner: &[String],
+    ) -> Result<()> {
+        let lb = self.lb_of(pool_id);
+        self.write(lb.as_deref(), "PENDING_UPDATE", |c| {
+            c.replace_members(pool_id, members, owner)
+        })
+    }
+    async fn create_member(
+        &self,
+        _: &Calls,
+        pool_id: &str,
+        member: &Member,
+        _subnet_id: &Option<String>,
+        owner: &[String],
+    ) -> Result<Option<String>> {
+        let lb = self.lb_of(pool_id);
+        self.write(lb.as_deref(), "PENDING_UPDATE", |c| {
+            c.create_member(pool_id, member, owner).map(Some)
+        })
+    }
+    async fn delete_member(&self, _: &Calls, pool_id: &str, id: &str) -> Result<()> {
+        let lb = self.lb_of(pool_id);
+        self.write(lb.as_deref(), "PENDING_UPDATE", |c| {
+            c.delete_member(pool_id, id)
+        })
+    }
+    async fn create_health_monitor(
+        &self,
+        _: &Calls,
+        pool_id: &str,
+        monitor: &HealthMonitor,
+        owner: &[String],
+    ) -> Result<Option<String>> {
+        let lb = self.lb_of(pool_id);
+        self.write(lb.as_deref(), "PENDING_UPDATE", |c| {
+            c.create_health_monitor(pool_id, monitor, owner).map(Some)
+        })
+    }
+    async fn update_health_monitor(
+        &self,
+        _: &Calls,
+        id: &str,
+        monitor: &HealthMonitor,
+    ) -> Result<()> {
+        let lb = self.lb_of(id);
+        self.write(lb.as_deref(), "PENDING_UPDATE", |c| {
+            c.update_health_monitor(id, monitor)
+        })
+    }
+    async fn delete_health_monitor(&self, _: &Calls, id: &str) -> Result<()> {
+        let lb = self.lb_of(id);
+        self.write(lb.as_deref(), "PENDING_UPDATE", |c| {
+            c.delete_health_monitor(id);
+            Ok(())
+        })
+    }
+    async fn floating_network(
+        &self,
+        _: &Calls,
+        network_id: &Option<String>,
+        _subnet_id: &Option<String>,
+    ) -> Result<String> {
+        Ok(network_id.clone().unwrap_or_else(|| "public".into()))
+    }
+    async fn create_floating_ip(
+        &self,
+        _: &Calls,
+        network_id: &str,
+        port_id: &str,
+        _subnet_id: &Option<String>,
+        description: &str,
+    ) -> Result<Option<String>> {
+        // The ownership travels in the description, as on Neutron.
+        let tags: Vec<String> = description
+            .strip_prefix("svc-lbaas-tags:")
+            .map(|t| t.split(',').map(str::to_string).collect())
+            .unwrap_or_default();
+        Ok(Some(
+            self.inner()
+                .cloud
+                .create_floating_ip(network_id, port_id, &tags),
+        ))
+    }
+    async fn set_floating_ip_port(&self, _: &Calls, id: &str, port_id: Option<&str>) -> Result<()> {
+        self.inner().cloud.set_floating_ip_port(id, port_id)
+    }
+    async fn delete_floating_ip(&self, _: &Calls, id: &str) -> Result<()> {
+        self.inner().cloud.delete_floating_ip(id);
+        Ok(())
+    }
+}
+
+#[tonic::async_trait]
+impl Observing for InMemoryCloud {
+    fn api(&self) -> Api {
+        Api::Octavia
+    }
+    async fn octavia_minor(&self, _: &Calls) -> Result<Option<u32>> {
+        Ok(None)
+    }
+    async fn subnet(&self, _: &Calls, _id: &str) -> Result<SubnetInfo> {
+        Ok(SubnetInfo {
+            network_id: "service".into(),
+            cidr: "10.2.0.0/16"
+                .parse()
+                .map_err(|_| OpenStackError::Precondition("the in-memory subnet's CIDR".into()))?,
+        })
+    }
+    async fn require(&self, _: &Calls, _kind: ReferenceKind, _id: &str) -> Result<()> {
+        Ok(())
+    }
+    async fn observe(
+        &self,
+        _: &Calls,
+        name: &str,
+        owner_tags: &[String],
+        _id_hint: Option<&str>,
+        user_address: Option<Ipv4Addr>,
+        _members: bool,
+    ) -> Result<Observed> {
+        let mut observed = {
+            let inner = self.inner();
+            let mut observed = inner.cloud.observe(owner_tags, name, user_address);
+            // What is PENDING_* shows so, as Octavia's reads do.
+            for lb in &mut observed.load_balancers {
+                if let Some((status, _)) = inner.pending.get(&lb.id) {
+                    lb.provisioning_status = status.to_string();
+                }
+            }
+            observed
+        };
+        crate::model::in_survival_order(&mut observed.load_balancers);
+        // A read takes a while: what it saw may be stale when it answers,
+        // which is the window two replicas race in.
+        tokio::task::yield_now().await;
+        Ok(observed)
+    }
+    async fn owned_by_cluster(
+        &self,
+        _: &Calls,
+        cluster_tag: &str,
+    ) -> Result<(Vec<ObservedLoadBalancer>, Vec<ObservedFloatingIp>)> {
+        let inner = self.inner();
+        let owned = |tags: &[String]| {
+            tags.iter().any(|t| t == crate::names::TOOL_TAG)
+                && tags.iter().any(|t| t == cluster_tag)
+        };
+        Ok((
+            inner
+                .cloud
+                .load_balancers
+                .iter()
+                .filter(|lb| owned(&lb.tags))
+                .cloned()
+                .collect(),
+            inner
+                .cloud
+                .floating_ips
+                .iter()
+                .filter(|f| owned(&f.tags))
+                .cloned()
+                .collect(),
+        ))
+    }
+    async fn ready(&self) -> Result<()> {
+        Ok(())
+    }
+}
