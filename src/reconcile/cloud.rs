@@ -4,7 +4,6 @@
 
 use std::net::Ipv4Addr;
 
-use super::execute::Calls;
 use crate::config::Api;
 use crate::model::{
     DesiredListener, DesiredLoadBalancer, DesiredPool, HealthMonitor, ListenerUpdate, Member,
@@ -13,8 +12,45 @@ use crate::model::{
 use crate::openstack::cloud::SubnetInfo;
 use crate::openstack::octavia::CreatedLoadBalancer;
 use crate::openstack::{Cloud, OpenStackError};
+use crate::plan::OperationSummary;
 
 type Result<T> = std::result::Result<T, OpenStackError>;
+
+/// Progress of an apply, for streaming answers (gRPC `ApplyStream`).
+#[derive(Debug, Clone)]
+pub enum ProgressEvent {
+    Started(OperationSummary),
+    Finished(OperationSummary),
+    Waited {
+        load_balancer_id: String,
+        status: String,
+        elapsed_ms: u64,
+    },
+}
+
+/// One request's OpenStack call counts, and where to report progress if
+/// anyone listens.
+#[derive(Debug, Default)]
+pub struct Calls {
+    pub counts: crate::openstack::Calls,
+    pub progress: Option<tokio::sync::mpsc::UnboundedSender<ProgressEvent>>,
+}
+
+impl std::ops::Deref for Calls {
+    type Target = crate::openstack::Calls;
+    fn deref(&self) -> &crate::openstack::Calls {
+        &self.counts
+    }
+}
+
+impl Calls {
+    pub fn report(&self, event: ProgressEvent) {
+        if let Some(tx) = &self.progress {
+            // A listener that went away only means nobody watches any more.
+            let _ = tx.send(event);
+        }
+    }
+}
 
 /// The writes a plan needs, and the one read a wait needs: one method per
 /// cloud call.

@@ -8,46 +8,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::cloud::LoadBalancing;
+use super::cloud::{Calls, LoadBalancing, ProgressEvent};
 use super::wait::{Backoff, Verdict, WaitPolicy, judge};
 use crate::openstack::OpenStackError;
-use crate::plan::{Operation, OperationSummary, Ref};
-
-/// Progress of an apply, for streaming answers (gRPC `ApplyStream`).
-#[derive(Debug, Clone)]
-pub enum ProgressEvent {
-    Started(OperationSummary),
-    Finished(OperationSummary),
-    Waited {
-        load_balancer_id: String,
-        status: String,
-        elapsed_ms: u64,
-    },
-}
-
-/// One request's OpenStack call counts, and where to report progress if
-/// anyone listens.
-#[derive(Debug, Default)]
-pub struct Calls {
-    pub counts: crate::openstack::Calls,
-    pub progress: Option<tokio::sync::mpsc::UnboundedSender<ProgressEvent>>,
-}
-
-impl std::ops::Deref for Calls {
-    type Target = crate::openstack::Calls;
-    fn deref(&self) -> &crate::openstack::Calls {
-        &self.counts
-    }
-}
-
-impl Calls {
-    pub fn report(&self, event: ProgressEvent) {
-        if let Some(tx) = &self.progress {
-            // A listener that went away only means nobody watches any more.
-            let _ = tx.send(event);
-        }
-    }
-}
+use crate::plan::{Operation, Ref};
 
 /// What the execution of a plan has learnt so far: ids of what it created.
 #[derive(Debug, Default)]

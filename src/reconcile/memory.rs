@@ -11,8 +11,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
 
-use super::cloud::{LoadBalancing, Observing};
-use super::execute::{self, Calls, Progress};
+use super::cloud::{Calls, LoadBalancing, Observing};
+use super::execute::{self, Progress};
 use crate::config::Api;
 use crate::model::{
     DesiredListener, DesiredLoadBalancer, DesiredPool, FloatingIpLookup, HealthMonitor,

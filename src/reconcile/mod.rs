@@ -33,9 +33,9 @@ pub mod memory;
 mod tests;
 pub mod wait;
 
-pub use cloud::{CloudPort, LoadBalancing, Observing};
-pub use execute::ProgressEvent;
-use execute::{Calls, Progress};
+use cloud::Calls;
+pub use cloud::{CloudPort, LoadBalancing, Observing, ProgressEvent};
+use execute::Progress;
 
 /// How many times a plan is redone after a 409 before giving up.
 const REPLANS: usize = 3;
