@@ -6,24 +6,31 @@
 //! members, and a floating IP for `type: LoadBalancer`.
 //!
 //! # Layout
-//! - [`config`]: settings (TOML with kuryr.conf names, `SVC_LBAAS_*` env overrides).
-//! - [`k8s`]: reading Service / Endpoints / EndpointSlice objects from JSON or YAML.
-//! - [`model`]: domain types: the desired load balancer and what OpenStack reports.
-//! - [`names`]: the seed's names and the ownership tags, within Octavia's limits.
-//! - [`translate`]: pure: Kubernetes objects + settings -> desired load balancer.
-//! - [`plan`]: pure: diff(desired, observed) -> ordered operations;
-//!   [`plan::memory`] applies plans in memory, as OpenStack would.
-//! - [`response`]: the JSON answers (PlanResponse) of the CLI and the APIs.
-//! - [`problem`]: RFC 9457 problem details, the one error shape users see.
-//! - [`openstack`]: credentials, Keystone session, the cloud the reconciler observes and changes.
-//! - [`reconcile`]: observe, plan, execute, wait: the stateless reconciler.
-//! - [`api`]: the REST API (axum) and the mapping of errors to problems.
-//! - [`metrics`]: Prometheus counters served at `/metrics`.
-//! - [`tls`]: the listener's TLS and the CA bundle trusted for the cloud.
-//! - [`listener`]: the REST and gRPC accept loop, plain or TLS, with its timeouts and cap.
-//! - [`cli`]: `svc-lbaas plan`, `sim` and `serve`.
-//! - [`sim`]: the simulated OpenStack (Keystone, Octavia, Neutron) for tests, demos
-//!   and benchmarks; `svc-lbaas sim` runs it alone.
+//! From the bottom of the import graph up (no module imports one above it,
+//! and no two import each other):
+//! - [`model`], [`k8s`], [`listener`], [`metrics`], [`tls`], [`sim`]: domain
+//!   types, reading Kubernetes objects, the accept loop, counters, TLS, the
+//!   simulated OpenStack (Keystone, Octavia, Neutron) for tests, demos and
+//!   benchmarks.
+//! - [`names`], [`config`]: the seed's names and ownership tags; settings (TOML
+//!   with kuryr.conf names, `SVC_LBAAS_*` env overrides).
+//! - [`translate`] and [`plan`]: the pure core. Kubernetes objects + settings ->
+//!   desired load balancer; diff(desired, observed) -> ordered operations.
+//! - [`openstack`]: the OpenStack client only (credentials, Keystone session,
+//!   URLs, reads in `cloud`, one function per write in `octavia` and
+//!   `neutron`, answer types); it knows nothing of plans.
+//! - [`response`]: the PlanResponse answer.
+//! - [`reconcile`]: the flow. The port to the cloud ([`reconcile::cloud`]:
+//!   `LoadBalancing` writes, `Observing` reads, implemented by the client and
+//!   by the in-memory cloud [`reconcile::memory`]), the one interpreter of
+//!   operations ([`reconcile::execute`]), the pure wait ([`reconcile::wait`]),
+//!   and the Reconciler: translate, observe, plan, execute, wait, answer.
+//! - [`error`]: the one error classification (problem type, title, HTTP
+//!   status, gRPC code, retryable, metric label) and the RFC 9457 problem.
+//! - [`input`]: pairing Services with their Endpoints / EndpointSlices.
+//! - [`api`]: REST (axum) and gRPC (tonic) over the same decisions.
+//! - [`startup`]: the composition root (settings, cloud, servers, shutdown).
+//! - [`cli`]: the command line (`plan`, `sim`, `serve`, `openapi`).
 #![forbid(unsafe_code)]
 
 pub mod api;
