@@ -1,7 +1,8 @@
 //! The stateless reconciler: translate the Service, observe what OpenStack
 //! has (found by name and ownership tags, never by remembered ids), plan with
-//! the pure core, execute (the only place that writes), wait for ACTIVE, and
-//! answer with the status to write back. A 409 from a load balancer another
+//! the pure core, execute (`execute.rs`, the only place that writes, over the
+//! port of `cloud.rs`), wait for ACTIVE (`wait.rs`), and answer with the
+//! status to write back. A 409 from a load balancer another
 //! replica is changing is waited out, then the Service is observed and
 //! planned again. Requests for one Service are serialised in this process.
 
