@@ -7,36 +7,32 @@
 //! planned again. Requests for one Service are serialised in this process.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use k8s_openapi::api::core::v1::{Endpoints, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use serde::Serialize;
-use serde_json::{Value, json};
 
 use crate::config::Settings;
-use crate::k8s::{self, InputError};
-use crate::model::{
-    FloatingIpIntent, Observed, ObservedFloatingIp, ObservedLoadBalancer, ServiceRef, Translation,
-};
+use crate::model::{FloatingIpIntent, Observed, ServiceRef, Translation};
 use crate::names::{self, is_owned};
 use crate::openstack::OpenStackError;
-use crate::plan::{self, OperationSummary, PlanError};
+use crate::plan::{self, OperationSummary};
 use crate::response::PlanResponse;
 use crate::translate::{self, Backends, TranslateError};
 
+mod answer;
 pub mod cloud;
+mod error;
 pub mod execute;
 pub mod memory;
+mod request;
 #[cfg(test)]
 mod tests;
 pub mod wait;
 
+pub use answer::*;
 use cloud::Calls;
 pub use cloud::{CloudPort, LoadBalancing, Observing, ProgressEvent};
+pub use error::ReconcileError;
 use execute::Progress;
+pub use request::{ApplyInput, ApplyOptions, DEFAULT_TIMEOUT};
 
 /// How many times a plan is redone after a 409 before giving up.
 const REPLANS: usize = 3;
@@ -44,414 +40,10 @@ const REPLANS: usize = 3;
 /// How many more passes an apply makes when it finds copies another replica made.
 const RACE_PASSES: usize = 3;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ReconcileError {
-    #[error(transparent)]
-    Input(#[from] InputError),
-    #[error(transparent)]
-    Translate(#[from] TranslateError),
-    #[error(transparent)]
-    Plan(#[from] PlanError),
-    #[error(transparent)]
-    OpenStack(#[from] OpenStackError),
-    #[error("no load balancer for Service {0}")]
-    NotFound(String),
-    /// The request's `timeout_s` passed before it was done.
-    #[error("the request's deadline ({seconds} s) passed before it was done; re-applying is safe")]
-    Deadline { seconds: u64 },
-    /// An annotation names a cloud object that does not exist.
-    #[error("annotation {annotation}: {kind} {id} does not exist in the cloud")]
-    UnknownReference {
-        annotation: &'static str,
-        kind: &'static str,
-        id: String,
-    },
-}
-
-impl ReconcileError {
-    /// A cloud object named by `annotation` is missing: the user's mistake.
-    fn named_by(annotation: &'static str) -> impl Fn(OpenStackError) -> ReconcileError {
-        move |e| match e {
-            OpenStackError::Missing { kind, id } => ReconcileError::UnknownReference {
-                annotation,
-                kind,
-                id,
-            },
-            e => ReconcileError::OpenStack(e),
-        }
-    }
-}
-
-/// What an apply request carries: a Service and, optionally, its backends.
-#[derive(Debug, Clone)]
-pub struct ApplyInput {
-    pub service: Service,
-    pub endpoints: Option<Endpoints>,
-    pub endpoint_slices: Option<Vec<EndpointSlice>>,
-}
-
-impl ApplyInput {
-    /// Reads `{"service": ..., "endpoints": ..., "endpointSlices": [...]}`.
-    pub fn from_json(body: Value) -> Result<ApplyInput, InputError> {
-        let Value::Object(mut map) = body else {
-            return Err(InputError {
-                origin: "request".into(),
-                object: None,
-                field: None,
-                message: "expected a JSON object with a \"service\"".into(),
-            });
-        };
-        let service = map
-            .remove("service")
-            .filter(|v| !v.is_null())
-            .ok_or_else(|| InputError {
-                origin: "request".into(),
-                object: None,
-                field: Some("service".into()),
-                message: "missing".into(),
-            })?;
-        let service: Service = k8s::decode("request", "service.", service)?;
-        let endpoints = match map.remove("endpoints").filter(|v| !v.is_null()) {
-            Some(e) => Some(k8s::decode("request", "endpoints.", e)?),
-            None => None,
-        };
-        let endpoint_slices = match map.remove("endpointSlices").filter(|v| !v.is_null()) {
-            // An EndpointSliceList as the API server answers it is taken too.
-            Some(list @ Value::Object(_)) if list.get("items").is_some_and(Value::is_array) => {
-                Some(
-                    k8s::list_items(&list)
-                        .unwrap_or_default()
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, s)| {
-                            k8s::decode("request", &format!("endpointSlices.items[{i}]."), s)
-                        })
-                        .collect::<Result<Vec<EndpointSlice>, _>>()?,
-                )
-            }
-            Some(Value::Array(items)) => Some(
-                items
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, s)| k8s::decode("request", &format!("endpointSlices[{i}]."), s))
-                    .collect::<Result<Vec<EndpointSlice>, _>>()?,
-            ),
-            Some(_) => {
-                return Err(InputError {
-                    origin: "request".into(),
-                    object: None,
-                    field: Some("endpointSlices".into()),
-                    message: "must be a list (or an EndpointSliceList)".into(),
-                });
-            }
-            None => None,
-        };
-        Ok(ApplyInput {
-            service,
-            endpoints,
-            endpoint_slices,
-        })
-    }
-
-    fn backends(&self) -> Option<Backends<'_>> {
-        (self.endpoints.is_some() || self.endpoint_slices.is_some()).then(|| Backends {
-            endpoints: self.endpoints.as_ref(),
-            endpoint_slices: self.endpoint_slices.as_deref().unwrap_or(&[]),
-        })
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ApplyAction {
-    Created,
-    Updated,
-    Unchanged,
-    Deleted,
-    Skipped,
-}
-
-impl ApplyAction {
-    /// As serialized, and as the metric label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ApplyAction::Created => "created",
-            ApplyAction::Updated => "updated",
-            ApplyAction::Unchanged => "unchanged",
-            ApplyAction::Deleted => "deleted",
-            ApplyAction::Skipped => "skipped",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[schema(as = PoolMember)]
-#[serde(rename_all = "camelCase")]
-pub struct MemberView {
-    pub id: String,
-    #[schema(value_type = String)]
-    pub address: IpAddr,
-    pub protocol_port: u16,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[schema(as = Pool)]
-#[serde(rename_all = "camelCase")]
-pub struct PoolView {
-    pub id: String,
-    pub name: String,
-    pub lb_algorithm: String,
-    pub session_persistence: Option<String>,
-    pub members: Vec<MemberView>,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[schema(as = Listener)]
-#[serde(rename_all = "camelCase")]
-pub struct ListenerView {
-    pub id: String,
-    pub name: String,
-    pub protocol: String,
-    pub protocol_port: u16,
-    pub allowed_cidrs: Vec<String>,
-    pub pool: Option<PoolView>,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct LoadBalancerView {
-    pub id: String,
-    pub name: String,
-    #[schema(value_type = Option<String>)]
-    pub vip_address: Option<IpAddr>,
-    pub vip_port_id: Option<String>,
-    pub provisioning_status: String,
-    pub operating_status: String,
-    pub listeners: Vec<ListenerView>,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[schema(as = FloatingIp)]
-#[serde(rename_all = "camelCase")]
-pub struct FloatingIpView {
-    pub id: String,
-    #[schema(value_type = String)]
-    pub address: IpAddr,
-    pub method: &'static str,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
-pub struct CallCounts {
-    pub reads: u32,
-    pub writes: u32,
-    pub waits: u32,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ApplyResponse {
-    pub service: String,
-    pub action: ApplyAction,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    pub converged: bool,
-    pub load_balancer: Option<LoadBalancerView>,
-    pub floating_ip: Option<FloatingIpView>,
-    /// A core/v1 ServiceStatus, ready to PATCH onto the Service.
-    #[schema(value_type = Object)]
-    pub status: Value,
-    pub operations: Vec<OperationSummary>,
-    pub openstack_calls: CallCounts,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
-}
-
-/// Options of one apply. `timeout` is a deadline for the whole request
-/// (reads, writes and waits), counted from when the options were made.
-#[derive(Debug, Clone, Copy)]
-pub struct ApplyOptions {
-    pub wait: bool,
-    pub timeout: Duration,
-    deadline: tokio::time::Instant,
-}
-
-impl ApplyOptions {
-    pub fn new(wait: bool, timeout: Duration) -> ApplyOptions {
-        let now = tokio::time::Instant::now();
-        ApplyOptions {
-            wait,
-            timeout,
-            deadline: now.checked_add(timeout).unwrap_or(now + DEFAULT_TIMEOUT),
-        }
-    }
-
-    /// What is left for a wait: the time to the deadline, less a moment for
-    /// the reads that make the answer after it.
-    fn wait_budget(&self) -> Duration {
-        let left = self
-            .deadline
-            .saturating_duration_since(tokio::time::Instant::now());
-        left.saturating_sub((self.timeout / 10).min(ANSWER_RESERVE))
-    }
-
-    /// Runs `work` within the deadline: 504 `deadline-exceeded` past it.
-    async fn bounded<T>(
-        &self,
-        work: impl std::future::Future<Output = Result<T, ReconcileError>>,
-    ) -> Result<T, ReconcileError> {
-        tokio::time::timeout_at(self.deadline, work)
-            .await
-            .unwrap_or(Err(ReconcileError::Deadline {
-                seconds: self.timeout.as_secs(),
-            }))
-    }
-}
-
-impl ApplyOptions {
-    /// The options a request gives (REST query or gRPC fields): wait by
-    /// default, within `timeout_s` or [`DEFAULT_TIMEOUT`].
-    pub fn requested(wait: Option<bool>, timeout_s: Option<u64>) -> ApplyOptions {
-        ApplyOptions::new(
-            wait.unwrap_or(true),
-            timeout_s.map_or(DEFAULT_TIMEOUT, Duration::from_secs),
-        )
-    }
-}
-
-impl Default for ApplyOptions {
-    fn default() -> Self {
-        ApplyOptions::new(true, DEFAULT_TIMEOUT)
-    }
-}
-
-/// The default deadline of a request.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// Kept from a wait for the reads that make the answer.
-const ANSWER_RESERVE: Duration = Duration::from_millis(500);
-
 pub struct Reconciler {
     pub cloud: Arc<dyn CloudPort>,
     pub settings: Settings,
     locks: Mutex<HashMap<ServiceRef, Arc<tokio::sync::Mutex<()>>>>,
-}
-
-fn lb_view(lb: &ObservedLoadBalancer) -> LoadBalancerView {
-    let listeners = lb
-        .listeners
-        .iter()
-        .map(|l| ListenerView {
-            id: l.id.clone(),
-            name: l.name.clone(),
-            protocol: l.protocol.clone(),
-            protocol_port: l.protocol_port,
-            allowed_cidrs: l.allowed_cidrs.iter().map(ToString::to_string).collect(),
-            pool: l
-                .default_pool_id
-                .as_ref()
-                .and_then(|id| lb.pools.iter().find(|p| &p.id == id))
-                .map(|p| PoolView {
-                    id: p.id.clone(),
-                    name: p.name.clone(),
-                    lb_algorithm: p.lb_algorithm.clone(),
-                    session_persistence: p.session_persistence.clone(),
-                    members: p
-                        .members
-                        .iter()
-                        .map(|m| MemberView {
-                            id: m.id.clone(),
-                            address: m.address,
-                            protocol_port: m.protocol_port,
-                        })
-                        .collect(),
-                }),
-        })
-        .collect();
-    LoadBalancerView {
-        id: lb.id.clone(),
-        name: lb.name.clone(),
-        vip_address: lb.vip_address,
-        vip_port_id: lb.vip_port_id.clone(),
-        provisioning_status: lb.provisioning_status.clone(),
-        operating_status: lb.operating_status.clone(),
-        listeners,
-    }
-}
-
-impl ApplyResponse {
-    /// The answer for `service`: the owned load balancer, its floating IP and the
-    /// status to write back as `observed` shows them (`None`: nothing there), the
-    /// operations done and the calls counted. Converged, no reason, no notes:
-    /// callers set what differs.
-    fn new(
-        service: &ServiceRef,
-        action: ApplyAction,
-        observed: Option<(&Observed, &[String])>,
-        operations: Vec<OperationSummary>,
-        calls: &Calls,
-    ) -> ApplyResponse {
-        let (load_balancer, floating_ip, status) = match observed {
-            Some((observed, owner)) => summarise(observed, owner),
-            None => (None, None, json!({"loadBalancer": {}})),
-        };
-        let (reads, writes, waits) = calls.snapshot();
-        ApplyResponse {
-            service: service.to_string(),
-            action,
-            reason: None,
-            converged: true,
-            load_balancer,
-            floating_ip,
-            status,
-            operations,
-            openstack_calls: CallCounts {
-                reads,
-                writes,
-                waits,
-            },
-            notes: Vec::new(),
-        }
-    }
-}
-
-/// The owned load balancer, its floating IP and the status to write back.
-fn summarise(
-    observed: &Observed,
-    owner: &[String],
-) -> (Option<LoadBalancerView>, Option<FloatingIpView>, Value) {
-    // The survivor, when replicas raced: the oldest usable one (observe sorts them).
-    let owned = || {
-        observed
-            .load_balancers
-            .iter()
-            .filter(|lb| is_owned(&lb.tags, owner))
-    };
-    let lb = owned()
-        .find(|lb| lb.provisioning_status != "ERROR")
-        .or_else(|| owned().next());
-    let fip: Option<&ObservedFloatingIp> = lb.and_then(|lb| {
-        observed
-            .floating_ips
-            .iter()
-            .find(|f| f.port_id.is_some() && f.port_id == lb.vip_port_id)
-    });
-    let ingress = fip
-        .map(|f| f.address)
-        .or_else(|| lb.and_then(|l| l.vip_address));
-    let status = match ingress {
-        Some(ip) => json!({"loadBalancer": {"ingress": [{"ip": ip.to_string()}]}}),
-        None => json!({"loadBalancer": {}}),
-    };
-    let fip_view = fip.map(|f| FloatingIpView {
-        id: f.id.clone(),
-        address: f.address,
-        method: if is_owned(&f.tags, owner) {
-            "pool"
-        } else {
-            "user"
-        },
-    });
-    (lb.map(lb_view), fip_view, status)
 }
 
 impl Reconciler {
@@ -939,13 +531,6 @@ impl Reconciler {
     }
 }
 
-/// What an Endpoints or EndpointSlice change did.
-pub enum MembersOutcome {
-    Applied(Box<ApplyResponse>),
-    /// No load balancer for the Service yet: its Service apply will bring the members.
-    Pending,
-}
-
 impl Reconciler {
     /// Member reconcile from an Endpoints / EndpointSlices change alone: the
     /// pools' port tags say which Service port each one serves.
@@ -1054,19 +639,6 @@ fn owner_of(t: &Translation) -> Option<&[String]> {
         Translation::LoadBalancer(d) => Some(&d.owner_tags),
         Translation::Skip { owner_tags, .. } => Some(owner_tags),
     }
-}
-
-/// What `/v1/sync` found of a Service the cloud has and the list has not.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct OrphanResult {
-    /// `namespace/name` as the ownership tag says (a shortened tag keeps its start).
-    pub service: String,
-    /// `deleted`, `would delete` (dry run), `skipped` (see `reason`) or `failed`.
-    pub action: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    pub operations: Vec<OperationSummary>,
 }
 
 impl Reconciler {

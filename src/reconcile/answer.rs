@@ -1,0 +1,256 @@
+//! What the reconciler answers: the load balancer as the user sees it, the
+//! floating IP, the status to write back on the Service, the operations
+//! done and the calls they took.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::cloud::Calls;
+use crate::model::{Observed, ObservedFloatingIp, ObservedLoadBalancer, ServiceRef};
+use crate::names::is_owned;
+use crate::plan::OperationSummary;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ApplyAction {
+    Created,
+    Updated,
+    Unchanged,
+    Deleted,
+    Skipped,
+}
+
+impl ApplyAction {
+    /// As serialized, and as the metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApplyAction::Created => "created",
+            ApplyAction::Updated => "updated",
+            ApplyAction::Unchanged => "unchanged",
+            ApplyAction::Deleted => "deleted",
+            ApplyAction::Skipped => "skipped",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = PoolMember)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberView {
+    pub id: String,
+    #[schema(value_type = String)]
+    pub address: IpAddr,
+    pub protocol_port: u16,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Pool)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolView {
+    pub id: String,
+    pub name: String,
+    pub lb_algorithm: String,
+    pub session_persistence: Option<String>,
+    pub members: Vec<MemberView>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Listener)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenerView {
+    pub id: String,
+    pub name: String,
+    pub protocol: String,
+    pub protocol_port: u16,
+    pub allowed_cidrs: Vec<String>,
+    pub pool: Option<PoolView>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadBalancerView {
+    pub id: String,
+    pub name: String,
+    #[schema(value_type = Option<String>)]
+    pub vip_address: Option<IpAddr>,
+    pub vip_port_id: Option<String>,
+    pub provisioning_status: String,
+    pub operating_status: String,
+    pub listeners: Vec<ListenerView>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = FloatingIp)]
+#[serde(rename_all = "camelCase")]
+pub struct FloatingIpView {
+    pub id: String,
+    #[schema(value_type = String)]
+    pub address: IpAddr,
+    pub method: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+pub struct CallCounts {
+    pub reads: u32,
+    pub writes: u32,
+    pub waits: u32,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyResponse {
+    pub service: String,
+    pub action: ApplyAction,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub converged: bool,
+    pub load_balancer: Option<LoadBalancerView>,
+    pub floating_ip: Option<FloatingIpView>,
+    /// A core/v1 ServiceStatus, ready to PATCH onto the Service.
+    #[schema(value_type = Object)]
+    pub status: Value,
+    pub operations: Vec<OperationSummary>,
+    pub openstack_calls: CallCounts,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+fn lb_view(lb: &ObservedLoadBalancer) -> LoadBalancerView {
+    let listeners = lb
+        .listeners
+        .iter()
+        .map(|l| ListenerView {
+            id: l.id.clone(),
+            name: l.name.clone(),
+            protocol: l.protocol.clone(),
+            protocol_port: l.protocol_port,
+            allowed_cidrs: l.allowed_cidrs.iter().map(ToString::to_string).collect(),
+            pool: l
+                .default_pool_id
+                .as_ref()
+                .and_then(|id| lb.pools.iter().find(|p| &p.id == id))
+                .map(|p| PoolView {
+                    id: p.id.clone(),
+                    name: p.name.clone(),
+                    lb_algorithm: p.lb_algorithm.clone(),
+                    session_persistence: p.session_persistence.clone(),
+                    members: p
+                        .members
+                        .iter()
+                        .map(|m| MemberView {
+                            id: m.id.clone(),
+                            address: m.address,
+                            protocol_port: m.protocol_port,
+                        })
+                        .collect(),
+                }),
+        })
+        .collect();
+    LoadBalancerView {
+        id: lb.id.clone(),
+        name: lb.name.clone(),
+        vip_address: lb.vip_address,
+        vip_port_id: lb.vip_port_id.clone(),
+        provisioning_status: lb.provisioning_status.clone(),
+        operating_status: lb.operating_status.clone(),
+        listeners,
+    }
+}
+
+impl ApplyResponse {
+    /// The answer for `service`: the owned load balancer, its floating IP and the
+    /// status to write back as `observed` shows them (`None`: nothing there), the
+    /// operations done and the calls counted. Converged, no reason, no notes:
+    /// callers set what differs.
+    pub(super) fn new(
+        service: &ServiceRef,
+        action: ApplyAction,
+        observed: Option<(&Observed, &[String])>,
+        operations: Vec<OperationSummary>,
+        calls: &Calls,
+    ) -> ApplyResponse {
+        let (load_balancer, floating_ip, status) = match observed {
+            Some((observed, owner)) => summarise(observed, owner),
+            None => (None, None, json!({"loadBalancer": {}})),
+        };
+        let (reads, writes, waits) = calls.snapshot();
+        ApplyResponse {
+            service: service.to_string(),
+            action,
+            reason: None,
+            converged: true,
+            load_balancer,
+            floating_ip,
+            status,
+            operations,
+            openstack_calls: CallCounts {
+                reads,
+                writes,
+                waits,
+            },
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// The owned load balancer, its floating IP and the status to write back.
+fn summarise(
+    observed: &Observed,
+    owner: &[String],
+) -> (Option<LoadBalancerView>, Option<FloatingIpView>, Value) {
+    // The survivor, when replicas raced: the oldest usable one (observe sorts them).
+    let owned = || {
+        observed
+            .load_balancers
+            .iter()
+            .filter(|lb| is_owned(&lb.tags, owner))
+    };
+    let lb = owned()
+        .find(|lb| lb.provisioning_status != "ERROR")
+        .or_else(|| owned().next());
+    let fip: Option<&ObservedFloatingIp> = lb.and_then(|lb| {
+        observed
+            .floating_ips
+            .iter()
+            .find(|f| f.port_id.is_some() && f.port_id == lb.vip_port_id)
+    });
+    let ingress = fip
+        .map(|f| f.address)
+        .or_else(|| lb.and_then(|l| l.vip_address));
+    let status = match ingress {
+        Some(ip) => json!({"loadBalancer": {"ingress": [{"ip": ip.to_string()}]}}),
+        None => json!({"loadBalancer": {}}),
+    };
+    let fip_view = fip.map(|f| FloatingIpView {
+        id: f.id.clone(),
+        address: f.address,
+        method: if is_owned(&f.tags, owner) {
+            "pool"
+        } else {
+            "user"
+        },
+    });
+    (lb.map(lb_view), fip_view, status)
+}
+
+/// What `/v1/sync` found of a Service the cloud has and the list has not.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrphanResult {
+    /// `namespace/name` as the ownership tag says (a shortened tag keeps its start).
+    pub service: String,
+    /// `deleted`, `would delete` (dry run), `skipped` (see `reason`) or `failed`.
+    pub action: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub operations: Vec<OperationSummary>,
+}
+
+/// What an Endpoints or EndpointSlice change did.
+pub enum MembersOutcome {
+    Applied(Box<ApplyResponse>),
+    /// No load balancer for the Service yet: its Service apply will bring the members.
+    Pending,
+}

@@ -1,0 +1,155 @@
+//! What a request asks: its input (a Service and its backends, decoded
+//! from JSON) and its options (wait, deadline).
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Endpoints, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use serde_json::Value;
+
+use super::error::ReconcileError;
+use crate::k8s::{self, InputError};
+use crate::translate::Backends;
+
+/// What an apply request carries: a Service and, optionally, its backends.
+#[derive(Debug, Clone)]
+pub struct ApplyInput {
+    pub service: Service,
+    pub endpoints: Option<Endpoints>,
+    pub endpoint_slices: Option<Vec<EndpointSlice>>,
+}
+
+impl ApplyInput {
+    /// Reads `{"service": ..., "endpoints": ..., "endpointSlices": [...]}`.
+    pub fn from_json(body: Value) -> Result<ApplyInput, InputError> {
+        let Value::Object(mut map) = body else {
+            return Err(InputError {
+                origin: "request".into(),
+                object: None,
+                field: None,
+                message: "expected a JSON object with a \"service\"".into(),
+            });
+        };
+        let service = map
+            .remove("service")
+            .filter(|v| !v.is_null())
+            .ok_or_else(|| InputError {
+                origin: "request".into(),
+                object: None,
+                field: Some("service".into()),
+                message: "missing".into(),
+            })?;
+        let service: Service = k8s::decode("request", "service.", service)?;
+        let endpoints = match map.remove("endpoints").filter(|v| !v.is_null()) {
+            Some(e) => Some(k8s::decode("request", "endpoints.", e)?),
+            None => None,
+        };
+        let endpoint_slices = match map.remove("endpointSlices").filter(|v| !v.is_null()) {
+            // An EndpointSliceList as the API server answers it is taken too.
+            Some(list @ Value::Object(_)) if list.get("items").is_some_and(Value::is_array) => {
+                Some(
+                    k8s::list_items(&list)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, s)| {
+                            k8s::decode("request", &format!("endpointSlices.items[{i}]."), s)
+                        })
+                        .collect::<Result<Vec<EndpointSlice>, _>>()?,
+                )
+            }
+            Some(Value::Array(items)) => Some(
+                items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, s)| k8s::decode("request", &format!("endpointSlices[{i}]."), s))
+                    .collect::<Result<Vec<EndpointSlice>, _>>()?,
+            ),
+            Some(_) => {
+                return Err(InputError {
+                    origin: "request".into(),
+                    object: None,
+                    field: Some("endpointSlices".into()),
+                    message: "must be a list (or an EndpointSliceList)".into(),
+                });
+            }
+            None => None,
+        };
+        Ok(ApplyInput {
+            service,
+            endpoints,
+            endpoint_slices,
+        })
+    }
+
+    pub(super) fn backends(&self) -> Option<Backends<'_>> {
+        (self.endpoints.is_some() || self.endpoint_slices.is_some()).then(|| Backends {
+            endpoints: self.endpoints.as_ref(),
+            endpoint_slices: self.endpoint_slices.as_deref().unwrap_or(&[]),
+        })
+    }
+}
+
+/// Options of one apply. `timeout` is a deadline for the whole request
+/// (reads, writes and waits), counted from when the options were made.
+#[derive(Debug, Clone, Copy)]
+pub struct ApplyOptions {
+    pub wait: bool,
+    pub timeout: Duration,
+    deadline: tokio::time::Instant,
+}
+
+impl ApplyOptions {
+    pub fn new(wait: bool, timeout: Duration) -> ApplyOptions {
+        let now = tokio::time::Instant::now();
+        ApplyOptions {
+            wait,
+            timeout,
+            deadline: now.checked_add(timeout).unwrap_or(now + DEFAULT_TIMEOUT),
+        }
+    }
+
+    /// What is left for a wait: the time to the deadline, less a moment for
+    /// the reads that make the answer after it.
+    pub(super) fn wait_budget(&self) -> Duration {
+        let left = self
+            .deadline
+            .saturating_duration_since(tokio::time::Instant::now());
+        left.saturating_sub((self.timeout / 10).min(ANSWER_RESERVE))
+    }
+
+    /// Runs `work` within the deadline: 504 `deadline-exceeded` past it.
+    pub(super) async fn bounded<T>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, ReconcileError>>,
+    ) -> Result<T, ReconcileError> {
+        tokio::time::timeout_at(self.deadline, work)
+            .await
+            .unwrap_or(Err(ReconcileError::Deadline {
+                seconds: self.timeout.as_secs(),
+            }))
+    }
+}
+
+impl ApplyOptions {
+    /// The options a request gives (REST query or gRPC fields): wait by
+    /// default, within `timeout_s` or [`DEFAULT_TIMEOUT`].
+    pub fn requested(wait: Option<bool>, timeout_s: Option<u64>) -> ApplyOptions {
+        ApplyOptions::new(
+            wait.unwrap_or(true),
+            timeout_s.map_or(DEFAULT_TIMEOUT, Duration::from_secs),
+        )
+    }
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions::new(true, DEFAULT_TIMEOUT)
+    }
+}
+
+/// The default deadline of a request.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Kept from a wait for the reads that make the answer.
+const ANSWER_RESERVE: Duration = Duration::from_millis(500);
