@@ -1,12 +1,12 @@
 //! Neutron's floating IP calls: one function per write.
 
 use reqwest::Method;
-use serde_json::json;
 
 use super::cloud::{Cloud, text};
 use super::error::OpenStackError;
 use super::path::ApiPath;
 use super::session::Calls;
+use super::wire::{self, envelope};
 
 impl Cloud {
     /// The external network a floating IP comes from: the one named, else
@@ -35,17 +35,15 @@ impl Cloud {
         subnet_id: &Option<String>,
         description: &str,
     ) -> Result<Option<String>, OpenStackError> {
-        let mut body = json!({"floating_network_id": network_id, "port_id": port_id, "description": description});
-        if let Some(s) = subnet_id {
-            body["subnet_id"] = json!(s);
-        }
+        let create = wire::FloatingIpCreate {
+            floating_network_id: network_id,
+            port_id,
+            description,
+            subnet_id: subnet_id.as_deref(),
+        };
+        let body = envelope("floatingip", &create).map_err(OpenStackError::Precondition)?;
         let v = self
-            .net_call(
-                calls,
-                Method::POST,
-                ApiPath::of("floatingips"),
-                Some(&json!({"floatingip": body})),
-            )
+            .net_call(calls, Method::POST, ApiPath::of("floatingips"), Some(&body))
             .await?;
         Ok(text(&v["floatingip"], "id"))
     }
@@ -57,11 +55,13 @@ impl Cloud {
         id: &str,
         port_id: Option<&str>,
     ) -> Result<(), OpenStackError> {
+        let body = envelope("floatingip", &wire::FloatingIpPort { port_id })
+            .map_err(OpenStackError::Precondition)?;
         self.net_call(
             calls,
             Method::PUT,
             ApiPath::of("floatingips").id("floating IP id", id)?,
-            Some(&json!({"floatingip": {"port_id": port_id}})),
+            Some(&body),
         )
         .await
         .map(drop)

@@ -4,13 +4,13 @@
 //! reconciler's (`reconcile/execute.rs`).
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::cloud::{Cloud, LEGACY_TAGS, text};
 use super::error::OpenStackError;
 use super::path::ApiPath;
 use super::session::Calls;
-use super::wire;
+use super::wire::{self, Tags, envelope};
 use crate::config::Api;
 use crate::model::{
     DesiredListener, DesiredLoadBalancer, DesiredPool, HealthMonitor, ListenerUpdate, Member,
@@ -26,12 +26,9 @@ pub struct CreatedLoadBalancer {
     pub listeners: Vec<(String, String)>,
 }
 
-fn timeouts(b: &mut Value, values: [(&str, Option<u64>); 4]) {
-    for (key, value) in values {
-        if let Some(v) = value {
-            b[key] = json!(v);
-        }
-    }
+/// A request body, enveloped: `{"<resource>": body}`.
+fn body<T: serde::Serialize>(resource: &str, value: &T) -> Result<Value, OpenStackError> {
+    envelope(resource, value).map_err(OpenStackError::Precondition)
 }
 
 impl Cloud {
@@ -43,7 +40,10 @@ impl Cloud {
         populated: bool,
         additional_vips: bool,
     ) -> Result<CreatedLoadBalancer, OpenStackError> {
-        let body = json!({"loadbalancer": self.load_balancer_body(load_balancer, owner, populated, additional_vips)});
+        let body = body(
+            "loadbalancer",
+            &self.load_balancer_body(load_balancer, owner, populated, additional_vips),
+        )?;
         let created: Option<wire::CreatedLoadBalancer> = self
             .session()
             .call_as(
@@ -118,14 +118,14 @@ impl Cloud {
         owner: &[String],
         with_pool: bool,
     ) -> Result<Option<String>, OpenStackError> {
-        let mut body = self.listener_body(listener, owner, with_pool);
-        body["loadbalancer_id"] = json!(load_balancer_id);
+        let mut create = self.listener_body(listener, owner, with_pool);
+        create.loadbalancer_id = Some(load_balancer_id.to_string());
         let v = self
             .lb_call(
                 calls,
                 Method::POST,
                 ApiPath::of("listeners"),
-                Some(&json!({"listener": body})),
+                Some(&body("listener", &create)?),
             )
             .await?;
         Ok(text(&v["listener"], "id"))
@@ -137,27 +137,22 @@ impl Cloud {
         id: &str,
         update: &ListenerUpdate,
     ) -> Result<(), OpenStackError> {
-        let mut b = json!({});
-        if let Some(c) = &update.allowed_cidrs {
-            b["allowed_cidrs"] = json!(c.iter().map(ToString::to_string).collect::<Vec<_>>());
-        }
-        timeouts(
-            &mut b,
-            [
-                ("timeout_client_data", update.timeout_client_data),
-                ("timeout_member_connect", update.timeout_member_connect),
-                ("timeout_member_data", update.timeout_member_data),
-                ("timeout_tcp_inspect", update.timeout_tcp_inspect),
-            ],
-        );
-        if let Some(c) = update.connection_limit {
-            b["connection_limit"] = json!(c);
-        }
+        let change = wire::ListenerSettings {
+            allowed_cidrs: update
+                .allowed_cidrs
+                .as_ref()
+                .map(|c| c.iter().map(ToString::to_string).collect()),
+            connection_limit: update.connection_limit,
+            timeout_client_data: update.timeout_client_data,
+            timeout_member_connect: update.timeout_member_connect,
+            timeout_member_data: update.timeout_member_data,
+            timeout_tcp_inspect: update.timeout_tcp_inspect,
+        };
         self.lb_call(
             calls,
             Method::PUT,
             ApiPath::of("listeners").id("listener id", id)?,
-            Some(&json!({"listener": b})),
+            Some(&body("listener", &change)?),
         )
         .await
         .map(drop)
@@ -176,14 +171,14 @@ impl Cloud {
         owner: &[String],
         populated: bool,
     ) -> Result<Option<String>, OpenStackError> {
-        let mut body = self.pool_body(pool, owner, populated);
-        body["listener_id"] = json!(listener_id);
+        let mut create = self.pool_body(pool, owner, populated);
+        create.listener_id = Some(listener_id.to_string());
         let v = self
             .lb_call(
                 calls,
                 Method::POST,
                 ApiPath::of("pools"),
-                Some(&json!({"pool": body})),
+                Some(&body("pool", &create)?),
             )
             .await?;
         Ok(text(&v["pool"], "id"))
@@ -195,21 +190,21 @@ impl Cloud {
         id: &str,
         update: &PoolUpdate,
     ) -> Result<(), OpenStackError> {
-        let mut b = json!({});
-        if let Some(a) = update.lb_algorithm {
-            b["lb_algorithm"] = json!(a.as_str());
-        }
-        if let Some(sp) = update.session_persistence {
-            b["session_persistence"] = sp.map_or(Value::Null, |p| json!({"type": p.as_str()}));
-        }
-        if let Some(t) = &update.tags {
-            self.tag(&mut b, t, "description");
-        }
+        let change = wire::PoolChange {
+            lb_algorithm: update.lb_algorithm.map(|a| a.as_str()),
+            session_persistence: update
+                .session_persistence
+                .map(|sp| sp.map(|p| wire::SessionPersistence { kind: p.as_str() })),
+            tags: update
+                .tags
+                .as_ref()
+                .map_or(Tags::Untagged, |t| self.tags(t, "description")),
+        };
         self.lb_call(
             calls,
             Method::PUT,
             ApiPath::of("pools").id("pool id", id)?,
-            Some(&json!({"pool": b})),
+            Some(&body("pool", &change)?),
         )
         .await
         .map(drop)
@@ -229,7 +224,7 @@ impl Cloud {
         members: &[MemberSpec],
         owner: &[String],
     ) -> Result<(), OpenStackError> {
-        let body: Vec<Value> = members
+        let batch: Vec<wire::MemberBody> = members
             .iter()
             .map(|m| self.member_body(&m.member, &m.subnet_id, m.owned.then_some(owner)))
             .collect();
@@ -237,7 +232,7 @@ impl Cloud {
             calls,
             Method::PUT,
             ApiPath::of("pools").id("pool id", pool_id)?.then("members"),
-            Some(&json!({"members": body})),
+            Some(&body("members", &batch)?),
         )
         .await
         .map(drop)
@@ -251,13 +246,13 @@ impl Cloud {
         subnet_id: &Option<String>,
         owner: &[String],
     ) -> Result<Option<String>, OpenStackError> {
-        let body = json!({"member": self.member_body(member, subnet_id, Some(owner))});
+        let create = body("member", &self.member_body(member, subnet_id, Some(owner)))?;
         let v = self
             .lb_call(
                 calls,
                 Method::POST,
                 ApiPath::of("pools").id("pool id", pool_id)?.then("members"),
-                Some(&body),
+                Some(&create),
             )
             .await?;
         Ok(text(&v["member"], "id"))
@@ -286,14 +281,14 @@ impl Cloud {
         monitor: &HealthMonitor,
         owner: &[String],
     ) -> Result<Option<String>, OpenStackError> {
-        let mut body = self.monitor_body(monitor, owner);
-        body["pool_id"] = json!(pool_id);
+        let mut create = self.monitor_body(monitor, owner);
+        create.pool_id = Some(pool_id.to_string());
         let v = self
             .lb_call(
                 calls,
                 Method::POST,
                 ApiPath::of("healthmonitors"),
-                Some(&json!({"healthmonitor": body})),
+                Some(&body("healthmonitor", &create)?),
             )
             .await?;
         Ok(text(&v["healthmonitor"], "id"))
@@ -305,18 +300,13 @@ impl Cloud {
         id: &str,
         monitor: &HealthMonitor,
     ) -> Result<(), OpenStackError> {
-        let mut body = self.monitor_body(monitor, &[]);
         // The type is immutable; tags and name are not the monitor's settings.
-        if let Some(o) = body.as_object_mut() {
-            o.remove("type");
-            o.remove("tags");
-            o.remove("name");
-        }
+        let change = self.monitor_settings(monitor);
         self.lb_call(
             calls,
             Method::PUT,
             ApiPath::of("healthmonitors").id("health monitor id", id)?,
-            Some(&json!({"healthmonitor": body})),
+            Some(&body("healthmonitor", &change)?),
         )
         .await
         .map(drop)
@@ -345,94 +335,102 @@ impl Cloud {
 
     /// Sets the owner tags on a request body: `tags` on Octavia, a text
     /// field on the legacy API.
-    pub(super) fn tag(&self, body: &mut Value, tags: &[String], legacy_field: &str) {
+    /// The owner tags as this API takes them: `tags` on Octavia, a text
+    /// field on the legacy API.
+    pub(super) fn tags(&self, tags: &[String], legacy_field: &'static str) -> Tags {
         match self.api {
-            Api::Octavia => body["tags"] = json!(tags),
+            Api::Octavia => Tags::Tags(tags.to_vec()),
             Api::NeutronLbaas => {
-                body[legacy_field] = json!(format!("{LEGACY_TAGS}{}", tags.join(",")))
+                Tags::Legacy(legacy_field, format!("{LEGACY_TAGS}{}", tags.join(",")))
             }
         }
     }
 
-    fn member_body(&self, m: &Member, subnet: &Option<String>, tags: Option<&[String]>) -> Value {
-        let mut b = json!({"address": m.address.to_string(), "protocol_port": m.protocol_port});
-        if let Some(s) = subnet {
-            b["subnet_id"] = json!(s);
+    fn member_body(
+        &self,
+        m: &Member,
+        subnet: &Option<String>,
+        tags: Option<&[String]>,
+    ) -> wire::MemberBody {
+        wire::MemberBody {
+            address: m.address.to_string(),
+            protocol_port: m.protocol_port,
+            subnet_id: subnet.clone(),
+            tags: tags.map_or(Tags::Untagged, |t| self.tags(t, "name")),
         }
-        if let Some(t) = tags {
-            self.tag(&mut b, t, "name");
-        }
-        b
     }
 
-    fn monitor_body(&self, hm: &HealthMonitor, tags: &[String]) -> Value {
-        let mut b = json!({
-            "type": hm.kind.as_str(), "delay": hm.delay, "timeout": hm.timeout,
-            "max_retries": hm.max_retries, "max_retries_down": hm.max_retries_down,
-        });
-        if self.api == Api::NeutronLbaas {
+    fn monitor_settings(&self, hm: &HealthMonitor) -> wire::MonitorSettings {
+        wire::MonitorSettings {
+            delay: hm.delay,
+            timeout: hm.timeout,
+            max_retries: hm.max_retries,
             // LBaaS v2 has no max_retries_down.
-            if let Some(o) = b.as_object_mut() {
-                o.remove("max_retries_down");
-            }
+            max_retries_down: (self.api == Api::Octavia).then_some(hm.max_retries_down),
         }
-        self.tag(&mut b, tags, "name");
-        b
     }
 
-    fn pool_body(&self, p: &DesiredPool, tags: &[String], populated: bool) -> Value {
-        let mut b = json!({"name": p.name, "protocol": p.protocol.as_str(), "lb_algorithm": p.lb_algorithm.as_str()});
-        if let Some(sp) = p.session_persistence {
-            b["session_persistence"] = json!({"type": sp.as_str()});
+    fn monitor_body(&self, hm: &HealthMonitor, tags: &[String]) -> wire::MonitorBody {
+        wire::MonitorBody {
+            kind: hm.kind.as_str(),
+            settings: self.monitor_settings(hm),
+            tags: self.tags(tags, "name"),
+            pool_id: None,
         }
+    }
+
+    fn pool_body(&self, p: &DesiredPool, tags: &[String], populated: bool) -> wire::PoolCreate {
         let pool_tags: Vec<String> = tags.iter().chain(&p.port_tags).cloned().collect();
-        self.tag(&mut b, &pool_tags, "description");
-        if populated {
-            let members: Vec<Value> = p
-                .members
-                .iter()
-                .flatten()
-                .map(|m| self.member_body(m, &p.member_subnet, Some(tags)))
-                .collect();
-            if !members.is_empty() {
-                b["members"] = json!(members);
-            }
-            if let Some(hm) = &p.health_monitor {
-                b["healthmonitor"] = self.monitor_body(hm, tags);
-            }
+        wire::PoolCreate {
+            name: p.name.clone(),
+            protocol: p.protocol.as_str(),
+            lb_algorithm: p.lb_algorithm.as_str(),
+            session_persistence: p
+                .session_persistence
+                .map(|sp| wire::SessionPersistence { kind: sp.as_str() }),
+            tags: self.tags(&pool_tags, "description"),
+            members: if populated {
+                p.members
+                    .iter()
+                    .flatten()
+                    .map(|m| self.member_body(m, &p.member_subnet, Some(tags)))
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            healthmonitor: p
+                .health_monitor
+                .as_ref()
+                .filter(|_| populated)
+                .map(|hm| self.monitor_body(hm, tags)),
+            listener_id: None,
         }
-        b
     }
 
-    fn listener_body(&self, l: &DesiredListener, tags: &[String], with_pool: bool) -> Value {
-        let mut b = json!({"name": l.name, "protocol": l.protocol.as_str(), "protocol_port": l.protocol_port});
-        if !l.allowed_cidrs.is_empty() {
-            b["allowed_cidrs"] = json!(
-                l.allowed_cidrs
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-            );
-        }
+    fn listener_body(
+        &self,
+        l: &DesiredListener,
+        tags: &[String],
+        with_pool: bool,
+    ) -> wire::ListenerCreate {
         let o = &l.options;
-        if let Some(c) = o.connection_limit {
-            b["connection_limit"] = json!(c);
+        wire::ListenerCreate {
+            name: l.name.clone(),
+            protocol: l.protocol.as_str(),
+            protocol_port: l.protocol_port,
+            settings: wire::ListenerSettings {
+                allowed_cidrs: (!l.allowed_cidrs.is_empty())
+                    .then(|| l.allowed_cidrs.iter().map(ToString::to_string).collect()),
+                connection_limit: o.connection_limit,
+                timeout_client_data: o.timeout_client_data,
+                timeout_member_connect: o.timeout_member_connect,
+                timeout_member_data: o.timeout_member_data,
+                timeout_tcp_inspect: o.timeout_tcp_inspect,
+            },
+            tags: self.tags(tags, "description"),
+            default_pool: with_pool.then(|| self.pool_body(&l.pool, tags, true)),
+            loadbalancer_id: None,
         }
-        for (key, value) in [
-            ("timeout_client_data", o.timeout_client_data),
-            ("timeout_member_connect", o.timeout_member_connect),
-            ("timeout_member_data", o.timeout_member_data),
-            ("timeout_tcp_inspect", o.timeout_tcp_inspect),
-        ] {
-            if let Some(v) = value {
-                b[key] = json!(v);
-            }
-        }
-        self.tag(&mut b, tags, "description");
-        if with_pool {
-            b["default_pool"] = self.pool_body(&l.pool, tags, true);
-        }
-        b
     }
 
     fn load_balancer_body(
@@ -441,46 +439,34 @@ impl Cloud {
         owner: &[String],
         populated: bool,
         additional: bool,
-    ) -> Value {
-        let mut b = json!({"name": d.name});
-        if let Some(s) = &d.vip.subnet_id {
-            b["vip_subnet_id"] = json!(s);
-        }
-        if let Some(a) = d.vip.address {
-            b["vip_address"] = json!(a.to_string());
-        }
-        for (key, value) in [
-            ("provider", &d.provider),
-            ("flavor_id", &d.flavor_id),
-            ("availability_zone", &d.availability_zone),
-        ] {
-            if let Some(v) = value {
-                b[key] = json!(v);
-            }
-        }
-        if additional && !d.additional_vips.is_empty() {
-            let vips: Vec<Value> = d
-                .additional_vips
-                .iter()
-                .map(|v| {
-                    let mut x = json!({"subnet_id": v.subnet_id});
-                    if let Some(a) = v.address {
-                        x["ip_address"] = json!(a.to_string());
-                    }
-                    x
-                })
-                .collect();
-            b["additional_vips"] = json!(vips);
-        }
-        self.tag(&mut b, &d.tags, "description");
-        if populated && !d.listeners.is_empty() {
-            b["listeners"] = json!(
+    ) -> wire::LoadBalancerCreate {
+        wire::LoadBalancerCreate {
+            name: d.name.clone(),
+            vip_subnet_id: d.vip.subnet_id.clone(),
+            vip_address: d.vip.address.map(|a| a.to_string()),
+            provider: d.provider.clone(),
+            flavor_id: d.flavor_id.clone(),
+            availability_zone: d.availability_zone.clone(),
+            additional_vips: if additional {
+                d.additional_vips
+                    .iter()
+                    .map(|v| wire::AdditionalVip {
+                        subnet_id: v.subnet_id.clone(),
+                        ip_address: v.address.map(|a| a.to_string()),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            tags: self.tags(&d.tags, "description"),
+            listeners: if populated {
                 d.listeners
                     .iter()
                     .map(|l| self.listener_body(l, owner, true))
-                    .collect::<Vec<_>>()
-            );
+                    .collect()
+            } else {
+                Vec::new()
+            },
         }
-        b
     }
 }

@@ -1,8 +1,191 @@
-//! Typed answers of the calls whose bodies grow with a Service's size (a
-//! load balancer's create, a pool's members): serde reads only these fields
-//! and skips the rest without building it.
+//! Wire types: the bodies svc-lbaas sends to Octavia and Neutron, and the
+//! answers whose size grows with a Service's (a load balancer's create, a
+//! pool's members), which serde reads field by field, skipping the rest
+//! without building it.
 
-use serde::Deserialize;
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
+
+// ---------------------------------------------------------------- bodies sent
+
+/// Where an object's ownership tags go: Octavia's `tags`, or (the legacy
+/// API has no tags) `svc-lbaas-tags:a,b` in a text field.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Tags {
+    #[default]
+    Untagged,
+    Tags(Vec<String>),
+    /// The legacy API's text field and its `svc-lbaas-tags:` text.
+    Legacy(&'static str, String),
+}
+
+impl Serialize for Tags {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        match self {
+            Tags::Untagged => {}
+            Tags::Tags(t) => m.serialize_entry("tags", t)?,
+            Tags::Legacy(field, text) => m.serialize_entry(field, text)?,
+        }
+        m.end()
+    }
+}
+
+fn no<T>(v: &Option<T>) -> bool {
+    v.is_none()
+}
+
+#[derive(Debug, Serialize)]
+pub struct LoadBalancerCreate {
+    pub name: String,
+    #[serde(skip_serializing_if = "no")]
+    pub vip_subnet_id: Option<String>,
+    #[serde(skip_serializing_if = "no")]
+    pub vip_address: Option<String>,
+    #[serde(skip_serializing_if = "no")]
+    pub provider: Option<String>,
+    #[serde(skip_serializing_if = "no")]
+    pub flavor_id: Option<String>,
+    #[serde(skip_serializing_if = "no")]
+    pub availability_zone: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub additional_vips: Vec<AdditionalVip>,
+    #[serde(flatten)]
+    pub tags: Tags,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub listeners: Vec<ListenerCreate>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AdditionalVip {
+    pub subnet_id: Option<String>,
+    #[serde(skip_serializing_if = "no")]
+    pub ip_address: Option<String>,
+}
+
+/// Listener settings a create and an update share (`None`: left alone).
+#[derive(Debug, Default, Serialize)]
+pub struct ListenerSettings {
+    #[serde(skip_serializing_if = "no")]
+    pub allowed_cidrs: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "no")]
+    pub connection_limit: Option<i64>,
+    #[serde(skip_serializing_if = "no")]
+    pub timeout_client_data: Option<u64>,
+    #[serde(skip_serializing_if = "no")]
+    pub timeout_member_connect: Option<u64>,
+    #[serde(skip_serializing_if = "no")]
+    pub timeout_member_data: Option<u64>,
+    #[serde(skip_serializing_if = "no")]
+    pub timeout_tcp_inspect: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ListenerCreate {
+    pub name: String,
+    pub protocol: &'static str,
+    pub protocol_port: u16,
+    #[serde(flatten)]
+    pub settings: ListenerSettings,
+    #[serde(flatten)]
+    pub tags: Tags,
+    #[serde(skip_serializing_if = "no")]
+    pub default_pool: Option<PoolCreate>,
+    #[serde(skip_serializing_if = "no")]
+    pub loadbalancer_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SessionPersistence {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PoolCreate {
+    pub name: String,
+    pub protocol: &'static str,
+    pub lb_algorithm: &'static str,
+    #[serde(skip_serializing_if = "no")]
+    pub session_persistence: Option<SessionPersistence>,
+    #[serde(flatten)]
+    pub tags: Tags,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<MemberBody>,
+    #[serde(skip_serializing_if = "no")]
+    pub healthmonitor: Option<MonitorBody>,
+    #[serde(skip_serializing_if = "no")]
+    pub listener_id: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct PoolChange {
+    #[serde(skip_serializing_if = "no")]
+    pub lb_algorithm: Option<&'static str>,
+    /// `Some(None)` removes the persistence (`null`).
+    #[serde(skip_serializing_if = "no")]
+    pub session_persistence: Option<Option<SessionPersistence>>,
+    #[serde(flatten)]
+    pub tags: Tags,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MemberBody {
+    pub address: String,
+    pub protocol_port: u16,
+    #[serde(skip_serializing_if = "no")]
+    pub subnet_id: Option<String>,
+    #[serde(flatten)]
+    pub tags: Tags,
+}
+
+/// A monitor's settings (an update sends these alone).
+#[derive(Debug, Serialize)]
+pub struct MonitorSettings {
+    pub delay: u32,
+    pub timeout: u32,
+    pub max_retries: u32,
+    /// `None` on the legacy API, which has no such field.
+    #[serde(skip_serializing_if = "no")]
+    pub max_retries_down: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MonitorBody {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(flatten)]
+    pub settings: MonitorSettings,
+    #[serde(flatten)]
+    pub tags: Tags,
+    #[serde(skip_serializing_if = "no")]
+    pub pool_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FloatingIpCreate<'a> {
+    pub floating_network_id: &'a str,
+    pub port_id: &'a str,
+    pub description: &'a str,
+    #[serde(skip_serializing_if = "no")]
+    pub subnet_id: Option<&'a str>,
+}
+
+/// `port_id: null` unbinds.
+#[derive(Debug, Serialize)]
+pub struct FloatingIpPort<'a> {
+    pub port_id: Option<&'a str>,
+}
+
+/// `{"<resource>": body}`, as OpenStack wants a body.
+pub fn envelope<T: Serialize>(resource: &str, body: &T) -> Result<serde_json::Value, String> {
+    let value = serde_json::to_value(body).map_err(|e| format!("{resource} body: {e}"))?;
+    let mut map = serde_json::Map::new();
+    map.insert(resource.to_string(), value);
+    Ok(serde_json::Value::Object(map))
+}
+
+// ---------------------------------------------------------------- answers read
 
 /// `POST /lbaas/loadbalancers`: Octavia answers the whole tree it made.
 #[derive(Debug, Deserialize)]
@@ -45,4 +228,53 @@ pub struct Member {
 /// Empty strings are absent, as OpenStack means them.
 pub fn present(s: &Option<String>) -> Option<String> {
     s.as_ref().filter(|s| !s.is_empty()).cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn tags_go_to_tags_or_to_the_legacy_text_field() {
+        let member = |tags| MemberBody {
+            address: "10.1.0.5".into(),
+            protocol_port: 8080,
+            subnet_id: None,
+            tags,
+        };
+        assert_eq!(
+            envelope("member", &member(Tags::Tags(vec!["a".into()]))).unwrap(),
+            json!({"member": {"address": "10.1.0.5", "protocol_port": 8080, "tags": ["a"]}})
+        );
+        assert_eq!(
+            envelope(
+                "member",
+                &member(Tags::Legacy("name", "svc-lbaas-tags:a".into()))
+            )
+            .unwrap(),
+            json!({"member": {"address": "10.1.0.5", "protocol_port": 8080, "name": "svc-lbaas-tags:a"}})
+        );
+        assert_eq!(
+            envelope("member", &member(Tags::Untagged)).unwrap(),
+            json!({"member": {"address": "10.1.0.5", "protocol_port": 8080}})
+        );
+    }
+
+    #[test]
+    fn an_update_sends_only_what_changes_and_null_to_remove() {
+        let change = PoolChange {
+            session_persistence: Some(None),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&change).unwrap(),
+            json!({"session_persistence": null})
+        );
+        assert_eq!(
+            serde_json::to_value(FloatingIpPort { port_id: None }).unwrap(),
+            json!({"port_id": null})
+        );
+    }
 }
