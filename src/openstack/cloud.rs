@@ -63,19 +63,6 @@ pub fn owner_description(owner: &[String]) -> String {
     format!("{LEGACY_TAGS}{}", owner.join(","))
 }
 
-fn tags_of(v: &Value, legacy_field: &str) -> Vec<String> {
-    if let Some(tags) = v.get("tags").and_then(Value::as_array)
-        && !tags.is_empty()
-    {
-        return tags
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect();
-    }
-    legacy_tags(v.get(legacy_field).and_then(Value::as_str))
-}
-
 /// Tags kept in a text field by the legacy API: `svc-lbaas-tags:a,b,c`.
 fn legacy_tags(field: Option<&str>) -> Vec<String> {
     match field {
@@ -85,16 +72,6 @@ fn legacy_tags(field: Option<&str>) -> Vec<String> {
             .collect(),
         _ => Vec::new(),
     }
-}
-
-fn ip(v: &Value, k: &str) -> Option<IpAddr> {
-    v.get(k)
-        .and_then(Value::as_str)
-        .and_then(|s| s.parse().ok())
-}
-
-fn number(v: &Value, k: &str) -> Option<i64> {
-    v.get(k).and_then(Value::as_i64)
 }
 
 impl Cloud {
@@ -310,15 +287,14 @@ impl Cloud {
     ) -> Result<Observed, OpenStackError> {
         let found = match id_hint {
             Some(id) => match self
-                .lb_call(
+                .lb_read::<wire::OneLoadBalancer>(
                     calls,
-                    Method::GET,
                     ApiPath::of("loadbalancers").id("load balancer id", id)?,
-                    None,
                 )
                 .await
             {
-                Ok(v) => vec![v["loadbalancer"].clone()],
+                Ok(Some(one)) => vec![one.loadbalancer],
+                Ok(None) => Vec::new(),
                 // The user named it: a 404 is their mistake, not a reason to create another.
                 Err(e) if e.is_not_found() => {
                     return Err(OpenStackError::Missing {
@@ -331,22 +307,20 @@ impl Cloud {
             None => Vec::new(),
         };
         let found = if found.is_empty() {
-            let v = self
-                .lb_call(
-                    calls,
-                    Method::GET,
-                    ApiPath::of("loadbalancers").query(&[("name", name)]),
-                    None,
-                )
-                .await?;
-            list(&v, "loadbalancers").to_vec()
+            self.lb_read::<wire::LoadBalancers>(
+                calls,
+                ApiPath::of("loadbalancers").query(&[("name", name)]),
+            )
+            .await?
+            .unwrap_or_default()
+            .loadbalancers
         } else {
             found
         };
         let mut load_balancers = Vec::new();
         let mut deleting = Vec::new();
         for lb in &found {
-            let mut observed = self.parse_lb(lb);
+            let mut observed = parse_lb(lb);
             if observed.provisioning_status == "PENDING_DELETE"
                 && crate::names::is_owned(&observed.tags, owner_tags)
             {
@@ -375,30 +349,24 @@ impl Cloud {
         // Every reader sees several copies in the same order: the survivor first.
         crate::model::in_survival_order(&mut load_balancers);
 
-        let mut floating_ips: Vec<ObservedFloatingIp> = Vec::new();
-        let v = self
-            .net_call(
+        let mut floating_ips: Vec<ObservedFloatingIp> = self
+            .floating_ips(
                 calls,
-                Method::GET,
                 ApiPath::of("floatingips")
                     .query(&[("description", &owner_description(owner_tags))]),
-                None,
             )
             .await?;
-        floating_ips.extend(list(&v, "floatingips").iter().filter_map(parse_fip));
         for port in load_balancers
             .iter()
             .filter_map(|lb| lb.vip_port_id.clone())
         {
-            let v = self
-                .net_call(
+            let bound = self
+                .floating_ips(
                     calls,
-                    Method::GET,
                     ApiPath::of("floatingips").query(&[("port_id", &port)]),
-                    None,
                 )
                 .await?;
-            for f in list(&v, "floatingips").iter().filter_map(parse_fip) {
+            for f in bound {
                 if !floating_ips.iter().any(|o| o.id == f.id) {
                     floating_ips.push(f);
                 }
@@ -414,22 +382,15 @@ impl Cloud {
                     .cloned();
                 match known {
                     Some(f) => FloatingIpLookup::Found(f),
-                    None => {
-                        let v = self
-                            .net_call(
-                                calls,
-                                Method::GET,
-                                ApiPath::of("floatingips")
-                                    .query(&[("floating_ip_address", &address)]),
-                                None,
-                            )
-                            .await?;
-                        list(&v, "floatingips")
-                            .iter()
-                            .filter_map(parse_fip)
-                            .next()
-                            .map_or(FloatingIpLookup::NotFound, FloatingIpLookup::Found)
-                    }
+                    None => self
+                        .floating_ips(
+                            calls,
+                            ApiPath::of("floatingips").query(&[("floating_ip_address", &address)]),
+                        )
+                        .await?
+                        .into_iter()
+                        .next()
+                        .map_or(FloatingIpLookup::NotFound, FloatingIpLookup::Found),
                 }
             }
         };
@@ -458,10 +419,13 @@ impl Cloud {
             Api::Octavia => ApiPath::of("loadbalancers").query(&[("tags", cluster_tag)]),
             Api::NeutronLbaas => ApiPath::of("loadbalancers"),
         };
-        let v = self.lb_call(calls, Method::GET, path, None).await?;
-        let mut load_balancers: Vec<ObservedLoadBalancer> = list(&v, "loadbalancers")
+        let mut load_balancers: Vec<ObservedLoadBalancer> = self
+            .lb_read::<wire::LoadBalancers>(calls, path)
+            .await?
+            .unwrap_or_default()
+            .loadbalancers
             .iter()
-            .map(|lb| self.parse_lb(lb))
+            .map(parse_lb)
             .filter(|lb| owned(&lb.tags))
             .collect();
         crate::model::in_survival_order(&mut load_balancers);
@@ -470,12 +434,10 @@ impl Cloud {
             .filter_map(|lb| lb.vip_port_id.as_deref())
             .collect();
         // Neutron cannot filter descriptions by part: read them all, once.
-        let v = self
-            .net_call(calls, Method::GET, ApiPath::of("floatingips"), None)
-            .await?;
-        let floating_ips = list(&v, "floatingips")
-            .iter()
-            .filter_map(parse_fip)
+        let floating_ips = self
+            .floating_ips(calls, ApiPath::of("floatingips"))
+            .await?
+            .into_iter()
             .filter(|f| {
                 owned(&f.tags) || f.port_id.as_deref().is_some_and(|p| vip_ports.contains(&p))
             })
@@ -483,26 +445,39 @@ impl Cloud {
         Ok((load_balancers, floating_ips))
     }
 
-    fn parse_lb(&self, v: &Value) -> ObservedLoadBalancer {
-        ObservedLoadBalancer {
-            id: text(v, "id").unwrap_or_default(),
-            name: text(v, "name").unwrap_or_default(),
-            vip_address: ip(v, "vip_address"),
-            vip_subnet_id: text(v, "vip_subnet_id"),
-            vip_port_id: text(v, "vip_port_id"),
-            additional_vips: list(v, "additional_vips")
-                .iter()
-                .filter_map(|a| ip(a, "ip_address"))
-                .collect(),
-            provisioning_status: text(v, "provisioning_status").unwrap_or_default(),
-            operating_status: text(v, "operating_status").unwrap_or_default(),
-            flavor_id: text(v, "flavor_id"),
-            availability_zone: text(v, "availability_zone"),
-            listeners: Vec::new(),
-            pools: Vec::new(),
-            tags: tags_of(v, "description"),
-            created_at: text(v, "created_at"),
-        }
+    /// A typed GET of the load-balancing API (`None`: no body).
+    async fn lb_read<T: serde::de::DeserializeOwned>(
+        &self,
+        calls: &Calls,
+        path: ApiPath,
+    ) -> Result<Option<T>, OpenStackError> {
+        self.session
+            .call_as(
+                calls,
+                self.lb_service(),
+                Method::GET,
+                &path.below("/lbaas"),
+                None,
+            )
+            .await
+    }
+
+    /// Floating IPs a Neutron list answers.
+    async fn floating_ips(
+        &self,
+        calls: &Calls,
+        path: ApiPath,
+    ) -> Result<Vec<ObservedFloatingIp>, OpenStackError> {
+        let list: Option<wire::FloatingIps> = self
+            .session
+            .call_as(calls, Service::Network, Method::GET, &path, None)
+            .await?;
+        Ok(list
+            .unwrap_or_default()
+            .floatingips
+            .iter()
+            .filter_map(parse_fip)
+            .collect())
     }
 
     async fn read_tree(
@@ -512,58 +487,61 @@ impl Cloud {
         members: bool,
     ) -> Result<(), OpenStackError> {
         let q = [("loadbalancer_id", lb.id.as_str())];
-        let v = self
-            .lb_call(calls, Method::GET, ApiPath::of("listeners").query(&q), None)
-            .await?;
-        lb.listeners = list(&v, "listeners")
-            .iter()
+        let listeners: wire::Listeners = self
+            .lb_read(calls, ApiPath::of("listeners").query(&q))
+            .await?
+            .unwrap_or_default();
+        let timeout = |t: Option<i64>| t.and_then(|t| u64::try_from(t).ok());
+        lb.listeners = listeners
+            .listeners
+            .into_iter()
             .map(|l| ObservedListener {
-                id: text(l, "id").unwrap_or_default(),
-                name: text(l, "name").unwrap_or_default(),
-                protocol: text(l, "protocol").unwrap_or_default(),
-                protocol_port: number(l, "protocol_port")
+                id: l.id.unwrap_or_default(),
+                name: l.name.unwrap_or_default(),
+                protocol: l.protocol.unwrap_or_default(),
+                protocol_port: l
+                    .protocol_port
                     .and_then(|p| u16::try_from(p).ok())
                     .unwrap_or(0),
-                allowed_cidrs: list(l, "allowed_cidrs")
+                allowed_cidrs: l
+                    .allowed_cidrs
                     .iter()
-                    .filter_map(|c| c.as_str()?.parse().ok())
+                    .flatten()
+                    .filter_map(|c| c.parse().ok())
                     .collect(),
-                connection_limit: number(l, "connection_limit"),
-                timeout_client_data: number(l, "timeout_client_data").map(|t| t as u64),
-                timeout_member_connect: number(l, "timeout_member_connect").map(|t| t as u64),
-                timeout_member_data: number(l, "timeout_member_data").map(|t| t as u64),
-                timeout_tcp_inspect: number(l, "timeout_tcp_inspect").map(|t| t as u64),
-                default_pool_id: text(l, "default_pool_id"),
-                tags: tags_of(l, "description"),
+                connection_limit: l.connection_limit,
+                timeout_client_data: timeout(l.timeout_client_data),
+                timeout_member_connect: timeout(l.timeout_member_connect),
+                timeout_member_data: timeout(l.timeout_member_data),
+                timeout_tcp_inspect: timeout(l.timeout_tcp_inspect),
+                default_pool_id: wire::present(&l.default_pool_id),
+                tags: tags_or(&l.tags, &l.description),
             })
             .collect();
-        let v = self
-            .lb_call(calls, Method::GET, ApiPath::of("pools").query(&q), None)
-            .await?;
-        for p in list(&v, "pools") {
-            let id = text(p, "id").unwrap_or_default();
+        let pools: wire::Pools = self
+            .lb_read(calls, ApiPath::of("pools").query(&q))
+            .await?
+            .unwrap_or_default();
+        for p in pools.pools {
+            let id = p.id.clone().unwrap_or_default();
             let mut pool = ObservedPool {
                 id: id.clone(),
-                name: text(p, "name").unwrap_or_default(),
-                protocol: text(p, "protocol").unwrap_or_default(),
-                lb_algorithm: text(p, "lb_algorithm").unwrap_or_default(),
-                session_persistence: p.get("session_persistence").and_then(|s| text(s, "type")),
+                name: p.name.clone().unwrap_or_default(),
+                protocol: p.protocol.clone().unwrap_or_default(),
+                lb_algorithm: p.lb_algorithm.clone().unwrap_or_default(),
+                session_persistence: p
+                    .session_persistence
+                    .as_ref()
+                    .and_then(|s| wire::present(&s.kind)),
                 members: Vec::new(),
                 health_monitor: None,
-                tags: tags_of(p, "description"),
+                tags: tags_or(&p.tags, &p.description),
             };
             if members {
                 let m: Option<wire::MemberList> = self
-                    .session
-                    .call_as(
+                    .lb_read(
                         calls,
-                        self.lb_service(),
-                        Method::GET,
-                        &ApiPath::of("pools")
-                            .id("pool id", &id)?
-                            .then("members")
-                            .below("/lbaas"),
-                        None,
+                        ApiPath::of("pools").id("pool id", &id)?.then("members"),
                     )
                     .await?;
                 pool.members = m
@@ -584,34 +562,60 @@ impl Cloud {
                     })
                     .collect();
             }
-            if let Some(hm_id) = text(p, "healthmonitor_id") {
-                let h = self
-                    .lb_call(
+            if let Some(hm_id) = wire::present(&p.healthmonitor_id) {
+                let h: Option<wire::OneMonitor> = self
+                    .lb_read(
                         calls,
-                        Method::GET,
                         ApiPath::of("healthmonitors").id("health monitor id", &hm_id)?,
-                        None,
                     )
                     .await?;
-                let h = &h["healthmonitor"];
-                let n = |k: &str| {
-                    number(h, k)
-                        .and_then(|x| u32::try_from(x).ok())
-                        .unwrap_or(0)
-                };
+                let h = h.map(|h| h.healthmonitor).unwrap_or_default();
+                let n = |x: Option<i64>| x.and_then(|x| u32::try_from(x).ok()).unwrap_or(0);
                 pool.health_monitor = Some(ObservedHealthMonitor {
                     id: hm_id,
-                    kind: text(h, "type").unwrap_or_default(),
-                    delay: n("delay"),
-                    timeout: n("timeout"),
-                    max_retries: n("max_retries"),
-                    max_retries_down: n("max_retries_down"),
-                    tags: tags_of(h, "name"),
+                    kind: h.kind.clone().unwrap_or_default(),
+                    delay: n(h.delay),
+                    timeout: n(h.timeout),
+                    max_retries: n(h.max_retries),
+                    max_retries_down: n(h.max_retries_down),
+                    tags: tags_or(&h.tags, &h.name),
                 });
             }
             lb.pools.push(pool);
         }
         Ok(())
+    }
+}
+
+fn parse_lb(v: &wire::LoadBalancerRead) -> ObservedLoadBalancer {
+    ObservedLoadBalancer {
+        id: v.id.clone().unwrap_or_default(),
+        name: v.name.clone().unwrap_or_default(),
+        vip_address: v.vip_address.as_deref().and_then(|a| a.parse().ok()),
+        vip_subnet_id: wire::present(&v.vip_subnet_id),
+        vip_port_id: wire::present(&v.vip_port_id),
+        additional_vips: v
+            .additional_vips
+            .iter()
+            .flatten()
+            .filter_map(|a| a.ip_address.as_deref()?.parse().ok())
+            .collect(),
+        provisioning_status: v.provisioning_status.clone().unwrap_or_default(),
+        operating_status: v.operating_status.clone().unwrap_or_default(),
+        flavor_id: wire::present(&v.flavor_id),
+        availability_zone: wire::present(&v.availability_zone),
+        listeners: Vec::new(),
+        pools: Vec::new(),
+        tags: tags_or(&v.tags, &v.description),
+        created_at: wire::present(&v.created_at),
+    }
+}
+
+/// Octavia's and Neutron's `tags`, else the legacy text field's.
+fn tags_or(tags: &Option<Vec<String>>, legacy: &Option<String>) -> Vec<String> {
+    match tags {
+        Some(t) if !t.is_empty() => t.clone(),
+        _ => legacy_tags(legacy.as_deref()),
     }
 }
 
@@ -623,13 +627,13 @@ fn max_minor(doc: &Value) -> Option<u32> {
         .max()
 }
 
-fn parse_fip(v: &Value) -> Option<ObservedFloatingIp> {
+fn parse_fip(v: &wire::FloatingIpRead) -> Option<ObservedFloatingIp> {
     Some(ObservedFloatingIp {
-        id: text(v, "id")?,
-        address: ip(v, "floating_ip_address")?,
-        port_id: text(v, "port_id"),
-        network_id: text(v, "floating_network_id"),
-        tags: tags_of(v, "description"),
+        id: wire::present(&v.id)?,
+        address: v.floating_ip_address.as_deref()?.parse().ok()?,
+        port_id: wire::present(&v.port_id),
+        network_id: wire::present(&v.floating_network_id),
+        tags: tags_or(&v.tags, &v.description),
     })
 }
 
@@ -647,12 +651,37 @@ mod tests {
 
     #[test]
     fn legacy_tags_round_trip_through_text_fields() {
-        let v = json!({"description": "svc-lbaas-tags:svc-lbaas,svc-lbaas-cluster:k"});
+        let text = Some("svc-lbaas-tags:svc-lbaas,svc-lbaas-cluster:k".to_string());
         assert_eq!(
-            super::tags_of(&v, "description"),
+            super::tags_or(&None, &text),
             ["svc-lbaas", "svc-lbaas-cluster:k"]
         );
-        let v = json!({"tags": ["a"], "description": "svc-lbaas-tags:b"});
-        assert_eq!(super::tags_of(&v, "description"), ["a"]);
+        assert_eq!(super::tags_or(&Some(Vec::new()), &text).len(), 2);
+        let b = Some("svc-lbaas-tags:b".to_string());
+        assert_eq!(super::tags_or(&Some(vec!["a".into()]), &b), ["a"]);
+        assert!(super::tags_or(&None, &Some("a user's words".into())).is_empty());
+    }
+
+    #[test]
+    fn reads_take_what_openstack_omits_or_nulls() {
+        let lb: super::wire::LoadBalancerRead = serde_json::from_value(json!({
+            "id": "4d3c", "name": "shop/web", "vip_address": "10.2.0.42", "vip_port_id": "",
+            "additional_vips": null, "tags": ["svc-lbaas"], "provisioning_status": "ACTIVE",
+            "created_at": "2026-12-01T12:00:00", "something_newer": {"x": 1}
+        }))
+        .unwrap();
+        let o = super::parse_lb(&lb);
+        assert_eq!(o.vip_address, Some("10.2.0.42".parse().unwrap()));
+        assert_eq!(o.vip_port_id, None, "an empty string is absent");
+        assert!(o.additional_vips.is_empty());
+        assert_eq!(o.tags, ["svc-lbaas"]);
+        let fip: super::wire::FloatingIpRead = serde_json::from_value(json!({
+            "id": "f1", "floating_ip_address": "172.24.4.7", "port_id": null,
+            "description": "svc-lbaas-tags:svc-lbaas", "tags": []
+        }))
+        .unwrap();
+        let f = super::parse_fip(&fip).unwrap();
+        assert_eq!(f.port_id, None);
+        assert_eq!(f.tags, ["svc-lbaas"]);
     }
 }

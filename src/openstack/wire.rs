@@ -225,6 +225,128 @@ pub struct Member {
     pub tags: Option<Vec<String>>,
 }
 
+/// The reads of `observe`: every field optional (OpenStack omits, nulls or
+/// adds fields by version and API); unknown fields are skipped.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct LoadBalancerRead {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub vip_address: Option<String>,
+    pub vip_subnet_id: Option<String>,
+    pub vip_port_id: Option<String>,
+    pub additional_vips: Option<Vec<AdditionalVipRead>>,
+    pub provisioning_status: Option<String>,
+    pub operating_status: Option<String>,
+    pub flavor_id: Option<String>,
+    pub availability_zone: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub description: Option<String>,
+    pub created_at: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct AdditionalVipRead {
+    pub ip_address: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OneLoadBalancer {
+    pub loadbalancer: LoadBalancerRead,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct LoadBalancers {
+    pub loadbalancers: Vec<LoadBalancerRead>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ListenerRead {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub protocol: Option<String>,
+    pub protocol_port: Option<i64>,
+    pub allowed_cidrs: Option<Vec<String>>,
+    pub connection_limit: Option<i64>,
+    pub timeout_client_data: Option<i64>,
+    pub timeout_member_connect: Option<i64>,
+    pub timeout_member_data: Option<i64>,
+    pub timeout_tcp_inspect: Option<i64>,
+    pub default_pool_id: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Listeners {
+    pub listeners: Vec<ListenerRead>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SessionPersistenceRead {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PoolRead {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub protocol: Option<String>,
+    pub lb_algorithm: Option<String>,
+    pub session_persistence: Option<SessionPersistenceRead>,
+    pub healthmonitor_id: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Pools {
+    pub pools: Vec<PoolRead>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct MonitorRead {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub delay: Option<i64>,
+    pub timeout: Option<i64>,
+    pub max_retries: Option<i64>,
+    pub max_retries_down: Option<i64>,
+    pub tags: Option<Vec<String>>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OneMonitor {
+    pub healthmonitor: MonitorRead,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct FloatingIpRead {
+    pub id: Option<String>,
+    pub floating_ip_address: Option<String>,
+    pub port_id: Option<String>,
+    pub floating_network_id: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct FloatingIps {
+    pub floatingips: Vec<FloatingIpRead>,
+}
+
 /// Empty strings are absent, as OpenStack means them.
 pub fn present(s: &Option<String>) -> Option<String> {
     s.as_ref().filter(|s| !s.is_empty()).cloned()
