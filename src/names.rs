@@ -115,6 +115,28 @@ pub fn is_port_tag(tag: &str) -> bool {
     tag.starts_with(PORT_TAG_PREFIX) || tag.starts_with(TARGET_TAG_PREFIX)
 }
 
+/// Tags kept in a text field where an API takes none (the legacy LBaaS
+/// objects, Neutron's floating IP description): `svc-lbaas-tags:a,b,c`.
+pub const LEGACY_TAGS: &str = "svc-lbaas-tags:";
+
+/// Ownership written where an API takes no tags: `svc-lbaas-tags:a,b,c`.
+pub fn owner_description(owner: &[String]) -> String {
+    format!("{LEGACY_TAGS}{}", owner.join(","))
+}
+
+/// The tags a text field holds (none unless it is `svc-lbaas-tags:...`).
+pub fn legacy_tags(field: Option<&str>) -> Vec<String> {
+    match field.and_then(|d| d.strip_prefix(LEGACY_TAGS)) {
+        Some(tags) => tags.split(',').map(str::to_string).collect(),
+        None => Vec::new(),
+    }
+}
+
+/// Made by this tool for the cluster `cluster_tag` (any Service).
+pub fn is_cluster_owned(tags: &[String], cluster_tag: &str) -> bool {
+    tags.iter().any(|t| t == TOOL_TAG) && tags.iter().any(|t| t == cluster_tag)
+}
+
 /// Whether `tags` carry every one of `owner` (the tags of `owner_tags`).
 pub fn is_owned(tags: &[String], owner: &[String]) -> bool {
     // Fast path: what this tool created carries the owner tags first.

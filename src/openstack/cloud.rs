@@ -23,9 +23,7 @@ use crate::model::{
     FloatingIpLookup, Observed, ObservedFloatingIp, ObservedHealthMonitor, ObservedListener,
     ObservedLoadBalancer, ObservedMember, ObservedPool, ReferenceKind,
 };
-
-/// Legacy objects carry tags as `svc-lbaas-tags:a,b,c` in a text field.
-pub(super) const LEGACY_TAGS: &str = "svc-lbaas-tags:";
+use crate::names::{legacy_tags, owner_description};
 
 #[derive(Debug, Clone)]
 pub struct SubnetInfo {
@@ -56,22 +54,6 @@ fn list<'a>(v: &'a Value, k: &str) -> &'a [Value] {
     v.get(k)
         .and_then(Value::as_array)
         .map_or(&[], Vec::as_slice)
-}
-
-/// Ownership written where an API takes no tags: `svc-lbaas-tags:a,b,c`.
-pub fn owner_description(owner: &[String]) -> String {
-    format!("{LEGACY_TAGS}{}", owner.join(","))
-}
-
-/// Tags kept in a text field by the legacy API: `svc-lbaas-tags:a,b,c`.
-fn legacy_tags(field: Option<&str>) -> Vec<String> {
-    match field {
-        Some(d) if d.starts_with(LEGACY_TAGS) => d[LEGACY_TAGS.len()..]
-            .split(',')
-            .map(str::to_string)
-            .collect(),
-        _ => Vec::new(),
-    }
 }
 
 impl Cloud {
@@ -410,10 +392,7 @@ impl Cloud {
         calls: &Calls,
         cluster_tag: &str,
     ) -> Result<(Vec<ObservedLoadBalancer>, Vec<ObservedFloatingIp>), OpenStackError> {
-        let owned = |tags: &[String]| {
-            tags.iter().any(|t| t == crate::names::TOOL_TAG)
-                && tags.iter().any(|t| t == cluster_tag)
-        };
+        let owned = |tags: &[String]| crate::names::is_cluster_owned(tags, cluster_tag);
         // Octavia filters by tag; the legacy API keeps tags in descriptions.
         let path = match self.api {
             Api::Octavia => ApiPath::of("loadbalancers").query(&[("tags", cluster_tag)]),

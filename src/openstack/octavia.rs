@@ -6,7 +6,7 @@
 use reqwest::Method;
 use serde_json::Value;
 
-use super::cloud::{Cloud, LEGACY_TAGS, text};
+use super::cloud::{Cloud, text};
 use super::error::OpenStackError;
 use super::path::ApiPath;
 use super::session::Calls;
@@ -340,9 +340,7 @@ impl Cloud {
     pub(super) fn tags(&self, tags: &[String], legacy_field: &'static str) -> Tags {
         match self.api {
             Api::Octavia => Tags::Tags(tags.to_vec()),
-            Api::NeutronLbaas => {
-                Tags::Legacy(legacy_field, format!("{LEGACY_TAGS}{}", tags.join(",")))
-            }
+            Api::NeutronLbaas => Tags::Legacy(legacy_field, crate::names::owner_description(tags)),
         }
     }
 

@@ -228,7 +228,7 @@ pub async fn execute(
                     &network,
                     &port,
                     subnet_id,
-                    &crate::openstack::cloud::owner_description(owner),
+                    &crate::names::owner_description(owner),
                 )
                 .await?
         }

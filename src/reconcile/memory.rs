@@ -606,12 +606,11 @@ impl InMemoryCloud {
     }
 
     /// Runs a write on the load balancer `lb_id` (and its tree): refused
-    /// while it is PENDING_* or a 409 is due, else it becomes PENDING_* for
-    /// `pending_reads` reads.
+    /// while it is PENDING_* or a 409 is due, else it becomes PENDING_UPDATE
+    /// for `pending_reads` reads.
     fn write<T>(
         &self,
         lb_id: Option<&str>,
-        status: &'static str,
         f: impl FnOnce(&mut MemoryCloud) -> Result<T>,
     ) -> Result<T> {
         let mut inner = self.inner();
@@ -630,9 +629,19 @@ impl InMemoryCloud {
         {
             inner
                 .pending
-                .insert(id.to_string(), (status, self.pending_reads));
+                .insert(id.to_string(), ("PENDING_UPDATE", self.pending_reads));
         }
         Ok(out)
+    }
+
+    /// A write on a listener, pool or health monitor: on its load balancer.
+    fn write_under<T>(
+        &self,
+        child: &str,
+        f: impl FnOnce(&mut MemoryCloud) -> Result<T>,
+    ) -> Result<T> {
+        let lb = self.lb_of(child);
+        self.write(lb.as_deref(), f)
     }
 
     /// The load balancer holding a listener, a pool or a health monitor.
@@ -711,20 +720,16 @@ impl LoadBalancing for InMemoryCloud {
         owner: &[String],
         with_pool: bool,
     ) -> Result<Option<String>> {
-        self.write(Some(load_balancer_id), "PENDING_UPDATE", |c| {
+        self.write(Some(load_balancer_id), |c| {
             c.create_listener(load_balancer_id, listener, owner, with_pool)
                 .map(Some)
         })
     }
     async fn update_listener(&self, _: &Calls, id: &str, update: &ListenerUpdate) -> Result<()> {
-        let lb = self.lb_of(id);
-        self.write(lb.as_deref(), "PENDING_UPDATE", |c| {
-            c.update_listener(id, update)
-        })
+        self.write_under(id, |c| c.update_listener(id, update))
     }
     async fn delete_listener(&self, _: &Calls, id: &str) -> Result<()> {
-        let lb = self.lb_of(id);
-        self.write(lb.as_deref(), "PENDING_UPDATE", |c| {
+        self.write_under(id, |c| {
             c.delete_listener(id);
             Ok(())
         })
@@ -737,20 +742,15 @@ impl LoadBalancing for InMemoryCloud {
         owner: &[String],
         populated: bool,
     ) -> Result<Option<String>> {
-        let lb = self.lb_of(listener_id);
-        self.write(lb.as_deref(), "PENDING_UPDATE", |c| {
+        self.write_under(listener_id, |c| {
             c.create_pool(listener_id, pool, owner, populated).map(Some)
         })
     }
     async fn update_pool(&self, _: &Calls, id: &str, update: &PoolUpdate) -> Result<()> {
-        let lb = self.lb_of(id);
-        self.write(lb.as_deref(), "PENDING_UPDATE", |c| {
-            c.update_pool(id, update)
-        })
+        self.write_under(id, |c| c.update_pool(id, update))
     }
     async fn delete_pool(&self, _: &Calls, id: &str) -> Result<()> {
-        let lb = self.lb_of(id);
-        self.write(lb.as_deref(), "PENDING_UPDATE", |c| {
+        self.write_under(id, |c| {
             c.delete_pool(id);
             Ok(())
         })
@@ -762,10 +762,7 @@ impl LoadBalancing for InMemoryCloud {
         members: &[MemberSpec],
         owner: &[String],
     ) -> Result<()> {
-        let lb = self.lb_of(pool_id);
-        self.write(lb.as_deref(), "PENDING_UPDATE", |c| {
-            c.replace_members(pool_id, members, owner)
-        })
+        self.write_under(pool_id, |c| c.replace_members(pool_id, members, owner))
     }
     async fn create_member(
         &self,
@@ -775,16 +772,12 @@ impl LoadBalancing for InMemoryCloud {
         _subnet_id: &Option<String>,
         owner: &[String],
     ) -> Result<Option<String>> {
-        let lb = self.lb_of(pool_id);
-        self.write(lb.as_deref(), "PENDING_UPDATE", |c| {
+        self.write_under(pool_id, |c| {
             c.create_member(pool_id, member, owner).map(Some)
         })
     }
     async fn delete_member(&self, _: &Calls, pool_id: &str, id: &str) -> Result<()> {
-        let lb = self.lb_of(pool_id);
-        self.write(lb.as_deref(), "PENDING_UPDATE", |c| {
-            c.delete_member(pool_id, id)
-        })
+        self.write_under(pool_id, |c| c.delete_member(pool_id, id))
     }
     async fn create_health_monitor(
         &self,
@@ -793,8 +786,7 @@ impl LoadBalancing for InMemoryCloud {
         monitor: &HealthMonitor,
         owner: &[String],
     ) -> Result<Option<String>> {
-        let lb = self.lb_of(pool_id);
-        self.write(lb.as_deref(), "PENDING_UPDATE", |c| {
+        self.write_under(pool_id, |c| {
             c.create_health_monitor(pool_id, monitor, owner).map(Some)
         })
     }
@@ -804,14 +796,10 @@ impl LoadBalancing for InMemoryCloud {
         id: &str,
         monitor: &HealthMonitor,
     ) -> Result<()> {
-        let lb = self.lb_of(id);
-        self.write(lb.as_deref(), "PENDING_UPDATE", |c| {
-            c.update_health_monitor(id, monitor)
-        })
+        self.write_under(id, |c| c.update_health_monitor(id, monitor))
     }
     async fn delete_health_monitor(&self, _: &Calls, id: &str) -> Result<()> {
-        let lb = self.lb_of(id);
-        self.write(lb.as_deref(), "PENDING_UPDATE", |c| {
+        self.write_under(id, |c| {
             c.delete_health_monitor(id);
             Ok(())
         })
@@ -833,10 +821,7 @@ impl LoadBalancing for InMemoryCloud {
         description: &str,
     ) -> Result<Option<String>> {
         // The ownership travels in the description, as on Neutron.
-        let tags: Vec<String> = description
-            .strip_prefix("svc-lbaas-tags:")
-            .map(|t| t.split(',').map(str::to_string).collect())
-            .unwrap_or_default();
+        let tags = crate::names::legacy_tags(Some(description));
         Ok(Some(
             self.inner()
                 .cloud
@@ -903,10 +888,7 @@ impl Observing for InMemoryCloud {
         cluster_tag: &str,
     ) -> Result<(Vec<ObservedLoadBalancer>, Vec<ObservedFloatingIp>)> {
         let inner = self.inner();
-        let owned = |tags: &[String]| {
-            tags.iter().any(|t| t == crate::names::TOOL_TAG)
-                && tags.iter().any(|t| t == cluster_tag)
-        };
+        let owned = |tags: &[String]| crate::names::is_cluster_owned(tags, cluster_tag);
         Ok((
             inner
                 .cloud
