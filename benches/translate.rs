@@ -76,7 +76,7 @@ fn translate_and_plan(
         endpoints: Some(ep),
         endpoint_slices: &[],
     };
-    let t = translate(settings, svc, Some(backends), &|_| None).expect("translates");
+    let t = translate(settings, svc, Some(backends)).expect("translates");
     plan(&t, observed, Capabilities::OCTAVIA)
         .expect("plans")
         .len()
@@ -96,7 +96,7 @@ fn bench(c: &mut Criterion) {
         endpoints: Some(&ep),
         endpoint_slices: &[],
     };
-    let t = translate(&settings, &svc, Some(backends), &|_| None).expect("translates");
+    let t = translate(&settings, &svc, Some(backends)).expect("translates");
     let Translation::LoadBalancer(d) = &t else {
         panic!("the bench Service gets a load balancer")
     };

@@ -236,33 +236,30 @@ pub fn plan_offline(
         namespace_of(&input.service.metadata.namespace),
         input.service.metadata.name.as_deref().unwrap_or("")
     );
-    let translation =
-        translate::translate(settings, &input.service, backends, &|_| None).map_err(|e| {
-            // Name the file the field lives in: the Service's, the Endpoints' or a slice's.
-            let file = match &e {
-                translate::TranslateError::Field { field, .. }
-                    if field.starts_with("endpoints.") =>
-                {
-                    input.endpoints.as_ref().map(|(o, _)| o.clone())
-                }
-                translate::TranslateError::Field { field, .. }
-                    if field.starts_with("endpointSlices[") =>
-                {
-                    let k: Option<usize> = field["endpointSlices[".len()..]
-                        .split(']')
-                        .next()
-                        .and_then(|n| n.parse().ok());
-                    k.and_then(|k| input.endpoint_slices.get(k))
-                        .map(|(o, _)| o.clone())
-                }
-                _ => None,
-            };
-            Box::new(
-                Problem::from(&e)
-                    .with_file(file.unwrap_or_else(|| input.origin.clone()))
-                    .with_object(object.clone()),
-            )
-        })?;
+    let translation = translate::translate(settings, &input.service, backends).map_err(|e| {
+        // Name the file the field lives in: the Service's, the Endpoints' or a slice's.
+        let file = match &e {
+            translate::TranslateError::Field { field, .. } if field.starts_with("endpoints.") => {
+                input.endpoints.as_ref().map(|(o, _)| o.clone())
+            }
+            translate::TranslateError::Field { field, .. }
+                if field.starts_with("endpointSlices[") =>
+            {
+                let k: Option<usize> = field["endpointSlices[".len()..]
+                    .split(']')
+                    .next()
+                    .and_then(|n| n.parse().ok());
+                k.and_then(|k| input.endpoint_slices.get(k))
+                    .map(|(o, _)| o.clone())
+            }
+            _ => None,
+        };
+        Box::new(
+            Problem::from(&e)
+                .with_file(file.unwrap_or_else(|| input.origin.clone()))
+                .with_object(object.clone()),
+        )
+    })?;
     let caps = Capabilities::of(settings.octavia_defaults.api);
     let ops = plan::plan(&translation, &Observed::default(), caps).map_err(|e| {
         Problem::from(&e)

@@ -253,7 +253,7 @@ proptest! {
                         endpoints: input.endpoints.as_ref(),
                         endpoint_slices: input.endpoint_slices.as_deref().unwrap_or(&[]),
                     });
-                match translate::translate(&settings(), &input.service, backends, &|_| None) {
+                match translate::translate(&settings(), &input.service, backends) {
                     Err(e) => prop_assert!(names_the_request(&e.field_path()), "{}", e.field_path()),
                     Ok(t) => {
                         for caps in [Capabilities::OCTAVIA, Capabilities::NEUTRON_LBAAS] {

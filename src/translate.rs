@@ -155,13 +155,12 @@ pub fn check_vip_in_subnet(vip: &Vip, cidr: IpNet) -> Result<(), TranslateError>
     }
 }
 
-/// Translates one Service. `subnet_cidr` answers a subnet id's CIDR where known
-/// (online); offline it answers `None` and the VIP-in-subnet check is skipped.
+/// Translates one Service, without I/O. Online, the reconciler then checks
+/// the VIP against its subnet's CIDR ([`check_vip_in_subnet`]).
 pub fn translate(
     settings: &Settings,
     service: &Service,
     backends: Option<Backends<'_>>,
-    subnet_cidr: &dyn Fn(&str) -> Option<IpNet>,
 ) -> Result<Translation, TranslateError> {
     let service_ref = service_ref(service)?;
     let owner_tags = names::owner_tags(&settings.cluster.name, &service_ref);
@@ -185,14 +184,8 @@ pub fn translate(
     }
     let is_load_balancer_type = spec.type_.as_deref() == Some("LoadBalancer");
     let mut notes = Vec::new();
-    let (family, vip, additional_vips) = vips(
-        settings,
-        &spec,
-        &cluster_ips,
-        &annotations,
-        subnet_cidr,
-        &mut notes,
-    )?;
+    let (family, vip, additional_vips) =
+        vips(settings, &spec, &cluster_ips, &annotations, &mut notes)?;
     let listeners = listeners(
         settings,
         &service_ref,
@@ -297,7 +290,6 @@ fn vips(
     spec: &ServiceSpec,
     cluster_ips: &[&str],
     annotations: &Annotations,
-    subnet_cidr: &dyn Fn(&str) -> Option<IpNet>,
     notes: &mut Vec<String>,
 ) -> Result<(IpFamily, Vip, Vec<Vip>), TranslateError> {
     let mut addresses = Vec::with_capacity(cluster_ips.len());
@@ -348,15 +340,6 @@ fn vips(
     } else {
         None
     };
-    if let Some(cidr) = vip_subnet.as_deref().and_then(subnet_cidr) {
-        check_vip_in_subnet(
-            &Vip {
-                address: vip_address,
-                subnet_id: vip_subnet.clone(),
-            },
-            cidr,
-        )?;
-    }
     if vip_address.is_none() {
         notes.push(if from_cluster_ip {
             "the Service has no clusterIP yet: Neutron picks the VIP".to_string()

@@ -517,12 +517,7 @@ pub(crate) async fn process_events(
             ("Service", "DELETED") => (|| {
                 let svc: k8s_openapi::api::core::v1::Service =
                     crate::k8s::decode("event", "object.", object).map_err(decode_error)?;
-                let keep = match crate::translate::translate(
-                    &s.reconciler.settings,
-                    &svc,
-                    None,
-                    &|_| None,
-                ) {
+                let keep = match crate::translate::translate(&s.reconciler.settings, &svc, None) {
                     Ok(crate::model::Translation::LoadBalancer(d)) => d.keep_floating_ip,
                     Ok(crate::model::Translation::Skip {
                         keep_floating_ip, ..

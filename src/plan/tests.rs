@@ -36,7 +36,7 @@ fn translation(spec: Value, annotations: Value, members: Option<&[&str]>) -> Tra
         endpoints: Some(e),
         endpoint_slices: &[],
     });
-    translate(&settings(), &svc, backends, &|_| None).unwrap()
+    translate(&settings(), &svc, backends).unwrap()
 }
 
 fn spec(kind: &str) -> Value {
@@ -738,7 +738,7 @@ fn build(c: &ServiceCase) -> Translation {
         endpoints: Some(e),
         endpoint_slices: &[],
     });
-    translate(&settings(), &svc, backends, &|_| None).unwrap()
+    translate(&settings(), &svc, backends).unwrap()
 }
 
 #[derive(Debug, Clone)]

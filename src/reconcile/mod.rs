@@ -111,8 +111,7 @@ impl Reconciler {
         calls: &Calls,
         online: bool,
     ) -> Result<Translation, ReconcileError> {
-        let first =
-            translate::translate(&self.settings, &input.service, input.backends(), &|_| None)?;
+        let first = translate::translate(&self.settings, &input.service, input.backends())?;
         if online && matches!(first, Translation::LoadBalancer(_)) {
             // SCTP came with Octavia API 2.23: name the port on older clouds.
             let caps = self.capabilities(calls).await?;

@@ -206,15 +206,12 @@ async fn a_copy_still_pending_create_is_waited_for_then_deleted() {
     let survivor = first.load_balancer.as_ref().unwrap().id.clone();
     // A racing replica's copy, younger, PENDING_CREATE for 20 reads: Octavia
     // answers 409 to its DELETE until then.
-    let desired =
-        match crate::translate::translate(&settings(), &request("web", &[]).service, None, &|_| {
-            None
-        })
+    let desired = match crate::translate::translate(&settings(), &request("web", &[]).service, None)
         .unwrap()
-        {
-            crate::model::Translation::LoadBalancer(d) => d,
-            other => panic!("{other:?}"),
-        };
+    {
+        crate::model::Translation::LoadBalancer(d) => d,
+        other => panic!("{other:?}"),
+    };
     let copy = super::LoadBalancing::create_load_balancer(
         &*cloud,
         &Default::default(),

@@ -27,10 +27,6 @@ fn settings() -> Settings {
     s
 }
 
-fn no_cidr(_: &str) -> Option<IpNet> {
-    None
-}
-
 fn web(spec: Value) -> Service {
     let mut spec = spec;
     if spec.get("ports").is_none() {
@@ -50,18 +46,18 @@ fn desired(t: Translation) -> DesiredLoadBalancer {
 }
 
 fn lb(svc: &Service, backends: Option<Backends<'_>>) -> DesiredLoadBalancer {
-    desired(translate(&settings(), svc, backends, &no_cidr).expect("translates"))
+    desired(translate(&settings(), svc, backends).expect("translates"))
 }
 
 fn skip_reason(svc: &Service) -> String {
-    match translate(&settings(), svc, None, &no_cidr).expect("translates") {
+    match translate(&settings(), svc, None).expect("translates") {
         Translation::Skip { reason, .. } => reason,
         Translation::LoadBalancer(d) => panic!("expected a skip, got {}", d.name),
     }
 }
 
 fn err(svc: &Service, backends: Option<Backends<'_>>) -> TranslateError {
-    translate(&settings(), svc, backends, &no_cidr).expect_err("should fail")
+    translate(&settings(), svc, backends).expect_err("should fail")
 }
 
 fn ip(s: &str) -> IpAddr {
@@ -378,7 +374,7 @@ fn ipv6_vips_use_the_ipv6_service_subnet_when_configured() {
     let mut s = settings();
     s.neutron_defaults.service_subnet_ipv6 = Some("service-subnet-v6".into());
     let svc = web(json!({"clusterIP": "fd00:10:2::42"}));
-    let d = desired(translate(&s, &svc, None, &no_cidr).unwrap());
+    let d = desired(translate(&s, &svc, None).unwrap());
     assert_eq!(d.vip.subnet_id.as_deref(), Some("service-subnet-v6"));
 }
 
@@ -405,7 +401,7 @@ fn dual_stack_members_follow_the_vip_family_and_the_second_family_is_noted() {
 
     let mut s = settings();
     s.neutron_defaults.service_subnet_ipv6 = Some("service-subnet-v6".into());
-    let d = desired(translate(&s, &svc, backends, &no_cidr).unwrap());
+    let d = desired(translate(&s, &svc, backends).unwrap());
     assert_eq!(
         d.additional_vips,
         [Vip {
@@ -559,7 +555,7 @@ fn https_by_annotation_on_any_service() {
 fn the_default_algorithm_comes_from_settings() {
     let mut s = settings();
     s.octavia_defaults.lb_algorithm = LbAlgorithm::SourceIpPort;
-    let d = desired(translate(&s, &web(json!({})), None, &no_cidr).unwrap());
+    let d = desired(translate(&s, &web(json!({})), None).unwrap());
     assert_eq!(d.listeners[0].pool.lb_algorithm, LbAlgorithm::SourceIpPort);
 }
 
@@ -772,13 +768,13 @@ fn a_foreign_load_balancer_class_is_skipped_and_ours_is_served() {
     let mut s = settings();
     s.octavia_defaults.load_balancer_class = "example.com/other".into();
     assert!(matches!(
-        translate(&s, &svc, None, &no_cidr).unwrap(),
+        translate(&s, &svc, None).unwrap(),
         Translation::LoadBalancer(_)
     ));
     // With a class configured, class-less LoadBalancer Services are another's.
     let plain = web(json!({"type": "LoadBalancer"}));
     assert!(matches!(
-        translate(&s, &plain, None, &no_cidr).unwrap(),
+        translate(&s, &plain, None).unwrap(),
         Translation::Skip { .. }
     ));
 }
@@ -788,7 +784,7 @@ fn a_skip_still_carries_keep_floating_ip_and_the_owner_tags() {
     let mut svc = web(json!({"clusterIP": "None"}));
     svc.metadata.annotations =
         Some([(annotation::KEEP_FLOATING_IP.to_string(), "true".to_string())].into());
-    match translate(&settings(), &svc, None, &no_cidr).unwrap() {
+    match translate(&settings(), &svc, None).unwrap() {
         Translation::Skip {
             keep_floating_ip,
             owner_tags,
@@ -813,25 +809,20 @@ fn svc_ref(ns: &str, name: &str) -> ServiceRef {
 
 #[test]
 fn a_cluster_ip_outside_the_service_subnet_is_an_error_unless_neutron_picks() {
-    let cidr = |id: &str| (id == "service-subnet").then(|| "10.2.0.0/16".parse::<IpNet>().unwrap());
-    let svc = web(json!({"clusterIP": "10.3.0.5"}));
-    let e = translate(&settings(), &svc, None, &cidr).unwrap_err();
-    assert_eq!(e.field_path(), "service.spec.clusterIP");
-    assert!(e.to_string().contains("vip_from_cluster_ip"), "{e}");
-    let inside = web(json!({"clusterIP": "10.2.0.5"}));
-    assert!(translate(&settings(), &inside, None, &cidr).is_ok());
-    let mut s = settings();
-    s.octavia_defaults.vip_from_cluster_ip = false;
-    let d = desired(translate(&s, &svc, None, &cidr).unwrap());
-    assert_eq!(d.vip.address, None);
-    // The same check on a translation made without the CIDR (the reconciler's way).
     let net: IpNet = "10.2.0.0/16".parse().unwrap();
-    let outside = desired(translate(&settings(), &svc, None, &no_cidr).unwrap());
+    let svc = web(json!({"clusterIP": "10.3.0.5"}));
+    let outside = desired(translate(&settings(), &svc, None).unwrap());
     let e = crate::translate::check_vip_in_subnet(&outside.vip, net).unwrap_err();
     assert_eq!(e.field_path(), "service.spec.clusterIP");
+    assert!(e.to_string().contains("vip_from_cluster_ip"), "{e}");
     assert!(e.to_string().contains("service-subnet"), "{e}");
-    let inside = desired(translate(&settings(), &inside, None, &no_cidr).unwrap());
+    let inside =
+        desired(translate(&settings(), &web(json!({"clusterIP": "10.2.0.5"})), None).unwrap());
     assert!(crate::translate::check_vip_in_subnet(&inside.vip, net).is_ok());
+    let mut s = settings();
+    s.octavia_defaults.vip_from_cluster_ip = false;
+    let d = desired(translate(&s, &svc, None).unwrap());
+    assert_eq!(d.vip.address, None);
     assert!(crate::translate::check_vip_in_subnet(&d.vip, net).is_ok());
 }
 
