@@ -11,6 +11,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
 use reqwest::Method;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
@@ -43,19 +44,6 @@ pub struct Cloud {
     known: Mutex<std::collections::HashSet<String>>,
 }
 
-pub(super) fn text(v: &Value, k: &str) -> Option<String> {
-    v.get(k)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-}
-
-fn list<'a>(v: &'a Value, k: &str) -> &'a [Value] {
-    v.get(k)
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
-}
-
 impl Cloud {
     pub fn new(session: SharedSession, api: Api) -> Cloud {
         Cloud {
@@ -80,15 +68,17 @@ impl Cloud {
         }
     }
 
-    pub(super) async fn lb_call(
+    /// A call of the load-balancing API whose answer is read into `T`
+    /// (`None`: no body).
+    pub(super) async fn lb_call<T: DeserializeOwned>(
         &self,
         calls: &Calls,
         method: Method,
         path: ApiPath,
         body: Option<&Value>,
-    ) -> Result<Value, OpenStackError> {
+    ) -> Result<Option<T>, OpenStackError> {
         self.session
-            .call(
+            .call_as(
                 calls,
                 self.lb_service(),
                 method,
@@ -98,16 +88,43 @@ impl Cloud {
             .await
     }
 
-    pub(super) async fn net_call(
+    /// A call of the load-balancing API whose answer is not needed.
+    pub(super) async fn lb_send(
         &self,
         calls: &Calls,
         method: Method,
         path: ApiPath,
         body: Option<&Value>,
-    ) -> Result<Value, OpenStackError> {
-        self.session
-            .call(calls, Service::Network, method, &path, body)
+    ) -> Result<(), OpenStackError> {
+        self.lb_call::<IgnoredAny>(calls, method, path, body)
             .await
+            .map(drop)
+    }
+
+    /// A call of Neutron's API whose answer is read into `T`.
+    pub(super) async fn net_call<T: DeserializeOwned>(
+        &self,
+        calls: &Calls,
+        method: Method,
+        path: ApiPath,
+        body: Option<&Value>,
+    ) -> Result<Option<T>, OpenStackError> {
+        self.session
+            .call_as(calls, Service::Network, method, &path, body)
+            .await
+    }
+
+    /// A call of Neutron's API whose answer is not needed.
+    pub(super) async fn net_send(
+        &self,
+        calls: &Calls,
+        method: Method,
+        path: ApiPath,
+        body: Option<&Value>,
+    ) -> Result<(), OpenStackError> {
+        self.net_call::<IgnoredAny>(calls, method, path, body)
+            .await
+            .map(drop)
     }
 
     /// Octavia's newest API minor version, from its version document (read
@@ -120,9 +137,9 @@ impl Cloud {
             return Ok(m);
         }
         // The version document is at the endpoint's root, one level above `/v2`.
-        let doc = self
+        let doc: Result<Option<wire::Versions>, _> = self
             .session
-            .call(
+            .call_as(
                 calls,
                 Service::LoadBalancer,
                 Method::GET,
@@ -131,7 +148,7 @@ impl Cloud {
             )
             .await;
         let minor = match doc {
-            Ok(v) => max_minor(&v),
+            Ok(v) => v.unwrap_or_default().max_minor(),
             Err(e) => {
                 tracing::warn!(error = %e, "could not read Octavia's versions; assuming the newest API");
                 None
@@ -147,7 +164,7 @@ impl Cloud {
         if let Some(s) = self.subnets.lock().await.get(id) {
             return Ok(s.clone());
         }
-        let v = self
+        let read: Option<wire::OneSubnet> = self
             .net_call(
                 calls,
                 Method::GET,
@@ -155,15 +172,12 @@ impl Cloud {
                 None,
             )
             .await?;
-        let s = &v["subnet"];
+        let s = read.map(|r| r.subnet).unwrap_or_default();
         let info = SubnetInfo {
-            network_id: text(s, "network_id").unwrap_or_default(),
-            cidr: s["cidr"]
-                .as_str()
-                .and_then(|c| c.parse().ok())
-                .ok_or_else(|| {
-                    OpenStackError::Precondition(format!("subnet {id} has no readable CIDR"))
-                })?,
+            network_id: s.network_id.unwrap_or_default(),
+            cidr: s.cidr.and_then(|c| c.parse().ok()).ok_or_else(|| {
+                OpenStackError::Precondition(format!("subnet {id} has no readable CIDR"))
+            })?,
         };
         self.subnets
             .lock()
@@ -204,19 +218,19 @@ impl Cloud {
                 let path = ApiPath::of("networks")
                     .id("network id", id)?
                     .query(&[("fields", "id")]);
-                self.net_call(calls, Method::GET, path, None).await
+                self.net_send(calls, Method::GET, path, None).await
             }
             (ReferenceKind::Flavor, Api::Octavia) => {
                 let path = ApiPath::of("flavors")
                     .id("flavor id", id)?
                     .query(&[("fields", "id")]);
-                self.lb_call(calls, Method::GET, path, None).await
+                self.lb_send(calls, Method::GET, path, None).await
             }
             (ReferenceKind::AvailabilityZone, Api::Octavia) => {
                 let path = ApiPath::of("availabilityzones")
                     .name(id)
                     .query(&[("fields", "name")]);
-                self.lb_call(calls, Method::GET, path, None).await
+                self.lb_send(calls, Method::GET, path, None).await
             }
             _ => return Ok(()),
         };
@@ -231,7 +245,7 @@ impl Cloud {
         if let Some(n) = self.external_network.lock().await.clone() {
             return Ok(n);
         }
-        let v = self
+        let networks: Option<wire::Networks> = self
             .net_call(
                 calls,
                 Method::GET,
@@ -239,9 +253,11 @@ impl Cloud {
                 None,
             )
             .await?;
-        let ids: Vec<String> = list(&v, "networks")
+        let ids: Vec<String> = networks
+            .unwrap_or_default()
+            .networks
             .iter()
-            .filter_map(|n| text(n, "id"))
+            .filter_map(|n| wire::present(&n.id))
             .collect();
         match ids.as_slice() {
             [one] => {
@@ -425,20 +441,12 @@ impl Cloud {
     }
 
     /// A typed GET of the load-balancing API (`None`: no body).
-    async fn lb_read<T: serde::de::DeserializeOwned>(
+    async fn lb_read<T: DeserializeOwned>(
         &self,
         calls: &Calls,
         path: ApiPath,
     ) -> Result<Option<T>, OpenStackError> {
-        self.session
-            .call_as(
-                calls,
-                self.lb_service(),
-                Method::GET,
-                &path.below("/lbaas"),
-                None,
-            )
-            .await
+        self.lb_call(calls, Method::GET, path, None).await
     }
 
     /// Floating IPs a Neutron list answers.
@@ -447,10 +455,7 @@ impl Cloud {
         calls: &Calls,
         path: ApiPath,
     ) -> Result<Vec<ObservedFloatingIp>, OpenStackError> {
-        let list: Option<wire::FloatingIps> = self
-            .session
-            .call_as(calls, Service::Network, Method::GET, &path, None)
-            .await?;
+        let list: Option<wire::FloatingIps> = self.net_call(calls, Method::GET, path, None).await?;
         Ok(list
             .unwrap_or_default()
             .floatingips
@@ -598,14 +603,6 @@ fn tags_or(tags: &Option<Vec<String>>, legacy: &Option<String>) -> Vec<String> {
     }
 }
 
-/// The highest `v2.N` in a version document (`{"versions": [{"id": "v2.29", ...}]}`).
-fn max_minor(doc: &Value) -> Option<u32> {
-    list(doc, "versions")
-        .iter()
-        .filter_map(|v| v["id"].as_str()?.strip_prefix("v2.")?.parse::<u32>().ok())
-        .max()
-}
-
 fn parse_fip(v: &wire::FloatingIpRead) -> Option<ObservedFloatingIp> {
     Some(ObservedFloatingIp {
         id: wire::present(&v.id)?,
@@ -622,10 +619,12 @@ mod tests {
 
     #[test]
     fn the_newest_octavia_version_is_found() {
-        let doc =
-            json!({"versions": [{"id": "v2.0"}, {"id": "v2.29"}, {"id": "v2.12"}, {"id": "v1"}]});
-        assert_eq!(super::max_minor(&doc), Some(29));
-        assert_eq!(super::max_minor(&json!({})), None);
+        let doc: super::wire::Versions = serde_json::from_value(
+            json!({"versions": [{"id": "v2.0"}, {"id": "v2.29"}, {"id": "v2.12"}, {"id": "v1"}]}),
+        )
+        .unwrap();
+        assert_eq!(doc.max_minor(), Some(29));
+        assert_eq!(super::wire::Versions::default().max_minor(), None);
     }
 
     #[test]

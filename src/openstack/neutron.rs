@@ -2,7 +2,7 @@
 
 use reqwest::Method;
 
-use super::cloud::{Cloud, text};
+use super::cloud::Cloud;
 use super::error::OpenStackError;
 use super::path::ApiPath;
 use super::session::Calls;
@@ -42,10 +42,10 @@ impl Cloud {
             subnet_id: subnet_id.as_deref(),
         };
         let body = envelope("floatingip", &create).map_err(OpenStackError::Precondition)?;
-        let v = self
+        let created: Option<wire::Created> = self
             .net_call(calls, Method::POST, ApiPath::of("floatingips"), Some(&body))
             .await?;
-        Ok(text(&v["floatingip"], "id"))
+        Ok(created.and_then(|c| c.id("floatingip")))
     }
 
     /// Binds a floating IP to `port_id`, or (`None`) unbinds it.
@@ -57,20 +57,19 @@ impl Cloud {
     ) -> Result<(), OpenStackError> {
         let body = envelope("floatingip", &wire::FloatingIpPort { port_id })
             .map_err(OpenStackError::Precondition)?;
-        self.net_call(
+        self.net_send(
             calls,
             Method::PUT,
             ApiPath::of("floatingips").id("floating IP id", id)?,
             Some(&body),
         )
         .await
-        .map(drop)
     }
 
     /// Releases a floating IP; one already gone is success.
     pub async fn delete_floating_ip(&self, calls: &Calls, id: &str) -> Result<(), OpenStackError> {
         match self
-            .net_call(
+            .net_send(
                 calls,
                 Method::DELETE,
                 ApiPath::of("floatingips").id("floating IP id", id)?,

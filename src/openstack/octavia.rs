@@ -6,7 +6,7 @@
 use reqwest::Method;
 use serde_json::Value;
 
-use super::cloud::{Cloud, text};
+use super::cloud::Cloud;
 use super::error::OpenStackError;
 use super::path::ApiPath;
 use super::session::Calls;
@@ -45,12 +45,10 @@ impl Cloud {
             &self.load_balancer_body(load_balancer, owner, populated, additional_vips),
         )?;
         let created: Option<wire::CreatedLoadBalancer> = self
-            .session()
-            .call_as(
+            .lb_call(
                 calls,
-                self.lb_service(),
                 Method::POST,
-                &ApiPath::of("loadbalancers").below("/lbaas"),
+                ApiPath::of("loadbalancers"),
                 Some(&body),
             )
             .await?;
@@ -75,7 +73,7 @@ impl Cloud {
         calls: &Calls,
         id: &str,
     ) -> Result<(), OpenStackError> {
-        self.lb_call(
+        self.lb_send(
             calls,
             Method::DELETE,
             ApiPath::of("loadbalancers")
@@ -84,7 +82,6 @@ impl Cloud {
             None,
         )
         .await
-        .map(drop)
     }
 
     /// A load balancer's `provisioning_status`; `None` when it answers 404.
@@ -94,7 +91,7 @@ impl Cloud {
         id: &str,
     ) -> Result<Option<String>, OpenStackError> {
         match self
-            .lb_call(
+            .lb_call::<wire::OneLoadBalancer>(
                 calls,
                 Method::GET,
                 ApiPath::of("loadbalancers").id("load balancer id", id)?,
@@ -103,7 +100,8 @@ impl Cloud {
             .await
         {
             Ok(v) => Ok(Some(
-                text(&v["loadbalancer"], "provisioning_status").unwrap_or_default(),
+                v.and_then(|o| o.loadbalancer.provisioning_status)
+                    .unwrap_or_default(),
             )),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
@@ -120,7 +118,7 @@ impl Cloud {
     ) -> Result<Option<String>, OpenStackError> {
         let mut create = self.listener_body(listener, owner, with_pool);
         create.loadbalancer_id = Some(load_balancer_id.to_string());
-        let v = self
+        let created: Option<wire::Created> = self
             .lb_call(
                 calls,
                 Method::POST,
@@ -128,7 +126,7 @@ impl Cloud {
                 Some(&body("listener", &create)?),
             )
             .await?;
-        Ok(text(&v["listener"], "id"))
+        Ok(created.and_then(|c| c.id("listener")))
     }
 
     pub async fn update_listener(
@@ -148,14 +146,13 @@ impl Cloud {
             timeout_member_data: update.timeout_member_data,
             timeout_tcp_inspect: update.timeout_tcp_inspect,
         };
-        self.lb_call(
+        self.lb_send(
             calls,
             Method::PUT,
             ApiPath::of("listeners").id("listener id", id)?,
             Some(&body("listener", &change)?),
         )
         .await
-        .map(drop)
     }
 
     pub async fn delete_listener(&self, calls: &Calls, id: &str) -> Result<(), OpenStackError> {
@@ -173,7 +170,7 @@ impl Cloud {
     ) -> Result<Option<String>, OpenStackError> {
         let mut create = self.pool_body(pool, owner, populated);
         create.listener_id = Some(listener_id.to_string());
-        let v = self
+        let created: Option<wire::Created> = self
             .lb_call(
                 calls,
                 Method::POST,
@@ -181,7 +178,7 @@ impl Cloud {
                 Some(&body("pool", &create)?),
             )
             .await?;
-        Ok(text(&v["pool"], "id"))
+        Ok(created.and_then(|c| c.id("pool")))
     }
 
     pub async fn update_pool(
@@ -200,14 +197,13 @@ impl Cloud {
                 .as_ref()
                 .map_or(Tags::Untagged, |t| self.tags(t, "description")),
         };
-        self.lb_call(
+        self.lb_send(
             calls,
             Method::PUT,
             ApiPath::of("pools").id("pool id", id)?,
             Some(&body("pool", &change)?),
         )
         .await
-        .map(drop)
     }
 
     pub async fn delete_pool(&self, calls: &Calls, id: &str) -> Result<(), OpenStackError> {
@@ -228,14 +224,13 @@ impl Cloud {
             .iter()
             .map(|m| self.member_body(&m.member, &m.subnet_id, m.owned.then_some(owner)))
             .collect();
-        self.lb_call(
+        self.lb_send(
             calls,
             Method::PUT,
             ApiPath::of("pools").id("pool id", pool_id)?.then("members"),
             Some(&body("members", &batch)?),
         )
         .await
-        .map(drop)
     }
 
     pub async fn create_member(
@@ -247,7 +242,7 @@ impl Cloud {
         owner: &[String],
     ) -> Result<Option<String>, OpenStackError> {
         let create = body("member", &self.member_body(member, subnet_id, Some(owner)))?;
-        let v = self
+        let created: Option<wire::Created> = self
             .lb_call(
                 calls,
                 Method::POST,
@@ -255,7 +250,7 @@ impl Cloud {
                 Some(&create),
             )
             .await?;
-        Ok(text(&v["member"], "id"))
+        Ok(created.and_then(|c| c.id("member")))
     }
 
     pub async fn delete_member(
@@ -283,7 +278,7 @@ impl Cloud {
     ) -> Result<Option<String>, OpenStackError> {
         let mut create = self.monitor_body(monitor, owner);
         create.pool_id = Some(pool_id.to_string());
-        let v = self
+        let created: Option<wire::Created> = self
             .lb_call(
                 calls,
                 Method::POST,
@@ -291,7 +286,7 @@ impl Cloud {
                 Some(&body("healthmonitor", &create)?),
             )
             .await?;
-        Ok(text(&v["healthmonitor"], "id"))
+        Ok(created.and_then(|c| c.id("healthmonitor")))
     }
 
     pub async fn update_health_monitor(
@@ -302,14 +297,13 @@ impl Cloud {
     ) -> Result<(), OpenStackError> {
         // The type is immutable; tags and name are not the monitor's settings.
         let change = self.monitor_settings(monitor);
-        self.lb_call(
+        self.lb_send(
             calls,
             Method::PUT,
             ApiPath::of("healthmonitors").id("health monitor id", id)?,
             Some(&body("healthmonitor", &change)?),
         )
         .await
-        .map(drop)
     }
 
     pub async fn delete_health_monitor(
@@ -326,15 +320,13 @@ impl Cloud {
 
     /// Deletes a child object; one already gone is success.
     async fn delete_child(&self, calls: &Calls, path: ApiPath) -> Result<(), OpenStackError> {
-        match self.lb_call(calls, Method::DELETE, path, None).await {
+        match self.lb_send(calls, Method::DELETE, path, None).await {
             Ok(_) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),
             Err(e) => Err(e),
         }
     }
 
-    /// Sets the owner tags on a request body: `tags` on Octavia, a text
-    /// field on the legacy API.
     /// The owner tags as this API takes them: `tags` on Octavia, a text
     /// field on the legacy API.
     pub(super) fn tags(&self, tags: &[String], legacy_field: &'static str) -> Tags {

@@ -223,21 +223,9 @@ impl Session {
         self.token(false).await.map(|_| ())
     }
 
-    /// One call; `path` is below the service's API root (`/lbaas/...`, `/floatingips`).
-    /// Reads (GET) and writes are counted in `calls`. A 401 renews the token once.
-    pub async fn call(
-        &self,
-        calls: &Calls,
-        service: Service,
-        method: Method,
-        path: &ApiPath,
-        body: Option<&Value>,
-    ) -> Result<Value, OpenStackError> {
-        let answer: Option<Value> = self.call_as(calls, service, method, path, body).await?;
-        Ok(answer.unwrap_or(Value::Null))
-    }
-
-    /// One call whose answer is read straight into `T` (`None`: no body):
+    /// One call; `path` is below the service's API root (`/lbaas/...`,
+    /// `/floatingips`). Reads (GET) and writes are counted in `calls`; a 401
+    /// renews the token once. The answer is read straight into `T` (`None`: no body):
     /// what is not in `T` is skipped, not built, so a big answer (a load
     /// balancer with thousands of members) costs little memory.
     pub async fn call_as<T: serde::de::DeserializeOwned>(

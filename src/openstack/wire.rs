@@ -1,7 +1,9 @@
-//! Wire types: the bodies svc-lbaas sends to Octavia and Neutron, and the
-//! answers whose size grows with a Service's (a load balancer's create, a
-//! pool's members), which serde reads field by field, skipping the rest
-//! without building it.
+//! Wire types: the bodies svc-lbaas sends to Octavia and Neutron, and every
+//! answer it reads, which serde reads field by field, skipping the rest
+//! without building it (a load balancer's create, a pool's thousands of
+//! members).
+
+use std::collections::HashMap;
 
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
@@ -186,6 +188,62 @@ pub fn envelope<T: Serialize>(resource: &str, body: &T) -> Result<serde_json::Va
 }
 
 // ---------------------------------------------------------------- answers read
+
+/// An object's id: the one field read of a create's answer, a network
+/// list or a version document.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Identified {
+    pub id: Option<String>,
+}
+
+/// A create's answer, `{"<resource>": {"id": ...}}`.
+#[derive(Debug, Deserialize)]
+pub struct Created(HashMap<String, Identified>);
+
+impl Created {
+    /// The id of the `resource` made.
+    pub fn id(mut self, resource: &str) -> Option<String> {
+        present(&self.0.remove(resource)?.id)
+    }
+}
+
+/// `GET /v2.0/subnets/{id}`.
+#[derive(Debug, Deserialize)]
+pub struct OneSubnet {
+    pub subnet: SubnetRead,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SubnetRead {
+    pub network_id: Option<String>,
+    pub cidr: Option<String>,
+}
+
+/// `GET /v2.0/networks?router:external=true&fields=id`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Networks {
+    pub networks: Vec<Identified>,
+}
+
+/// Octavia's version document, `{"versions": [{"id": "v2.29", ...}]}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Versions {
+    pub versions: Vec<Identified>,
+}
+
+impl Versions {
+    /// The highest `v2.N` offered.
+    pub fn max_minor(&self) -> Option<u32> {
+        self.versions
+            .iter()
+            .filter_map(|v| v.id.as_deref()?.strip_prefix("v2.")?.parse().ok())
+            .max()
+    }
+}
 
 /// `POST /lbaas/loadbalancers`: Octavia answers the whole tree it made.
 #[derive(Debug, Deserialize)]
@@ -382,6 +440,20 @@ mod tests {
             envelope("member", &member(Tags::Untagged)).unwrap(),
             json!({"member": {"address": "10.1.0.5", "protocol_port": 8080}})
         );
+    }
+
+    #[test]
+    fn a_create_is_read_for_the_id_of_what_it_made() {
+        let created = |v| serde_json::from_value::<Created>(v).unwrap();
+        let pool = json!({"pool": {"id": "8f1e", "name": "p", "members": [{"id": "x"}]}});
+        assert_eq!(created(pool.clone()).id("pool").as_deref(), Some("8f1e"));
+        assert_eq!(
+            created(pool).id("listener"),
+            None,
+            "another resource's answer"
+        );
+        assert_eq!(created(json!({"member": {"id": ""}})).id("member"), None);
+        assert!(serde_json::from_value::<Created>(json!({"pool": "8f1e"})).is_err());
     }
 
     #[test]
