@@ -13,7 +13,7 @@ use tonic::{Request, Response, Status};
 use super::{AppState, auth, authorize, process_events};
 use crate::error::Problem;
 use crate::reconcile::ProgressEvent;
-use crate::reconcile::{ApplyInput, ApplyOptions, ApplyResponse};
+use crate::reconcile::{Answer, ApplyInput, ApplyOptions, ApplyResponse};
 
 /// The generated messages and service (generated code: lints of its own).
 #[allow(clippy::large_enum_variant, clippy::all)]
@@ -276,7 +276,7 @@ impl Translator {
         }
         let input =
             ApplyInput::from_json(Value::Object(body)).map_err(|e| status(&Problem::from(&e)))?;
-        authorize(caller, super::namespace_of(&input)).map_err(problem_status)?;
+        authorize(caller, input.namespace()).map_err(problem_status)?;
         let options = ApplyOptions::requested(req.wait, req.timeout_s.map(u64::from));
         Ok((input, options))
     }
@@ -432,14 +432,14 @@ impl pb::translator_server::Translator for Translator {
         let mut results = Vec::with_capacity(items.len());
         for item in items {
             match item.outcome {
-                Ok(super::Answer::Applied(a) | super::Answer::Deleted(a)) => {
+                Ok(Answer::Applied(a) | Answer::Deleted(a)) => {
                     results.push(pb::ApplyResponse::from(&*a))
                 }
                 Ok(other) => {
                     // Pending, ignored (or planned): said in the action and the reason.
                     let (action, reason) = match other {
-                        super::Answer::Pending(r) => ("pending", r.to_string()),
-                        super::Answer::Ignored(r) => ("ignored", r),
+                        Answer::Pending(r) => ("pending", r.to_string()),
+                        Answer::Ignored(r) => ("ignored", r),
                         _ => ("", String::new()),
                     };
                     results.push(pb::ApplyResponse {

@@ -23,7 +23,8 @@ use self::error::ProblemResponse;
 use crate::error::Kind;
 use crate::error::Problem;
 use crate::model::ServiceRef;
-use crate::reconcile::{ApplyInput, ApplyOptions, Reconciler};
+use crate::reconcile::events::Step;
+use crate::reconcile::{Answer, ApplyInput, ApplyOptions, Reconciler, Work};
 
 /// Request bodies above this are refused with 413.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -96,15 +97,6 @@ fn authorize(caller: &auth::Caller, namespace: &str) -> Result<(), ProblemRespon
         format!("token {} may not touch namespace {namespace}", caller.name),
     );
     Err(ProblemResponse(Box::new(p)))
-}
-
-fn namespace_of(input: &ApplyInput) -> &str {
-    input
-        .service
-        .metadata
-        .namespace
-        .as_deref()
-        .unwrap_or("default")
 }
 
 /// `x-request-id` in (or a new one) and out, and a span carrying it.
@@ -228,7 +220,7 @@ async fn plan(
 ) -> Result<Response, ProblemResponse> {
     let Query(q) = q.map_err(bad_query)?;
     let input = input(body)?;
-    authorize(&caller, namespace_of(&input))?;
+    authorize(&caller, input.namespace())?;
     let plan = s.reconciler.plan(&input, q.offline).await?;
     Ok(Json(plan).into_response())
 }
@@ -275,7 +267,7 @@ async fn apply(
 ) -> Result<Response, ProblemResponse> {
     let Query(q) = q.map_err(bad_query)?;
     let input = input(body)?;
-    authorize(&caller, namespace_of(&input))?;
+    authorize(&caller, input.namespace())?;
     let answer = s.reconciler.apply(&input, q.options()).await?;
     Ok((converged_status(answer.converged), Json(answer)).into_response())
 }
@@ -355,7 +347,7 @@ fn item_json(i: &EventItem) -> Value {
     let mut v = json!({"type": i.event, "kind": i.kind, "namespace": i.namespace, "name": i.name});
     match &i.outcome {
         Ok(answer) => {
-            v["status"] = json!(answer.status().as_u16());
+            v["status"] = json!(answer_status(answer).as_u16());
             v["result"] = answer.to_json();
         }
         Err(p) => {
@@ -365,22 +357,6 @@ fn item_json(i: &EventItem) -> Value {
         }
     }
     v
-}
-
-fn meta(object: &Value) -> (String, String, String) {
-    let text = |p: &str| {
-        object
-            .pointer(p)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    let namespace = object
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .unwrap_or("default")
-        .to_string();
-    (text("/kind"), namespace, text("/metadata/name"))
 }
 
 /// `POST /v1/events`: a watch event `{"type", "object"}` or a `List` (of
@@ -419,7 +395,7 @@ async fn events(
     if single && let Some(item) = results.first() {
         // One event's failure is the answer's: a problem, as any request's.
         return match &item.outcome {
-            Ok(answer) => Ok((answer.status(), Json(item_json(item))).into_response()),
+            Ok(answer) => Ok((answer_status(answer), Json(item_json(item))).into_response()),
             Err(p) => Err(ProblemResponse(p.0.clone())),
         };
     }
@@ -435,162 +411,32 @@ pub(crate) async fn process_events(
     value: Value,
     options: ApplyOptions,
 ) -> Result<(bool, Vec<EventItem>), ProblemResponse> {
-    let single = value.get("object").is_some();
-    let entries: Vec<(String, Value)> = if single {
-        let kind = value.get("type").and_then(Value::as_str).unwrap_or("");
-        vec![(kind.to_string(), value["object"].clone())]
-    } else if value
-        .get("kind")
-        .and_then(Value::as_str)
-        .is_some_and(|k| k.ends_with("List"))
-    {
-        crate::k8s::list_items(&value)
-            .map(|items| {
-                items
-                    .into_iter()
-                    .map(|i| match i.get("object") {
-                        Some(o) => (i["type"].as_str().unwrap_or("").to_string(), o.clone()),
-                        None => ("MODIFIED".to_string(), i),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    } else {
-        let p = Problem::of(
-            Kind::InvalidEvent,
-            "expected a watch event {\"type\", \"object\"} or a List",
-        );
-        return Err(p.with_field("type").into());
-    };
-    let mut results: Vec<EventItem> = Vec::new();
-    // What needs the cloud, run after the loop: concurrently per Service.
-    let mut jobs: Vec<Job> = Vec::new();
-    // EndpointSlices of one Service are reconciled together.
-    let mut slices: Vec<(
-        ServiceRef,
-        String,
-        Vec<k8s_openapi::api::discovery::v1::EndpointSlice>,
-    )> = Vec::new();
-    for (index, (event, object)) in entries.into_iter().enumerate() {
-        let (kind, namespace, name) = meta(&object);
-        let mut item = EventItem {
-            kind: kind.clone(),
-            event: event.clone(),
-            namespace: namespace.clone(),
-            name: name.clone(),
-            outcome: Ok(Answer::Ignored(
-                "not a Service, Endpoints or EndpointSlice event".into(),
-            )),
+    let allowed = |ns: &str| authorize(caller, ns).map_err(|p| p.0);
+    let decoded = crate::reconcile::events::decode(&s.reconciler, value, &allowed)
+        .map_err(ProblemResponse)?;
+    let mut results = Vec::with_capacity(decoded.events.len());
+    let mut work = Vec::new();
+    for (slot, e) in decoded.events.into_iter().enumerate() {
+        let outcome = match e.step {
+            Ok(Step::Answered(answer)) => Ok(answer),
+            Ok(Step::Work(w)) => {
+                work.push((slot, w));
+                Ok(Answer::Queued)
+            }
+            Err(p) => Err(ProblemResponse(p)),
         };
-        if let Err(p) = authorize(caller, &namespace) {
-            item.outcome = Err(p);
-            results.push(item);
-            continue;
-        }
-        let decode_error = |e: crate::k8s::InputError| ProblemResponse(Box::new(Problem::from(&e)));
-        if !matches!(
-            event.as_str(),
-            "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR"
-        ) {
-            let mut p = Problem::of(
-                Kind::InvalidEvent,
-                format!(
-                    "event type {:?} is not ADDED, MODIFIED, DELETED, BOOKMARK or ERROR",
-                    event.chars().take(40).collect::<String>()
-                ),
-            );
-            p.field = Some(if single {
-                "type".into()
-            } else {
-                format!("items[{index}].type")
-            });
-            item.outcome = Err(ProblemResponse(Box::new(p)));
-            results.push(item);
-            continue;
-        }
-        let slot = results.len();
-        let work: Result<Option<Work>, ProblemResponse> = match (kind.as_str(), event.as_str()) {
-            (_, "BOOKMARK" | "ERROR") => {
-                item.outcome = Ok(Answer::Ignored(format!("{event} events carry no change")));
-                Ok(None)
-            }
-            ("Service", "DELETED") => (|| {
-                let svc: k8s_openapi::api::core::v1::Service =
-                    crate::k8s::decode("event", "object.", object).map_err(decode_error)?;
-                let keep = match crate::translate::translate(&s.reconciler.settings, &svc, None) {
-                    Ok(crate::model::Translation::LoadBalancer(d)) => d.keep_floating_ip,
-                    Ok(crate::model::Translation::Skip {
-                        keep_floating_ip, ..
-                    }) => keep_floating_ip,
-                    Err(_) => false,
-                };
-                let service = named_service(&namespace, &name, "object.metadata.")?;
-                Ok(Some(Work::Delete { service, keep }))
-            })(),
-            ("Service", _) => ApplyInput::from_json(json!({"service": object}))
-                .map_err(decode_error)
-                .map(|input| Some(Work::Apply(Box::new(input)))),
-            ("Endpoints", "DELETED") => {
-                item.outcome = Ok(Answer::Ignored(
-                    "deleted Endpoints: the Service's deletion removes the load balancer".into(),
-                ));
-                Ok(None)
-            }
-            ("Endpoints", _) => (|| {
-                let ep: k8s_openapi::api::core::v1::Endpoints =
-                    crate::k8s::decode("event", "object.", object).map_err(decode_error)?;
-                let service = named_service(&namespace, &name, "object.metadata.")?;
-                Ok(Some(Work::Endpoints {
-                    service,
-                    endpoints: Box::new(ep),
-                }))
-            })(),
-            ("EndpointSlice", "DELETED") => {
-                item.outcome = Ok(Answer::Ignored(
-                    "a deleted EndpointSlice: send the Service's remaining slices together to reconcile"
-                        .into(),
-                ));
-                Ok(None)
-            }
-            ("EndpointSlice", _) => match slice_key(&namespace, object) {
-                Ok((key, slice)) => {
-                    match slices.iter_mut().find(|(k, _, _)| *k == key) {
-                        Some((_, _, list)) => list.push(slice),
-                        None => slices.push((key, event.clone(), vec![slice])),
-                    }
-                    continue;
-                }
-                Err(p) => Err(p),
-            },
-            _ => Ok(None),
-        };
-        match work {
-            Ok(Some(work)) => jobs.push(Job { slot, work }),
-            Ok(None) => {}
-            Err(p) => item.outcome = Err(p),
-        }
-        results.push(item);
-    }
-    for (service, event, list) in slices {
-        jobs.push(Job {
-            slot: results.len(),
-            work: Work::Slices {
-                service: service.clone(),
-                slices: list,
-            },
-        });
         results.push(EventItem {
-            kind: "EndpointSlice".into(),
-            event,
-            namespace: service.namespace.clone(),
-            name: service.name.clone(),
-            outcome: Ok(Answer::Queued),
+            kind: e.kind,
+            event: e.event,
+            namespace: e.namespace,
+            name: e.name,
+            outcome,
         });
     }
-    for (slot, outcome) in run_jobs(s, jobs, options).await {
-        results[slot].outcome = outcome;
+    for (slot, outcome) in s.reconciler.run_all(work, options).await {
+        results[slot].outcome = outcome.map_err(Into::into);
     }
-    Ok((single, results))
+    Ok((decoded.single, results))
 }
 
 #[derive(Debug, Deserialize)]
@@ -713,18 +559,16 @@ pub(crate) async fn process_sync(
             endpoints: input.endpoints.map(|(_, e)| e),
             endpoint_slices: (!slices.is_empty()).then_some(slices),
         });
-        jobs.push(Job {
-            slot: items.len(),
-            work: if dry_run {
-                Work::Plan(apply)
-            } else {
-                Work::Apply(apply)
-            },
-        });
+        let work = if dry_run {
+            Work::Plan(apply)
+        } else {
+            Work::Apply(apply)
+        };
+        jobs.push((items.len(), work));
         items.push((service.to_string(), Ok(Answer::Queued)));
     }
-    for (slot, outcome) in run_jobs(s, jobs, options).await {
-        items[slot].1 = outcome;
+    for (slot, outcome) in s.reconciler.run_all(jobs, options).await {
+        items[slot].1 = outcome.map_err(Into::into);
     }
     let orphans = s
         .reconciler
@@ -733,7 +577,7 @@ pub(crate) async fn process_sync(
     let services: Vec<Value> = items
         .iter()
         .map(|(service, outcome)| match outcome {
-            Ok(answer) => json!({"service": service, "status": answer.status().as_u16(), "result": answer.to_json()}),
+            Ok(answer) => json!({"service": service, "status": answer_status(answer).as_u16(), "result": answer.to_json()}),
             Err(p) => {
                 crate::error::record(&p.0);
                 json!({"service": service, "status": p.0.status, "problem": serde_json::to_value(&*p.0).unwrap_or(Value::Null)})
@@ -751,198 +595,13 @@ pub(crate) async fn process_sync(
 /// What became of one item: its answer, or its problem.
 pub(crate) type Outcome = Result<Answer, ProblemResponse>;
 
-/// The answer of one event or sync item, typed: REST writes it as JSON,
-/// gRPC field by field.
-pub(crate) enum Answer {
-    Applied(Box<crate::reconcile::ApplyResponse>),
-    /// A deletion: 200 even while Octavia still deletes (`converged` says so).
-    Deleted(Box<crate::reconcile::ApplyResponse>),
-    Planned(Box<crate::response::PlanResponse>),
-    /// Members for a Service that has no load balancer yet.
-    Pending(&'static str),
-    /// An event that asks nothing of the cloud, and why.
-    Ignored(String),
-    /// Waiting for its job (filled in when the job ran).
-    Queued,
-}
-
-impl Answer {
-    /// The item's HTTP status: an apply still converging, or pending members, is 202.
-    pub(crate) fn status(&self) -> StatusCode {
-        match self {
-            Answer::Applied(a) => converged_status(a.converged),
-            Answer::Pending(_) => converged_status(false),
-            _ => converged_status(true),
-        }
-    }
-
-    pub(crate) fn to_json(&self) -> Value {
-        match self {
-            Answer::Applied(a) | Answer::Deleted(a) => {
-                serde_json::to_value(a).unwrap_or(Value::Null)
-            }
-            Answer::Planned(p) => serde_json::to_value(p).unwrap_or(Value::Null),
-            Answer::Pending(reason) => json!({"pending": reason}),
-            Answer::Ignored(reason) => json!({"ignored": reason}),
-            Answer::Queued => Value::Null,
-        }
-    }
+/// An event's or sync item's HTTP status: 202 while it still converges.
+pub(crate) fn answer_status(answer: &Answer) -> StatusCode {
+    converged_status(answer.converged())
 }
 
 /// 200 when the cloud holds what was asked, 202 while it still converges:
 /// the one rule REST and gRPC share (gRPC says it in `converged`).
 pub(crate) fn converged_status(converged: bool) -> StatusCode {
     StatusCode::from_u16(crate::error::success_status(converged)).unwrap_or(StatusCode::OK)
-}
-
-/// How many Services a List of events (or a sync) works on at once.
-pub const EVENT_CONCURRENCY: usize = 8;
-
-/// What one event asks of the cloud.
-pub(crate) enum Work {
-    Apply(Box<ApplyInput>),
-    /// A dry run's apply: the plan, no writes.
-    Plan(Box<ApplyInput>),
-    Delete {
-        service: ServiceRef,
-        keep: bool,
-    },
-    Endpoints {
-        service: ServiceRef,
-        endpoints: Box<k8s_openapi::api::core::v1::Endpoints>,
-    },
-    Slices {
-        service: ServiceRef,
-        slices: Vec<k8s_openapi::api::discovery::v1::EndpointSlice>,
-    },
-}
-
-impl Work {
-    fn service(&self) -> ServiceRef {
-        match self {
-            Work::Apply(input) | Work::Plan(input) => ServiceRef {
-                namespace: namespace_of(input).to_string(),
-                name: input.service.metadata.name.clone().unwrap_or_default(),
-            },
-            Work::Delete { service, .. }
-            | Work::Endpoints { service, .. }
-            | Work::Slices { service, .. } => service.clone(),
-        }
-    }
-}
-
-/// A piece of work and the slot of the answer it fills.
-pub(crate) struct Job {
-    pub slot: usize,
-    pub work: Work,
-}
-
-/// Runs the jobs, [`EVENT_CONCURRENCY`] Services at a time; the jobs of one
-/// Service one after the other, in their order. Answers (slot, outcome).
-pub(crate) async fn run_jobs(
-    s: &AppState,
-    jobs: Vec<Job>,
-    options: ApplyOptions,
-) -> Vec<(usize, Outcome)> {
-    use futures_util::StreamExt as _;
-    let mut groups: Vec<(ServiceRef, Vec<Job>)> = Vec::new();
-    for job in jobs {
-        let key = job.work.service();
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, list)) => list.push(job),
-            None => groups.push((key, vec![job])),
-        }
-    }
-    futures_util::stream::iter(groups.into_iter().map(|(_, jobs)| async move {
-        let mut done = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            done.push((job.slot, run_work(s, job.work, options).await));
-        }
-        done
-    }))
-    .buffer_unordered(EVENT_CONCURRENCY)
-    .collect::<Vec<_>>()
-    .await
-    .into_iter()
-    .flatten()
-    .collect()
-}
-
-async fn run_work(s: &AppState, work: Work, options: ApplyOptions) -> Outcome {
-    let applied = |a: crate::reconcile::ApplyResponse| Answer::Applied(Box::new(a));
-    match work {
-        Work::Apply(input) => Ok(applied(s.reconciler.apply(&input, options).await?)),
-        Work::Plan(input) => Ok(Answer::Planned(Box::new(
-            s.reconciler.plan(&input, false).await?,
-        ))),
-        Work::Delete { service, keep } => {
-            let a = s.reconciler.delete(&service, keep, options).await?;
-            Ok(Answer::Deleted(Box::new(a)))
-        }
-        Work::Endpoints { service, endpoints } => {
-            let backends = crate::translate::Backends {
-                endpoints: Some(&endpoints),
-                endpoint_slices: &[],
-            };
-            Ok(members_result(
-                s.reconciler
-                    .apply_members(&service, backends, options)
-                    .await?,
-            ))
-        }
-        Work::Slices { service, slices } => {
-            let backends = crate::translate::Backends {
-                endpoints: None,
-                endpoint_slices: &slices,
-            };
-            Ok(members_result(
-                s.reconciler
-                    .apply_members(&service, backends, options)
-                    .await?,
-            ))
-        }
-    }
-}
-
-/// An EndpointSlice event's slice and the Service it belongs to (its label).
-fn slice_key(
-    namespace: &str,
-    object: Value,
-) -> Result<(ServiceRef, k8s_openapi::api::discovery::v1::EndpointSlice), ProblemResponse> {
-    let label_field = "object.metadata.labels[\"kubernetes.io/service-name\"]";
-    let slice: k8s_openapi::api::discovery::v1::EndpointSlice =
-        crate::k8s::decode("event", "object.", object)
-            .map_err(|e| ProblemResponse(Box::new(Problem::from(&e))))?;
-    let Some(svc) = slice
-        .metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get("kubernetes.io/service-name"))
-        .cloned()
-    else {
-        let p = Problem::of(
-            Kind::InvalidObject,
-            "the label kubernetes.io/service-name is missing",
-        );
-        return Err(p
-            .titled("EndpointSlice without its Service")
-            .with_field(label_field)
-            .into());
-    };
-    match named_service(namespace, &svc, "object.metadata.") {
-        Ok(key) => Ok((key, slice)),
-        Err(mut p) => {
-            p.0.field = Some(label_field.into());
-            Err(p)
-        }
-    }
-}
-
-fn members_result(outcome: crate::reconcile::MembersOutcome) -> Answer {
-    match outcome {
-        crate::reconcile::MembersOutcome::Pending => {
-            Answer::Pending("no load balancer for this Service yet: members come with its apply")
-        }
-        crate::reconcile::MembersOutcome::Applied(answer) => Answer::Applied(answer),
-    }
 }

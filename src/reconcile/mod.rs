@@ -20,6 +20,7 @@ use crate::translate::{self, Backends, TranslateError};
 mod answer;
 pub mod cloud;
 mod error;
+pub mod events;
 pub mod execute;
 pub mod memory;
 mod request;
@@ -31,6 +32,7 @@ pub use answer::*;
 use cloud::Calls;
 pub use cloud::{CloudPort, LoadBalancing, Observing, ProgressEvent};
 pub use error::ReconcileError;
+pub use events::{Answer, EVENT_CONCURRENCY, Work};
 use execute::Progress;
 pub use request::{ApplyInput, ApplyOptions, DEFAULT_TIMEOUT};
 

@@ -20,6 +20,15 @@ pub struct ApplyInput {
 }
 
 impl ApplyInput {
+    /// The Service's namespace (`default` when absent, as Kubernetes reads it).
+    pub fn namespace(&self) -> &str {
+        self.service
+            .metadata
+            .namespace
+            .as_deref()
+            .unwrap_or("default")
+    }
+
     /// Reads `{"service": ..., "endpoints": ..., "endpointSlices": [...]}`.
     pub fn from_json(body: Value) -> Result<ApplyInput, InputError> {
         let Value::Object(mut map) = body else {
