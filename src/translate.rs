@@ -382,14 +382,7 @@ fn listeners(
     is_load_balancer_type: bool,
     notes: &mut Vec<String>,
 ) -> Result<Vec<DesiredListener>, TranslateError> {
-    let defaults = &settings.neutron_defaults;
-    let ports = spec.ports.clone().unwrap_or_default();
     let is_api_service = service_ref.namespace == "default" && service_ref.name == "kubernetes";
-    let lb_algorithm = annotations.lb_method.unwrap_or(if is_api_service {
-        LbAlgorithm::LeastConnections
-    } else {
-        settings.octavia_defaults.lb_algorithm
-    });
     let session_persistence = match spec.session_affinity.as_deref() {
         Some("ClientIP") => Some(SessionPersistence::SourceIp),
         Some("None") | None => None,
@@ -400,18 +393,123 @@ fn listeners(
             ));
         }
     };
-    let allowed_cidrs = if is_load_balancer_type {
-        source_ranges(spec.load_balancer_source_ranges.as_deref().unwrap_or(&[]))?
-    } else {
-        Vec::new()
+    let shared = PortShared {
+        service_ref,
+        annotations,
+        is_api_service,
+        lb_algorithm: annotations.lb_method.unwrap_or(if is_api_service {
+            LbAlgorithm::LeastConnections
+        } else {
+            settings.octavia_defaults.lb_algorithm
+        }),
+        session_persistence,
+        allowed_cidrs: if is_load_balancer_type {
+            source_ranges(spec.load_balancer_source_ranges.as_deref().unwrap_or(&[]))?
+        } else {
+            Vec::new()
+        },
+        member_subnet: annotations
+            .member_subnet_id
+            .clone()
+            .or_else(|| settings.neutron_defaults.pod_subnet.clone()),
+        groups: backends.map(|b| endpoint_groups(b, family)).transpose()?,
     };
-    let groups = backends.map(|b| endpoint_groups(b, family)).transpose()?;
+    let ports = spec.ports.as_deref().unwrap_or(&[]);
     let mut listeners: Vec<DesiredListener> = Vec::with_capacity(ports.len());
     let mut seen = BTreeSet::new();
     for (i, port) in ports.iter().enumerate() {
         let number = port_number(port.port, &format!("service.spec.ports[{i}].port"))?;
         let port_protocol = port_protocol(port, i)?;
-        let protocol = match annotations.listener_protocol {
+        let protocol = shared.listener_protocol(port_protocol, i)?;
+        if !seen.insert((protocol, number)) {
+            return Err(TranslateError::field(
+                format!("service.spec.ports[{i}].port"),
+                format!("port {} {number} is listed twice", port_protocol.as_str()),
+            ));
+        }
+        listeners.push(shared.listener(port, i, (number, port_protocol, protocol), notes)?);
+    }
+    listeners.sort_by(|a, b| a.name.cmp(&b.name));
+    if backends.is_none() {
+        notes.push("no Endpoints or EndpointSlices given: members are left as they are".into());
+    }
+    Ok(listeners)
+}
+
+/// What the listeners and pools of one Service's ports share.
+struct PortShared<'a> {
+    service_ref: &'a ServiceRef,
+    annotations: &'a Annotations,
+    /// `default/kubernetes`: HTTPS listeners, least connections.
+    is_api_service: bool,
+    lb_algorithm: LbAlgorithm,
+    session_persistence: Option<SessionPersistence>,
+    allowed_cidrs: Vec<IpNet>,
+    member_subnet: Option<String>,
+    /// `None`: no Endpoints or EndpointSlices given, members left alone.
+    groups: Option<Vec<EndpointGroup<'a>>>,
+}
+
+impl PortShared<'_> {
+    /// The listener, pool and members of `spec.ports[i]`, given its number,
+    /// its protocol and the listener's.
+    fn listener(
+        &self,
+        port: &ServicePort,
+        i: usize,
+        (number, port_protocol, protocol): (u16, ListenerProtocol, ListenerProtocol),
+        notes: &mut Vec<String>,
+    ) -> Result<DesiredListener, TranslateError> {
+        let pool_protocol = self.pool_protocol(protocol, i)?;
+        let target_port = target_port(port, i)?;
+        let members = match &self.groups {
+            Some(g) => Some(members_for_port(
+                port,
+                i,
+                target_port,
+                port_protocol,
+                g,
+                notes,
+            )?),
+            None => None,
+        };
+        let target = match (&port.target_port, target_port) {
+            (Some(IntOrString::String(name)), _) => name.clone(),
+            (_, Some(n)) => n.to_string(),
+            (_, None) => number.to_string(),
+        };
+        let name = names::listener_name(self.service_ref, protocol, number);
+        Ok(DesiredListener {
+            name: name.clone(),
+            protocol,
+            protocol_port: number,
+            allowed_cidrs: self.allowed_cidrs.clone(),
+            options: self.annotations.listener_options.clone(),
+            pool: DesiredPool {
+                name,
+                protocol: pool_protocol,
+                lb_algorithm: self.lb_algorithm,
+                session_persistence: self.session_persistence,
+                members,
+                member_subnet: self.member_subnet.clone(),
+                health_monitor: self
+                    .annotations
+                    .health_monitor
+                    .as_ref()
+                    .map(|hm| hm.for_pool(pool_protocol)),
+                port_tags: names::port_tags(port.name.as_deref().unwrap_or(""), &target),
+            },
+        })
+    }
+
+    /// The port's protocol, or the annotation's (which must carry it), or
+    /// HTTPS passthrough for the API server's TCP port.
+    fn listener_protocol(
+        &self,
+        port_protocol: ListenerProtocol,
+        i: usize,
+    ) -> Result<ListenerProtocol, TranslateError> {
+        match self.annotations.listener_protocol {
             Some(p) => {
                 let carries = match p {
                     ListenerProtocol::Tcp | ListenerProtocol::Https => ListenerProtocol::Tcp,
@@ -427,83 +525,35 @@ fn listeners(
                         ),
                     ));
                 }
-                p
+                Ok(p)
             }
-            None if is_api_service && port_protocol == ListenerProtocol::Tcp => {
-                ListenerProtocol::Https
+            None if self.is_api_service && port_protocol == ListenerProtocol::Tcp => {
+                Ok(ListenerProtocol::Https)
             }
-            None => port_protocol,
-        };
-        if !seen.insert((protocol, number)) {
-            return Err(TranslateError::field(
-                format!("service.spec.ports[{i}].port"),
-                format!("port {} {number} is listed twice", port_protocol.as_str()),
-            ));
+            None => Ok(port_protocol),
         }
-        let pool_protocol = match annotations.proxy_protocol {
+    }
+
+    /// The listener's pool protocol, or PROXY (TCP listeners only).
+    fn pool_protocol(
+        &self,
+        protocol: ListenerProtocol,
+        i: usize,
+    ) -> Result<PoolProtocol, TranslateError> {
+        match self.annotations.proxy_protocol {
             Some(proxy) if matches!(protocol, ListenerProtocol::Tcp | ListenerProtocol::Https) => {
-                proxy
+                Ok(proxy)
             }
-            Some(_) => {
-                return Err(TranslateError::annotation(
-                    annotation::PROXY_PROTOCOL,
-                    format!(
-                        "the PROXY protocol needs TCP listeners, not {} (spec.ports[{i}])",
-                        protocol.as_str()
-                    ),
-                ));
-            }
-            None => PoolProtocol::for_listener(protocol),
-        };
-        let target_port = target_port(port, i)?;
-        let members = match &groups {
-            Some(g) => Some(members_for_port(
-                port,
-                i,
-                target_port,
-                port_protocol,
-                g,
-                notes,
-            )?),
-            None => None,
-        };
-        let name = names::listener_name(service_ref, protocol, number);
-        listeners.push(DesiredListener {
-            name: name.clone(),
-            protocol,
-            protocol_port: number,
-            allowed_cidrs: allowed_cidrs.clone(),
-            options: annotations.listener_options.clone(),
-            pool: DesiredPool {
-                name,
-                protocol: pool_protocol,
-                lb_algorithm,
-                session_persistence,
-                members,
-                member_subnet: annotations
-                    .member_subnet_id
-                    .clone()
-                    .or_else(|| defaults.pod_subnet.clone()),
-                health_monitor: annotations
-                    .health_monitor
-                    .as_ref()
-                    .map(|hm| hm.for_pool(pool_protocol)),
-                port_tags: names::port_tags(
-                    port.name.as_deref().unwrap_or(""),
-                    &match (&port.target_port, target_port) {
-                        (Some(IntOrString::String(name)), _) => name.clone(),
-                        (_, Some(n)) => n.to_string(),
-                        (_, None) => number.to_string(),
-                    },
+            Some(_) => Err(TranslateError::annotation(
+                annotation::PROXY_PROTOCOL,
+                format!(
+                    "the PROXY protocol needs TCP listeners, not {} (spec.ports[{i}])",
+                    protocol.as_str()
                 ),
-            },
-        });
+            )),
+            None => Ok(PoolProtocol::for_listener(protocol)),
+        }
     }
-    listeners.sort_by(|a, b| a.name.cmp(&b.name));
-    if backends.is_none() {
-        notes.push("no Endpoints or EndpointSlices given: members are left as they are".into());
-    }
-    Ok(listeners)
 }
 
 /// The external address: none, the user's floating IP, or one from the pool.
