@@ -18,13 +18,13 @@
 //!   desired load balancer; diff(desired, observed) -> ordered operations.
 //! - [`openstack`]: the OpenStack client only (credentials, Keystone session,
 //!   URLs, reads in `cloud`, one function per write in `octavia` and
-//!   `neutron`, answer types); it knows nothing of plans.
+//!   `neutron`, typed bodies and answers in `wire`); it knows nothing of plans.
 //! - [`response`]: the PlanResponse answer.
 //! - [`reconcile`]: the flow. The port to the cloud ([`reconcile::cloud`]:
 //!   `LoadBalancing` writes, `Observing` reads, implemented by the client and
 //!   by the in-memory cloud [`reconcile::memory`]), the one interpreter of
 //!   operations ([`reconcile::execute`]), the pure wait ([`reconcile::wait`]),
-//!   and the Reconciler: translate, observe, plan, execute, wait, answer.
+//!   watch events decoded into work ([`reconcile::events`]), and the Reconciler: translate, observe, plan, execute, wait, answer.
 //! - [`error`]: the one error classification (problem type, title, HTTP
 //!   status, gRPC code, retryable, metric label) and the RFC 9457 problem.
 //! - [`input`]: pairing Services with their Endpoints / EndpointSlices.

@@ -13,7 +13,8 @@ use tonic::{Request, Response, Status};
 use super::{AppState, auth, authorize, process_events};
 use crate::error::Problem;
 use crate::reconcile::ProgressEvent;
-use crate::reconcile::{Answer, ApplyInput, ApplyOptions, ApplyResponse};
+use crate::reconcile::events::Answer;
+use crate::reconcile::{ApplyInput, ApplyOptions, ApplyResponse};
 
 /// The generated messages and service (generated code: lints of its own).
 #[allow(clippy::large_enum_variant, clippy::all)]

@@ -23,8 +23,8 @@ use self::error::ProblemResponse;
 use crate::error::Kind;
 use crate::error::Problem;
 use crate::model::ServiceRef;
-use crate::reconcile::events::Step;
-use crate::reconcile::{Answer, ApplyInput, ApplyOptions, Reconciler, Work};
+use crate::reconcile::events::{Answer, Step, Work};
+use crate::reconcile::{ApplyInput, ApplyOptions, Reconciler};
 
 /// Request bodies above this are refused with 413.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;

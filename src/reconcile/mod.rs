@@ -19,7 +19,6 @@ use crate::translate::{self, Backends, TranslateError};
 
 mod answer;
 pub mod cloud;
-mod error;
 pub mod events;
 pub mod execute;
 pub mod memory;
@@ -28,11 +27,10 @@ mod request;
 mod tests;
 pub mod wait;
 
+pub use crate::error::ReconcileError;
 pub use answer::*;
 use cloud::Calls;
 pub use cloud::{CloudPort, LoadBalancing, Observing, ProgressEvent};
-pub use error::ReconcileError;
-pub use events::{Answer, EVENT_CONCURRENCY, Work};
 use execute::Progress;
 pub use request::{ApplyInput, ApplyOptions, DEFAULT_TIMEOUT};
 

@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::{Endpoints, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde_json::Value;
 
-use super::error::ReconcileError;
+use crate::error::ReconcileError;
 use crate::k8s::{self, InputError};
 use crate::translate::Backends;
 
