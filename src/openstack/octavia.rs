@@ -3,6 +3,8 @@
 //! request bodies they send. What to call and in which order is the
 //! reconciler's (`reconcile/execute.rs`).
 
+use std::collections::HashMap;
+
 use reqwest::Method;
 use serde_json::Value;
 
@@ -16,6 +18,9 @@ use crate::model::{
     DesiredListener, DesiredLoadBalancer, DesiredPool, HealthMonitor, ListenerUpdate, Member,
     MemberSpec, PoolUpdate,
 };
+
+/// The most pages a status list follows (1,000 load balancers each).
+const MAX_PAGES: usize = 100;
 
 /// What a load balancer's create answered: its id, its VIP port and (a
 /// fully populated create) its listeners' ids by name.
@@ -84,28 +89,52 @@ impl Cloud {
         .await
     }
 
-    /// A load balancer's `provisioning_status`; `None` when it answers 404.
-    pub async fn load_balancer_status(
+    /// The `provisioning_status` of each load balancer in `ids`, in one read
+    /// (a load balancer missing from the answer is gone): a GET of the one
+    /// when there is one, else a list of them all with only the two fields
+    /// (following its pages, which Octavia cuts at 1,000 by default).
+    pub async fn load_balancer_statuses(
         &self,
         calls: &Calls,
-        id: &str,
-    ) -> Result<Option<String>, OpenStackError> {
-        match self
-            .lb_call::<wire::OneLoadBalancer>(
-                calls,
-                Method::GET,
-                ApiPath::of("loadbalancers").id("load balancer id", id)?,
-                None,
-            )
-            .await
-        {
-            Ok(v) => Ok(Some(
-                v.and_then(|o| o.loadbalancer.provisioning_status)
-                    .unwrap_or_default(),
-            )),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
+        ids: &[String],
+    ) -> Result<HashMap<String, String>, OpenStackError> {
+        let status = |lb: wire::LoadBalancerRead| Some((lb.id?, lb.provisioning_status?));
+        if let [id] = ids {
+            let path = ApiPath::of("loadbalancers").id("load balancer id", id)?;
+            return match self
+                .lb_call::<wire::OneLoadBalancer>(calls, Method::GET, path, None)
+                .await
+            {
+                Ok(v) => Ok(v.and_then(|o| status(o.loadbalancer)).into_iter().collect()),
+                Err(e) if e.is_not_found() => Ok(HashMap::new()),
+                Err(e) => Err(e),
+            };
         }
+        let wanted: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let mut statuses = HashMap::new();
+        let mut marker: Option<String> = None;
+        for _page in 0..MAX_PAGES {
+            let mut path = ApiPath::of("loadbalancers")
+                .query(&[("fields", "id"), ("fields", "provisioning_status")]);
+            if let Some(m) = &marker {
+                path = path.query(&[("marker", m)]);
+            }
+            let page: wire::LoadBalancers = self
+                .lb_call(calls, Method::GET, path, None)
+                .await?
+                .unwrap_or_default();
+            marker = page.next_marker();
+            statuses.extend(
+                page.loadbalancers
+                    .into_iter()
+                    .filter_map(status)
+                    .filter(|(id, _)| wanted.contains(id.as_str())),
+            );
+            if marker.is_none() {
+                break;
+            }
+        }
+        Ok(statuses)
     }
 
     pub async fn create_listener(

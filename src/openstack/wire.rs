@@ -318,6 +318,31 @@ pub struct OneLoadBalancer {
 #[serde(default)]
 pub struct LoadBalancers {
     pub loadbalancers: Vec<LoadBalancerRead>,
+    /// Octavia's pages: `rel: next` while there are more.
+    pub loadbalancers_links: Vec<Link>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Link {
+    pub href: Option<String>,
+    pub rel: Option<String>,
+}
+
+impl LoadBalancers {
+    /// The `marker` of the next page, if there is one.
+    pub fn next_marker(&self) -> Option<String> {
+        let next = self
+            .loadbalancers_links
+            .iter()
+            .find(|l| l.rel.as_deref() == Some("next"))?;
+        let href = next.href.as_deref()?;
+        let query = href.split_once('?')?.1;
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "marker")
+            .map(|(_, v)| v.into_owned())
+            .filter(|m| !m.is_empty())
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -440,6 +465,25 @@ mod tests {
             envelope("member", &member(Tags::Untagged)).unwrap(),
             json!({"member": {"address": "10.1.0.5", "protocol_port": 8080}})
         );
+    }
+
+    #[test]
+    fn a_list_names_the_marker_of_its_next_page() {
+        let page = |links| {
+            serde_json::from_value::<LoadBalancers>(
+                json!({"loadbalancers": [], "loadbalancers_links": links}),
+            )
+            .unwrap()
+        };
+        let next = json!([{"rel": "previous", "href": "http://o/v2/lbaas/loadbalancers?marker=a&page_reverse=True"},
+            {"rel": "next", "href": "http://o/v2/lbaas/loadbalancers?fields=id&limit=1000&marker=4d3c-9e"}]);
+        assert_eq!(page(next).next_marker().as_deref(), Some("4d3c-9e"));
+        assert_eq!(page(json!([])).next_marker(), None);
+        assert_eq!(
+            page(json!([{"rel": "next", "href": "http://o/x"}])).next_marker(),
+            None
+        );
+        assert_eq!(LoadBalancers::default().next_marker(), None);
     }
 
     #[test]

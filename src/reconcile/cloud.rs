@@ -2,6 +2,7 @@
 //! method per call) and the reads ([`Observing`]). The OpenStack client
 //! implements both here; a test double can stand in for it.
 
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use crate::config::Api;
@@ -52,7 +53,7 @@ impl Calls {
     }
 }
 
-/// The writes a plan needs, and the one read a wait needs: one method per
+/// The writes a plan needs, and the one read the waits need: one method per
 /// cloud call.
 #[tonic::async_trait]
 pub trait LoadBalancing: Send + Sync {
@@ -65,8 +66,13 @@ pub trait LoadBalancing: Send + Sync {
         additional_vips: bool,
     ) -> Result<CreatedLoadBalancer>;
     async fn delete_load_balancer(&self, calls: &Calls, id: &str) -> Result<()>;
-    /// `None`: the load balancer answered 404.
-    async fn load_balancer_status(&self, calls: &Calls, id: &str) -> Result<Option<String>>;
+    /// The `provisioning_status` of each of `ids`, in one read; a load
+    /// balancer missing from the answer is gone.
+    async fn load_balancer_statuses(
+        &self,
+        calls: &Calls,
+        ids: &[String],
+    ) -> Result<HashMap<String, String>>;
     async fn create_listener(
         &self,
         calls: &Calls,
@@ -165,8 +171,12 @@ impl LoadBalancing for Cloud {
     async fn delete_load_balancer(&self, calls: &Calls, id: &str) -> Result<()> {
         Cloud::delete_load_balancer(self, calls, id).await
     }
-    async fn load_balancer_status(&self, calls: &Calls, id: &str) -> Result<Option<String>> {
-        Cloud::load_balancer_status(self, calls, id).await
+    async fn load_balancer_statuses(
+        &self,
+        calls: &Calls,
+        ids: &[String],
+    ) -> Result<HashMap<String, String>> {
+        Cloud::load_balancer_statuses(self, calls, ids).await
     }
     async fn create_listener(
         &self,

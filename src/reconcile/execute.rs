@@ -6,10 +6,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
-use super::cloud::{Calls, LoadBalancing, ProgressEvent};
-use super::wait::{Backoff, Verdict, WaitPolicy, judge};
+use super::board::StatusBoard;
+use super::cloud::{Calls, LoadBalancing};
+use super::wait::WaitKind;
 use crate::openstack::OpenStackError;
 use crate::plan::{Operation, Ref};
 
@@ -22,6 +21,8 @@ pub struct Progress {
     pools: HashMap<String, String>,
     /// A load balancer write awaits ACTIVE before the next one.
     pub dirty: bool,
+    /// The last load balancer write, for learning how long it takes.
+    pub last_write: Option<WaitKind>,
     /// A load balancer being deleted, to wait out before a re-create.
     pub deleting: Option<String>,
     /// Ids of what each operation touched, in order, for the answer.
@@ -63,26 +64,33 @@ fn vip_port(r: &Ref, progress: &Progress) -> Result<String> {
 /// Before a load balancer write: the previous one must have settled.
 pub async fn settle(
     cloud: &dyn LoadBalancing,
+    board: &StatusBoard,
     calls: &Calls,
     progress: &mut Progress,
     timeout: Duration,
 ) -> Result<()> {
     if let Some(id) = progress.deleting.take() {
-        wait_for(cloud, calls, &id, timeout, true).await?;
+        board.wait(cloud, calls, &id, DELETE, true, timeout).await?;
     }
     if progress.dirty
         && let Some(id) = progress.load_balancer.clone()
     {
-        wait_for(cloud, calls, &id, timeout, false).await?;
+        let kind = progress.last_write.unwrap_or(UPDATE);
+        board.wait(cloud, calls, &id, kind, false, timeout).await?;
         progress.dirty = false;
     }
     Ok(())
 }
 
+/// The kinds of wait that follow no one operation of this plan.
+pub const DELETE: WaitKind = ("delete", "loadbalancer");
+pub const UPDATE: WaitKind = ("update", "loadbalancer");
+
 /// Executes one operation; records what it created in `progress`. Answers
 /// the id of what it touched.
 pub async fn execute(
     cloud: &dyn LoadBalancing,
+    board: &StatusBoard,
     calls: &Calls,
     op: &Operation,
     owner: &[String],
@@ -90,7 +98,7 @@ pub async fn execute(
     timeout: Duration,
 ) -> Result<Option<String>> {
     if op.is_load_balancer_write() {
-        settle(cloud, calls, progress, timeout).await?;
+        settle(cloud, board, calls, progress, timeout).await?;
     }
     let touched = match op {
         Operation::CreateLoadBalancer {
@@ -112,7 +120,8 @@ pub async fn execute(
             // PENDING_*: a racing replica's copy still being created, or
             // one it is changing. Wait it out, then delete it.
             if matches!(&deleted, Err(e) if e.is_conflict()) {
-                deleted = match wait_for(cloud, calls, id, timeout, false).await {
+                let pending = board.wait(cloud, calls, id, UPDATE, false, timeout);
+                deleted = match pending.await {
                     Ok(()) | Err(OpenStackError::LoadBalancerError { .. }) => {
                         cloud.delete_load_balancer(calls, id).await
                     }
@@ -256,67 +265,9 @@ pub async fn execute(
     // Every load balancer write but a delete leaves the tree PENDING_* for a while.
     if op.is_load_balancer_write() && !matches!(op, Operation::DeleteLoadBalancer { .. }) {
         progress.dirty = true;
+        let summary = op.summary();
+        progress.last_write = Some((summary.op, summary.resource));
     }
     progress.ids.push(touched.clone());
     Ok(touched)
-}
-
-/// Waits until the load balancer is ACTIVE (or, `gone`, deleted): reads its
-/// status with backoff ([`WaitPolicy`]), fails on ERROR or after `timeout`.
-pub async fn wait_for(
-    cloud: &dyn LoadBalancing,
-    calls: &Calls,
-    id: &str,
-    timeout: Duration,
-    gone: bool,
-) -> Result<()> {
-    calls
-        .waits
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let started = Instant::now();
-    let result = poll(cloud, calls, id, timeout, gone, started).await;
-    calls.report(ProgressEvent::Waited {
-        load_balancer_id: id.to_string(),
-        status: match &result {
-            Ok(()) if gone => "DELETED".into(),
-            Ok(()) => "ACTIVE".into(),
-            Err(e) => e.to_string(),
-        },
-        elapsed_ms: started.elapsed().as_millis() as u64,
-    });
-    let m = crate::metrics::global();
-    m.inc("svc_lbaas_waits_total", &[]);
-    m.add(
-        "svc_lbaas_wait_seconds_total",
-        &[],
-        started.elapsed().as_secs_f64(),
-    );
-    result
-}
-
-async fn poll(
-    cloud: &dyn LoadBalancing,
-    calls: &Calls,
-    id: &str,
-    timeout: Duration,
-    gone: bool,
-    started: Instant,
-) -> Result<()> {
-    let mut backoff = Backoff::new(WaitPolicy::default());
-    loop {
-        let status = cloud.load_balancer_status(calls, id).await?;
-        match judge(id, status.as_deref(), gone) {
-            Verdict::Done => return Ok(()),
-            Verdict::Fail(e) => return Err(e),
-            Verdict::Continue => {}
-        }
-        if started.elapsed() + backoff.peek() > timeout {
-            return Err(OpenStackError::WaitTimeout {
-                id: id.to_string(),
-                status: status.unwrap_or_default(),
-                seconds: timeout.as_secs(),
-            });
-        }
-        tokio::time::sleep(backoff.advance()).await;
-    }
 }

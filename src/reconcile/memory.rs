@@ -8,9 +8,11 @@
 //! (`execute.rs`): [`MemoryCloud::apply`] proves plans converge and feeds
 //! the benchmarks.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
 
+use super::board::StatusBoard;
 use super::cloud::{Calls, LoadBalancing, Observing};
 use super::execute::{self, Progress};
 use crate::config::Api;
@@ -116,9 +118,12 @@ impl MemoryCloud {
         runtime.block_on(async {
             let calls = Calls::default();
             let mut progress = Progress::default();
+            // Nothing is ever pending here: no pause before a status read.
+            let board = StatusBoard::unpaced();
             for op in ops {
                 if let Err(e) = execute::execute(
                     &cloud,
+                    &board,
                     &calls,
                     op,
                     owner_tags,
@@ -557,6 +562,8 @@ struct Inner {
     pending: std::collections::HashMap<String, (&'static str, u32)>,
     /// Writes still to be refused with a 409 (whatever their target).
     conflicts: u32,
+    /// Status reads answered so far.
+    status_reads: u32,
 }
 
 impl InMemoryCloud {
@@ -584,6 +591,12 @@ impl InMemoryCloud {
     /// A copy of what the cloud holds now.
     pub fn snapshot(&self) -> MemoryCloud {
         self.inner().cloud.clone()
+    }
+
+    /// How many status reads it has answered (each may cover several load
+    /// balancers).
+    pub fn status_reads(&self) -> u32 {
+        self.inner().status_reads
     }
 
     /// The next `n` writes answer 409 (another writer busy).
@@ -695,22 +708,28 @@ impl LoadBalancing for InMemoryCloud {
         }
         inner.cloud.delete_load_balancer(id)
     }
-    async fn load_balancer_status(&self, _: &Calls, id: &str) -> Result<Option<String>> {
+    async fn load_balancer_statuses(
+        &self,
+        calls: &Calls,
+        ids: &[String],
+    ) -> Result<HashMap<String, String>> {
+        let _ = calls;
         let mut inner = self.inner();
-        if let Some((status, left)) = inner.pending.get_mut(id) {
-            let status = *status;
-            *left -= 1;
-            if *left == 0 {
-                inner.pending.remove(id);
+        inner.status_reads += 1;
+        let mut statuses = HashMap::new();
+        for id in ids {
+            if let Some((status, left)) = inner.pending.get_mut(id) {
+                let status = *status;
+                *left -= 1;
+                if *left == 0 {
+                    inner.pending.remove(id);
+                }
+                statuses.insert(id.clone(), status.to_string());
+            } else if let Some(lb) = inner.cloud.load_balancers.iter().find(|lb| &lb.id == id) {
+                statuses.insert(id.clone(), lb.provisioning_status.clone());
             }
-            return Ok(Some(status.to_string()));
         }
-        Ok(inner
-            .cloud
-            .load_balancers
-            .iter()
-            .find(|lb| lb.id == id)
-            .map(|lb| lb.provisioning_status.clone()))
+        Ok(statuses)
     }
     async fn create_listener(
         &self,

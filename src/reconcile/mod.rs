@@ -18,6 +18,7 @@ use crate::response::PlanResponse;
 use crate::translate::{self, Backends, TranslateError};
 
 mod answer;
+pub mod board;
 pub mod cloud;
 pub mod events;
 pub mod execute;
@@ -29,6 +30,7 @@ pub mod wait;
 
 pub use crate::error::ReconcileError;
 pub use answer::*;
+use board::StatusBoard;
 use cloud::Calls;
 pub use cloud::{CloudPort, LoadBalancing, Observing, ProgressEvent};
 use execute::Progress;
@@ -42,6 +44,8 @@ const RACE_PASSES: usize = 3;
 
 pub struct Reconciler {
     pub cloud: Arc<dyn CloudPort>,
+    /// The waits of this process, sharing their status reads.
+    pub waits: StatusBoard,
     pub settings: Settings,
     locks: Mutex<HashMap<ServiceRef, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -56,6 +60,7 @@ impl Reconciler {
     pub fn shared(cloud: Arc<dyn CloudPort>, settings: Settings) -> Reconciler {
         Reconciler {
             cloud,
+            waits: StatusBoard::default(),
             settings,
             locks: Mutex::new(HashMap::new()),
         }
@@ -76,6 +81,7 @@ impl Reconciler {
             calls.report(ProgressEvent::Started(op.summary()));
             let id = execute::execute(
                 &*self.cloud,
+                &self.waits,
                 calls,
                 op,
                 owner,
@@ -295,8 +301,14 @@ impl Reconciler {
             let mut converged = true;
             let mut vanished = false;
             if options.wait {
-                match execute::settle(&*self.cloud, &calls, &mut progress, options.wait_budget())
-                    .await
+                match execute::settle(
+                    &*self.cloud,
+                    &self.waits,
+                    &calls,
+                    &mut progress,
+                    options.wait_budget(),
+                )
+                .await
                 {
                     Ok(()) => {}
                     Err(OpenStackError::WaitTimeout { .. }) => converged = false,
@@ -332,7 +344,16 @@ impl Reconciler {
         // so that the answer comes when the cloud holds one load balancer.
         if options.wait && converged {
             for id in observed.deleting.clone() {
-                match execute::wait_for(&*self.cloud, &calls, &id, options.wait_budget(), true)
+                match self
+                    .waits
+                    .wait(
+                        &*self.cloud,
+                        &calls,
+                        &id,
+                        execute::DELETE,
+                        true,
+                        options.wait_budget(),
+                    )
                     .await
                 {
                     Ok(()) => {}
@@ -416,23 +437,27 @@ impl Reconciler {
                 Err(e) => return Err(e.into()),
             }
             *round += 1;
-            let settled =
-                match execute::settle(&*self.cloud, calls, progress, options.wait_budget()).await {
-                    Ok(()) => match progress.load_balancer.clone() {
-                        Some(id) => {
-                            execute::wait_for(
-                                &*self.cloud,
-                                calls,
-                                &id,
-                                options.wait_budget(),
-                                false,
-                            )
+            let settled = match execute::settle(
+                &*self.cloud,
+                &self.waits,
+                calls,
+                progress,
+                options.wait_budget(),
+            )
+            .await
+            {
+                Ok(()) => match progress.load_balancer.clone() {
+                    Some(id) => {
+                        let kind = execute::UPDATE;
+                        let budget = options.wait_budget();
+                        self.waits
+                            .wait(&*self.cloud, calls, &id, kind, false, budget)
                             .await
-                        }
-                        None => Ok(()),
-                    },
-                    Err(e) => Err(e),
-                };
+                    }
+                    None => Ok(()),
+                },
+                Err(e) => Err(e),
+            };
             match settled {
                 // Gone meanwhile: what to do comes from observing again.
                 Err(e) if e.is_vanished() => {}
@@ -514,14 +539,22 @@ impl Reconciler {
         if options.wait
             && let Some(id) = progress.deleting.take()
         {
-            converged =
-                match execute::wait_for(&*self.cloud, &calls, &id, options.wait_budget(), true)
-                    .await
-                {
-                    Ok(()) => true,
-                    Err(OpenStackError::WaitTimeout { .. }) => false,
-                    Err(e) => return Err(e.into()),
-                };
+            converged = match self
+                .waits
+                .wait(
+                    &*self.cloud,
+                    &calls,
+                    &id,
+                    execute::DELETE,
+                    true,
+                    options.wait_budget(),
+                )
+                .await
+            {
+                Ok(()) => true,
+                Err(OpenStackError::WaitTimeout { .. }) => false,
+                Err(e) => return Err(e.into()),
+            };
         }
         Ok(ApplyResponse {
             converged,
@@ -605,14 +638,19 @@ impl Reconciler {
             .await?;
         let mut converged = !progress.dirty;
         if options.wait && progress.dirty {
-            converged =
-                match execute::settle(&*self.cloud, &calls, &mut progress, options.wait_budget())
-                    .await
-                {
-                    Ok(()) => true,
-                    Err(OpenStackError::WaitTimeout { .. }) => false,
-                    Err(e) => return Err(e.into()),
-                };
+            converged = match execute::settle(
+                &*self.cloud,
+                &self.waits,
+                &calls,
+                &mut progress,
+                options.wait_budget(),
+            )
+            .await
+            {
+                Ok(()) => true,
+                Err(OpenStackError::WaitTimeout { .. }) => false,
+                Err(e) => return Err(e.into()),
+            };
         }
         let observed = if done.is_empty() {
             observed

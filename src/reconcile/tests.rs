@@ -240,3 +240,62 @@ async fn a_copy_still_pending_create_is_waited_for_then_deleted() {
     assert_eq!(deleted, [Some(copy)]);
     assert_eq!(cloud.snapshot().load_balancers.len(), 1);
 }
+
+/// A load balancer id of the in-memory cloud's shape.
+fn lb_id(i: usize) -> String {
+    format!("00000000-0000-4000-8000-{i:012}")
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_thousand_concurrent_waits_share_five_status_reads_a_second() {
+    let cloud = cloud(0);
+    let board = super::board::StatusBoard::default();
+    let waits = 1000;
+    for i in 0..waits {
+        // Each is deleted after its own number of reads (5 to 44).
+        cloud.hold_pending(&lb_id(i), "PENDING_DELETE", 5 + (i % 40) as u32);
+    }
+    let started = tokio::time::Instant::now();
+    let results = futures_util::future::join_all((0..waits).map(|i| {
+        let (cloud, board) = (&cloud, &board);
+        async move {
+            // Waits begin 7 ms apart: their schedules differ.
+            tokio::time::sleep(Duration::from_millis(7 * i as u64)).await;
+            let calls = super::cloud::Calls::default();
+            let id = lb_id(i);
+            let kind = super::execute::DELETE;
+            let timeout = Duration::from_secs(600);
+            board.wait(&**cloud, &calls, &id, kind, true, timeout).await
+        }
+    }))
+    .await;
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(results.iter().all(Result::is_ok), "every wait ends");
+    let reads = f64::from(cloud.status_reads());
+    assert!(reads >= 44.0, "the slowest needed 44 reads: {reads}");
+    assert!(
+        reads <= 5.0 * elapsed + 1.0,
+        "{reads} status reads in {elapsed:.1} s for {waits} waits"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_wait_reads_more_often_than_many_and_learns_how_long_a_change_takes() {
+    let cloud = cloud(0);
+    let board = super::board::StatusBoard::default();
+    let calls = super::cloud::Calls::default();
+    let kind = ("update", "pool");
+    cloud.hold_pending(&lb_id(1), "PENDING_DELETE", 10);
+    let started = tokio::time::Instant::now();
+    let timeout = Duration::from_secs(60);
+    board
+        .wait(&*cloud, &calls, &lb_id(1), kind, true, timeout)
+        .await
+        .expect("deleted after 10 reads");
+    let took = started.elapsed();
+    // Alone, it reads every 100 ms at first: 11 reads in about 1.1 s.
+    assert_eq!(cloud.status_reads(), 11);
+    assert!(took <= Duration::from_millis(1200), "{took:?}");
+    assert_eq!(board.expected(kind), Some(took));
+    assert_eq!(calls.snapshot().2, 1, "one wait");
+}

@@ -1,7 +1,9 @@
 //! Waiting for a load balancer, without I/O: what a provisioning status
-//! means for the wait ([`judge`]) and how long to pause before the next
-//! read ([`Backoff`]). `execute::wait_for` runs the loop.
+//! means for the wait ([`judge`]), when to read next ([`next_read`]), and
+//! how long this cloud took recently ([`Learnt`]). `board.rs` runs the
+//! waits, sharing one status read among all that wait at once.
 
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use crate::openstack::OpenStackError;
@@ -38,49 +40,61 @@ pub fn judge(id: &str, status: Option<&str>, gone: bool) -> Verdict {
     }
 }
 
-/// How long and how often to wait for a load balancer.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct WaitPolicy {
-    pub first_poll: Duration,
-    pub factor: f64,
-    pub max_poll: Duration,
-}
+/// What a wait follows, for learning how long this cloud takes: the
+/// operation (`create loadbalancer`, `update pool`, ...) that left the load
+/// balancer PENDING_*.
+pub type WaitKind = (&'static str, &'static str);
 
-impl Default for WaitPolicy {
-    fn default() -> Self {
-        WaitPolicy {
-            first_poll: Duration::from_millis(100),
-            factor: 1.5,
-            max_poll: Duration::from_secs(3),
+/// The shortest pause between reads of one wait.
+pub const FLOOR: Duration = Duration::from_millis(100);
+/// The longest pause between reads.
+pub const MAX_PAUSE: Duration = Duration::from_secs(3);
+/// Without a learnt duration a wait reads every 8% of the time it has
+/// waited: it notices the change at most 8% late (plus [`FLOOR`]).
+const STRIDE: f64 = 0.08;
+/// How many recent durations of each kind are kept.
+const SAMPLES: usize = 5;
+
+/// When a wait reads next: the time since the wait began at which to read,
+/// given that it has waited `elapsed` and that this kind of change took
+/// `expected` recently. Sparse early, dense around the expected end, then
+/// proportional to the time waited; never closer than [`FLOOR`] nor further
+/// than [`MAX_PAUSE`] apart.
+pub fn next_read(elapsed: Duration, expected: Option<Duration>) -> Duration {
+    let pause = match expected {
+        // Sparse while it is still early: a third of the time waited, but
+        // never past the dense window's start.
+        Some(e) if elapsed < e.mul_f64(0.8) => {
+            let sparse = elapsed + elapsed.mul_f64(0.3).clamp(FLOOR, MAX_PAUSE);
+            return sparse.min(e.mul_f64(0.8)).max(elapsed + FLOOR);
         }
-    }
+        // Dense around the expected end: every 4% of it.
+        Some(e) if elapsed < e.mul_f64(1.25) => e.mul_f64(0.04),
+        _ => elapsed.mul_f64(STRIDE),
+    };
+    elapsed + pause.clamp(FLOOR, MAX_PAUSE)
 }
 
-/// The pauses between reads: `first_poll`, growing by `factor`, capped.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    policy: WaitPolicy,
-    next: Duration,
+/// How long this cloud took recently for each kind of change: the median of
+/// the last few waits of that kind.
+#[derive(Debug, Default)]
+pub struct Learnt {
+    durations: HashMap<WaitKind, VecDeque<Duration>>,
 }
 
-impl Backoff {
-    pub fn new(policy: WaitPolicy) -> Backoff {
-        Backoff {
-            policy,
-            next: policy.first_poll,
+impl Learnt {
+    pub fn record(&mut self, kind: WaitKind, took: Duration) {
+        let recent = self.durations.entry(kind).or_default();
+        if recent.len() == SAMPLES {
+            recent.pop_front();
         }
+        recent.push_back(took);
     }
 
-    /// The pause before the next read.
-    pub fn peek(&self) -> Duration {
-        self.next
-    }
-
-    /// Takes the pause and grows the next one.
-    pub fn advance(&mut self) -> Duration {
-        let pause = self.next;
-        self.next = pause.mul_f64(self.policy.factor).min(self.policy.max_poll);
-        pause
+    pub fn expected(&self, kind: WaitKind) -> Option<Duration> {
+        let mut recent: Vec<Duration> = self.durations.get(&kind)?.iter().copied().collect();
+        recent.sort();
+        recent.get(recent.len() / 2).copied()
     }
 }
 
@@ -127,12 +141,68 @@ mod tests {
         }
     }
 
+    /// The reads of a wait that ends at `end`, and how late the first read
+    /// at or after `end` is.
+    fn reads_until(end: Duration, expected: Option<Duration>) -> (usize, Duration) {
+        let mut t = next_read(Duration::ZERO, expected);
+        let mut reads = 1;
+        while t < end {
+            let next = next_read(t, expected);
+            assert!(
+                next - t >= FLOOR && next - t <= MAX_PAUSE,
+                "{t:?} -> {next:?}"
+            );
+            t = next;
+            reads += 1;
+        }
+        (reads, t - end)
+    }
+
     #[test]
-    fn pauses_grow_by_the_factor_up_to_the_cap() {
-        let mut b = Backoff::new(WaitPolicy::default());
-        let pauses: Vec<u128> = (0..12).map(|_| b.advance().as_millis()).collect();
-        assert_eq!(&pauses[..4], [100, 150, 225, 337]);
-        assert_eq!(*pauses.last().unwrap(), 3000);
-        assert!(pauses.windows(2).all(|w| w[0] <= w[1]));
+    fn without_a_learnt_duration_a_wait_notices_the_end_within_8_percent() {
+        for secs in [1.0, 5.0, 30.0, 0.35, 12.5] {
+            let end = Duration::from_secs_f64(secs);
+            let (reads, late) = reads_until(end, None);
+            assert!(late <= end.mul_f64(0.08) + FLOOR, "{secs} s: {late:?} late");
+            assert!(reads < 60, "{secs} s: {reads} reads");
+        }
+    }
+
+    #[test]
+    fn a_learnt_duration_makes_early_reads_sparse_and_late_ones_dense() {
+        for secs in [1.0, 5.0, 30.0] {
+            let end = Duration::from_secs_f64(secs);
+            let (cold, cold_late) = reads_until(end, None);
+            let (warm, warm_late) = reads_until(end, Some(end));
+            assert!(
+                warm < cold,
+                "{secs} s: {warm} reads, {cold} without learning"
+            );
+            assert!(
+                warm_late <= end.mul_f64(0.04) + FLOOR,
+                "{secs} s: {warm_late:?} late"
+            );
+            assert!(warm_late <= cold_late + FLOOR, "{secs} s");
+            // A change slower than learnt is still noticed within 8%.
+            let slow = end.mul_f64(2.0);
+            let (_, late) = reads_until(slow, Some(end));
+            assert!(
+                late <= slow.mul_f64(0.08) + FLOOR,
+                "{secs} s slow: {late:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_expected_duration_is_the_median_of_the_last_five() {
+        let mut l = Learnt::default();
+        let kind = ("create", "loadbalancer");
+        assert_eq!(l.expected(kind), None);
+        for ms in [900, 5000, 1000, 1100, 1000, 1200] {
+            l.record(kind, Duration::from_millis(ms));
+        }
+        // 900 fell out; of 5000, 1000, 1100, 1000, 1200 the median is 1100.
+        assert_eq!(l.expected(kind), Some(Duration::from_millis(1100)));
+        assert_eq!(l.expected(("update", "pool")), None);
     }
 }

@@ -1,0 +1,227 @@
+//! The waits of a process, sharing their reads: every wait registers the
+//! load balancer it waits for, and one status read answers all of them
+//! (one GET when one load balancer is waited for, else one list with
+//! `fields=`), so the read rate stays flat however many applies wait at
+//! once: one read per [`StatusBoard`] floor at most (5 a second when
+//! several wait, 10 when one does). Each wait reads on its own schedule
+//! ([`next_read`]), learnt from how long this cloud took recently for the
+//! same kind of change ([`Learnt`]). No task runs in the background: the
+//! wait whose turn comes reads for everyone.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::cloud::{Calls, LoadBalancing, ProgressEvent};
+use super::wait::{Learnt, Verdict, WaitKind, judge, next_read};
+use crate::openstack::OpenStackError;
+
+type Result<T> = std::result::Result<T, OpenStackError>;
+
+/// The shared reads of one process's waits (one per Reconciler).
+pub struct StatusBoard {
+    /// Load balancers waited for, with how many waits each.
+    waiting: Mutex<HashMap<String, usize>>,
+    /// The last read; held while a read is under way, so the waits that
+    /// want one meanwhile take its answer instead of reading again.
+    last: tokio::sync::Mutex<Reading>,
+    learnt: Mutex<Learnt>,
+    /// `false`: read at once, no schedule (a cloud where nothing is ever
+    /// pending, the in-memory one).
+    paced: bool,
+}
+
+#[derive(Default)]
+struct Reading {
+    /// When the read was sent: its answer is at least this recent.
+    at: Option<Instant>,
+    /// The load balancers it asked about; absent from `statuses`: gone.
+    covered: HashSet<String>,
+    statuses: HashMap<String, String>,
+}
+
+/// The shortest time between two reads: 100 ms while one load balancer is
+/// waited for, 200 ms (5 reads a second) when several are.
+fn floor(waiting: usize) -> Duration {
+    if waiting > 1 {
+        Duration::from_millis(200)
+    } else {
+        super::wait::FLOOR
+    }
+}
+
+impl Default for StatusBoard {
+    fn default() -> Self {
+        StatusBoard {
+            waiting: Mutex::new(HashMap::new()),
+            last: tokio::sync::Mutex::new(Reading::default()),
+            learnt: Mutex::new(Learnt::default()),
+            paced: true,
+        }
+    }
+}
+
+/// Unregisters a wait however it ends (done, failed, or dropped).
+struct Registered<'a> {
+    board: &'a StatusBoard,
+    id: String,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        let mut waiting = self.board.waiting();
+        if let Some(n) = waiting.get_mut(&self.id) {
+            *n -= 1;
+            if *n == 0 {
+                waiting.remove(&self.id);
+            }
+        }
+    }
+}
+
+impl StatusBoard {
+    /// A board that reads at once, without pauses: for the in-memory cloud.
+    pub fn unpaced() -> StatusBoard {
+        StatusBoard {
+            paced: false,
+            ..StatusBoard::default()
+        }
+    }
+
+    fn waiting(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn learnt(&self) -> std::sync::MutexGuard<'_, Learnt> {
+        self.learnt.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How long `kind` took recently on this cloud.
+    pub fn expected(&self, kind: WaitKind) -> Option<Duration> {
+        self.learnt().expected(kind)
+    }
+
+    /// Waits until the load balancer is ACTIVE (or, `gone`, deleted) after
+    /// `kind`; fails on ERROR, on its deletion while waiting for ACTIVE, or
+    /// after `timeout`. Counted in `calls` (the reads this wait made) and in
+    /// the wait metrics.
+    pub async fn wait(
+        &self,
+        cloud: &dyn LoadBalancing,
+        calls: &Calls,
+        id: &str,
+        kind: WaitKind,
+        gone: bool,
+        timeout: Duration,
+    ) -> Result<()> {
+        calls
+            .waits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let started = Instant::now();
+        let result = self.poll(cloud, calls, id, kind, gone, timeout).await;
+        let elapsed = started.elapsed();
+        if result.is_ok() {
+            self.learnt().record(kind, elapsed);
+        }
+        calls.report(ProgressEvent::Waited {
+            load_balancer_id: id.to_string(),
+            status: match &result {
+                Ok(()) if gone => "DELETED".into(),
+                Ok(()) => "ACTIVE".into(),
+                Err(e) => e.to_string(),
+            },
+            elapsed_ms: elapsed.as_millis() as u64,
+        });
+        let m = crate::metrics::global();
+        m.inc("svc_lbaas_waits_total", &[]);
+        m.add("svc_lbaas_wait_seconds_total", &[], elapsed.as_secs_f64());
+        result
+    }
+
+    async fn poll(
+        &self,
+        cloud: &dyn LoadBalancing,
+        calls: &Calls,
+        id: &str,
+        kind: WaitKind,
+        gone: bool,
+        timeout: Duration,
+    ) -> Result<()> {
+        *self.waiting().entry(id.to_string()).or_default() += 1;
+        let _registered = Registered {
+            board: self,
+            id: id.to_string(),
+        };
+        let started = Instant::now();
+        let expected = self.expected(kind);
+        let mut due = started;
+        if self.paced {
+            due += next_read(Duration::ZERO, expected);
+        }
+        loop {
+            tokio::time::sleep_until(due).await;
+            let status = self.status_since(cloud, calls, id, due).await?;
+            match judge(id, status.as_deref(), gone) {
+                Verdict::Done => return Ok(()),
+                Verdict::Fail(e) => return Err(e),
+                Verdict::Continue => {}
+            }
+            let next = if self.paced {
+                next_read(started.elapsed(), expected)
+            } else {
+                started.elapsed()
+            };
+            if next > timeout {
+                return Err(OpenStackError::WaitTimeout {
+                    id: id.to_string(),
+                    status: status.unwrap_or_default(),
+                    seconds: timeout.as_secs(),
+                });
+            }
+            due = started + next;
+        }
+    }
+
+    /// The load balancer's status as read at `not_before` or later (`None`:
+    /// gone): the last read's if it is recent enough and asked about it,
+    /// else a new read of every load balancer waited for, no sooner than
+    /// the floor after the last.
+    async fn status_since(
+        &self,
+        cloud: &dyn LoadBalancing,
+        calls: &Calls,
+        id: &str,
+        not_before: Instant,
+    ) -> Result<Option<String>> {
+        loop {
+            let mut last = self.last.lock().await;
+            if let Some(at) = last.at
+                && at >= not_before
+                && last.covered.contains(id)
+            {
+                return Ok(last.statuses.get(id).cloned());
+            }
+            let ids: Vec<String> = self.waiting().keys().cloned().collect();
+            if self.paced
+                && let Some(at) = last.at
+            {
+                let until = at + floor(ids.len());
+                if Instant::now() < until {
+                    drop(last);
+                    tokio::time::sleep_until(until).await;
+                    continue;
+                }
+            }
+            let at = Instant::now();
+            let statuses = cloud.load_balancer_statuses(calls, &ids).await?;
+            *last = Reading {
+                at: Some(at),
+                covered: ids.into_iter().collect(),
+                statuses,
+            };
+            return Ok(last.statuses.get(id).cloned());
+        }
+    }
+}
