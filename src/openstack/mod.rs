@@ -11,6 +11,7 @@ pub mod auth;
 pub mod cloud;
 pub mod error;
 pub mod neutron;
+pub mod observe;
 pub mod octavia;
 pub mod path;
 pub mod session;
