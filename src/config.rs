@@ -134,6 +134,11 @@ pub struct OpenStack {
     pub call_timeout_s: u64,
     /// Calls in flight at once, over all requests (the rest queue).
     pub max_concurrent_calls: usize,
+    /// The longest a process trusts what it last read of a load balancer's
+    /// listeners, pools and monitors while the load balancer's `updated_at`
+    /// shows no change (a change made by hand always bumps it); then it
+    /// reads them all again.
+    pub full_read_every_s: u64,
 }
 
 impl Default for OpenStack {
@@ -141,6 +146,7 @@ impl Default for OpenStack {
         OpenStack {
             call_timeout_s: 60,
             max_concurrent_calls: 16,
+            full_read_every_s: 300,
         }
     }
 }
@@ -194,7 +200,7 @@ pub const ENV_KEYS: [(&str, &str); 9] = [
 ];
 /// The numeric settings' environment variables: `[server]`, `[openstack]`
 /// and `[cluster] orphan_grace_s`.
-pub const ENV_SERVER: [(&str, &str); 7] = [
+pub const ENV_SERVER: [(&str, &str); 8] = [
     ("SVC_LBAAS_ORPHAN_GRACE_S", "cluster.orphan_grace_s"),
     (
         "SVC_LBAAS_HEADER_READ_TIMEOUT_S",
@@ -213,6 +219,10 @@ pub const ENV_SERVER: [(&str, &str); 7] = [
     (
         "SVC_LBAAS_OPENSTACK_MAX_CONCURRENT_CALLS",
         "openstack.max_concurrent_calls",
+    ),
+    (
+        "SVC_LBAAS_OPENSTACK_FULL_READ_EVERY_S",
+        "openstack.full_read_every_s",
     ),
 ];
 const ENV_LOAD_BALANCER_CLASS: (&str, &str) = (
@@ -269,6 +279,7 @@ impl Settings {
                 "SVC_LBAAS_OPENSTACK_MAX_CONCURRENT_CALLS" => {
                     self.openstack.max_concurrent_calls = n as usize
                 }
+                "SVC_LBAAS_OPENSTACK_FULL_READ_EVERY_S" => self.openstack.full_read_every_s = n,
                 _ => s.max_connections = n as usize,
             }
         }
@@ -365,6 +376,11 @@ impl Settings {
                 "openstack.max_concurrent_calls",
                 self.openstack.max_concurrent_calls as u64,
                 1024,
+            ),
+            (
+                "openstack.full_read_every_s",
+                self.openstack.full_read_every_s,
+                86_400,
             ),
         ] {
             if !(1..=max).contains(&value) {
@@ -493,6 +509,7 @@ mod tests {
         let s = Settings::load(None, no_env).unwrap();
         assert_eq!(s.openstack.call_timeout_s, 60);
         assert_eq!(s.openstack.max_concurrent_calls, 16);
+        assert_eq!(s.openstack.full_read_every_s, 300);
         let s = Settings::from_toml("[openstack]\ncall_timeout_s = 120\n").unwrap();
         assert_eq!(s.openstack.call_timeout_s, 120);
         let env =

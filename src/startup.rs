@@ -128,7 +128,8 @@ pub async fn build_state(
         std::time::Duration::from_secs(calls.call_timeout_s),
     )
     .map_err(invalid)?;
-    let cloud = Cloud::new(Arc::new(session), settings.octavia_defaults.api);
+    let cloud = Cloud::new(Arc::new(session), settings.octavia_defaults.api)
+        .with_full_read_every(std::time::Duration::from_secs(calls.full_read_every_s));
     let state = Arc::new(crate::api::AppState {
         reconciler: crate::reconcile::Reconciler::new(cloud, settings),
         body_limit: crate::api::DEFAULT_BODY_LIMIT,

@@ -411,6 +411,139 @@ async fn an_unchanged_service_makes_no_writes_and_an_endpoint_change_one_per_poo
     assert_eq!(calls(&no_endpoints).0, 0);
 }
 
+fn reads(a: &Answer) -> u64 {
+    a.body["openstackCalls"]["reads"].as_u64().unwrap_or(99)
+}
+
+impl App {
+    /// Waits until a load balancer changed by hand is ACTIVE again.
+    async fn until_active(&self, lb_id: &str) {
+        for _ in 0..600 {
+            let lb = self
+                .cloud(
+                    reqwest::Method::GET,
+                    &format!("/load-balancer/v2/lbaas/loadbalancers/{lb_id}"),
+                    None,
+                )
+                .await;
+            if lb["loadbalancer"]["provisioning_status"] == "ACTIVE" {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        panic!("load balancer {lb_id} did not become ACTIVE");
+    }
+}
+
+/// A re-apply that changes nothing reads four times (the load balancer and
+/// this Service's floating IPs, then the status tree and the floating IPs on
+/// the VIP port), after a create and after a member change alike; what is
+/// changed by hand in OpenStack is still found: a listener option (the load
+/// balancer's `updated_at` moves, so listeners and pools are read again)
+/// and a member (the status tree shows every member).
+#[tokio::test]
+async fn a_re_apply_reads_four_times_and_still_finds_what_was_changed_by_hand() {
+    let app = spawn_app().await;
+    let request = |ips: &[&str]| json!({"service": service("LoadBalancer", two_ports(), json!({})), "endpoints": endpoints(ips)});
+    let first = app.apply(request(&["10.1.0.5", "10.1.0.6"])).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let lb_id = first.body["loadBalancer"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let again = app.apply(request(&["10.1.0.5", "10.1.0.6"])).await;
+    assert_eq!(again.body["action"], "unchanged", "{}", again.body);
+    assert!(
+        reads(&again) <= 4,
+        "after a create: {}",
+        again.body["openstackCalls"]
+    );
+    let changed = app.apply(request(&["10.1.0.5", "10.1.0.7"])).await;
+    assert_eq!(changed.body["action"], "updated");
+    let again = app.apply(request(&["10.1.0.5", "10.1.0.7"])).await;
+    assert_eq!(again.body["action"], "unchanged", "{}", again.body);
+    assert!(
+        reads(&again) <= 4,
+        "after a member change: {}",
+        again.body["openstackCalls"]
+    );
+
+    // Timestamps are to the second: a change by hand a second later.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let listeners = app.listeners().await;
+    let http = listeners
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "shop/web:TCP:80")
+        .expect("the port 80 listener")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.cloud(
+        reqwest::Method::PUT,
+        &format!("/load-balancer/v2/lbaas/listeners/{http}"),
+        Some(json!({"listener": {"allowed_cidrs": ["192.0.2.0/24"]}})),
+    )
+    .await;
+    app.until_active(&lb_id).await;
+    let fixed = app.apply(request(&["10.1.0.5", "10.1.0.7"])).await;
+    assert_eq!(fixed.body["action"], "updated", "{}", fixed.body);
+    let ops: Vec<String> = fixed.body["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            format!(
+                "{} {}",
+                o["op"].as_str().unwrap(),
+                o["resource"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(ops, ["update listener"], "{}", fixed.body);
+    let listener = app
+        .cloud(
+            reqwest::Method::GET,
+            &format!("/load-balancer/v2/lbaas/listeners/{http}"),
+            None,
+        )
+        .await;
+    let cidrs = &listener["listener"]["allowed_cidrs"];
+    assert!(cidrs.is_null() || cidrs == &json!([]), "{listener}");
+
+    // One of this Service's members deleted by hand comes back.
+    let pool = app.pools().await.as_array().unwrap()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let members = app
+        .cloud(
+            reqwest::Method::GET,
+            &format!("/load-balancer/v2/lbaas/pools/{pool}/members"),
+            None,
+        )
+        .await;
+    let gone = members["members"][0]["id"].as_str().unwrap().to_string();
+    app.cloud(
+        reqwest::Method::DELETE,
+        &format!("/load-balancer/v2/lbaas/pools/{pool}/members/{gone}"),
+        None,
+    )
+    .await;
+    app.until_active(&lb_id).await;
+    let back = app.apply(request(&["10.1.0.5", "10.1.0.7"])).await;
+    assert_eq!(back.body["action"], "updated", "{}", back.body);
+    let members = app
+        .cloud(
+            reqwest::Method::GET,
+            &format!("/load-balancer/v2/lbaas/pools/{pool}/members"),
+            None,
+        )
+        .await;
+    assert_eq!(members["members"].as_array().unwrap().len(), 2, "{members}");
+}
+
 #[tokio::test]
 async fn ports_added_and_removed_change_listeners_only() {
     let app = spawn_app().await;

@@ -37,6 +37,9 @@ pub struct Cloud {
     external_network: Mutex<Option<String>>,
     /// User-named networks, flavors and availability zones found to exist.
     known: Mutex<std::collections::HashSet<String>>,
+    /// What full reads found under each load balancer (`observe.rs`).
+    pub(super) details: std::sync::Mutex<HashMap<String, super::observe::Details>>,
+    pub(super) full_read_every: std::time::Duration,
 }
 
 impl Cloud {
@@ -48,7 +51,15 @@ impl Cloud {
             external_network: Mutex::new(None),
             known: Mutex::new(Default::default()),
             discovered: Mutex::new(None),
+            details: std::sync::Mutex::new(HashMap::new()),
+            full_read_every: std::time::Duration::from_secs(300),
         }
+    }
+
+    /// How long what a full read found is trusted while nothing changed.
+    pub fn with_full_read_every(mut self, every: std::time::Duration) -> Cloud {
+        self.full_read_every = every;
+        self
     }
 
     pub fn session(&self) -> &SharedSession {

@@ -1,7 +1,17 @@
 //! Observing what exists for a Service, in as few calls and round trips as
-//! the API allows.
+//! the API allows. On Octavia a re-apply reads, in two round trips: the
+//! load balancer by name and this Service's floating IPs together, then its
+//! status tree (the members of every pool in one call) and the floating IPs
+//! on its VIP port together. Listeners, pools and monitors (which only a
+//! change can alter) are read whole only when the load balancer's
+//! `updated_at` moved since this process last read them (every change made
+//! through the API moves it), when this process changed them itself, or
+//! `full_read_every` after the last full read; those reads run together in
+//! the second round trip too. The legacy API is read object by object.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::Instant;
 
 use reqwest::Method;
 use serde::de::DeserializeOwned;
@@ -16,7 +26,29 @@ use crate::model::{
     FloatingIpLookup, Observed, ObservedFloatingIp, ObservedHealthMonitor, ObservedListener,
     ObservedLoadBalancer, ObservedMember, ObservedPool,
 };
-use crate::names::{legacy_tags, owner_description};
+use crate::names::{LEGACY_TAGS, legacy_tags, owner_description};
+
+/// What a full read found under a load balancer: its listeners and its
+/// pools with their monitors (members are read every time, from the tree).
+#[derive(Debug, Clone)]
+pub struct Details {
+    /// The load balancer's `updated_at` they were read at; `None` while a
+    /// change this process made is settling (set by the next ACTIVE read).
+    updated_at: Option<String>,
+    read_at: Instant,
+    listeners: Vec<ObservedListener>,
+    pools: Vec<ObservedPool>,
+}
+
+impl Details {
+    fn holds(&self, id: &str) -> bool {
+        self.listeners.iter().any(|l| l.id == id)
+            || self
+                .pools
+                .iter()
+                .any(|p| p.id == id || p.health_monitor.as_ref().is_some_and(|m| m.id == id))
+    }
+}
 
 impl Cloud {
     /// Reads what exists for a Service: load balancers named `name` (or the
@@ -31,93 +63,63 @@ impl Cloud {
         user_address: Option<Ipv4Addr>,
         members: bool,
     ) -> Result<Observed, OpenStackError> {
-        let found = match id_hint {
-            Some(id) => match self
-                .lb_read::<wire::OneLoadBalancer>(
-                    calls,
-                    ApiPath::of("loadbalancers").id("load balancer id", id)?,
-                )
-                .await
-            {
-                Ok(Some(one)) => vec![one.loadbalancer],
-                Ok(None) => Vec::new(),
-                // The user named it: a 404 is their mistake, not a reason to create another.
-                Err(e) if e.is_not_found() => {
-                    return Err(OpenStackError::Missing {
-                        kind: "load balancer",
-                        id: id.to_string(),
-                    });
-                }
-                Err(e) => return Err(e),
-            },
-            None => Vec::new(),
-        };
-        let found = if found.is_empty() {
-            self.lb_read::<wire::LoadBalancers>(
-                calls,
-                ApiPath::of("loadbalancers").query(&[("name", name)]),
-            )
-            .await?
-            .unwrap_or_default()
-            .loadbalancers
-        } else {
-            found
-        };
+        let ours =
+            ApiPath::of("floatingips").query(&[("description", &owner_description(owner_tags))]);
+        // Round one: the load balancers and this Service's floating IPs.
+        let (found, mut floating_ips) = tokio::try_join!(
+            self.find_load_balancers(calls, name, id_hint),
+            self.floating_ips(calls, ours),
+        )?;
         let mut load_balancers = Vec::new();
         let mut deleting = Vec::new();
         for lb in &found {
             let mut observed = parse_lb(lb);
-            if observed.provisioning_status == "PENDING_DELETE"
-                && crate::names::is_owned(&observed.tags, owner_tags)
-            {
-                deleting.push(observed.id.clone());
-            }
-            if crate::names::is_owned(&observed.tags, owner_tags)
-                && observed.provisioning_status != "PENDING_DELETE"
-            {
-                match self.read_tree(calls, &mut observed, members).await {
-                    Ok(()) => {}
-                    // Its children went while they were read: another replica
-                    // is deleting it (a copy it raced). Count it as going.
-                    Err(e) if e.is_not_found() => {
-                        deleting.push(observed.id.clone());
-                        continue;
+            let owned = crate::names::is_owned(&observed.tags, owner_tags);
+            match observed.provisioning_status.as_str() {
+                "PENDING_DELETE" if owned => deleting.push(observed.id.clone()),
+                "PENDING_DELETE" | "DELETED" => {}
+                _ => {
+                    // Round two: its tree and the floating IPs on its VIP port.
+                    let port = observed.vip_port_id.clone();
+                    let bound = async {
+                        match &port {
+                            Some(p) => {
+                                let path = ApiPath::of("floatingips").query(&[("port_id", p)]);
+                                self.floating_ips(calls, path).await
+                            }
+                            None => Ok(Vec::new()),
+                        }
+                    };
+                    let tree = async {
+                        if !owned {
+                            return Ok(());
+                        }
+                        let updated_at = wire::present(&lb.updated_at);
+                        self.read_tree(calls, &mut observed, updated_at, owner_tags, members)
+                            .await
+                    };
+                    let (tree, bound) = tokio::join!(tree, bound);
+                    match tree {
+                        Ok(()) => {}
+                        // Its children went while they were read: another
+                        // replica is deleting it (a copy it raced): going.
+                        Err(e) if e.is_not_found() => {
+                            deleting.push(observed.id.clone());
+                            continue;
+                        }
+                        Err(e) => return Err(e),
                     }
-                    Err(e) => return Err(e),
+                    for f in bound? {
+                        if !floating_ips.iter().any(|o| o.id == f.id) {
+                            floating_ips.push(f);
+                        }
+                    }
+                    load_balancers.push(observed);
                 }
-            }
-            if observed.provisioning_status != "PENDING_DELETE"
-                && observed.provisioning_status != "DELETED"
-            {
-                load_balancers.push(observed);
             }
         }
         // Every reader sees several copies in the same order: the survivor first.
         crate::model::in_survival_order(&mut load_balancers);
-
-        let mut floating_ips: Vec<ObservedFloatingIp> = self
-            .floating_ips(
-                calls,
-                ApiPath::of("floatingips")
-                    .query(&[("description", &owner_description(owner_tags))]),
-            )
-            .await?;
-        for port in load_balancers
-            .iter()
-            .filter_map(|lb| lb.vip_port_id.clone())
-        {
-            let bound = self
-                .floating_ips(
-                    calls,
-                    ApiPath::of("floatingips").query(&[("port_id", &port)]),
-                )
-                .await?;
-            for f in bound {
-                if !floating_ips.iter().any(|o| o.id == f.id) {
-                    floating_ips.push(f);
-                }
-            }
-        }
         let user_floating_ip = match user_address {
             None => FloatingIpLookup::NotLookedUp,
             Some(a) => {
@@ -146,6 +148,37 @@ impl Cloud {
             user_floating_ip,
             deleting,
         })
+    }
+
+    /// The load balancer with `id_hint` (a 404 is the user's mistake), else
+    /// those named `name`.
+    async fn find_load_balancers(
+        &self,
+        calls: &Calls,
+        name: &str,
+        id_hint: Option<&str>,
+    ) -> Result<Vec<wire::LoadBalancerRead>, OpenStackError> {
+        if let Some(id) = id_hint {
+            let path = ApiPath::of("loadbalancers").id("load balancer id", id)?;
+            match self.lb_read::<wire::OneLoadBalancer>(calls, path).await {
+                Ok(Some(one)) => return Ok(vec![one.loadbalancer]),
+                Ok(None) => {}
+                // The user named it: a 404 is their mistake, not a reason to create another.
+                Err(e) if e.is_not_found() => {
+                    return Err(OpenStackError::Missing {
+                        kind: "load balancer",
+                        id: id.to_string(),
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let path = ApiPath::of("loadbalancers").query(&[("name", name)]);
+        Ok(self
+            .lb_read::<wire::LoadBalancers>(calls, path)
+            .await?
+            .unwrap_or_default()
+            .loadbalancers)
     }
 
     /// Everything this tool made for a cluster (`cluster_tag`): its load
@@ -212,7 +245,155 @@ impl Cloud {
             .collect())
     }
 
+    /// The listeners and pools of `lb` (from what this process last read
+    /// when nothing changed since), and with `members` every pool's members.
     async fn read_tree(
+        &self,
+        calls: &Calls,
+        lb: &mut ObservedLoadBalancer,
+        updated_at: Option<String>,
+        owner_tags: &[String],
+        members: bool,
+    ) -> Result<(), OpenStackError> {
+        if self.api == Api::NeutronLbaas {
+            return self.read_tree_one_by_one(calls, lb, members).await;
+        }
+        let tree = async {
+            if !members {
+                return Ok(None);
+            }
+            let path = ApiPath::of("loadbalancers")
+                .id("load balancer id", &lb.id)?
+                .then("status");
+            let tree: Option<wire::StatusTree> = self.lb_read(calls, path).await?;
+            Ok(Some(tree.unwrap_or_default()))
+        };
+        let details = self.cached_details(&lb.id, updated_at.as_deref());
+        let (details, tree) = match details {
+            Some(d) => (d, tree.await?),
+            None => {
+                let (d, tree) =
+                    tokio::try_join!(self.read_details(calls, &lb.id, owner_tags), tree)?;
+                // Only a settled tree is worth keeping.
+                if lb.provisioning_status == "ACTIVE" && updated_at.is_some() {
+                    self.keep_details(&lb.id, updated_at, &d.0, &d.1);
+                }
+                (d, tree)
+            }
+        };
+        (lb.listeners, lb.pools) = details;
+        if let Some(tree) = tree {
+            self.place_members(calls, lb, tree).await?;
+        }
+        Ok(())
+    }
+
+    /// Listeners, pools and this Service's monitors, read together; a
+    /// monitor on one of its pools without its tags (a user's) afterwards.
+    async fn read_details(
+        &self,
+        calls: &Calls,
+        lb_id: &str,
+        owner_tags: &[String],
+    ) -> Result<(Vec<ObservedListener>, Vec<ObservedPool>), OpenStackError> {
+        let q = [("loadbalancer_id", lb_id)];
+        let tags = owner_tags.join(",");
+        let (listeners, pools, monitors) = tokio::try_join!(
+            self.lb_read::<wire::Listeners>(calls, ApiPath::of("listeners").query(&q)),
+            self.lb_read::<wire::Pools>(calls, ApiPath::of("pools").query(&q)),
+            self.lb_read::<wire::Monitors>(
+                calls,
+                ApiPath::of("healthmonitors").query(&[("tags", &tags)])
+            ),
+        )?;
+        let listeners = listeners.unwrap_or_default().listeners;
+        let mut monitors: HashMap<String, wire::MonitorRead> = monitors
+            .unwrap_or_default()
+            .healthmonitors
+            .into_iter()
+            .filter_map(|m| Some((wire::present(&m.id)?, m)))
+            .collect();
+        let mut observed = Vec::new();
+        for p in pools.unwrap_or_default().pools {
+            let mut pool = pool_of(&p);
+            if let Some(hm_id) = wire::present(&p.healthmonitor_id) {
+                let read = match monitors.remove(&hm_id) {
+                    Some(m) => m,
+                    None => self.monitor(calls, &hm_id).await?,
+                };
+                pool.health_monitor = Some(monitor_of(hm_id, &read));
+            }
+            observed.push(pool);
+        }
+        Ok((listeners.iter().map(listener_of).collect(), observed))
+    }
+
+    async fn monitor(&self, calls: &Calls, id: &str) -> Result<wire::MonitorRead, OpenStackError> {
+        let path = ApiPath::of("healthmonitors").id("health monitor id", id)?;
+        let one: Option<wire::OneMonitor> = self.lb_read(calls, path).await?;
+        Ok(one.map(|h| h.healthmonitor).unwrap_or_default())
+    }
+
+    /// Members from the status tree. A pool the tree does not show (on no
+    /// listener), or with a member whose name does not say whose it is (a
+    /// user's, or one made before members were named), has its members
+    /// read with their tags.
+    async fn place_members(
+        &self,
+        calls: &Calls,
+        lb: &mut ObservedLoadBalancer,
+        tree: wire::StatusTree,
+    ) -> Result<(), OpenStackError> {
+        let mut from_tree: HashMap<String, Vec<wire::Member>> = tree
+            .statuses
+            .loadbalancer
+            .listeners
+            .into_iter()
+            .flat_map(|l| l.pools)
+            .filter_map(|p| Some((wire::present(&p.id)?, p.members)))
+            .collect();
+        let mut unclear = Vec::new();
+        for pool in &mut lb.pools {
+            match from_tree.remove(&pool.id) {
+                Some(members)
+                    if members.iter().all(|m| {
+                        m.name
+                            .as_deref()
+                            .is_some_and(|n| n.starts_with(LEGACY_TAGS))
+                    }) =>
+                {
+                    pool.members = members.into_iter().filter_map(member_of).collect();
+                }
+                _ => unclear.push(pool.id.clone()),
+            }
+        }
+        let reads = unclear.iter().map(|id| self.members(calls, id));
+        let read = futures_util::future::try_join_all(reads).await?;
+        for (id, members) in unclear.into_iter().zip(read) {
+            if let Some(pool) = lb.pools.iter_mut().find(|p| p.id == id) {
+                pool.members = members;
+            }
+        }
+        Ok(())
+    }
+
+    async fn members(
+        &self,
+        calls: &Calls,
+        pool_id: &str,
+    ) -> Result<Vec<ObservedMember>, OpenStackError> {
+        let path = ApiPath::of("pools").id("pool id", pool_id)?.then("members");
+        let list: Option<wire::MemberList> = self.lb_read(calls, path).await?;
+        Ok(list
+            .map(|m| m.members)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(member_of)
+            .collect())
+    }
+
+    /// The legacy API's tree, object by object.
+    async fn read_tree_one_by_one(
         &self,
         calls: &Calls,
         lb: &mut ObservedLoadBalancer,
@@ -223,100 +404,191 @@ impl Cloud {
             .lb_read(calls, ApiPath::of("listeners").query(&q))
             .await?
             .unwrap_or_default();
-        let timeout = |t: Option<i64>| t.and_then(|t| u64::try_from(t).ok());
-        lb.listeners = listeners
-            .listeners
-            .into_iter()
-            .map(|l| ObservedListener {
-                id: l.id.unwrap_or_default(),
-                name: l.name.unwrap_or_default(),
-                protocol: l.protocol.unwrap_or_default(),
-                protocol_port: l
-                    .protocol_port
-                    .and_then(|p| u16::try_from(p).ok())
-                    .unwrap_or(0),
-                allowed_cidrs: l
-                    .allowed_cidrs
-                    .iter()
-                    .flatten()
-                    .filter_map(|c| c.parse().ok())
-                    .collect(),
-                connection_limit: l.connection_limit,
-                timeout_client_data: timeout(l.timeout_client_data),
-                timeout_member_connect: timeout(l.timeout_member_connect),
-                timeout_member_data: timeout(l.timeout_member_data),
-                timeout_tcp_inspect: timeout(l.timeout_tcp_inspect),
-                default_pool_id: wire::present(&l.default_pool_id),
-                tags: tags_or(&l.tags, &l.description),
-            })
-            .collect();
+        lb.listeners = listeners.listeners.iter().map(listener_of).collect();
         let pools: wire::Pools = self
             .lb_read(calls, ApiPath::of("pools").query(&q))
             .await?
             .unwrap_or_default();
         for p in pools.pools {
-            let id = p.id.clone().unwrap_or_default();
-            let mut pool = ObservedPool {
-                id: id.clone(),
-                name: p.name.clone().unwrap_or_default(),
-                protocol: p.protocol.clone().unwrap_or_default(),
-                lb_algorithm: p.lb_algorithm.clone().unwrap_or_default(),
-                session_persistence: p
-                    .session_persistence
-                    .as_ref()
-                    .and_then(|s| wire::present(&s.kind)),
-                members: Vec::new(),
-                health_monitor: None,
-                tags: tags_or(&p.tags, &p.description),
-            };
+            let mut pool = pool_of(&p);
             if members {
-                let m: Option<wire::MemberList> = self
-                    .lb_read(
-                        calls,
-                        ApiPath::of("pools").id("pool id", &id)?.then("members"),
-                    )
-                    .await?;
-                pool.members = m
-                    .map(|m| m.members)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|m| {
-                        let tags = match m.tags.filter(|t| !t.is_empty()) {
-                            Some(t) => t,
-                            None => legacy_tags(m.name.as_deref()),
-                        };
-                        Some(ObservedMember {
-                            id: wire::present(&m.id)?,
-                            address: m.address.as_deref()?.parse().ok()?,
-                            protocol_port: m.protocol_port.and_then(|p| u16::try_from(p).ok())?,
-                            tags,
-                        })
-                    })
-                    .collect();
+                pool.members = self.members(calls, &pool.id).await?;
             }
             if let Some(hm_id) = wire::present(&p.healthmonitor_id) {
-                let h: Option<wire::OneMonitor> = self
-                    .lb_read(
-                        calls,
-                        ApiPath::of("healthmonitors").id("health monitor id", &hm_id)?,
-                    )
-                    .await?;
-                let h = h.map(|h| h.healthmonitor).unwrap_or_default();
-                let n = |x: Option<i64>| x.and_then(|x| u32::try_from(x).ok()).unwrap_or(0);
-                pool.health_monitor = Some(ObservedHealthMonitor {
-                    id: hm_id,
-                    kind: h.kind.clone().unwrap_or_default(),
-                    delay: n(h.delay),
-                    timeout: n(h.timeout),
-                    max_retries: n(h.max_retries),
-                    max_retries_down: n(h.max_retries_down),
-                    tags: tags_or(&h.tags, &h.name),
-                });
+                let read = self.monitor(calls, &hm_id).await?;
+                pool.health_monitor = Some(monitor_of(hm_id, &read));
             }
             lb.pools.push(pool);
         }
         Ok(())
     }
+
+    // ------------------------------------------------- what full reads found
+
+    fn details_map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Details>> {
+        self.details.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What the last full read found under `lb_id`, if the load balancer's
+    /// `updated_at` is still the one it was read at and it is recent enough.
+    fn cached_details(
+        &self,
+        lb_id: &str,
+        updated_at: Option<&str>,
+    ) -> Option<(Vec<ObservedListener>, Vec<ObservedPool>)> {
+        let map = self.details_map();
+        let d = map.get(lb_id)?;
+        (updated_at.is_some()
+            && d.updated_at.as_deref() == updated_at
+            && d.read_at.elapsed() < self.full_read_every)
+            .then(|| (d.listeners.clone(), d.pools.clone()))
+    }
+
+    fn keep_details(
+        &self,
+        lb_id: &str,
+        updated_at: Option<String>,
+        listeners: &[ObservedListener],
+        pools: &[ObservedPool],
+    ) {
+        let pools = pools
+            .iter()
+            .map(|p| ObservedPool {
+                members: Vec::new(),
+                ..p.clone()
+            })
+            .collect();
+        self.details_map().insert(
+            lb_id.to_string(),
+            Details {
+                updated_at,
+                read_at: Instant::now(),
+                listeners: listeners.to_vec(),
+                pools,
+            },
+        );
+    }
+
+    /// What a fully populated create made, as it answered: trusted once the
+    /// load balancer is ACTIVE.
+    pub(super) fn keep_created(&self, lb_id: &str, created: &wire::CreatedTree) {
+        let listeners: Vec<ObservedListener> = created.listeners.iter().map(listener_of).collect();
+        let pools: Vec<ObservedPool> = created
+            .pools
+            .iter()
+            .map(|p| {
+                let mut pool = pool_of(&p.pool);
+                pool.health_monitor = p.healthmonitor.as_ref().and_then(|m| {
+                    let id = wire::present(&m.id)?;
+                    Some(monitor_of(id, m))
+                });
+                pool
+            })
+            .collect();
+        if listeners.iter().any(|l| l.id.is_empty()) || pools.iter().any(|p| p.id.is_empty()) {
+            return;
+        }
+        self.keep_details(lb_id, None, &listeners, &pools);
+    }
+
+    /// A write changed a listener, pool or monitor (`id`, or what the load
+    /// balancer `id` holds): the next observe reads them again.
+    pub(super) fn forget_details(&self, id: &str) {
+        self.details_map()
+            .retain(|lb_id, d| lb_id != id && !d.holds(id));
+    }
+
+    /// A write changed members of the pool `pool_id` only: what was read of
+    /// the rest stays true, from the load balancer's next ACTIVE read on.
+    pub(super) fn members_written(&self, pool_id: &str) {
+        for d in self.details_map().values_mut() {
+            if d.pools.iter().any(|p| p.id == pool_id) {
+                d.updated_at = None;
+            }
+        }
+    }
+
+    /// A status read saw a load balancer `status` at `updated_at`: details
+    /// waiting for this process's own change to settle take it.
+    pub(super) fn saw_status(&self, lb_id: &str, status: &str, updated_at: Option<&str>) {
+        if status != "ACTIVE" {
+            return;
+        }
+        if let (Some(d), Some(at)) = (self.details_map().get_mut(lb_id), updated_at)
+            && d.updated_at.is_none()
+        {
+            d.updated_at = Some(at.to_string());
+        }
+    }
+}
+
+fn listener_of(l: &wire::ListenerRead) -> ObservedListener {
+    let timeout = |t: Option<i64>| t.and_then(|t| u64::try_from(t).ok());
+    ObservedListener {
+        id: l.id.clone().unwrap_or_default(),
+        name: l.name.clone().unwrap_or_default(),
+        protocol: l.protocol.clone().unwrap_or_default(),
+        protocol_port: l
+            .protocol_port
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or(0),
+        allowed_cidrs: l
+            .allowed_cidrs
+            .iter()
+            .flatten()
+            .filter_map(|c| c.parse().ok())
+            .collect(),
+        connection_limit: l.connection_limit,
+        timeout_client_data: timeout(l.timeout_client_data),
+        timeout_member_connect: timeout(l.timeout_member_connect),
+        timeout_member_data: timeout(l.timeout_member_data),
+        timeout_tcp_inspect: timeout(l.timeout_tcp_inspect),
+        default_pool_id: wire::present(&l.default_pool_id),
+        tags: tags_or(&l.tags, &l.description),
+    }
+}
+
+fn pool_of(p: &wire::PoolRead) -> ObservedPool {
+    ObservedPool {
+        id: p.id.clone().unwrap_or_default(),
+        name: p.name.clone().unwrap_or_default(),
+        protocol: p.protocol.clone().unwrap_or_default(),
+        lb_algorithm: p.lb_algorithm.clone().unwrap_or_default(),
+        session_persistence: p
+            .session_persistence
+            .as_ref()
+            .and_then(|s| wire::present(&s.kind)),
+        members: Vec::new(),
+        health_monitor: None,
+        tags: tags_or(&p.tags, &p.description),
+    }
+}
+
+fn monitor_of(id: String, h: &wire::MonitorRead) -> ObservedHealthMonitor {
+    let n = |x: Option<i64>| x.and_then(|x| u32::try_from(x).ok()).unwrap_or(0);
+    ObservedHealthMonitor {
+        id,
+        kind: h.kind.clone().unwrap_or_default(),
+        delay: n(h.delay),
+        timeout: n(h.timeout),
+        max_retries: n(h.max_retries),
+        max_retries_down: n(h.max_retries_down),
+        tags: tags_or(&h.tags, &h.name),
+    }
+}
+
+/// A member, its ownership from its tags or else its name.
+fn member_of(m: wire::Member) -> Option<ObservedMember> {
+    let tags = match m.tags.filter(|t| !t.is_empty()) {
+        Some(t) => t,
+        None => legacy_tags(m.name.as_deref()),
+    };
+    Some(ObservedMember {
+        id: wire::present(&m.id)?,
+        address: m.address.as_deref()?.parse().ok()?,
+        protocol_port: m.protocol_port.and_then(|p| u16::try_from(p).ok())?,
+        tags,
+    })
 }
 
 fn parse_lb(v: &wire::LoadBalancerRead) -> ObservedLoadBalancer {

@@ -61,6 +61,9 @@ impl Cloud {
         let Some(lb) = created.map(|c| c.loadbalancer) else {
             return Ok(CreatedLoadBalancer::default());
         };
+        if let Some(id) = wire::present(&lb.id) {
+            self.keep_created(&id, &lb);
+        }
         Ok(CreatedLoadBalancer {
             id: wire::present(&lb.id),
             vip_port_id: wire::present(&lb.vip_port_id),
@@ -78,6 +81,7 @@ impl Cloud {
         calls: &Calls,
         id: &str,
     ) -> Result<(), OpenStackError> {
+        self.forget_details(id);
         self.lb_send(
             calls,
             Method::DELETE,
@@ -98,7 +102,11 @@ impl Cloud {
         calls: &Calls,
         ids: &[String],
     ) -> Result<HashMap<String, String>, OpenStackError> {
-        let status = |lb: wire::LoadBalancerRead| Some((lb.id?, lb.provisioning_status?));
+        let status = |lb: wire::LoadBalancerRead| {
+            let (id, status) = (lb.id?, lb.provisioning_status?);
+            self.saw_status(&id, &status, lb.updated_at.as_deref());
+            Some((id, status))
+        };
         if let [id] = ids {
             let path = ApiPath::of("loadbalancers").id("load balancer id", id)?;
             return match self
@@ -114,8 +122,11 @@ impl Cloud {
         let mut statuses = HashMap::new();
         let mut marker: Option<String> = None;
         for _page in 0..MAX_PAGES {
-            let mut path = ApiPath::of("loadbalancers")
-                .query(&[("fields", "id"), ("fields", "provisioning_status")]);
+            let mut path = ApiPath::of("loadbalancers").query(&[
+                ("fields", "id"),
+                ("fields", "provisioning_status"),
+                ("fields", "updated_at"),
+            ]);
             if let Some(m) = &marker {
                 path = path.query(&[("marker", m)]);
             }
@@ -145,6 +156,7 @@ impl Cloud {
         owner: &[String],
         with_pool: bool,
     ) -> Result<Option<String>, OpenStackError> {
+        self.forget_details(load_balancer_id);
         let mut create = self.listener_body(listener, owner, with_pool);
         create.loadbalancer_id = Some(load_balancer_id.to_string());
         let created: Option<wire::Created> = self
@@ -164,6 +176,7 @@ impl Cloud {
         id: &str,
         update: &ListenerUpdate,
     ) -> Result<(), OpenStackError> {
+        self.forget_details(id);
         let change = wire::ListenerSettings {
             allowed_cidrs: update
                 .allowed_cidrs
@@ -185,6 +198,7 @@ impl Cloud {
     }
 
     pub async fn delete_listener(&self, calls: &Calls, id: &str) -> Result<(), OpenStackError> {
+        self.forget_details(id);
         self.delete_child(calls, ApiPath::of("listeners").id("listener id", id)?)
             .await
     }
@@ -197,6 +211,7 @@ impl Cloud {
         owner: &[String],
         populated: bool,
     ) -> Result<Option<String>, OpenStackError> {
+        self.forget_details(listener_id);
         let mut create = self.pool_body(pool, owner, populated);
         create.listener_id = Some(listener_id.to_string());
         let created: Option<wire::Created> = self
@@ -216,6 +231,7 @@ impl Cloud {
         id: &str,
         update: &PoolUpdate,
     ) -> Result<(), OpenStackError> {
+        self.forget_details(id);
         let change = wire::PoolChange {
             lb_algorithm: update.lb_algorithm.map(|a| a.as_str()),
             session_persistence: update
@@ -236,6 +252,7 @@ impl Cloud {
     }
 
     pub async fn delete_pool(&self, calls: &Calls, id: &str) -> Result<(), OpenStackError> {
+        self.forget_details(id);
         self.delete_child(calls, ApiPath::of("pools").id("pool id", id)?)
             .await
     }
@@ -249,6 +266,7 @@ impl Cloud {
         members: &[MemberSpec],
         owner: &[String],
     ) -> Result<(), OpenStackError> {
+        self.members_written(pool_id);
         let batch: Vec<wire::MemberBody> = members
             .iter()
             .map(|m| self.member_body(&m.member, &m.subnet_id, m.owned.then_some(owner)))
@@ -270,6 +288,7 @@ impl Cloud {
         subnet_id: &Option<String>,
         owner: &[String],
     ) -> Result<Option<String>, OpenStackError> {
+        self.members_written(pool_id);
         let create = body("member", &self.member_body(member, subnet_id, Some(owner)))?;
         let created: Option<wire::Created> = self
             .lb_call(
@@ -288,6 +307,7 @@ impl Cloud {
         pool_id: &str,
         id: &str,
     ) -> Result<(), OpenStackError> {
+        self.members_written(pool_id);
         self.delete_child(
             calls,
             ApiPath::of("pools")
@@ -305,6 +325,7 @@ impl Cloud {
         monitor: &HealthMonitor,
         owner: &[String],
     ) -> Result<Option<String>, OpenStackError> {
+        self.forget_details(pool_id);
         let mut create = self.monitor_body(monitor, owner);
         create.pool_id = Some(pool_id.to_string());
         let created: Option<wire::Created> = self
@@ -324,6 +345,7 @@ impl Cloud {
         id: &str,
         monitor: &HealthMonitor,
     ) -> Result<(), OpenStackError> {
+        self.forget_details(id);
         // The type is immutable; tags and name are not the monitor's settings.
         let change = self.monitor_settings(monitor);
         self.lb_send(
@@ -340,6 +362,7 @@ impl Cloud {
         calls: &Calls,
         id: &str,
     ) -> Result<(), OpenStackError> {
+        self.forget_details(id);
         self.delete_child(
             calls,
             ApiPath::of("healthmonitors").id("health monitor id", id)?,
@@ -371,10 +394,17 @@ impl Cloud {
         subnet: &Option<String>,
         tags: Option<&[String]>,
     ) -> wire::MemberBody {
+        // Octavia's status tree shows members' names, not their tags: the
+        // name says whose a member is too, so a re-apply needs no member list.
+        let name = match (tags, self.api) {
+            (Some(t), Api::Octavia) => Some(crate::names::owner_description(t)),
+            _ => None,
+        };
         wire::MemberBody {
             address: m.address.to_string(),
             protocol_port: m.protocol_port,
             subnet_id: subnet.clone(),
+            name,
             tags: tags.map_or(Tags::Untagged, |t| self.tags(t, "name")),
         }
     }

@@ -137,6 +137,10 @@ pub struct MemberBody {
     pub protocol_port: u16,
     #[serde(skip_serializing_if = "no")]
     pub subnet_id: Option<String>,
+    /// On Octavia, the owner text of the legacy API's name (the status tree
+    /// shows names, not tags); `None` where the tags go into the name.
+    #[serde(skip_serializing_if = "no")]
+    pub name: Option<String>,
     #[serde(flatten)]
     pub tags: Tags,
 }
@@ -255,14 +259,62 @@ pub struct CreatedLoadBalancer {
 pub struct CreatedTree {
     pub id: Option<String>,
     pub vip_port_id: Option<String>,
+    /// A fully populated create answers its listeners and pools whole.
     #[serde(default)]
-    pub listeners: Vec<Named>,
+    pub listeners: Vec<ListenerRead>,
+    #[serde(default)]
+    pub pools: Vec<PoolWithMonitor>,
 }
 
-#[derive(Debug, Deserialize)]
-pub struct Named {
+/// A pool as a fully populated create answers it: its monitor inline.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PoolWithMonitor {
+    #[serde(flatten)]
+    pub pool: PoolRead,
+    pub healthmonitor: Option<MonitorRead>,
+}
+
+/// `GET /lbaas/loadbalancers/{id}/status`: the tree of a load balancer's
+/// listeners, their pools, each pool's monitor and members (ids, names,
+/// addresses and ports; no tags).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct StatusTree {
+    pub statuses: TreeStatuses,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TreeStatuses {
+    pub loadbalancer: TreeLoadBalancer,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TreeLoadBalancer {
+    pub listeners: Vec<TreeListener>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TreeListener {
     pub id: Option<String>,
-    pub name: Option<String>,
+    pub pools: Vec<TreePool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TreePool {
+    pub id: Option<String>,
+    pub members: Vec<Member>,
+}
+
+/// `GET /lbaas/healthmonitors?tags=...`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Monitors {
+    pub healthmonitors: Vec<MonitorRead>,
 }
 
 /// `GET /lbaas/pools/{id}/members`.
@@ -301,6 +353,8 @@ pub struct LoadBalancerRead {
     pub tags: Option<Vec<String>>,
     pub description: Option<String>,
     pub created_at: Option<String>,
+    /// Bumped by every change of the load balancer or of anything under it.
+    pub updated_at: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -398,6 +452,7 @@ pub struct Pools {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct MonitorRead {
+    pub id: Option<String>,
     #[serde(rename = "type")]
     pub kind: Option<String>,
     pub delay: Option<i64>,
@@ -447,6 +502,7 @@ mod tests {
             address: "10.1.0.5".into(),
             protocol_port: 8080,
             subnet_id: None,
+            name: None,
             tags,
         };
         assert_eq!(

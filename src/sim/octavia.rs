@@ -263,6 +263,8 @@ impl Octavia {
                 lb.meta.provisioning = ACTIVE;
                 lb.meta.operating = "ONLINE";
             }
+            // Octavia's row changes again when the worker is done.
+            lb.meta.updated_at = Some(timestamp());
             let monitored: Vec<String> = self.monitors.iter().map(|m| m.pool_id.clone()).collect();
             let pool_lbs: Vec<(String, String)> = self
                 .pools
