@@ -2,8 +2,10 @@
 //! time) of `POST /v1/apply` for a `type: LoadBalancer` Service with 2 ports
 //! and 3 endpoints, against the embedded simulated cloud, on Octavia and on
 //! the legacy Neutron LBaaS API. Prints a table; exits non-zero when the
-//! Octavia budget (create: 2 writes, 1 wait; unchanged: 0 writes; one endpoint
-//! replaced: 1 write per pool) is exceeded.
+//! Octavia budget (create: 2 writes, 1 wait; unchanged: 0 writes and at most
+//! 4 reads with 2 and with 8 ports; one endpoint replaced: 1 write per pool;
+//! a port added: 3 writes and 3 waits where the cloud takes no children
+//! inline, as Octavia 19, 1 and 1 where it does) is exceeded.
 //!
 //! `cargo bench --bench apply` (also run once by `cargo test --all-targets`).
 
@@ -98,6 +100,64 @@ async fn run(api: Api, delay_ms: u64) -> Vec<Row> {
     rows
 }
 
+/// A Service with `ports` ports (80, 81, ...) and 3 endpoints.
+fn with_ports(ports: u16) -> Value {
+    let spec: Vec<Value> = (0..ports)
+        .map(|i| json!({"name": format!("p{i}"), "port": 80 + i, "targetPort": 8080 + i}))
+        .collect();
+    let endpoint_ports: Vec<Value> = (0..ports)
+        .map(|i| json!({"name": format!("p{i}"), "port": 8080 + i}))
+        .collect();
+    let addresses: Vec<Value> = ["10.1.0.5", "10.1.0.6", "10.1.0.7"]
+        .iter()
+        .map(|ip| json!({"ip": ip}))
+        .collect();
+    json!({
+        "service": {"metadata": {"name": "wide", "namespace": "bench"},
+            "spec": {"type": "LoadBalancer", "clusterIP": "10.2.0.43", "ports": spec}},
+        "endpoints": {"metadata": {"name": "wide", "namespace": "bench"},
+            "subsets": [{"addresses": addresses, "ports": endpoint_ports}]}
+    })
+}
+
+/// The calls (reads, writes, waits) of each apply of `requests`, in order,
+/// on a fresh simulator (200 ms delay); `nested`: a cloud that takes
+/// listeners and pools with their children inline, and svc-lbaas told so.
+async fn calls_of(requests: &[Value], nested: bool) -> Vec<(u64, u64, u64)> {
+    let mut settings = Settings::default();
+    settings.octavia_defaults.nested_creates = nested;
+    let env = move |k: &str| match k {
+        "SVC_LBAAS_SIM_PROVISIONING_DELAY_MS" => Some("200".to_string()),
+        "SVC_LBAAS_SIM_NESTED_CREATES" => Some(nested.to_string()),
+        _ => None,
+    };
+    let (app, _sim) = svc_lbaas::startup::build_app(settings, None, &env)
+        .await
+        .expect("builds");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let http = reqwest::Client::new();
+    let mut out = Vec::new();
+    for body in requests {
+        let res = http
+            .post(format!("http://{addr}/v1/apply"))
+            .json(body)
+            .send()
+            .await
+            .expect("answers");
+        let status = res.status();
+        let answer: Value = res.json().await.expect("JSON");
+        assert!(status.is_success(), "{status} {answer}");
+        let c = &answer["openstackCalls"];
+        let n = |k: &str| c[k].as_u64().unwrap_or(u64::MAX);
+        out.push((n("reads"), n("writes"), n("waits")));
+    }
+    out
+}
+
 fn main() {
     let delay_ms = 200;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -143,6 +203,38 @@ fn main() {
             octavia("one endpoint replaced").writes == 2,
         ),
     ];
+    // A no-op re-apply, right after the create, with 2 and with 8 ports.
+    let two = runtime.block_on(calls_of(&[with_ports(2), with_ports(2)], false));
+    let eight = runtime.block_on(calls_of(&[with_ports(8), with_ports(8)], false));
+    // A port added: 3 ports, then 4.
+    let refused = runtime.block_on(calls_of(&[with_ports(3), with_ports(4)], false));
+    let nested = runtime.block_on(calls_of(&[with_ports(3), with_ports(4)], true));
+    println!(
+        "unchanged re-apply, 2 ports: {} reads; 8 ports: {} reads",
+        two[1].0, eight[1].0
+    );
+    println!(
+        "port added: {} writes, {} waits (Octavia 19: no children inline); {} writes, {} waits (nested creates taken)",
+        refused[1].1, refused[1].2, nested[1].1, nested[1].2
+    );
+    let budget = budget.into_iter().chain([
+        (
+            "unchanged re-apply: at most 4 reads, 2 ports",
+            two[1].0 <= 4,
+        ),
+        (
+            "unchanged re-apply: at most 4 reads, 8 ports",
+            eight[1].0 <= 4,
+        ),
+        (
+            "port added, no children inline: 3 writes and 3 waits",
+            refused[1].1 == 3 && refused[1].2 == 3,
+        ),
+        (
+            "port added, nested creates: 1 write and 1 wait",
+            nested[1].1 == 1 && nested[1].2 == 1,
+        ),
+    ]);
     let mut over = false;
     for (what, ok) in budget {
         println!(

@@ -53,6 +53,10 @@ pub struct OctaviaDefaults {
     pub vip_from_cluster_ip: bool,
     /// Only `type: LoadBalancer` Services of this class (empty: of no class).
     pub load_balancer_class: String,
+    /// The cloud creates a listener with its pool, and a pool with its
+    /// members and monitor, in one call (Octavia 19 answers those with a 500:
+    /// off by default). On, a port added is one write and one wait.
+    pub nested_creates: bool,
 }
 
 impl Default for OctaviaDefaults {
@@ -63,6 +67,7 @@ impl Default for OctaviaDefaults {
             lb_algorithm: LbAlgorithm::RoundRobin,
             vip_from_cluster_ip: true,
             load_balancer_class: String::new(),
+            nested_creates: false,
         }
     }
 }
@@ -175,7 +180,7 @@ pub enum ConfigError {
 }
 
 /// Each environment variable and the setting it overrides.
-pub const ENV_KEYS: [(&str, &str); 9] = [
+pub const ENV_KEYS: [(&str, &str); 10] = [
     ("SVC_LBAAS_POD_SUBNET", "neutron_defaults.pod_subnet"),
     (
         "SVC_LBAAS_SERVICE_SUBNET",
@@ -195,6 +200,10 @@ pub const ENV_KEYS: [(&str, &str); 9] = [
     (
         "SVC_LBAAS_VIP_FROM_CLUSTER_IP",
         "octavia_defaults.vip_from_cluster_ip",
+    ),
+    (
+        "SVC_LBAAS_NESTED_CREATES",
+        "octavia_defaults.nested_creates",
     ),
     ("SVC_LBAAS_CLUSTER_NAME", "cluster.name"),
 ];
@@ -308,11 +317,15 @@ impl Settings {
                             invalid(key, format!("{value:?} is not a known lb_algorithm"))
                         })?
                 }
-                "SVC_LBAAS_VIP_FROM_CLUSTER_IP" => {
-                    self.octavia_defaults.vip_from_cluster_ip = match value.as_str() {
+                "SVC_LBAAS_VIP_FROM_CLUSTER_IP" | "SVC_LBAAS_NESTED_CREATES" => {
+                    let on = match value.as_str() {
                         "true" | "1" => true,
                         "false" | "0" => false,
                         _ => return Err(invalid(key, format!("{value:?} is not true or false"))),
+                    };
+                    match *var {
+                        "SVC_LBAAS_NESTED_CREATES" => self.octavia_defaults.nested_creates = on,
+                        _ => self.octavia_defaults.vip_from_cluster_ip = on,
                     }
                 }
                 "SVC_LBAAS_LOAD_BALANCER_CLASS" => {

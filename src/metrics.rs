@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::{Mutex, OnceLock};
 
-const HELP: [(&str, &str); 6] = [
+const HELP: [(&str, &str); 7] = [
     (
         "svc_lbaas_http_requests_total",
         "REST requests by method, route and status.",
@@ -22,6 +22,10 @@ const HELP: [(&str, &str); 6] = [
     (
         "svc_lbaas_wait_seconds_total",
         "Seconds spent waiting for load balancers to settle.",
+    ),
+    (
+        "svc_lbaas_status_reads_total",
+        "Status reads of waits (one read answers every wait of the process at once).",
     ),
     (
         "svc_lbaas_applies_total",
@@ -62,6 +66,16 @@ impl Metrics {
 
     pub fn inc(&self, name: &'static str, labels: &[(&str, &str)]) {
         self.add(name, labels, 1.0);
+    }
+
+    /// The sum of a counter over all its labels.
+    pub fn total(&self, name: &str) -> f64 {
+        let values = self.values.lock().unwrap_or_else(|e| e.into_inner());
+        values
+            .iter()
+            .filter(|((n, _), _)| *n == name)
+            .map(|(_, v)| v)
+            .sum()
     }
 
     pub fn render(&self) -> String {

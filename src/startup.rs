@@ -95,6 +95,7 @@ pub async fn build_state(
             {
                 config.provisioning_delay = std::time::Duration::from_millis(ms);
             }
+            config.nested_creates = env("SVC_LBAAS_SIM_NESTED_CREATES").as_deref() == Some("true");
             let sim = crate::sim::spawn(listener, config).await?;
             tracing::warn!(
                 auth_url = %sim.auth_url(),

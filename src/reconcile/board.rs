@@ -215,6 +215,7 @@ impl StatusBoard {
                 }
             }
             let at = Instant::now();
+            crate::metrics::global().inc("svc_lbaas_status_reads_total", &[]);
             let statuses = cloud.load_balancer_statuses(calls, &ids).await?;
             *last = Reading {
                 at: Some(at),

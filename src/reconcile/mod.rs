@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::config::Settings;
+use crate::config::{Api, Settings};
 use crate::model::{FloatingIpIntent, Observed, ServiceRef, Translation};
 use crate::names::{self, is_owned};
 use crate::openstack::OpenStackError;
@@ -100,7 +100,10 @@ impl Reconciler {
     /// What the cloud offers, from its API version (read once by the client).
     async fn capabilities(&self, calls: &Calls) -> Result<plan::Capabilities, OpenStackError> {
         let minor = self.cloud.octavia_minor(calls).await?;
-        Ok(plan::Capabilities::discovered(self.cloud.api(), minor))
+        let mut caps = plan::Capabilities::discovered(self.cloud.api(), minor);
+        caps.populated_children =
+            self.settings.octavia_defaults.nested_creates && self.cloud.api() == Api::Octavia;
+        Ok(caps)
     }
 
     fn lock_for(&self, service: &ServiceRef) -> Arc<tokio::sync::Mutex<()>> {

@@ -47,6 +47,9 @@ pub struct SimConfig {
     /// The newest Octavia API minor version the version document offers
     /// (`v2.N`), to stand in for older clouds.
     pub octavia_minor: u32,
+    /// Listeners created with their pool inline, pools with members and a
+    /// monitor inline, are taken (a cloud without Octavia 19's 500 there).
+    pub nested_creates: bool,
 }
 
 mod millis {
@@ -67,6 +70,7 @@ impl Default for SimConfig {
             faults: Vec::new(),
             seed: 1,
             octavia_minor: 29,
+            nested_creates: false,
         }
     }
 }

@@ -1563,7 +1563,10 @@ async fn create_listener(State(s): Sim, Extension(api): Api, body: Bytes) -> Res
             // Octavia 19 (as tests/openstack runs it) fails a listener created
             // with its default pool inline; only the load balancer's own
             // fully-populated create takes nested objects.
-            if api == ApiKind::Octavia && body["listener"].get("default_pool").is_some() {
+            if api == ApiKind::Octavia
+                && !s.config.nested_creates
+                && body["listener"].get("default_pool").is_some()
+            {
                 return Err(octavia_19_nested_create());
             }
             let b = Body::wrapped(&body, "listener", &LISTENER_FIELDS)?;
@@ -1729,6 +1732,7 @@ async fn create_pool(State(s): Sim, Extension(api): Api, body: Bytes) -> Respons
         (|| -> ApiResult {
             let body = parse_body(&body)?;
             if api == ApiKind::Octavia
+                && !s.config.nested_creates
                 && (body["pool"].get("members").is_some()
                     || body["pool"].get("healthmonitor").is_some())
             {
