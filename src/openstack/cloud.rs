@@ -27,6 +27,18 @@ pub struct SubnetInfo {
     pub cidr: IpNet,
 }
 
+/// What a full read found under a load balancer: its listeners and its
+/// pools with their monitors (members are read every time, from the tree).
+#[derive(Debug, Clone)]
+pub struct Details {
+    /// The load balancer's `updated_at` they were read at; `None` while a
+    /// change this process made is settling (set by the next ACTIVE read).
+    pub(super) updated_at: Option<String>,
+    pub(super) read_at: std::time::Instant,
+    pub(super) listeners: Vec<crate::model::ObservedListener>,
+    pub(super) pools: Vec<crate::model::ObservedPool>,
+}
+
 pub struct Cloud {
     session: SharedSession,
     pub api: Api,
@@ -38,7 +50,7 @@ pub struct Cloud {
     /// User-named networks, flavors and availability zones found to exist.
     known: Mutex<std::collections::HashSet<String>>,
     /// What full reads found under each load balancer (`observe.rs`).
-    pub(super) details: std::sync::Mutex<HashMap<String, super::observe::Details>>,
+    pub(super) details: std::sync::Mutex<HashMap<String, Details>>,
     pub(super) full_read_every: std::time::Duration,
 }
 

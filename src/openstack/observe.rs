@@ -16,7 +16,7 @@ use std::time::Instant;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 
-use super::cloud::Cloud;
+use super::cloud::{Cloud, Details};
 use super::error::OpenStackError;
 use super::path::ApiPath;
 use super::session::Calls;
@@ -27,18 +27,6 @@ use crate::model::{
     ObservedLoadBalancer, ObservedMember, ObservedPool,
 };
 use crate::names::{LEGACY_TAGS, legacy_tags, owner_description};
-
-/// What a full read found under a load balancer: its listeners and its
-/// pools with their monitors (members are read every time, from the tree).
-#[derive(Debug, Clone)]
-pub struct Details {
-    /// The load balancer's `updated_at` they were read at; `None` while a
-    /// change this process made is settling (set by the next ACTIVE read).
-    updated_at: Option<String>,
-    read_at: Instant,
-    listeners: Vec<ObservedListener>,
-    pools: Vec<ObservedPool>,
-}
 
 impl Details {
     fn holds(&self, id: &str) -> bool {

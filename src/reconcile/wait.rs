@@ -49,8 +49,8 @@ pub type WaitKind = (&'static str, &'static str);
 pub const FLOOR: Duration = Duration::from_millis(100);
 /// The longest pause between reads.
 pub const MAX_PAUSE: Duration = Duration::from_secs(3);
-/// Without a learnt duration a wait reads every 8% of the time it has
-/// waited: it notices the change at most 8% late (plus [`FLOOR`]).
+/// Without a learnt duration (and past 115% of it) a wait reads every 8%
+/// of the time it has waited: it notices the change at most 8% late (plus [`FLOOR`]).
 const STRIDE: f64 = 0.08;
 /// How many recent durations of each kind are kept.
 const SAMPLES: usize = 5;
@@ -62,14 +62,17 @@ const SAMPLES: usize = 5;
 /// than [`MAX_PAUSE`] apart.
 pub fn next_read(elapsed: Duration, expected: Option<Duration>) -> Duration {
     let pause = match expected {
-        // Sparse while it is still early: a third of the time waited, but
-        // never past the dense window's start.
-        Some(e) if elapsed < e.mul_f64(0.8) => {
-            let sparse = elapsed + elapsed.mul_f64(0.3).clamp(FLOOR, MAX_PAUSE);
-            return sparse.min(e.mul_f64(0.8)).max(elapsed + FLOOR);
+        // Sparse while it is early: at half of it, at 70%, at 85%.
+        Some(e) if elapsed < e.mul_f64(0.85) => {
+            let mark = [0.5, 0.7, 0.85]
+                .iter()
+                .map(|m| e.mul_f64(*m))
+                .find(|t| *t > elapsed)
+                .unwrap_or(e);
+            return mark.clamp(elapsed + FLOOR, elapsed + MAX_PAUSE);
         }
-        // Dense around the expected end: every 4% of it.
-        Some(e) if elapsed < e.mul_f64(1.25) => e.mul_f64(0.04),
+        // Dense around the expected end: every 3% of it, to 115%.
+        Some(e) if elapsed < e.mul_f64(1.15) => e.mul_f64(0.03),
         _ => elapsed.mul_f64(STRIDE),
     };
     elapsed + pause.clamp(FLOOR, MAX_PAUSE)

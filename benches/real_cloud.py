@@ -1,0 +1,312 @@
+"""svc-lbaas against the API's minimum, side by side on the real cloud that
+tests/openstack/up.sh brings up (loopback only).
+
+The minimum is a plain openstacksdk script doing what the API needs at
+least: one fully populated create, polls every 0.5 s, then one floating IP
+POST; one batch member PUT per pool, each waited for; a floating IP DELETE
+and a cascade delete, waited for. svc-lbaas does the same through its REST
+API (create, one endpoint replaced, delete) plus a no-op re-apply. Both run
+interleaved, alternating which goes first, for ROUNDS rounds, and both reach
+the cloud through one counting proxy (Keystone's catalog is rewritten to
+point at it), so every wire request is counted the same way for both, not
+self-reported.
+
+Usage (the harness's venv has openstacksdk):
+  $OS_VENV/bin/python benches/real_cloud.py path/to/svc-lbaas OPENRC [--rounds N] [--markdown FILE]
+Prints a table of medians and the ratio svc-lbaas / minimum.
+"""
+import http.client
+import http.server
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+import openstack
+
+BIN, OPENRC = sys.argv[1], sys.argv[2]
+ROUNDS = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 3
+MARKDOWN = sys.argv[sys.argv.index("--markdown") + 1] if "--markdown" in sys.argv else None
+POLL = 0.5
+IPS = ["10.1.0.5", "10.1.0.6", "10.1.0.7"]
+CHANGED = ["10.1.0.5", "10.1.0.6", "10.1.0.8"]
+PORTS = [(80, 8080), (443, 8443)]
+
+
+def openrc(path):
+    env = {}
+    for line in open(path):
+        if line.startswith("export ") and "=" in line:
+            k, _, v = line[len("export "):].strip().partition("=")
+            env[k] = v
+    return env
+
+
+ENV = openrc(OPENRC)
+
+# ------------------------------------------------------------ counting proxy
+
+COUNTS = {}
+COUNTS_LOCK = threading.Lock()
+PHASE = ["warm-up"]
+
+
+class Proxy(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, service, upstream):
+        self.service, self.upstream = service, urllib.parse.urlsplit(upstream)
+        self.rewrites = []
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def forward(self):
+        server = self.server
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else None
+        with COUNTS_LOCK:
+            key = (PHASE[0], server.service, "read" if self.command == "GET" else "write")
+            COUNTS[key] = COUNTS.get(key, 0) + 1
+        conn = http.client.HTTPConnection(server.upstream.hostname, server.upstream.port, timeout=120)
+        headers = {k: v for k, v in self.headers.items()
+                   if k.lower() not in ("host", "connection", "content-length", "accept-encoding")}
+        conn.request(self.command, self.path, body=body, headers=headers)
+        res = conn.getresponse()
+        data = res.read()
+        data = rewrite(server.rewrites, data.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+        self.send_response(res.status, res.reason)
+        for k, v in res.getheaders():
+            if k.lower() not in ("transfer-encoding", "connection", "content-length", "content-encoding"):
+                self.send_header(k, rewrite(server.rewrites, v))
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        conn.close()
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = forward
+
+
+def rewrite(rewrites, text):
+    """Real base URLs to the proxies' (a port followed by no further digit)."""
+    for old, new in rewrites:
+        text = re.sub(re.escape(old) + r"(?!\d)", new, text)
+    return text
+
+
+def catalog():
+    """The real endpoints of Keystone, Neutron and Octavia."""
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": ENV["OS_USERNAME"], "domain": {"name": ENV["OS_USER_DOMAIN_NAME"]},
+        "password": ENV["OS_PASSWORD"]}}},
+        "scope": {"project": {"name": ENV["OS_PROJECT_NAME"], "domain": {"name": ENV["OS_PROJECT_DOMAIN_NAME"]}}}}}
+    req = urllib.request.Request(ENV["OS_AUTH_URL"].rstrip("/") + "/auth/tokens", json.dumps(body).encode(),
+                                 {"content-type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        token = json.load(r)["token"]
+    found = {}
+    for entry in token["catalog"]:
+        for ep in entry["endpoints"]:
+            if ep["interface"] == "public":
+                u = urllib.parse.urlsplit(ep["url"])
+                found[entry["type"]] = f"{u.scheme}://{u.netloc}"
+    return found
+
+
+def start_proxies():
+    real = catalog()
+    keystone = urllib.parse.urlsplit(ENV["OS_AUTH_URL"])
+    proxies = {"identity": Proxy("keystone", f"{keystone.scheme}://{keystone.netloc}"),
+               "network": Proxy("neutron", real["network"]),
+               "load-balancer": Proxy("octavia", real["load-balancer"])}
+    base = {"identity": f"{keystone.scheme}://{keystone.netloc}", **real}
+    rewrites = [(base[k], p.url) for k, p in proxies.items() if k in base]
+    proxies["identity"].rewrites = rewrites
+    auth_url = ENV["OS_AUTH_URL"].replace(base["identity"], proxies["identity"].url)
+    return auth_url
+
+
+def counted(phase, fn):
+    PHASE[0] = phase
+    started = time.monotonic()
+    fn()
+    took = time.monotonic() - started
+    PHASE[0] = "between"
+    return took
+
+
+def calls(phase):
+    with COUNTS_LOCK:
+        c = {k[1:]: v for k, v in COUNTS.items() if k[0] == phase}
+    reads = sum(v for (svc, kind), v in c.items() if kind == "read" and svc != "keystone")
+    writes = sum(v for (svc, kind), v in c.items() if kind == "write" and svc != "keystone")
+    keystone = sum(v for (svc, _), v in c.items() if svc == "keystone")
+    return reads, writes, keystone
+
+# ------------------------------------------------------------ the minimum
+
+
+class Minimum:
+    def __init__(self, auth_url):
+        self.conn = openstack.connect(auth_url=auth_url, username=ENV["OS_USERNAME"], password=ENV["OS_PASSWORD"],
+                                      project_name=ENV["OS_PROJECT_NAME"],
+                                      user_domain_name=ENV["OS_USER_DOMAIN_NAME"],
+                                      project_domain_name=ENV["OS_PROJECT_DOMAIN_NAME"],
+                                      region_name=ENV.get("OS_REGION_NAME"), interface="public")
+        self.octavia = self.conn.load_balancer.get_endpoint().rstrip("/")
+        if self.octavia.endswith("/v2.0") or self.octavia.endswith("/v2"):
+            self.octavia = self.octavia.rsplit("/", 1)[0]
+        list(self.conn.load_balancer.load_balancers())  # version discovery, once
+        list(self.conn.network.ips(port_id="none"))
+
+    def wait(self, lb_id, gone=False):
+        while True:
+            try:
+                lb = self.conn.load_balancer.get_load_balancer(lb_id)
+            except openstack.exceptions.NotFoundException:
+                if gone:
+                    return
+                raise
+            if not gone and lb.provisioning_status == "ACTIVE":
+                return
+            if lb.provisioning_status == "ERROR":
+                raise RuntimeError(f"{lb_id} ERROR")
+            time.sleep(POLL)
+
+    def create(self, name):
+        listeners = [{"name": f"{name}:{port}", "protocol": "TCP", "protocol_port": port, "default_pool": {
+            "name": f"{name}:{port}", "protocol": "TCP", "lb_algorithm": "ROUND_ROBIN",
+            "members": [{"address": ip, "protocol_port": target, "subnet_id": ENV["POD_SUBNET_ID"]} for ip in IPS]}}
+            for port, target in PORTS]
+        lb = self.conn.load_balancer.create_load_balancer(name=name, vip_subnet_id=ENV["SERVICE_SUBNET_ID"],
+                                                          listeners=listeners)
+        self.lb = lb.id
+        self.pools = [(l["default_pool_id"], l["protocol_port"]) for l in lb.listeners]
+        self.wait(lb.id)
+        self.fip = self.conn.network.create_ip(floating_network_id=ENV["PUBLIC_NET_ID"], port_id=lb.vip_port_id).id
+
+    def replace_one(self):
+        target = dict(PORTS)
+        for pool, port in self.pools:
+            members = [{"address": ip, "protocol_port": target[port], "subnet_id": ENV["POD_SUBNET_ID"]}
+                       for ip in CHANGED]
+            self.conn.session.put(f"{self.octavia}/v2/lbaas/pools/{pool}/members", json={"members": members})
+            self.wait(self.lb)
+
+    def delete(self):
+        self.conn.network.delete_ip(self.fip)
+        self.conn.load_balancer.delete_load_balancer(self.lb, cascade=True)
+        self.wait(self.lb, gone=True)
+
+# ------------------------------------------------------------ svc-lbaas
+
+
+class SvcLbaas:
+    def __init__(self, auth_url):
+        env = {**os.environ, **ENV, "OS_AUTH_URL": auth_url, "SVC_LBAAS_LOG": "warn",
+               "SVC_LBAAS_SERVICE_SUBNET": ENV["SERVICE_SUBNET_ID"], "SVC_LBAAS_POD_SUBNET": ENV["POD_SUBNET_ID"],
+               "SVC_LBAAS_EXTERNAL_SVC_SUBNET": ENV["PUBLIC_SUBNET_ID"], "SVC_LBAAS_VIP_FROM_CLUSTER_IP": "false"}
+        self.proc = subprocess.Popen([BIN, "serve", "--rest-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+        self.url = None
+        while self.url is None:
+            line = self.proc.stdout.readline().decode()
+            if not line:
+                raise RuntimeError("svc-lbaas serve exited")
+            if line.startswith("REST_ADDR="):
+                self.url = "http://" + line.strip().partition("=")[2]
+        self.http("GET", "/readyz")  # Keystone token and catalog, once
+
+    def http(self, method, path, body=None):
+        req = urllib.request.Request(self.url + path, None if body is None else json.dumps(body).encode(),
+                                     {"content-type": "application/json"}, method=method)
+        with urllib.request.urlopen(req, timeout=330) as r:
+            text = r.read().decode()
+            return json.loads(text) if text.strip() else None
+
+    def request(self, ips):
+        return {"service": {"apiVersion": "v1", "kind": "Service",
+                            "metadata": {"name": "web", "namespace": "bench"},
+                            "spec": {"type": "LoadBalancer", "ports": [
+                                {"name": f"p{port}", "port": port, "targetPort": target} for port, target in PORTS]}},
+                "endpoints": {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "web", "namespace": "bench"},
+                              "subsets": [{"addresses": [{"ip": ip} for ip in ips],
+                                           "ports": [{"name": f"p{port}", "port": target} for port, target in PORTS]}]}}
+
+    def apply(self, ips, expect):
+        a = self.http("POST", "/v1/apply", self.request(ips))
+        assert a["action"] == expect and a["converged"], a
+
+    def delete(self):
+        self.http("DELETE", "/v1/services/bench/web")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def main():
+    auth_url = start_proxies()
+    minimum, ours = Minimum(auth_url), SvcLbaas(auth_url)
+    times = {}
+
+    def run(tool, step, fn):
+        phase = f"{tool} {step} {len(times.get((tool, step), []))}"
+        took = counted(phase, fn)
+        times.setdefault((tool, step), []).append((took, calls(phase)))
+
+    try:
+        for r in range(ROUNDS):
+            name = f"minimum-{r}"
+            pairs = [
+                ("create", lambda: minimum.create(name), lambda: ours.apply(IPS, "created")),
+                ("no-op", None, lambda: ours.apply(IPS, "unchanged")),
+                ("one endpoint replaced", minimum.replace_one, lambda: ours.apply(CHANGED, "updated")),
+                ("delete", minimum.delete, ours.delete),
+            ]
+            for step, theirs, mine in pairs:
+                order = [("minimum", theirs), ("svc-lbaas", mine)]
+                if r % 2:
+                    order.reverse()
+                for tool, fn in order:
+                    if fn is not None:
+                        run(tool, step, fn)
+    finally:
+        ours.stop()
+    lines = [f"svc-lbaas and the API's minimum on the real cloud, {ROUNDS} rounds interleaved "
+             f"(medians; wire requests counted by one proxy: reads/writes to Neutron and Octavia, + Keystone)", "",
+             "| step | minimum | svc-lbaas | ratio | minimum calls | svc-lbaas calls |",
+             "|---|---|---|---|---|---|"]
+    for step in ["create", "one endpoint replaced", "delete", "no-op"]:
+        def median(tool):
+            runs = times.get((tool, step))
+            if not runs:
+                return None, "-"
+            t = statistics.median(x[0] for x in runs)
+            c = [x[1] for x in runs]
+            reads, writes, ks = (statistics.median(x[i] for x in c) for i in range(3))
+            return t, f"{reads:g} reads, {writes:g} writes, {ks:g} Keystone"
+        (tm, cm), (ts, cs) = median("minimum"), median("svc-lbaas")
+        ratio = f"{ts / tm:.2f}x" if tm else "-"
+        lines.append(f"| {step} | {f'{tm:.2f} s' if tm else '-'} | {ts:.2f} s | {ratio} | {cm} | {cs} |")
+    print("\n".join(lines))
+    if MARKDOWN:
+        with open(MARKDOWN, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
