@@ -394,18 +394,15 @@ impl Cloud {
         subnet: &Option<String>,
         tags: Option<&[String]>,
     ) -> wire::MemberBody {
-        // Octavia's status tree shows members' names, not their tags: the
-        // name says whose a member is too, so a re-apply needs no member list.
-        let name = match (tags, self.api) {
-            (Some(t), Api::Octavia) => Some(crate::names::owner_description(t)),
-            _ => None,
-        };
+        // Members say whose they are in their name on both APIs: Octavia's
+        // status tree shows names, not tags, so a re-apply reads every pool's
+        // members in one call (and a 10,000-member create stays as small).
+        let owner = |t: &[String]| Tags::Legacy("name", crate::names::owner_description(t));
         wire::MemberBody {
             address: m.address.to_string(),
             protocol_port: m.protocol_port,
             subnet_id: subnet.clone(),
-            name,
-            tags: tags.map_or(Tags::Untagged, |t| self.tags(t, "name")),
+            tags: tags.map_or(Tags::Untagged, owner),
         }
     }
 

@@ -137,10 +137,6 @@ pub struct MemberBody {
     pub protocol_port: u16,
     #[serde(skip_serializing_if = "no")]
     pub subnet_id: Option<String>,
-    /// On Octavia, the owner text of the legacy API's name (the status tree
-    /// shows names, not tags); `None` where the tags go into the name.
-    #[serde(skip_serializing_if = "no")]
-    pub name: Option<String>,
     #[serde(flatten)]
     pub tags: Tags,
 }
@@ -502,7 +498,6 @@ mod tests {
             address: "10.1.0.5".into(),
             protocol_port: 8080,
             subnet_id: None,
-            name: None,
             tags,
         };
         assert_eq!(
