@@ -223,6 +223,18 @@ fn value_text(v: &Value) -> String {
 pub struct Query(pub Vec<(String, String)>);
 
 impl Query {
+    /// The values of an exact-match attribute filter (`name=a&name=b`), to
+    /// narrow a list before its objects are built; `None`: not filtered.
+    pub fn values(&self, key: &str) -> Option<Vec<&str>> {
+        let found: Vec<&str> = self
+            .0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect();
+        (!found.is_empty()).then_some(found)
+    }
+
     pub fn parse(raw: Option<&str>) -> Query {
         Query(
             form_urlencoded::parse(raw.unwrap_or("").as_bytes())

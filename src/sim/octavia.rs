@@ -1103,8 +1103,17 @@ fn list(
 }
 
 async fn list_lbs(State(s): Sim, Extension(api): Api, RawQuery(q): RawQuery) -> Response {
+    // A lookup by name builds only the load balancers of that name (the
+    // filter still applies after): a list of thousands stays cheap.
+    let names: Option<Vec<String>> = Query::parse(q.as_deref())
+        .values("name")
+        .map(|v| v.into_iter().map(str::to_string).collect());
     list(&s, api, q, "loadbalancers", |o| {
-        o.load_balancers.iter().map(|lb| o.lb_json(lb)).collect()
+        o.load_balancers
+            .iter()
+            .filter(|lb| names.as_ref().is_none_or(|n| n.contains(&lb.meta.name)))
+            .map(|lb| o.lb_json(lb))
+            .collect()
     })
 }
 async fn list_listeners(State(s): Sim, Extension(api): Api, RawQuery(q): RawQuery) -> Response {
