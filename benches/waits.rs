@@ -5,8 +5,8 @@
 //! `delay` after it took the write, and the wait begins when the write's
 //! answer is back, so a wait's elapsed time minus the delay is its
 //! overshoot (within the loopback round trip). Then many Services applied
-//! at once (200, what the simulator's public pool holds; 50 under `cargo
-//! test`): their waits share status reads.
+//! at once (1,000; 50 under `cargo test`): their waits share status reads;
+//! the total time against the ideal for 16 calls in flight.
 //! Exits non-zero when a wait overshoots by more than 10% of the delay plus
 //! 100 ms, an apply fails, or the concurrent waits read the status more than
 //! 5 times a second in all.
@@ -103,15 +103,41 @@ fn status_reads(stats: &Value) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// `count` Services applied at once (1 s provisioning): the waits' status
-/// reads a second over the run, its time, and the apply latencies' p50 and
-/// p99.
-async fn concurrent(count: usize) -> (f64, Duration, Duration, Duration, usize) {
-    let env = |k: &str| (k == "SVC_LBAAS_SIM_PROVISIONING_DELAY_MS").then(|| "1000".to_string());
+/// `count` Services applied at once (1 s provisioning).
+struct Concurrent {
+    /// The waits' status reads a second over the run.
+    reads_per_s: f64,
+    total: Duration,
+    p50: Duration,
+    p99: Duration,
+    errors: usize,
+    /// The ideal total for 16 calls in flight, from one Service alone: its
+    /// time besides the delay (`solo`), over 16 slots.
+    ideal: Duration,
+    solo: Duration,
+    calls: u32,
+    peak_rss_kib: u64,
+}
+
+async fn concurrent(count: usize) -> Concurrent {
+    let env = move |k: &str| match k {
+        "SVC_LBAAS_SIM_PROVISIONING_DELAY_MS" => Some("1000".to_string()),
+        "SVC_LBAAS_SIM_PUBLIC_ADDRESSES" => Some((count + 50).to_string()),
+        _ => None,
+    };
     let (state, _sim) = svc_lbaas::startup::build_state(Settings::default(), None, &env)
         .await
         .expect("builds");
     let options = ApplyOptions::new(true, Duration::from_secs(600));
+    let delay = Duration::from_secs(1);
+    let solo_started = Instant::now();
+    let alone = state
+        .reconciler
+        .apply(&named_request("solo", "10.2.9.1", "10.1.0.5"), options)
+        .await
+        .expect("applies alone");
+    let solo = solo_started.elapsed().saturating_sub(delay);
+    let calls = alone.openstack_calls.reads + alone.openstack_calls.writes;
     let reads_before = svc_lbaas::metrics::global().total("svc_lbaas_status_reads_total");
     let started = Instant::now();
     let applies = (0..count).map(|i| {
@@ -141,13 +167,29 @@ async fn concurrent(count: usize) -> (f64, Duration, Duration, Duration, usize) 
     let reads = svc_lbaas::metrics::global().total("svc_lbaas_status_reads_total") - reads_before;
     latencies.sort();
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
-    (
-        reads / total.as_secs_f64(),
+    Concurrent {
+        reads_per_s: reads / total.as_secs_f64(),
         total,
-        at(0.5),
-        at(0.99),
+        p50: at(0.5),
+        p99: at(0.99),
         errors,
-    )
+        ideal: delay + solo.max(solo.mul_f64(count as f64 / 16.0)),
+        solo,
+        calls,
+        peak_rss_kib: peak_rss_kib(),
+    }
+}
+
+/// This process's peak RSS (the server and the simulator together).
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 fn main() {
@@ -188,16 +230,25 @@ fn main() {
         }
         println!("{secs:>5}s status reads of one wait at a time: {reads_per_s:.2} a second");
     }
-    // The simulator's public pool holds 241 floating IPs.
-    let count = if benching { 200 } else { 50 };
-    let (reads_per_s, total, p50, p99, errors) = runtime.block_on(concurrent(count));
+    let count = if benching { 1000 } else { 50 };
+    let c = runtime.block_on(concurrent(count));
     println!(
-        "{count} Services applied at once, 1 s provisioning: {:.1} s in all, apply p50 {:.2} s, p99 {:.2} s, {errors} errors, {reads_per_s:.2} status reads a second",
-        total.as_secs_f64(),
-        p50.as_secs_f64(),
-        p99.as_secs_f64()
+        "{count} Services applied at once, 1 s provisioning: {:.1} s in all; ideal {:.2} s \
+         (1 s + max(1, {count}/16) x {:.0} ms, the lone apply's time besides its wait, {} calls): {:.2}x; \
+         apply p50 {:.2} s, p99 {:.2} s; {} errors; {:.2} status reads a second; \
+         peak RSS {:.0} MiB (server and simulator in one process)",
+        c.total.as_secs_f64(),
+        c.ideal.as_secs_f64(),
+        c.solo.as_secs_f64() * 1000.0,
+        c.calls,
+        c.total.as_secs_f64() / c.ideal.as_secs_f64(),
+        c.p50.as_secs_f64(),
+        c.p99.as_secs_f64(),
+        c.errors,
+        c.reads_per_s,
+        c.peak_rss_kib as f64 / 1024.0
     );
-    over |= errors > 0 || reads_per_s > 5.0;
+    over |= c.errors > 0 || c.reads_per_s > 5.0;
     if over {
         println!(
             "OVER: a wait overshot 10% of the delay + 100 ms, an apply failed, or concurrent waits read more than 5 times a second"

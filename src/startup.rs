@@ -96,6 +96,9 @@ pub async fn build_state(
                 config.provisioning_delay = std::time::Duration::from_millis(ms);
             }
             config.nested_creates = env("SVC_LBAAS_SIM_NESTED_CREATES").as_deref() == Some("true");
+            if let Some(n) = env("SVC_LBAAS_SIM_PUBLIC_ADDRESSES").and_then(|v| v.parse().ok()) {
+                config.public_addresses = n;
+            }
             let sim = crate::sim::spawn(listener, config).await?;
             tracing::warn!(
                 auth_url = %sim.auth_url(),

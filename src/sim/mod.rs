@@ -50,6 +50,8 @@ pub struct SimConfig {
     /// Listeners created with their pool inline, pools with members and a
     /// monitor inline, are taken (a cloud without Octavia 19's 500 there).
     pub nested_creates: bool,
+    /// Floating IPs the public pool holds (241: 172.24.4.10-250).
+    pub public_addresses: u32,
 }
 
 mod millis {
@@ -71,6 +73,7 @@ impl Default for SimConfig {
             seed: 1,
             octavia_minor: 29,
             nested_creates: false,
+            public_addresses: 241,
         }
     }
 }
@@ -119,7 +122,7 @@ pub struct Cloud {
 impl SimState {
     pub fn new(config: SimConfig, base_url: String) -> Arc<SimState> {
         let mut cloud = Cloud::default();
-        let seed = cloud.neutron.seed_topology();
+        let seed = cloud.neutron.seed_topology(config.public_addresses);
         let faults = Faults::new(config.faults.clone(), config.seed);
         Arc::new(SimState {
             config,

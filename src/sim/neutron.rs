@@ -111,8 +111,10 @@ fn from_u128(n: u128, v4: bool) -> IpAddr {
 
 impl Neutron {
     /// The seed's topology: pod 10.1.0.0/16, services 10.2.0.0/16 (pool
-    /// 10.2.128.1-10.2.255.253), external `public` 172.24.4.0/24, one router.
-    pub fn seed_topology(&mut self) -> Seed {
+    /// 10.2.128.1-10.2.255.253), external `public` 172.24.4.0/24 (241
+    /// floating IPs from 172.24.4.10; more, `public_addresses` of them from
+    /// there, make it 172.24.0.0/16), one router.
+    pub fn seed_topology(&mut self, public_addresses: u32) -> Seed {
         let net = |n: &mut Neutron, name: &str, external: bool| {
             let id = new_id();
             n.networks.push(Network {
@@ -165,13 +167,24 @@ impl Neutron {
             ("10.2.128.1", "10.2.255.253"),
         );
         let public_network = net(self, "public", true);
+        let first = std::net::Ipv4Addr::new(172, 24, 4, 10);
+        let (cidr, last) = if public_addresses <= 241 {
+            ("172.24.4.0/24", std::net::Ipv4Addr::new(172, 24, 4, 250))
+        } else {
+            let n = public_addresses.min(60_000);
+            (
+                "172.24.0.0/16",
+                std::net::Ipv4Addr::from(u32::from(first) + n - 1),
+            )
+        };
+        let last = last.to_string();
         let public_subnet = sub(
             self,
             "public_subnet",
             &public_network,
-            "172.24.4.0/24",
+            cidr,
             "172.24.4.1",
-            ("172.24.4.10", "172.24.4.250"),
+            ("172.24.4.10", &last),
         );
         let router = new_id();
         self.routers.push(RouterRecord {
