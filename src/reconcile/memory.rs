@@ -710,10 +710,9 @@ impl LoadBalancing for InMemoryCloud {
     }
     async fn load_balancer_statuses(
         &self,
-        calls: &Calls,
+        _: &Calls,
         ids: &[String],
     ) -> Result<HashMap<String, String>> {
-        let _ = calls;
         let mut inner = self.inner();
         inner.status_reads += 1;
         let mut statuses = HashMap::new();

@@ -347,22 +347,8 @@ impl Reconciler {
         // so that the answer comes when the cloud holds one load balancer.
         if options.wait && converged {
             for id in observed.deleting.clone() {
-                match self
-                    .waits
-                    .wait(
-                        &*self.cloud,
-                        &calls,
-                        &id,
-                        execute::DELETE,
-                        true,
-                        options.wait_budget(),
-                    )
-                    .await
-                {
-                    Ok(()) => {}
-                    Err(OpenStackError::WaitTimeout { .. }) => {}
-                    Err(e) => return Err(e.into()),
-                }
+                // A copy still going at the deadline does not fail the apply.
+                self.wait_gone(&calls, &id, options).await?;
             }
         }
         let (action, reason, notes) = match &translation {
@@ -500,6 +486,26 @@ impl Reconciler {
         Ok(answer)
     }
 
+    /// Waits until a load balancer is deleted, within the request's wait
+    /// budget: `false` when it is still there at the deadline.
+    async fn wait_gone(
+        &self,
+        calls: &Calls,
+        id: &str,
+        options: ApplyOptions,
+    ) -> Result<bool, OpenStackError> {
+        let budget = options.wait_budget();
+        match self
+            .waits
+            .wait(&*self.cloud, calls, id, execute::DELETE, true, budget)
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(OpenStackError::WaitTimeout { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `DELETE /v1/services/{namespace}/{name}`: removes what this tool created.
     pub async fn delete(
         &self,
@@ -542,22 +548,7 @@ impl Reconciler {
         if options.wait
             && let Some(id) = progress.deleting.take()
         {
-            converged = match self
-                .waits
-                .wait(
-                    &*self.cloud,
-                    &calls,
-                    &id,
-                    execute::DELETE,
-                    true,
-                    options.wait_budget(),
-                )
-                .await
-            {
-                Ok(()) => true,
-                Err(OpenStackError::WaitTimeout { .. }) => false,
-                Err(e) => return Err(e.into()),
-            };
+            converged = self.wait_gone(&calls, &id, options).await?;
         }
         Ok(ApplyResponse {
             converged,
