@@ -411,6 +411,22 @@ async fn an_unchanged_service_makes_no_writes_and_an_endpoint_change_one_per_poo
     assert_eq!(calls(&no_endpoints).0, 0);
 }
 
+/// `op resource` of each operation an answer lists.
+fn op_resources(answer: &Value) -> Vec<String> {
+    answer["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            format!(
+                "{} {}",
+                o["op"].as_str().unwrap(),
+                o["resource"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
 fn reads(a: &Answer) -> u64 {
     a.body["openstackCalls"]["reads"].as_u64().unwrap_or(99)
 }
@@ -489,18 +505,7 @@ async fn a_re_apply_reads_four_times_and_still_finds_what_was_changed_by_hand() 
     app.until_active(&lb_id).await;
     let fixed = app.apply(request(&["10.1.0.5", "10.1.0.7"])).await;
     assert_eq!(fixed.body["action"], "updated", "{}", fixed.body);
-    let ops: Vec<String> = fixed.body["operations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| {
-            format!(
-                "{} {}",
-                o["op"].as_str().unwrap(),
-                o["resource"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let ops = op_resources(&fixed.body);
     assert_eq!(ops, ["update listener"], "{}", fixed.body);
     let listener = app
         .cloud(
@@ -2404,18 +2409,7 @@ async fn sync_applies_the_list_and_collects_what_the_list_no_longer_has() {
     assert_eq!(orphans.len(), 1, "{}", dry.body);
     assert_eq!(orphans[0]["service"], "shop/b");
     assert_eq!(orphans[0]["action"], "would delete");
-    let ops: Vec<String> = orphans[0]["operations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| {
-            format!(
-                "{} {}",
-                o["op"].as_str().unwrap(),
-                o["resource"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let ops = op_resources(&orphans[0]);
     assert_eq!(
         ops,
         ["delete floatingip", "delete loadbalancer"],
