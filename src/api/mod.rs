@@ -180,19 +180,32 @@ async fn readyz(State(s): State<Arc<AppState>>) -> Response {
 }
 
 /// The body as JSON, or the problem to answer (413 past the limit, 400 otherwise).
-fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ProblemResponse> {
-    let bytes = body.map_err(|e| {
+fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ProblemResponse> {
+    body.map_err(|e| {
         let too_large = e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE;
         ProblemResponse::from(crate::error::body_problem(too_large, e.body_text()))
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| {
+    })
+}
+
+fn parse_json(bytes: &[u8]) -> Result<Value, ProblemResponse> {
+    serde_json::from_slice(bytes).map_err(|e| {
         ProblemResponse::from(Problem::of(Kind::InvalidJson, e.to_string()).with_field("body"))
     })
 }
 
+fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ProblemResponse> {
+    parse_json(&body_bytes(body)?)
+}
+
 fn input(body: Result<Bytes, BytesRejection>) -> Result<ApplyInput, ProblemResponse> {
-    let value = json_body(body)?;
-    ApplyInput::from_json(value).map_err(|e| ProblemResponse(Box::new(Problem::from(&e))))
+    let bytes = body_bytes(body)?;
+    // A well-formed body is read in one pass; any other is read again the
+    // way that names what is wrong.
+    if let Some(input) = ApplyInput::from_slice(&bytes) {
+        return Ok(input);
+    }
+    ApplyInput::from_json(parse_json(&bytes)?)
+        .map_err(|e| ProblemResponse(Box::new(Problem::from(&e))))
 }
 
 #[derive(Debug, Deserialize)]

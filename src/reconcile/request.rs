@@ -29,6 +29,26 @@ impl ApplyInput {
             .unwrap_or("default")
     }
 
+    /// Reads a request body in one pass when it is well formed in the common
+    /// shape (`endpointSlices`, if any, a plain list): `None` otherwise, and
+    /// then [`ApplyInput::from_json`] reads it again to name what is wrong.
+    pub fn from_slice(body: &[u8]) -> Option<ApplyInput> {
+        #[derive(serde::Deserialize)]
+        struct Body {
+            service: Option<Service>,
+            #[serde(default)]
+            endpoints: Option<Endpoints>,
+            #[serde(default, rename = "endpointSlices")]
+            endpoint_slices: Option<Vec<EndpointSlice>>,
+        }
+        let body: Body = serde_json::from_slice(body).ok()?;
+        Some(ApplyInput {
+            service: body.service?,
+            endpoints: body.endpoints,
+            endpoint_slices: body.endpoint_slices,
+        })
+    }
+
     /// Reads `{"service": ..., "endpoints": ..., "endpointSlices": [...]}`.
     pub fn from_json(body: Value) -> Result<ApplyInput, InputError> {
         let Value::Object(mut map) = body else {
@@ -162,3 +182,76 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Kept from a wait for the reads that make the answer.
 const ANSWER_RESERVE: Duration = Duration::from_millis(500);
+
+#[cfg(test)]
+mod tests {
+    use super::ApplyInput;
+    use serde_json::{Value, json};
+
+    fn service() -> Value {
+        json!({"metadata": {"name": "web", "namespace": "ns"},
+            "spec": {"type": "LoadBalancer", "clusterIP": "10.2.0.42",
+                "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}})
+    }
+
+    fn slice() -> Value {
+        json!({"metadata": {"name": "web-abc", "namespace": "ns",
+                "labels": {"kubernetes.io/service-name": "web"}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": ["10.1.0.5"]}],
+            "ports": [{"name": "http", "port": 8080}]})
+    }
+
+    #[test]
+    fn the_one_pass_read_gives_what_the_field_naming_read_gives() {
+        let endpoints = json!({"metadata": {"name": "web", "namespace": "ns"},
+            "subsets": [{"addresses": [{"ip": "10.1.0.5"}], "ports": [{"name": "http", "port": 8080}]}]});
+        for body in [
+            json!({"service": service()}),
+            json!({"service": service(), "endpoints": endpoints}),
+            json!({"service": service(), "endpoints": null, "endpointSlices": [slice()]}),
+            json!({"service": service(), "endpointSlices": [], "extra": 1}),
+        ] {
+            let bytes = serde_json::to_vec(&body).unwrap();
+            let fast = ApplyInput::from_slice(&bytes).expect("read in one pass");
+            let slow = ApplyInput::from_json(body).expect("read by value");
+            assert_eq!(format!("{fast:?}"), format!("{slow:?}"));
+        }
+    }
+
+    #[test]
+    fn what_the_one_pass_read_declines_is_read_again_or_named() {
+        // An EndpointSliceList is valid but read the other way.
+        let list = json!({"service": service(),
+            "endpointSlices": {"kind": "EndpointSliceList", "items": [slice()]}});
+        let bytes = serde_json::to_vec(&list).unwrap();
+        assert!(ApplyInput::from_slice(&bytes).is_none());
+        assert_eq!(
+            ApplyInput::from_json(list)
+                .unwrap()
+                .endpoint_slices
+                .map(|s| s.len()),
+            Some(1)
+        );
+        // Bad input: declined, and the field-naming read says where.
+        for (body, field) in [
+            (json!({"service": null}), Some("service")),
+            (json!({"endpoints": {}}), Some("service")),
+            (json!([1]), None),
+            (
+                json!({"service": {"spec": {"ports": [{"port": "eighty"}]}}}),
+                Some("service.spec.ports[0].port"),
+            ),
+            (
+                json!({"service": service(), "endpointSlices": 3}),
+                Some("endpointSlices"),
+            ),
+        ] {
+            let bytes = serde_json::to_vec(&body).unwrap();
+            assert!(ApplyInput::from_slice(&bytes).is_none(), "{body}");
+            let e = ApplyInput::from_json(body).unwrap_err();
+            assert_eq!(e.field.as_deref(), field);
+        }
+        assert!(ApplyInput::from_slice(b"{\"service\": ").is_none());
+    }
+}
