@@ -83,6 +83,9 @@ enum Command {
         /// Lifetime of a Keystone token.
         #[arg(long, default_value_t = 3600)]
         token_ttl_s: u64,
+        /// Floating IPs the public subnet holds (from 172.24.4.10 on).
+        #[arg(long, env = "SVC_LBAAS_SIM_PUBLIC_ADDRESSES")]
+        public_addresses: Option<u32>,
         /// JSON list of faults active from the start (see README, "The simulated cloud").
         #[arg(long)]
         faults: Option<PathBuf>,
@@ -176,18 +179,22 @@ pub fn main() -> ExitCode {
             listen,
             provisioning_delay_ms,
             token_ttl_s,
+            public_addresses,
             faults,
         } => {
             let faults = match faults.map(|p| read_faults(&p)).transpose() {
                 Ok(f) => f.unwrap_or_default(),
                 Err(e) => return usage_error("Invalid fault list", e),
             };
-            let config = crate::sim::SimConfig {
+            let mut config = crate::sim::SimConfig {
                 provisioning_delay: std::time::Duration::from_millis(provisioning_delay_ms),
                 token_ttl: std::time::Duration::from_secs(token_ttl_s),
                 faults,
                 ..Default::default()
             };
+            if let Some(n) = public_addresses {
+                config.public_addresses = n;
+            }
             match runtime().and_then(|rt| rt.block_on(crate::startup::run_sim(listen, config))) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

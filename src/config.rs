@@ -144,6 +144,9 @@ pub struct OpenStack {
     /// shows no change (a change made by hand always bumps it); then it
     /// reads them all again.
     pub full_read_every_s: u64,
+    /// Services an event List or a sync converges at once (their calls
+    /// still queue for `max_concurrent_calls`; their waits share reads).
+    pub services_at_once: usize,
 }
 
 impl Default for OpenStack {
@@ -152,6 +155,7 @@ impl Default for OpenStack {
             call_timeout_s: 60,
             max_concurrent_calls: 16,
             full_read_every_s: 300,
+            services_at_once: 1000,
         }
     }
 }
@@ -209,7 +213,7 @@ pub const ENV_KEYS: [(&str, &str); 10] = [
 ];
 /// The numeric settings' environment variables: `[server]`, `[openstack]`
 /// and `[cluster] orphan_grace_s`.
-pub const ENV_SERVER: [(&str, &str); 8] = [
+pub const ENV_SERVER: [(&str, &str); 9] = [
     ("SVC_LBAAS_ORPHAN_GRACE_S", "cluster.orphan_grace_s"),
     (
         "SVC_LBAAS_HEADER_READ_TIMEOUT_S",
@@ -232,6 +236,10 @@ pub const ENV_SERVER: [(&str, &str); 8] = [
     (
         "SVC_LBAAS_OPENSTACK_FULL_READ_EVERY_S",
         "openstack.full_read_every_s",
+    ),
+    (
+        "SVC_LBAAS_OPENSTACK_SERVICES_AT_ONCE",
+        "openstack.services_at_once",
     ),
 ];
 const ENV_LOAD_BALANCER_CLASS: (&str, &str) = (
@@ -289,6 +297,9 @@ impl Settings {
                     self.openstack.max_concurrent_calls = n as usize
                 }
                 "SVC_LBAAS_OPENSTACK_FULL_READ_EVERY_S" => self.openstack.full_read_every_s = n,
+                "SVC_LBAAS_OPENSTACK_SERVICES_AT_ONCE" => {
+                    self.openstack.services_at_once = n as usize
+                }
                 _ => s.max_connections = n as usize,
             }
         }
@@ -394,6 +405,11 @@ impl Settings {
                 "openstack.full_read_every_s",
                 self.openstack.full_read_every_s,
                 86_400,
+            ),
+            (
+                "openstack.services_at_once",
+                self.openstack.services_at_once as u64,
+                100_000,
             ),
         ] {
             if !(1..=max).contains(&value) {

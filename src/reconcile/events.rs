@@ -13,9 +13,6 @@ use crate::error::{Kind, Problem};
 use crate::model::{ServiceRef, Translation};
 use crate::response::PlanResponse;
 
-/// How many Services a List of events (or a sync) works on at once.
-pub const EVENT_CONCURRENCY: usize = 8;
-
 /// What one event (or sync item) asks of the cloud.
 pub enum Work {
     Apply(Box<ApplyInput>),
@@ -320,31 +317,34 @@ fn slice_of(namespace: &str, object: Value) -> Result<(ServiceRef, EndpointSlice
 }
 
 impl Reconciler {
-    /// Runs the work, [`EVENT_CONCURRENCY`] Services at a time; the work of
-    /// one Service one after the other, in its order. Answers each slot's
-    /// outcome.
+    /// Runs the work, `[openstack] services_at_once` Services at a time; the
+    /// work of one Service one after the other, in its order. Answers each
+    /// slot's outcome.
     pub async fn run_all(
         &self,
         work: Vec<(usize, Work)>,
         options: ApplyOptions,
     ) -> Vec<(usize, Result<Answer, ReconcileError>)> {
         use futures_util::StreamExt as _;
-        let mut groups: Vec<(ServiceRef, Vec<(usize, Work)>)> = Vec::new();
+        let mut index: std::collections::HashMap<ServiceRef, usize> = Default::default();
+        let mut groups: Vec<Vec<(usize, Work)>> = Vec::new();
         for (slot, w) in work {
-            let key = w.service();
-            match groups.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, list)) => list.push((slot, w)),
-                None => groups.push((key, vec![(slot, w)])),
+            let next = groups.len();
+            let at = *index.entry(w.service()).or_insert(next);
+            if at == next {
+                groups.push(Vec::new());
             }
+            groups[at].push((slot, w));
         }
-        futures_util::stream::iter(groups.into_iter().map(|(_, list)| async move {
+        let at_once = self.settings.openstack.services_at_once.max(1);
+        futures_util::stream::iter(groups.into_iter().map(|list| async move {
             let mut done = Vec::with_capacity(list.len());
             for (slot, w) in list {
                 done.push((slot, self.run(w, options).await));
             }
             done
         }))
-        .buffer_unordered(EVENT_CONCURRENCY)
+        .buffer_unordered(at_once)
         .collect::<Vec<_>>()
         .await
         .into_iter()

@@ -279,11 +279,19 @@ impl Neutron {
             return Ok(address);
         }
         let v4 = matches!(subnet.cidr, IpNet::V4(_));
+        // The subnet's addresses in use, gathered once for the scan.
+        let used: std::collections::HashSet<IpAddr> = self
+            .ports
+            .iter()
+            .flat_map(|p| p.fixed_ips.iter())
+            .filter(|(s, _)| s == subnet_id)
+            .map(|(_, a)| *a)
+            .collect();
         for (start, end) in &subnet.allocation_pools {
             let (mut n, end) = (to_u128(*start), to_u128(*end));
             while n <= end {
                 let a = from_u128(n, v4);
-                if Some(a) != subnet.gateway_ip && !self.in_use(subnet_id, a) {
+                if Some(a) != subnet.gateway_ip && !used.contains(&a) {
                     return Ok(a);
                 }
                 n += 1;
@@ -669,8 +677,32 @@ async fn list_ports(State(s): State<Arc<SimState>>, RawQuery(q): RawQuery) -> Re
     list(&s, q, "ports", |n| n.ports.iter().map(port_json).collect())
 }
 async fn list_fips(State(s): State<Arc<SimState>>, RawQuery(q): RawQuery) -> Response {
+    // A lookup by description, port (`port_id=`: none) or address builds
+    // only the floating IPs it can match (the filters still apply after):
+    // thousands stay cheap.
+    let query = Query::parse(q.as_deref());
+    let (descriptions, ports, addresses) = (
+        query.values("description"),
+        query.values("port_id"),
+        query.values("floating_ip_address"),
+    );
+    let matches = |f: &FloatingIp| {
+        descriptions
+            .as_ref()
+            .is_none_or(|d| d.contains(&f.description.as_str()))
+            && ports
+                .as_ref()
+                .is_none_or(|p| p.contains(&f.port_id.as_deref().unwrap_or("")))
+            && addresses
+                .as_ref()
+                .is_none_or(|a| a.contains(&f.address.to_string().as_str()))
+    };
     list(&s, q, "floatingips", |n| {
-        n.floating_ips.iter().map(floating_ip_json).collect()
+        n.floating_ips
+            .iter()
+            .filter(|f| matches(f))
+            .map(floating_ip_json)
+            .collect()
     })
 }
 async fn list_routers(State(s): State<Arc<SimState>>, RawQuery(q): RawQuery) -> Response {

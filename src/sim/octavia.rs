@@ -215,49 +215,67 @@ impl Octavia {
     /// Moves on every load balancer whose delay has passed: PENDING_* to ACTIVE,
     /// PENDING_DELETE objects gone (the VIP port with a deleted load balancer).
     pub fn settle(&mut self, now: Instant, neutron: &mut Neutron) {
-        let due: Vec<String> = self
+        use std::collections::{HashMap, HashSet};
+        let due: HashSet<String> = self
             .load_balancers
             .iter()
             .filter(|lb| lb.pending_until.is_some_and(|t| t <= now))
             .map(|lb| lb.meta.id.clone())
             .collect();
-        for id in due {
-            let Some(i) = self.load_balancers.iter().position(|lb| lb.meta.id == id) else {
-                continue;
-            };
-            if self.load_balancers[i].meta.provisioning == PENDING_DELETE {
-                let lb = self.load_balancers.remove(i);
-                self.remove_tree(&lb.meta.id);
-                neutron.delete_port(&lb.vip_port_id);
-                continue;
-            }
-            // Children pending deletion go; the rest become ACTIVE.
-            let deleted_members: Vec<String> = self.member_ids_of_lb(&id, true);
-            self.members
-                .retain(|m| !deleted_members.contains(&m.meta.id));
-            let deleted_monitors: Vec<String> = self
-                .monitors
+        if due.is_empty() {
+            return;
+        }
+        // All that is due in one pass over each kind (thousands of load
+        // balancers turn ACTIVE in the same moment at scale).
+        let gone: HashSet<String> = self
+            .load_balancers
+            .iter()
+            .filter(|lb| due.contains(&lb.meta.id) && lb.meta.provisioning == PENDING_DELETE)
+            .map(|lb| lb.meta.id.clone())
+            .collect();
+        if !gone.is_empty() {
+            for lb in self
+                .load_balancers
                 .iter()
-                .filter(|m| {
-                    m.meta.provisioning == PENDING_DELETE
-                        && self.pool_lb(&m.pool_id) == Some(id.as_str())
-                })
-                .map(|m| m.meta.id.clone())
-                .collect();
-            self.monitors
-                .retain(|m| !deleted_monitors.contains(&m.meta.id));
-            let deleted_pools: Vec<String> = self
+                .filter(|lb| gone.contains(&lb.meta.id))
+            {
+                neutron.delete_port(&lb.vip_port_id);
+            }
+            self.load_balancers.retain(|lb| !gone.contains(&lb.meta.id));
+            self.listeners.retain(|l| !gone.contains(&l.lb_id));
+            let pools: HashSet<String> = self
                 .pools
                 .iter()
-                .filter(|p| p.lb_id == id && p.meta.provisioning == PENDING_DELETE)
+                .filter(|p| gone.contains(&p.lb_id))
                 .map(|p| p.meta.id.clone())
                 .collect();
-            for pool in &deleted_pools {
-                self.remove_pool(pool);
-            }
-            self.listeners
-                .retain(|l| !(l.lb_id == id && l.meta.provisioning == PENDING_DELETE));
-            let lb = &mut self.load_balancers[i];
+            self.remove_pools(&pools);
+        }
+        // Of the rest, children pending deletion go; the others become ACTIVE.
+        let pool_lb: HashMap<String, String> = self
+            .pools
+            .iter()
+            .map(|p| (p.meta.id.clone(), p.lb_id.clone()))
+            .collect();
+        let settles = |pool_id: &str| pool_lb.get(pool_id).is_some_and(|lb| due.contains(lb));
+        self.members
+            .retain(|m| !(m.meta.provisioning == PENDING_DELETE && settles(&m.pool_id)));
+        self.monitors
+            .retain(|m| !(m.meta.provisioning == PENDING_DELETE && settles(&m.pool_id)));
+        let deleted_pools: HashSet<String> = self
+            .pools
+            .iter()
+            .filter(|p| due.contains(&p.lb_id) && p.meta.provisioning == PENDING_DELETE)
+            .map(|p| p.meta.id.clone())
+            .collect();
+        self.remove_pools(&deleted_pools);
+        self.listeners
+            .retain(|l| !(due.contains(&l.lb_id) && l.meta.provisioning == PENDING_DELETE));
+        for lb in self
+            .load_balancers
+            .iter_mut()
+            .filter(|lb| due.contains(&lb.meta.id))
+        {
             lb.pending_until = None;
             if lb.meta.provisioning != ERROR {
                 lb.meta.provisioning = ACTIVE;
@@ -265,39 +283,44 @@ impl Octavia {
             }
             // Octavia's row changes again when the worker is done.
             lb.meta.updated_at = Some(timestamp());
-            let monitored: Vec<String> = self.monitors.iter().map(|m| m.pool_id.clone()).collect();
-            let pool_lbs: Vec<(String, String)> = self
-                .pools
-                .iter()
-                .map(|p| (p.meta.id.clone(), p.lb_id.clone()))
-                .collect();
-            for l in self.listeners.iter_mut().filter(|l| l.lb_id == id) {
-                l.meta.provisioning = ACTIVE;
-                l.meta.operating = "ONLINE";
-            }
-            for p in self.pools.iter_mut().filter(|p| p.lb_id == id) {
-                p.meta.provisioning = ACTIVE;
-                p.meta.operating = "ONLINE";
-            }
-            for m in self
-                .members
-                .iter_mut()
-                .filter(|m| pool_lbs.iter().any(|(p, l)| p == &m.pool_id && l == &id))
+        }
+        let monitored: HashSet<String> = self.monitors.iter().map(|m| m.pool_id.clone()).collect();
+        for l in self.listeners.iter_mut().filter(|l| due.contains(&l.lb_id)) {
+            l.meta.provisioning = ACTIVE;
+            l.meta.operating = "ONLINE";
+        }
+        for p in self.pools.iter_mut().filter(|p| due.contains(&p.lb_id)) {
+            p.meta.provisioning = ACTIVE;
+            p.meta.operating = "ONLINE";
+        }
+        for m in self.members.iter_mut().filter(|m| settles(&m.pool_id)) {
+            m.meta.provisioning = ACTIVE;
+            m.meta.operating = if monitored.contains(&m.pool_id) {
+                "ONLINE"
+            } else {
+                "NO_MONITOR"
+            };
+        }
+        for m in self.monitors.iter_mut().filter(|m| settles(&m.pool_id)) {
+            m.meta.provisioning = ACTIVE;
+            m.meta.operating = "ONLINE";
+        }
+    }
+
+    /// Pools go with their members and monitors; listeners keep no default.
+    fn remove_pools(&mut self, pools: &std::collections::HashSet<String>) {
+        if pools.is_empty() {
+            return;
+        }
+        self.pools.retain(|p| !pools.contains(&p.meta.id));
+        self.members.retain(|m| !pools.contains(&m.pool_id));
+        self.monitors.retain(|m| !pools.contains(&m.pool_id));
+        for l in &mut self.listeners {
+            if l.default_pool_id
+                .as_ref()
+                .is_some_and(|p| pools.contains(p))
             {
-                m.meta.provisioning = ACTIVE;
-                m.meta.operating = if monitored.contains(&m.pool_id) {
-                    "ONLINE"
-                } else {
-                    "NO_MONITOR"
-                };
-            }
-            for m in self
-                .monitors
-                .iter_mut()
-                .filter(|m| pool_lbs.iter().any(|(p, l)| p == &m.pool_id && l == &id))
-            {
-                m.meta.provisioning = ACTIVE;
-                m.meta.operating = "ONLINE";
+                l.default_pool_id = None;
             }
         }
     }
@@ -307,39 +330,6 @@ impl Octavia {
             .iter()
             .find(|p| p.meta.id == pool_id)
             .map(|p| p.lb_id.as_str())
-    }
-
-    fn member_ids_of_lb(&self, lb_id: &str, pending_delete_only: bool) -> Vec<String> {
-        self.members
-            .iter()
-            .filter(|m| self.pool_lb(&m.pool_id) == Some(lb_id))
-            .filter(|m| !pending_delete_only || m.meta.provisioning == PENDING_DELETE)
-            .map(|m| m.meta.id.clone())
-            .collect()
-    }
-
-    fn remove_pool(&mut self, pool_id: &str) {
-        self.pools.retain(|p| p.meta.id != pool_id);
-        self.members.retain(|m| m.pool_id != pool_id);
-        self.monitors.retain(|m| m.pool_id != pool_id);
-        for l in &mut self.listeners {
-            if l.default_pool_id.as_deref() == Some(pool_id) {
-                l.default_pool_id = None;
-            }
-        }
-    }
-
-    fn remove_tree(&mut self, lb_id: &str) {
-        let pools: Vec<String> = self
-            .pools
-            .iter()
-            .filter(|p| p.lb_id == lb_id)
-            .map(|p| p.meta.id.clone())
-            .collect();
-        for p in pools {
-            self.remove_pool(&p);
-        }
-        self.listeners.retain(|l| l.lb_id != lb_id);
     }
 
     fn lb_index(&self, id: &str) -> Result<usize, ApiError> {
