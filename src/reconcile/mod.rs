@@ -540,10 +540,35 @@ impl Reconciler {
             )
             .await?;
         let ops = plan::plan_removal(&observed, &owner, keep_floating_ip);
-        let mut progress = Progress::default();
-        let mut done = Vec::new();
-        self.execute_all(&calls, &ops, &owner, &mut progress, options, &mut done)
-            .await?;
+        // The floating IPs and the load balancers go at once: Neutron
+        // disassociates a floating IP whose port goes, and whatever fails,
+        // a re-run finds what is left by name and description.
+        let (floating_ips, load_balancers): (Vec<_>, Vec<_>) = ops
+            .into_iter()
+            .partition(|op| !matches!(op, plan::Operation::DeleteLoadBalancer { .. }));
+        let (mut fip_progress, mut progress) = (Progress::default(), Progress::default());
+        let (mut done, mut lbs_done) = (Vec::new(), Vec::new());
+        let (fips, lbs) = tokio::join!(
+            self.execute_all(
+                &calls,
+                &floating_ips,
+                &owner,
+                &mut fip_progress,
+                options,
+                &mut done
+            ),
+            self.execute_all(
+                &calls,
+                &load_balancers,
+                &owner,
+                &mut progress,
+                options,
+                &mut lbs_done
+            ),
+        );
+        fips?;
+        lbs?;
+        done.append(&mut lbs_done);
         let mut converged = progress.deleting.is_none();
         if options.wait
             && let Some(id) = progress.deleting.take()
