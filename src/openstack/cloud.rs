@@ -179,7 +179,9 @@ impl Cloud {
 
     /// A subnet's network and CIDR (cached: they never change).
     pub async fn subnet(&self, calls: &Calls, id: &str) -> Result<SubnetInfo, OpenStackError> {
-        if let Some(s) = self.subnets.lock().await.get(id) {
+        // Held across the read: many applies at once read a subnet once.
+        let mut subnets = self.subnets.lock().await;
+        if let Some(s) = subnets.get(id) {
             return Ok(s.clone());
         }
         let read: Option<wire::OneSubnet> = self
@@ -197,10 +199,7 @@ impl Cloud {
                 OpenStackError::Precondition(format!("subnet {id} has no readable CIDR"))
             })?,
         };
-        self.subnets
-            .lock()
-            .await
-            .insert(id.to_string(), info.clone());
+        subnets.insert(id.to_string(), info.clone());
         Ok(info)
     }
 

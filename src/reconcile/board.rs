@@ -3,7 +3,8 @@
 //! (one GET when one load balancer is waited for, else one list with
 //! `fields=`), so the read rate stays flat however many applies wait at
 //! once: one read per [`StatusBoard`] floor at most (5 a second when
-//! several wait, 10 when one does). Each wait reads on its own schedule
+//! several wait, 10 when one does; fewer on a cloud slow to answer them).
+//! Each wait reads on its own schedule
 //! ([`next_read`]), learnt from how long this cloud took recently for the
 //! same kind of change ([`Learnt`]). No task runs in the background: the
 //! wait whose turn comes reads for everyone.
@@ -37,19 +38,25 @@ pub struct StatusBoard {
 struct Reading {
     /// When the read was sent: its answer is at least this recent.
     at: Option<Instant>,
+    /// How long it took to answer (queueing for a call slot included).
+    took: Duration,
     /// The load balancers it asked about; absent from `statuses`: gone.
     covered: HashSet<String>,
     statuses: HashMap<String, String>,
 }
 
 /// The shortest time between two reads: 100 ms while one load balancer is
-/// waited for, 200 ms (5 reads a second) when several are.
-fn floor(waiting: usize) -> Duration {
-    if waiting > 1 {
+/// waited for, 200 ms (5 reads a second) when several are; and, on a cloud
+/// slow to answer them, three times the last read's time (up to 2 s), so
+/// that status reads take no more than a third of its API's time. (A list of
+/// 50 load balancers takes Octavia 19 six times as long as one GET.)
+fn floor(waiting: usize, last_took: Duration) -> Duration {
+    let base = if waiting > 1 {
         Duration::from_millis(200)
     } else {
         super::wait::FLOOR
-    }
+    };
+    base.max((last_took * 3).min(Duration::from_secs(2)))
 }
 
 impl Default for StatusBoard {
@@ -207,7 +214,7 @@ impl StatusBoard {
             if self.paced
                 && let Some(at) = last.at
             {
-                let until = at + floor(ids.len());
+                let until = at + floor(ids.len(), last.took);
                 if Instant::now() < until {
                     drop(last);
                     tokio::time::sleep_until(until).await;
@@ -219,10 +226,29 @@ impl StatusBoard {
             let statuses = cloud.load_balancer_statuses(calls, &ids).await?;
             *last = Reading {
                 at: Some(at),
+                took: at.elapsed(),
                 covered: ids.into_iter().collect(),
                 statuses,
             };
             return Ok(last.statuses.get(id).cloned());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::floor;
+    use std::time::Duration;
+
+    #[test]
+    fn the_floor_between_reads_grows_with_how_long_the_cloud_takes_to_answer() {
+        let ms = Duration::from_millis;
+        assert_eq!(floor(1, ms(10)), ms(100));
+        assert_eq!(floor(50, ms(10)), ms(200));
+        // Octavia 19 listing 50 load balancers: 150 ms a read, 2 reads a second.
+        assert_eq!(floor(50, ms(150)), ms(450));
+        assert_eq!(floor(1, ms(60)), ms(180));
+        // A read queued for a minute behind a busy API: no more than 2 s apart.
+        assert_eq!(floor(50, Duration::from_secs(60)), Duration::from_secs(2));
     }
 }
