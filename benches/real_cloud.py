@@ -12,8 +12,15 @@ point at it), so every wire request is counted the same way for both, not
 self-reported.
 
 Usage (the harness's venv has openstacksdk):
-  $OS_VENV/bin/python benches/real_cloud.py path/to/svc-lbaas OPENRC [--rounds N] [--markdown FILE]
-Prints a table of medians and the ratio svc-lbaas / minimum.
+  $OS_VENV/bin/python benches/real_cloud.py path/to/svc-lbaas OPENRC [--rounds N] [--markdown FILE] [--trace FILE]
+  $OS_VENV/bin/python benches/real_cloud.py path/to/svc-lbaas OPENRC --scale N [--rounds R]
+Prints a table of medians and the ratio svc-lbaas / minimum. --scale N instead
+creates N Services at once (svc-lbaas: N concurrent REST applies; the minimum:
+N scripts in parallel, one thread each, authenticated beforehand), then deletes
+them at once, each tool's create and delete in turn, alternating which goes
+first, R rounds (default 1): total and p50 times, wire requests. --trace writes
+every proxied request as a JSON line (phase, start and duration in seconds
+from the phase's start, service, method, path, status).
 """
 import http.client
 import http.server
@@ -33,6 +40,8 @@ import openstack
 BIN, OPENRC = sys.argv[1], sys.argv[2]
 ROUNDS = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 3
 MARKDOWN = sys.argv[sys.argv.index("--markdown") + 1] if "--markdown" in sys.argv else None
+TRACE = sys.argv[sys.argv.index("--trace") + 1] if "--trace" in sys.argv else None
+SCALE = int(sys.argv[sys.argv.index("--scale") + 1]) if "--scale" in sys.argv else 0
 POLL = 0.5
 IPS = ["10.1.0.5", "10.1.0.6", "10.1.0.7"]
 CHANGED = ["10.1.0.5", "10.1.0.6", "10.1.0.8"]
@@ -55,10 +64,14 @@ ENV = openrc(OPENRC)
 COUNTS = {}
 COUNTS_LOCK = threading.Lock()
 PHASE = ["warm-up"]
+PHASE_STARTED = [time.monotonic()]
+TRACED = []
 
 
 class Proxy(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    # Many clients connect at once at scale: none should wait on the backlog.
+    request_queue_size = 1024
 
     def __init__(self, service, upstream):
         self.service, self.upstream = service, urllib.parse.urlsplit(upstream)
@@ -78,10 +91,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         server = self.server
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else None
+        began = time.monotonic()
         with COUNTS_LOCK:
-            key = (PHASE[0], server.service, "read" if self.command == "GET" else "write")
+            phase = PHASE[0]
+            key = (phase, server.service, "read" if self.command == "GET" else "write")
             COUNTS[key] = COUNTS.get(key, 0) + 1
-        conn = http.client.HTTPConnection(server.upstream.hostname, server.upstream.port, timeout=120)
+        # No tighter deadline than the clients' own: under load (one Octavia API
+        # worker here) a call may queue for minutes.
+        conn = http.client.HTTPConnection(server.upstream.hostname, server.upstream.port, timeout=1800)
         headers = {k: v for k, v in self.headers.items()
                    if k.lower() not in ("host", "connection", "content-length", "accept-encoding")}
         conn.request(self.command, self.path, body=body, headers=headers)
@@ -96,6 +113,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
         conn.close()
+        if TRACE:
+            with COUNTS_LOCK:
+                TRACED.append({"phase": phase, "start": round(began - PHASE_STARTED[0], 3),
+                               "took": round(time.monotonic() - began, 3), "service": server.service,
+                               "method": self.command, "path": self.path.split("?")[0], "status": res.status})
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = forward
 
@@ -140,8 +162,9 @@ def start_proxies():
 
 
 def counted(phase, fn):
-    PHASE[0] = phase
     started = time.monotonic()
+    PHASE_STARTED[0] = started
+    PHASE[0] = phase
     fn()
     took = time.monotonic() - started
     PHASE[0] = "between"
@@ -237,21 +260,21 @@ class SvcLbaas:
             text = r.read().decode()
             return json.loads(text) if text.strip() else None
 
-    def request(self, ips):
+    def request(self, ips, name="web"):
         return {"service": {"apiVersion": "v1", "kind": "Service",
-                            "metadata": {"name": "web", "namespace": "bench"},
+                            "metadata": {"name": name, "namespace": "bench"},
                             "spec": {"type": "LoadBalancer", "ports": [
                                 {"name": f"p{port}", "port": port, "targetPort": target} for port, target in PORTS]}},
-                "endpoints": {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "web", "namespace": "bench"},
+                "endpoints": {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": name, "namespace": "bench"},
                               "subsets": [{"addresses": [{"ip": ip} for ip in ips],
                                            "ports": [{"name": f"p{port}", "port": target} for port, target in PORTS]}]}}
 
-    def apply(self, ips, expect):
-        a = self.http("POST", "/v1/apply", self.request(ips))
+    def apply(self, ips, expect, name="web"):
+        a = self.http("POST", "/v1/apply", self.request(ips, name))
         assert a["action"] == expect and a["converged"], a
 
-    def delete(self):
-        self.http("DELETE", "/v1/services/bench/web")
+    def delete(self, name="web"):
+        self.http("DELETE", f"/v1/services/bench/{name}")
 
     def stop(self):
         self.proc.terminate()
@@ -302,11 +325,88 @@ def main():
         (tm, cm), (ts, cs) = median("minimum"), median("svc-lbaas")
         ratio = f"{ts / tm:.2f}x" if tm else "-"
         lines.append(f"| {step} | {f'{tm:.2f} s' if tm else '-'} | {ts:.2f} s | {ratio} | {cm} | {cs} |")
+    report(lines)
+
+
+def report(lines):
+    """The table on stdout (and --markdown); the trace to --trace."""
     print("\n".join(lines))
     if MARKDOWN:
         with open(MARKDOWN, "w") as f:
             f.write("\n".join(lines) + "\n")
+    if TRACE:
+        with open(TRACE, "w") as f:
+            f.writelines(json.dumps(t) + "\n" for t in TRACED)
+
+
+def at_once(fns):
+    """Runs every fn in a thread of its own, all started together: the total
+    time and each one's time; raises the first failure."""
+    took, failures = [None] * len(fns), []
+    started = time.monotonic()
+
+    def one(i, fn):
+        t = time.monotonic()
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001 - reported below
+            failures.append(e)
+        took[i] = time.monotonic() - t
+    threads = [threading.Thread(target=one, args=(i, fn)) for i, fn in enumerate(fns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failures:
+        raise failures[0]
+    return time.monotonic() - started, statistics.median(took)
+
+
+def scale_main():
+    auth_url = start_proxies()
+    ours = SvcLbaas(auth_url)
+    minimums = [Minimum(auth_url) for _ in range(SCALE)]
+    rounds = ROUNDS if "--rounds" in sys.argv else 1
+    times = {}
+
+    def run(tool, step, fns):
+        phase = f"{tool} {step} {len(times.get((tool, step), []))}"
+        PHASE_STARTED[0] = time.monotonic()
+        PHASE[0] = phase
+        total, p50 = at_once(fns)
+        PHASE[0] = "between"
+        times.setdefault((tool, step), []).append((total, p50, calls(phase)))
+
+    names = [f"web-{i}" for i in range(SCALE)]
+    blocks = {
+        "minimum": [("create", [lambda m=m, i=i: m.create(f"minimum-{i}") for i, m in enumerate(minimums)]),
+                    ("delete", [m.delete for m in minimums])],
+        "svc-lbaas": [("create", [lambda n=n: ours.apply(IPS, "created", n) for n in names]),
+                      ("delete", [lambda n=n: ours.delete(n) for n in names])],
+    }
+    try:
+        for r in range(rounds):
+            order = ["minimum", "svc-lbaas"] if r % 2 == 0 else ["svc-lbaas", "minimum"]
+            for tool in order:
+                for step, fns in blocks[tool]:
+                    run(tool, step, fns)
+    finally:
+        ours.stop()
+    lines = [f"{SCALE} Services at once, svc-lbaas against {SCALE} minimum scripts in parallel on the real cloud, "
+             f"{rounds} round(s) (medians over rounds; wire requests counted by one proxy)", "",
+             "| step | minimum total (p50) | svc-lbaas total (p50) | ratio of totals | minimum calls | svc-lbaas calls |",
+             "|---|---|---|---|---|---|"]
+    for step in ["create", "delete"]:
+        def median(tool):
+            runs = times[(tool, step)]
+            t = statistics.median(x[0] for x in runs)
+            p = statistics.median(x[1] for x in runs)
+            reads, writes, ks = (statistics.median(x[2][i] for x in runs) for i in range(3))
+            return t, p, f"{reads:g} reads, {writes:g} writes, {ks:g} Keystone"
+        (tm, pm, cm), (ts, ps, cs) = median("minimum"), median("svc-lbaas")
+        lines.append(f"| {step} | {tm:.1f} s ({pm:.1f} s) | {ts:.1f} s ({ps:.1f} s) | {ts / tm:.2f}x | {cm} | {cs} |")
+    report(lines)
 
 
 if __name__ == "__main__":
-    main()
+    scale_main() if SCALE else main()

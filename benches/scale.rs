@@ -82,6 +82,25 @@ impl Simulator {
         }
         Simulator { child, env }
     }
+
+    /// The simulator's root URL (`http://127.0.0.1:PORT`).
+    fn base(&self) -> String {
+        let auth = self.env.get("OS_AUTH_URL").cloned().unwrap_or_default();
+        let after_scheme = auth.find("://").map_or(0, |i| i + 3);
+        let end = auth[after_scheme..]
+            .find('/')
+            .map_or(auth.len(), |i| after_scheme + i);
+        auth[..end].to_string()
+    }
+
+    /// How long requests have held the simulated cloud (`/sim/stats`).
+    async fn lock_held(&self, http: &reqwest::Client) -> Duration {
+        let stats: Value = match http.get(format!("{}/sim/stats", self.base())).send().await {
+            Ok(r) => r.json().await.unwrap_or_default(),
+            Err(_) => Value::Null,
+        };
+        Duration::from_millis(stats["cloudLockHeldMs"].as_u64().unwrap_or(0))
+    }
 }
 
 impl Simulator {
@@ -159,6 +178,55 @@ fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
+/// What a run's figures are counted from.
+struct Start {
+    at: Instant,
+    reads: f64,
+    cpu: Duration,
+    sim_cpu: Duration,
+    sim_lock: Duration,
+}
+
+impl Start {
+    async fn now(sim: &Simulator, http: &reqwest::Client) -> Start {
+        reset_peak_rss();
+        Start {
+            reads: status_reads(),
+            cpu: cpu_time(),
+            sim_cpu: sim.cpu_time(),
+            sim_lock: sim.lock_held(http).await,
+            at: Instant::now(),
+        }
+    }
+
+    /// The run's figures, now that it is over (`lone`: the calls a Service
+    /// needs and a call's time, from [`alone`]).
+    async fn run(
+        self,
+        sim: &Simulator,
+        http: &reqwest::Client,
+        count: usize,
+        (calls, call): (u64, Duration),
+        latencies: Vec<Duration>,
+        errors: usize,
+    ) -> Run {
+        let total = self.at.elapsed();
+        Run {
+            total,
+            ideal: ideal(count, calls, call),
+            cpu: cpu_time().saturating_sub(self.cpu),
+            sim_cpu: sim.cpu_time().saturating_sub(self.sim_cpu),
+            sim_lock: sim.lock_held(http).await.saturating_sub(self.sim_lock),
+            calls,
+            call,
+            latencies,
+            errors,
+            reads_per_s: (status_reads() - self.reads) / total.as_secs_f64(),
+            peak_rss_kib: peak_rss_kib(),
+        }
+    }
+}
+
 struct Run {
     total: Duration,
     ideal: Duration,
@@ -166,6 +234,8 @@ struct Run {
     cpu: Duration,
     /// The simulator's CPU time over the run.
     sim_cpu: Duration,
+    /// How long the run's requests held the simulated cloud, one at a time.
+    sim_lock: Duration,
     calls: u64,
     call: Duration,
     latencies: Vec<Duration>,
@@ -183,7 +253,7 @@ impl Run {
         };
         println!(
             "{what}: {count} Services, {:.2} s in all; ideal {:.2} s = 1 s + {count} x {} calls x {:.2} ms / 16 call slots: {:.2}x; \
-             CPU over the run: server and client {:.2} s ({:.1} ms a Service), simulator {:.2} s; {:.0}% of the {} cores; \
+             CPU over the run: server and client {:.2} s ({:.1} ms a Service), simulator {:.2} s; the simulator's one lock held {:.2} s in all; {:.0}% of the {} cores busy; \
              apply p50 {}, p99 {}; {} errors; {:.2} status reads a second; peak RSS {:.0} MiB (server and client; the simulator apart)",
             self.total.as_secs_f64(),
             self.ideal.as_secs_f64(),
@@ -193,6 +263,7 @@ impl Run {
             self.cpu.as_secs_f64(),
             self.cpu.as_secs_f64() * 1000.0 / count as f64,
             self.sim_cpu.as_secs_f64(),
+            self.sim_lock.as_secs_f64(),
             100.0 * (self.cpu + self.sim_cpu).as_secs_f64()
                 / (self.total.as_secs_f64() * cores() as f64),
             cores(),
@@ -278,12 +349,8 @@ async fn over_rest(count: usize) -> Run {
         .timeout(Duration::from_secs(600))
         .build()
         .expect("a client");
-    let (calls, call) = alone(&state).await;
-    reset_peak_rss();
-    let reads_before = status_reads();
-    let cpu_before = cpu_time();
-    let sim_cpu_before = sim.cpu_time();
-    let started = Instant::now();
+    let lone = alone(&state).await;
+    let start = Start::now(&sim, &http).await;
     let applies = (0..count).map(|i| {
         let (http, base) = (http.clone(), base.clone());
         tokio::spawn(async move {
@@ -318,20 +385,8 @@ async fn over_rest(count: usize) -> Run {
         latencies.push(took);
         errors += usize::from(!ok);
     }
-    let total = started.elapsed();
     latencies.sort();
-    Run {
-        total,
-        ideal: ideal(count, calls, call),
-        cpu: cpu_time().saturating_sub(cpu_before),
-        sim_cpu: sim.cpu_time().saturating_sub(sim_cpu_before),
-        calls,
-        call,
-        latencies,
-        errors,
-        reads_per_s: (status_reads() - reads_before) / total.as_secs_f64(),
-        peak_rss_kib: peak_rss_kib(),
-    }
+    start.run(&sim, &http, count, lone, latencies, errors).await
 }
 
 async fn as_one_sync(count: usize) -> Run {
@@ -340,18 +395,14 @@ async fn as_one_sync(count: usize) -> Run {
         .timeout(Duration::from_secs(600))
         .build()
         .expect("a client");
-    let (calls, call) = alone(&state).await;
+    let lone = alone(&state).await;
     let mut items: Vec<Value> = (0..count).map(service).collect();
     items.extend((0..count).map(endpoints));
     // The lone Services stay listed, so the sync keeps them.
     items.extend((9997..10_000).map(service));
     items.extend((9997..10_000).map(endpoints));
     let body = json!({"apiVersion": "v1", "kind": "List", "items": items});
-    reset_peak_rss();
-    let reads_before = status_reads();
-    let cpu_before = cpu_time();
-    let sim_cpu_before = sim.cpu_time();
-    let started = Instant::now();
+    let start = Start::now(&sim, &http).await;
     let answer: Value = http
         .post(format!("{base}/v1/sync?timeout_s=600"))
         .json(&body)
@@ -361,7 +412,6 @@ async fn as_one_sync(count: usize) -> Run {
         .json()
         .await
         .expect("a sync answer");
-    let total = started.elapsed();
     let services = answer["services"].as_array().cloned().unwrap_or_default();
     let converged = services.iter().filter(|s| s["status"] == 200).count();
     let errors = (count + 3).saturating_sub(converged);
@@ -369,18 +419,9 @@ async fn as_one_sync(count: usize) -> Run {
         let first = services.iter().find(|s| s["status"] != 200);
         eprintln!("sync: {errors} not converged; first: {first:?}");
     }
-    Run {
-        total,
-        ideal: ideal(count, calls, call),
-        cpu: cpu_time().saturating_sub(cpu_before),
-        sim_cpu: sim.cpu_time().saturating_sub(sim_cpu_before),
-        calls,
-        call,
-        latencies: Vec::new(),
-        errors,
-        reads_per_s: (status_reads() - reads_before) / total.as_secs_f64(),
-        peak_rss_kib: peak_rss_kib(),
-    }
+    start
+        .run(&sim, &http, count, lone, Vec::new(), errors)
+        .await
 }
 
 /// Each run in a process of its own (this program again, with `--only`),

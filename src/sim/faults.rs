@@ -269,11 +269,14 @@ async fn error_load_balancer(State(s): State<Arc<SimState>>, Path(id): Path<Stri
 async fn stats(State(s): State<Arc<SimState>>) -> Json<serde_json::Value> {
     let stats = lock(&s.stats);
     let total: u64 = stats.calls.values().sum();
-    Json(json!({"total": total, "calls": stats.calls}))
+    let held = s.cloud_held_us.load(std::sync::atomic::Ordering::Relaxed);
+    Json(json!({"total": total, "calls": stats.calls, "cloudLockHeldMs": held / 1000}))
 }
 
 async fn reset_stats(State(s): State<Arc<SimState>>) -> StatusCode {
     lock(&s.stats).calls.clear();
+    s.cloud_held_us
+        .store(0, std::sync::atomic::Ordering::Relaxed);
     StatusCode::NO_CONTENT
 }
 

@@ -106,6 +106,9 @@ pub struct SimState {
     /// `http://127.0.0.1:PORT`, for the catalog.
     pub base_url: String,
     cloud: Mutex<Cloud>,
+    /// Microseconds the cloud's lock has been held, over all requests: the
+    /// simulator serves one request's work at a time (`/sim/stats`).
+    pub cloud_held_us: std::sync::atomic::AtomicU64,
     pub tokens: Mutex<keystone::Tokens>,
     pub faults: Mutex<Faults>,
     pub stats: Mutex<Stats>,
@@ -128,6 +131,7 @@ impl SimState {
             config,
             base_url,
             cloud: Mutex::new(cloud),
+            cloud_held_us: Default::default(),
             tokens: Mutex::new(keystone::Tokens::default()),
             faults: Mutex::new(faults),
             stats: Mutex::new(Stats::default()),
@@ -137,11 +141,44 @@ impl SimState {
 
     /// The cloud, with every load balancer whose provisioning delay has passed
     /// moved on (lazily, so paused test clocks work and nothing runs in the background).
-    pub fn cloud(&self) -> MutexGuard<'_, Cloud> {
+    pub fn cloud(&self) -> CloudGuard<'_> {
         let mut cloud = lock(&self.cloud);
+        let taken = Instant::now();
         let Cloud { neutron, octavia } = &mut *cloud;
-        octavia.settle(Instant::now(), neutron);
-        cloud
+        octavia.settle(taken, neutron);
+        CloudGuard {
+            cloud,
+            taken,
+            held_us: &self.cloud_held_us,
+        }
+    }
+}
+
+/// The cloud, locked; counts how long it was held when dropped.
+pub struct CloudGuard<'a> {
+    cloud: MutexGuard<'a, Cloud>,
+    taken: Instant,
+    held_us: &'a std::sync::atomic::AtomicU64,
+}
+
+impl std::ops::Deref for CloudGuard<'_> {
+    type Target = Cloud;
+    fn deref(&self) -> &Cloud {
+        &self.cloud
+    }
+}
+
+impl std::ops::DerefMut for CloudGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Cloud {
+        &mut self.cloud
+    }
+}
+
+impl Drop for CloudGuard<'_> {
+    fn drop(&mut self) {
+        let us = u64::try_from(self.taken.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.held_us
+            .fetch_add(us, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
