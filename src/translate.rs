@@ -40,6 +40,9 @@ pub mod annotation {
     pub const TIMEOUT_MEMBER_CONNECT: &str = "loadbalancer.openstack.org/timeout-member-connect";
     pub const TIMEOUT_MEMBER_DATA: &str = "loadbalancer.openstack.org/timeout-member-data";
     pub const TIMEOUT_TCP_INSPECT: &str = "loadbalancer.openstack.org/timeout-tcp-inspect";
+    /// kuryr-kubernetes' names for two listener timeouts (ms; 0: Octavia's default).
+    pub const KURYR_TIMEOUT_CLIENT_DATA: &str = "openstack.org/kuryr-timeout-client-data";
+    pub const KURYR_TIMEOUT_MEMBER_DATA: &str = "openstack.org/kuryr-timeout-member-data";
     pub const CONNECTION_LIMIT: &str = "loadbalancer.openstack.org/connection-limit";
     pub const PROXY_PROTOCOL: &str = "loadbalancer.openstack.org/proxy-protocol";
     pub const LOAD_BALANCER_ID: &str = "loadbalancer.openstack.org/load-balancer-id";
@@ -1152,6 +1155,19 @@ impl Annotations {
         let timeout = |key: &str| -> Result<Option<u64>, TranslateError> {
             Ok(number(key, 0, MAX_TIMEOUT_MS as i64)?.map(|n| n as u64))
         };
+        // A timeout under OCCM's name or kuryr-kubernetes' (where 0 means
+        // Octavia's default); both given, they must agree.
+        let either_timeout =
+            |ours: &'static str, kuryr: &'static str| -> Result<Option<u64>, TranslateError> {
+                let kuryr_value = timeout(kuryr)?.filter(|&ms| ms != 0);
+                match (timeout(ours)?, kuryr_value) {
+                    (Some(a), Some(b)) if a != b => Err(TranslateError::annotation(
+                        kuryr,
+                        format!("{b} disagrees with {ours}: {a}"),
+                    )),
+                    (a, b) => Ok(a.or(b)),
+                }
+            };
         let small = |key: &str, min: i64, max: i64, default: u32| -> Result<u32, TranslateError> {
             Ok(number(key, min, max)?.map_or(default, |n| n as u32))
         };
@@ -1235,9 +1251,15 @@ impl Annotations {
             health_monitor,
             listener_options: ListenerOptions {
                 connection_limit: number(CONNECTION_LIMIT, -1, 2_147_483_647)?,
-                timeout_client_data: timeout(TIMEOUT_CLIENT_DATA)?,
+                timeout_client_data: either_timeout(
+                    TIMEOUT_CLIENT_DATA,
+                    KURYR_TIMEOUT_CLIENT_DATA,
+                )?,
                 timeout_member_connect: timeout(TIMEOUT_MEMBER_CONNECT)?,
-                timeout_member_data: timeout(TIMEOUT_MEMBER_DATA)?,
+                timeout_member_data: either_timeout(
+                    TIMEOUT_MEMBER_DATA,
+                    KURYR_TIMEOUT_MEMBER_DATA,
+                )?,
                 timeout_tcp_inspect: timeout(TIMEOUT_TCP_INSPECT)?,
             },
             proxy_protocol,

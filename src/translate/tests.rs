@@ -670,6 +670,42 @@ fn health_monitor_defaults_and_types_follow_the_pool_protocol() {
 }
 
 #[test]
+fn kuryr_timeout_annotations_set_the_same_listener_timeouts() {
+    use annotation::*;
+    let svc = annotated(&[
+        (KURYR_TIMEOUT_CLIENT_DATA, "60000"),
+        (KURYR_TIMEOUT_MEMBER_DATA, "70000"),
+    ]);
+    let l = &lb(&svc, None).listeners[0];
+    assert_eq!(l.options.timeout_client_data, Some(60000));
+    assert_eq!(l.options.timeout_member_data, Some(70000));
+    // kuryr's 0 is Octavia's default: nothing set.
+    let svc = annotated(&[(KURYR_TIMEOUT_CLIENT_DATA, "0")]);
+    assert_eq!(
+        lb(&svc, None).listeners[0].options.timeout_client_data,
+        None
+    );
+    // Both names, the same value: fine; different values: the kuryr one is named.
+    let svc = annotated(&[
+        (TIMEOUT_CLIENT_DATA, "60000"),
+        (KURYR_TIMEOUT_CLIENT_DATA, "60000"),
+    ]);
+    assert_eq!(
+        lb(&svc, None).listeners[0].options.timeout_client_data,
+        Some(60000)
+    );
+    let svc = annotated(&[
+        (TIMEOUT_MEMBER_DATA, "60000"),
+        (KURYR_TIMEOUT_MEMBER_DATA, "5000"),
+    ]);
+    let e = err(&svc, None).to_string();
+    assert!(
+        e.contains(KURYR_TIMEOUT_MEMBER_DATA) && e.contains("disagrees"),
+        "{e}"
+    );
+}
+
+#[test]
 fn bad_annotation_values_are_errors_naming_the_annotation() {
     use annotation::*;
     let cases = [
@@ -685,6 +721,8 @@ fn bad_annotation_values_are_errors_naming_the_annotation() {
         (TIMEOUT_MEMBER_CONNECT, "1.5"),
         (TIMEOUT_MEMBER_DATA, "-5"),
         (TIMEOUT_TCP_INSPECT, "x"),
+        (KURYR_TIMEOUT_CLIENT_DATA, "-1"),
+        (KURYR_TIMEOUT_MEMBER_DATA, "soon"),
         (CONNECTION_LIMIT, "-2"),
         (PROXY_PROTOCOL, "v3"),
         (INTERNAL, "internal"),
