@@ -13,9 +13,9 @@
 //! delay (every wait overlaps the others): `ideal = 1 s + count x calls x
 //! call / 16`. Prints the total against it, p50/p99 of the REST applies,
 //! errors, the status reads a second, the CPU time and the peak RSS of
-//! the server (with the load's client, in this process; the simulator's
-//! apart) of each run. Exits non-zero on an error or
-//! on more than 5 status reads a second.
+//! the server (`svc-lbaas serve`, a process of its own as in production:
+//! neither the load's client nor the simulator is counted) of each run.
+//! Exits non-zero on an error or on more than 5 status reads a second.
 //!
 //! `cargo bench --bench scale` (about a minute; each run in a process of
 //! its own).
@@ -28,6 +28,8 @@ use svc_lbaas::reconcile::{ApplyInput, ApplyOptions, ProgressEvent};
 
 const DELAY: Duration = Duration::from_secs(1);
 const CALL_SLOTS: f64 = 16.0;
+/// The server's warm-up Services; 9997..10000 are [`alone`]'s.
+const WARM_UP: std::ops::Range<usize> = 9994..9997;
 
 fn service(i: usize) -> Value {
     json!({"apiVersion": "v1", "kind": "Service",
@@ -104,11 +106,15 @@ impl Simulator {
 }
 
 impl Simulator {
-    /// The simulator's CPU time so far (`/proc/PID/stat`, in clock ticks of
-    /// 10 ms).
     fn cpu_time(&self) -> Duration {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        process_cpu_time(self.child.id())
+    }
+}
+
+/// A process's CPU time so far (`/proc/PID/stat`, in clock ticks of 10 ms).
+fn process_cpu_time(pid: u32) -> Duration {
+    {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         // Fields after the command name (which may hold spaces): utime, stime are 14 and 15.
         let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
         let ticks: u64 = after
@@ -128,54 +134,126 @@ impl Drop for Simulator {
     }
 }
 
-/// The server on a fresh simulator: its base URL, the simulator, the state.
+/// `svc-lbaas serve` on the simulator, a process of its own with the
+/// image's environment (`MALLOC_ARENA_MAX=2`, docker/Dockerfile), default
+/// settings; killed when dropped.
+struct Server {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Server {
+    fn start(sim: &Simulator) -> Server {
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_svc-lbaas"))
+            .args([
+                "serve",
+                "--rest-addr",
+                "127.0.0.1:0",
+                "--grpc-addr",
+                "127.0.0.1:0",
+            ])
+            .envs(&sim.env)
+            .env("MALLOC_ARENA_MAX", "2")
+            .env("SVC_LBAAS_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starts the server");
+        let out = child.stdout.take().expect("its stdout");
+        let mut base = None;
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if let Some(a) = line.strip_prefix("REST_ADDR=") {
+                base = Some(format!("http://{a}"));
+            }
+            if line.starts_with("GRPC_ADDR=") {
+                break;
+            }
+        }
+        let base = base.expect("the server says where it listens");
+        Server { child, base }
+    }
+
+    fn cpu_time(&self) -> Duration {
+        process_cpu_time(self.child.id())
+    }
+
+    /// Three Services applied one after the other ([`WARM_UP`]), as a
+    /// server that has run a while has seen creates: its waits have learnt
+    /// how long this cloud takes to provision (a fresh one reads densely
+    /// at first).
+    async fn warm_up(&self) {
+        let http = reqwest::Client::new();
+        for i in WARM_UP {
+            let answer = http
+                .post(format!("{}/v1/apply", self.base))
+                .json(&json!({"service": service(i), "endpoints": endpoints(i)}))
+                .send()
+                .await
+                .expect("warms up");
+            assert_eq!(answer.status(), 200, "warm-up: not converged");
+        }
+    }
+
+    /// Peak RSS since the last reset (`VmHWM`).
+    fn peak_rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    fn reset_peak_rss(&self) {
+        // "5" resets VmHWM to the current RSS; without the file the figure
+        // is the process's peak so far, an upper bound.
+        let _ = std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5");
+    }
+
+    /// `svc_lbaas_status_reads_total` from its `/metrics`.
+    async fn status_reads(&self, http: &reqwest::Client) -> f64 {
+        let text = match http.get(format!("{}/metrics", self.base)).send().await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        text.lines()
+            .filter(|l| l.starts_with("svc_lbaas_status_reads_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh simulator, the server on it, and this process's own state on
+/// the same simulator for [`alone`]'s lone applies.
 async fn server(
     count: usize,
     delay: Duration,
-) -> (String, Simulator, std::sync::Arc<svc_lbaas::api::AppState>) {
+) -> (Server, Simulator, std::sync::Arc<svc_lbaas::api::AppState>) {
     let sim = Simulator::start(count, delay);
     let env = |k: &str| sim.env.get(k).cloned();
     let settings = Settings::load(None, env).expect("settings");
-    let limits = settings.server.limits();
     let (state, embedded) = svc_lbaas::startup::build_state(settings, None, &env)
         .await
         .expect("builds");
     assert!(embedded.is_none(), "the simulator runs apart");
-    let app = svc_lbaas::api::app(state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("binds");
-    let addr = listener.local_addr().expect("an address");
-    tokio::spawn(svc_lbaas::listener::serve(
-        listener,
-        app,
-        None,
-        limits,
-        std::future::pending(),
-    ));
-    (format!("http://{addr}"), sim, state)
+    let server = Server::start(&sim);
+    server.warm_up().await;
+    (server, sim, state)
 }
 
+/// This process's status reads (the lone applies').
 fn status_reads() -> f64 {
     svc_lbaas::metrics::global().total("svc_lbaas_status_reads_total")
-}
-
-/// Peak RSS of this process since the last reset (`/proc/self/clear_refs`).
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn reset_peak_rss() {
-    // "5" resets VmHWM to the current RSS; without the file the figure is
-    // the process's peak so far, an upper bound.
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 /// What a run's figures are counted from.
@@ -188,11 +266,11 @@ struct Start {
 }
 
 impl Start {
-    async fn now(sim: &Simulator, http: &reqwest::Client) -> Start {
-        reset_peak_rss();
+    async fn now(server: &Server, sim: &Simulator, http: &reqwest::Client) -> Start {
+        server.reset_peak_rss();
         Start {
-            reads: status_reads(),
-            cpu: cpu_time(),
+            reads: server.status_reads(http).await,
+            cpu: server.cpu_time(),
             sim_cpu: sim.cpu_time(),
             sim_lock: sim.lock_held(http).await,
             at: Instant::now(),
@@ -203,7 +281,7 @@ impl Start {
     /// needs and a call's time, from [`alone`]).
     async fn run(
         self,
-        sim: &Simulator,
+        (server, sim): (&Server, &Simulator),
         http: &reqwest::Client,
         count: usize,
         (calls, call): (u64, Duration),
@@ -214,15 +292,15 @@ impl Start {
         Run {
             total,
             ideal: ideal(count, calls, call),
-            cpu: cpu_time().saturating_sub(self.cpu),
+            cpu: server.cpu_time().saturating_sub(self.cpu),
             sim_cpu: sim.cpu_time().saturating_sub(self.sim_cpu),
             sim_lock: sim.lock_held(http).await.saturating_sub(self.sim_lock),
             calls,
             call,
             latencies,
             errors,
-            reads_per_s: (status_reads() - self.reads) / total.as_secs_f64(),
-            peak_rss_kib: peak_rss_kib(),
+            reads_per_s: (server.status_reads(http).await - self.reads) / total.as_secs_f64(),
+            peak_rss_kib: server.peak_rss_kib(),
         }
     }
 }
@@ -230,7 +308,7 @@ impl Start {
 struct Run {
     total: Duration,
     ideal: Duration,
-    /// CPU time over the run, this process's threads (server and client).
+    /// The server's CPU time over the run.
     cpu: Duration,
     /// The simulator's CPU time over the run.
     sim_cpu: Duration,
@@ -253,8 +331,8 @@ impl Run {
         };
         println!(
             "{what}: {count} Services, {:.2} s in all; ideal {:.2} s = 1 s + {count} x {} calls x {:.2} ms / 16 call slots: {:.2}x; \
-             CPU over the run: server and client {:.2} s ({:.1} ms a Service), simulator {:.2} s; the simulator's one lock held {:.2} s in all; {:.0}% of the {} cores busy; \
-             apply p50 {}, p99 {}; {} errors; {:.2} status reads a second; peak RSS {:.0} MiB (server and client; the simulator apart)",
+             CPU over the run: server {:.2} s ({:.1} ms a Service), simulator {:.2} s; the simulator's one lock held {:.2} s in all; {:.0}% of the {} cores busy; \
+             apply p50 {}, p99 {}; {} errors; {:.2} status reads a second; the server's peak RSS {:.0} MiB",
             self.total.as_secs_f64(),
             self.ideal.as_secs_f64(),
             self.calls,
@@ -312,25 +390,6 @@ async fn alone(state: &svc_lbaas::api::AppState) -> (u64, Duration) {
     (calls, call)
 }
 
-/// CPU time this process has spent, all threads (`/proc/self/task/*/schedstat`).
-fn cpu_time() -> Duration {
-    let mut ns = 0u64;
-    for task in std::fs::read_dir("/proc/self/task")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        if let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) {
-            ns += text
-                .split_whitespace()
-                .next()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0);
-        }
-    }
-    Duration::from_nanos(ns)
-}
-
 /// The ideal for the call slots: one provisioning delay (every wait
 /// overlaps the others) plus every Service's calls, each as long as alone,
 /// 16 in flight at all times.
@@ -343,14 +402,15 @@ fn cores() -> usize {
 }
 
 async fn over_rest(count: usize) -> Run {
-    let (base, sim, state) = server(count, DELAY).await;
+    let (server, sim, state) = server(count, DELAY).await;
+    let base = server.base.clone();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(count + 10)
         .timeout(Duration::from_secs(600))
         .build()
         .expect("a client");
     let lone = alone(&state).await;
-    let start = Start::now(&sim, &http).await;
+    let start = Start::now(&server, &sim, &http).await;
     let applies = (0..count).map(|i| {
         let (http, base) = (http.clone(), base.clone());
         tokio::spawn(async move {
@@ -386,11 +446,14 @@ async fn over_rest(count: usize) -> Run {
         errors += usize::from(!ok);
     }
     latencies.sort();
-    start.run(&sim, &http, count, lone, latencies, errors).await
+    start
+        .run((&server, &sim), &http, count, lone, latencies, errors)
+        .await
 }
 
 async fn as_one_sync(count: usize) -> Run {
-    let (base, sim, state) = server(count, DELAY).await;
+    let (server, sim, state) = server(count, DELAY).await;
+    let base = server.base.clone();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(600))
         .build()
@@ -398,14 +461,18 @@ async fn as_one_sync(count: usize) -> Run {
     let lone = alone(&state).await;
     let mut items: Vec<Value> = (0..count).map(service).collect();
     items.extend((0..count).map(endpoints));
-    // The lone Services stay listed, so the sync keeps them.
-    items.extend((9997..10_000).map(service));
-    items.extend((9997..10_000).map(endpoints));
-    let body = json!({"apiVersion": "v1", "kind": "List", "items": items});
-    let start = Start::now(&sim, &http).await;
+    // The warm-up and lone Services stay listed, so the sync keeps them.
+    items.extend((WARM_UP.start..10_000).map(service));
+    items.extend((WARM_UP.start..10_000).map(endpoints));
+    // Sent as bytes, the JSON value dropped first: the peak RSS measured
+    // is the server's, not the load's copy of the request.
+    let body = serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "List", "items": items}))
+        .expect("a request body");
+    let start = Start::now(&server, &sim, &http).await;
     let answer: Value = http
         .post(format!("{base}/v1/sync?timeout_s=600"))
-        .json(&body)
+        .header("content-type", "application/json")
+        .body(body)
         .send()
         .await
         .expect("syncs")
@@ -414,18 +481,18 @@ async fn as_one_sync(count: usize) -> Run {
         .expect("a sync answer");
     let services = answer["services"].as_array().cloned().unwrap_or_default();
     let converged = services.iter().filter(|s| s["status"] == 200).count();
-    let errors = (count + 3).saturating_sub(converged);
+    let errors = (count + 10_000 - WARM_UP.start).saturating_sub(converged);
     if errors > 0 {
         let first = services.iter().find(|s| s["status"] != 200);
         eprintln!("sync: {errors} not converged; first: {first:?}");
     }
     start
-        .run(&sim, &http, count, lone, Vec::new(), errors)
+        .run((&server, &sim), &http, count, lone, Vec::new(), errors)
         .await
 }
 
 /// Each run in a process of its own (this program again, with `--only`),
-/// so that each peak RSS is its own.
+/// on a simulator and a server of its own.
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let benching = args.iter().any(|a| a == "--bench");

@@ -186,14 +186,19 @@ pub async fn run_serve(
         },
     ));
     tracing::info!(addr = %grpc_bound, tls = tls.is_some(), "gRPC listening");
-    {
+    // For whoever started us (tests, scripts); a reader that has gone (a
+    // closed pipe) is no reason to stop serving.
+    let said = (|| {
         let mut out = std::io::stdout().lock();
         writeln!(out, "REST_ADDR={addr}")?;
         writeln!(out, "GRPC_ADDR={grpc_bound}")?;
         if let Some(sim) = &sim {
             writeln!(out, "SIM_AUTH_URL={}", sim.auth_url())?;
         }
-        out.flush()?;
+        out.flush()
+    })();
+    if let Err(e) = said {
+        tracing::warn!(error = %e, "could not write the listening addresses to stdout");
     }
     let scheme = if tls.is_some() { "HTTPS" } else { "plain HTTP" };
     tracing::info!(%addr, ?limits, "REST API listening ({scheme})");

@@ -369,3 +369,43 @@ fn a_subnet_setting_that_is_not_an_id_is_a_configuration_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("neutron_defaults.service_subnet"), "{err}");
 }
+
+#[test]
+fn serve_keeps_serving_when_whoever_started_it_closed_its_stdout() {
+    use std::io::Read as _;
+    // A free port (bound, then let go): the server's stdout, where it would
+    // say where it listens, is closed before it can say so.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let rest = format!("127.0.0.1:{port}");
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--rest-addr", &rest, "--grpc-addr", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("SVC_LBAAS_") || key.starts_with("OS_") {
+            cmd.env_remove(key);
+        }
+    }
+    let mut child = cmd.spawn().expect("the binary runs");
+    drop(child.stdout.take());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut answer = String::new();
+    while std::time::Instant::now() < deadline && !answer.starts_with("HTTP/1.1 200") {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        answer.clear();
+        if let Ok(mut conn) = std::net::TcpStream::connect(&rest) {
+            let _ =
+                conn.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+            let _ = conn.read_to_string(&mut answer);
+        }
+    }
+    let exited = child.try_wait().expect("its state");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(exited, None, "the server stopped");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+}
