@@ -235,6 +235,17 @@ impl Query {
         (!found.is_empty()).then_some(found)
     }
 
+    /// The tags a `tags=` filter wants (every one of them), if it has one.
+    pub fn all_tags(&self) -> Option<Vec<&str>> {
+        self.values("tags").map(|values| {
+            values
+                .into_iter()
+                .flat_map(|v| v.split(','))
+                .filter(|t| !t.is_empty())
+                .collect()
+        })
+    }
+
     pub fn parse(raw: Option<&str>) -> Query {
         Query(
             form_urlencoded::parse(raw.unwrap_or("").as_bytes())

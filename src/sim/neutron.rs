@@ -652,40 +652,45 @@ async fn extensions() -> Response {
     respond(N, Ok((StatusCode::OK, json!({"extensions": ext}))))
 }
 
+/// A list answer: `view` builds what the query may match (a prefilter on
+/// the typed records), the query's filters and `fields=` apply after.
 fn list(
     state: &SimState,
-    query: Option<String>,
+    query: &Query,
     key: &str,
     view: impl Fn(&Neutron) -> Vec<Value>,
 ) -> Response {
     let cloud = state.cloud();
-    let items = Query::parse(query.as_deref()).apply(view(&cloud.neutron));
+    let items = query.apply(view(&cloud.neutron));
     respond(N, Ok((StatusCode::OK, json!({ key: items }))))
 }
 
 async fn list_networks(State(s): State<Arc<SimState>>, RawQuery(q): RawQuery) -> Response {
-    list(&s, q, "networks", |n| {
+    list(&s, &Query::parse(q.as_deref()), "networks", |n| {
         n.networks.iter().map(|x| network_json(n, x)).collect()
     })
 }
 async fn list_subnets(State(s): State<Arc<SimState>>, RawQuery(q): RawQuery) -> Response {
-    list(&s, q, "subnets", |n| {
+    list(&s, &Query::parse(q.as_deref()), "subnets", |n| {
         n.subnets.iter().map(subnet_json).collect()
     })
 }
 async fn list_ports(State(s): State<Arc<SimState>>, RawQuery(q): RawQuery) -> Response {
-    list(&s, q, "ports", |n| n.ports.iter().map(port_json).collect())
+    list(&s, &Query::parse(q.as_deref()), "ports", |n| {
+        n.ports.iter().map(port_json).collect()
+    })
 }
 async fn list_fips(State(s): State<Arc<SimState>>, RawQuery(q): RawQuery) -> Response {
     // A lookup by description, port (`port_id=`: none) or address builds
     // only the floating IPs it can match (the filters still apply after):
     // thousands stay cheap.
     let query = Query::parse(q.as_deref());
-    let (descriptions, ports, addresses) = (
-        query.values("description"),
-        query.values("port_id"),
-        query.values("floating_ip_address"),
-    );
+    let (descriptions, ports) = (query.values("description"), query.values("port_id"));
+    // Addresses parsed once; one that does not parse leaves the prefilter
+    // to the filter after (which compares text).
+    let addresses: Option<Vec<std::net::IpAddr>> = query
+        .values("floating_ip_address")
+        .and_then(|a| a.iter().map(|a| a.parse().ok()).collect());
     let matches = |f: &FloatingIp| {
         descriptions
             .as_ref()
@@ -693,11 +698,9 @@ async fn list_fips(State(s): State<Arc<SimState>>, RawQuery(q): RawQuery) -> Res
             && ports
                 .as_ref()
                 .is_none_or(|p| p.contains(&f.port_id.as_deref().unwrap_or("")))
-            && addresses
-                .as_ref()
-                .is_none_or(|a| a.contains(&f.address.to_string().as_str()))
+            && addresses.as_ref().is_none_or(|a| a.contains(&f.address))
     };
-    list(&s, q, "floatingips", |n| {
+    list(&s, &query, "floatingips", |n| {
         n.floating_ips
             .iter()
             .filter(|f| matches(f))
@@ -706,7 +709,7 @@ async fn list_fips(State(s): State<Arc<SimState>>, RawQuery(q): RawQuery) -> Res
     })
 }
 async fn list_routers(State(s): State<Arc<SimState>>, RawQuery(q): RawQuery) -> Response {
-    list(&s, q, "routers", |n| {
+    list(&s, &Query::parse(q.as_deref()), "routers", |n| {
         n.routers.iter().map(|r| router_json(n, r)).collect()
     })
 }

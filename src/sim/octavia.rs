@@ -215,7 +215,7 @@ impl Octavia {
     /// Moves on every load balancer whose delay has passed: PENDING_* to ACTIVE,
     /// PENDING_DELETE objects gone (the VIP port with a deleted load balancer).
     pub fn settle(&mut self, now: Instant, neutron: &mut Neutron) {
-        use std::collections::{HashMap, HashSet};
+        use std::collections::HashSet;
         let due: HashSet<String> = self
             .load_balancers
             .iter()
@@ -252,12 +252,15 @@ impl Octavia {
             self.remove_pools(&pools);
         }
         // Of the rest, children pending deletion go; the others become ACTIVE.
-        let pool_lb: HashMap<String, String> = self
+        // Only the due load balancers' pools are gathered: load balancers
+        // fall due a few at a time while thousands are live.
+        let due_pools: HashSet<String> = self
             .pools
             .iter()
-            .map(|p| (p.meta.id.clone(), p.lb_id.clone()))
+            .filter(|p| due.contains(&p.lb_id))
+            .map(|p| p.meta.id.clone())
             .collect();
-        let settles = |pool_id: &str| pool_lb.get(pool_id).is_some_and(|lb| due.contains(lb));
+        let settles = |pool_id: &str| due_pools.contains(pool_id);
         self.members
             .retain(|m| !(m.meta.provisioning == PENDING_DELETE && settles(&m.pool_id)));
         self.monitors
@@ -284,7 +287,12 @@ impl Octavia {
             // Octavia's row changes again when the worker is done.
             lb.meta.updated_at = Some(timestamp());
         }
-        let monitored: HashSet<String> = self.monitors.iter().map(|m| m.pool_id.clone()).collect();
+        let monitored: HashSet<&str> = self
+            .monitors
+            .iter()
+            .filter(|m| settles(&m.pool_id))
+            .map(|m| m.pool_id.as_str())
+            .collect();
         for l in self.listeners.iter_mut().filter(|l| due.contains(&l.lb_id)) {
             l.meta.provisioning = ACTIVE;
             l.meta.operating = "ONLINE";
@@ -295,7 +303,7 @@ impl Octavia {
         }
         for m in self.members.iter_mut().filter(|m| settles(&m.pool_id)) {
             m.meta.provisioning = ACTIVE;
-            m.meta.operating = if monitored.contains(&m.pool_id) {
+            m.meta.operating = if monitored.contains(m.pool_id.as_str()) {
                 "ONLINE"
             } else {
                 "NO_MONITOR"
@@ -1080,45 +1088,88 @@ async fn show_availability_zone(Extension(api): Api, Path(name): Path<String>) -
 type Api = Extension<ApiKind>;
 type Sim = State<Arc<SimState>>;
 
+/// A list answer: `view` builds what the query may match (a prefilter on
+/// the typed records, so that a lookup among thousands builds few), and
+/// the query's filters and `fields=` apply after, as Octavia's do.
 fn list(
     state: &SimState,
     api: ApiKind,
-    query: Option<String>,
+    query: &Query,
     key: &str,
     view: impl Fn(&Octavia) -> Vec<Value>,
 ) -> Response {
     let cloud = state.cloud();
-    let items = Query::parse(query.as_deref()).apply(view(&cloud.octavia));
+    let items = query.apply(view(&cloud.octavia));
     respond(api, Ok((StatusCode::OK, json!({ key: items }))))
 }
 
+/// The prefilter of a list: what a record must have to match the query's
+/// `key=` values (none given: anything) and its `tags=` (all of them);
+/// gathered once, each record checked without allocating.
+struct Prefilter<'q> {
+    values: Option<Vec<&'q str>>,
+    tags: Option<Vec<&'q str>>,
+}
+
+impl<'q> Prefilter<'q> {
+    fn new(query: &'q Query, key: &str) -> Prefilter<'q> {
+        Prefilter {
+            values: query.values(key),
+            tags: query.all_tags(),
+        }
+    }
+
+    fn admits(&self, have: &str, meta: &Meta) -> bool {
+        self.values.as_ref().is_none_or(|v| v.contains(&have))
+            && self
+                .tags
+                .as_ref()
+                .is_none_or(|t| t.iter().all(|t| meta.tags.iter().any(|h| h == t)))
+    }
+}
+
 async fn list_lbs(State(s): Sim, Extension(api): Api, RawQuery(q): RawQuery) -> Response {
-    // A lookup by name builds only the load balancers of that name (the
-    // filter still applies after): a list of thousands stays cheap.
-    let names: Option<Vec<String>> = Query::parse(q.as_deref())
-        .values("name")
-        .map(|v| v.into_iter().map(str::to_string).collect());
-    list(&s, api, q, "loadbalancers", |o| {
+    let query = Query::parse(q.as_deref());
+    let pre = Prefilter::new(&query, "name");
+    list(&s, api, &query, "loadbalancers", |o| {
         o.load_balancers
             .iter()
-            .filter(|lb| names.as_ref().is_none_or(|n| n.contains(&lb.meta.name)))
+            .filter(|lb| pre.admits(&lb.meta.name, &lb.meta))
             .map(|lb| o.lb_json(lb))
             .collect()
     })
 }
 async fn list_listeners(State(s): Sim, Extension(api): Api, RawQuery(q): RawQuery) -> Response {
-    list(&s, api, q, "listeners", |o| {
-        o.listeners.iter().map(|l| o.listener_json(l)).collect()
+    let query = Query::parse(q.as_deref());
+    let pre = Prefilter::new(&query, "loadbalancer_id");
+    list(&s, api, &query, "listeners", |o| {
+        o.listeners
+            .iter()
+            .filter(|l| pre.admits(&l.lb_id, &l.meta))
+            .map(|l| o.listener_json(l))
+            .collect()
     })
 }
 async fn list_pools(State(s): Sim, Extension(api): Api, RawQuery(q): RawQuery) -> Response {
-    list(&s, api, q, "pools", |o| {
-        o.pools.iter().map(|p| o.pool_json(p)).collect()
+    let query = Query::parse(q.as_deref());
+    let pre = Prefilter::new(&query, "loadbalancer_id");
+    list(&s, api, &query, "pools", |o| {
+        o.pools
+            .iter()
+            .filter(|p| pre.admits(&p.lb_id, &p.meta))
+            .map(|p| o.pool_json(p))
+            .collect()
     })
 }
 async fn list_monitors(State(s): Sim, Extension(api): Api, RawQuery(q): RawQuery) -> Response {
-    list(&s, api, q, "healthmonitors", |o| {
-        o.monitors.iter().map(|m| o.monitor_json(m)).collect()
+    let query = Query::parse(q.as_deref());
+    let pre = Prefilter::new(&query, "pool_id");
+    list(&s, api, &query, "healthmonitors", |o| {
+        o.monitors
+            .iter()
+            .filter(|m| pre.admits(&m.pool_id, &m.meta))
+            .map(|m| o.monitor_json(m))
+            .collect()
     })
 }
 async fn list_members(
