@@ -160,6 +160,52 @@ impl Default for OpenStack {
     }
 }
 
+/// A tool whose load balancers svc-lbaas may take over (`[adoption] from`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdoptFrom {
+    /// openstack-cloud-controller-manager: `kube_service_<cluster>_<ns>_<name>`.
+    Occm,
+    /// kuryr-kubernetes: `<ns>/<name>`, the name svc-lbaas gives too.
+    Kuryr,
+}
+
+impl AdoptFrom {
+    pub fn parse(value: &str) -> Option<AdoptFrom> {
+        match value {
+            "occm" => Some(AdoptFrom::Occm),
+            "kuryr" => Some(AdoptFrom::Kuryr),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdoptFrom::Occm => "occm",
+            AdoptFrom::Kuryr => "kuryr",
+        }
+    }
+}
+
+/// `[adoption]`: load balancers OCCM or kuryr-kubernetes made that an apply
+/// takes over in place (same VIP, floating IP and id) when the Service also
+/// says `svc-lbaas.io/adopt: "true"`. Off (empty) by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Adoption {
+    pub from: Vec<AdoptFrom>,
+    /// The cluster name in OCCM's load balancer names and floating IP
+    /// descriptions (OCCM's `--cluster-name`); `[cluster] name` when unset.
+    pub occm_cluster_name: Option<String>,
+}
+
+impl Adoption {
+    /// OCCM's cluster name: `occm_cluster_name`, else `cluster`.
+    pub fn occm_cluster<'a>(&'a self, cluster: &'a str) -> &'a str {
+        self.occm_cluster_name.as_deref().unwrap_or(cluster)
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
@@ -168,6 +214,7 @@ pub struct Settings {
     pub cluster: Cluster,
     pub server: Server,
     pub openstack: OpenStack,
+    pub adoption: Adoption,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -240,6 +287,14 @@ pub const ENV_SERVER: [(&str, &str); 9] = [
     (
         "SVC_LBAAS_OPENSTACK_SERVICES_AT_ONCE",
         "openstack.services_at_once",
+    ),
+];
+/// `[adoption]`'s environment variables.
+pub const ENV_ADOPTION: [(&str, &str); 2] = [
+    ("SVC_LBAAS_ADOPT_FROM", "adoption.from"),
+    (
+        "SVC_LBAAS_ADOPTION_OCCM_CLUSTER_NAME",
+        "adoption.occm_cluster_name",
     ),
 ];
 const ENV_LOAD_BALANCER_CLASS: (&str, &str) = (
@@ -346,6 +401,23 @@ impl Settings {
                 _ => {}
             }
         }
+        for (var, key) in ENV_ADOPTION {
+            let Some(value) = env(var) else { continue };
+            if var == "SVC_LBAAS_ADOPT_FROM" {
+                // `occm,kuryr`; empty: none.
+                let mut from = Vec::new();
+                for tool in value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                    let tool = AdoptFrom::parse(tool)
+                        .ok_or_else(|| invalid(key, format!("{tool:?} is not occm or kuryr")))?;
+                    if !from.contains(&tool) {
+                        from.push(tool);
+                    }
+                }
+                self.adoption.from = from;
+            } else {
+                self.adoption.occm_cluster_name = nonempty(value);
+            }
+        }
         Ok(())
     }
 
@@ -433,6 +505,14 @@ impl Settings {
                 ),
             });
         }
+        if let Some(occm) = &self.adoption.occm_cluster_name
+            && (occm.len() > 200 || occm.chars().any(char::is_control))
+        {
+            return Err(ConfigError::Invalid {
+                key: "adoption.occm_cluster_name".into(),
+                message: "must be 1-200 characters, none of them control characters".into(),
+            });
+        }
         Ok(())
     }
 }
@@ -440,6 +520,28 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn adoption_is_off_unless_asked_and_names_its_tools() {
+        let s = Settings::load(None, no_env).expect("defaults");
+        assert!(s.adoption.from.is_empty());
+        assert_eq!(s.adoption.occm_cluster("kubernetes"), "kubernetes");
+        let env = |k: &str| match k {
+            "SVC_LBAAS_ADOPT_FROM" => Some("occm, kuryr,occm".to_string()),
+            "SVC_LBAAS_ADOPTION_OCCM_CLUSTER_NAME" => Some("prod-eu".to_string()),
+            _ => None,
+        };
+        let s = Settings::load(None, env).expect("adoption from env");
+        assert_eq!(s.adoption.from, [AdoptFrom::Occm, AdoptFrom::Kuryr]);
+        assert_eq!(s.adoption.occm_cluster("kubernetes"), "prod-eu");
+        let s = Settings::from_toml("[adoption]\nfrom = [\"kuryr\"]\n").expect("toml");
+        assert_eq!(s.adoption.from, [AdoptFrom::Kuryr]);
+        assert!(Settings::from_toml("[adoption]\nfrom = [\"rancher\"]\n").is_err());
+        let bad = |k: &str| (k == "SVC_LBAAS_ADOPT_FROM").then(|| "occm,rancher".to_string());
+        let err = Settings::load(None, bad).expect_err("an unknown tool");
+        assert!(err.to_string().contains("adoption.from"), "{err}");
+        assert!(err.to_string().contains("rancher"), "{err}");
+    }
 
     fn no_env(_: &str) -> Option<String> {
         None

@@ -273,6 +273,19 @@ pub struct DesiredLoadBalancer {
     pub owner_tags: Vec<String>,
     /// Human-readable remarks about choices made in translation.
     pub notes: Vec<String>,
+    /// Load balancers of other tools this Service's may be (empty: no adoption).
+    pub adopt: Vec<AdoptionCandidate>,
+}
+
+/// A load balancer another tool may have made for this Service, that an
+/// apply takes over in place (`[adoption] from` and `svc-lbaas.io/adopt`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdoptionCandidate {
+    pub from: crate::config::AdoptFrom,
+    /// The name that tool gives the Service's load balancer.
+    pub load_balancer_name: String,
+    /// The description that tool gives the Service's floating IP.
+    pub floating_ip_description: String,
 }
 
 /// What translation decided for one Service.
@@ -380,6 +393,8 @@ pub struct ObservedFloatingIp {
     pub port_id: Option<String>,
     pub network_id: Option<String>,
     pub tags: Vec<String>,
+    /// As Neutron holds it (another tool's words, or svc-lbaas's tags).
+    pub description: Option<String>,
 }
 
 /// The User method's floating IP, looked up by address.

@@ -58,6 +58,45 @@ pub fn load_balancer_name(service: &ServiceRef) -> String {
     fit(format!("{}/{}", service.namespace, service.name))
 }
 
+/// The name OCCM gives a Service's load balancer:
+/// `kube_service_<cluster>_<namespace>_<name>`, cut to 255 characters as
+/// OCCM cuts it (`cutString`).
+pub fn occm_load_balancer_name(cluster: &str, service: &ServiceRef) -> String {
+    let name = format!(
+        "kube_service_{cluster}_{}_{}",
+        service.namespace, service.name
+    );
+    let mut end = name.len().min(MAX_NAME_LEN);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name[..end].to_string()
+}
+
+/// The description OCCM gives a Service's floating IP.
+pub fn occm_floating_ip_description(cluster: &str, service: &ServiceRef) -> String {
+    format!(
+        "Floating IP for Kubernetes external service {}/{} from cluster {cluster}",
+        service.namespace, service.name
+    )
+}
+
+const ADOPTED_TAG_PREFIX: &str = "svc-lbaas-adopted:";
+
+/// The tag on a load balancer svc-lbaas took over from another tool
+/// (`svc-lbaas-adopted:occm`): its VIP is the one that tool chose, kept.
+pub fn adopted_tag(from: crate::config::AdoptFrom) -> String {
+    format!("{ADOPTED_TAG_PREFIX}{}", from.as_str())
+}
+
+/// Whether a load balancer's tags say it was taken over from another tool.
+pub fn is_adopted(tags: &[String]) -> bool {
+    tags.iter().any(|t| t.starts_with(ADOPTED_TAG_PREFIX))
+}
+
+/// The description kuryr-kubernetes gives the floating IPs it allocates.
+pub const KURYR_FLOATING_IP_DESCRIPTION: &str = "kuryr_lb";
+
 /// A listener's and its pool's name: `namespace/name:PROTOCOL:PORT`.
 pub fn listener_name(service: &ServiceRef, protocol: ListenerProtocol, port: u16) -> String {
     fit(format!(

@@ -48,6 +48,9 @@ pub mod annotation {
     pub const LOAD_BALANCER_ID: &str = "loadbalancer.openstack.org/load-balancer-id";
     pub const INTERNAL: &str = "service.beta.kubernetes.io/openstack-internal-load-balancer";
     pub const LISTENER_PROTOCOL: &str = "svc-lbaas.io/listener-protocol";
+    /// `"true"`: take over the load balancer OCCM or kuryr-kubernetes made
+    /// for this Service (with `[adoption] from` naming the tool).
+    pub const ADOPT: &str = "svc-lbaas.io/adopt";
 }
 
 pub use crate::model::ReferenceKind;
@@ -208,6 +211,7 @@ pub fn translate(
         &mut notes,
     )?;
 
+    let adopt = adoption_candidates(settings, &service_ref, annotations.adopt, &mut notes);
     let uid = service.metadata.uid.as_deref();
     Ok(Translation::LoadBalancer(Box::new(DesiredLoadBalancer {
         name: names::load_balancer_name(&service_ref),
@@ -224,7 +228,46 @@ pub fn translate(
         floating_ip,
         keep_floating_ip: annotations.keep_floating_ip,
         notes,
+        adopt,
     })))
+}
+
+/// The load balancers of other tools this Service's may be: those of
+/// `[adoption] from`, when the Service asks (`svc-lbaas.io/adopt`).
+fn adoption_candidates(
+    settings: &Settings,
+    service: &ServiceRef,
+    asked: bool,
+    notes: &mut Vec<String>,
+) -> Vec<crate::model::AdoptionCandidate> {
+    use crate::config::AdoptFrom;
+    if !asked {
+        return Vec::new();
+    }
+    let from = &settings.adoption.from;
+    if from.is_empty() {
+        notes.push(format!(
+            "{} is set but [adoption] from names no tool (SVC_LBAAS_ADOPT_FROM): nothing is adopted",
+            annotation::ADOPT
+        ));
+    }
+    from.iter()
+        .map(|&tool| match tool {
+            AdoptFrom::Occm => {
+                let cluster = settings.adoption.occm_cluster(&settings.cluster.name);
+                crate::model::AdoptionCandidate {
+                    from: tool,
+                    load_balancer_name: names::occm_load_balancer_name(cluster, service),
+                    floating_ip_description: names::occm_floating_ip_description(cluster, service),
+                }
+            }
+            AdoptFrom::Kuryr => crate::model::AdoptionCandidate {
+                from: tool,
+                load_balancer_name: names::load_balancer_name(service),
+                floating_ip_description: names::KURYR_FLOATING_IP_DESCRIPTION.to_string(),
+            },
+        })
+        .collect()
 }
 
 /// Why a Service gets no load balancer (ExternalName, headless, no ports,
@@ -1098,6 +1141,7 @@ struct Annotations {
     load_balancer_id: Option<String>,
     internal: bool,
     listener_protocol: Option<ListenerProtocol>,
+    adopt: bool,
 }
 
 impl Annotations {
@@ -1234,6 +1278,7 @@ impl Annotations {
         Ok(Annotations {
             lb_method,
             keep_floating_ip: flag(KEEP_FLOATING_IP)?.unwrap_or(false),
+            adopt: flag(ADOPT)?.unwrap_or(false),
             flavor_id: id(FLAVOR_ID)?,
             availability_zone: match text(AVAILABILITY_ZONE)? {
                 Some(az) if !names::is_plain_name(&az) => {

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use svc_lbaas::config::Settings;
+use svc_lbaas::config::{AdoptFrom, Settings};
 use svc_lbaas::sim::RunningSim;
 
 fn real_cloud() -> bool {
@@ -2626,4 +2626,238 @@ fn ingress_of(v: &Value) -> String {
         .as_str()
         .unwrap_or("")
         .to_string()
+}
+
+const OCCM_NAME: &str = "kube_service_kubernetes_shop_web";
+
+impl App {
+    /// A load balancer made the way another tool makes it, in one fully
+    /// populated create, then its floating IP on the VIP port (`fip`
+    /// description): answers the load balancer's id, VIP and the floating
+    /// IP's id and address, once ACTIVE.
+    async fn made_by_another_tool(
+        &self,
+        load_balancer: Value,
+        fip_description: &str,
+    ) -> (String, String, String, String) {
+        let created = self
+            .cloud(
+                reqwest::Method::POST,
+                "/load-balancer/v2/lbaas/loadbalancers",
+                Some(json!({ "loadbalancer": load_balancer })),
+            )
+            .await;
+        let lb = &created["loadbalancer"];
+        let id = lb["id"].as_str().expect("a load balancer id").to_string();
+        let vip = lb["vip_address"].as_str().expect("a VIP").to_string();
+        let port = lb["vip_port_id"].as_str().expect("a VIP port").to_string();
+        self.until_active(&id).await;
+        let fip = self
+            .cloud(
+                reqwest::Method::POST,
+                "/network/v2.0/floatingips",
+                Some(json!({"floatingip": {
+                    "floating_network_id": self.cloud_access.public_network,
+                    "port_id": port,
+                    "description": fip_description}})),
+            )
+            .await;
+        let fip = &fip["floatingip"];
+        (
+            id,
+            vip,
+            fip["id"].as_str().expect("a floating IP id").to_string(),
+            fip["floating_ip_address"]
+                .as_str()
+                .expect("an address")
+                .to_string(),
+        )
+    }
+
+    async fn load_balancer(&self, id: &str) -> Value {
+        self.cloud(
+            reqwest::Method::GET,
+            &format!("/load-balancer/v2/lbaas/loadbalancers/{id}"),
+            None,
+        )
+        .await["loadbalancer"]
+            .clone()
+    }
+
+    async fn members_of_the_pool(&self) -> Vec<String> {
+        let pools = self.pools().await;
+        let pool = pools.as_array().expect("pools")[0]["id"]
+            .as_str()
+            .expect("a pool id")
+            .to_string();
+        let members = self
+            .cloud(
+                reqwest::Method::GET,
+                &format!("/load-balancer/v2/lbaas/pools/{pool}/members"),
+                None,
+            )
+            .await;
+        let mut seen: Vec<String> = members["members"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .map(|m| {
+                format!(
+                    "{}:{}",
+                    m["address"].as_str().unwrap_or(""),
+                    m["protocol_port"]
+                )
+            })
+            .collect();
+        seen.sort();
+        seen
+    }
+}
+
+fn adopting(mut service: Value) -> Value {
+    service["metadata"]["annotations"] = json!({"svc-lbaas.io/adopt": "true"});
+    service
+}
+
+/// Adoption keeps what the old tool's users depend on: the load balancer,
+/// its VIP and the floating IP; then the load balancer is ours like any
+/// other, and deleting the Service leaves nothing behind.
+async fn adopted_in_place(app: &App, (lb_id, vip, fip_id, fip): (String, String, String, String)) {
+    let request = json!({
+        "service": adopting(service("LoadBalancer", json!([{"name": "http", "port": 80, "targetPort": 8080, "nodePort": 30080}]), json!({}))),
+        "endpoints": endpoints(&["10.1.0.5", "10.1.0.6"])});
+    let plan = app
+        .send(reqwest::Method::POST, "/v1/plan", Some(request.to_string()))
+        .await;
+    assert_eq!(plan.status, StatusCode::OK, "{}", plan.body);
+    let steps = op_resources(&plan.body);
+    assert_eq!(steps[0], "adopt loadbalancer", "{}", plan.body);
+    assert!(
+        steps
+            .iter()
+            .all(|s| s != "create loadbalancer" && s != "create floatingip"),
+        "{}",
+        plan.body
+    );
+    let a = app.apply(request.clone()).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.body["loadBalancer"]["id"], lb_id.as_str(), "{}", a.body);
+    assert_eq!(ingress(&a), fip);
+    let lb = app.load_balancer(&lb_id).await;
+    assert_eq!(lb["vip_address"], vip.as_str(), "{lb}");
+    assert_eq!(lb["name"], "shop/web", "{lb}");
+    let tags: Vec<&str> = lb["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        tags.contains(&"svc-lbaas") && tags.iter().any(|t| t.starts_with("svc-lbaas-adopted:")),
+        "{lb}"
+    );
+    let fips = app.floating_ips().await;
+    assert_eq!(fips.len(), 1, "{fips:?}");
+    assert_eq!(fips[0]["id"], fip_id.as_str());
+    assert_eq!(
+        app.members_of_the_pool().await,
+        ["10.1.0.5:8080", "10.1.0.6:8080"]
+    );
+    let listeners = app.listeners().await;
+    assert_eq!(listeners.as_array().map(Vec::len), Some(1), "{listeners}");
+    assert_eq!(listeners[0]["name"], "shop/web:TCP:80");
+    let again = app.apply(request).await;
+    assert_eq!(again.body["action"], "unchanged", "{}", again.body);
+    let gone = app
+        .send(reqwest::Method::DELETE, "/v1/services/shop/web", None)
+        .await;
+    assert_eq!(gone.status, StatusCode::OK, "{}", gone.body);
+    for _ in 0..600 {
+        if app.load_balancers().await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        app.load_balancers().await.is_empty(),
+        "the load balancer stayed"
+    );
+    assert!(
+        app.floating_ips().await.is_empty(),
+        "the floating IP leaked"
+    );
+}
+
+#[tokio::test]
+async fn an_occm_load_balancer_is_adopted_with_its_vip_and_floating_ip() {
+    let app = spawn_app_with_settings(|s| s.adoption.from = vec![AdoptFrom::Occm]).await;
+    // As OCCM leaves it: its names and tag, the nodes' InternalIP:nodePort
+    // as members, a TCP monitor, a VIP Neutron chose.
+    let made = app
+        .made_by_another_tool(
+            json!({
+                "name": OCCM_NAME,
+                "description": "Kubernetes external service shop/web from cluster kubernetes",
+                "vip_network_id": app.cloud_access.service_network,
+                "tags": [OCCM_NAME],
+                "listeners": [{
+                    "name": format!("listener_0_{OCCM_NAME}"),
+                    "protocol": "TCP", "protocol_port": 80, "tags": [OCCM_NAME],
+                    "default_pool": {
+                        "name": format!("pool_0_{OCCM_NAME}"),
+                        "protocol": "TCP", "lb_algorithm": "ROUND_ROBIN", "tags": [OCCM_NAME],
+                        "members": [
+                            {"name": "node-1", "address": "10.1.0.20", "protocol_port": 30080},
+                            {"name": "node-2", "address": "10.1.0.21", "protocol_port": 30080}],
+                        "healthmonitor": {"name": format!("monitor_0_{OCCM_NAME}"), "type": "TCP",
+                            "delay": 5, "timeout": 3, "max_retries": 1}}}]}),
+            "Floating IP for Kubernetes external service shop/web from cluster kubernetes",
+        )
+        .await;
+    // Without the annotation OCCM's load balancer is not even looked at.
+    let plan = app
+        .send(
+            reqwest::Method::POST,
+            "/v1/plan",
+            Some(json!({"service": service("LoadBalancer", json!([{"name": "http", "port": 80, "targetPort": 8080}]), json!({}))}).to_string()),
+        )
+        .await;
+    assert_eq!(
+        op_resources(&plan.body)[0],
+        "create loadbalancer",
+        "{}",
+        plan.body
+    );
+    adopted_in_place(&app, made).await;
+}
+
+#[tokio::test]
+async fn a_kuryr_load_balancer_is_adopted_with_its_vip_and_floating_ip() {
+    let app = spawn_app_with_settings(|s| s.adoption.from = vec![AdoptFrom::Kuryr]).await;
+    // As kuryr-kubernetes leaves it: `ns/name` names, the clusterIP as VIP,
+    // pods as members named after them, no monitor.
+    let made = app
+        .made_by_another_tool(
+            json!({
+                "name": "shop/web",
+                "vip_network_id": app.cloud_access.service_network,
+                "vip_address": "10.2.0.42",
+                "tags": ["kuryr-cluster"],
+                "listeners": [{
+                    "name": "shop/web:TCP:80",
+                    "protocol": "TCP", "protocol_port": 80, "tags": ["kuryr-cluster"],
+                    "default_pool": {
+                        "name": "shop/web:TCP:80",
+                        "protocol": "TCP", "lb_algorithm": "ROUND_ROBIN", "tags": ["kuryr-cluster"],
+                        "members": [
+                            {"name": "shop/web-1:8080", "address": "10.1.0.5", "protocol_port": 8080}]}}]}),
+            "kuryr_lb",
+        )
+        .await;
+    // Not annotated, it is someone else's load balancer: a 409.
+    let refused = app
+        .apply(json!({"service": service("LoadBalancer", json!([{"name": "http", "port": 80, "targetPort": 8080}]), json!({}))}))
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    adopted_in_place(&app, made).await;
 }

@@ -41,28 +41,45 @@ impl Details {
 impl Cloud {
     /// Reads what exists for a Service: load balancers named `name` (or the
     /// one with `id_hint`), their listeners and pools, members only when
-    /// `members` is true, floating IPs with the owner tags or bound to a VIP.
+    /// `members` is true, floating IPs with the owner tags or bound to a VIP;
+    /// and other tools' load balancers named one of `adoptable`, all of
+    /// their trees (to take over).
+    #[allow(clippy::too_many_arguments)]
     pub async fn observe(
         &self,
         calls: &Calls,
         name: &str,
         owner_tags: &[String],
+        adoptable: &[String],
         id_hint: Option<&str>,
         user_address: Option<Ipv4Addr>,
         members: bool,
     ) -> Result<Observed, OpenStackError> {
         let ours =
             ApiPath::of("floatingips").query(&[("description", &owner_description(owner_tags))]);
+        // Other tools' names for the Service's load balancer (adoption).
+        let other_names: Vec<&String> = adoptable.iter().filter(|n| *n != name).collect();
+        let others = futures_util::future::try_join_all(other_names.iter().map(|n| {
+            let path = ApiPath::of("loadbalancers").query(&[("name", n.as_str())]);
+            self.lb_read::<wire::LoadBalancers>(calls, path)
+        }));
         // Round one: the load balancers and this Service's floating IPs.
-        let (found, mut floating_ips) = tokio::try_join!(
+        let (mut found, mut floating_ips, others) = tokio::try_join!(
             self.find_load_balancers(calls, name, id_hint),
             self.floating_ips(calls, ours),
+            others,
         )?;
+        for lb in others.into_iter().flatten().flat_map(|l| l.loadbalancers) {
+            if !found.iter().any(|f| f.id == lb.id) {
+                found.push(lb);
+            }
+        }
         let mut load_balancers = Vec::new();
         let mut deleting = Vec::new();
         for lb in &found {
             let mut observed = parse_lb(lb);
             let owned = crate::names::is_owned(&observed.tags, owner_tags);
+            let adoptable = !owned && adoptable.contains(&observed.name);
             match observed.provisioning_status.as_str() {
                 "PENDING_DELETE" if owned => deleting.push(observed.id.clone()),
                 "PENDING_DELETE" | "DELETED" => {}
@@ -79,6 +96,11 @@ impl Cloud {
                         }
                     };
                     let tree = async {
+                        if adoptable {
+                            // Another tool's: all of it, object by object
+                            // (its monitors and members carry no tags of ours).
+                            return self.read_tree_one_by_one(calls, &mut observed, true).await;
+                        }
                         if !owned {
                             return Ok(());
                         }
@@ -618,6 +640,7 @@ fn parse_fip(v: &wire::FloatingIpRead) -> Option<ObservedFloatingIp> {
         port_id: wire::present(&v.port_id),
         network_id: wire::present(&v.floating_network_id),
         tags: tags_or(&v.tags, &v.description),
+        description: wire::present(&v.description),
     })
 }
 

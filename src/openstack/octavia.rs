@@ -37,6 +37,53 @@ fn body<T: serde::Serialize>(resource: &str, value: &T) -> Result<Value, OpenSta
 }
 
 impl Cloud {
+    /// Takes over another tool's object: one PUT of our name and tags (a
+    /// floating IP: our tags as its description, as svc-lbaas keeps them).
+    pub async fn adopt(
+        &self,
+        calls: &Calls,
+        resource: crate::plan::Adoptee,
+        id: &str,
+        new_name: Option<&str>,
+        tags: &[String],
+    ) -> Result<(), OpenStackError> {
+        use crate::plan::Adoptee;
+        #[derive(serde::Serialize)]
+        struct Change<'a> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            name: Option<&'a str>,
+            tags: &'a [String],
+        }
+        let change = Change {
+            name: new_name,
+            tags,
+        };
+        let (path, resource) = match resource {
+            Adoptee::LoadBalancer => (
+                ApiPath::of("loadbalancers").id("load balancer id", id)?,
+                "loadbalancer",
+            ),
+            Adoptee::Listener => (ApiPath::of("listeners").id("listener id", id)?, "listener"),
+            Adoptee::Pool => (ApiPath::of("pools").id("pool id", id)?, "pool"),
+            Adoptee::HealthMonitor => (
+                ApiPath::of("healthmonitors").id("health monitor id", id)?,
+                "healthmonitor",
+            ),
+            Adoptee::FloatingIp => {
+                let description = crate::names::owner_description(tags);
+                let body = body(
+                    "floatingip",
+                    &serde_json::json!({ "description": description }),
+                )?;
+                let path = ApiPath::of("floatingips").id("floating IP id", id)?;
+                return self.net_send(calls, Method::PUT, path, Some(&body)).await;
+            }
+        };
+        self.forget_details(id);
+        self.lb_send(calls, Method::PUT, path, Some(&body(resource, &change)?))
+            .await
+    }
+
     pub async fn create_load_balancer(
         &self,
         calls: &Calls,

@@ -215,6 +215,40 @@ pub enum Operation {
         id: String,
         address: IpAddr,
     },
+    /// Takes over what another tool made, in place: our name and tags (a
+    /// floating IP: our description), nothing else changes (`adopt.rs`).
+    Adopt {
+        resource: Adoptee,
+        /// The load balancer it is on (itself for the load balancer).
+        load_balancer: String,
+        id: String,
+        name: String,
+        new_name: Option<String>,
+        tags: Vec<String>,
+        from: crate::config::AdoptFrom,
+    },
+}
+
+/// What an [`Operation::Adopt`] takes over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adoptee {
+    LoadBalancer,
+    Listener,
+    Pool,
+    HealthMonitor,
+    FloatingIp,
+}
+
+impl Adoptee {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Adoptee::LoadBalancer => "loadbalancer",
+            Adoptee::Listener => "listener",
+            Adoptee::Pool => "pool",
+            Adoptee::HealthMonitor => "healthmonitor",
+            Adoptee::FloatingIp => "floatingip",
+        }
+    }
 }
 
 /// The summary of an operation that answers show: `{op, resource, name, id}`.
@@ -391,6 +425,27 @@ impl Operation {
             DeleteFloatingIp { id, address } => {
                 s("delete", "floatingip", &address.to_string(), Some(id), None)
             }
+            Adopt {
+                resource,
+                id,
+                name,
+                new_name,
+                from,
+                ..
+            } => {
+                let what = match (resource, new_name) {
+                    (Adoptee::FloatingIp, _) => "its description and tags ours".to_string(),
+                    (_, Some(n)) if n != name => format!("renamed {n}, tagged ours"),
+                    _ => "tagged ours".to_string(),
+                };
+                s(
+                    "adopt",
+                    resource.as_str(),
+                    name,
+                    Some(id),
+                    Some(format!("from {}: {what}", from.as_str())),
+                )
+            }
         }
     }
 
@@ -403,6 +458,10 @@ impl Operation {
                 | Operation::AssociateFloatingIp { .. }
                 | Operation::DisassociateFloatingIp { .. }
                 | Operation::DeleteFloatingIp { .. }
+                | Operation::Adopt {
+                    resource: Adoptee::FloatingIp,
+                    ..
+                }
         )
     }
 }
@@ -575,6 +634,16 @@ pub fn plan_load_balancer(
     caps: Capabilities,
 ) -> Result<Vec<Operation>, PlanError> {
     check_capabilities(desired, caps)?;
+    // Another tool's load balancer for this Service, taken over: its
+    // objects become ours in place, then the plan converges them. Octavia
+    // only: the legacy API's objects take no tags.
+    if caps.octavia_protocols
+        && let Some(adopted) = adopt::adopt(desired, observed, caps.batch_members)
+    {
+        let mut ops = adopted.ops;
+        ops.extend(plan_load_balancer(desired, &adopted.observed, caps)?);
+        return Ok(ops);
+    }
     let owner = &desired.owner_tags;
     let (mut owned, foreign): (Vec<&ObservedLoadBalancer>, Vec<&ObservedLoadBalancer>) = observed
         .load_balancers
@@ -661,10 +730,13 @@ fn needs_recreate(
     let differs = |want: &Option<String>, have: &Option<String>| {
         want.as_ref().is_some_and(|w| have.as_ref() != Some(w))
     };
-    let vip_differs = desired
-        .vip
-        .address
-        .is_some_and(|a| lb.vip_address != Some(a));
+    // One taken over from another tool keeps the VIP that tool chose.
+    let adopted = crate::names::is_adopted(&lb.tags);
+    let vip_differs = !adopted
+        && desired
+            .vip
+            .address
+            .is_some_and(|a| lb.vip_address != Some(a));
     let additional_differs = caps.additional_vips
         && (desired.additional_vips.len() != lb.additional_vips.len()
             || desired
@@ -674,7 +746,7 @@ fn needs_recreate(
                 .any(|a| !lb.additional_vips.contains(&a)));
     vip_differs
         || additional_differs
-        || differs(&desired.vip.subnet_id, &lb.vip_subnet_id)
+        || (!adopted && differs(&desired.vip.subnet_id, &lb.vip_subnet_id))
         || differs(&desired.flavor_id, &lb.flavor_id)
         || differs(&desired.availability_zone, &lb.availability_zone)
 }
@@ -1218,6 +1290,8 @@ fn plan_floating_ips(
     ops.extend(binding);
     Ok(())
 }
+
+mod adopt;
 
 #[cfg(test)]
 mod tests;

@@ -72,7 +72,7 @@ fn converge(cloud: &mut MemoryCloud, t: &Translation, caps: Capabilities) -> Vec
     ops
 }
 
-fn kinds(ops: &[Operation]) -> Vec<String> {
+pub(super) fn kinds(ops: &[Operation]) -> Vec<String> {
     ops.iter()
         .map(|o| {
             let s = o.summary();
@@ -821,6 +821,7 @@ fn disturbed_cloud(earlier: &Translation, d: &Disturbance, caps: Capabilities) -
             port_id: None,
             network_id: Some("public".into()),
             tags: owner.clone(),
+            description: None,
         });
     }
     if d.unbound_floating_ip {

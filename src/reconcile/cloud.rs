@@ -13,7 +13,7 @@ use crate::model::{
 use crate::openstack::cloud::SubnetInfo;
 use crate::openstack::octavia::CreatedLoadBalancer;
 use crate::openstack::{Cloud, OpenStackError};
-use crate::plan::OperationSummary;
+use crate::plan::{Adoptee, OperationSummary};
 
 type Result<T> = std::result::Result<T, OpenStackError>;
 
@@ -145,6 +145,16 @@ pub trait LoadBalancing: Send + Sync {
         port_id: Option<&str>,
     ) -> Result<()>;
     async fn delete_floating_ip(&self, calls: &Calls, id: &str) -> Result<()>;
+    /// Takes over another tool's object: `new_name` (when given) and `tags`
+    /// on a load-balancing object; on a floating IP, `tags` as its description.
+    async fn adopt(
+        &self,
+        calls: &Calls,
+        resource: Adoptee,
+        id: &str,
+        new_name: Option<&str>,
+        tags: &[String],
+    ) -> Result<()>;
 }
 
 /// The OpenStack client, call for call.
@@ -286,6 +296,16 @@ impl LoadBalancing for Cloud {
     async fn delete_floating_ip(&self, calls: &Calls, id: &str) -> Result<()> {
         Cloud::delete_floating_ip(self, calls, id).await
     }
+    async fn adopt(
+        &self,
+        calls: &Calls,
+        resource: Adoptee,
+        id: &str,
+        new_name: Option<&str>,
+        tags: &[String],
+    ) -> Result<()> {
+        Cloud::adopt(self, calls, resource, id, new_name, tags).await
+    }
 }
 
 /// What the reconciler reads.
@@ -298,13 +318,15 @@ pub trait Observing: Send + Sync {
     /// `Missing` when a user-named object does not exist.
     async fn require(&self, calls: &Calls, kind: ReferenceKind, id: &str) -> Result<()>;
     /// What exists for a Service: its load balancers (by id hint, owner tags
-    /// or name), their trees, and its floating IPs.
+    /// or name), their trees, and its floating IPs; and load balancers named
+    /// one of `adoptable` (another tool's, to take over), with their trees.
     #[allow(clippy::too_many_arguments)]
     async fn observe(
         &self,
         calls: &Calls,
         name: &str,
         owner_tags: &[String],
+        adoptable: &[String],
         id_hint: Option<&str>,
         user_address: Option<Ipv4Addr>,
         members: bool,
@@ -342,6 +364,7 @@ impl Observing for Cloud {
         calls: &Calls,
         name: &str,
         owner_tags: &[String],
+        adoptable: &[String],
         id_hint: Option<&str>,
         user_address: Option<Ipv4Addr>,
         members: bool,
@@ -351,6 +374,7 @@ impl Observing for Cloud {
             calls,
             name,
             owner_tags,
+            adoptable,
             id_hint,
             user_address,
             members,

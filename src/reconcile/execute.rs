@@ -10,7 +10,7 @@ use super::board::StatusBoard;
 use super::cloud::{Calls, LoadBalancing};
 use super::wait::WaitKind;
 use crate::openstack::OpenStackError;
-use crate::plan::{Operation, Ref};
+use crate::plan::{Adoptee, Operation, Ref};
 
 /// What the execution of a plan has learnt so far: ids of what it created.
 #[derive(Debug, Default)]
@@ -259,6 +259,23 @@ pub async fn execute(
         }
         Operation::DeleteFloatingIp { id, .. } => {
             cloud.delete_floating_ip(calls, id).await?;
+            Some(id.clone())
+        }
+        Operation::Adopt {
+            resource,
+            load_balancer,
+            id,
+            new_name,
+            tags,
+            ..
+        } => {
+            if *resource != Adoptee::FloatingIp {
+                // Not ours until now: the waits learn its id here.
+                progress.load_balancer.get_or_insert(load_balancer.clone());
+            }
+            cloud
+                .adopt(calls, *resource, id, new_name.as_deref(), tags)
+                .await?;
             Some(id.clone())
         }
     };

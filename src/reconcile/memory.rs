@@ -26,7 +26,7 @@ use crate::names::is_owned;
 use crate::openstack::OpenStackError;
 use crate::openstack::cloud::SubnetInfo;
 use crate::openstack::octavia::CreatedLoadBalancer;
-use crate::plan::Operation;
+use crate::plan::{Adoptee, Operation};
 
 type Result<T> = std::result::Result<T, OpenStackError>;
 
@@ -56,10 +56,24 @@ impl MemoryCloud {
         name: &str,
         user_address: Option<Ipv4Addr>,
     ) -> Observed {
+        self.observe_adoptable(owner_tags, name, &[], user_address)
+    }
+
+    /// [`MemoryCloud::observe`], and other tools' load balancers named
+    /// one of `adoptable`.
+    pub fn observe_adoptable(
+        &self,
+        owner_tags: &[String],
+        name: &str,
+        adoptable: &[String],
+        user_address: Option<Ipv4Addr>,
+    ) -> Observed {
         let load_balancers: Vec<ObservedLoadBalancer> = self
             .load_balancers
             .iter()
-            .filter(|lb| is_owned(&lb.tags, owner_tags) || lb.name == name)
+            .filter(|lb| {
+                is_owned(&lb.tags, owner_tags) || lb.name == name || adoptable.contains(&lb.name)
+            })
             .cloned()
             .collect();
         let ports: Vec<&String> = load_balancers
@@ -101,6 +115,7 @@ impl MemoryCloud {
             port_id: None,
             network_id: Some("public".into()),
             tags: Vec::new(),
+            description: None,
         });
         id
     }
@@ -144,6 +159,23 @@ impl MemoryCloud {
             .iter_mut()
             .find(|lb| lb.id == id)
             .ok_or_else(|| not_found("loadbalancer", id))
+    }
+
+    fn listener(&mut self, id: &str) -> Result<&mut ObservedListener> {
+        self.load_balancers
+            .iter_mut()
+            .flat_map(|lb| lb.listeners.iter_mut())
+            .find(|l| l.id == id)
+            .ok_or_else(|| not_found("listener", id))
+    }
+
+    fn monitor(&mut self, id: &str) -> Result<&mut ObservedHealthMonitor> {
+        self.load_balancers
+            .iter_mut()
+            .flat_map(|lb| lb.pools.iter_mut())
+            .filter_map(|p| p.health_monitor.as_mut())
+            .find(|hm| hm.id == id)
+            .ok_or_else(|| not_found("healthmonitor", id))
     }
 
     fn pool(&mut self, id: &str) -> Result<&mut ObservedPool> {
@@ -250,12 +282,7 @@ impl MemoryCloud {
     }
 
     pub fn update_listener(&mut self, id: &str, update: &ListenerUpdate) -> Result<()> {
-        let l = self
-            .load_balancers
-            .iter_mut()
-            .flat_map(|lb| lb.listeners.iter_mut())
-            .find(|l| l.id == id)
-            .ok_or_else(|| not_found("listener", id))?;
+        let l = self.listener(id)?;
         if let Some(c) = &update.allowed_cidrs {
             l.allowed_cidrs = c.clone();
         }
@@ -401,13 +428,7 @@ impl MemoryCloud {
     }
 
     pub fn update_health_monitor(&mut self, id: &str, monitor: &HealthMonitor) -> Result<()> {
-        let hm = self
-            .load_balancers
-            .iter_mut()
-            .flat_map(|lb| lb.pools.iter_mut())
-            .filter_map(|p| p.health_monitor.as_mut())
-            .find(|hm| hm.id == id)
-            .ok_or_else(|| not_found("healthmonitor", id))?;
+        let hm = self.monitor(id)?;
         hm.delay = monitor.delay;
         hm.timeout = monitor.timeout;
         hm.max_retries = monitor.max_retries;
@@ -446,6 +467,7 @@ impl MemoryCloud {
             port_id: Some(port_id.to_string()),
             network_id: Some(network_id.to_string()),
             tags: tags.to_vec(),
+            description: None,
         });
         id
     }
@@ -457,6 +479,48 @@ impl MemoryCloud {
 
     pub fn delete_floating_ip(&mut self, id: &str) {
         self.floating_ips.retain(|f| f.id != id);
+    }
+
+    /// Another tool's object takes our name and tags (a floating IP, our
+    /// tags as its description).
+    pub fn adopt(
+        &mut self,
+        resource: Adoptee,
+        id: &str,
+        new_name: Option<&str>,
+        tags: &[String],
+    ) -> Result<()> {
+        let rename = |name: &mut String| {
+            if let Some(n) = new_name {
+                *name = n.to_string();
+            }
+        };
+        match resource {
+            Adoptee::LoadBalancer => {
+                let lb = self.lb(id)?;
+                rename(&mut lb.name);
+                lb.tags = tags.to_vec();
+            }
+            Adoptee::Listener => {
+                let l = self.listener(id)?;
+                rename(&mut l.name);
+                l.tags = tags.to_vec();
+            }
+            Adoptee::Pool => {
+                let p = self.pool(id)?;
+                rename(&mut p.name);
+                p.tags = tags.to_vec();
+            }
+            Adoptee::HealthMonitor => {
+                self.monitor(id)?.tags = tags.to_vec();
+            }
+            Adoptee::FloatingIp => {
+                let f = self.fip(id)?;
+                f.tags = tags.to_vec();
+                f.description = Some(crate::names::owner_description(tags));
+            }
+        }
+        Ok(())
     }
 
     fn new_pool(&mut self, pool: &DesiredPool, populated: bool, tags: &[String]) -> ObservedPool {
@@ -645,6 +709,26 @@ impl InMemoryCloud {
                 .insert(id.to_string(), ("PENDING_UPDATE", self.pending_reads));
         }
         Ok(out)
+    }
+
+    /// A write on a load balancer or anything under it.
+    fn write_under_or_on<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut MemoryCloud) -> Result<T>,
+    ) -> Result<T> {
+        let on_itself = self
+            .inner()
+            .cloud
+            .load_balancers
+            .iter()
+            .any(|lb| lb.id == id);
+        let lb = if on_itself {
+            Some(id.to_string())
+        } else {
+            self.lb_of(id)
+        };
+        self.write(lb.as_deref(), f)
     }
 
     /// A write on a listener, pool or health monitor: on its load balancer.
@@ -849,6 +933,19 @@ impl LoadBalancing for InMemoryCloud {
     async fn set_floating_ip_port(&self, _: &Calls, id: &str, port_id: Option<&str>) -> Result<()> {
         self.inner().cloud.set_floating_ip_port(id, port_id)
     }
+    async fn adopt(
+        &self,
+        _: &Calls,
+        resource: Adoptee,
+        id: &str,
+        new_name: Option<&str>,
+        tags: &[String],
+    ) -> Result<()> {
+        if resource == Adoptee::FloatingIp {
+            return self.inner().cloud.adopt(resource, id, new_name, tags);
+        }
+        self.write_under_or_on(id, |c| c.adopt(resource, id, new_name, tags))
+    }
     async fn delete_floating_ip(&self, _: &Calls, id: &str) -> Result<()> {
         self.inner().cloud.delete_floating_ip(id);
         Ok(())
@@ -879,13 +976,17 @@ impl Observing for InMemoryCloud {
         _: &Calls,
         name: &str,
         owner_tags: &[String],
+        adoptable: &[String],
         _id_hint: Option<&str>,
         user_address: Option<Ipv4Addr>,
         _members: bool,
     ) -> Result<Observed> {
         let mut observed = {
             let inner = self.inner();
-            let mut observed = inner.cloud.observe(owner_tags, name, user_address);
+            let mut observed =
+                inner
+                    .cloud
+                    .observe_adoptable(owner_tags, name, adoptable, user_address);
             // What is PENDING_* shows so, as Octavia's reads do.
             for lb in &mut observed.load_balancers {
                 if let Some((status, _)) = inner.pending.get(&lb.id) {

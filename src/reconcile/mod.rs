@@ -180,19 +180,25 @@ impl Reconciler {
         calls: &Calls,
         translation: &Translation,
     ) -> Result<Observed, ReconcileError> {
-        let (name, owner, hint, user, members) = match translation {
+        let (name, owner, hint, user, members, adoptable) = match translation {
             Translation::LoadBalancer(d) => {
                 let user = match d.floating_ip {
                     FloatingIpIntent::User { address } => Some(address),
                     _ => None,
                 };
                 let members = d.listeners.iter().any(|l| l.pool.members.is_some());
+                let adoptable: Vec<String> = d
+                    .adopt
+                    .iter()
+                    .map(|c| c.load_balancer_name.clone())
+                    .collect();
                 (
                     d.name.clone(),
                     d.owner_tags.clone(),
                     d.load_balancer_id.clone(),
                     user,
                     members,
+                    adoptable,
                 )
             }
             Translation::Skip {
@@ -205,10 +211,19 @@ impl Reconciler {
                 None,
                 None,
                 false,
+                Vec::new(),
             ),
         };
         self.cloud
-            .observe(calls, &name, &owner, hint.as_deref(), user, members)
+            .observe(
+                calls,
+                &name,
+                &owner,
+                &adoptable,
+                hint.as_deref(),
+                user,
+                members,
+            )
             .await
             .map_err(ReconcileError::named_by(
                 translate::annotation::LOAD_BALANCER_ID,
@@ -467,6 +482,7 @@ impl Reconciler {
                 &calls,
                 &names::load_balancer_name(service),
                 &owner,
+                &[],
                 None,
                 None,
                 true,
@@ -534,6 +550,7 @@ impl Reconciler {
                 &calls,
                 &names::load_balancer_name(service),
                 &owner,
+                &[],
                 None,
                 None,
                 false,
@@ -609,7 +626,7 @@ impl Reconciler {
         let name = names::load_balancer_name(service);
         let observed = self
             .cloud
-            .observe(&calls, &name, &owner, None, None, true)
+            .observe(&calls, &name, &owner, &[], None, None, true)
             .await?;
         let Some(lb) = observed
             .load_balancers
@@ -675,7 +692,7 @@ impl Reconciler {
             observed
         } else {
             self.cloud
-                .observe(&calls, &name, &owner, None, None, true)
+                .observe(&calls, &name, &owner, &[], None, None, true)
                 .await?
         };
         let action = if done.is_empty() {
