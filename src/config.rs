@@ -28,9 +28,35 @@ impl Api {
     }
 }
 
+/// A kuryr.conf key svc-lbaas has no use for: accepted, named in one WARN.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Unused;
+
+impl<'de> Deserialize<'de> for Unused {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Unused, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| Unused)
+    }
+}
+
+/// kuryr.conf's keys of `[neutron_defaults]` and `[octavia_defaults]` that
+/// svc-lbaas does not use (kuryr-kubernetes' config.py): a kuryr.conf's
+/// sections carried over are accepted, these named in one WARN. Any other
+/// unknown key stays an error (a typo).
+const KURYR_UNUSED_NEUTRON: [&str; 8] = [
+    "project",
+    "pod_security_groups",
+    "ovs_bridge",
+    "network_device_mtu",
+    "lbaas_activation_timeout",
+    "subnet_mapping",
+    "resource_tags",
+    "external_svc_net_ipv6",
+];
+const KURYR_UNUSED_OCTAVIA: [&str; 3] = ["member_mode", "sg_mode", "enforce_sg_rules"];
+
 /// `[neutron_defaults]`: subnet ids, as in kuryr.conf.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct NeutronDefaults {
     /// Members' subnet.
     pub pod_subnet: Option<String>,
@@ -40,11 +66,16 @@ pub struct NeutronDefaults {
     pub service_subnet_ipv6: Option<String>,
     /// Pool-method floating IPs come from here.
     pub external_svc_subnet: Option<String>,
+    /// kuryr's: the floating network, where no floating subnet is given.
+    pub external_svc_net: Option<String>,
+    /// kuryr.conf keys svc-lbaas does not use (and, until validated, unknown ones).
+    #[serde(flatten)]
+    pub unused: std::collections::BTreeMap<String, Unused>,
 }
 
 /// `[octavia_defaults]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct OctaviaDefaults {
     pub api: Api,
     pub provider: Option<String>,
@@ -57,6 +88,13 @@ pub struct OctaviaDefaults {
     /// members and monitor, in one call (Octavia 19 answers those with a 500:
     /// off by default). On, a port added is one write and one wait.
     pub nested_creates: bool,
+    /// kuryr's listener timeouts (ms) where a Service's annotations set
+    /// none; 0: Octavia's default.
+    pub timeout_client_data: u64,
+    pub timeout_member_data: u64,
+    /// kuryr.conf keys svc-lbaas does not use (and, until validated, unknown ones).
+    #[serde(flatten)]
+    pub unused: std::collections::BTreeMap<String, Unused>,
 }
 
 impl Default for OctaviaDefaults {
@@ -68,6 +106,9 @@ impl Default for OctaviaDefaults {
             vip_from_cluster_ip: true,
             load_balancer_class: String::new(),
             nested_creates: false,
+            timeout_client_data: 0,
+            timeout_member_data: 0,
+            unused: Default::default(),
         }
     }
 }
@@ -206,6 +247,133 @@ impl Adoption {
     }
 }
 
+/// Whole seconds, written as OCCM writes durations (`5s`, `1m`, `1h`) or
+/// as a plain number of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seconds(pub u32);
+
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Seconds, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u32),
+            Text(String),
+        }
+        let bad = || serde::de::Error::custom("expected seconds: 5, \"5s\", \"1m\" or \"1h\"");
+        match Raw::deserialize(d)? {
+            Raw::Number(n) => Ok(Seconds(n)),
+            Raw::Text(t) => {
+                let t = t.trim();
+                let (number, unit) =
+                    t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+                let n: u32 = number.parse().map_err(|_| bad())?;
+                let factor = match unit {
+                    "" | "s" => 1,
+                    "m" => 60,
+                    "h" => 3600,
+                    _ => return Err(bad()),
+                };
+                n.checked_mul(factor).map(Seconds).ok_or_else(bad)
+            }
+        }
+    }
+}
+
+/// OCCM's `[LoadBalancer]` keys svc-lbaas does not use (yet): accepted,
+/// named in one WARN. Any other unknown key is an error (a typo).
+const OCCM_UNUSED: [&str; 14] = [
+    "enabled",
+    "use-octavia",
+    "lb-version",
+    "network-id",
+    "floating-subnet",
+    "floating-subnet-tags",
+    "manage-security-groups",
+    "cascade-delete",
+    "node-selector",
+    "provider-requires-serial-api-calls",
+    "max-shared-lb",
+    "container-store",
+    "default-tls-container-ref",
+    "monitor-type",
+];
+
+/// `[LoadBalancer]`: OCCM's section, under OCCM's key names and with its
+/// defaults, for those coming from openstack-cloud-controller-manager.
+/// Monitor, internal, flavor and zone settings are the defaults of the
+/// per-Service annotations (which still win; `internal-lb = true` makes
+/// every Service internal, as in OCCM); the subnet, network, provider and
+/// method keys are svc-lbaas's own settings under OCCM's names (both given,
+/// they must agree).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, rename_all = "kebab-case")]
+pub struct OccmLoadBalancer {
+    pub create_monitor: bool,
+    pub monitor_delay: Seconds,
+    pub monitor_timeout: Seconds,
+    pub monitor_max_retries: u32,
+    pub monitor_max_retries_down: u32,
+    pub internal_lb: bool,
+    pub flavor_id: Option<String>,
+    pub availability_zone: Option<String>,
+    pub lb_provider: Option<String>,
+    pub lb_method: Option<LbAlgorithm>,
+    pub subnet_id: Option<String>,
+    pub member_subnet_id: Option<String>,
+    pub floating_network_id: Option<String>,
+    pub floating_subnet_id: Option<String>,
+    /// With PROXY protocol, the status names `<address>.<ingress-hostname-suffix>`
+    /// instead of the address (OCCM's workaround for traffic from inside the
+    /// cluster, which Kubernetes would otherwise short-cut past the PROXY header).
+    pub enable_ingress_hostname: bool,
+    pub ingress_hostname_suffix: String,
+    #[serde(flatten)]
+    pub unused: std::collections::BTreeMap<String, Unused>,
+}
+
+impl Default for OccmLoadBalancer {
+    fn default() -> Self {
+        OccmLoadBalancer {
+            create_monitor: false,
+            monitor_delay: Seconds(5),
+            monitor_timeout: Seconds(3),
+            monitor_max_retries: 1,
+            monitor_max_retries_down: 3,
+            internal_lb: false,
+            flavor_id: None,
+            availability_zone: None,
+            lb_provider: None,
+            lb_method: None,
+            subnet_id: None,
+            member_subnet_id: None,
+            floating_network_id: None,
+            floating_subnet_id: None,
+            enable_ingress_hostname: false,
+            ingress_hostname_suffix: "nip.io".into(),
+            unused: Default::default(),
+        }
+    }
+}
+
+/// OCCM's `[LoadBalancerClass "name"]` keys svc-lbaas does not use yet.
+const OCCM_CLASS_UNUSED: [&str; 3] = ["network-id", "floating-subnet", "floating-subnet-tags"];
+
+/// OCCM's `[LoadBalancerClass "name"]` (TOML: `[LoadBalancerClass.name]`):
+/// what a Service annotated `loadbalancer.openstack.org/class: name` gets
+/// where its own annotations say nothing; unset keys fall back to the
+/// settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, rename_all = "kebab-case")]
+pub struct LoadBalancerClass {
+    pub floating_network_id: Option<String>,
+    pub floating_subnet_id: Option<String>,
+    pub subnet_id: Option<String>,
+    pub member_subnet_id: Option<String>,
+    #[serde(flatten)]
+    pub unused: std::collections::BTreeMap<String, Unused>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
@@ -215,6 +383,10 @@ pub struct Settings {
     pub server: Server,
     pub openstack: OpenStack,
     pub adoption: Adoption,
+    #[serde(rename = "LoadBalancer")]
+    pub load_balancer: OccmLoadBalancer,
+    #[serde(rename = "LoadBalancerClass")]
+    pub load_balancer_classes: std::collections::BTreeMap<String, LoadBalancerClass>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -231,7 +403,7 @@ pub enum ConfigError {
 }
 
 /// Each environment variable and the setting it overrides.
-pub const ENV_KEYS: [(&str, &str); 10] = [
+pub const ENV_KEYS: [(&str, &str); 11] = [
     ("SVC_LBAAS_POD_SUBNET", "neutron_defaults.pod_subnet"),
     (
         "SVC_LBAAS_SERVICE_SUBNET",
@@ -244,6 +416,10 @@ pub const ENV_KEYS: [(&str, &str); 10] = [
     (
         "SVC_LBAAS_EXTERNAL_SVC_SUBNET",
         "neutron_defaults.external_svc_subnet",
+    ),
+    (
+        "SVC_LBAAS_EXTERNAL_SVC_NET",
+        "neutron_defaults.external_svc_net",
     ),
     ("SVC_LBAAS_API", "octavia_defaults.api"),
     ("SVC_LBAAS_PROVIDER", "octavia_defaults.provider"),
@@ -260,7 +436,7 @@ pub const ENV_KEYS: [(&str, &str); 10] = [
 ];
 /// The numeric settings' environment variables: `[server]`, `[openstack]`
 /// and `[cluster] orphan_grace_s`.
-pub const ENV_SERVER: [(&str, &str); 9] = [
+pub const ENV_SERVER: [(&str, &str); 11] = [
     ("SVC_LBAAS_ORPHAN_GRACE_S", "cluster.orphan_grace_s"),
     (
         "SVC_LBAAS_HEADER_READ_TIMEOUT_S",
@@ -287,6 +463,14 @@ pub const ENV_SERVER: [(&str, &str); 9] = [
     (
         "SVC_LBAAS_OPENSTACK_SERVICES_AT_ONCE",
         "openstack.services_at_once",
+    ),
+    (
+        "SVC_LBAAS_TIMEOUT_CLIENT_DATA",
+        "octavia_defaults.timeout_client_data",
+    ),
+    (
+        "SVC_LBAAS_TIMEOUT_MEMBER_DATA",
+        "octavia_defaults.timeout_member_data",
     ),
 ];
 /// `[adoption]`'s environment variables.
@@ -322,12 +506,82 @@ impl Settings {
             None => Settings::default(),
         };
         settings.apply_env(env)?;
+        settings.take_occm_names()?;
         settings.validate()?;
+        let unused = settings.unused_keys();
+        if !unused.is_empty() {
+            tracing::warn!(
+                keys = %unused.join(", "),
+                "kuryr.conf or OCCM keys svc-lbaas does not use: ignored"
+            );
+        }
         Ok(settings)
     }
 
     pub fn from_toml(text: &str) -> Result<Settings, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+        let settings: Settings = toml::from_str(text).map_err(|e| e.to_string())?;
+        let classes: Vec<(String, &std::collections::BTreeMap<String, Unused>)> = settings
+            .load_balancer_classes
+            .iter()
+            .map(|(name, class)| (format!("LoadBalancerClass.{name}"), &class.unused))
+            .collect();
+        for (section, unused) in &classes {
+            if let Some(key) = unused
+                .keys()
+                .find(|k| !OCCM_CLASS_UNUSED.contains(&k.as_str()))
+            {
+                return Err(format!(
+                    "unknown key `{key}` in [{section}] (neither svc-lbaas's nor OCCM's)"
+                ));
+            }
+        }
+        for (section, unused, kuryr) in [
+            (
+                "LoadBalancer",
+                &settings.load_balancer.unused,
+                &OCCM_UNUSED[..],
+            ),
+            (
+                "neutron_defaults",
+                &settings.neutron_defaults.unused,
+                &KURYR_UNUSED_NEUTRON[..],
+            ),
+            (
+                "octavia_defaults",
+                &settings.octavia_defaults.unused,
+                &KURYR_UNUSED_OCTAVIA[..],
+            ),
+        ] {
+            if let Some(key) = unused.keys().find(|k| !kuryr.contains(&k.as_str())) {
+                let whose = if section == "LoadBalancer" {
+                    "OCCM's"
+                } else {
+                    "kuryr.conf's"
+                };
+                return Err(format!(
+                    "unknown key `{key}` in [{section}] (neither svc-lbaas's nor {whose})"
+                ));
+            }
+        }
+        Ok(settings)
+    }
+
+    /// The kuryr.conf and OCCM keys given that svc-lbaas does not use
+    /// (`neutron_defaults.ovs_bridge`, ...), for one WARN at start.
+    pub fn unused_keys(&self) -> Vec<String> {
+        let section = |name: &str, unused: &std::collections::BTreeMap<String, Unused>| {
+            unused
+                .keys()
+                .map(|k| format!("{name}.{k}"))
+                .collect::<Vec<_>>()
+        };
+        let mut keys = section("neutron_defaults", &self.neutron_defaults.unused);
+        keys.extend(section("octavia_defaults", &self.octavia_defaults.unused));
+        keys.extend(section("LoadBalancer", &self.load_balancer.unused));
+        for (name, class) in &self.load_balancer_classes {
+            keys.extend(section(&format!("LoadBalancerClass.{name}"), &class.unused));
+        }
+        keys
     }
 
     fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
@@ -355,6 +609,8 @@ impl Settings {
                 "SVC_LBAAS_OPENSTACK_SERVICES_AT_ONCE" => {
                     self.openstack.services_at_once = n as usize
                 }
+                "SVC_LBAAS_TIMEOUT_CLIENT_DATA" => self.octavia_defaults.timeout_client_data = n,
+                "SVC_LBAAS_TIMEOUT_MEMBER_DATA" => self.octavia_defaults.timeout_member_data = n,
                 _ => s.max_connections = n as usize,
             }
         }
@@ -370,6 +626,9 @@ impl Settings {
                 }
                 "SVC_LBAAS_EXTERNAL_SVC_SUBNET" => {
                     self.neutron_defaults.external_svc_subnet = nonempty(value)
+                }
+                "SVC_LBAAS_EXTERNAL_SVC_NET" => {
+                    self.neutron_defaults.external_svc_net = nonempty(value)
                 }
                 "SVC_LBAAS_API" => {
                     self.octavia_defaults.api = Api::parse(&value).ok_or_else(|| {
@@ -421,6 +680,72 @@ impl Settings {
         Ok(())
     }
 
+    /// `[LoadBalancer]`'s subnet, network, provider and method keys are our
+    /// settings under OCCM's names: taken over, unless ours says otherwise.
+    fn take_occm_names(&mut self) -> Result<(), ConfigError> {
+        let lb = self.load_balancer.clone();
+        let n = &mut self.neutron_defaults;
+        let o = &mut self.octavia_defaults;
+        for (occm, ours, theirs, mine) in [
+            (
+                "LoadBalancer.subnet-id",
+                "neutron_defaults.service_subnet",
+                lb.subnet_id,
+                &mut n.service_subnet,
+            ),
+            (
+                "LoadBalancer.member-subnet-id",
+                "neutron_defaults.pod_subnet",
+                lb.member_subnet_id,
+                &mut n.pod_subnet,
+            ),
+            (
+                "LoadBalancer.floating-network-id",
+                "neutron_defaults.external_svc_net",
+                lb.floating_network_id,
+                &mut n.external_svc_net,
+            ),
+            (
+                "LoadBalancer.floating-subnet-id",
+                "neutron_defaults.external_svc_subnet",
+                lb.floating_subnet_id,
+                &mut n.external_svc_subnet,
+            ),
+            (
+                "LoadBalancer.lb-provider",
+                "octavia_defaults.provider",
+                lb.lb_provider,
+                &mut o.provider,
+            ),
+        ] {
+            let Some(theirs) = theirs else { continue };
+            match mine {
+                Some(m) if *m != theirs => {
+                    return Err(ConfigError::Invalid {
+                        key: occm.into(),
+                        message: format!("{theirs:?} disagrees with {ours}: {m:?}"),
+                    });
+                }
+                _ => *mine = Some(theirs),
+            }
+        }
+        if let Some(method) = lb.lb_method {
+            let default = OctaviaDefaults::default().lb_algorithm;
+            if o.lb_algorithm != default && o.lb_algorithm != method {
+                return Err(ConfigError::Invalid {
+                    key: "LoadBalancer.lb-method".into(),
+                    message: format!(
+                        "{} disagrees with octavia_defaults.lb_algorithm: {}",
+                        method.as_str(),
+                        o.lb_algorithm.as_str()
+                    ),
+                });
+            }
+            o.lb_algorithm = method;
+        }
+        Ok(())
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let d = &self.neutron_defaults;
         for (key, value) in [
@@ -434,6 +759,7 @@ impl Settings {
                 "neutron_defaults.external_svc_subnet",
                 &d.external_svc_subnet,
             ),
+            ("neutron_defaults.external_svc_net", &d.external_svc_net),
         ] {
             // Subnet ids go into OpenStack URLs: UUIDs, as Neutron makes them.
             if let Some(v) = value
@@ -441,7 +767,7 @@ impl Settings {
             {
                 return Err(ConfigError::Invalid {
                     key: key.into(),
-                    message: format!("{v:?} is not a subnet id (a UUID)"),
+                    message: format!("{v:?} is not an id (a UUID)"),
                 });
             }
         }
@@ -491,6 +817,106 @@ impl Settings {
                 });
             }
         }
+        let lb = &self.load_balancer;
+        let invalid = |key: &str, message: String| {
+            Err(ConfigError::Invalid {
+                key: key.into(),
+                message,
+            })
+        };
+        for (name, class) in &self.load_balancer_classes {
+            if name.is_empty() || name.len() > 253 || name.chars().any(char::is_control) {
+                return invalid(
+                    "LoadBalancerClass",
+                    format!("{name:?}: a class name is 1-253 characters, no control characters"),
+                );
+            }
+            for (key, value) in [
+                ("floating-network-id", &class.floating_network_id),
+                ("floating-subnet-id", &class.floating_subnet_id),
+                ("subnet-id", &class.subnet_id),
+                ("member-subnet-id", &class.member_subnet_id),
+            ] {
+                if let Some(v) = value
+                    && !crate::names::is_uuid(v)
+                {
+                    return invalid(
+                        &format!("LoadBalancerClass.{name}.{key}"),
+                        format!("{v:?} is not an id (a UUID)"),
+                    );
+                }
+            }
+        }
+        if lb
+            .flavor_id
+            .as_ref()
+            .is_some_and(|f| !crate::names::is_uuid(f))
+        {
+            return invalid("LoadBalancer.flavor-id", "is not an id (a UUID)".into());
+        }
+        if lb
+            .availability_zone
+            .as_ref()
+            .is_some_and(|z| !crate::names::is_plain_name(z))
+        {
+            return invalid(
+                "LoadBalancer.availability-zone",
+                "must be 1-255 letters, digits, '-', '_', '.' or ':'".into(),
+            );
+        }
+        for (key, value) in [
+            ("LoadBalancer.monitor-max-retries", lb.monitor_max_retries),
+            (
+                "LoadBalancer.monitor-max-retries-down",
+                lb.monitor_max_retries_down,
+            ),
+        ] {
+            if !(1..=10).contains(&value) {
+                return invalid(key, format!("{value} is not from 1 to 10"));
+            }
+        }
+        if lb.monitor_delay.0 == 0 || lb.monitor_timeout.0 == 0 {
+            return invalid(
+                "LoadBalancer.monitor-delay",
+                "delay and timeout must be at least 1s".into(),
+            );
+        }
+        if lb.monitor_timeout.0 > lb.monitor_delay.0 {
+            return invalid(
+                "LoadBalancer.monitor-timeout",
+                format!(
+                    "{}s must not exceed monitor-delay ({}s)",
+                    lb.monitor_timeout.0, lb.monitor_delay.0
+                ),
+            );
+        }
+        if !crate::names::is_dns_name(&lb.ingress_hostname_suffix) {
+            return invalid(
+                "LoadBalancer.ingress-hostname-suffix",
+                format!("{:?} is not a DNS name", lb.ingress_hostname_suffix),
+            );
+        }
+        let o = &self.octavia_defaults;
+        for (key, value) in [
+            (
+                "octavia_defaults.timeout_client_data",
+                o.timeout_client_data,
+            ),
+            (
+                "octavia_defaults.timeout_member_data",
+                o.timeout_member_data,
+            ),
+        ] {
+            if value > crate::translate::MAX_TIMEOUT_MS {
+                return Err(ConfigError::Invalid {
+                    key: key.into(),
+                    message: format!(
+                        "{value} is over {} ms (0: Octavia's default)",
+                        crate::translate::MAX_TIMEOUT_MS
+                    ),
+                });
+            }
+        }
         let name = &self.cluster.name;
         let ok = !name.is_empty()
             && name.len() <= 63
@@ -520,6 +946,177 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kuryr_conf_sections_are_accepted_and_their_unused_keys_named() {
+        let text = r#"
+[neutron_defaults]
+project = "4e2c8b8e-7b0e-4a0e-9f5e-3c6f0a1b2c3d"
+pod_subnet = "8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a81"
+service_subnet = "8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a82"
+external_svc_net = "8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a83"
+pod_security_groups = ["a", "b"]
+ovs_bridge = "br-int"
+resource_tags = ["k8s"]
+
+[octavia_defaults]
+member_mode = "L3"
+sg_mode = "update"
+enforce_sg_rules = true
+lb_algorithm = "SOURCE_IP_PORT"
+timeout_client_data = 50000
+timeout_member_data = 0
+"#;
+        let path = std::env::temp_dir().join(format!("kuryr-{}.toml", std::process::id()));
+        std::fs::write(&path, text).expect("writes");
+        let s = Settings::load(Some(&path), no_env).expect("a kuryr.conf's sections");
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(
+            s.neutron_defaults.external_svc_net.as_deref(),
+            Some("8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a83")
+        );
+        assert_eq!(s.octavia_defaults.lb_algorithm, LbAlgorithm::SourceIpPort);
+        assert_eq!(s.octavia_defaults.timeout_client_data, 50000);
+        assert_eq!(
+            s.unused_keys(),
+            [
+                "neutron_defaults.ovs_bridge",
+                "neutron_defaults.pod_security_groups",
+                "neutron_defaults.project",
+                "neutron_defaults.resource_tags",
+                "octavia_defaults.enforce_sg_rules",
+                "octavia_defaults.member_mode",
+                "octavia_defaults.sg_mode",
+            ]
+        );
+        // A key neither svc-lbaas's nor kuryr's is still a typo.
+        let err =
+            Settings::from_toml("[neutron_defaults]\npod_subnett = \"x\"\n").expect_err("a typo");
+        assert!(err.contains("pod_subnett"), "{err}");
+        let err = Settings::from_toml("[octavia_defaults]\ntimeout_client_data = \"x\"\n")
+            .expect_err("not a number");
+        assert!(err.contains("timeout_client_data"), "{err}");
+        let big =
+            |k: &str| (k == "SVC_LBAAS_TIMEOUT_MEMBER_DATA").then(|| "99999999999999".to_string());
+        let err = Settings::load(None, big).expect_err("over a year");
+        assert!(
+            err.to_string()
+                .contains("octavia_defaults.timeout_member_data"),
+            "{err}"
+        );
+        let bad_net = |k: &str| (k == "SVC_LBAAS_EXTERNAL_SVC_NET").then(|| "public".to_string());
+        let err = Settings::load(None, bad_net).expect_err("not an id");
+        assert!(err.to_string().contains("external_svc_net"), "{err}");
+    }
+
+    #[test]
+    fn occms_load_balancer_section_is_read_under_occms_names() {
+        let text = r#"
+[LoadBalancer]
+create-monitor = true
+monitor-delay = "1m"
+monitor-timeout = "30s"
+monitor-max-retries = 2
+lb-method = "SOURCE_IP"
+lb-provider = "amphora"
+subnet-id = "8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a82"
+floating-network-id = "8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a83"
+enable-ingress-hostname = true
+max-shared-lb = 3
+"#;
+        let path = std::env::temp_dir().join(format!("occm-{}.toml", std::process::id()));
+        std::fs::write(&path, text).expect("writes");
+        let s = Settings::load(Some(&path), no_env).expect("OCCM's section");
+        let _ = std::fs::remove_file(&path);
+        let lb = &s.load_balancer;
+        assert!(lb.create_monitor);
+        assert_eq!(
+            (lb.monitor_delay, lb.monitor_timeout),
+            (Seconds(60), Seconds(30))
+        );
+        assert_eq!(
+            (lb.monitor_max_retries, lb.monitor_max_retries_down),
+            (2, 3)
+        );
+        assert_eq!(lb.ingress_hostname_suffix, "nip.io");
+        // OCCM's names for svc-lbaas's own settings.
+        assert_eq!(
+            s.neutron_defaults.service_subnet.as_deref(),
+            Some("8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a82")
+        );
+        assert_eq!(
+            s.neutron_defaults.external_svc_net.as_deref(),
+            Some("8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a83")
+        );
+        assert_eq!(s.octavia_defaults.lb_algorithm, LbAlgorithm::SourceIp);
+        assert_eq!(s.octavia_defaults.provider.as_deref(), Some("amphora"));
+        assert_eq!(s.unused_keys(), ["LoadBalancer.max-shared-lb"]);
+        // A plain number is seconds too.
+        let s = Settings::from_toml("[LoadBalancer]\nmonitor-delay = 7\n").expect("seconds");
+        assert_eq!(s.load_balancer.monitor_delay, Seconds(7));
+        for (text, named) in [
+            ("[LoadBalancer]\nmonitor-dealy = \"5s\"\n", "monitor-dealy"),
+            (
+                "[LoadBalancer]\nmonitor-delay = \"5 days\"\n",
+                "monitor-delay",
+            ),
+        ] {
+            let err = Settings::from_toml(text).expect_err("refused");
+            assert!(err.contains(named), "{err}");
+        }
+        let load = |text: &str| {
+            let path = std::env::temp_dir().join(format!("occm-bad-{}.toml", std::process::id()));
+            std::fs::write(&path, text).expect("writes");
+            let r = Settings::load(Some(&path), no_env);
+            let _ = std::fs::remove_file(&path);
+            r.expect_err("invalid").to_string()
+        };
+        let e = load(
+            "[neutron_defaults]\nservice_subnet = \"8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a81\"\n[LoadBalancer]\nsubnet-id = \"8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a82\"\n",
+        );
+        assert!(
+            e.contains("LoadBalancer.subnet-id") && e.contains("disagrees"),
+            "{e}"
+        );
+        let e = load("[LoadBalancer]\nmonitor-delay = \"3s\"\nmonitor-timeout = \"5s\"\n");
+        assert!(e.contains("LoadBalancer.monitor-timeout"), "{e}");
+        let e = load("[LoadBalancer]\nflavor-id = \"small\"\n");
+        assert!(e.contains("LoadBalancer.flavor-id"), "{e}");
+        let e = load("[LoadBalancer]\ningress-hostname-suffix = \"Not A Name\"\n");
+        assert!(e.contains("ingress-hostname-suffix"), "{e}");
+    }
+
+    #[test]
+    fn load_balancer_classes_are_tables_under_occms_keys() {
+        let s = Settings::from_toml(
+            "[LoadBalancerClass.internet]\nfloating-subnet-id = \"8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a81\"\nfloating-subnet-tags = \"a,b\"\n\n[LoadBalancerClass.\"eu west\"]\nsubnet-id = \"8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a82\"\n",
+        )
+        .expect("two classes");
+        assert_eq!(
+            s.load_balancer_classes["internet"]
+                .floating_subnet_id
+                .as_deref(),
+            Some("8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a81")
+        );
+        assert!(s.load_balancer_classes.contains_key("eu west"));
+        assert_eq!(
+            s.unused_keys(),
+            ["LoadBalancerClass.internet.floating-subnet-tags"]
+        );
+        let err =
+            Settings::from_toml("[LoadBalancerClass.x]\nsubnet = \"a\"\n").expect_err("a typo");
+        assert!(
+            err.contains("LoadBalancerClass.x") && err.contains("subnet"),
+            "{err}"
+        );
+        let path = std::env::temp_dir().join(format!("class-{}.toml", std::process::id()));
+        std::fs::write(&path, "[LoadBalancerClass.x]\nsubnet-id = \"a-name\"\n").expect("writes");
+        let err = Settings::load(Some(&path), no_env)
+            .expect_err("not an id")
+            .to_string();
+        let _ = std::fs::remove_file(&path);
+        assert!(err.contains("LoadBalancerClass.x.subnet-id"), "{err}");
+    }
 
     #[test]
     fn adoption_is_off_unless_asked_and_names_its_tools() {

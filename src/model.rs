@@ -275,6 +275,37 @@ pub struct DesiredLoadBalancer {
     pub notes: Vec<String>,
     /// Load balancers of other tools this Service's may be (empty: no adoption).
     pub adopt: Vec<AdoptionCandidate>,
+    /// How the status names the load balancer.
+    pub ingress: IngressShape,
+}
+
+/// How the status to write back names the load balancer, as OCCM does: the
+/// `loadbalancer.openstack.org/hostname` annotation's hostname; with PROXY
+/// pools and `[LoadBalancer] enable-ingress-hostname`, `<address>.<suffix>`;
+/// with PROXY pools otherwise, the address with `ipMode: Proxy`; else the
+/// address.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IngressShape {
+    pub hostname: Option<String>,
+    pub hostname_suffix: Option<String>,
+    pub proxy: bool,
+}
+
+impl IngressShape {
+    /// One `status.loadBalancer.ingress` entry for `address`.
+    pub fn entry(&self, address: std::net::IpAddr) -> serde_json::Value {
+        match (&self.hostname, &self.hostname_suffix) {
+            (Some(h), _) => serde_json::json!({ "hostname": h }),
+            // nip.io-style names are for IPv4 addresses.
+            (None, Some(suffix)) if address.is_ipv4() => {
+                serde_json::json!({ "hostname": format!("{address}.{suffix}") })
+            }
+            _ if self.proxy => {
+                serde_json::json!({ "ip": address.to_string(), "ipMode": "Proxy" })
+            }
+            _ => serde_json::json!({ "ip": address.to_string() }),
+        }
+    }
 }
 
 /// A load balancer another tool may have made for this Service, that an

@@ -182,6 +182,23 @@ pub fn is_owned(tags: &[String], owner: &[String]) -> bool {
     tags.starts_with(owner) || owner.iter().all(|o| tags.iter().any(|t| t == o))
 }
 
+/// A DNS name as Kubernetes takes it in a status hostname (a DNS-1123
+/// subdomain): 1-253 characters, dot-separated labels of 1-63 lowercase
+/// letters, digits and '-', neither starting nor ending with '-'.
+pub fn is_dns_name(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 253
+        && value.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+}
+
 /// The canonical, hyphenated UUID form OpenStack's ids take
 /// (`8c8e0a3c-...`, 36 characters).
 pub fn is_uuid(value: &str) -> bool {

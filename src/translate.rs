@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::{Endpoints, Service, ServicePort, ServiceSpec};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::config::Settings;
+use crate::config::{OccmLoadBalancer, Settings};
 use crate::model::{
     DesiredListener, DesiredLoadBalancer, DesiredPool, FloatingIpIntent, HealthMonitor,
     HealthMonitorType, IpFamily, LbAlgorithm, ListenerOptions, ListenerProtocol, Member,
@@ -48,6 +48,10 @@ pub mod annotation {
     pub const LOAD_BALANCER_ID: &str = "loadbalancer.openstack.org/load-balancer-id";
     pub const INTERNAL: &str = "service.beta.kubernetes.io/openstack-internal-load-balancer";
     pub const LISTENER_PROTOCOL: &str = "svc-lbaas.io/listener-protocol";
+    /// OCCM's: the `[LoadBalancerClass "name"]` of the settings this Service uses.
+    pub const CLASS: &str = "loadbalancer.openstack.org/class";
+    /// OCCM's: the status names this hostname instead of the address.
+    pub const HOSTNAME: &str = "loadbalancer.openstack.org/hostname";
     /// `"true"`: take over the load balancer OCCM or kuryr-kubernetes made
     /// for this Service (with `[adoption] from` naming the tool).
     pub const ADOPT: &str = "svc-lbaas.io/adopt";
@@ -66,7 +70,7 @@ pub struct Reference {
 /// The objects a Service's annotations name (already checked for form).
 pub fn references(service: &Service) -> Result<Vec<Reference>, TranslateError> {
     use annotation::*;
-    let a = Annotations::parse(service)?;
+    let a = Annotations::parse(service, &Default::default())?;
     let all = [
         (SUBNET_ID, ReferenceKind::Subnet, a.subnet_id),
         (MEMBER_SUBNET_ID, ReferenceKind::Subnet, a.member_subnet_id),
@@ -100,7 +104,7 @@ pub fn references(service: &Service) -> Result<Vec<Reference>, TranslateError> {
 }
 
 /// Octavia's upper bound for listener timeouts (milliseconds, one year).
-const MAX_TIMEOUT_MS: u64 = 31_536_000_000;
+pub const MAX_TIMEOUT_MS: u64 = 31_536_000_000;
 
 /// Why a Service cannot be translated; always names the field or annotation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -170,7 +174,17 @@ pub fn translate(
 ) -> Result<Translation, TranslateError> {
     let service_ref = service_ref(service)?;
     let owner_tags = names::owner_tags(&settings.cluster.name, &service_ref);
-    let annotations = Annotations::parse(service)?;
+    let mut annotations = Annotations::parse(service, &settings.load_balancer)?;
+    annotations.take_class(settings)?;
+    // kuryr.conf's listener timeouts, where the Service's annotations set none.
+    let o = &mut annotations.listener_options;
+    let d = &settings.octavia_defaults;
+    if o.timeout_client_data.is_none() && d.timeout_client_data > 0 {
+        o.timeout_client_data = Some(d.timeout_client_data);
+    }
+    if o.timeout_member_data.is_none() && d.timeout_member_data > 0 {
+        o.timeout_member_data = Some(d.timeout_member_data);
+    }
     if let Some(ports) = service.spec.as_ref().and_then(|s| s.ports.as_deref()) {
         validate_ports(ports)?;
     }
@@ -212,6 +226,13 @@ pub fn translate(
     )?;
 
     let adopt = adoption_candidates(settings, &service_ref, annotations.adopt, &mut notes);
+    let proxy = annotations.proxy_protocol.is_some();
+    let ingress = crate::model::IngressShape {
+        hostname: annotations.hostname.clone(),
+        hostname_suffix: (proxy && settings.load_balancer.enable_ingress_hostname)
+            .then(|| settings.load_balancer.ingress_hostname_suffix.clone()),
+        proxy,
+    };
     let uid = service.metadata.uid.as_deref();
     Ok(Translation::LoadBalancer(Box::new(DesiredLoadBalancer {
         name: names::load_balancer_name(&service_ref),
@@ -229,6 +250,7 @@ pub fn translate(
         keep_floating_ip: annotations.keep_floating_ip,
         notes,
         adopt,
+        ingress,
     })))
 }
 
@@ -640,12 +662,19 @@ fn floating_ip(
                     .floating_subnet_id
                     .clone()
                     .or_else(|| defaults.external_svc_subnet.clone());
-                if subnet_id.is_none() && annotations.floating_network_id.is_none() {
+                // kuryr's external_svc_net, where no subnet is given.
+                let network_id = annotations.floating_network_id.clone().or_else(|| {
+                    subnet_id
+                        .is_none()
+                        .then(|| defaults.external_svc_net.clone())
+                        .flatten()
+                });
+                if subnet_id.is_none() && network_id.is_none() {
                     notes.push("no external_svc_subnet configured: the floating IP's network must be found online".into());
                 }
                 FloatingIpIntent::Pool {
                     subnet_id,
-                    network_id: annotations.floating_network_id.clone(),
+                    network_id,
                 }
             }
         }
@@ -1142,10 +1171,50 @@ struct Annotations {
     internal: bool,
     listener_protocol: Option<ListenerProtocol>,
     adopt: bool,
+    hostname: Option<String>,
+    class: Option<String>,
 }
 
 impl Annotations {
-    fn parse(service: &Service) -> Result<Self, TranslateError> {
+    /// The Service's `loadbalancer.openstack.org/class`: its subnets and
+    /// floating network where the Service's own annotations name none.
+    fn take_class(&mut self, settings: &Settings) -> Result<(), TranslateError> {
+        let Some(name) = &self.class else {
+            return Ok(());
+        };
+        let class = settings.load_balancer_classes.get(name).ok_or_else(|| {
+            let known: Vec<&str> = settings
+                .load_balancer_classes
+                .keys()
+                .map(String::as_str)
+                .collect();
+            TranslateError::annotation(
+                annotation::CLASS,
+                format!(
+                    "{:?} is not a configured class ([LoadBalancerClass.<name>]: {})",
+                    name.chars().take(100).collect::<String>(),
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            )
+        })?;
+        let take = |mine: &mut Option<String>, theirs: &Option<String>| {
+            if mine.is_none() {
+                *mine = theirs.clone();
+            }
+        };
+        take(&mut self.subnet_id, &class.subnet_id);
+        take(&mut self.member_subnet_id, &class.member_subnet_id);
+        take(&mut self.floating_subnet_id, &class.floating_subnet_id);
+        take(&mut self.floating_network_id, &class.floating_network_id);
+        Ok(())
+    }
+
+    /// The Service's annotations over `d`, OCCM's `[LoadBalancer]` defaults.
+    fn parse(service: &Service, d: &OccmLoadBalancer) -> Result<Self, TranslateError> {
         use annotation::*;
         let map = service.metadata.annotations.as_ref();
         let get = |key: &str| map.and_then(|m| m.get(key)).map(|v| v.trim());
@@ -1227,25 +1296,34 @@ impl Annotations {
             })
             .transpose()?;
         // Bad values are errors whether or not the monitor is enabled.
-        let delay = small(HEALTH_MONITOR_DELAY, 1, 2_147_483_647, 5)?;
-        let timeout_s = small(HEALTH_MONITOR_TIMEOUT, 1, 2_147_483_647, 3)?;
-        let max_retries = small(HEALTH_MONITOR_MAX_RETRIES, 1, 10, 1)?;
-        let max_retries_down = small(HEALTH_MONITOR_MAX_RETRIES_DOWN, 1, 10, 3)?;
+        let delay = small(HEALTH_MONITOR_DELAY, 1, 2_147_483_647, d.monitor_delay.0)?;
+        let timeout_s = small(
+            HEALTH_MONITOR_TIMEOUT,
+            1,
+            2_147_483_647,
+            d.monitor_timeout.0,
+        )?;
+        let max_retries = small(HEALTH_MONITOR_MAX_RETRIES, 1, 10, d.monitor_max_retries)?;
+        let max_retries_down = small(
+            HEALTH_MONITOR_MAX_RETRIES_DOWN,
+            1,
+            10,
+            d.monitor_max_retries_down,
+        )?;
         if timeout_s > delay {
             return Err(TranslateError::annotation(
                 HEALTH_MONITOR_TIMEOUT,
                 format!("{timeout_s} must not exceed the delay ({delay})"),
             ));
         }
-        let health_monitor =
-            flag(ENABLE_HEALTH_MONITOR)?
-                .unwrap_or(false)
-                .then_some(HealthMonitorSettings {
-                    delay,
-                    timeout: timeout_s,
-                    max_retries,
-                    max_retries_down,
-                });
+        let health_monitor = flag(ENABLE_HEALTH_MONITOR)?
+            .unwrap_or(d.create_monitor)
+            .then_some(HealthMonitorSettings {
+                delay,
+                timeout: timeout_s,
+                max_retries,
+                max_retries_down,
+            });
         let proxy_protocol = match get(PROXY_PROTOCOL) {
             None => None,
             Some(v) => match v.to_ascii_lowercase().as_str() {
@@ -1279,7 +1357,7 @@ impl Annotations {
             lb_method,
             keep_floating_ip: flag(KEEP_FLOATING_IP)?.unwrap_or(false),
             adopt: flag(ADOPT)?.unwrap_or(false),
-            flavor_id: id(FLAVOR_ID)?,
+            flavor_id: id(FLAVOR_ID)?.or_else(|| d.flavor_id.clone()),
             availability_zone: match text(AVAILABILITY_ZONE)? {
                 Some(az) if !names::is_plain_name(&az) => {
                     return Err(TranslateError::annotation(
@@ -1287,7 +1365,7 @@ impl Annotations {
                         "must be 1-255 letters, digits, '-', '_', '.' or ':'",
                     ));
                 }
-                az => az,
+                az => az.or_else(|| d.availability_zone.clone()),
             },
             subnet_id: id(SUBNET_ID)?,
             member_subnet_id: id(MEMBER_SUBNET_ID)?,
@@ -1309,7 +1387,18 @@ impl Annotations {
             },
             proxy_protocol,
             load_balancer_id: id(LOAD_BALANCER_ID)?,
-            internal: flag(INTERNAL)?.unwrap_or(false),
+            // OCCM's internal-lb makes every Service internal, whatever it says.
+            internal: d.internal_lb || flag(INTERNAL)?.unwrap_or(false),
+            class: text(CLASS)?,
+            hostname: match text(HOSTNAME)? {
+                Some(h) if !names::is_dns_name(&h) => {
+                    return Err(TranslateError::annotation(
+                        HOSTNAME,
+                        "must be a DNS name: 1-253 characters, dot-separated labels of lowercase letters, digits and '-'",
+                    ));
+                }
+                h => h,
+            },
             listener_protocol,
         })
     }

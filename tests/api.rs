@@ -2861,3 +2861,27 @@ async fn a_kuryr_load_balancer_is_adopted_with_its_vip_and_floating_ip() {
     assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
     adopted_in_place(&app, made).await;
 }
+
+#[tokio::test]
+async fn the_status_names_the_hostname_annotation_as_occm_does() {
+    let app = spawn_app().await;
+    let mut svc = service(
+        "LoadBalancer",
+        json!([{"name": "http", "port": 80, "targetPort": 8080}]),
+        json!({}),
+    );
+    svc["metadata"]["annotations"] =
+        json!({"loadbalancer.openstack.org/hostname": "web.example.com"});
+    let a = app
+        .apply(json!({"service": svc, "endpoints": endpoints(&["10.1.0.5"])}))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(
+        a.body["status"],
+        json!({"loadBalancer": {"ingress": [{"hostname": "web.example.com"}]}}),
+        "{}",
+        a.body
+    );
+    // The addresses are still in the answer.
+    assert!(a.body["floatingIp"]["address"].is_string(), "{}", a.body);
+}

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::cloud::Calls;
-use crate::model::{Observed, ObservedFloatingIp, ObservedLoadBalancer, ServiceRef};
+use crate::model::{IngressShape, Observed, ObservedFloatingIp, ObservedLoadBalancer, ServiceRef};
 use crate::names::is_owned;
 use crate::plan::OperationSummary;
 
@@ -167,12 +167,12 @@ impl ApplyResponse {
     pub(super) fn new(
         service: &ServiceRef,
         action: ApplyAction,
-        observed: Option<(&Observed, &[String])>,
+        observed: Option<(&Observed, &[String], &IngressShape)>,
         operations: Vec<OperationSummary>,
         calls: &Calls,
     ) -> ApplyResponse {
         let (load_balancer, floating_ip, status) = match observed {
-            Some((observed, owner)) => summarise(observed, owner),
+            Some((observed, owner, ingress)) => summarise(observed, owner, ingress),
             None => (None, None, json!({"loadBalancer": {}})),
         };
         let (reads, writes, waits) = calls.snapshot();
@@ -199,6 +199,7 @@ impl ApplyResponse {
 fn summarise(
     observed: &Observed,
     owner: &[String],
+    shape: &IngressShape,
 ) -> (Option<LoadBalancerView>, Option<FloatingIpView>, Value) {
     // The survivor, when replicas raced: the oldest usable one (observe sorts them).
     let owned = || {
@@ -220,7 +221,7 @@ fn summarise(
         .map(|f| f.address)
         .or_else(|| lb.and_then(|l| l.vip_address));
     let status = match ingress {
-        Some(ip) => json!({"loadBalancer": {"ingress": [{"ip": ip.to_string()}]}}),
+        Some(ip) => json!({"loadBalancer": {"ingress": [shape.entry(ip)]}}),
         None => json!({"loadBalancer": {}}),
     };
     let fip_view = fip.map(|f| FloatingIpView {

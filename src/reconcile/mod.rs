@@ -379,11 +379,21 @@ impl Reconciler {
                 (action, None, d.notes.clone())
             }
         };
+        let ingress = match &translation {
+            Translation::LoadBalancer(d) => d.ingress.clone(),
+            Translation::Skip { .. } => Default::default(),
+        };
         let answer = ApplyResponse {
             reason,
             converged,
             notes,
-            ..ApplyResponse::new(&service, action, Some((&observed, &owner)), done, &calls)
+            ..ApplyResponse::new(
+                &service,
+                action,
+                Some((&observed, &owner, &ingress)),
+                done,
+                &calls,
+            )
         };
         let c = answer.openstack_calls;
         tracing::info!(service = %service, ?action, reads = c.reads, writes = c.writes, waits = c.waits, converged, "applied");
@@ -491,7 +501,7 @@ impl Reconciler {
         let mut answer = ApplyResponse::new(
             service,
             ApplyAction::Unchanged,
-            Some((&observed, &owner)),
+            Some((&observed, &owner, &Default::default())),
             Vec::new(),
             &calls,
         );
@@ -702,7 +712,13 @@ impl Reconciler {
         };
         Ok(MembersOutcome::Applied(Box::new(ApplyResponse {
             converged,
-            ..ApplyResponse::new(service, action, Some((&observed, &owner)), done, &calls)
+            ..ApplyResponse::new(
+                service,
+                action,
+                Some((&observed, &owner, &Default::default())),
+                done,
+                &calls,
+            )
         })))
     }
 }

@@ -706,6 +706,164 @@ fn kuryr_timeout_annotations_set_the_same_listener_timeouts() {
 }
 
 #[test]
+fn kuryr_conf_timeouts_and_floating_network_are_defaults_the_annotations_override() {
+    use annotation::*;
+    let mut s = settings();
+    s.octavia_defaults.timeout_client_data = 50000;
+    s.octavia_defaults.timeout_member_data = 0;
+    s.neutron_defaults.external_svc_subnet = None;
+    s.neutron_defaults.external_svc_net = Some("public-net".into());
+    let with = |svc: &Service| desired(translate(&s, svc, None).expect("translates"));
+    let d = with(&web(json!({"type": "LoadBalancer"})));
+    let o = &d.listeners[0].options;
+    // 0 is Octavia's default: nothing sent.
+    assert_eq!(
+        (o.timeout_client_data, o.timeout_member_data),
+        (Some(50000), None)
+    );
+    assert_eq!(
+        d.floating_ip,
+        FloatingIpIntent::Pool {
+            subnet_id: None,
+            network_id: Some("public-net".into())
+        }
+    );
+    let d = with(&annotated(&[(TIMEOUT_CLIENT_DATA, "7000")]));
+    assert_eq!(d.listeners[0].options.timeout_client_data, Some(7000));
+    // A floating subnet (setting or annotation) wins over the network setting.
+    s.neutron_defaults.external_svc_subnet = Some("public-subnet".into());
+    let d =
+        desired(translate(&s, &web(json!({"type": "LoadBalancer"})), None).expect("translates"));
+    assert_eq!(
+        d.floating_ip,
+        FloatingIpIntent::Pool {
+            subnet_id: Some("public-subnet".into()),
+            network_id: None
+        }
+    );
+}
+
+#[test]
+fn occms_load_balancer_section_gives_the_annotations_defaults() {
+    use annotation::*;
+    let mut s = settings();
+    s.load_balancer.create_monitor = true;
+    s.load_balancer.monitor_delay = crate::config::Seconds(60);
+    s.load_balancer.monitor_timeout = crate::config::Seconds(30);
+    s.load_balancer.flavor_id = Some("8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a81".into());
+    let with = |s: &Settings, svc: &Service| desired(translate(s, svc, None).expect("translates"));
+    let d = with(&s, &web(json!({"type": "LoadBalancer"})));
+    let hm = d.listeners[0]
+        .pool
+        .health_monitor
+        .as_ref()
+        .expect("create-monitor");
+    assert_eq!(
+        (hm.delay, hm.timeout, hm.max_retries, hm.max_retries_down),
+        (60, 30, 1, 3)
+    );
+    assert_eq!(
+        d.flavor_id.as_deref(),
+        Some("8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a81")
+    );
+    // The annotations still win.
+    let d = with(
+        &s,
+        &annotated(&[
+            (ENABLE_HEALTH_MONITOR, "false"),
+            (FLAVOR_ID, "8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a82"),
+        ]),
+    );
+    assert!(d.listeners[0].pool.health_monitor.is_none());
+    assert_eq!(
+        d.flavor_id.as_deref(),
+        Some("8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a82")
+    );
+    // internal-lb: every Service internal, as in OCCM.
+    s.load_balancer.internal_lb = true;
+    let d = with(&s, &annotated(&[(INTERNAL, "false")]));
+    assert_eq!(d.floating_ip, FloatingIpIntent::None);
+}
+
+#[test]
+fn a_load_balancer_class_gives_its_subnets_where_the_annotations_name_none() {
+    use annotation::*;
+    let mut s = settings();
+    s.load_balancer_classes.insert(
+        "internet".into(),
+        crate::config::LoadBalancerClass {
+            floating_subnet_id: Some("class-public-subnet".into()),
+            subnet_id: Some("class-vip-subnet".into()),
+            member_subnet_id: Some("class-member-subnet".into()),
+            ..Default::default()
+        },
+    );
+    let with = |svc: &Service| desired(translate(&s, svc, None).expect("translates"));
+    let d = with(&annotated(&[(CLASS, "internet")]));
+    assert_eq!(d.vip.subnet_id.as_deref(), Some("class-vip-subnet"));
+    assert_eq!(
+        d.floating_ip,
+        FloatingIpIntent::Pool {
+            subnet_id: Some("class-public-subnet".into()),
+            network_id: None
+        }
+    );
+    assert_eq!(
+        d.listeners[0].pool.member_subnet.as_deref(),
+        Some("class-member-subnet")
+    );
+    // The Service's own annotation wins over its class.
+    let d = with(&annotated(&[
+        (CLASS, "internet"),
+        (SUBNET_ID, "8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a81"),
+    ]));
+    assert_eq!(
+        d.vip.subnet_id.as_deref(),
+        Some("8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a81")
+    );
+    // No class: the settings.
+    let d = with(&web(json!({"type": "LoadBalancer"})));
+    assert_eq!(d.vip.subnet_id.as_deref(), Some("service-subnet"));
+    let e = translate(&s, &annotated(&[(CLASS, "intranet")]), None)
+        .expect_err("no such class")
+        .to_string();
+    assert!(e.contains(CLASS) && e.contains("internet"), "{e}");
+}
+
+#[test]
+fn the_status_names_a_hostname_or_the_address_in_proxy_mode_as_occm_does() {
+    use annotation::*;
+    let address: IpAddr = "172.24.4.10".parse().expect("an address");
+    let d = lb(&annotated(&[(HOSTNAME, "web.example.com")]), None);
+    assert_eq!(
+        d.ingress.entry(address),
+        json!({"hostname": "web.example.com"})
+    );
+    let d = lb(&annotated(&[(PROXY_PROTOCOL, "true")]), None);
+    assert_eq!(
+        d.ingress.entry(address),
+        json!({"ip": "172.24.4.10", "ipMode": "Proxy"})
+    );
+    let d = lb(&web(json!({"type": "LoadBalancer"})), None);
+    assert_eq!(d.ingress.entry(address), json!({"ip": "172.24.4.10"}));
+    let mut s = settings();
+    s.load_balancer.enable_ingress_hostname = true;
+    let proxied = |s: &Settings| {
+        desired(translate(s, &annotated(&[(PROXY_PROTOCOL, "v2")]), None).expect("translates"))
+    };
+    assert_eq!(
+        proxied(&s).ingress.entry(address),
+        json!({"hostname": "172.24.4.10.nip.io"})
+    );
+    // Without PROXY pools the setting changes nothing, as in OCCM.
+    let d =
+        desired(translate(&s, &web(json!({"type": "LoadBalancer"})), None).expect("translates"));
+    assert_eq!(d.ingress.entry(address), json!({"ip": "172.24.4.10"}));
+    let e = err(&annotated(&[(HOSTNAME, "Web_Site")]), None).to_string();
+    assert!(e.contains(HOSTNAME), "{e}");
+}
+
+#[test]
 fn bad_annotation_values_are_errors_naming_the_annotation() {
     use annotation::*;
     let cases = [
