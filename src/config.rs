@@ -897,6 +897,16 @@ impl Settings {
             );
         }
         let o = &self.octavia_defaults;
+        if matches!(
+            o.provider.as_deref(),
+            Some("amphora" | "octavia" | "amphorav2")
+        ) && o.lb_algorithm == LbAlgorithm::SourceIpPort
+        {
+            return invalid(
+                "octavia_defaults.lb_algorithm",
+                "the amphora provider has no SOURCE_IP_PORT algorithm".into(),
+            );
+        }
         for (key, value) in [
             (
                 "octavia_defaults.timeout_client_data",

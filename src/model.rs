@@ -395,6 +395,8 @@ pub struct ObservedLoadBalancer {
     pub operating_status: String,
     pub flavor_id: Option<String>,
     pub availability_zone: Option<String>,
+    /// Octavia's provider (`amphora`, `ovn`; none on the legacy API).
+    pub provider: Option<String>,
     pub listeners: Vec<ObservedListener>,
     /// All pools of the load balancer, attached to a listener or not.
     pub pools: Vec<ObservedPool>,

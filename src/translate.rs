@@ -233,6 +233,8 @@ pub fn translate(
             .then(|| settings.load_balancer.ingress_hostname_suffix.clone()),
         proxy,
     };
+    let mut listeners = listeners;
+    fit_provider(settings, &annotations, &mut listeners, &mut notes)?;
     let uid = service.metadata.uid.as_deref();
     Ok(Translation::LoadBalancer(Box::new(DesiredLoadBalancer {
         name: names::load_balancer_name(&service_ref),
@@ -252,6 +254,101 @@ pub fn translate(
         adopt,
         ingress,
     })))
+}
+
+/// What the configured provider (`[octavia_defaults] provider`) cannot do,
+/// refused here with the field that asks for it, before any call: OVN
+/// balances by SOURCE_IP_PORT only (an algorithm left at its default
+/// becomes that, with a note), has no HTTPS (TLS passthrough) listeners,
+/// listener timeouts, PROXY pools or source ranges (`allowed_cidrs`), and
+/// takes no flavor or availability zone; the amphora provider has no
+/// SOURCE_IP_PORT. The cloud's default provider (none configured) is not
+/// second-guessed.
+fn fit_provider(
+    settings: &Settings,
+    annotations: &Annotations,
+    listeners: &mut [DesiredListener],
+    notes: &mut Vec<String>,
+) -> Result<(), TranslateError> {
+    use annotation::*;
+    let Some(provider) = settings.octavia_defaults.provider.as_deref() else {
+        return Ok(());
+    };
+    let refuse = |key: &str, what: &str| {
+        let message = format!("the {provider} provider has no {what}");
+        if key.starts_with("service.") {
+            TranslateError::field(key, message)
+        } else {
+            TranslateError::annotation(key, message)
+        }
+    };
+    match provider {
+        "ovn" => {
+            if annotations.flavor_id.is_some() {
+                return Err(refuse(FLAVOR_ID, "flavors"));
+            }
+            if annotations.availability_zone.is_some() {
+                return Err(refuse(AVAILABILITY_ZONE, "availability zones"));
+            }
+            if annotations.proxy_protocol.is_some() {
+                return Err(refuse(PROXY_PROTOCOL, "PROXY pools"));
+            }
+            let mut defaulted = false;
+            for l in listeners.iter_mut() {
+                if l.protocol == ListenerProtocol::Https {
+                    return Err(refuse(
+                        LISTENER_PROTOCOL,
+                        "HTTPS (TLS passthrough) listeners",
+                    ));
+                }
+                if !l.allowed_cidrs.is_empty() {
+                    return Err(refuse(
+                        "service.spec.loadBalancerSourceRanges",
+                        "source ranges (listener allowed_cidrs)",
+                    ));
+                }
+                let o = &l.options;
+                for (key, set) in [
+                    (TIMEOUT_CLIENT_DATA, o.timeout_client_data.is_some()),
+                    (TIMEOUT_MEMBER_CONNECT, o.timeout_member_connect.is_some()),
+                    (TIMEOUT_MEMBER_DATA, o.timeout_member_data.is_some()),
+                    (TIMEOUT_TCP_INSPECT, o.timeout_tcp_inspect.is_some()),
+                ] {
+                    if set {
+                        return Err(refuse(key, "listener timeouts"));
+                    }
+                }
+                if l.pool.lb_algorithm != LbAlgorithm::SourceIpPort {
+                    if annotations.lb_method.is_some() {
+                        return Err(refuse(LB_METHOD, "algorithm but SOURCE_IP_PORT"));
+                    }
+                    l.pool.lb_algorithm = LbAlgorithm::SourceIpPort;
+                    defaulted = true;
+                }
+            }
+            if defaulted {
+                notes.push(
+                    "the ovn provider balances by SOURCE_IP_PORT only: the pools use it".into(),
+                );
+            }
+        }
+        "amphora" | "octavia" | "amphorav2"
+            if listeners
+                .iter()
+                .any(|l| l.pool.lb_algorithm == LbAlgorithm::SourceIpPort) =>
+        {
+            return Err(if annotations.lb_method.is_some() {
+                refuse(LB_METHOD, "SOURCE_IP_PORT algorithm")
+            } else {
+                TranslateError::field(
+                    "octavia_defaults.lb_algorithm",
+                    format!("the {provider} provider has no SOURCE_IP_PORT algorithm"),
+                )
+            });
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// The load balancers of other tools this Service's may be: those of

@@ -2885,3 +2885,19 @@ async fn the_status_names_the_hostname_annotation_as_occm_does() {
     // The addresses are still in the answer.
     assert!(a.body["floatingIp"]["address"].is_string(), "{}", a.body);
 }
+
+#[tokio::test]
+async fn a_provider_the_cloud_does_not_offer_is_refused_before_any_write() {
+    let app = spawn_app_with_settings(|s| s.octavia_defaults.provider = Some("ovn".into())).await;
+    let a = app
+        .apply(json!({"service": service("LoadBalancer", json!([{"name": "http", "port": 80, "targetPort": 8080}]), json!({})), "endpoints": endpoints(&["10.1.0.5"])}))
+        .await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
+    let detail = a.body["detail"].as_str().unwrap_or("");
+    assert!(
+        detail.contains("[octavia_defaults] provider") && detail.contains("amphora"),
+        "{}",
+        a.body
+    );
+    assert!(app.load_balancers().await.is_empty());
+}

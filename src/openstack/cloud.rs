@@ -45,6 +45,8 @@ pub struct Cloud {
     /// Octavia's newest API minor version (`None`: the legacy API, or no
     /// version document), once read.
     discovered: Mutex<Option<Option<u32>>>,
+    /// The providers Octavia offers (`None`: not read yet).
+    providers: Mutex<Option<Vec<String>>>,
     subnets: Mutex<HashMap<String, SubnetInfo>>,
     external_network: Mutex<Option<String>>,
     /// User-named networks, flavors and availability zones found to exist.
@@ -63,6 +65,7 @@ impl Cloud {
             external_network: Mutex::new(None),
             known: Mutex::new(Default::default()),
             discovered: Mutex::new(None),
+            providers: Mutex::new(None),
             details: std::sync::Mutex::new(HashMap::new()),
             full_read_every: std::time::Duration::from_secs(300),
         }
@@ -175,6 +178,29 @@ impl Cloud {
         tracing::info!(?minor, "load-balancer API version");
         *self.discovered.lock().await = Some(minor);
         Ok(minor)
+    }
+
+    /// The providers Octavia offers (`/v2/lbaas/providers`, read once;
+    /// `None` on the legacy API).
+    pub async fn providers(&self, calls: &Calls) -> Result<Option<Vec<String>>, OpenStackError> {
+        if self.api == Api::NeutronLbaas {
+            return Ok(None);
+        }
+        let mut providers = self.providers.lock().await;
+        if let Some(p) = &*providers {
+            return Ok(Some(p.clone()));
+        }
+        let read: Option<wire::Providers> = self
+            .lb_call(calls, Method::GET, ApiPath::of("providers"), None)
+            .await?;
+        let names: Vec<String> = read
+            .unwrap_or_default()
+            .providers
+            .into_iter()
+            .filter_map(|p| p.name)
+            .collect();
+        *providers = Some(names.clone());
+        Ok(Some(names))
     }
 
     /// A subnet's network and CIDR (cached: they never change).

@@ -618,6 +618,7 @@ fn parse_lb(v: &wire::LoadBalancerRead) -> ObservedLoadBalancer {
         operating_status: v.operating_status.clone().unwrap_or_default(),
         flavor_id: wire::present(&v.flavor_id),
         availability_zone: wire::present(&v.availability_zone),
+        provider: wire::present(&v.provider),
         listeners: Vec::new(),
         pools: Vec::new(),
         tags: tags_or(&v.tags, &v.description),

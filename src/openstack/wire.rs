@@ -346,11 +346,25 @@ pub struct LoadBalancerRead {
     pub operating_status: Option<String>,
     pub flavor_id: Option<String>,
     pub availability_zone: Option<String>,
+    pub provider: Option<String>,
     pub tags: Option<Vec<String>>,
     pub description: Option<String>,
     pub created_at: Option<String>,
     /// Bumped by every change of the load balancer or of anything under it.
     pub updated_at: Option<String>,
+}
+
+/// `GET /v2/lbaas/providers`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Providers {
+    pub providers: Vec<ProviderRead>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ProviderRead {
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -749,6 +749,20 @@ fn needs_recreate(
         || (!adopted && differs(&desired.vip.subnet_id, &lb.vip_subnet_id))
         || differs(&desired.flavor_id, &lb.flavor_id)
         || differs(&desired.availability_zone, &lb.availability_zone)
+        || provider_differs(desired.provider.as_deref(), lb.provider.as_deref())
+}
+
+/// Whether the configured provider is not the load balancer's (immutable:
+/// a change re-creates it). `octavia` is Octavia's alias of `amphora`; a
+/// load balancer read without one (the legacy API) is taken as it is.
+fn provider_differs(want: Option<&str>, have: Option<&str>) -> bool {
+    fn canonical(p: &str) -> &str {
+        if p == "octavia" { "amphora" } else { p }
+    }
+    match (want, have) {
+        (Some(w), Some(h)) => canonical(w) != canonical(h),
+        _ => false,
+    }
 }
 
 fn create_listener(

@@ -1104,3 +1104,40 @@ fn capabilities_follow_octavias_api_version() {
         Capabilities::NEUTRON_LBAAS
     );
 }
+
+#[test]
+fn a_provider_change_re_creates_the_load_balancer_and_keeps_its_floating_ip() {
+    let t = translation(spec("LoadBalancer"), json!({}), Some(&["10.1.0.5"]));
+    let mut cloud = MemoryCloud::new();
+    converge(&mut cloud, &t, Capabilities::OCTAVIA);
+    let fip = cloud.floating_ips[0].clone();
+    // Made by the cloud's default provider; `octavia` is its alias: no change.
+    assert_eq!(cloud.load_balancers[0].provider.as_deref(), Some("amphora"));
+    let mut s = settings();
+    s.octavia_defaults.provider = Some("octavia".into());
+    let translate_with = |s: &Settings| {
+        let svc: Service = serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "shop"}, "spec": spec("LoadBalancer")}))
+        .expect("a Service");
+        translate(s, &svc, None).expect("translates")
+    };
+    let alias = translate_with(&s);
+    assert_eq!(
+        kinds(&plan(&alias, &observe(&cloud, &alias), Capabilities::OCTAVIA).expect("plans")),
+        Vec::<String>::new()
+    );
+    s.octavia_defaults.provider = Some("ovn".into());
+    let ovn = translate_with(&s);
+    let ops = converge(&mut cloud, &ovn, Capabilities::OCTAVIA);
+    assert_eq!(
+        kinds(&ops),
+        [
+            "delete loadbalancer shop/web",
+            "create loadbalancer shop/web",
+            &format!("associate floatingip {}", fip.address),
+        ]
+    );
+    assert_eq!(cloud.load_balancers[0].provider.as_deref(), Some("ovn"));
+    assert_eq!(cloud.floating_ips.len(), 1);
+    assert_eq!(cloud.floating_ips[0].id, fip.id);
+}

@@ -314,6 +314,8 @@ pub trait Observing: Send + Sync {
     fn api(&self) -> Api;
     /// Octavia's newest API minor version (`None`: legacy API or unknown).
     async fn octavia_minor(&self, calls: &Calls) -> Result<Option<u32>>;
+    /// The providers the load-balancing API offers (`None`: unknown).
+    async fn providers(&self, calls: &Calls) -> Result<Option<Vec<String>>>;
     async fn subnet(&self, calls: &Calls, id: &str) -> Result<SubnetInfo>;
     /// `Missing` when a user-named object does not exist.
     async fn require(&self, calls: &Calls, kind: ReferenceKind, id: &str) -> Result<()>;
@@ -352,6 +354,9 @@ impl Observing for Cloud {
     }
     async fn octavia_minor(&self, calls: &Calls) -> Result<Option<u32>> {
         Cloud::octavia_minor(self, calls).await
+    }
+    async fn providers(&self, calls: &Calls) -> Result<Option<Vec<String>>> {
+        Cloud::providers(self, calls).await
     }
     async fn subnet(&self, calls: &Calls, id: &str) -> Result<SubnetInfo> {
         Cloud::subnet(self, calls, id).await

@@ -218,6 +218,8 @@ impl MemoryCloud {
             operating_status: "ONLINE".into(),
             flavor_id: d.flavor_id.clone(),
             availability_zone: d.availability_zone.clone(),
+            // Octavia's default provider when none is asked for.
+            provider: Some(d.provider.clone().unwrap_or_else(|| "amphora".into())),
             listeners: Vec::new(),
             pools: Vec::new(),
             tags: d.tags.clone(),
@@ -959,6 +961,9 @@ impl Observing for InMemoryCloud {
     }
     async fn octavia_minor(&self, _: &Calls) -> Result<Option<u32>> {
         Ok(None)
+    }
+    async fn providers(&self, _: &Calls) -> Result<Option<Vec<String>>> {
+        Ok(Some(vec!["amphora".into(), "octavia".into(), "ovn".into()]))
     }
     async fn subnet(&self, _: &Calls, _id: &str) -> Result<SubnetInfo> {
         Ok(SubnetInfo {

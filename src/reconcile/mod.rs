@@ -135,6 +135,17 @@ impl Reconciler {
                 }
                 .into());
             }
+            // The configured provider must be one the cloud offers.
+            if let Some(provider) = &self.settings.octavia_defaults.provider
+                && let Some(offered) = self.cloud.providers(calls).await?
+                && !offered.iter().any(|o| o == provider)
+            {
+                return Err(OpenStackError::Config(format!(
+                    "[octavia_defaults] provider {provider:?} is not offered by this cloud (it offers: {})",
+                    offered.join(", ")
+                ))
+                .into());
+            }
             // What the annotations name must exist before anything is written.
             for r in translate::references(&input.service)? {
                 self.cloud

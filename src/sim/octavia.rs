@@ -1066,9 +1066,26 @@ pub fn lbaas_router(api: ApiKind) -> Router<Arc<SimState>> {
             "/healthmonitors/{id}",
             get(show_monitor).put(update_monitor).delete(delete_monitor),
         )
+        .route("/providers", get(list_providers))
         .route("/flavors/{id}", get(show_flavor))
         .route("/availabilityzones/{name}", get(show_availability_zone))
         .layer(Extension(api))
+}
+
+/// The providers enabled, as Octavia lists them (amphora and its alias).
+async fn list_providers(Extension(api): Api) -> Response {
+    let providers: Vec<Value> = PROVIDERS
+        .iter()
+        .map(|name| {
+            let description = if *name == "amphora" {
+                "The Octavia Amphora driver."
+            } else {
+                "Deprecated alias of the Octavia Amphora driver."
+            };
+            json!({"name": name, "description": description})
+        })
+        .collect();
+    respond(api, Ok((StatusCode::OK, json!({ "providers": providers }))))
 }
 
 /// The simulator has no flavors: every one is Octavia's 404.

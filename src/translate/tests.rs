@@ -831,6 +831,48 @@ fn a_load_balancer_class_gives_its_subnets_where_the_annotations_name_none() {
 }
 
 #[test]
+fn what_the_ovn_provider_cannot_do_is_refused_naming_the_field() {
+    use annotation::*;
+    let mut s = settings();
+    s.octavia_defaults.provider = Some("ovn".into());
+    let with = |svc: &Service| translate(&s, svc, None);
+    // The default algorithm becomes OVN's one, with a note.
+    let d = desired(with(&web(json!({"type": "LoadBalancer"}))).expect("translates"));
+    assert_eq!(d.listeners[0].pool.lb_algorithm, LbAlgorithm::SourceIpPort);
+    assert!(
+        d.notes.iter().any(|n| n.contains("SOURCE_IP_PORT")),
+        "{:?}",
+        d.notes
+    );
+    for (pairs, named) in [
+        (&[(LB_METHOD, "ROUND_ROBIN")][..], LB_METHOD),
+        (&[(TIMEOUT_CLIENT_DATA, "5000")][..], TIMEOUT_CLIENT_DATA),
+        (&[(PROXY_PROTOCOL, "true")][..], PROXY_PROTOCOL),
+        (
+            &[(FLAVOR_ID, "8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a81")][..],
+            FLAVOR_ID,
+        ),
+        (&[(LISTENER_PROTOCOL, "HTTPS")][..], LISTENER_PROTOCOL),
+    ] {
+        let e = with(&annotated(pairs)).expect_err("refused");
+        assert_eq!(
+            e.field_path(),
+            format!("service.metadata.annotations[\"{named}\"]"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("ovn provider"), "{e}");
+    }
+    let ranged = web(json!({"type": "LoadBalancer", "loadBalancerSourceRanges": ["192.0.2.0/24"]}));
+    let e = with(&ranged).expect_err("refused");
+    assert_eq!(e.field_path(), "service.spec.loadBalancerSourceRanges");
+    // SOURCE_IP_PORT is fine there; on amphora it is refused.
+    assert!(with(&annotated(&[(LB_METHOD, "SOURCE_IP_PORT")])).is_ok());
+    s.octavia_defaults.provider = Some("amphora".into());
+    let e = translate(&s, &annotated(&[(LB_METHOD, "SOURCE_IP_PORT")]), None).expect_err("refused");
+    assert!(e.to_string().contains("amphora provider"), "{e}");
+}
+
+#[test]
 fn the_status_names_a_hostname_or_the_address_in_proxy_mode_as_occm_does() {
     use annotation::*;
     let address: IpAddr = "172.24.4.10".parse().expect("an address");
