@@ -282,11 +282,10 @@ impl<'de> Deserialize<'de> for Seconds {
 
 /// OCCM's `[LoadBalancer]` keys svc-lbaas does not use (yet): accepted,
 /// named in one WARN. Any other unknown key is an error (a typo).
-const OCCM_UNUSED: [&str; 14] = [
+const OCCM_UNUSED: [&str; 13] = [
     "enabled",
     "use-octavia",
     "lb-version",
-    "network-id",
     "floating-subnet",
     "floating-subnet-tags",
     "manage-security-groups",
@@ -323,6 +322,8 @@ pub struct OccmLoadBalancer {
     pub member_subnet_id: Option<String>,
     pub floating_network_id: Option<String>,
     pub floating_subnet_id: Option<String>,
+    /// The VIPs' network (the `network-id` annotation's default).
+    pub network_id: Option<String>,
     /// With PROXY protocol, the status names `<address>.<ingress-hostname-suffix>`
     /// instead of the address (OCCM's workaround for traffic from inside the
     /// cluster, which Kubernetes would otherwise short-cut past the PROXY header).
@@ -349,6 +350,7 @@ impl Default for OccmLoadBalancer {
             member_subnet_id: None,
             floating_network_id: None,
             floating_subnet_id: None,
+            network_id: None,
             enable_ingress_hostname: false,
             ingress_hostname_suffix: "nip.io".into(),
             unused: Default::default(),
@@ -357,7 +359,7 @@ impl Default for OccmLoadBalancer {
 }
 
 /// OCCM's `[LoadBalancerClass "name"]` keys svc-lbaas does not use yet.
-const OCCM_CLASS_UNUSED: [&str; 3] = ["network-id", "floating-subnet", "floating-subnet-tags"];
+const OCCM_CLASS_UNUSED: [&str; 2] = ["floating-subnet", "floating-subnet-tags"];
 
 /// OCCM's `[LoadBalancerClass "name"]` (TOML: `[LoadBalancerClass.name]`):
 /// what a Service annotated `loadbalancer.openstack.org/class: name` gets
@@ -366,6 +368,7 @@ const OCCM_CLASS_UNUSED: [&str; 3] = ["network-id", "floating-subnet", "floating
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, rename_all = "kebab-case")]
 pub struct LoadBalancerClass {
+    pub network_id: Option<String>,
     pub floating_network_id: Option<String>,
     pub floating_subnet_id: Option<String>,
     pub subnet_id: Option<String>,
@@ -832,6 +835,7 @@ impl Settings {
                 );
             }
             for (key, value) in [
+                ("network-id", &class.network_id),
                 ("floating-network-id", &class.floating_network_id),
                 ("floating-subnet-id", &class.floating_subnet_id),
                 ("subnet-id", &class.subnet_id),
@@ -847,12 +851,13 @@ impl Settings {
                 }
             }
         }
-        if lb
-            .flavor_id
-            .as_ref()
-            .is_some_and(|f| !crate::names::is_uuid(f))
-        {
-            return invalid("LoadBalancer.flavor-id", "is not an id (a UUID)".into());
+        for (key, value) in [
+            ("LoadBalancer.flavor-id", &lb.flavor_id),
+            ("LoadBalancer.network-id", &lb.network_id),
+        ] {
+            if value.as_ref().is_some_and(|v| !crate::names::is_uuid(v)) {
+                return invalid(key, "is not an id (a UUID)".into());
+            }
         }
         if lb
             .availability_zone

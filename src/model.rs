@@ -233,6 +233,10 @@ pub struct Vip {
     #[schema(value_type = Option<String>)]
     pub address: Option<IpAddr>,
     pub subnet_id: Option<String>,
+    /// `loadbalancer.openstack.org/network-id`: the VIP's network (Neutron
+    /// picks the subnet, unless one is named, and the address).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_id: Option<String>,
 }
 
 /// How the Service gets its external address.
@@ -389,6 +393,7 @@ pub struct ObservedLoadBalancer {
     pub name: String,
     pub vip_address: Option<IpAddr>,
     pub vip_subnet_id: Option<String>,
+    pub vip_network_id: Option<String>,
     pub vip_port_id: Option<String>,
     pub additional_vips: Vec<IpAddr>,
     pub provisioning_status: String,

@@ -50,6 +50,8 @@ pub mod annotation {
     pub const LISTENER_PROTOCOL: &str = "svc-lbaas.io/listener-protocol";
     /// OCCM's: the `[LoadBalancerClass "name"]` of the settings this Service uses.
     pub const CLASS: &str = "loadbalancer.openstack.org/class";
+    /// OCCM's: the VIP's network.
+    pub const NETWORK_ID: &str = "loadbalancer.openstack.org/network-id";
     /// OCCM's: the status names this hostname instead of the address.
     pub const HOSTNAME: &str = "loadbalancer.openstack.org/hostname";
     /// `"true"`: take over the load balancer OCCM or kuryr-kubernetes made
@@ -84,6 +86,7 @@ pub fn references(service: &Service) -> Result<Vec<Reference>, TranslateError> {
             ReferenceKind::Network,
             a.floating_network_id,
         ),
+        (NETWORK_ID, ReferenceKind::Network, a.network_id),
         (FLAVOR_ID, ReferenceKind::Flavor, a.flavor_id),
         (
             AVAILABILITY_ZONE,
@@ -495,6 +498,23 @@ fn vips(
             .clone()
             .or_else(|| defaults.service_subnet.clone()),
     };
+    // A VIP network named (OCCM's network-id): Neutron picks the address on
+    // it, in the subnet named if one is, and no setting's subnet applies.
+    if let Some(network) = &annotations.network_id {
+        notes.push(format!(
+            "{}: the VIP is on network {network}, its address Neutron's pick",
+            annotation::NETWORK_ID
+        ));
+        return Ok((
+            family,
+            Vip {
+                address: None,
+                subnet_id: annotations.subnet_id.clone(),
+                network_id: Some(network.clone()),
+            },
+            Vec::new(),
+        ));
+    }
     let vip_subnet = annotations
         .subnet_id
         .clone()
@@ -518,6 +538,7 @@ fn vips(
             additional_vips.push(Vip {
                 address: from_cluster_ip.then_some(*second),
                 subnet_id: family_subnet(IpFamily::of(second)),
+                network_id: None,
             });
         } else {
             notes.push(format!(
@@ -530,6 +551,7 @@ fn vips(
         Vip {
             address: vip_address,
             subnet_id: vip_subnet,
+            network_id: None,
         },
         additional_vips,
     ))
@@ -1270,6 +1292,7 @@ struct Annotations {
     adopt: bool,
     hostname: Option<String>,
     class: Option<String>,
+    network_id: Option<String>,
 }
 
 impl Annotations {
@@ -1307,6 +1330,7 @@ impl Annotations {
         take(&mut self.member_subnet_id, &class.member_subnet_id);
         take(&mut self.floating_subnet_id, &class.floating_subnet_id);
         take(&mut self.floating_network_id, &class.floating_network_id);
+        take(&mut self.network_id, &class.network_id);
         Ok(())
     }
 
@@ -1487,6 +1511,7 @@ impl Annotations {
             // OCCM's internal-lb makes every Service internal, whatever it says.
             internal: d.internal_lb || flag(INTERNAL)?.unwrap_or(false),
             class: text(CLASS)?,
+            network_id: id(NETWORK_ID)?.or_else(|| d.network_id.clone()),
             hostname: match text(HOSTNAME)? {
                 Some(h) if !names::is_dns_name(&h) => {
                     return Err(TranslateError::annotation(

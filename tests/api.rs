@@ -2901,3 +2901,51 @@ async fn a_provider_the_cloud_does_not_offer_is_refused_before_any_write() {
     );
     assert!(app.load_balancers().await.is_empty());
 }
+
+#[tokio::test]
+async fn a_network_id_annotation_puts_the_vip_on_that_network() {
+    let app = spawn_app().await;
+    let mut svc = service(
+        "LoadBalancer",
+        json!([{"name": "http", "port": 80, "targetPort": 8080}]),
+        json!({}),
+    );
+    svc["metadata"]["annotations"] =
+        json!({"loadbalancer.openstack.org/network-id": app.cloud_access.service_network});
+    let request = json!({"service": svc, "endpoints": endpoints(&["10.1.0.5"])});
+    let a = app.apply(request.clone()).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let id = a.body["loadBalancer"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    let lb = app.load_balancer(&id).await;
+    assert_eq!(
+        lb["vip_network_id"],
+        app.cloud_access.service_network.as_str(),
+        "{lb}"
+    );
+    // Neutron picked the address: not the clusterIP, and kept on re-apply.
+    let again = app.apply(request).await;
+    assert_eq!(again.body["action"], "unchanged", "{}", again.body);
+    // A network that does not exist is a 400 naming the annotation, before any write.
+    let mut other = service(
+        "LoadBalancer",
+        json!([{"name": "http", "port": 80, "targetPort": 8080}]),
+        json!({}),
+    );
+    other["metadata"]["name"] = json!("api");
+    other["metadata"]["annotations"] =
+        json!({"loadbalancer.openstack.org/network-id": "8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a81"});
+    let refused = app.apply(json!({"service": other})).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert!(
+        refused.body["field"]
+            .as_str()
+            .unwrap_or("")
+            .contains("network-id"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(app.load_balancers().await.len(), 1);
+}

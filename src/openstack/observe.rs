@@ -607,6 +607,7 @@ fn parse_lb(v: &wire::LoadBalancerRead) -> ObservedLoadBalancer {
         name: v.name.clone().unwrap_or_default(),
         vip_address: v.vip_address.as_deref().and_then(|a| a.parse().ok()),
         vip_subnet_id: wire::present(&v.vip_subnet_id),
+        vip_network_id: wire::present(&v.vip_network_id),
         vip_port_id: wire::present(&v.vip_port_id),
         additional_vips: v
             .additional_vips

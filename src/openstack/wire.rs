@@ -43,6 +43,8 @@ pub struct LoadBalancerCreate {
     #[serde(skip_serializing_if = "no")]
     pub vip_subnet_id: Option<String>,
     #[serde(skip_serializing_if = "no")]
+    pub vip_network_id: Option<String>,
+    #[serde(skip_serializing_if = "no")]
     pub vip_address: Option<String>,
     #[serde(skip_serializing_if = "no")]
     pub provider: Option<String>,
@@ -340,6 +342,7 @@ pub struct LoadBalancerRead {
     pub name: Option<String>,
     pub vip_address: Option<String>,
     pub vip_subnet_id: Option<String>,
+    pub vip_network_id: Option<String>,
     pub vip_port_id: Option<String>,
     pub additional_vips: Option<Vec<AdditionalVipRead>>,
     pub provisioning_status: Option<String>,

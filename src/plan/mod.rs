@@ -747,6 +747,7 @@ fn needs_recreate(
     vip_differs
         || additional_differs
         || (!adopted && differs(&desired.vip.subnet_id, &lb.vip_subnet_id))
+        || (!adopted && differs(&desired.vip.network_id, &lb.vip_network_id))
         || differs(&desired.flavor_id, &lb.flavor_id)
         || differs(&desired.availability_zone, &lb.availability_zone)
         || provider_differs(desired.provider.as_deref(), lb.provider.as_deref())

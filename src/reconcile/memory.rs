@@ -208,6 +208,7 @@ impl MemoryCloud {
             name: d.name.clone(),
             vip_address,
             vip_subnet_id: d.vip.subnet_id.clone(),
+            vip_network_id: d.vip.network_id.clone(),
             vip_port_id: Some(port.clone()),
             additional_vips: if additional_vips {
                 d.additional_vips.iter().filter_map(|v| v.address).collect()

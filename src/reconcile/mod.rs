@@ -159,10 +159,13 @@ impl Reconciler {
             _ => None,
         };
         let Some(subnet) = subnet else {
-            if online && matches!(first, Translation::LoadBalancer(_)) {
+            // A VIP network alone (network-id): Neutron picks the subnet.
+            let network =
+                matches!(&first, Translation::LoadBalancer(d) if d.vip.network_id.is_some());
+            if online && matches!(first, Translation::LoadBalancer(_)) && !network {
                 // Octavia would answer a 400 about the VIP; say what to configure instead.
                 return Err(OpenStackError::Config(
-                    "no VIP subnet: set [neutron_defaults] service_subnet (SVC_LBAAS_SERVICE_SUBNET) or the loadbalancer.openstack.org/subnet-id annotation".into(),
+                    "no VIP subnet: set [neutron_defaults] service_subnet (SVC_LBAAS_SERVICE_SUBNET) or the loadbalancer.openstack.org/subnet-id or network-id annotation".into(),
                 )
                 .into());
             }

@@ -406,7 +406,8 @@ fn dual_stack_members_follow_the_vip_family_and_the_second_family_is_noted() {
         d.additional_vips,
         [Vip {
             address: Some(ip("fd00:10:2::42")),
-            subnet_id: Some("service-subnet-v6".into())
+            subnet_id: Some("service-subnet-v6".into()),
+            network_id: None,
         }]
     );
 }
@@ -870,6 +871,42 @@ fn what_the_ovn_provider_cannot_do_is_refused_naming_the_field() {
     s.octavia_defaults.provider = Some("amphora".into());
     let e = translate(&s, &annotated(&[(LB_METHOD, "SOURCE_IP_PORT")]), None).expect_err("refused");
     assert!(e.to_string().contains("amphora provider"), "{e}");
+}
+
+#[test]
+fn a_network_id_puts_the_vip_on_that_network_and_lets_neutron_pick_it() {
+    use annotation::*;
+    let net = "8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a81";
+    let d = lb(&annotated(&[(NETWORK_ID, net)]), None);
+    assert_eq!(
+        d.vip,
+        Vip {
+            address: None,
+            subnet_id: None,
+            network_id: Some(net.into())
+        }
+    );
+    // Both given, both are sent (as OCCM sends them).
+    let sub = "8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a82";
+    let d = lb(&annotated(&[(NETWORK_ID, net), (SUBNET_ID, sub)]), None);
+    assert_eq!(
+        (d.vip.subnet_id.as_deref(), d.vip.network_id.as_deref()),
+        (Some(sub), Some(net))
+    );
+    // The annotation is a reference checked before any write.
+    let refs = references(&annotated(&[(NETWORK_ID, net)])).expect("references");
+    assert!(
+        refs.iter()
+            .any(|r| r.annotation == NETWORK_ID && r.id == net)
+    );
+    // A class's or the [LoadBalancer] section's network is the default.
+    let mut s = settings();
+    s.load_balancer.network_id = Some(net.into());
+    let d =
+        desired(translate(&s, &web(json!({"type": "LoadBalancer"})), None).expect("translates"));
+    assert_eq!(d.vip.network_id.as_deref(), Some(net));
+    let e = err(&annotated(&[(NETWORK_ID, "public")]), None).to_string();
+    assert!(e.contains(NETWORK_ID), "{e}");
 }
 
 #[test]
