@@ -714,26 +714,6 @@ impl InMemoryCloud {
         Ok(out)
     }
 
-    /// A write on a load balancer or anything under it.
-    fn write_under_or_on<T>(
-        &self,
-        id: &str,
-        f: impl FnOnce(&mut MemoryCloud) -> Result<T>,
-    ) -> Result<T> {
-        let on_itself = self
-            .inner()
-            .cloud
-            .load_balancers
-            .iter()
-            .any(|lb| lb.id == id);
-        let lb = if on_itself {
-            Some(id.to_string())
-        } else {
-            self.lb_of(id)
-        };
-        self.write(lb.as_deref(), f)
-    }
-
     /// A write on a listener, pool or health monitor: on its load balancer.
     fn write_under<T>(
         &self,
@@ -744,14 +724,16 @@ impl InMemoryCloud {
         self.write(lb.as_deref(), f)
     }
 
-    /// The load balancer holding a listener, a pool or a health monitor.
+    /// The load balancer holding a listener, a pool or a health monitor
+    /// (or the load balancer itself).
     fn lb_of(&self, child: &str) -> Option<String> {
         self.inner()
             .cloud
             .load_balancers
             .iter()
             .find(|lb| {
-                lb.listeners.iter().any(|l| l.id == child)
+                lb.id == child
+                    || lb.listeners.iter().any(|l| l.id == child)
                     || lb.pools.iter().any(|p| {
                         p.id == child || p.health_monitor.as_ref().is_some_and(|h| h.id == child)
                     })
@@ -947,7 +929,7 @@ impl LoadBalancing for InMemoryCloud {
         if resource == Adoptee::FloatingIp {
             return self.inner().cloud.adopt(resource, id, new_name, tags);
         }
-        self.write_under_or_on(id, |c| c.adopt(resource, id, new_name, tags))
+        self.write_under(id, |c| c.adopt(resource, id, new_name, tags))
     }
     async fn delete_floating_ip(&self, _: &Calls, id: &str) -> Result<()> {
         self.inner().cloud.delete_floating_ip(id);
