@@ -329,6 +329,9 @@ pub struct OccmLoadBalancer {
     /// cluster, which Kubernetes would otherwise short-cut past the PROXY header).
     pub enable_ingress_hostname: bool,
     pub ingress_hostname_suffix: String,
+    /// Services one load balancer may serve (`load-balancer-id` sharing), its
+    /// creator included. OCCM's default is 2; ours is 8.
+    pub max_shared_lb: u32,
     #[serde(flatten)]
     pub unused: std::collections::BTreeMap<String, Unused>,
 }
@@ -353,6 +356,7 @@ impl Default for OccmLoadBalancer {
             network_id: None,
             enable_ingress_hostname: false,
             ingress_hostname_suffix: "nip.io".into(),
+            max_shared_lb: 8,
             unused: Default::default(),
         }
     }
@@ -439,7 +443,7 @@ pub const ENV_KEYS: [(&str, &str); 11] = [
 ];
 /// The numeric settings' environment variables: `[server]`, `[openstack]`
 /// and `[cluster] orphan_grace_s`.
-pub const ENV_SERVER: [(&str, &str); 11] = [
+pub const ENV_SERVER: [(&str, &str); 12] = [
     ("SVC_LBAAS_ORPHAN_GRACE_S", "cluster.orphan_grace_s"),
     (
         "SVC_LBAAS_HEADER_READ_TIMEOUT_S",
@@ -475,6 +479,7 @@ pub const ENV_SERVER: [(&str, &str); 11] = [
         "SVC_LBAAS_TIMEOUT_MEMBER_DATA",
         "octavia_defaults.timeout_member_data",
     ),
+    ("SVC_LBAAS_MAX_SHARED_LB", "LoadBalancer.max-shared-lb"),
 ];
 /// `[adoption]`'s environment variables.
 pub const ENV_ADOPTION: [(&str, &str); 2] = [
@@ -614,6 +619,9 @@ impl Settings {
                 }
                 "SVC_LBAAS_TIMEOUT_CLIENT_DATA" => self.octavia_defaults.timeout_client_data = n,
                 "SVC_LBAAS_TIMEOUT_MEMBER_DATA" => self.octavia_defaults.timeout_member_data = n,
+                "SVC_LBAAS_MAX_SHARED_LB" => {
+                    self.load_balancer.max_shared_lb = u32::try_from(n).unwrap_or(u32::MAX)
+                }
                 _ => s.max_connections = n as usize,
             }
         }
@@ -811,6 +819,11 @@ impl Settings {
                 "openstack.services_at_once",
                 self.openstack.services_at_once as u64,
                 100_000,
+            ),
+            (
+                "LoadBalancer.max-shared-lb",
+                u64::from(self.load_balancer.max_shared_lb),
+                1000,
             ),
         ] {
             if !(1..=max).contains(&value) {
@@ -1065,7 +1078,8 @@ max-shared-lb = 3
         );
         assert_eq!(s.octavia_defaults.lb_algorithm, LbAlgorithm::SourceIp);
         assert_eq!(s.octavia_defaults.provider.as_deref(), Some("amphora"));
-        assert_eq!(s.unused_keys(), ["LoadBalancer.max-shared-lb"]);
+        assert_eq!(s.load_balancer.max_shared_lb, 3);
+        assert!(s.unused_keys().is_empty(), "{:?}", s.unused_keys());
         // A plain number is seconds too.
         let s = Settings::from_toml("[LoadBalancer]\nmonitor-delay = 7\n").expect("seconds");
         assert_eq!(s.load_balancer.monitor_delay, Seconds(7));

@@ -149,6 +149,7 @@ pub enum Kind {
     NotFound,
     NoRoute,
     NotOwned,
+    SharedLoadBalancer,
     FloatingIpNotFound,
     FloatingIpInUse,
     Precondition,
@@ -178,7 +179,7 @@ pub struct Class {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 30] = [
+    pub const ALL: [Kind; 31] = [
         Kind::InvalidObject,
         Kind::InvalidService,
         Kind::InvalidJson,
@@ -197,6 +198,7 @@ impl Kind {
         Kind::NotFound,
         Kind::NoRoute,
         Kind::NotOwned,
+        Kind::SharedLoadBalancer,
         Kind::FloatingIpNotFound,
         Kind::FloatingIpInUse,
         Kind::Precondition,
@@ -321,6 +323,13 @@ impl Kind {
                 "Owned by someone else",
                 409,
                 G::AlreadyExists,
+                false,
+            ),
+            Kind::SharedLoadBalancer => (
+                "shared-load-balancer",
+                "The shared load balancer cannot take this",
+                409,
+                G::FailedPrecondition,
                 false,
             ),
             Kind::FloatingIpNotFound => (
@@ -509,11 +518,22 @@ impl From<&PlanError> for Problem {
             PlanError::FloatingIpNotFound { .. } => Kind::FloatingIpNotFound,
             PlanError::FloatingIpInUse { .. } => Kind::FloatingIpInUse,
             PlanError::Unsupported { .. } => Kind::Unsupported,
+            PlanError::PortTaken { .. }
+            | PlanError::SharedFull { .. }
+            | PlanError::SharedRecreate { .. } => Kind::SharedLoadBalancer,
         };
         let mut p = Problem::of(kind, e.to_string());
-        if matches!(kind, Kind::FloatingIpNotFound | Kind::FloatingIpInUse) {
-            p.field = Some("service.spec.loadBalancerIP".into());
-        }
+        p.field = match e {
+            PlanError::FloatingIpNotFound { .. } | PlanError::FloatingIpInUse { .. } => {
+                Some("service.spec.loadBalancerIP".into())
+            }
+            PlanError::PortTaken { .. } => Some("service.spec.ports".into()),
+            PlanError::SharedFull { .. } => Some(format!(
+                "service.metadata.annotations[\"{}\"]",
+                crate::translate::annotation::LOAD_BALANCER_ID
+            )),
+            _ => None,
+        };
         p
     }
 }

@@ -266,6 +266,9 @@ pub struct DesiredLoadBalancer {
     pub availability_zone: Option<String>,
     /// `loadbalancer.openstack.org/load-balancer-id`, for a direct lookup.
     pub load_balancer_id: Option<String>,
+    /// `[LoadBalancer] max-shared-lb`: the most Services one shared load
+    /// balancer serves.
+    pub max_shared: u32,
     /// Sorted by name.
     pub listeners: Vec<DesiredListener>,
     pub floating_ip: FloatingIpIntent,
@@ -281,6 +284,40 @@ pub struct DesiredLoadBalancer {
     pub adopt: Vec<AdoptionCandidate>,
     /// How the status names the load balancer.
     pub ingress: IngressShape,
+}
+
+/// What to observe for a Service.
+#[derive(Debug, Clone, Copy)]
+pub struct Lookup<'a> {
+    /// Its load balancer's name.
+    pub name: &'a str,
+    pub owner_tags: &'a [String],
+    /// Other tools' names for its load balancer (to take over).
+    pub adoptable: &'a [String],
+    /// `load-balancer-id`: read by id instead of by name.
+    pub id_hint: Option<&'a str>,
+    /// `spec.loadBalancerIP`: the user's floating IP to look up.
+    pub user_address: Option<std::net::Ipv4Addr>,
+    /// Every pool's members too.
+    pub members: bool,
+    /// The load balancers it shares too (by its sharer tag): one more read,
+    /// for removals and Endpoints-only changes, which carry no annotations.
+    pub shared: bool,
+}
+
+impl<'a> Lookup<'a> {
+    /// By name, with members, nothing else.
+    pub fn by_name(name: &'a str, owner_tags: &'a [String]) -> Lookup<'a> {
+        Lookup {
+            name,
+            owner_tags,
+            adoptable: &[],
+            id_hint: None,
+            user_address: None,
+            members: true,
+            shared: false,
+        }
+    }
 }
 
 /// How the status to write back names the load balancer, as OCCM does: the

@@ -34,6 +34,53 @@ pub fn namespace_of_service_tag(tag: &str) -> Option<&str> {
         .map(|(ns, _)| ns)
 }
 const SERVICE_TAG_PREFIX: &str = "svc-lbaas-service:";
+const SHARER_TAG_PREFIX: &str = "svc-lbaas-sharer:";
+
+/// The tag a Service puts on a load balancer it shares without owning it
+/// (`loadbalancer.openstack.org/load-balancer-id`):
+/// `svc-lbaas-sharer:<namespace>_<name>`, from its owner tags.
+pub fn sharer_tag(owner: &[String]) -> Option<String> {
+    let service = service_tag(owner)?.strip_prefix(SERVICE_TAG_PREFIX)?;
+    Some(format!("{SHARER_TAG_PREFIX}{service}"))
+}
+
+/// The Service tag of the Service a sharer tag names.
+pub fn service_tag_of_sharer(tag: &str) -> Option<String> {
+    let service = tag.strip_prefix(SHARER_TAG_PREFIX)?;
+    Some(format!("{SERVICE_TAG_PREFIX}{service}"))
+}
+
+/// Whether `tag` is a sharer's tag.
+pub fn is_sharer_tag(tag: &str) -> bool {
+    tag.starts_with(SHARER_TAG_PREFIX)
+}
+
+/// How many Services a load balancer serves: its owner and its sharers.
+pub fn users_of(tags: &[String]) -> usize {
+    tags.iter()
+        .filter(|t| t.starts_with(SERVICE_TAG_PREFIX) || is_sharer_tag(t))
+        .count()
+}
+
+/// A sharer's Service, to hand a shared load balancer over to: its owner
+/// tags in `cluster_tag`'s cluster and its load balancer's name.
+pub fn sharer_as_owner(sharer: &str, cluster_tag: &str) -> Option<(Vec<String>, String)> {
+    let service = sharer.strip_prefix(SHARER_TAG_PREFIX)?;
+    let (namespace, name) = service.split_once('_')?;
+    Some((
+        vec![
+            TOOL_TAG.to_string(),
+            cluster_tag.to_string(),
+            service_tag_of_sharer(sharer)?,
+        ],
+        fit(format!("{namespace}/{name}")),
+    ))
+}
+
+/// Whether `tag` is a Service's uid tag (on the load balancer only).
+pub fn is_uid_tag(tag: &str) -> bool {
+    tag.starts_with(UID_TAG_PREFIX)
+}
 const UID_TAG_PREFIX: &str = "svc-lbaas-uid:";
 const PORT_TAG_PREFIX: &str = "svc-lbaas-port:";
 const TARGET_TAG_PREFIX: &str = "svc-lbaas-target:";
@@ -174,6 +221,19 @@ pub fn legacy_tags(field: Option<&str>) -> Vec<String> {
 /// Made by this tool for the cluster `cluster_tag` (any Service).
 pub fn is_cluster_owned(tags: &[String], cluster_tag: &str) -> bool {
     tags.iter().any(|t| t == TOOL_TAG) && tags.iter().any(|t| t == cluster_tag)
+}
+
+/// Whether the load balancer with `tags` serves the Service of `owner`: it
+/// owns it, or shares it (its sharer tag).
+pub fn serves(tags: &[String], owner: &[String]) -> bool {
+    is_owned(tags, owner) || sharer_tag(owner).is_some_and(|s| tags.contains(&s))
+}
+
+/// The cluster tag among `tags`.
+pub fn cluster_of(tags: &[String]) -> Option<&str> {
+    tags.iter()
+        .map(String::as_str)
+        .find(|t| t.starts_with(CLUSTER_TAG_PREFIX))
 }
 
 /// Whether `tags` carry every one of `owner` (the tags of `owner_tags`).

@@ -250,6 +250,7 @@ pub fn translate(
         flavor_id: annotations.flavor_id,
         availability_zone: annotations.availability_zone,
         load_balancer_id: annotations.load_balancer_id,
+        max_shared: settings.load_balancer.max_shared_lb,
         listeners,
         floating_ip,
         keep_floating_ip: annotations.keep_floating_ip,

@@ -2949,3 +2949,321 @@ async fn a_network_id_annotation_puts_the_vip_on_that_network() {
     );
     assert_eq!(app.load_balancers().await.len(), 1);
 }
+
+/// `shop/<name>` with one port, on the load balancer `shared` when given.
+fn sharing(name: &str, port: u16, shared: Option<&str>) -> Value {
+    let mut svc = service(
+        "LoadBalancer",
+        json!([{"name": "http", "port": port, "targetPort": 8080}]),
+        json!({}),
+    );
+    svc["metadata"]["name"] = json!(name);
+    svc["metadata"]["uid"] = json!(format!("u-{name}"));
+    // A clusterIP of its own (the VIP of a load balancer it creates).
+    svc["spec"]["clusterIP"] = json!(format!("10.2.{}.{}", name.len(), port % 256));
+    if let Some(id) = shared {
+        svc["metadata"]["annotations"] = json!({"loadbalancer.openstack.org/load-balancer-id": id});
+    }
+    json!({ "service": svc })
+}
+
+impl App {
+    async fn delete_service(&self, name: &str) {
+        let gone = self
+            .send(
+                reqwest::Method::DELETE,
+                &format!("/v1/services/shop/{name}"),
+                None,
+            )
+            .await;
+        assert_eq!(gone.status, StatusCode::OK, "{}", gone.body);
+    }
+
+    /// The listeners' `name:port` on load balancer `id`, sorted.
+    async fn listener_ports(&self, id: &str) -> Vec<String> {
+        let mut ports: Vec<String> = self
+            .listeners()
+            .await
+            .as_array()
+            .expect("listeners")
+            .iter()
+            .filter(|l| l["loadbalancers"][0]["id"] == id)
+            .map(|l| {
+                format!(
+                    "{}:{}",
+                    l["name"].as_str().unwrap_or(""),
+                    l["protocol_port"]
+                )
+            })
+            .collect();
+        ports.sort();
+        ports
+    }
+
+    async fn tags_of(&self, id: &str) -> Vec<String> {
+        let lb = self.load_balancer(id).await;
+        lb["tags"]
+            .as_array()
+            .expect("tags")
+            .iter()
+            .filter_map(|t| t.as_str().map(str::to_string))
+            .collect()
+    }
+}
+
+/// OCCM's `test_shared_lb` (tests/e2e/cloudprovider/test-lb-service.sh), step
+/// by step: a second Service joins the first one's load balancer by id, moves
+/// its port, leaves; a third joins; a fourth on a taken port is refused; the
+/// creator leaves first and the load balancer stays for the third, with its
+/// address; the last one out deletes it and its floating IP.
+#[tokio::test]
+async fn load_balancers_are_shared_by_id_as_occms_end_to_end_test_shares_them() {
+    let app = spawn_app().await;
+    let web = app.apply(sharing("web", 80, None)).await;
+    assert_eq!(web.status, StatusCode::OK, "{}", web.body);
+    let id = web.body["loadBalancer"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    let address = ingress(&web);
+
+    let api = app.apply(sharing("api", 8080, Some(&id))).await;
+    assert_eq!(api.status, StatusCode::OK, "{}", api.body);
+    assert_eq!(api.body["loadBalancer"]["id"], id.as_str(), "{}", api.body);
+    assert_eq!(ingress(&api), address, "the shared load balancer's address");
+    assert_eq!(api.body["floatingIp"]["method"], "shared", "{}", api.body);
+    assert_eq!(app.load_balancers().await.len(), 1);
+    assert_eq!(app.floating_ips().await.len(), 1);
+    assert!(
+        app.tags_of(&id)
+            .await
+            .contains(&"svc-lbaas-sharer:shop_api".to_string())
+    );
+    let again = app.apply(sharing("api", 8080, Some(&id))).await;
+    assert_eq!(again.body["action"], "unchanged", "{}", again.body);
+
+    let moved = app.apply(sharing("api", 8081, Some(&id))).await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+    assert_eq!(
+        app.listener_ports(&id).await,
+        ["shop/api:TCP:8081:8081", "shop/web:TCP:80:80"]
+    );
+    app.delete_service("api").await;
+    app.until_active(&id).await;
+    assert_eq!(app.listener_ports(&id).await, ["shop/web:TCP:80:80"]);
+    assert!(
+        !app.tags_of(&id)
+            .await
+            .iter()
+            .any(|t| t.ends_with("shop_api"))
+    );
+
+    let third = app.apply(sharing("third", 8080, Some(&id))).await;
+    assert_eq!(third.status, StatusCode::OK, "{}", third.body);
+    let taken = app.apply(sharing("fourth", 8080, Some(&id))).await;
+    assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.body);
+    assert_eq!(
+        taken.body["type"], "urn:svc-lbaas:problem:shared-load-balancer",
+        "{}",
+        taken.body
+    );
+    let detail = taken.body["detail"].as_str().unwrap_or("");
+    assert!(
+        detail.contains("port 8080/TCP") && detail.contains("shop/third:TCP:8080"),
+        "{detail}"
+    );
+    assert!(
+        !app.tags_of(&id)
+            .await
+            .iter()
+            .any(|t| t.ends_with("shop_fourth"))
+    );
+    assert_eq!(
+        app.listener_ports(&id).await,
+        ["shop/third:TCP:8080:8080", "shop/web:TCP:80:80"]
+    );
+
+    // The creator leaves first: the load balancer stays, the third's now.
+    app.delete_service("web").await;
+    app.until_active(&id).await;
+    assert_eq!(app.listener_ports(&id).await, ["shop/third:TCP:8080:8080"]);
+    assert_eq!(app.load_balancer(&id).await["name"], "shop/third");
+    let kept = app.apply(sharing("third", 8080, Some(&id))).await;
+    assert_eq!(kept.body["action"], "unchanged", "{}", kept.body);
+    assert_eq!(ingress(&kept), address, "the address survived its creator");
+    assert_eq!(kept.body["floatingIp"]["method"], "pool", "{}", kept.body);
+    // A Service of the creator's name is new: a load balancer of its own.
+    let web_again = app.apply(sharing("web", 81, None)).await;
+    assert_eq!(web_again.status, StatusCode::OK, "{}", web_again.body);
+    assert_ne!(web_again.body["loadBalancer"]["id"], id.as_str());
+    assert_ne!(ingress(&web_again), address);
+    app.delete_service("web").await;
+
+    // The last one out deletes it, and its floating IP.
+    app.delete_service("third").await;
+    for _ in 0..600 {
+        if app.load_balancers().await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        app.load_balancers().await.is_empty(),
+        "the load balancer stayed"
+    );
+    assert!(app.floating_ips().await.is_empty(), "a floating IP leaked");
+}
+
+/// OCCM's `test_shared_user_lb`: a load balancer a user made (with a listener
+/// and a floating IP of their own) takes a Service's listener; the Service's
+/// deletion takes only its listener and its tag, never the load balancer.
+#[tokio::test]
+async fn a_load_balancer_made_by_hand_is_shared_and_outlives_its_services() {
+    let app = spawn_app().await;
+    let created = app
+        .cloud(
+            reqwest::Method::POST,
+            "/load-balancer/v2/lbaas/loadbalancers",
+            Some(json!({"loadbalancer": {"name": "made-by-hand",
+                "vip_network_id": app.cloud_access.service_network, "tags": ["team-a"]}})),
+        )
+        .await;
+    let id = created["loadbalancer"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    let port = created["loadbalancer"]["vip_port_id"]
+        .as_str()
+        .expect("a VIP port")
+        .to_string();
+    app.until_active(&id).await;
+    app.cloud(
+        reqwest::Method::POST,
+        "/load-balancer/v2/lbaas/listeners",
+        Some(json!({"listener": {"loadbalancer_id": id, "protocol": "HTTP", "protocol_port": 80}})),
+    )
+    .await;
+    app.until_active(&id).await;
+    let fip = app
+        .cloud(
+            reqwest::Method::POST,
+            "/network/v2.0/floatingips",
+            Some(json!({"floatingip": {
+                "floating_network_id": app.cloud_access.public_network, "port_id": port}})),
+        )
+        .await;
+    let address = fip["floatingip"]["floating_ip_address"]
+        .as_str()
+        .expect("an address")
+        .to_string();
+
+    // Its own HTTP:80 is the user's: the Service on 80 is refused.
+    let taken = app.apply(sharing("web", 80, Some(&id))).await;
+    assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.body);
+    let a = app.apply(sharing("web", 8080, Some(&id))).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.body["loadBalancer"]["id"], id.as_str());
+    assert_eq!(ingress(&a), address);
+    assert_eq!(
+        app.floating_ips().await.len(),
+        1,
+        "no floating IP of its own"
+    );
+    assert!(
+        app.tags_of(&id)
+            .await
+            .contains(&"svc-lbaas-sharer:shop_web".to_string())
+    );
+
+    app.delete_service("web").await;
+    app.until_active(&id).await;
+    assert_eq!(app.tags_of(&id).await, ["team-a"]);
+    let listeners = app.listener_ports(&id).await;
+    assert_eq!(
+        listeners.len(),
+        1,
+        "the user's listener only: {listeners:?}"
+    );
+    let fips = app.floating_ips().await;
+    assert_eq!(fips.len(), 1);
+    assert_eq!(
+        fips[0]["port_id"],
+        port.as_str(),
+        "the user's floating IP stays bound"
+    );
+    app.empty_the_cloud().await;
+}
+
+/// `/v1/sync` collects what Services gone from the list left on a shared
+/// load balancer: the creator's part (handing it over to its first
+/// sharer), a sharer's part, and the last one's load balancer.
+#[tokio::test]
+async fn a_sync_collects_gone_services_parts_of_a_shared_load_balancer() {
+    let app = spawn_app_with_settings(|s| s.cluster.orphan_grace_s = 0).await;
+    let web = app.apply(sharing("web", 80, None)).await;
+    let id = web.body["loadBalancer"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    let item = |name: &str, port: u16| {
+        let mut s = sharing(name, port, Some(&id))["service"].clone();
+        s.as_object_mut().unwrap().remove("kind");
+        s.as_object_mut().unwrap().remove("apiVersion");
+        s
+    };
+    for (name, port) in [("api", 8080), ("fourth", 9090)] {
+        let a = app.apply(json!({"service": item(name, port)})).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    }
+    let sync = |items: Vec<Value>| {
+        let body = json!({"kind": "ServiceList", "apiVersion": "v1", "items": items});
+        let app = &app;
+        async move {
+            let a = app
+                .send(reqwest::Method::POST, "/v1/sync", Some(body.to_string()))
+                .await;
+            assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+            a.body["orphans"].clone()
+        }
+    };
+    let orphans = sync(vec![item("api", 8080), item("fourth", 9090)]).await;
+    assert_eq!(orphans[0]["service"], "shop/web", "{orphans}");
+    assert_eq!(
+        op_resources(&orphans[0]),
+        [
+            "delete listener",
+            "delete pool",
+            "hand over loadbalancer",
+            "hand over floatingip"
+        ],
+        "{orphans}"
+    );
+    app.until_active(&id).await;
+    assert_eq!(app.load_balancer(&id).await["name"], "shop/api");
+    let orphans = sync(vec![item("api", 8080)]).await;
+    assert_eq!(orphans[0]["service"], "shop/fourth", "{orphans}");
+    assert_eq!(
+        op_resources(&orphans[0]),
+        ["delete listener", "delete pool", "leave loadbalancer"],
+        "{orphans}"
+    );
+    app.until_active(&id).await;
+    assert_eq!(app.listener_ports(&id).await, ["shop/api:TCP:8080:8080"]);
+    let orphans = sync(Vec::new()).await;
+    assert_eq!(
+        op_resources(&orphans[0]),
+        ["delete floatingip", "delete loadbalancer"],
+        "{orphans}"
+    );
+    for _ in 0..600 {
+        if app.load_balancers().await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        app.load_balancers().await.is_empty(),
+        "the load balancer stayed"
+    );
+    assert!(app.floating_ips().await.is_empty(), "a floating IP leaked");
+}

@@ -10,7 +10,7 @@
 //! the second round trip too. The legacy API is read object by object.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::time::Instant;
 
 use reqwest::Method;
@@ -23,8 +23,8 @@ use super::session::Calls;
 use super::wire;
 use crate::config::Api;
 use crate::model::{
-    FloatingIpLookup, Observed, ObservedFloatingIp, ObservedHealthMonitor, ObservedListener,
-    ObservedLoadBalancer, ObservedMember, ObservedPool,
+    FloatingIpLookup, Lookup, Observed, ObservedFloatingIp, ObservedHealthMonitor,
+    ObservedListener, ObservedLoadBalancer, ObservedMember, ObservedPool,
 };
 use crate::names::{LEGACY_TAGS, legacy_tags, owner_description};
 
@@ -44,17 +44,21 @@ impl Cloud {
     /// `members` is true, floating IPs with the owner tags or bound to a VIP;
     /// and other tools' load balancers named one of `adoptable`, all of
     /// their trees (to take over).
-    #[allow(clippy::too_many_arguments)]
     pub async fn observe(
         &self,
         calls: &Calls,
-        name: &str,
-        owner_tags: &[String],
-        adoptable: &[String],
-        id_hint: Option<&str>,
-        user_address: Option<Ipv4Addr>,
-        members: bool,
+        lookup: Lookup<'_>,
     ) -> Result<Observed, OpenStackError> {
+        let Lookup {
+            name,
+            owner_tags,
+            adoptable,
+            id_hint,
+            user_address,
+            members,
+            shared,
+        } = lookup;
+        let sharer = crate::names::sharer_tag(owner_tags);
         let ours =
             ApiPath::of("floatingips").query(&[("description", &owner_description(owner_tags))]);
         // Other tools' names for the Service's load balancer (adoption).
@@ -63,13 +67,25 @@ impl Cloud {
             let path = ApiPath::of("loadbalancers").query(&[("name", n.as_str())]);
             self.lb_read::<wire::LoadBalancers>(calls, path)
         }));
+        // The load balancers it shares (Octavia only: the legacy API has no tags).
+        let joined = async {
+            match (&sharer, shared && self.api == Api::Octavia) {
+                (Some(tag), true) => {
+                    let path = ApiPath::of("loadbalancers").query(&[("tags", tag.as_str())]);
+                    Ok(self.lb_read::<wire::LoadBalancers>(calls, path).await?)
+                }
+                _ => Ok(None),
+            }
+        };
         // Round one: the load balancers and this Service's floating IPs.
-        let (mut found, mut floating_ips, others) = tokio::try_join!(
+        let (mut found, mut floating_ips, others, joined) = tokio::try_join!(
             self.find_load_balancers(calls, name, id_hint),
             self.floating_ips(calls, ours),
             others,
+            joined,
         )?;
-        for lb in others.into_iter().flatten().flat_map(|l| l.loadbalancers) {
+        let others = others.into_iter().flatten().chain(joined);
+        for lb in others.flat_map(|l| l.loadbalancers) {
             if !found.iter().any(|f| f.id == lb.id) {
                 found.push(lb);
             }
@@ -80,6 +96,10 @@ impl Cloud {
             let mut observed = parse_lb(lb);
             let owned = crate::names::is_owned(&observed.tags, owner_tags);
             let adoptable = !owned && adoptable.contains(&observed.name);
+            // One it shares (its sharer tag) or is to share (named by id).
+            let sharing = !owned
+                && (id_hint == Some(observed.id.as_str())
+                    || sharer.as_ref().is_some_and(|s| observed.tags.contains(s)));
             match observed.provisioning_status.as_str() {
                 "PENDING_DELETE" if owned => deleting.push(observed.id.clone()),
                 "PENDING_DELETE" | "DELETED" => {}
@@ -101,7 +121,7 @@ impl Cloud {
                             // (its monitors and members carry no tags of ours).
                             return self.read_tree_one_by_one(calls, &mut observed, true).await;
                         }
-                        if !owned {
+                        if !owned && !sharing {
                             return Ok(());
                         }
                         let updated_at = wire::present(&lb.updated_at);

@@ -227,6 +227,27 @@ pub enum Operation {
         tags: Vec<String>,
         from: crate::config::AdoptFrom,
     },
+    /// A shared load balancer (`load-balancer-id`) changes hands: a Service
+    /// joins or leaves it (its sharer tag), or its owner leaves and the
+    /// first sharer takes it over (name, tags; its floating IP's description).
+    Share {
+        step: ShareStep,
+        resource: Adoptee,
+        /// The load balancer's id.
+        load_balancer: String,
+        id: String,
+        name: String,
+        new_name: Option<String>,
+        tags: Vec<String>,
+    },
+}
+
+/// What an [`Operation::Share`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShareStep {
+    Join,
+    Leave,
+    HandOver,
 }
 
 /// What an [`Operation::Adopt`] takes over.
@@ -446,6 +467,27 @@ impl Operation {
                     Some(format!("from {}: {what}", from.as_str())),
                 )
             }
+            Share {
+                step,
+                resource,
+                id,
+                name,
+                new_name,
+                ..
+            } => {
+                let (op, detail) = match step {
+                    ShareStep::Join => ("join", "this Service shares it".to_string()),
+                    ShareStep::Leave => ("leave", "this Service no longer shares it".into()),
+                    ShareStep::HandOver => (
+                        "hand over",
+                        match new_name {
+                            Some(n) => format!("to {n}, its first sharer"),
+                            None => "to its first sharer".into(),
+                        },
+                    ),
+                };
+                s(op, resource.as_str(), name, Some(id), Some(detail))
+            }
         }
     }
 
@@ -459,6 +501,10 @@ impl Operation {
                 | Operation::DisassociateFloatingIp { .. }
                 | Operation::DeleteFloatingIp { .. }
                 | Operation::Adopt {
+                    resource: Adoptee::FloatingIp,
+                    ..
+                }
+                | Operation::Share {
                     resource: Adoptee::FloatingIp,
                     ..
                 }
@@ -483,6 +529,32 @@ pub enum PlanError {
     FloatingIpInUse { address: IpAddr, port_id: String },
     #[error("{what} is not offered by the {api} API")]
     Unsupported { what: String, api: &'static str },
+    #[error(
+        "port {port}/{protocol} of load balancer {load_balancer} is taken by listener {listener}, not this Service's; nothing was changed"
+    )]
+    PortTaken {
+        port: u16,
+        protocol: &'static str,
+        load_balancer: String,
+        listener: String,
+    },
+    #[error(
+        "load balancer {name} ({id}) already serves {users} Services, as many as [LoadBalancer] max-shared-lb ({max}) allows"
+    )]
+    SharedFull {
+        name: String,
+        id: String,
+        users: usize,
+        max: u32,
+    },
+    #[error(
+        "load balancer {name} ({id}) is shared with {others} other Service(s): what changed (VIP, subnet, network, flavor, availability zone or provider) needs a new load balancer, which would take their listeners; left as it is"
+    )]
+    SharedRecreate {
+        name: String,
+        id: String,
+        others: usize,
+    },
 }
 
 /// Plans one Service: converge for a load balancer, remove for a skip.
@@ -503,44 +575,81 @@ pub fn plan(
 
 /// Removes everything this tool created for the Service: floating IPs first
 /// (a kept one only disassociated, a user's only disassociated), then each
-/// owned load balancer by cascade delete.
+/// owned load balancer by cascade delete. From a load balancer other
+/// Services share (`load-balancer-id`) only this Service's listeners and
+/// pools go: it leaves one it shares, and hands one it owns over to its
+/// first sharer (name, tags and floating IP), so the last Service out
+/// deletes it, and never one a user made.
 pub fn plan_removal(
     observed: &Observed,
     owner_tags: &[String],
     keep_floating_ip: bool,
 ) -> Vec<Operation> {
-    let owned: Vec<&ObservedLoadBalancer> = observed
-        .load_balancers
-        .iter()
-        .filter(|lb| is_owned(&lb.tags, owner_tags))
-        .collect();
+    let sharer = crate::names::sharer_tag(owner_tags);
+    let mut ops = Vec::new();
+    let mut shared_ports: HashSet<&str> = HashSet::new();
+    let mut owned: Vec<&ObservedLoadBalancer> = Vec::new();
+    for lb in &observed.load_balancers {
+        let joined = sharer.as_ref().is_some_and(|s| lb.tags.contains(s));
+        let is_owner = is_owned(&lb.tags, owner_tags);
+        if is_owner && crate::names::users_of(&lb.tags) <= 1 {
+            owned.push(lb);
+            continue;
+        }
+        if !is_owner && !joined {
+            continue;
+        }
+        share::remove_own_children(lb, owner_tags, &mut ops);
+        shared_ports.extend(lb.vip_port_id.as_deref());
+        if is_owner {
+            share::hand_over(lb, observed, owner_tags, &mut ops);
+        } else {
+            ops.push(Operation::Share {
+                step: ShareStep::Leave,
+                resource: Adoptee::LoadBalancer,
+                load_balancer: lb.id.clone(),
+                id: lb.id.clone(),
+                name: lb.name.clone(),
+                new_name: None,
+                tags: lb
+                    .tags
+                    .iter()
+                    .filter(|t| Some(*t) != sharer.as_ref())
+                    .cloned()
+                    .collect(),
+            });
+        }
+    }
     let vip_ports: HashSet<&str> = owned
         .iter()
         .filter_map(|lb| lb.vip_port_id.as_deref())
         .collect();
-    let mut ops = Vec::new();
+    let mut fip_ops = Vec::new();
     for fip in unique_floating_ips(observed) {
-        let bound = fip
-            .port_id
-            .as_deref()
-            .is_some_and(|p| vip_ports.contains(p));
+        let port = fip.port_id.as_deref();
+        if port.is_some_and(|p| shared_ports.contains(p)) {
+            // A shared load balancer's stays with it.
+            continue;
+        }
+        let bound = port.is_some_and(|p| vip_ports.contains(p));
         if is_owned(&fip.tags, owner_tags) {
             if !keep_floating_ip {
-                ops.push(delete_fip(fip));
+                fip_ops.push(delete_fip(fip));
             } else if fip.port_id.is_some() {
-                ops.push(disassociate_fip(fip));
+                fip_ops.push(disassociate_fip(fip));
             }
         } else if bound {
-            ops.push(disassociate_fip(fip));
+            fip_ops.push(disassociate_fip(fip));
         }
     }
+    fip_ops.append(&mut ops);
     for lb in owned {
-        ops.push(Operation::DeleteLoadBalancer {
+        fip_ops.push(Operation::DeleteLoadBalancer {
             id: lb.id.clone(),
             name: lb.name.clone(),
         });
     }
-    ops
+    fip_ops
 }
 
 fn delete_fip(fip: &ObservedFloatingIp) -> Operation {
@@ -645,6 +754,16 @@ pub fn plan_load_balancer(
         return Ok(ops);
     }
     let owner = &desired.owner_tags;
+    // `load-balancer-id` naming a load balancer this Service does not own:
+    // its listeners and pools go on it, shared.
+    if let Some(target) = desired.load_balancer_id.as_ref().and_then(|id| {
+        observed
+            .load_balancers
+            .iter()
+            .find(|lb| &lb.id == id && !is_owned(&lb.tags, owner))
+    }) {
+        return share::plan_shared(desired, target, caps);
+    }
     let (mut owned, foreign): (Vec<&ObservedLoadBalancer>, Vec<&ObservedLoadBalancer>) = observed
         .load_balancers
         .iter()
@@ -675,6 +794,13 @@ pub fn plan_load_balancer(
                 .find(|lb| lb.provisioning_status != "ERROR")
         });
     let recreate = keep.is_none_or(|lb| needs_recreate(desired, lb, caps));
+    if let Some(lb) = keep.filter(|lb| recreate && crate::names::users_of(&lb.tags) > 1) {
+        return Err(PlanError::SharedRecreate {
+            name: lb.name.clone(),
+            id: lb.id.clone(),
+            others: crate::names::users_of(&lb.tags) - 1,
+        });
+    }
     let mut ops = Vec::new();
     let mut gone_vip_ports = Vec::new();
     for lb in &owned {
@@ -730,8 +856,10 @@ fn needs_recreate(
     let differs = |want: &Option<String>, have: &Option<String>| {
         want.as_ref().is_some_and(|w| have.as_ref() != Some(w))
     };
-    // One taken over from another tool keeps the VIP that tool chose.
-    let adopted = crate::names::is_adopted(&lb.tags);
+    // One taken over from another tool keeps the VIP that tool chose, and
+    // one named by load-balancer-id its own (it may have been handed over).
+    let adopted = crate::names::is_adopted(&lb.tags)
+        || desired.load_balancer_id.as_deref() == Some(lb.id.as_str());
     let vip_differs = !adopted
         && desired
             .vip
@@ -846,13 +974,31 @@ fn plan_listeners(
         let found = lb.listeners.iter().find(|l| {
             l.protocol == want.protocol.as_str() && l.protocol_port == want.protocol_port
         });
+        // Octavia gives a port to one listener of a transport (an HTTP
+        // listener takes TCP's port too): someone else's is a conflict.
+        fn transport(p: &str) -> &str {
+            if matches!(p, "UDP" | "SCTP") {
+                p
+            } else {
+                "TCP"
+            }
+        }
+        let taken = || {
+            lb.listeners.iter().find(|l| {
+                l.protocol_port == want.protocol_port
+                    && transport(&l.protocol) == transport(want.protocol.as_str())
+                    && !is_owned(&l.tags, owner)
+            })
+        };
+        let found = found.or_else(taken);
         match found {
             None => create_listener(want, caps, lb_ref, &mut creations),
             Some(have) if !is_owned(&have.tags, owner) => {
-                return Err(PlanError::NotOwned {
-                    resource: "listener",
-                    name: have.name.clone(),
-                    id: have.id.clone(),
+                return Err(PlanError::PortTaken {
+                    port: want.protocol_port,
+                    protocol: want.protocol.as_str(),
+                    load_balancer: format!("{} ({})", lb.name, lb.id),
+                    listener: have.name.clone(),
                 });
             }
             Some(have) => {
@@ -1307,6 +1453,7 @@ fn plan_floating_ips(
 }
 
 mod adopt;
+mod share;
 
 #[cfg(test)]
 mod tests;

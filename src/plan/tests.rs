@@ -387,13 +387,17 @@ fn a_load_balancer_this_tool_does_not_own_is_a_conflict() {
 }
 
 #[test]
-fn a_listener_this_tool_does_not_own_on_a_wanted_port_is_a_conflict() {
+fn a_listener_this_tool_does_not_own_on_a_wanted_port_is_a_conflict_naming_the_port() {
     let t = translation(spec("ClusterIP"), json!({}), None);
-    assert_conflict(
-        &t,
-        |cloud| cloud.load_balancers[0].listeners[0].tags.clear(),
-        "listener",
-    );
+    let mut cloud = MemoryCloud::new();
+    converge(&mut cloud, &t, Capabilities::OCTAVIA);
+    cloud.load_balancers[0].listeners[0].tags.clear();
+    match plan(&t, &observe(&cloud, &t), Capabilities::OCTAVIA) {
+        Err(e @ PlanError::PortTaken { port: 80, .. }) => {
+            assert!(e.to_string().contains("port 80/TCP"), "{e}")
+        }
+        other => panic!("expected the port taken, got {other:?}"),
+    }
 }
 
 #[test]

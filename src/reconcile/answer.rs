@@ -88,6 +88,8 @@ pub struct FloatingIpView {
     pub id: String,
     #[schema(value_type = String)]
     pub address: IpAddr,
+    /// `pool` (allocated by svc-lbaas), `user` (spec.loadBalancerIP) or
+    /// `shared` (the floating IP of a load balancer this Service shares).
     pub method: &'static str,
 }
 
@@ -206,7 +208,7 @@ fn summarise(
         observed
             .load_balancers
             .iter()
-            .filter(|lb| is_owned(&lb.tags, owner))
+            .filter(|lb| crate::names::serves(&lb.tags, owner))
     };
     let lb = owned()
         .find(|lb| lb.provisioning_status != "ERROR")
@@ -229,6 +231,9 @@ fn summarise(
         address: f.address,
         method: if is_owned(&f.tags, owner) {
             "pool"
+        } else if lb.is_some_and(|lb| !is_owned(&lb.tags, owner)) {
+            // The floating IP of a load balancer this Service shares.
+            "shared"
         } else {
             "user"
         },

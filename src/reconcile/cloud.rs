@@ -3,12 +3,12 @@
 //! implements both here; a test double can stand in for it.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
 
 use crate::config::Api;
 use crate::model::{
-    DesiredListener, DesiredLoadBalancer, DesiredPool, HealthMonitor, ListenerUpdate, Member,
-    MemberSpec, Observed, ObservedFloatingIp, ObservedLoadBalancer, PoolUpdate, ReferenceKind,
+    DesiredListener, DesiredLoadBalancer, DesiredPool, HealthMonitor, ListenerUpdate, Lookup,
+    Member, MemberSpec, Observed, ObservedFloatingIp, ObservedLoadBalancer, PoolUpdate,
+    ReferenceKind,
 };
 use crate::openstack::cloud::SubnetInfo;
 use crate::openstack::octavia::CreatedLoadBalancer;
@@ -322,17 +322,7 @@ pub trait Observing: Send + Sync {
     /// What exists for a Service: its load balancers (by id hint, owner tags
     /// or name), their trees, and its floating IPs; and load balancers named
     /// one of `adoptable` (another tool's, to take over), with their trees.
-    #[allow(clippy::too_many_arguments)]
-    async fn observe(
-        &self,
-        calls: &Calls,
-        name: &str,
-        owner_tags: &[String],
-        adoptable: &[String],
-        id_hint: Option<&str>,
-        user_address: Option<Ipv4Addr>,
-        members: bool,
-    ) -> Result<Observed>;
+    async fn observe(&self, calls: &Calls, lookup: Lookup<'_>) -> Result<Observed>;
     /// Everything this cluster owns (for `/v1/sync`'s collection).
     async fn owned_by_cluster(
         &self,
@@ -364,27 +354,8 @@ impl Observing for Cloud {
     async fn require(&self, calls: &Calls, kind: ReferenceKind, id: &str) -> Result<()> {
         Cloud::require(self, calls, kind, id).await
     }
-    async fn observe(
-        &self,
-        calls: &Calls,
-        name: &str,
-        owner_tags: &[String],
-        adoptable: &[String],
-        id_hint: Option<&str>,
-        user_address: Option<Ipv4Addr>,
-        members: bool,
-    ) -> Result<Observed> {
-        Cloud::observe(
-            self,
-            calls,
-            name,
-            owner_tags,
-            adoptable,
-            id_hint,
-            user_address,
-            members,
-        )
-        .await
+    async fn observe(&self, calls: &Calls, lookup: Lookup<'_>) -> Result<Observed> {
+        Cloud::observe(self, calls, lookup).await
     }
     async fn owned_by_cluster(
         &self,

@@ -278,6 +278,23 @@ pub async fn execute(
                 .await?;
             Some(id.clone())
         }
+        Operation::Share {
+            resource,
+            load_balancer,
+            id,
+            new_name,
+            tags,
+            ..
+        } => {
+            if *resource != Adoptee::FloatingIp {
+                progress.load_balancer.get_or_insert(load_balancer.clone());
+            }
+            // The same PUT of name and tags as a take-over.
+            cloud
+                .adopt(calls, *resource, id, new_name.as_deref(), tags)
+                .await?;
+            Some(id.clone())
+        }
     };
     // Every load balancer write but a delete leaves the tree PENDING_* for a while.
     if op.is_load_balancer_write() && !matches!(op, Operation::DeleteLoadBalancer { .. }) {

@@ -18,9 +18,9 @@ use super::execute::{self, Progress};
 use crate::config::Api;
 use crate::model::{
     DesiredListener, DesiredLoadBalancer, DesiredPool, FloatingIpLookup, HealthMonitor,
-    ListenerUpdate, Member, MemberSpec, Observed, ObservedFloatingIp, ObservedHealthMonitor,
-    ObservedListener, ObservedLoadBalancer, ObservedMember, ObservedPool, PoolUpdate,
-    ReferenceKind,
+    ListenerUpdate, Lookup, Member, MemberSpec, Observed, ObservedFloatingIp,
+    ObservedHealthMonitor, ObservedListener, ObservedLoadBalancer, ObservedMember, ObservedPool,
+    PoolUpdate, ReferenceKind,
 };
 use crate::names::is_owned;
 use crate::openstack::OpenStackError;
@@ -30,7 +30,7 @@ use crate::plan::{Adoptee, Operation};
 
 type Result<T> = std::result::Result<T, OpenStackError>;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct MemoryCloud {
     pub load_balancers: Vec<ObservedLoadBalancer>,
     pub floating_ips: Vec<ObservedFloatingIp>,
@@ -68,11 +68,34 @@ impl MemoryCloud {
         adoptable: &[String],
         user_address: Option<Ipv4Addr>,
     ) -> Observed {
+        self.observe_lookup(Lookup {
+            adoptable,
+            user_address,
+            ..Lookup::by_name(name, owner_tags)
+        })
+    }
+
+    /// What a [`Lookup`] reads: also the load balancer named by id, and with
+    /// `shared` those carrying the Service's sharer tag.
+    pub fn observe_lookup(&self, lookup: Lookup<'_>) -> Observed {
+        let Lookup {
+            name,
+            owner_tags,
+            adoptable,
+            id_hint,
+            user_address,
+            shared,
+            ..
+        } = lookup;
         let load_balancers: Vec<ObservedLoadBalancer> = self
             .load_balancers
             .iter()
             .filter(|lb| {
-                is_owned(&lb.tags, owner_tags) || lb.name == name || adoptable.contains(&lb.name)
+                is_owned(&lb.tags, owner_tags)
+                    || lb.name == name
+                    || adoptable.contains(&lb.name)
+                    || id_hint == Some(lb.id.as_str())
+                    || (shared && crate::names::serves(&lb.tags, owner_tags))
             })
             .cloned()
             .collect();
@@ -959,22 +982,10 @@ impl Observing for InMemoryCloud {
     async fn require(&self, _: &Calls, _kind: ReferenceKind, _id: &str) -> Result<()> {
         Ok(())
     }
-    async fn observe(
-        &self,
-        _: &Calls,
-        name: &str,
-        owner_tags: &[String],
-        adoptable: &[String],
-        _id_hint: Option<&str>,
-        user_address: Option<Ipv4Addr>,
-        _members: bool,
-    ) -> Result<Observed> {
+    async fn observe(&self, _: &Calls, lookup: Lookup<'_>) -> Result<Observed> {
         let mut observed = {
             let inner = self.inner();
-            let mut observed =
-                inner
-                    .cloud
-                    .observe_adoptable(owner_tags, name, adoptable, user_address);
+            let mut observed = inner.cloud.observe_lookup(lookup);
             // What is PENDING_* shows so, as Octavia's reads do.
             for lb in &mut observed.load_balancers {
                 if let Some((status, _)) = inner.pending.get(&lb.id) {

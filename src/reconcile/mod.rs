@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::config::{Api, Settings};
-use crate::model::{FloatingIpIntent, Observed, ServiceRef, Translation};
+use crate::model::{FloatingIpIntent, Lookup, Observed, ServiceRef, Translation};
 use crate::names::{self, is_owned};
 use crate::openstack::OpenStackError;
 use crate::plan::{self, OperationSummary};
@@ -95,6 +95,68 @@ impl Reconciler {
             done.push(summary);
         }
         Ok(())
+    }
+
+    /// A removal's operations (`plan::plan_removal`): on each shared load
+    /// balancer, this Service's listeners and pools and then its leaving,
+    /// one after the other (each write waited for: the block names its load
+    /// balancer last); then the floating IPs and the cascade deletes at once:
+    /// Neutron disassociates a floating IP whose port goes, and whatever
+    /// fails, a re-run finds what is left by name and description. Answers
+    /// the load balancer being deleted, if any.
+    async fn execute_removal(
+        &self,
+        calls: &Calls,
+        ops: Vec<plan::Operation>,
+        owner: &[String],
+        options: ApplyOptions,
+        done: &mut Vec<OperationSummary>,
+    ) -> Result<Option<String>, OpenStackError> {
+        use plan::Operation;
+        let (mut shared, rest): (Vec<_>, Vec<_>) = ops.into_iter().partition(|op| {
+            op.is_load_balancer_write() && !matches!(op, Operation::DeleteLoadBalancer { .. })
+        });
+        while !shared.is_empty() {
+            let end = shared
+                .iter()
+                .position(|op| matches!(op, Operation::Share { .. }))
+                .map_or(shared.len(), |i| i + 1);
+            let block: Vec<Operation> = shared.drain(..end).collect();
+            let mut progress = Progress::default();
+            if let Some(Operation::Share { load_balancer, .. }) = block.last() {
+                progress.load_balancer = Some(load_balancer.clone());
+            }
+            self.execute_all(calls, &block, owner, &mut progress, options, done)
+                .await?;
+        }
+        let (floating_ips, load_balancers): (Vec<_>, Vec<_>) = rest
+            .into_iter()
+            .partition(|op| !matches!(op, Operation::DeleteLoadBalancer { .. }));
+        let (mut fip_progress, mut progress) = (Progress::default(), Progress::default());
+        let (mut fips_done, mut lbs_done) = (Vec::new(), Vec::new());
+        let (fips, lbs) = tokio::join!(
+            self.execute_all(
+                calls,
+                &floating_ips,
+                owner,
+                &mut fip_progress,
+                options,
+                &mut fips_done
+            ),
+            self.execute_all(
+                calls,
+                &load_balancers,
+                owner,
+                &mut progress,
+                options,
+                &mut lbs_done
+            ),
+        );
+        done.append(&mut fips_done);
+        done.append(&mut lbs_done);
+        fips?;
+        lbs?;
+        Ok(progress.deleting)
     }
 
     /// What the cloud offers, from its API version (read once by the client).
@@ -228,16 +290,18 @@ impl Reconciler {
                 Vec::new(),
             ),
         };
+        let lookup = Lookup {
+            name: &name,
+            owner_tags: &owner,
+            adoptable: &adoptable,
+            id_hint: hint.as_deref(),
+            user_address: user,
+            members,
+            // A removal carries no annotation naming a shared load balancer.
+            shared: matches!(translation, Translation::Skip { .. }),
+        };
         self.cloud
-            .observe(
-                calls,
-                &name,
-                &owner,
-                &adoptable,
-                hint.as_deref(),
-                user,
-                members,
-            )
+            .observe(calls, lookup)
             .await
             .map_err(ReconcileError::named_by(
                 translate::annotation::LOAD_BALANCER_ID,
@@ -262,7 +326,7 @@ impl Reconciler {
             observed
                 .load_balancers
                 .iter()
-                .any(|lb| is_owned(&lb.tags, o))
+                .any(|lb| names::serves(&lb.tags, o))
         });
         Ok(PlanResponse::new(&translation, &ops, existed))
     }
@@ -313,7 +377,7 @@ impl Reconciler {
         let existed = observed
             .load_balancers
             .iter()
-            .any(|lb| is_owned(&lb.tags, &owner));
+            .any(|lb| names::serves(&lb.tags, &owner));
         let mut done: Vec<OperationSummary> = Vec::new();
         let mut progress = Progress::default();
         let mut round = 0;
@@ -435,14 +499,14 @@ impl Reconciler {
             progress.load_balancer = observed
                 .load_balancers
                 .iter()
-                .find(|lb| is_owned(&lb.tags, owner) && lb.provisioning_status != "ERROR")
+                .find(|lb| names::serves(&lb.tags, owner) && lb.provisioning_status != "ERROR")
                 .map(|lb| lb.id.clone());
             // A deletion in progress (a Service deleted and re-created) is waited
             // out before the first write: its VIP port may hold our address.
             progress.deleting = observed.deleting.first().cloned();
             // A load balancer another writer left PENDING_* settles first.
             progress.dirty = observed.load_balancers.iter().any(|lb| {
-                is_owned(&lb.tags, owner) && lb.provisioning_status.starts_with("PENDING_")
+                names::serves(&lb.tags, owner) && lb.provisioning_status.starts_with("PENDING_")
             });
             match self
                 .execute_all(calls, &ops, owner, progress, options, done)
@@ -500,16 +564,15 @@ impl Reconciler {
     pub async fn get(&self, service: &ServiceRef) -> Result<ApplyResponse, ReconcileError> {
         let calls = Calls::default();
         let owner = names::owner_tags(&self.settings.cluster.name, service);
+        let name = names::load_balancer_name(service);
         let observed = self
             .cloud
             .observe(
                 &calls,
-                &names::load_balancer_name(service),
-                &owner,
-                &[],
-                None,
-                None,
-                true,
+                Lookup {
+                    shared: true,
+                    ..Lookup::by_name(&name, &owner)
+                },
             )
             .await?;
         let mut answer = ApplyResponse::new(
@@ -568,51 +631,26 @@ impl Reconciler {
         let lock = self.lock_for(service);
         let _guard = lock.lock().await;
         let owner = names::owner_tags(&self.settings.cluster.name, service);
+        let name = names::load_balancer_name(service);
         let observed = self
             .cloud
             .observe(
                 &calls,
-                &names::load_balancer_name(service),
-                &owner,
-                &[],
-                None,
-                None,
-                false,
+                Lookup {
+                    members: false,
+                    shared: true,
+                    ..Lookup::by_name(&name, &owner)
+                },
             )
             .await?;
         let ops = plan::plan_removal(&observed, &owner, keep_floating_ip);
-        // The floating IPs and the load balancers go at once: Neutron
-        // disassociates a floating IP whose port goes, and whatever fails,
-        // a re-run finds what is left by name and description.
-        let (floating_ips, load_balancers): (Vec<_>, Vec<_>) = ops
-            .into_iter()
-            .partition(|op| !matches!(op, plan::Operation::DeleteLoadBalancer { .. }));
-        let (mut fip_progress, mut progress) = (Progress::default(), Progress::default());
-        let (mut done, mut lbs_done) = (Vec::new(), Vec::new());
-        let (fips, lbs) = tokio::join!(
-            self.execute_all(
-                &calls,
-                &floating_ips,
-                &owner,
-                &mut fip_progress,
-                options,
-                &mut done
-            ),
-            self.execute_all(
-                &calls,
-                &load_balancers,
-                &owner,
-                &mut progress,
-                options,
-                &mut lbs_done
-            ),
-        );
-        fips?;
-        lbs?;
-        done.append(&mut lbs_done);
-        let mut converged = progress.deleting.is_none();
+        let mut done = Vec::new();
+        let deleting = self
+            .execute_removal(&calls, ops, &owner, options, &mut done)
+            .await?;
+        let mut converged = deleting.is_none();
         if options.wait
-            && let Some(id) = progress.deleting.take()
+            && let Some(id) = deleting
         {
             converged = self.wait_gone(&calls, &id, options).await?;
         }
@@ -650,12 +688,18 @@ impl Reconciler {
         let name = names::load_balancer_name(service);
         let observed = self
             .cloud
-            .observe(&calls, &name, &owner, &[], None, None, true)
+            .observe(
+                &calls,
+                Lookup {
+                    shared: true,
+                    ..Lookup::by_name(&name, &owner)
+                },
+            )
             .await?;
         let Some(lb) = observed
             .load_balancers
             .iter()
-            .find(|lb| is_owned(&lb.tags, &owner) && lb.provisioning_status != "ERROR")
+            .find(|lb| names::serves(&lb.tags, &owner) && lb.provisioning_status != "ERROR")
         else {
             return Ok(MembersOutcome::Pending);
         };
@@ -716,7 +760,13 @@ impl Reconciler {
             observed
         } else {
             self.cloud
-                .observe(&calls, &name, &owner, &[], None, None, true)
+                .observe(
+                    &calls,
+                    Lookup {
+                        shared: true,
+                        ..Lookup::by_name(&name, &owner)
+                    },
+                )
                 .await?
         };
         let action = if done.is_empty() {
@@ -788,10 +838,20 @@ impl Reconciler {
             })
         };
         for lb in lbs {
-            let Some(i) = names::service_tag(&lb.tags).and_then(|t| entry(&mut orphans, t)) else {
-                continue;
-            };
-            orphans[i].1.load_balancers.push(lb);
+            // Its owner's, and each sharer's: any of them may be gone.
+            let users = names::service_tag(&lb.tags)
+                .map(str::to_string)
+                .into_iter()
+                .chain(
+                    lb.tags
+                        .iter()
+                        .filter_map(|t| names::service_tag_of_sharer(t)),
+                );
+            for tag in users.collect::<Vec<_>>() {
+                if let Some(i) = entry(&mut orphans, &tag) {
+                    orphans[i].1.load_balancers.push(lb.clone());
+                }
+            }
         }
         for fip in fips {
             let owned_here = fip.tags.iter().any(|t| t == &cluster);
@@ -838,16 +898,6 @@ impl Reconciler {
                 continue;
             }
             let owner = vec![names::TOOL_TAG.to_string(), cluster.clone(), tag.clone()];
-            let ops = plan::plan_removal(&observed, &owner, false);
-            if dry_run {
-                results.push(OrphanResult {
-                    service,
-                    action: "would delete",
-                    reason: None,
-                    operations: ops.iter().map(plan::Operation::summary).collect(),
-                });
-                continue;
-            }
             let key = match service.split_once('/') {
                 Some((namespace, name)) => ServiceRef {
                     namespace: namespace.into(),
@@ -858,16 +908,42 @@ impl Reconciler {
                     name: service.clone(),
                 },
             };
+            // A shared load balancer loses only this Service's listeners and
+            // pools: read them (the cluster's list has no trees).
+            let observed = if observed
+                .load_balancers
+                .iter()
+                .any(|lb| names::users_of(&lb.tags) > 1 || !is_owned(&lb.tags, &owner))
+            {
+                let name = names::load_balancer_name(&key);
+                let lookup = Lookup {
+                    members: false,
+                    shared: true,
+                    ..Lookup::by_name(&name, &owner)
+                };
+                self.cloud.observe(&calls, lookup).await?
+            } else {
+                observed
+            };
+            let ops = plan::plan_removal(&observed, &owner, false);
+            if dry_run {
+                results.push(OrphanResult {
+                    service,
+                    action: "would delete",
+                    reason: None,
+                    operations: ops.iter().map(plan::Operation::summary).collect(),
+                });
+                continue;
+            }
             let lock = self.lock_for(&key);
             let _guard = lock.lock().await;
-            let mut progress = Progress::default();
             let mut done = Vec::new();
             let outcome = self
-                .execute_all(&calls, &ops, &owner, &mut progress, options, &mut done)
+                .execute_removal(&calls, ops, &owner, options, &mut done)
                 .await;
             tracing::info!(service = %service, operations = done.len(), ok = outcome.is_ok(), "orphan collected");
             results.push(match outcome {
-                Ok(()) => OrphanResult {
+                Ok(_) => OrphanResult {
                     service,
                     action: "deleted",
                     reason: None,

@@ -1,0 +1,411 @@
+//! Shared load balancers (`loadbalancer.openstack.org/load-balancer-id`
+//! naming one this Service does not own), as OCCM shares them: each Service
+//! owns its listeners and pools (its tags) on the shared load balancer and
+//! marks the load balancer with its sharer tag; the owner leaving hands the
+//! load balancer over to its first sharer, so the last Service out deletes
+//! one svc-lbaas created, and never one a user made.
+
+use super::*;
+
+/// This Service's part of a load balancer it shares with others (another
+/// Service's of this cluster, or one a user made): its sharer tag, then its
+/// listeners and pools as on its own; nothing else of the load balancer
+/// changes, floating IPs included (the answer shows the one on the VIP port).
+pub(super) fn plan_shared(
+    desired: &DesiredLoadBalancer,
+    lb: &ObservedLoadBalancer,
+    caps: Capabilities,
+) -> Result<Vec<Operation>, PlanError> {
+    let owner = &desired.owner_tags;
+    let cluster = crate::names::cluster_of(owner);
+    let ours = lb.tags.iter().any(|t| t == crate::names::TOOL_TAG);
+    let sharer = crate::names::sharer_tag(owner);
+    // svc-lbaas's for another cluster: not to be touched.
+    let (Some(sharer), true) = (
+        sharer,
+        !ours || cluster.is_some_and(|c| lb.tags.iter().any(|t| t == c)),
+    ) else {
+        return Err(PlanError::NotOwned {
+            resource: "load balancer",
+            name: lb.name.clone(),
+            id: lb.id.clone(),
+        });
+    };
+    let mut ops = Vec::new();
+    if !lb.tags.contains(&sharer) {
+        let users = crate::names::users_of(&lb.tags);
+        if users + 1 > desired.max_shared as usize {
+            return Err(PlanError::SharedFull {
+                name: lb.name.clone(),
+                id: lb.id.clone(),
+                users,
+                max: desired.max_shared,
+            });
+        }
+        let mut tags = lb.tags.clone();
+        tags.push(sharer);
+        ops.push(Operation::Share {
+            step: ShareStep::Join,
+            resource: Adoptee::LoadBalancer,
+            load_balancer: lb.id.clone(),
+            id: lb.id.clone(),
+            name: lb.name.clone(),
+            new_name: None,
+            tags,
+        });
+    }
+    let lb_ref = Ref::existing(&lb.id, &lb.name);
+    plan_listeners(desired, lb, caps, &lb_ref, &mut ops)?;
+    Ok(ops)
+}
+
+/// This Service's listeners and pools on a load balancer others use too.
+pub(super) fn remove_own_children(
+    lb: &ObservedLoadBalancer,
+    owner: &[String],
+    ops: &mut Vec<Operation>,
+) {
+    for l in lb.listeners.iter().filter(|l| is_owned(&l.tags, owner)) {
+        ops.push(Operation::DeleteListener {
+            id: l.id.clone(),
+            name: l.name.clone(),
+        });
+    }
+    for p in lb.pools.iter().filter(|p| is_owned(&p.tags, owner)) {
+        ops.push(Operation::DeletePool {
+            id: p.id.clone(),
+            name: p.name.clone(),
+        });
+    }
+}
+
+/// The owner leaves a shared load balancer: its first sharer (by tag) takes
+/// the name, the owner tags and the floating IP on the VIP port.
+pub(super) fn hand_over(
+    lb: &ObservedLoadBalancer,
+    observed: &Observed,
+    owner: &[String],
+    ops: &mut Vec<Operation>,
+) {
+    let next = lb
+        .tags
+        .iter()
+        .filter(|t| crate::names::is_sharer_tag(t))
+        .min();
+    let cluster = crate::names::cluster_of(owner);
+    let Some((next, (next_owner, next_name))) = next.and_then(|n| {
+        let cluster = cluster?;
+        Some((n, crate::names::sharer_as_owner(n, cluster)?))
+    }) else {
+        return;
+    };
+    let mut tags: Vec<String> = next_owner.clone();
+    tags.extend(
+        lb.tags
+            .iter()
+            .filter(|t| {
+                !next_owner.contains(t)
+                    && !owner.contains(t)
+                    && *t != next
+                    && !crate::names::is_uid_tag(t)
+            })
+            .cloned(),
+    );
+    ops.push(Operation::Share {
+        step: ShareStep::HandOver,
+        resource: Adoptee::LoadBalancer,
+        load_balancer: lb.id.clone(),
+        id: lb.id.clone(),
+        name: lb.name.clone(),
+        new_name: Some(next_name.clone()),
+        tags,
+    });
+    for fip in unique_floating_ips(observed) {
+        if fip.port_id.is_some() && fip.port_id == lb.vip_port_id && is_owned(&fip.tags, owner) {
+            ops.push(Operation::Share {
+                step: ShareStep::HandOver,
+                resource: Adoptee::FloatingIp,
+                load_balancer: lb.id.clone(),
+                id: fip.id.clone(),
+                name: fip.address.to_string(),
+                new_name: Some(next_name.clone()),
+                tags: next_owner.clone(),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::Service;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::config::Settings;
+    use crate::model::Lookup;
+    use crate::reconcile::memory::MemoryCloud;
+    use crate::translate::translate;
+
+    fn settings(max_shared: u32) -> Settings {
+        let mut s = Settings::default();
+        s.neutron_defaults.service_subnet = Some("service-subnet".into());
+        s.neutron_defaults.external_svc_subnet = Some("public-subnet".into());
+        s.load_balancer.max_shared_lb = max_shared;
+        s
+    }
+
+    /// `shop/<name>` with one port, on the load balancer `shared` when given.
+    fn service(name: &str, port: u16, shared: Option<&str>, max_shared: u32) -> Translation {
+        let annotations: Value = match shared {
+            Some(id) => json!({"loadbalancer.openstack.org/load-balancer-id": id}),
+            None => json!({}),
+        };
+        let svc: Service = serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "shop", "annotations": annotations},
+            "spec": {"type": "LoadBalancer", "clusterIP": format!("10.2.{}.{}", port / 256, port % 256),
+                "ports": [{"name": "http", "port": port, "targetPort": 8080}]},
+        }))
+        .unwrap();
+        translate(&settings(max_shared), &svc, None).unwrap()
+    }
+
+    fn desired(t: &Translation) -> &DesiredLoadBalancer {
+        match t {
+            Translation::LoadBalancer(d) => d,
+            Translation::Skip { .. } => panic!("a load balancer"),
+        }
+    }
+
+    /// What an apply reads for `t`: by name or by id, and what it shares.
+    fn observe(cloud: &MemoryCloud, t: &Translation, shared: bool) -> Observed {
+        let d = desired(t);
+        cloud.observe_lookup(Lookup {
+            id_hint: d.load_balancer_id.as_deref(),
+            shared,
+            ..Lookup::by_name(&d.name, &d.owner_tags)
+        })
+    }
+
+    fn converge(cloud: &mut MemoryCloud, t: &Translation) -> Vec<String> {
+        let ops = plan(t, &observe(cloud, t, false), Capabilities::OCTAVIA).expect("plans");
+        cloud.apply(&ops, &desired(t).owner_tags);
+        super::super::tests::kinds(&ops)
+    }
+
+    fn remove(cloud: &mut MemoryCloud, t: &Translation) -> Vec<String> {
+        let owner = desired(t).owner_tags.clone();
+        let ops = plan_removal(&observe(cloud, t, true), &owner, false);
+        cloud.apply(&ops, &owner);
+        super::super::tests::kinds(&ops)
+    }
+
+    /// The first load balancer's id, made a UUID as the annotation needs.
+    fn uuid_of_first(cloud: &mut MemoryCloud) -> String {
+        let id = "1b000000-0000-4000-8000-00000000000a".to_string();
+        cloud.load_balancers[0].id = id.clone();
+        id
+    }
+
+    fn ports(cloud: &MemoryCloud, id: &str) -> Vec<(String, u16)> {
+        let lb = cloud.load_balancers.iter().find(|lb| lb.id == id).unwrap();
+        let mut ports: Vec<(String, u16)> = lb
+            .listeners
+            .iter()
+            .map(|l| (l.name.clone(), l.protocol_port))
+            .collect();
+        ports.sort();
+        ports
+    }
+
+    #[test]
+    fn a_second_service_puts_its_listener_on_the_first_ones_load_balancer_and_leaves_alone() {
+        let mut cloud = MemoryCloud::new();
+        let web = service("web", 80, None, 8);
+        converge(&mut cloud, &web);
+        let id = uuid_of_first(&mut cloud);
+        let fip = cloud.floating_ips[0].clone();
+
+        let api = service("api", 8080, Some(&id), 8);
+        assert_eq!(
+            converge(&mut cloud, &api),
+            [
+                "join loadbalancer shop/web",
+                "create listener shop/api:TCP:8080",
+                "create pool shop/api:TCP:8080"
+            ]
+        );
+        assert_eq!(cloud.load_balancers.len(), 1, "no load balancer of its own");
+        assert_eq!(cloud.floating_ips.len(), 1, "no floating IP of its own");
+        assert!(
+            cloud.load_balancers[0]
+                .tags
+                .contains(&"svc-lbaas-sharer:shop_api".to_string())
+        );
+        assert_eq!(
+            ports(&cloud, &id),
+            [
+                ("shop/api:TCP:8080".into(), 8080),
+                ("shop/web:TCP:80".into(), 80)
+            ]
+        );
+        // Converged: a re-apply of either changes nothing.
+        assert!(converge(&mut cloud, &api).is_empty());
+        assert!(converge(&mut cloud, &web).is_empty());
+
+        // Its removal takes its listener and pool and its tag, nothing else.
+        assert_eq!(
+            remove(&mut cloud, &api),
+            [
+                "delete listener shop/api:TCP:8080",
+                "delete pool shop/api:TCP:8080",
+                "leave loadbalancer shop/web"
+            ]
+        );
+        assert_eq!(ports(&cloud, &id), [("shop/web:TCP:80".into(), 80)]);
+        assert_eq!(cloud.floating_ips, [fip]);
+        assert_eq!(crate::names::users_of(&cloud.load_balancers[0].tags), 1);
+    }
+
+    #[test]
+    fn a_port_taken_on_the_shared_load_balancer_is_refused_naming_it_and_changes_nothing() {
+        let mut cloud = MemoryCloud::new();
+        converge(&mut cloud, &service("web", 80, None, 8));
+        let id = uuid_of_first(&mut cloud);
+        let before = cloud.clone();
+        let dup = service("dup", 80, Some(&id), 8);
+        let e = plan(&dup, &observe(&cloud, &dup, false), Capabilities::OCTAVIA).unwrap_err();
+        assert!(matches!(e, PlanError::PortTaken { port: 80, .. }), "{e}");
+        assert!(e.to_string().contains("port 80/TCP"), "{e}");
+        assert!(e.to_string().contains("shop/web:TCP:80"), "{e}");
+        assert_eq!(cloud, before);
+    }
+
+    #[test]
+    fn max_shared_lb_bounds_the_services_on_one_load_balancer() {
+        let mut cloud = MemoryCloud::new();
+        converge(&mut cloud, &service("web", 80, None, 2));
+        let id = uuid_of_first(&mut cloud);
+        converge(&mut cloud, &service("api", 81, Some(&id), 2));
+        let third = service("third", 82, Some(&id), 2);
+        let e = plan(
+            &third,
+            &observe(&cloud, &third, false),
+            Capabilities::OCTAVIA,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            PlanError::SharedFull {
+                name: "shop/web".into(),
+                id: id.clone(),
+                users: 2,
+                max: 2
+            }
+        );
+    }
+
+    #[test]
+    fn the_owner_leaving_first_hands_the_load_balancer_and_its_floating_ip_to_a_sharer() {
+        let mut cloud = MemoryCloud::new();
+        let web = service("web", 80, None, 8);
+        converge(&mut cloud, &web);
+        let id = uuid_of_first(&mut cloud);
+        let address = cloud.floating_ips[0].address;
+        let api = service("api", 8080, Some(&id), 8);
+        converge(&mut cloud, &api);
+
+        assert_eq!(
+            remove(&mut cloud, &web),
+            [
+                "delete listener shop/web:TCP:80",
+                "delete pool shop/web:TCP:80",
+                "hand over loadbalancer shop/web",
+                &format!("hand over floatingip {address}"),
+            ]
+        );
+        let lb = &cloud.load_balancers[0];
+        assert_eq!(
+            (lb.id.as_str(), lb.name.as_str()),
+            (id.as_str(), "shop/api")
+        );
+        assert!(
+            is_owned(&lb.tags, &desired(&api).owner_tags),
+            "{:?}",
+            lb.tags
+        );
+        assert_eq!(crate::names::users_of(&lb.tags), 1, "{:?}", lb.tags);
+        assert_eq!(ports(&cloud, &id), [("shop/api:TCP:8080".into(), 8080)]);
+        assert!(is_owned(
+            &cloud.floating_ips[0].tags,
+            &desired(&api).owner_tags
+        ));
+        // Its new owner keeps it as it is (the VIP is the first owner's)...
+        assert!(converge(&mut cloud, &api).is_empty());
+        // ...and, the last one out, deletes it with its floating IP.
+        let removal = remove(&mut cloud, &api);
+        assert_eq!(
+            removal,
+            [
+                &format!("delete floatingip {address}"),
+                "delete loadbalancer shop/api"
+            ]
+        );
+        assert!(cloud.load_balancers.is_empty() && cloud.floating_ips.is_empty());
+    }
+
+    #[test]
+    fn a_load_balancer_a_user_made_is_shared_and_never_deleted() {
+        let mut cloud = MemoryCloud::new();
+        cloud.load_balancers.push(ObservedLoadBalancer {
+            id: "1b000000-0000-4000-8000-00000000000b".into(),
+            name: "made-by-hand".into(),
+            provisioning_status: "ACTIVE".into(),
+            vip_address: Some("10.2.0.200".parse().unwrap()),
+            vip_port_id: Some("user-port".into()),
+            tags: vec!["team-a".into()],
+            ..Default::default()
+        });
+        let api = service("api", 8080, Some("1b000000-0000-4000-8000-00000000000b"), 8);
+        assert_eq!(
+            converge(&mut cloud, &api)[0],
+            "join loadbalancer made-by-hand"
+        );
+        assert!(converge(&mut cloud, &api).is_empty());
+        remove(&mut cloud, &api);
+        assert_eq!(cloud.load_balancers.len(), 1);
+        assert_eq!(cloud.load_balancers[0].tags, ["team-a"]);
+        assert!(cloud.load_balancers[0].listeners.is_empty());
+    }
+
+    #[test]
+    fn another_clusters_load_balancer_is_not_shared_and_an_owned_shared_one_is_not_recreated() {
+        let mut cloud = MemoryCloud::new();
+        converge(&mut cloud, &service("web", 80, None, 8));
+        let id = uuid_of_first(&mut cloud);
+        let mut other = cloud.clone();
+        for t in &mut other.load_balancers[0].tags {
+            if t.starts_with("svc-lbaas-cluster:") {
+                *t = "svc-lbaas-cluster:elsewhere".into();
+            }
+        }
+        let api = service("api", 8080, Some(&id), 8);
+        let e = plan(&api, &observe(&other, &api, false), Capabilities::OCTAVIA).unwrap_err();
+        assert!(matches!(e, PlanError::NotOwned { .. }), "{e}");
+
+        converge(&mut cloud, &api);
+        // The owner's flavor changes: a new load balancer would take api's listener.
+        let svc: Service = serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "shop", "annotations": {
+                "loadbalancer.openstack.org/flavor-id": "1b000000-0000-4000-8000-000000000009"}},
+            "spec": {"type": "LoadBalancer", "clusterIP": "10.2.0.80",
+                "ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
+        }))
+        .unwrap();
+        let web = translate(&settings(8), &svc, None).unwrap();
+        let e = plan(&web, &observe(&cloud, &web, false), Capabilities::OCTAVIA).unwrap_err();
+        assert!(
+            matches!(e, PlanError::SharedRecreate { others: 1, .. }),
+            "{e}"
+        );
+    }
+}
