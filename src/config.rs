@@ -282,17 +282,14 @@ impl<'de> Deserialize<'de> for Seconds {
 
 /// OCCM's `[LoadBalancer]` keys svc-lbaas does not use (yet): accepted,
 /// named in one WARN. Any other unknown key is an error (a typo).
-const OCCM_UNUSED: [&str; 13] = [
+const OCCM_UNUSED: [&str; 10] = [
     "enabled",
     "use-octavia",
     "lb-version",
-    "floating-subnet",
-    "floating-subnet-tags",
     "manage-security-groups",
     "cascade-delete",
     "node-selector",
     "provider-requires-serial-api-calls",
-    "max-shared-lb",
     "container-store",
     "default-tls-container-ref",
     "monitor-type",
@@ -332,6 +329,10 @@ pub struct OccmLoadBalancer {
     /// Services one load balancer may serve (`load-balancer-id` sharing), its
     /// creator included. OCCM's default is 2; ours is 8.
     pub max_shared_lb: u32,
+    /// The floating IP's subnet by name pattern / tags (OCCM's syntax, see
+    /// [`crate::model::FloatingSubnetMatch`]) among the floating network's.
+    pub floating_subnet: Option<String>,
+    pub floating_subnet_tags: Option<String>,
     #[serde(flatten)]
     pub unused: std::collections::BTreeMap<String, Unused>,
 }
@@ -357,13 +358,12 @@ impl Default for OccmLoadBalancer {
             enable_ingress_hostname: false,
             ingress_hostname_suffix: "nip.io".into(),
             max_shared_lb: 8,
+            floating_subnet: None,
+            floating_subnet_tags: None,
             unused: Default::default(),
         }
     }
 }
-
-/// OCCM's `[LoadBalancerClass "name"]` keys svc-lbaas does not use yet.
-const OCCM_CLASS_UNUSED: [&str; 2] = ["floating-subnet", "floating-subnet-tags"];
 
 /// OCCM's `[LoadBalancerClass "name"]` (TOML: `[LoadBalancerClass.name]`):
 /// what a Service annotated `loadbalancer.openstack.org/class: name` gets
@@ -377,6 +377,8 @@ pub struct LoadBalancerClass {
     pub floating_subnet_id: Option<String>,
     pub subnet_id: Option<String>,
     pub member_subnet_id: Option<String>,
+    pub floating_subnet: Option<String>,
+    pub floating_subnet_tags: Option<String>,
     #[serde(flatten)]
     pub unused: std::collections::BTreeMap<String, Unused>,
 }
@@ -534,10 +536,7 @@ impl Settings {
             .map(|(name, class)| (format!("LoadBalancerClass.{name}"), &class.unused))
             .collect();
         for (section, unused) in &classes {
-            if let Some(key) = unused
-                .keys()
-                .find(|k| !OCCM_CLASS_UNUSED.contains(&k.as_str()))
-            {
+            if let Some(key) = unused.keys().next() {
                 return Err(format!(
                     "unknown key `{key}` in [{section}] (neither svc-lbaas's nor OCCM's)"
                 ));
@@ -864,6 +863,38 @@ impl Settings {
                 }
             }
         }
+        let mut matches = vec![(
+            "LoadBalancer".to_string(),
+            &lb.floating_subnet,
+            &lb.floating_subnet_tags,
+            self.neutron_defaults.external_svc_subnet.is_some(),
+        )];
+        for (name, class) in &self.load_balancer_classes {
+            matches.push((
+                format!("LoadBalancerClass.{name}"),
+                &class.floating_subnet,
+                &class.floating_subnet_tags,
+                class.floating_subnet_id.is_some(),
+            ));
+        }
+        for (section, name, tags, by_id) in matches {
+            let m = crate::model::FloatingSubnetMatch {
+                name: name.clone(),
+                tags: tags.clone(),
+            };
+            if m.is_empty() {
+                continue;
+            }
+            if let Err(e) = m.check() {
+                return invalid(&format!("{section}.floating-subnet"), e);
+            }
+            if by_id {
+                return invalid(
+                    &format!("{section}.floating-subnet"),
+                    "a floating subnet by id too (floating-subnet-id, [neutron_defaults] external_svc_subnet): set one or the other".into(),
+                );
+            }
+        }
         for (key, value) in [
             ("LoadBalancer.flavor-id", &lb.flavor_id),
             ("LoadBalancer.network-id", &lb.network_id),
@@ -1038,6 +1069,40 @@ timeout_member_data = 0
     }
 
     #[test]
+    fn floating_subnet_patterns_are_read_checked_and_exclusive_of_a_subnet_id() {
+        let s = Settings::from_toml(
+            "[LoadBalancer]\nfloating-subnet = \"pub-*\"\nfloating-subnet-tags = \"&a,b\"\n[LoadBalancerClass.ext]\nfloating-subnet = \"~ext-[0-9]+\"\n",
+        )
+        .expect("OCCM's keys");
+        assert_eq!(s.load_balancer.floating_subnet.as_deref(), Some("pub-*"));
+        assert_eq!(
+            s.load_balancer.floating_subnet_tags.as_deref(),
+            Some("&a,b")
+        );
+        assert_eq!(
+            s.load_balancer_classes["ext"].floating_subnet.as_deref(),
+            Some("~ext-[0-9]+")
+        );
+        assert!(s.unused_keys().is_empty(), "{:?}", s.unused_keys());
+        for (text, says) in [
+            (
+                "[LoadBalancer]\nfloating-subnet = \"~pub-(\"\n",
+                "LoadBalancer.floating-subnet",
+            ),
+            (
+                "[neutron_defaults]\nexternal_svc_subnet = \"8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a81\"\n[LoadBalancer]\nfloating-subnet = \"pub-*\"\n",
+                "set one or the other",
+            ),
+        ] {
+            let path = std::env::temp_dir().join(format!("fsub-{}.toml", std::process::id()));
+            std::fs::write(&path, text).expect("writes");
+            let err = Settings::load(Some(&path), no_env).expect_err("refused");
+            let _ = std::fs::remove_file(&path);
+            assert!(err.to_string().contains(says), "{err}");
+        }
+    }
+
+    #[test]
     fn occms_load_balancer_section_is_read_under_occms_names() {
         let text = r#"
 [LoadBalancer]
@@ -1118,7 +1183,7 @@ max-shared-lb = 3
     #[test]
     fn load_balancer_classes_are_tables_under_occms_keys() {
         let s = Settings::from_toml(
-            "[LoadBalancerClass.internet]\nfloating-subnet-id = \"8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a81\"\nfloating-subnet-tags = \"a,b\"\n\n[LoadBalancerClass.\"eu west\"]\nsubnet-id = \"8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a82\"\n",
+            "[LoadBalancerClass.internet]\nfloating-subnet-id = \"8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a81\"\n\n[LoadBalancerClass.\"eu west\"]\nsubnet-id = \"8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a82\"\n",
         )
         .expect("two classes");
         assert_eq!(
@@ -1128,10 +1193,7 @@ max-shared-lb = 3
             Some("8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a81")
         );
         assert!(s.load_balancer_classes.contains_key("eu west"));
-        assert_eq!(
-            s.unused_keys(),
-            ["LoadBalancerClass.internet.floating-subnet-tags"]
-        );
+        assert!(s.unused_keys().is_empty(), "{:?}", s.unused_keys());
         let err =
             Settings::from_toml("[LoadBalancerClass.x]\nsubnet = \"a\"\n").expect_err("a typo");
         assert!(

@@ -50,6 +50,8 @@ const KEYS: &[&str] = &[
     "loadbalancer.openstack.org/availability-zone",
     "loadbalancer.openstack.org/health-monitor-delay",
     "loadbalancer.openstack.org/proxy-protocol",
+    "loadbalancer.openstack.org/floating-subnet",
+    "loadbalancer.openstack.org/floating-subnet-tags",
     "svc-lbaas.io/listener-protocol",
 ];
 
@@ -120,6 +122,8 @@ const PLACES: &[&str] = &[
     "/service/metadata/annotations/loadbalancer.openstack.org~1health-monitor-delay",
     "/service/metadata/annotations/loadbalancer.openstack.org~1enable-health-monitor",
     "/service/metadata/annotations/loadbalancer.openstack.org~1proxy-protocol",
+    "/service/metadata/annotations/loadbalancer.openstack.org~1floating-subnet",
+    "/service/metadata/annotations/loadbalancer.openstack.org~1floating-subnet-tags",
     "/service/metadata/annotations/svc-lbaas.io~1listener-protocol",
     "/service/spec/type",
     "/service/spec/clusterIP",

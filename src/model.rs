@@ -248,9 +248,118 @@ pub enum FloatingIpIntent {
     Pool {
         subnet_id: Option<String>,
         network_id: Option<String>,
+        /// OCCM's floating-subnet / floating-subnet-tags (with `network_id`).
+        subnet_match: Option<FloatingSubnetMatch>,
     },
     /// Use the existing floating IP the user created (kuryr's User method).
     User { address: Ipv4Addr },
+}
+
+/// OCCM's `floating-subnet` and `floating-subnet-tags`: which subnets of
+/// the floating network a floating IP may come from. The name pattern is a
+/// glob (`*`, `?`) or, after `~`, a regular expression, matching the whole
+/// name; `!` first negates it. The tags go to Neutron's list filters as
+/// OCCM sends them: `a,b` any of them (`tags-any`), `&a,b` all (`tags`),
+/// `!a,b` not all of them (`not-tags`), `!&a,b` none of them
+/// (`not-tags-any`). Both given, a subnet must pass both.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FloatingSubnetMatch {
+    pub name: Option<String>,
+    pub tags: Option<String>,
+}
+
+impl FloatingSubnetMatch {
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none() && self.tags.is_none()
+    }
+
+    /// What is wrong with the patterns, if anything.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(name) = &self.name {
+            if name.is_empty() || name.len() > 255 {
+                return Err("a subnet name pattern is 1-255 characters".into());
+            }
+            self.name_regex()?;
+        }
+        if let Some(tags) = &self.tags {
+            let (list, _, _) = Self::tag_list(tags);
+            if list.iter().any(|t| t.is_empty() || t.len() > 255) {
+                return Err(format!(
+                    "{tags:?}: tags are a comma-separated list of 1-255 characters each, after an optional `!` and `&`"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn name_regex(&self) -> Result<Option<(regex::Regex, bool)>, String> {
+        let Some(pattern) = &self.name else {
+            return Ok(None);
+        };
+        let (negated, pattern) = match pattern.strip_prefix('!') {
+            Some(p) => (true, p),
+            None => (false, pattern.as_str()),
+        };
+        let body = match pattern.strip_prefix('~') {
+            Some(re) => re.to_string(),
+            None => pattern
+                .split('*')
+                .map(|part| {
+                    part.split('?')
+                        .map(regex::escape)
+                        .collect::<Vec<_>>()
+                        .join(".")
+                })
+                .collect::<Vec<_>>()
+                .join(".*"),
+        };
+        regex::RegexBuilder::new(&format!("^(?:{body})$"))
+            .size_limit(1 << 20)
+            .build()
+            .map(|r| Some((r, negated)))
+            .map_err(|e| format!("{pattern:?} is not a valid pattern: {e}"))
+    }
+
+    /// `a,b` / `&a,b` after an optional `!`: the tags, negated, all.
+    fn tag_list(tags: &str) -> (Vec<&str>, bool, bool) {
+        let (not, tags) = tags.strip_prefix('!').map_or((false, tags), |t| (true, t));
+        let (all, tags) = tags.strip_prefix('&').map_or((false, tags), |t| (true, t));
+        (tags.split(',').map(str::trim).collect(), not, all)
+    }
+
+    /// The Neutron list filter for the tags, as OCCM maps them.
+    pub fn tag_filter(&self) -> Option<(&'static str, String)> {
+        let (list, not, all) = Self::tag_list(self.tags.as_deref()?);
+        let key = match (not, all) {
+            (false, false) => "tags-any",
+            (false, true) => "tags",
+            (true, false) => "not-tags",
+            (true, true) => "not-tags-any",
+        };
+        Some((key, list.join(",")))
+    }
+
+    /// Whether a subnet of this name passes the name pattern (the tags are
+    /// Neutron's to filter).
+    pub fn name_matches(&self, name: &str) -> bool {
+        match self.name_regex() {
+            Ok(Some((re, negated))) => re.is_match(name) != negated,
+            Ok(None) => true,
+            Err(_) => false,
+        }
+    }
+
+    /// For plans and errors: `name "pub-*", tags "a,b"`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(n) = &self.name {
+            parts.push(format!("name {n:?}"));
+        }
+        if let Some(t) = &self.tags {
+            parts.push(format!("tags {t:?}"));
+        }
+        parts.join(", ")
+    }
 }
 
 /// The load balancer a Service must become.

@@ -174,6 +174,7 @@ impl From<&DesiredLoadBalancer> for DesiredView {
             FloatingIpIntent::Pool {
                 subnet_id,
                 network_id,
+                ..
             } => FloatingIpView {
                 method: "pool",
                 address: None,

@@ -13,9 +13,9 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::config::{OccmLoadBalancer, Settings};
 use crate::model::{
-    DesiredListener, DesiredLoadBalancer, DesiredPool, FloatingIpIntent, HealthMonitor,
-    HealthMonitorType, IpFamily, LbAlgorithm, ListenerOptions, ListenerProtocol, Member,
-    PoolProtocol, ServiceRef, SessionPersistence, Translation, Vip,
+    DesiredListener, DesiredLoadBalancer, DesiredPool, FloatingIpIntent, FloatingSubnetMatch,
+    HealthMonitor, HealthMonitorType, IpFamily, LbAlgorithm, ListenerOptions, ListenerProtocol,
+    Member, PoolProtocol, ServiceRef, SessionPersistence, Translation, Vip,
 };
 use crate::names;
 
@@ -29,6 +29,10 @@ pub mod annotation {
     pub const MEMBER_SUBNET_ID: &str = "loadbalancer.openstack.org/member-subnet-id";
     pub const FLOATING_SUBNET_ID: &str = "loadbalancer.openstack.org/floating-subnet-id";
     pub const FLOATING_NETWORK_ID: &str = "loadbalancer.openstack.org/floating-network-id";
+    /// OCCM's: the floating IP's subnet by name pattern, among the floating network's.
+    pub const FLOATING_SUBNET: &str = "loadbalancer.openstack.org/floating-subnet";
+    /// OCCM's: the floating IP's subnet by tags, among the floating network's.
+    pub const FLOATING_SUBNET_TAGS: &str = "loadbalancer.openstack.org/floating-subnet-tags";
     pub const ENABLE_HEALTH_MONITOR: &str = "loadbalancer.openstack.org/enable-health-monitor";
     pub const HEALTH_MONITOR_DELAY: &str = "loadbalancer.openstack.org/health-monitor-delay";
     pub const HEALTH_MONITOR_TIMEOUT: &str = "loadbalancer.openstack.org/health-monitor-timeout";
@@ -126,7 +130,7 @@ impl TranslateError {
         }
     }
 
-    fn annotation(annotation: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn annotation(annotation: &str, message: impl Into<String>) -> Self {
         TranslateError::Annotation {
             annotation: annotation.to_string(),
             message: message.into(),
@@ -778,10 +782,7 @@ fn floating_ip(
                 })?,
             },
             None => {
-                let subnet_id = annotations
-                    .floating_subnet_id
-                    .clone()
-                    .or_else(|| defaults.external_svc_subnet.clone());
+                let (subnet_id, subnet_match) = floating_subnet(settings, annotations)?;
                 // kuryr's external_svc_net, where no subnet is given.
                 let network_id = annotations.floating_network_id.clone().or_else(|| {
                     subnet_id
@@ -789,16 +790,77 @@ fn floating_ip(
                         .then(|| defaults.external_svc_net.clone())
                         .flatten()
                 });
+                if subnet_match.is_some() && network_id.is_none() {
+                    return Err(TranslateError::annotation(
+                        annotation::FLOATING_SUBNET,
+                        "a floating subnet by name or tags is one of the floating network's: set loadbalancer.openstack.org/floating-network-id, [LoadBalancer] floating-network-id or [neutron_defaults] external_svc_net",
+                    ));
+                }
                 if subnet_id.is_none() && network_id.is_none() {
                     notes.push("no external_svc_subnet configured: the floating IP's network must be found online".into());
                 }
                 FloatingIpIntent::Pool {
                     subnet_id,
                     network_id,
+                    subnet_match,
                 }
             }
         }
     })
+}
+
+/// The floating IP's subnet: by id, or by OCCM's name pattern / tags among
+/// the floating network's; the Service's annotations (its class's merged in)
+/// first, then `[LoadBalancer]`'s patterns, then `external_svc_subnet`.
+fn floating_subnet(
+    settings: &Settings,
+    a: &Annotations,
+) -> Result<(Option<String>, Option<FloatingSubnetMatch>), TranslateError> {
+    use annotation::{FLOATING_SUBNET, FLOATING_SUBNET_TAGS};
+    let annotated = FloatingSubnetMatch {
+        name: a.floating_subnet.clone(),
+        tags: a.floating_subnet_tags.clone(),
+    };
+    for (key, part) in [
+        (
+            FLOATING_SUBNET,
+            FloatingSubnetMatch {
+                tags: None,
+                ..annotated.clone()
+            },
+        ),
+        (
+            FLOATING_SUBNET_TAGS,
+            FloatingSubnetMatch {
+                name: None,
+                ..annotated.clone()
+            },
+        ),
+    ] {
+        part.check()
+            .map_err(|e| TranslateError::annotation(key, e))?;
+    }
+    if a.floating_subnet_id.is_some() && !annotated.is_empty() {
+        return Err(TranslateError::annotation(
+            FLOATING_SUBNET,
+            "loadbalancer.openstack.org/floating-subnet-id is given too: set one or the other",
+        ));
+    }
+    if a.floating_subnet_id.is_some() {
+        return Ok((a.floating_subnet_id.clone(), None));
+    }
+    if !annotated.is_empty() {
+        return Ok((None, Some(annotated)));
+    }
+    let lb = &settings.load_balancer;
+    let configured = FloatingSubnetMatch {
+        name: lb.floating_subnet.clone(),
+        tags: lb.floating_subnet_tags.clone(),
+    };
+    if !configured.is_empty() {
+        return Ok((None, Some(configured)));
+    }
+    Ok((settings.neutron_defaults.external_svc_subnet.clone(), None))
 }
 
 /// The Service's namespace/name, validated as Kubernetes names.
@@ -1283,6 +1345,8 @@ struct Annotations {
     subnet_id: Option<String>,
     member_subnet_id: Option<String>,
     floating_subnet_id: Option<String>,
+    floating_subnet: Option<String>,
+    floating_subnet_tags: Option<String>,
     floating_network_id: Option<String>,
     health_monitor: Option<HealthMonitorSettings>,
     listener_options: ListenerOptions,
@@ -1329,7 +1393,15 @@ impl Annotations {
         };
         take(&mut self.subnet_id, &class.subnet_id);
         take(&mut self.member_subnet_id, &class.member_subnet_id);
-        take(&mut self.floating_subnet_id, &class.floating_subnet_id);
+        // The floating subnet is chosen at one level: the Service's own, else its class's.
+        if self.floating_subnet_id.is_none()
+            && self.floating_subnet.is_none()
+            && self.floating_subnet_tags.is_none()
+        {
+            self.floating_subnet_id = class.floating_subnet_id.clone();
+            self.floating_subnet = class.floating_subnet.clone();
+            self.floating_subnet_tags = class.floating_subnet_tags.clone();
+        }
         take(&mut self.floating_network_id, &class.floating_network_id);
         take(&mut self.network_id, &class.network_id);
         Ok(())
@@ -1492,6 +1564,8 @@ impl Annotations {
             subnet_id: id(SUBNET_ID)?,
             member_subnet_id: id(MEMBER_SUBNET_ID)?,
             floating_subnet_id: id(FLOATING_SUBNET_ID)?,
+            floating_subnet: text(FLOATING_SUBNET)?,
+            floating_subnet_tags: text(FLOATING_SUBNET_TAGS)?,
             floating_network_id: id(FLOATING_NETWORK_ID)?,
             health_monitor,
             listener_options: ListenerOptions {

@@ -3267,3 +3267,140 @@ async fn a_sync_collects_gone_services_parts_of_a_shared_load_balancer() {
     );
     assert!(app.floating_ips().await.is_empty(), "a floating IP leaked");
 }
+
+/// OCCM's `floating-subnet` (a name pattern) and `floating-subnet-tags`
+/// choose among the floating network's subnets; a subnet with no address
+/// left gives way to the next match; no match is a 400 before any write.
+#[tokio::test]
+async fn floating_subnets_are_chosen_by_name_pattern_and_tags_among_the_floating_networks() {
+    let app = spawn_app().await;
+    let public = app.cloud_access.public_network.clone();
+    let subnet = |name: &str, cidr: &str, pool: Value| {
+        let (app, public) = (&app, &public);
+        let mut body = json!({"name": name, "network_id": public, "cidr": cidr,
+            "ip_version": 4, "gateway_ip": null, "enable_dhcp": false});
+        if !pool.is_null() {
+            body["allocation_pools"] = pool;
+        }
+        async move {
+            let made = app
+                .cloud(
+                    reqwest::Method::POST,
+                    "/network/v2.0/subnets",
+                    Some(json!({"subnet": body})),
+                )
+                .await;
+            made["subnet"]["id"].as_str().expect("a subnet").to_string()
+        }
+    };
+    // pub-a holds one address, taken by hand; pub-b is tagged.
+    let a = subnet(
+        "pub-a",
+        "198.51.100.0/30",
+        json!([{"start": "198.51.100.1", "end": "198.51.100.1"}]),
+    )
+    .await;
+    let b = subnet("pub-b", "198.51.100.16/28", Value::Null).await;
+    app.cloud(
+        reqwest::Method::PUT,
+        &format!("/network/v2.0/subnets/{b}/tags/svc-lbaas-test"),
+        None,
+    )
+    .await;
+    let taken = app
+        .cloud(
+            reqwest::Method::POST,
+            "/network/v2.0/floatingips",
+            Some(json!({"floatingip": {"floating_network_id": public, "subnet_id": a}})),
+        )
+        .await;
+    assert_eq!(
+        taken["floatingip"]["floating_ip_address"], "198.51.100.1",
+        "{taken}"
+    );
+    let taken_id = taken["floatingip"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+
+    let with = |name: &str, port: u16, annotations: Value| {
+        let mut request = sharing(name, port, None);
+        let mut all = json!({"loadbalancer.openstack.org/floating-network-id": public});
+        if let (Some(m), Value::Object(extra)) = (all.as_object_mut(), annotations) {
+            m.extend(extra);
+        }
+        request["service"]["metadata"]["annotations"] = all;
+        request
+    };
+    let by_name = with(
+        "web",
+        80,
+        json!({"loadbalancer.openstack.org/floating-subnet": "pub-*"}),
+    );
+    let plan = app
+        .send(reqwest::Method::POST, "/v1/plan", Some(by_name.to_string()))
+        .await;
+    assert!(
+        plan.body
+            .to_string()
+            .contains("matching name \\\"pub-*\\\""),
+        "{}",
+        plan.body
+    );
+    let web = app.apply(by_name).await;
+    assert_eq!(web.status, StatusCode::OK, "{}", web.body);
+    assert!(ingress(&web).starts_with("198.51.100."), "{}", web.body);
+    assert_ne!(ingress(&web), "198.51.100.1", "pub-a is full: pub-b's");
+    let tagged = app
+        .apply(with(
+            "api",
+            81,
+            json!({"loadbalancer.openstack.org/floating-subnet-tags": "svc-lbaas-test"}),
+        ))
+        .await;
+    assert_eq!(tagged.status, StatusCode::OK, "{}", tagged.body);
+    assert!(
+        ingress(&tagged).starts_with("198.51.100."),
+        "{}",
+        tagged.body
+    );
+    let before = app.load_balancers().await.len();
+    let none = app
+        .apply(with(
+            "third",
+            82,
+            json!({"loadbalancer.openstack.org/floating-subnet": "~nothing-[0-9]+"}),
+        ))
+        .await;
+    assert_eq!(none.status, StatusCode::BAD_REQUEST, "{}", none.body);
+    assert_eq!(
+        none.body["field"],
+        "service.metadata.annotations[\"loadbalancer.openstack.org/floating-subnet\"]",
+        "{}",
+        none.body
+    );
+    assert_eq!(
+        app.load_balancers().await.len(),
+        before,
+        "nothing was created"
+    );
+
+    for name in ["web", "api"] {
+        app.delete_service(name).await;
+    }
+    app.cloud(
+        reqwest::Method::DELETE,
+        &format!("/network/v2.0/floatingips/{taken_id}"),
+        None,
+    )
+    .await;
+    app.empty_the_cloud().await;
+    for id in [a, b] {
+        app.cloud(
+            reqwest::Method::DELETE,
+            &format!("/network/v2.0/subnets/{id}"),
+            None,
+        )
+        .await;
+    }
+}

@@ -229,6 +229,45 @@ impl Cloud {
         Ok(info)
     }
 
+    /// The subnets of `network_id` that `m` selects (Neutron filters the
+    /// tags, the name pattern is matched here), by name: `(id, name)`.
+    pub async fn matching_subnets(
+        &self,
+        calls: &Calls,
+        network_id: &str,
+        m: &crate::model::FloatingSubnetMatch,
+    ) -> Result<Vec<(String, String)>, OpenStackError> {
+        let filter = m.tag_filter();
+        let mut query = vec![
+            ("network_id", network_id),
+            ("fields", "id"),
+            ("fields", "name"),
+        ];
+        if let Some((key, tags)) = &filter {
+            query.push((key, tags.as_str()));
+        }
+        let list: Option<wire::SubnetList> = self
+            .net_call(
+                calls,
+                Method::GET,
+                ApiPath::of("subnets").query(&query),
+                None,
+            )
+            .await?;
+        let mut found: Vec<(String, String)> = list
+            .unwrap_or_default()
+            .subnets
+            .into_iter()
+            .filter_map(|s| {
+                let name = s.name.unwrap_or_default();
+                m.name_matches(&name)
+                    .then_some((wire::present(&s.id)?, name))
+            })
+            .collect();
+        found.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
+        Ok(found)
+    }
+
     /// Checks that a user-named object exists: `Missing` on a 404. Found ones
     /// are remembered (subnets with their CIDR), so a Service re-applied pays
     /// nothing. Flavors and availability zones are Octavia's: on the legacy

@@ -73,6 +73,11 @@ impl OpenStackError {
         self.status() == Some(409)
     }
 
+    /// Neutron's 409 when a subnet (or network) has no address left.
+    pub fn is_address_exhausted(&self) -> bool {
+        matches!(self, OpenStackError::Api { status: 409, message, .. } if message.contains("No more IP addresses"))
+    }
+
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)
     }

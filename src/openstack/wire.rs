@@ -223,6 +223,20 @@ pub struct SubnetRead {
     pub cidr: Option<String>,
 }
 
+/// `GET /v2.0/subnets?network_id=...&fields=id&fields=name`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SubnetList {
+    pub subnets: Vec<NamedSubnet>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct NamedSubnet {
+    pub id: Option<String>,
+    pub name: Option<String>,
+}
+
 /// `GET /v2.0/networks?router:external=true&fields=id`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]

@@ -195,11 +195,16 @@ pub enum Operation {
         pool: String,
     },
     /// Allocates a floating IP already associated with the VIP port.
+    /// With `subnet_match`, the apply finds the floating network's subnets
+    /// that match before any write (`subnet_id` the first, `more_subnets`
+    /// the others, tried in turn when one has no address left).
     CreateFloatingIp {
         vip_port: Ref,
         subnet_id: Option<String>,
         network_id: Option<String>,
         description: String,
+        subnet_match: Option<Box<crate::model::FloatingSubnetMatch>>,
+        more_subnets: Vec<String>,
     },
     /// `id: None` only offline, where the user's floating IP was not looked up.
     AssociateFloatingIp {
@@ -411,11 +416,16 @@ impl Operation {
                 subnet_id,
                 network_id,
                 description,
+                subnet_match,
+                ..
             } => {
-                let from = match (subnet_id, network_id) {
-                    (Some(s), _) => format!("from subnet {s}"),
-                    (None, Some(n)) => format!("from network {n}"),
-                    (None, None) => "from the external network".to_string(),
+                let from = match (subnet_id, network_id, subnet_match) {
+                    (Some(s), _, _) => format!("from subnet {s}"),
+                    (None, Some(n), Some(m)) => {
+                        format!("from a subnet of network {n} matching {}", m.describe())
+                    }
+                    (None, Some(n), None) => format!("from network {n}"),
+                    (None, None, _) => "from the external network".to_string(),
                 };
                 s(
                     "create",
@@ -1381,6 +1391,7 @@ fn plan_floating_ips(
         FloatingIpIntent::Pool {
             subnet_id,
             network_id,
+            subnet_match,
         } => {
             let usable = |f: &&ObservedFloatingIp| {
                 network_id
@@ -1412,6 +1423,8 @@ fn plan_floating_ips(
                     subnet_id: subnet_id.clone(),
                     network_id: network_id.clone(),
                     description: format!("svc-lbaas: Service {}", desired.service),
+                    subnet_match: subnet_match.clone().map(Box::new),
+                    more_subnets: Vec::new(),
                 }),
             }
         }

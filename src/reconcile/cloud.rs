@@ -6,9 +6,9 @@ use std::collections::HashMap;
 
 use crate::config::Api;
 use crate::model::{
-    DesiredListener, DesiredLoadBalancer, DesiredPool, HealthMonitor, ListenerUpdate, Lookup,
-    Member, MemberSpec, Observed, ObservedFloatingIp, ObservedLoadBalancer, PoolUpdate,
-    ReferenceKind,
+    DesiredListener, DesiredLoadBalancer, DesiredPool, FloatingSubnetMatch, HealthMonitor,
+    ListenerUpdate, Lookup, Member, MemberSpec, Observed, ObservedFloatingIp, ObservedLoadBalancer,
+    PoolUpdate, ReferenceKind,
 };
 use crate::openstack::cloud::SubnetInfo;
 use crate::openstack::octavia::CreatedLoadBalancer;
@@ -317,6 +317,13 @@ pub trait Observing: Send + Sync {
     /// The providers the load-balancing API offers (`None`: unknown).
     async fn providers(&self, calls: &Calls) -> Result<Option<Vec<String>>>;
     async fn subnet(&self, calls: &Calls, id: &str) -> Result<SubnetInfo>;
+    /// The subnets of a network a floating-subnet pattern selects, `(id, name)` by name.
+    async fn matching_subnets(
+        &self,
+        calls: &Calls,
+        network_id: &str,
+        m: &FloatingSubnetMatch,
+    ) -> Result<Vec<(String, String)>>;
     /// `Missing` when a user-named object does not exist.
     async fn require(&self, calls: &Calls, kind: ReferenceKind, id: &str) -> Result<()>;
     /// What exists for a Service: its load balancers (by id hint, owner tags
@@ -350,6 +357,14 @@ impl Observing for Cloud {
     }
     async fn subnet(&self, calls: &Calls, id: &str) -> Result<SubnetInfo> {
         Cloud::subnet(self, calls, id).await
+    }
+    async fn matching_subnets(
+        &self,
+        calls: &Calls,
+        network_id: &str,
+        m: &FloatingSubnetMatch,
+    ) -> Result<Vec<(String, String)>> {
+        Cloud::matching_subnets(self, calls, network_id, m).await
     }
     async fn require(&self, calls: &Calls, kind: ReferenceKind, id: &str) -> Result<()> {
         Cloud::require(self, calls, kind, id).await

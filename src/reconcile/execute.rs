@@ -227,19 +227,38 @@ pub async fn execute(
             vip_port: port,
             subnet_id,
             network_id,
-            description: _,
+            subnet_match,
+            more_subnets,
+            ..
         } => {
             let port = vip_port(port, progress)?;
+            if subnet_match.is_some() && subnet_id.is_none() {
+                return Err(OpenStackError::Precondition(
+                    "the floating subnet was to be found before the first write".into(),
+                ));
+            }
             let network = cloud.floating_network(calls, network_id, subnet_id).await?;
-            cloud
-                .create_floating_ip(
-                    calls,
-                    &network,
-                    &port,
-                    subnet_id,
-                    &crate::names::owner_description(owner),
-                )
-                .await?
+            let description = crate::names::owner_description(owner);
+            // A subnet found by name or tags with no address left: the next one (as OCCM).
+            let mut candidates = vec![subnet_id.clone()];
+            candidates.extend(more_subnets.iter().cloned().map(Some));
+            let last = candidates.len() - 1;
+            let mut created = None;
+            for (i, subnet) in candidates.iter().enumerate() {
+                match cloud
+                    .create_floating_ip(calls, &network, &port, subnet, &description)
+                    .await
+                {
+                    Err(e) if e.is_address_exhausted() && i < last => {
+                        tracing::info!(subnet = ?subnet, "no floating IP left on the subnet: trying the next match");
+                    }
+                    other => {
+                        created = other?;
+                        break;
+                    }
+                }
+            }
+            created
         }
         Operation::AssociateFloatingIp {
             id,

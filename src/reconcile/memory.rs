@@ -979,6 +979,20 @@ impl Observing for InMemoryCloud {
                 .map_err(|_| OpenStackError::Precondition("the in-memory subnet's CIDR".into()))?,
         })
     }
+    /// The in-memory cloud's one floating subnet, `public-subnet`, where the
+    /// pattern takes it.
+    async fn matching_subnets(
+        &self,
+        _: &Calls,
+        _network_id: &str,
+        m: &crate::model::FloatingSubnetMatch,
+    ) -> Result<Vec<(String, String)>> {
+        let public = ("public-subnet".to_string(), "public-subnet".to_string());
+        Ok(m.name_matches(&public.1)
+            .then_some(public)
+            .into_iter()
+            .collect())
+    }
     async fn require(&self, _: &Calls, _kind: ReferenceKind, _id: &str) -> Result<()> {
         Ok(())
     }

@@ -159,6 +159,47 @@ impl Reconciler {
         Ok(progress.deleting)
     }
 
+    /// A floating IP to create from a subnet chosen by name or tags
+    /// (`floating-subnet`, `floating-subnet-tags`): the floating network's
+    /// subnets that match, read before any write; none is a 400 naming the
+    /// annotation, so nothing is half-created.
+    async fn find_floating_subnets(
+        &self,
+        calls: &Calls,
+        ops: &mut [plan::Operation],
+    ) -> Result<(), ReconcileError> {
+        for op in ops.iter_mut() {
+            let plan::Operation::CreateFloatingIp {
+                subnet_id,
+                network_id: Some(network),
+                subnet_match: Some(m),
+                more_subnets,
+                ..
+            } = op
+            else {
+                continue;
+            };
+            if subnet_id.is_some() {
+                continue;
+            }
+            let found = self.cloud.matching_subnets(calls, network, m).await?;
+            let mut ids = found.into_iter().map(|(id, _)| id);
+            let Some(first) = ids.next() else {
+                return Err(crate::translate::TranslateError::annotation(
+                    translate::annotation::FLOATING_SUBNET,
+                    format!(
+                        "no subnet of the floating network {network} matches {} (a class's or [LoadBalancer]'s when the Service names none)",
+                        m.describe()
+                    ),
+                )
+                .into());
+            };
+            *subnet_id = Some(first);
+            *more_subnets = ids.collect();
+        }
+        Ok(())
+    }
+
     /// What the cloud offers, from its API version (read once by the client).
     async fn capabilities(&self, calls: &Calls) -> Result<plan::Capabilities, OpenStackError> {
         let minor = self.cloud.octavia_minor(calls).await?;
@@ -494,7 +535,8 @@ impl Reconciler {
         round: &mut usize,
     ) -> Result<(), ReconcileError> {
         loop {
-            let ops = plan::plan(translation, observed, self.capabilities(calls).await?)?;
+            let mut ops = plan::plan(translation, observed, self.capabilities(calls).await?)?;
+            self.find_floating_subnets(calls, &mut ops).await?;
             // The survivor: observe lists the oldest first.
             progress.load_balancer = observed
                 .load_balancers

@@ -578,7 +578,7 @@ pub fn router() -> Router<Arc<SimState>> {
             get(show_network).delete(delete_network),
         )
         .route("/v2.0/subnets", get(list_subnets).post(create_subnet))
-        .route("/v2.0/subnets/{id}", get(show_subnet))
+        .route("/v2.0/subnets/{id}", get(show_subnet).delete(delete_subnet))
         .route("/v2.0/ports", get(list_ports).post(create_port))
         .route(
             "/v2.0/ports/{id}",
@@ -823,6 +823,20 @@ async fn delete_network(State(s): State<Arc<SimState>>, Path(id): Path<String>) 
         }
         n.networks.retain(|x| x.id != id);
         n.subnets.retain(|x| x.network_id != id);
+        Ok((StatusCode::NO_CONTENT, Value::Null))
+    });
+    respond(N, result)
+}
+
+async fn delete_subnet(State(s): State<Arc<SimState>>, Path(id): Path<String>) -> Response {
+    let mut cloud = s.cloud();
+    let n = &mut cloud.neutron;
+    let result = n.subnet(&id).map(|_| ()).and_then(|()| {
+        // Neutron refuses while an address is allocated from it (a router's too).
+        if n.ports.iter().any(|p| p.fixed_ips.iter().any(|(s, _)| *s == id)) {
+            return Err(ApiError::conflict("SubnetInUse", format!("Unable to complete operation on subnet {id}: One or more ports have an IP allocation from this subnet.")));
+        }
+        n.subnets.retain(|x| x.id != id);
         Ok((StatusCode::NO_CONTENT, Value::Null))
     });
     respond(N, result)

@@ -419,7 +419,8 @@ fn load_balancer_type_without_ip_uses_the_pool_method() {
         d.floating_ip,
         FloatingIpIntent::Pool {
             subnet_id: Some("public-subnet".into()),
-            network_id: None
+            network_id: None,
+            subnet_match: None,
         }
     );
 }
@@ -617,7 +618,8 @@ fn every_annotation_is_honoured() {
         d.floating_ip,
         FloatingIpIntent::Pool {
             subnet_id: Some("5b0e0000-0000-4000-8000-000000000004".into()),
-            network_id: Some("4e70e000-0000-4000-8000-000000000005".into())
+            network_id: Some("4e70e000-0000-4000-8000-000000000005".into()),
+            subnet_match: None,
         }
     );
     assert_eq!(
@@ -726,7 +728,8 @@ fn kuryr_conf_timeouts_and_floating_network_are_defaults_the_annotations_overrid
         d.floating_ip,
         FloatingIpIntent::Pool {
             subnet_id: None,
-            network_id: Some("public-net".into())
+            network_id: Some("public-net".into()),
+            subnet_match: None,
         }
     );
     let d = with(&annotated(&[(TIMEOUT_CLIENT_DATA, "7000")]));
@@ -739,7 +742,8 @@ fn kuryr_conf_timeouts_and_floating_network_are_defaults_the_annotations_overrid
         d.floating_ip,
         FloatingIpIntent::Pool {
             subnet_id: Some("public-subnet".into()),
-            network_id: None
+            network_id: None,
+            subnet_match: None,
         }
     );
 }
@@ -806,7 +810,8 @@ fn a_load_balancer_class_gives_its_subnets_where_the_annotations_name_none() {
         d.floating_ip,
         FloatingIpIntent::Pool {
             subnet_id: Some("class-public-subnet".into()),
-            network_id: None
+            network_id: None,
+            subnet_match: None,
         }
     );
     assert_eq!(
@@ -1383,4 +1388,103 @@ fn a_thousand_ports_and_the_endpoint_limits_are_served_and_one_more_is_refused()
         err(&web(json!({"ports": ports})), backends(&at_limit)).field_path(),
         "endpoints"
     );
+}
+
+#[test]
+fn floating_subnet_patterns_and_tags_choose_among_the_floating_networks_subnets() {
+    use annotation::*;
+    let mut s = settings();
+    s.neutron_defaults.external_svc_subnet = None;
+    s.neutron_defaults.external_svc_net = Some("public-net".into());
+    let pool =
+        |svc: &Service, s: &Settings| match desired(translate(s, svc, None).expect("translates"))
+            .floating_ip
+        {
+            FloatingIpIntent::Pool {
+                subnet_id,
+                subnet_match,
+                network_id,
+            } => (subnet_id, subnet_match, network_id),
+            other => panic!("a pool floating IP, not {other:?}"),
+        };
+    let m = |name: Option<&str>, tags: Option<&str>| {
+        Some(FloatingSubnetMatch {
+            name: name.map(str::to_string),
+            tags: tags.map(str::to_string),
+        })
+    };
+    // The Service's own pattern and tags, on the floating network.
+    let (id, got, net) = pool(
+        &annotated(&[(FLOATING_SUBNET, "pub-*"), (FLOATING_SUBNET_TAGS, "&a,b")]),
+        &s,
+    );
+    assert_eq!(
+        (id, got, net.as_deref()),
+        (None, m(Some("pub-*"), Some("&a,b")), Some("public-net"))
+    );
+    // [LoadBalancer]'s when the Service names no floating subnet; an id annotated wins.
+    s.load_balancer.floating_subnet = Some("~ext-[0-9]+".into());
+    assert_eq!(pool(&annotated(&[]), &s).1, m(Some("~ext-[0-9]+"), None));
+    let id = "8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a84";
+    assert_eq!(
+        pool(&annotated(&[(FLOATING_SUBNET_ID, id)]), &s),
+        (Some(id.to_string()), None, None)
+    );
+    // Both at once, a bad pattern, and no floating network: 400s naming the annotation.
+    for (pairs, named, says) in [
+        (
+            vec![(FLOATING_SUBNET_ID, id), (FLOATING_SUBNET, "pub-*")],
+            FLOATING_SUBNET,
+            "floating-subnet-id is given too",
+        ),
+        (
+            vec![(FLOATING_SUBNET, "~pub-(")],
+            FLOATING_SUBNET,
+            "not a valid pattern",
+        ),
+        (
+            vec![(FLOATING_SUBNET_TAGS, "a,,b")],
+            FLOATING_SUBNET_TAGS,
+            "comma-separated",
+        ),
+    ] {
+        let e = translate(&s, &annotated(&pairs), None).expect_err("refused");
+        assert!(
+            matches!(&e, TranslateError::Annotation { annotation, .. } if annotation == named),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains(says), "{e}");
+    }
+    s.neutron_defaults.external_svc_net = None;
+    let e = translate(&s, &annotated(&[(FLOATING_SUBNET, "pub-*")]), None).expect_err("no network");
+    assert!(e.to_string().contains("floating-network-id"), "{e}");
+}
+
+#[test]
+fn a_floating_subnet_match_is_occms_glob_regexp_negation_and_tag_filter() {
+    let m = |name: &str| FloatingSubnetMatch {
+        name: Some(name.into()),
+        tags: None,
+    };
+    assert!(m("pub-*").name_matches("pub-a") && !m("pub-*").name_matches("xpub-a"));
+    assert!(m("pub-?").name_matches("pub-1") && !m("pub-?").name_matches("pub-12"));
+    assert!(
+        m("a.b").name_matches("a.b") && !m("a.b").name_matches("axb"),
+        "a glob's dot is a dot"
+    );
+    assert!(m("~pub-[0-9]+").name_matches("pub-42") && !m("~pub-[0-9]+").name_matches("pub-42x"));
+    assert!(m("!pub-*").name_matches("private") && !m("!pub-*").name_matches("pub-a"));
+    assert!(m("!~p.*").name_matches("x") && !m("!~p.*").name_matches("pq"));
+    let tags = |t: &str| {
+        FloatingSubnetMatch {
+            name: None,
+            tags: Some(t.into()),
+        }
+        .tag_filter()
+    };
+    assert_eq!(tags("a, b"), Some(("tags-any", "a,b".to_string())));
+    assert_eq!(tags("&a,b"), Some(("tags", "a,b".to_string())));
+    assert_eq!(tags("!a,b"), Some(("not-tags", "a,b".to_string())));
+    assert_eq!(tags("!&a,b"), Some(("not-tags-any", "a,b".to_string())));
+    assert!(m("").check().is_err() && m("~(").check().is_err() && m("pub-(").check().is_ok());
 }
