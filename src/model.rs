@@ -237,6 +237,11 @@ pub struct Vip {
     /// picks the subnet, unless one is named, and the address).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network_id: Option<String>,
+    /// `loadbalancer.openstack.org/port-id`: an existing Neutron port as
+    /// the VIP (its address, subnet and network; Octavia leaves it when the
+    /// load balancer goes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port_id: Option<String>,
 }
 
 /// How the Service gets its external address.
@@ -409,6 +414,9 @@ pub struct Lookup<'a> {
     pub user_address: Option<std::net::Ipv4Addr>,
     /// Every pool's members too.
     pub members: bool,
+    /// `port-id`: the floating IPs on that port too (the VIP's before the
+    /// load balancer exists).
+    pub vip_port: Option<&'a str>,
     /// The load balancers it shares too (by its sharer tag): one more read,
     /// for removals and Endpoints-only changes, which carry no annotations.
     pub shared: bool,
@@ -424,6 +432,7 @@ impl<'a> Lookup<'a> {
             id_hint: None,
             user_address: None,
             members: true,
+            vip_port: None,
             shared: false,
         }
     }
@@ -664,6 +673,7 @@ pub struct MemberSpec {
 pub enum ReferenceKind {
     Subnet,
     Network,
+    Port,
     Flavor,
     AvailabilityZone,
 }
@@ -673,6 +683,7 @@ impl ReferenceKind {
         match self {
             ReferenceKind::Subnet => "subnet",
             ReferenceKind::Network => "network",
+            ReferenceKind::Port => "port",
             ReferenceKind::Flavor => "flavor",
             ReferenceKind::AvailabilityZone => "availability zone",
         }

@@ -10,6 +10,10 @@ use crate::model::{ListenerProtocol, ServiceRef};
 /// Octavia's and Neutron's limit for names and for each tag.
 pub const MAX_NAME_LEN: usize = 255;
 
+/// The tag on a load balancer whose VIP port is the user's (`port-id`):
+/// the floating IP the user bound to it is theirs, left bound on removal.
+pub const USER_PORT_TAG: &str = "svc-lbaas-user-port";
+
 /// The tag every resource this tool creates carries.
 pub const TOOL_TAG: &str = "svc-lbaas";
 const CLUSTER_TAG_PREFIX: &str = "svc-lbaas-cluster:";

@@ -56,6 +56,8 @@ pub mod annotation {
     pub const CLASS: &str = "loadbalancer.openstack.org/class";
     /// OCCM's: the VIP's network.
     pub const NETWORK_ID: &str = "loadbalancer.openstack.org/network-id";
+    /// OCCM's: an existing Neutron port as the VIP.
+    pub const PORT_ID: &str = "loadbalancer.openstack.org/port-id";
     /// OCCM's: the status names this hostname instead of the address.
     pub const HOSTNAME: &str = "loadbalancer.openstack.org/hostname";
     /// `"true"`: take over the load balancer OCCM or kuryr-kubernetes made
@@ -91,6 +93,7 @@ pub fn references(service: &Service) -> Result<Vec<Reference>, TranslateError> {
             a.floating_network_id,
         ),
         (NETWORK_ID, ReferenceKind::Network, a.network_id),
+        (PORT_ID, ReferenceKind::Port, a.port_id),
         (FLAVOR_ID, ReferenceKind::Flavor, a.flavor_id),
         (
             AVAILABILITY_ZONE,
@@ -245,7 +248,13 @@ pub fn translate(
     let uid = service.metadata.uid.as_deref();
     Ok(Translation::LoadBalancer(Box::new(DesiredLoadBalancer {
         name: names::load_balancer_name(&service_ref),
-        tags: names::load_balancer_tags(&settings.cluster.name, &service_ref, uid),
+        tags: {
+            let mut tags = names::load_balancer_tags(&settings.cluster.name, &service_ref, uid);
+            if vip.port_id.is_some() {
+                tags.push(names::USER_PORT_TAG.to_string());
+            }
+            tags
+        },
         owner_tags,
         service: service_ref,
         vip,
@@ -503,6 +512,24 @@ fn vips(
             .clone()
             .or_else(|| defaults.service_subnet.clone()),
     };
+    // A VIP port named (OCCM's port-id): the port's address, subnet and
+    // network, whatever else is set, as OCCM sends it.
+    if let Some(port) = &annotations.port_id {
+        notes.push(format!(
+            "{}: the VIP is port {port}, with its address",
+            annotation::PORT_ID
+        ));
+        return Ok((
+            family,
+            Vip {
+                address: None,
+                subnet_id: None,
+                network_id: None,
+                port_id: Some(port.clone()),
+            },
+            Vec::new(),
+        ));
+    }
     // A VIP network named (OCCM's network-id): Neutron picks the address on
     // it, in the subnet named if one is, and no setting's subnet applies.
     if let Some(network) = &annotations.network_id {
@@ -516,6 +543,7 @@ fn vips(
                 address: None,
                 subnet_id: annotations.subnet_id.clone(),
                 network_id: Some(network.clone()),
+                port_id: None,
             },
             Vec::new(),
         ));
@@ -544,6 +572,7 @@ fn vips(
                 address: from_cluster_ip.then_some(*second),
                 subnet_id: family_subnet(IpFamily::of(second)),
                 network_id: None,
+                port_id: None,
             });
         } else {
             notes.push(format!(
@@ -557,6 +586,7 @@ fn vips(
             address: vip_address,
             subnet_id: vip_subnet,
             network_id: None,
+            port_id: None,
         },
         additional_vips,
     ))
@@ -1358,6 +1388,7 @@ struct Annotations {
     hostname: Option<String>,
     class: Option<String>,
     network_id: Option<String>,
+    port_id: Option<String>,
 }
 
 impl Annotations {
@@ -1587,6 +1618,7 @@ impl Annotations {
             internal: d.internal_lb || flag(INTERNAL)?.unwrap_or(false),
             class: text(CLASS)?,
             network_id: id(NETWORK_ID)?.or_else(|| d.network_id.clone()),
+            port_id: id(PORT_ID)?,
             hostname: match text(HOSTNAME)? {
                 Some(h) if !names::is_dns_name(&h) => {
                     return Err(TranslateError::annotation(

@@ -3404,3 +3404,105 @@ async fn floating_subnets_are_chosen_by_name_pattern_and_tags_among_the_floating
         .await;
     }
 }
+
+/// OCCM's `port-id`: a Neutron port the user made is the VIP (its address);
+/// a floating IP the user bound to it is the Service's and stays theirs; the
+/// port outlives the load balancer.
+#[tokio::test]
+async fn a_users_port_is_the_vip_and_outlives_the_load_balancer() {
+    let app = spawn_app().await;
+    let port = app
+        .cloud(
+            reqwest::Method::POST,
+            "/network/v2.0/ports",
+            Some(
+                json!({"port": {"network_id": app.cloud_access.service_network, "name": "my-vip"}}),
+            ),
+        )
+        .await;
+    let port_id = port["port"]["id"].as_str().expect("a port").to_string();
+    let address = port["port"]["fixed_ips"][0]["ip_address"]
+        .as_str()
+        .expect("an address")
+        .to_string();
+    let with_port = |name: &str| {
+        let mut request = sharing(name, 80, None);
+        request["service"]["metadata"]["annotations"] =
+            json!({"loadbalancer.openstack.org/port-id": port_id});
+        request
+    };
+    // No floating IP on it: one of ours, on the user's port.
+    let a = app.apply(with_port("web")).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(
+        a.body["loadBalancer"]["vipAddress"],
+        address.as_str(),
+        "{}",
+        a.body
+    );
+    let lb = app
+        .load_balancer(a.body["loadBalancer"]["id"].as_str().unwrap_or(""))
+        .await;
+    assert_eq!(lb["vip_port_id"], port_id.as_str(), "{lb}");
+    assert_eq!(a.body["floatingIp"]["method"], "pool", "{}", a.body);
+    let again = app.apply(with_port("web")).await;
+    assert_eq!(again.body["action"], "unchanged", "{}", again.body);
+    app.delete_service("web").await;
+    for _ in 0..600 {
+        if app.load_balancers().await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(app.floating_ips().await.is_empty(), "ours went");
+    let kept = app
+        .cloud(
+            reqwest::Method::GET,
+            &format!("/network/v2.0/ports/{port_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        kept["port"]["id"],
+        port_id.as_str(),
+        "the user's port stays: {kept}"
+    );
+
+    // The user's floating IP on it: the Service's address, never touched.
+    let fip = app
+        .cloud(
+            reqwest::Method::POST,
+            "/network/v2.0/floatingips",
+            Some(json!({"floatingip": {"floating_network_id": app.cloud_access.public_network, "port_id": port_id}})),
+        )
+        .await;
+    let fip_address = fip["floatingip"]["floating_ip_address"]
+        .as_str()
+        .expect("an address")
+        .to_string();
+    let b = app.apply(with_port("api")).await;
+    assert_eq!(b.status, StatusCode::OK, "{}", b.body);
+    assert_eq!(ingress(&b), fip_address, "{}", b.body);
+    assert_eq!(app.floating_ips().await.len(), 1, "nothing allocated");
+    app.delete_service("api").await;
+    for _ in 0..600 {
+        if app.load_balancers().await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let fips = app.floating_ips().await;
+    assert_eq!(fips.len(), 1, "{fips:?}");
+    assert_eq!(
+        fips[0]["port_id"],
+        port_id.as_str(),
+        "still bound to the user's port"
+    );
+    app.empty_the_cloud().await;
+    app.cloud(
+        reqwest::Method::DELETE,
+        &format!("/network/v2.0/ports/{port_id}"),
+        None,
+    )
+    .await;
+}

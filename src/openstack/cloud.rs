@@ -302,6 +302,12 @@ impl Cloud {
                     .query(&[("fields", "id")]);
                 self.net_send(calls, Method::GET, path, None).await
             }
+            (ReferenceKind::Port, _) => {
+                let path = ApiPath::of("ports")
+                    .id("port id", id)?
+                    .query(&[("fields", "id")]);
+                self.net_send(calls, Method::GET, path, None).await
+            }
             (ReferenceKind::Flavor, Api::Octavia) => {
                 let path = ApiPath::of("flavors")
                     .id("flavor id", id)?

@@ -56,6 +56,7 @@ impl Cloud {
             id_hint,
             user_address,
             members,
+            vip_port,
             shared,
         } = lookup;
         let sharer = crate::names::sharer_tag(owner_tags);
@@ -77,13 +78,29 @@ impl Cloud {
                 _ => Ok(None),
             }
         };
+        // A VIP port of the user's: its floating IPs (a user's one is kept).
+        let on_port = async {
+            match vip_port {
+                Some(p) => {
+                    let path = ApiPath::of("floatingips").query(&[("port_id", p)]);
+                    self.floating_ips(calls, path).await
+                }
+                None => Ok(Vec::new()),
+            }
+        };
         // Round one: the load balancers and this Service's floating IPs.
-        let (mut found, mut floating_ips, others, joined) = tokio::try_join!(
+        let (mut found, mut floating_ips, others, joined, on_port) = tokio::try_join!(
             self.find_load_balancers(calls, name, id_hint),
             self.floating_ips(calls, ours),
             others,
             joined,
+            on_port,
         )?;
+        for f in on_port {
+            if !floating_ips.iter().any(|o| o.id == f.id) {
+                floating_ips.push(f);
+            }
+        }
         let others = others.into_iter().flatten().chain(joined);
         for lb in others.flat_map(|l| l.loadbalancers) {
             if !found.iter().any(|f| f.id == lb.id) {
@@ -105,7 +122,11 @@ impl Cloud {
                 "PENDING_DELETE" | "DELETED" => {}
                 _ => {
                     // Round two: its tree and the floating IPs on its VIP port.
-                    let port = observed.vip_port_id.clone();
+                    // The user's port's were read in round one.
+                    let port = observed
+                        .vip_port_id
+                        .clone()
+                        .filter(|p| Some(p.as_str()) != vip_port);
                     let bound = async {
                         match &port {
                             Some(p) => {

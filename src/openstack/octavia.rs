@@ -537,6 +537,7 @@ impl Cloud {
             name: d.name.clone(),
             vip_subnet_id: d.vip.subnet_id.clone(),
             vip_network_id: d.vip.network_id.clone(),
+            vip_port_id: d.vip.port_id.clone(),
             vip_address: d.vip.address.map(|a| a.to_string()),
             provider: d.provider.clone(),
             flavor_id: d.flavor_id.clone(),

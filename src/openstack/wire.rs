@@ -47,6 +47,8 @@ pub struct LoadBalancerCreate {
     #[serde(skip_serializing_if = "no")]
     pub vip_address: Option<String>,
     #[serde(skip_serializing_if = "no")]
+    pub vip_port_id: Option<String>,
+    #[serde(skip_serializing_if = "no")]
     pub provider: Option<String>,
     #[serde(skip_serializing_if = "no")]
     pub flavor_id: Option<String>,

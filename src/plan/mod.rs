@@ -634,6 +634,13 @@ pub fn plan_removal(
         .iter()
         .filter_map(|lb| lb.vip_port_id.as_deref())
         .collect();
+    // A user's VIP port (port-id) outlives the load balancer with the
+    // floating IP the user bound to it.
+    let user_ports: HashSet<&str> = owned
+        .iter()
+        .filter(|lb| lb.tags.iter().any(|t| t == crate::names::USER_PORT_TAG))
+        .filter_map(|lb| lb.vip_port_id.as_deref())
+        .collect();
     let mut fip_ops = Vec::new();
     for fip in unique_floating_ips(observed) {
         let port = fip.port_id.as_deref();
@@ -641,7 +648,7 @@ pub fn plan_removal(
             // A shared load balancer's stays with it.
             continue;
         }
-        let bound = port.is_some_and(|p| vip_ports.contains(p));
+        let bound = port.is_some_and(|p| vip_ports.contains(p) && !user_ports.contains(p));
         if is_owned(&fip.tags, owner_tags) {
             if !keep_floating_ip {
                 fip_ops.push(delete_fip(fip));
@@ -697,6 +704,12 @@ fn api_name(caps: Capabilities) -> &'static str {
 
 fn check_capabilities(desired: &DesiredLoadBalancer, caps: Capabilities) -> Result<(), PlanError> {
     let api = api_name(caps);
+    if !caps.octavia_protocols && desired.vip.port_id.is_some() {
+        return Err(PlanError::Unsupported {
+            what: "a VIP port (loadbalancer.openstack.org/port-id)".into(),
+            api,
+        });
+    }
     for l in &desired.listeners {
         if !caps.octavia_protocols {
             use crate::model::{HealthMonitorType, ListenerProtocol, PoolProtocol};
@@ -842,7 +855,11 @@ pub fn plan_load_balancer(
                 additional_vips: caps.additional_vips,
             });
             lb_ref = Ref::planned(&desired.name);
-            vip_port = Ref::planned(&desired.name);
+            // A user's port (port-id) is known before the load balancer is.
+            vip_port = match &desired.vip.port_id {
+                Some(p) => Ref::existing(p, &desired.name),
+                None => Ref::planned(&desired.name),
+            };
             if !caps.fully_populated_create {
                 for listener in &desired.listeners {
                     create_listener(listener, caps, &lb_ref, &mut tree_ops);
@@ -882,7 +899,15 @@ fn needs_recreate(
                 .iter()
                 .filter_map(|v| v.address)
                 .any(|a| !lb.additional_vips.contains(&a)));
-    vip_differs
+    // A VIP port named: that port, whatever its address.
+    let port_differs = desired
+        .vip
+        .port_id
+        .as_ref()
+        .is_some_and(|p| lb.vip_port_id.as_ref() != Some(p));
+    let vip_differs = vip_differs && desired.vip.port_id.is_none();
+    port_differs
+        || vip_differs
         || additional_differs
         || (!adopted && differs(&desired.vip.subnet_id, &lb.vip_subnet_id))
         || (!adopted && differs(&desired.vip.network_id, &lb.vip_network_id))
@@ -1364,6 +1389,19 @@ fn plan_floating_ips(
         (FloatingIpIntent::User { .. }, FloatingIpLookup::Found(f)) => Some(f.id.as_str()),
         _ => None,
     };
+    // A VIP port of the user's (port-id) keeps the floating IP the user bound
+    // to it, as OCCM does: it is the Service's, nothing is allocated.
+    let users_port = desired.vip.port_id.is_some() && vip_port.id == desired.vip.port_id;
+    if users_port
+        && matches!(desired.floating_ip, FloatingIpIntent::Pool { .. })
+        && fips.iter().any(|f| !is_owned(&f.tags, owner) && bound(f))
+    {
+        for fip in fips.iter().filter(|f| is_owned(&f.tags, owner)) {
+            removals.push(delete_fip(fip));
+        }
+        ops.extend(removals);
+        return Ok(());
+    }
     // Unowned floating IPs on our VIP that are not the wanted one: disassociate.
     for fip in &fips {
         if !is_owned(&fip.tags, owner) && bound(fip) && Some(fip.id.as_str()) != user_id {

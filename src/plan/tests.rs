@@ -1145,3 +1145,29 @@ fn a_provider_change_re_creates_the_load_balancer_and_keeps_its_floating_ip() {
     assert_eq!(cloud.floating_ips.len(), 1);
     assert_eq!(cloud.floating_ips[0].id, fip.id);
 }
+
+#[test]
+fn a_vip_port_named_keeps_its_load_balancer_until_the_port_changes_and_is_octavias_only() {
+    let port = "8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a85";
+    let t = translation(
+        spec("LoadBalancer"),
+        json!({"loadbalancer.openstack.org/port-id": port}),
+        None,
+    );
+    let mut cloud = MemoryCloud::new();
+    converge(&mut cloud, &t, Capabilities::OCTAVIA);
+    // The in-memory cloud makes its own port: as if the user's were another.
+    assert!(
+        kinds(&plan(&t, &observe(&cloud, &t), Capabilities::OCTAVIA).unwrap())
+            .contains(&"delete loadbalancer shop/web".to_string())
+    );
+    cloud.load_balancers[0].vip_port_id = Some(port.into());
+    cloud.floating_ips[0].port_id = Some(port.into());
+    assert!(
+        plan(&t, &observe(&cloud, &t), Capabilities::OCTAVIA)
+            .unwrap()
+            .is_empty()
+    );
+    let e = plan(&t, &Observed::default(), Capabilities::NEUTRON_LBAAS).unwrap_err();
+    assert!(e.to_string().contains("port-id"), "{e}");
+}

@@ -84,6 +84,7 @@ impl MemoryCloud {
             adoptable,
             id_hint,
             user_address,
+            vip_port,
             shared,
             ..
         } = lookup;
@@ -99,16 +100,17 @@ impl MemoryCloud {
             })
             .cloned()
             .collect();
-        let ports: Vec<&String> = load_balancers
+        let ports: Vec<&str> = load_balancers
             .iter()
-            .filter_map(|lb| lb.vip_port_id.as_ref())
+            .filter_map(|lb| lb.vip_port_id.as_deref())
+            .chain(vip_port)
             .collect();
         let floating_ips = self
             .floating_ips
             .iter()
             .filter(|f| {
                 is_owned(&f.tags, owner_tags)
-                    || f.port_id.as_ref().is_some_and(|p| ports.contains(&p))
+                    || f.port_id.as_deref().is_some_and(|p| ports.contains(&p))
             })
             .cloned()
             .collect();

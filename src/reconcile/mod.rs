@@ -263,8 +263,9 @@ impl Reconciler {
         };
         let Some(subnet) = subnet else {
             // A VIP network alone (network-id): Neutron picks the subnet.
-            let network =
-                matches!(&first, Translation::LoadBalancer(d) if d.vip.network_id.is_some());
+            // A VIP network (network-id) or port (port-id) alone: Neutron's subnet.
+            let network = matches!(&first, Translation::LoadBalancer(d)
+                if d.vip.network_id.is_some() || d.vip.port_id.is_some());
             if online && matches!(first, Translation::LoadBalancer(_)) && !network {
                 // Octavia would answer a 400 about the VIP; say what to configure instead.
                 return Err(OpenStackError::Config(
@@ -338,6 +339,10 @@ impl Reconciler {
             id_hint: hint.as_deref(),
             user_address: user,
             members,
+            vip_port: match translation {
+                Translation::LoadBalancer(d) => d.vip.port_id.as_deref(),
+                Translation::Skip { .. } => None,
+            },
             // A removal carries no annotation naming a shared load balancer.
             shared: matches!(translation, Translation::Skip { .. }),
         };

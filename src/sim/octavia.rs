@@ -138,6 +138,9 @@ pub struct LoadBalancer {
     meta: Meta,
     pub vip_address: IpAddr,
     pub vip_port_id: String,
+    /// Octavia made the VIP port (not given as `vip_port_id`): it goes with
+    /// the load balancer; a user's port stays.
+    vip_port_owned: bool,
     vip_subnet_id: String,
     vip_network_id: String,
     additional_vips: Vec<(String, IpAddr)>,
@@ -237,7 +240,7 @@ impl Octavia {
             for lb in self
                 .load_balancers
                 .iter()
-                .filter(|lb| gone.contains(&lb.meta.id))
+                .filter(|lb| gone.contains(&lb.meta.id) && lb.vip_port_owned)
             {
                 neutron.delete_port(&lb.vip_port_id);
             }
@@ -1351,10 +1354,29 @@ async fn create_lb(State(s): Sim, Extension(api): Api, body: Bytes) -> Response 
         };
             let mut cloud = s.cloud();
             let super::Cloud { neutron, octavia } = &mut *cloud;
+            // A port given: its network, subnet and address.
+            let user_port = match b.string("vip_port_id")? {
+                Some(id) => {
+                    let port = neutron.port(&id).map_err(|_| {
+                        ApiError::bad_request(format!("Validation failure: Port {id} not found."))
+                    })?;
+                    let (sub, address) = port.fixed_ips.first().cloned().ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "Validation failure: Port {id} has no fixed IP."
+                        ))
+                    })?;
+                    Some((port.id.clone(), port.network_id.clone(), sub, address))
+                }
+                None => None,
+            };
             let (network_id, subnet_id) = match (
                 b.string("vip_subnet_id")?,
                 b.string("vip_network_id")?,
             ) {
+                _ if user_port.is_some() => user_port
+                    .as_ref()
+                    .map(|(_, net, sub, _)| (net.clone(), sub.clone()))
+                    .unwrap_or_default(),
                 (Some(sub), _) => {
                     let subnet = neutron.subnet(&sub).map_err(|_| {
                         ApiError::bad_request(format!(
@@ -1471,15 +1493,18 @@ async fn create_lb(State(s): Sim, Extension(api): Api, body: Bytes) -> Response 
             // Everything is valid: the VIP port (and only then the objects).
             let meta = Meta::new(&b)?;
             let lb_id = meta.id.clone();
-            let port = neutron.create_port(
-                &network_id,
-                Some(&subnet_id),
-                vip_address,
-                &format!("octavia-lb-{lb_id}"),
-                "Octavia",
-                &format!("lb-{lb_id}"),
-                "",
-            )?;
+            let port = match &user_port {
+                Some((id, ..)) => neutron.port(id)?.clone(),
+                None => neutron.create_port(
+                    &network_id,
+                    Some(&subnet_id),
+                    vip_address,
+                    &format!("octavia-lb-{lb_id}"),
+                    "Octavia",
+                    &format!("lb-{lb_id}"),
+                    "",
+                )?,
+            };
             let mut additional_vips = Vec::new();
             for (sub, ip) in additional {
                 match neutron.allocate(&sub, ip, false) {
@@ -1490,7 +1515,9 @@ async fn create_lb(State(s): Sim, Extension(api): Api, body: Bytes) -> Response 
                         additional_vips.push((sub, a));
                     }
                     Err(e) => {
-                        neutron.delete_port(&port.id);
+                        if user_port.is_none() {
+                            neutron.delete_port(&port.id);
+                        }
                         return Err(e);
                     }
                 }
@@ -1499,6 +1526,7 @@ async fn create_lb(State(s): Sim, Extension(api): Api, body: Bytes) -> Response 
                 meta,
                 vip_address: port.fixed_ips[0].1,
                 vip_port_id: port.id.clone(),
+                vip_port_owned: user_port.is_none(),
                 vip_subnet_id: subnet_id,
                 vip_network_id: network_id,
                 additional_vips,

@@ -408,6 +408,7 @@ fn dual_stack_members_follow_the_vip_family_and_the_second_family_is_noted() {
             address: Some(ip("fd00:10:2::42")),
             subnet_id: Some("service-subnet-v6".into()),
             network_id: None,
+            port_id: None,
         }]
     );
 }
@@ -888,7 +889,8 @@ fn a_network_id_puts_the_vip_on_that_network_and_lets_neutron_pick_it() {
         Vip {
             address: None,
             subnet_id: None,
-            network_id: Some(net.into())
+            network_id: Some(net.into()),
+            port_id: None,
         }
     );
     // Both given, both are sent (as OCCM sends them).
@@ -1487,4 +1489,40 @@ fn a_floating_subnet_match_is_occms_glob_regexp_negation_and_tag_filter() {
     assert_eq!(tags("!a,b"), Some(("not-tags", "a,b".to_string())));
     assert_eq!(tags("!&a,b"), Some(("not-tags-any", "a,b".to_string())));
     assert!(m("").check().is_err() && m("~(").check().is_err() && m("pub-(").check().is_ok());
+}
+
+#[test]
+fn port_id_makes_a_users_port_the_vip_whatever_else_names_one() {
+    use annotation::*;
+    let port = "8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a85";
+    let d = desired(
+        translate(
+            &settings(),
+            &annotated(&[
+                (PORT_ID, port),
+                (SUBNET_ID, "8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a86"),
+            ]),
+            None,
+        )
+        .expect("translates"),
+    );
+    assert_eq!(d.vip.port_id.as_deref(), Some(port));
+    assert_eq!((d.vip.address, d.vip.subnet_id.as_deref()), (None, None));
+    assert!(d.tags.iter().any(|t| t == crate::names::USER_PORT_TAG));
+    assert!(
+        !lb(&web(json!({"type": "LoadBalancer"})), None)
+            .tags
+            .iter()
+            .any(|t| t == crate::names::USER_PORT_TAG)
+    );
+    let e = translate(&settings(), &annotated(&[(PORT_ID, "../ports")]), None).expect_err("an id");
+    assert!(
+        matches!(&e, TranslateError::Annotation { annotation, .. } if annotation == PORT_ID),
+        "{e:?}"
+    );
+    let refs = references(&annotated(&[(PORT_ID, port)])).expect("references");
+    assert!(
+        refs.iter()
+            .any(|r| r.kind == ReferenceKind::Port && r.id == port)
+    );
 }
