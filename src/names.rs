@@ -140,6 +140,13 @@ pub fn adopted_tag(from: crate::config::AdoptFrom) -> String {
     format!("{ADOPTED_TAG_PREFIX}{}", from.as_str())
 }
 
+/// The tool a load balancer was taken over from, as its tags say.
+pub fn adopted_from(tags: &[String]) -> Option<crate::config::AdoptFrom> {
+    tags.iter()
+        .find_map(|t| t.strip_prefix(ADOPTED_TAG_PREFIX))
+        .and_then(crate::config::AdoptFrom::parse)
+}
+
 /// Whether a load balancer's tags say it was taken over from another tool.
 pub fn is_adopted(tags: &[String]) -> bool {
     tags.iter().any(|t| t.starts_with(ADOPTED_TAG_PREFIX))

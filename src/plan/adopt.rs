@@ -23,33 +23,46 @@ pub(super) struct Adopted {
 }
 
 /// When the Service asks and no load balancer of ours exists: the first
-/// observed one that a tool of `desired.adopt` made for it, taken over.
+/// observed one that a tool of `desired.adopt` made for it, taken over. When
+/// one of ours was taken over but not all of it (an apply interrupted
+/// midway): what of it is not ours yet (nothing else is written again).
 pub(super) fn adopt(
     desired: &DesiredLoadBalancer,
     observed: &Observed,
     batch_members: bool,
 ) -> Option<Adopted> {
     let owner = &desired.owner_tags;
-    if desired.adopt.is_empty()
-        || observed
-            .load_balancers
-            .iter()
-            .any(|lb| is_owned(&lb.tags, owner))
-    {
+    if desired.adopt.is_empty() {
         return None;
     }
-    let (index, candidate) = observed
+    let resumed = observed
         .load_balancers
         .iter()
         .enumerate()
-        .filter(|(_, lb)| lb.provisioning_status != "ERROR")
-        .find_map(|(i, lb)| {
-            desired
-                .adopt
+        .find(|(_, lb)| is_owned(&lb.tags, owner) && lb.provisioning_status != "ERROR");
+    let (index, candidate, resume) = match resumed {
+        Some((i, lb)) => {
+            let from = names::adopted_from(&lb.tags)?;
+            (i, desired.adopt.iter().find(|c| c.from == from)?, true)
+        }
+        None => {
+            let (i, c) = observed
+                .load_balancers
                 .iter()
-                .find(|c| made_by(c, lb, desired))
-                .map(|c| (i, c))
-        })?;
+                .enumerate()
+                .filter(|(_, lb)| lb.provisioning_status != "ERROR")
+                .find_map(|(i, lb)| {
+                    desired
+                        .adopt
+                        .iter()
+                        .find(|c| made_by(c, lb, desired))
+                        .map(|c| (i, c))
+                })?;
+            (i, c, false)
+        }
+    };
+    // Resuming, only what is not ours yet is taken over.
+    let pending = |tags: &[String]| !resume || !is_owned(tags, owner);
     let from = candidate.from;
     let mut after = observed.clone();
     let lb = &mut after.load_balancers[index];
@@ -66,17 +79,19 @@ pub(super) fn adopt(
         }
     };
     let mut ops = Vec::new();
-    let mut lb_tags = desired.tags.clone();
-    lb_tags.push(names::adopted_tag(from));
-    ops.push(adopt(
-        Adoptee::LoadBalancer,
-        &lb.id,
-        &lb.name,
-        Some(&desired.name),
-        lb_tags.clone(),
-    ));
-    lb.name = desired.name.clone();
-    lb.tags = lb_tags;
+    if !resume {
+        let mut lb_tags = desired.tags.clone();
+        lb_tags.push(names::adopted_tag(from));
+        ops.push(adopt(
+            Adoptee::LoadBalancer,
+            &lb.id,
+            &lb.name,
+            Some(&desired.name),
+            lb_tags.clone(),
+        ));
+        lb.name = desired.name.clone();
+        lb.tags = lb_tags;
+    }
 
     // Listeners by protocol and port, as the plan matches them; each pool
     // through the listener it serves.
@@ -89,30 +104,37 @@ pub(super) fn adopt(
     let mut pool_wants = Vec::new();
     for l in &mut lb.listeners {
         if let Some(w) = wanted(&l.protocol, l.protocol_port) {
-            ops.push(adopt(
-                Adoptee::Listener,
-                &l.id,
-                &l.name,
-                Some(&w.name),
-                owner.clone(),
-            ));
-            l.name = w.name.clone();
+            if pending(&l.tags) {
+                ops.push(adopt(
+                    Adoptee::Listener,
+                    &l.id,
+                    &l.name,
+                    Some(&w.name),
+                    owner.clone(),
+                ));
+                l.name = w.name.clone();
+            }
             if let Some(pool) = &l.default_pool_id {
                 pool_wants.push((pool.clone(), &w.pool));
             }
         }
         // One the Service no longer has goes in the plan, as ours.
-        l.tags = owner.clone();
+        if pending(&l.tags) {
+            l.tags = owner.clone();
+        }
     }
     for p in &mut lb.pools {
+        let pool_pending = pending(&p.tags);
         let want = pool_wants
             .iter()
             .find(|(id, _)| id == &p.id)
             .map(|(_, w)| *w)
             // A pool of another protocol is replaced by the plan.
             .filter(|w| w.protocol.as_str() == p.protocol);
-        p.tags = owner.clone();
-        if let Some(w) = want {
+        if pool_pending {
+            p.tags = owner.clone();
+        }
+        if let Some(w) = want.filter(|_| pool_pending) {
             let tags: Vec<String> = owner.iter().chain(&w.port_tags).cloned().collect();
             ops.push(adopt(
                 Adoptee::Pool,
@@ -126,7 +148,13 @@ pub(super) fn adopt(
         }
         // Members are the Service's endpoints, under our names: OCCM's
         // nodes (and kuryr's differently named pods) replaced in one call.
-        if let Some(members) = want.and_then(|w| w.members.as_ref().map(|m| (w, m))) {
+        // (Resuming, also those of a pool already ours: a hand-made member
+        // stays through a replacement, so the tool's must be replaced here.)
+        let members_pending = pool_pending || p.members.iter().any(|m| pending(&m.tags));
+        if let Some(members) = want
+            .filter(|_| members_pending)
+            .and_then(|w| w.members.as_ref().map(|m| (w, m)))
+        {
             let (w, members) = members;
             if batch_members {
                 ops.push(Operation::ReplaceMembers {
@@ -155,7 +183,7 @@ pub(super) fn adopt(
                 }
             }
         }
-        if let Some(hm) = &mut p.health_monitor {
+        if let Some(hm) = p.health_monitor.as_mut().filter(|hm| pending(&hm.tags)) {
             let kept = want
                 .and_then(|w| w.health_monitor.as_ref())
                 .is_some_and(|w| w.kind.as_str() == hm.kind);
@@ -192,6 +220,9 @@ pub(super) fn adopt(
                 f.description = Some(names::owner_description(owner));
             }
         }
+    }
+    if resume && ops.is_empty() {
+        return None;
     }
     Some(Adopted {
         ops,
@@ -399,6 +430,47 @@ mod tests {
         // the clusterIP (an adopted load balancer keeps its VIP).
         let again = plan(&t, &observe(&cloud, &t), Capabilities::OCTAVIA).expect("plans");
         assert_eq!(steps(&again), Vec::<String>::new());
+    }
+
+    #[test]
+    fn an_adoption_interrupted_after_any_write_is_resumed_by_the_next_apply() {
+        let t = translation(&[AdoptFrom::Occm], true);
+        let d = desired(&t);
+        let whole = plan(&t, &observe(&occm_cloud(), &t), Capabilities::OCTAVIA).expect("plans");
+        let mut done = occm_cloud();
+        done.apply(&whole, &d.owner_tags);
+        for cut in 1..whole.len() {
+            let mut cloud = occm_cloud();
+            cloud.apply(&whole[..cut], &d.owner_tags);
+            let rest = plan(&t, &observe(&cloud, &t), Capabilities::OCTAVIA)
+                .unwrap_or_else(|e| panic!("after {cut} writes: {e}"));
+            assert!(
+                !steps(&rest).iter().any(|s| s.starts_with("create")),
+                "after {cut} writes nothing is made anew: {:?}",
+                steps(&rest)
+            );
+            cloud.apply(&rest, &d.owner_tags);
+            let lb = &cloud.load_balancers[0];
+            assert_eq!((cloud.load_balancers.len(), lb.id.as_str()), (1, "occm-lb"));
+            assert_eq!(
+                lb.listeners[0].name, "shop/web:TCP:80",
+                "after {cut} writes"
+            );
+            let members: Vec<String> = lb.pools[0]
+                .members
+                .iter()
+                .map(|m| m.address.to_string())
+                .collect();
+            assert_eq!(members, ["10.1.0.5", "10.1.0.6"], "after {cut} writes");
+            assert_eq!(cloud.floating_ips.len(), 1);
+            assert_eq!(cloud.floating_ips[0].id, "occm-fip", "after {cut} writes");
+            assert!(crate::names::is_owned(
+                &cloud.floating_ips[0].tags,
+                &d.owner_tags
+            ));
+            let again = plan(&t, &observe(&cloud, &t), Capabilities::OCTAVIA).expect("plans");
+            assert_eq!(steps(&again), Vec::<String>::new(), "after {cut} writes");
+        }
     }
 
     #[test]
