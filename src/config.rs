@@ -28,6 +28,30 @@ impl Api {
     }
 }
 
+/// How `spec.loadBalancerSourceRanges` reaches the load balancer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum SourceRanges {
+    /// The listeners' `allowed_cidrs` (Octavia API 2.12); the ovn provider,
+    /// which has none, gets a security group.
+    #[default]
+    #[serde(rename = "allowed_cidrs")]
+    AllowedCidrs,
+    /// A security group of the Service's on the VIP port (`vip_sg_ids`,
+    /// Octavia API 2.29), whatever the provider.
+    #[serde(rename = "security_group")]
+    SecurityGroup,
+}
+
+impl SourceRanges {
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "allowed_cidrs" => Some(SourceRanges::AllowedCidrs),
+            "security_group" => Some(SourceRanges::SecurityGroup),
+            _ => None,
+        }
+    }
+}
+
 /// A kuryr.conf key svc-lbaas has no use for: accepted, named in one WARN.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Unused;
@@ -92,6 +116,7 @@ pub struct OctaviaDefaults {
     /// none; 0: Octavia's default.
     pub timeout_client_data: u64,
     pub timeout_member_data: u64,
+    pub source_ranges: SourceRanges,
     /// kuryr.conf keys svc-lbaas does not use (and, until validated, unknown ones).
     #[serde(flatten)]
     pub unused: std::collections::BTreeMap<String, Unused>,
@@ -108,6 +133,7 @@ impl Default for OctaviaDefaults {
             nested_creates: false,
             timeout_client_data: 0,
             timeout_member_data: 0,
+            source_ranges: SourceRanges::AllowedCidrs,
             unused: Default::default(),
         }
     }
@@ -412,7 +438,7 @@ pub enum ConfigError {
 }
 
 /// Each environment variable and the setting it overrides.
-pub const ENV_KEYS: [(&str, &str); 11] = [
+pub const ENV_KEYS: [(&str, &str); 12] = [
     ("SVC_LBAAS_POD_SUBNET", "neutron_defaults.pod_subnet"),
     (
         "SVC_LBAAS_SERVICE_SUBNET",
@@ -442,6 +468,7 @@ pub const ENV_KEYS: [(&str, &str); 11] = [
         "octavia_defaults.nested_creates",
     ),
     ("SVC_LBAAS_CLUSTER_NAME", "cluster.name"),
+    ("SVC_LBAAS_SOURCE_RANGES", "octavia_defaults.source_ranges"),
 ];
 /// The numeric settings' environment variables: `[server]`, `[openstack]`
 /// and `[cluster] orphan_grace_s`.
@@ -646,6 +673,15 @@ impl Settings {
                     })?
                 }
                 "SVC_LBAAS_PROVIDER" => self.octavia_defaults.provider = nonempty(value),
+                "SVC_LBAAS_SOURCE_RANGES" => {
+                    self.octavia_defaults.source_ranges =
+                        SourceRanges::parse(&value).ok_or_else(|| {
+                            invalid(
+                                key,
+                                format!("{value:?} is not allowed_cidrs or security_group"),
+                            )
+                        })?
+                }
                 "SVC_LBAAS_LB_ALGORITHM" => {
                     self.octavia_defaults.lb_algorithm =
                         LbAlgorithm::parse(&value).ok_or_else(|| {
@@ -1297,9 +1333,20 @@ max-shared-lb = 3
             "SVC_LBAAS_CLUSTER_NAME" => Some("east".to_string()),
             "SVC_LBAAS_LB_ALGORITHM" => Some("SOURCE_IP".to_string()),
             "SVC_LBAAS_VIP_FROM_CLUSTER_IP" => Some("false".to_string()),
+            "SVC_LBAAS_SOURCE_RANGES" => Some("security_group".to_string()),
             _ => None,
         };
         let s = Settings::load(None, env).unwrap();
+        assert_eq!(
+            s.octavia_defaults.source_ranges,
+            SourceRanges::SecurityGroup
+        );
+        let bad = |k: &str| (k == "SVC_LBAAS_SOURCE_RANGES").then(|| "acl".to_string());
+        let err = Settings::load(None, bad).expect_err("not a way");
+        assert!(
+            err.to_string().contains("octavia_defaults.source_ranges"),
+            "{err}"
+        );
         assert_eq!(
             s.neutron_defaults.pod_subnet.as_deref(),
             Some("e0a888ab-9915-4685-a600-bffe240dc58b")

@@ -367,6 +367,44 @@ impl FloatingSubnetMatch {
     }
 }
 
+/// `spec.loadBalancerSourceRanges` as a security group of the Service's on
+/// the VIP port (`vip_sg_ids`): where the provider has no `allowed_cidrs`
+/// (ovn), or `[octavia_defaults] source_ranges = "security_group"`. Octavia
+/// adds no rules of its own then: every listener's port is opened here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VipSecurityGroup {
+    /// The load balancer's name; its description carries the owner tags.
+    pub name: String,
+    pub rules: BTreeSet<SecurityGroupRule>,
+}
+
+/// One ingress rule: `protocol` (`tcp`, `udp`, `sctp`) to `port` from `remote`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SecurityGroupRule {
+    pub protocol: &'static str,
+    pub port: u16,
+    pub remote: IpNet,
+}
+
+impl SecurityGroupRule {
+    pub fn ethertype(&self) -> &'static str {
+        match self.remote {
+            IpNet::V4(_) => "IPv4",
+            IpNet::V6(_) => "IPv6",
+        }
+    }
+}
+
+/// A security group read from Neutron: its ingress rules (others ignored).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObservedSecurityGroup {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// `(rule id, rule)`.
+    pub rules: Vec<(String, SecurityGroupRule)>,
+}
+
 /// The load balancer a Service must become.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredLoadBalancer {
@@ -398,6 +436,8 @@ pub struct DesiredLoadBalancer {
     pub adopt: Vec<AdoptionCandidate>,
     /// How the status names the load balancer.
     pub ingress: IngressShape,
+    /// Source ranges as a security group on the VIP port, not `allowed_cidrs`.
+    pub vip_security_group: Option<VipSecurityGroup>,
 }
 
 /// What to observe for a Service.
@@ -417,6 +457,8 @@ pub struct Lookup<'a> {
     /// `port-id`: the floating IPs on that port too (the VIP's before the
     /// load balancer exists).
     pub vip_port: Option<&'a str>,
+    /// The security groups of this name too (a VIP security group's).
+    pub security_group: Option<&'a str>,
     /// The load balancers it shares too (by its sharer tag): one more read,
     /// for removals and Endpoints-only changes, which carry no annotations.
     pub shared: bool,
@@ -433,6 +475,7 @@ impl<'a> Lookup<'a> {
             user_address: None,
             members: true,
             vip_port: None,
+            security_group: None,
             shared: false,
         }
     }
@@ -563,6 +606,8 @@ pub struct ObservedLoadBalancer {
     pub tags: Vec<String>,
     /// OpenStack's `created_at` (`2026-11-26T07:28:24`, sortable as text).
     pub created_at: Option<String>,
+    /// The security groups on its VIP port in place of Octavia's (API 2.29).
+    pub vip_sg_ids: Vec<String>,
 }
 
 impl ObservedLoadBalancer {
@@ -613,6 +658,9 @@ pub struct Observed {
     /// Ids of this Service's load balancers still being deleted (PENDING_DELETE):
     /// their VIP ports hold the address a new one may need, so writes wait them out.
     pub deleting: Vec<String>,
+    /// Security groups of the Service's name (a VIP security group's, read
+    /// only when one is wanted or the Service goes).
+    pub security_groups: Vec<ObservedSecurityGroup>,
 }
 
 /// Changed listener fields; `None` leaves a field alone.

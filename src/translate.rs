@@ -245,6 +245,12 @@ pub fn translate(
     };
     let mut listeners = listeners;
     fit_provider(settings, &annotations, &mut listeners, &mut notes)?;
+    let vip_security_group = vip_security_group(
+        settings,
+        &names::load_balancer_name(&service_ref),
+        &mut listeners,
+        &mut notes,
+    );
     let uid = service.metadata.uid.as_deref();
     Ok(Translation::LoadBalancer(Box::new(DesiredLoadBalancer {
         name: names::load_balancer_name(&service_ref),
@@ -270,7 +276,49 @@ pub fn translate(
         notes,
         adopt,
         ingress,
+        vip_security_group,
     })))
+}
+
+/// Source ranges as a security group on the VIP port, where the provider
+/// has no `allowed_cidrs` (ovn) or the setting says so: one ingress rule per
+/// listener port and range, the listeners' own `allowed_cidrs` then empty.
+fn vip_security_group(
+    settings: &Settings,
+    name: &str,
+    listeners: &mut [DesiredListener],
+    notes: &mut Vec<String>,
+) -> Option<crate::model::VipSecurityGroup> {
+    use crate::config::SourceRanges;
+    let d = &settings.octavia_defaults;
+    let wanted =
+        d.source_ranges == SourceRanges::SecurityGroup || d.provider.as_deref() == Some("ovn");
+    if !wanted || listeners.iter().all(|l| l.allowed_cidrs.is_empty()) {
+        return None;
+    }
+    let mut rules = std::collections::BTreeSet::new();
+    for l in listeners.iter_mut() {
+        let protocol = match l.protocol {
+            ListenerProtocol::Udp => "udp",
+            ListenerProtocol::Sctp => "sctp",
+            _ => "tcp",
+        };
+        for remote in std::mem::take(&mut l.allowed_cidrs) {
+            rules.insert(crate::model::SecurityGroupRule {
+                protocol,
+                port: l.protocol_port,
+                remote,
+            });
+        }
+    }
+    notes.push(format!(
+        "spec.loadBalancerSourceRanges: a security group on the VIP port ({} rules), not listener allowed_cidrs",
+        rules.len()
+    ));
+    Some(crate::model::VipSecurityGroup {
+        name: name.to_string(),
+        rules,
+    })
 }
 
 /// What the configured provider (`[octavia_defaults] provider`) cannot do,
@@ -316,12 +364,6 @@ fn fit_provider(
                     return Err(refuse(
                         LISTENER_PROTOCOL,
                         "HTTPS (TLS passthrough) listeners",
-                    ));
-                }
-                if !l.allowed_cidrs.is_empty() {
-                    return Err(refuse(
-                        "service.spec.loadBalancerSourceRanges",
-                        "source ranges (listener allowed_cidrs)",
                     ));
                 }
                 let o = &l.options;

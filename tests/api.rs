@@ -3506,3 +3506,109 @@ async fn a_users_port_is_the_vip_and_outlives_the_load_balancer() {
     )
     .await;
 }
+
+/// Source ranges as a security group on the VIP port (`vip_sg_ids`, Octavia
+/// 2.29), as the ovn provider needs them (here forced by the setting, on
+/// the harness's amphora provider): made before the load balancer, its
+/// rules converged in place, let go when no longer wanted, deleted with the
+/// Service.
+#[tokio::test]
+async fn source_ranges_can_be_a_security_group_on_the_vip_port() {
+    let app = spawn_app_with_settings(|s| {
+        s.octavia_defaults.source_ranges = svc_lbaas::config::SourceRanges::SecurityGroup
+    })
+    .await;
+    let ranged = |ranges: Value| {
+        let mut request = sharing("web", 80, None);
+        request["service"]["spec"]["loadBalancerSourceRanges"] = ranges;
+        request
+    };
+    let groups = || async {
+        app.cloud(
+            reqwest::Method::GET,
+            "/network/v2.0/security-groups?name=shop/web",
+            None,
+        )
+        .await["security_groups"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let ingress_rules = |g: &Value| {
+        let mut rules: Vec<String> = g["security_group_rules"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["direction"] == "ingress")
+            .map(|r| {
+                format!(
+                    "{} {} {}",
+                    r["protocol"].as_str().unwrap_or(""),
+                    r["port_range_min"],
+                    r["remote_ip_prefix"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        rules.sort();
+        rules
+    };
+    let a = app.apply(ranged(json!(["192.0.2.0/24"]))).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let id = a.body["loadBalancer"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    let found = groups().await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    let sg = found[0]["id"].as_str().expect("a group").to_string();
+    assert_eq!(ingress_rules(&found[0]), ["tcp 80 192.0.2.0/24"]);
+    let lb = app.load_balancer(&id).await;
+    assert_eq!(lb["vip_sg_ids"], json!([sg]), "{lb}");
+    let port = app
+        .cloud(
+            reqwest::Method::GET,
+            &format!(
+                "/network/v2.0/ports/{}",
+                lb["vip_port_id"].as_str().unwrap_or("")
+            ),
+            None,
+        )
+        .await;
+    assert!(
+        port["port"]["security_groups"]
+            .as_array()
+            .is_some_and(|g| g.iter().any(|x| x == sg.as_str())),
+        "the VIP port has the group: {port}"
+    );
+    let cidrs = app.listeners().await[0]["allowed_cidrs"].clone();
+    assert!(
+        cidrs.is_null() || cidrs == json!([]),
+        "no allowed_cidrs: {cidrs}"
+    );
+    let again = app.apply(ranged(json!(["192.0.2.0/24"]))).await;
+    assert_eq!(again.body["action"], "unchanged", "{}", again.body);
+
+    let moved = app
+        .apply(ranged(json!(["198.51.100.0/24", "203.0.113.0/24"])))
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+    let found = groups().await;
+    assert_eq!(found[0]["id"], sg.as_str(), "the same group");
+    assert_eq!(
+        ingress_rules(&found[0]),
+        ["tcp 80 198.51.100.0/24", "tcp 80 203.0.113.0/24"]
+    );
+
+    let open = app.apply(ranged(json!([]))).await;
+    assert_eq!(open.status, StatusCode::OK, "{}", open.body);
+    assert_eq!(app.load_balancer(&id).await["vip_sg_ids"], json!([]));
+    assert!(groups().await.is_empty(), "the group went");
+
+    let again = app.apply(ranged(json!(["192.0.2.0/24"]))).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(groups().await.len(), 1);
+    app.delete_service("web").await;
+    assert!(app.load_balancers().await.is_empty(), "deleted, waited for");
+    assert!(groups().await.is_empty(), "the group went with the Service");
+    assert!(app.floating_ips().await.is_empty());
+}

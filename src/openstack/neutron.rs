@@ -83,3 +83,109 @@ impl Cloud {
         }
     }
 }
+
+/// The VIP security group (source ranges where `allowed_cidrs` is not the
+/// way): Neutron's security groups and their rules.
+impl Cloud {
+    /// The security groups named `name`, with their ingress rules.
+    pub async fn security_groups(
+        &self,
+        calls: &Calls,
+        name: &str,
+    ) -> Result<Vec<crate::model::ObservedSecurityGroup>, OpenStackError> {
+        let path = ApiPath::of("security-groups").query(&[("name", name)]);
+        let list: Option<wire::SecurityGroups> =
+            self.net_call(calls, Method::GET, path, None).await?;
+        Ok(list
+            .unwrap_or_default()
+            .security_groups
+            .iter()
+            .filter_map(super::observe::parse_security_group)
+            .collect())
+    }
+
+    /// Creates the group (its ownership in `description`, as a floating
+    /// IP's) and its rules in one bulk call; answers its id.
+    pub async fn create_security_group(
+        &self,
+        calls: &Calls,
+        group: &crate::model::VipSecurityGroup,
+        description: &str,
+    ) -> Result<String, OpenStackError> {
+        let body = envelope(
+            "security_group",
+            &serde_json::json!({"name": group.name, "description": description}),
+        )
+        .map_err(OpenStackError::Precondition)?;
+        let created: Option<wire::Created> = self
+            .net_call(
+                calls,
+                Method::POST,
+                ApiPath::of("security-groups"),
+                Some(&body),
+            )
+            .await?;
+        let id = created
+            .and_then(|c| c.id("security_group"))
+            .ok_or_else(|| OpenStackError::Precondition("a security group without an id".into()))?;
+        let rules: Vec<_> = group.rules.iter().cloned().collect();
+        self.add_security_group_rules(calls, &id, &rules).await?;
+        Ok(id)
+    }
+
+    pub async fn add_security_group_rules(
+        &self,
+        calls: &Calls,
+        id: &str,
+        rules: &[crate::model::SecurityGroupRule],
+    ) -> Result<(), OpenStackError> {
+        if rules.is_empty() {
+            return Ok(());
+        }
+        let rules: Vec<wire::SecurityGroupRuleCreate> = rules
+            .iter()
+            .map(|r| wire::SecurityGroupRuleCreate {
+                security_group_id: id,
+                direction: "ingress",
+                ethertype: r.ethertype(),
+                protocol: r.protocol,
+                port_range_min: r.port,
+                port_range_max: r.port,
+                remote_ip_prefix: r.remote.to_string(),
+            })
+            .collect();
+        let body = serde_json::json!({ "security_group_rules": rules });
+        self.net_send(
+            calls,
+            Method::POST,
+            ApiPath::of("security-group-rules"),
+            Some(&body),
+        )
+        .await
+    }
+
+    pub async fn delete_security_group_rule(
+        &self,
+        calls: &Calls,
+        id: &str,
+    ) -> Result<(), OpenStackError> {
+        let path = ApiPath::of("security-group-rules").id("security group rule id", id)?;
+        match self.net_send(calls, Method::DELETE, path, None).await {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Deletes the group; one already gone is success.
+    pub async fn delete_security_group(
+        &self,
+        calls: &Calls,
+        id: &str,
+    ) -> Result<(), OpenStackError> {
+        let path = ApiPath::of("security-groups").id("security group id", id)?;
+        match self.net_send(calls, Method::DELETE, path, None).await {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other,
+        }
+    }
+}

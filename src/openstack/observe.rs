@@ -24,7 +24,7 @@ use super::wire;
 use crate::config::Api;
 use crate::model::{
     FloatingIpLookup, Lookup, Observed, ObservedFloatingIp, ObservedHealthMonitor,
-    ObservedListener, ObservedLoadBalancer, ObservedMember, ObservedPool,
+    ObservedListener, ObservedLoadBalancer, ObservedMember, ObservedPool, ObservedSecurityGroup,
 };
 use crate::names::{LEGACY_TAGS, legacy_tags, owner_description};
 
@@ -57,6 +57,7 @@ impl Cloud {
             user_address,
             members,
             vip_port,
+            security_group,
             shared,
         } = lookup;
         let sharer = crate::names::sharer_tag(owner_tags);
@@ -88,13 +89,21 @@ impl Cloud {
                 None => Ok(Vec::new()),
             }
         };
+        // The VIP security group of this name, when one is wanted or may be left.
+        let groups = async {
+            match security_group {
+                Some(n) => self.security_groups(calls, n).await,
+                None => Ok(Vec::new()),
+            }
+        };
         // Round one: the load balancers and this Service's floating IPs.
-        let (mut found, mut floating_ips, others, joined, on_port) = tokio::try_join!(
+        let (mut found, mut floating_ips, others, joined, on_port, security_groups) = tokio::try_join!(
             self.find_load_balancers(calls, name, id_hint),
             self.floating_ips(calls, ours),
             others,
             joined,
             on_port,
+            groups,
         )?;
         for f in on_port {
             if !floating_ips.iter().any(|o| o.id == f.id) {
@@ -171,6 +180,16 @@ impl Cloud {
         }
         // Every reader sees several copies in the same order: the survivor first.
         crate::model::in_survival_order(&mut load_balancers);
+        // Source ranges no longer wanting a VIP security group: the one the
+        // load balancer still has is read, to be let go.
+        let mut security_groups = security_groups;
+        let left = security_group.is_none()
+            && load_balancers.iter().any(|lb| {
+                crate::names::is_owned(&lb.tags, owner_tags) && !lb.vip_sg_ids.is_empty()
+            });
+        if left {
+            security_groups = self.security_groups(calls, name).await?;
+        }
         let user_floating_ip = match user_address {
             None => FloatingIpLookup::NotLookedUp,
             Some(a) => {
@@ -198,6 +217,7 @@ impl Cloud {
             floating_ips,
             user_floating_ip,
             deleting,
+            security_groups,
         })
     }
 
@@ -665,7 +685,45 @@ fn parse_lb(v: &wire::LoadBalancerRead) -> ObservedLoadBalancer {
         pools: Vec::new(),
         tags: tags_or(&v.tags, &v.description),
         created_at: wire::present(&v.created_at),
+        vip_sg_ids: v.vip_sg_ids.clone().unwrap_or_default(),
     }
+}
+
+/// A security group's ingress rules of one protocol and port (what
+/// svc-lbaas makes); other rules (Neutron's default egress) are not its.
+pub(super) fn parse_security_group(g: &wire::SecurityGroupRead) -> Option<ObservedSecurityGroup> {
+    let rules = g
+        .security_group_rules
+        .iter()
+        .filter(|r| r.direction.as_deref() == Some("ingress"))
+        .filter_map(|r| {
+            let protocol = match r.protocol.as_deref()? {
+                "tcp" => "tcp",
+                "udp" => "udp",
+                "sctp" => "sctp",
+                _ => return None,
+            };
+            let port = u16::try_from(r.port_range_min?).ok()?;
+            if r.port_range_max != r.port_range_min {
+                return None;
+            }
+            let remote = r.remote_ip_prefix.as_deref()?.parse().ok()?;
+            Some((
+                wire::present(&r.id)?,
+                crate::model::SecurityGroupRule {
+                    protocol,
+                    port,
+                    remote,
+                },
+            ))
+        })
+        .collect();
+    Some(ObservedSecurityGroup {
+        id: wire::present(&g.id)?,
+        name: g.name.clone().unwrap_or_default(),
+        description: g.description.clone(),
+        rules,
+    })
 }
 
 /// Octavia's and Neutron's `tags`, else the legacy text field's.

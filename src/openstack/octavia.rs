@@ -84,6 +84,19 @@ impl Cloud {
             .await
     }
 
+    /// The VIP port's security groups in place of Octavia's (`[]`: Octavia's again).
+    pub async fn set_vip_security_groups(
+        &self,
+        calls: &Calls,
+        load_balancer_id: &str,
+        ids: &[String],
+    ) -> Result<(), OpenStackError> {
+        let path = ApiPath::of("loadbalancers").id("load balancer id", load_balancer_id)?;
+        let body = body("loadbalancer", &serde_json::json!({ "vip_sg_ids": ids }))?;
+        self.forget_details(load_balancer_id);
+        self.lb_send(calls, Method::PUT, path, Some(&body)).await
+    }
+
     pub async fn create_load_balancer(
         &self,
         calls: &Calls,
@@ -91,11 +104,11 @@ impl Cloud {
         owner: &[String],
         populated: bool,
         additional_vips: bool,
+        vip_sg_ids: &[String],
     ) -> Result<CreatedLoadBalancer, OpenStackError> {
-        let body = body(
-            "loadbalancer",
-            &self.load_balancer_body(load_balancer, owner, populated, additional_vips),
-        )?;
+        let mut create = self.load_balancer_body(load_balancer, owner, populated, additional_vips);
+        create.vip_sg_ids = vip_sg_ids.to_vec();
+        let body = body("loadbalancer", &create)?;
         let created: Option<wire::CreatedLoadBalancer> = self
             .lb_call(
                 calls,
@@ -538,6 +551,7 @@ impl Cloud {
             vip_subnet_id: d.vip.subnet_id.clone(),
             vip_network_id: d.vip.network_id.clone(),
             vip_port_id: d.vip.port_id.clone(),
+            vip_sg_ids: Vec::new(),
             vip_address: d.vip.address.map(|a| a.to_string()),
             provider: d.provider.clone(),
             flavor_id: d.flavor_id.clone(),

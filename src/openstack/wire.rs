@@ -48,6 +48,8 @@ pub struct LoadBalancerCreate {
     pub vip_address: Option<String>,
     #[serde(skip_serializing_if = "no")]
     pub vip_port_id: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vip_sg_ids: Vec<String>,
     #[serde(skip_serializing_if = "no")]
     pub provider: Option<String>,
     #[serde(skip_serializing_if = "no")]
@@ -371,6 +373,52 @@ pub struct LoadBalancerRead {
     pub created_at: Option<String>,
     /// Bumped by every change of the load balancer or of anything under it.
     pub updated_at: Option<String>,
+    pub vip_sg_ids: Option<Vec<String>>,
+}
+
+/// `GET /v2.0/security-groups?name=...`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SecurityGroups {
+    pub security_groups: Vec<SecurityGroupRead>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct OneSecurityGroup {
+    pub security_group: SecurityGroupRead,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SecurityGroupRead {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub security_group_rules: Vec<SecurityGroupRuleRead>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SecurityGroupRuleRead {
+    pub id: Option<String>,
+    pub direction: Option<String>,
+    pub protocol: Option<String>,
+    pub port_range_min: Option<u32>,
+    pub port_range_max: Option<u32>,
+    pub remote_ip_prefix: Option<String>,
+}
+
+/// One rule to create (`POST /v2.0/security-group-rules`, bulk).
+#[derive(Debug, Serialize)]
+pub struct SecurityGroupRuleCreate<'a> {
+    pub security_group_id: &'a str,
+    pub direction: &'static str,
+    pub ethertype: &'static str,
+    pub protocol: &'static str,
+    pub port_range_min: u16,
+    pub port_range_max: u16,
+    pub remote_ip_prefix: String,
 }
 
 /// `GET /v2/lbaas/providers`.

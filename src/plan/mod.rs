@@ -46,6 +46,8 @@ pub struct Capabilities {
     pub octavia_protocols: bool,
     /// SCTP listeners and pools (Octavia API 2.23).
     pub sctp: bool,
+    /// Security groups of ours on the VIP port (`vip_sg_ids`, Octavia API 2.29).
+    pub vip_sg_ids: bool,
 }
 
 impl Capabilities {
@@ -58,6 +60,7 @@ impl Capabilities {
         additional_vips: true,
         octavia_protocols: true,
         sctp: true,
+        vip_sg_ids: true,
     };
     /// The legacy Neutron LBaaS v2 API: one object per call.
     pub const NEUTRON_LBAAS: Capabilities = Capabilities {
@@ -69,6 +72,7 @@ impl Capabilities {
         additional_vips: false,
         octavia_protocols: false,
         sctp: false,
+        vip_sg_ids: false,
     };
 
     pub fn of(api: Api) -> Capabilities {
@@ -80,7 +84,7 @@ impl Capabilities {
 
     /// What the cloud offers, from Octavia's newest API minor version: batch
     /// members and listener timeouts from 2.1, `allowed_cidrs` from 2.12,
-    /// SCTP from 2.23, `additional_vips` from 2.26. Unknown (or the legacy
+    /// SCTP from 2.23, `additional_vips` from 2.26, `vip_sg_ids` from 2.29. Unknown (or the legacy
     /// API): what the API offers at most.
     pub fn discovered(api: Api, minor: Option<u32>) -> Capabilities {
         let most = Capabilities::of(api);
@@ -94,6 +98,7 @@ impl Capabilities {
                 additional_vips: m >= 26,
                 octavia_protocols: true,
                 sctp: m >= 23,
+                vip_sg_ids: m >= 29,
             },
             _ => most,
         }
@@ -130,6 +135,8 @@ pub enum Operation {
         load_balancer: Box<DesiredLoadBalancer>,
         populated: bool,
         additional_vips: bool,
+        /// The VIP security group (`vip_sg_ids`), created before it.
+        vip_security_group: Option<Ref>,
     },
     /// Cascade delete: listeners, pools, members and monitors go with it.
     DeleteLoadBalancer {
@@ -219,6 +226,28 @@ pub enum Operation {
     DeleteFloatingIp {
         id: String,
         address: IpAddr,
+    },
+    /// The Service's VIP security group with its ingress rules (Neutron).
+    CreateSecurityGroup {
+        group: Box<crate::model::VipSecurityGroup>,
+    },
+    /// Ingress rules added to and removed (by id) from the VIP security group.
+    UpdateSecurityGroup {
+        id: String,
+        name: String,
+        add: Vec<crate::model::SecurityGroupRule>,
+        remove: Vec<String>,
+    },
+    /// The VIP port's security groups (`vip_sg_ids`): ours, or (`None`)
+    /// Octavia's own again.
+    SetVipSecurityGroup {
+        load_balancer: Ref,
+        group: Option<Ref>,
+    },
+    /// Once no port uses it (the load balancer settled or gone).
+    DeleteSecurityGroup {
+        id: String,
+        name: String,
     },
     /// Takes over what another tool made, in place: our name and tags (a
     /// floating IP: our description), nothing else changes (`adopt.rs`).
@@ -477,6 +506,46 @@ impl Operation {
                     Some(format!("from {}: {what}", from.as_str())),
                 )
             }
+            CreateSecurityGroup { group } => s(
+                "create",
+                "securitygroup",
+                &group.name,
+                None,
+                Some(format!(
+                    "on the VIP port: {}",
+                    plural(group.rules.len(), "ingress rule")
+                )),
+            ),
+            UpdateSecurityGroup {
+                id,
+                name,
+                add,
+                remove,
+            } => s(
+                "update",
+                "securitygroup",
+                name,
+                Some(id),
+                Some(format!(
+                    "{} added, {} removed",
+                    plural(add.len(), "rule"),
+                    remove.len()
+                )),
+            ),
+            SetVipSecurityGroup {
+                load_balancer,
+                group,
+            } => s(
+                "update",
+                "loadbalancer",
+                &load_balancer.name,
+                load_balancer.id.as_ref(),
+                Some(match group {
+                    Some(g) => format!("vip_sg_ids: {}", g.name),
+                    None => "vip_sg_ids: none (Octavia's own)".into(),
+                }),
+            ),
+            DeleteSecurityGroup { id, name } => s("delete", "securitygroup", name, Some(id), None),
             Share {
                 step,
                 resource,
@@ -507,6 +576,9 @@ impl Operation {
         !matches!(
             self,
             Operation::CreateFloatingIp { .. }
+                | Operation::CreateSecurityGroup { .. }
+                | Operation::UpdateSecurityGroup { .. }
+                | Operation::DeleteSecurityGroup { .. }
                 | Operation::AssociateFloatingIp { .. }
                 | Operation::DisassociateFloatingIp { .. }
                 | Operation::DeleteFloatingIp { .. }
@@ -660,11 +732,15 @@ pub fn plan_removal(
         }
     }
     fip_ops.append(&mut ops);
-    for lb in owned {
+    for lb in &owned {
         fip_ops.push(Operation::DeleteLoadBalancer {
             id: lb.id.clone(),
             name: lb.name.clone(),
         });
+    }
+    // Its VIP security group, once the load balancer (its port) is gone.
+    if !owned.is_empty() || observed.load_balancers.is_empty() {
+        fip_ops.extend(security_group::removal(observed, owner_tags));
     }
     fip_ops
 }
@@ -704,6 +780,12 @@ fn api_name(caps: Capabilities) -> &'static str {
 
 fn check_capabilities(desired: &DesiredLoadBalancer, caps: Capabilities) -> Result<(), PlanError> {
     let api = api_name(caps);
+    if !caps.vip_sg_ids && desired.vip_security_group.is_some() {
+        return Err(PlanError::Unsupported {
+            what: "spec.loadBalancerSourceRanges as a security group on the VIP port (vip_sg_ids, Octavia API 2.29; the ovn provider has no allowed_cidrs)".into(),
+            api,
+        });
+    }
     if !caps.octavia_protocols && desired.vip.port_id.is_some() {
         return Err(PlanError::Unsupported {
             what: "a VIP port (loadbalancer.openstack.org/port-id)".into(),
@@ -839,6 +921,8 @@ pub fn plan_load_balancer(
     let lb_ref;
     let vip_port;
     let mut tree_ops = Vec::new();
+    let (sg_ops, group) = security_group::plan_group(desired, observed);
+    ops.splice(0..0, sg_ops);
     match keep.filter(|_| !recreate) {
         Some(lb) => {
             lb_ref = Ref::existing(&lb.id, &lb.name);
@@ -847,12 +931,21 @@ pub fn plan_load_balancer(
                 None => Ref::planned(&lb.name),
             };
             plan_listeners(desired, lb, caps, &lb_ref, &mut tree_ops)?;
+            security_group::plan_binding(
+                desired,
+                observed,
+                lb,
+                &lb_ref,
+                group.as_ref(),
+                &mut tree_ops,
+            );
         }
         None => {
             ops.push(Operation::CreateLoadBalancer {
                 load_balancer: Box::new(desired.clone()),
                 populated: caps.fully_populated_create,
                 additional_vips: caps.additional_vips,
+                vip_security_group: group.clone(),
             });
             lb_ref = Ref::planned(&desired.name);
             // A user's port (port-id) is known before the load balancer is.
@@ -1504,6 +1597,7 @@ fn plan_floating_ips(
 }
 
 mod adopt;
+mod security_group;
 mod share;
 
 #[cfg(test)]

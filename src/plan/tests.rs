@@ -1171,3 +1171,73 @@ fn a_vip_port_named_keeps_its_load_balancer_until_the_port_changes_and_is_octavi
     let e = plan(&t, &Observed::default(), Capabilities::NEUTRON_LBAAS).unwrap_err();
     assert!(e.to_string().contains("port-id"), "{e}");
 }
+
+#[test]
+fn a_vip_security_group_is_made_before_the_load_balancer_converged_and_let_go() {
+    let mut s = settings();
+    s.octavia_defaults.source_ranges = crate::config::SourceRanges::SecurityGroup;
+    let with = |ranges: Value| {
+        let svc: Service = serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"type": "LoadBalancer", "clusterIP": "10.2.0.42", "loadBalancerSourceRanges": ranges,
+                "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}))
+        .unwrap();
+        translate(&s, &svc, None).unwrap()
+    };
+    let caps = Capabilities::OCTAVIA;
+    let mut cloud = MemoryCloud::new();
+    let t = with(json!(["192.0.2.0/24"]));
+    let observe = |cloud: &MemoryCloud, t: &Translation| {
+        let d = match t {
+            Translation::LoadBalancer(d) => d,
+            Translation::Skip { .. } => unreachable!(),
+        };
+        cloud.observe_lookup(crate::model::Lookup {
+            security_group: d.vip_security_group.as_ref().map(|_| d.name.as_str()),
+            ..crate::model::Lookup::by_name(&d.name, &d.owner_tags)
+        })
+    };
+    let ops = plan(&t, &observe(&cloud, &t), caps).unwrap();
+    assert_eq!(
+        kinds(&ops)[..2],
+        [
+            "create securitygroup shop/web",
+            "create loadbalancer shop/web"
+        ]
+    );
+    cloud.apply(&ops, &owner(&t));
+    let sg = cloud.security_groups[0].id.clone();
+    assert_eq!(cloud.load_balancers[0].vip_sg_ids, [sg]);
+    assert!(plan(&t, &observe(&cloud, &t), caps).unwrap().is_empty());
+    // Other ranges: the rules change in place.
+    let t = with(json!(["198.51.100.0/24"]));
+    let ops = plan(&t, &observe(&cloud, &t), caps).unwrap();
+    assert_eq!(kinds(&ops), ["update securitygroup shop/web"]);
+    cloud.apply(&ops, &owner(&t));
+    assert_eq!(cloud.security_groups[0].rules.len(), 1);
+    assert!(plan(&t, &observe(&cloud, &t), caps).unwrap().is_empty());
+    // No ranges: the VIP port is Octavia's again, and the group goes.
+    let t = with(json!([]));
+    let ops = plan(&t, &observe(&cloud, &t), caps).unwrap();
+    assert_eq!(
+        kinds(&ops),
+        [
+            "update loadbalancer shop/web",
+            "delete securitygroup shop/web"
+        ]
+    );
+    cloud.apply(&ops, &owner(&t));
+    assert!(cloud.security_groups.is_empty() && cloud.load_balancers[0].vip_sg_ids.is_empty());
+    // Before Octavia 2.29 there is no way: a 400.
+    let t = with(json!(["192.0.2.0/24"]));
+    let old = Capabilities::discovered(crate::config::Api::Octavia, Some(28));
+    let e = plan(&t, &Observed::default(), old).unwrap_err();
+    assert!(e.to_string().contains("vip_sg_ids"), "{e}");
+    // A removal deletes it after the load balancer.
+    cloud.apply(&plan(&t, &observe(&cloud, &t), caps).unwrap(), &owner(&t));
+    let removal = plan_removal(&observe(&cloud, &t), &owner(&t), false);
+    assert_eq!(
+        kinds(&removal).last().map(String::as_str),
+        Some("delete securitygroup shop/web")
+    );
+}

@@ -8,7 +8,7 @@ use crate::config::Api;
 use crate::model::{
     DesiredListener, DesiredLoadBalancer, DesiredPool, FloatingSubnetMatch, HealthMonitor,
     ListenerUpdate, Lookup, Member, MemberSpec, Observed, ObservedFloatingIp, ObservedLoadBalancer,
-    PoolUpdate, ReferenceKind,
+    PoolUpdate, ReferenceKind, SecurityGroupRule, VipSecurityGroup,
 };
 use crate::openstack::cloud::SubnetInfo;
 use crate::openstack::octavia::CreatedLoadBalancer;
@@ -57,6 +57,7 @@ impl Calls {
 /// cloud call.
 #[tonic::async_trait]
 pub trait LoadBalancing: Send + Sync {
+    #[allow(clippy::too_many_arguments)]
     async fn create_load_balancer(
         &self,
         calls: &Calls,
@@ -64,7 +65,25 @@ pub trait LoadBalancing: Send + Sync {
         owner: &[String],
         populated: bool,
         additional_vips: bool,
+        vip_sg_ids: &[String],
     ) -> Result<CreatedLoadBalancer>;
+    /// The VIP security group with its rules; answers its id.
+    async fn create_security_group(
+        &self,
+        calls: &Calls,
+        group: &VipSecurityGroup,
+        description: &str,
+    ) -> Result<String>;
+    async fn add_security_group_rules(
+        &self,
+        calls: &Calls,
+        id: &str,
+        rules: &[SecurityGroupRule],
+    ) -> Result<()>;
+    async fn delete_security_group_rule(&self, calls: &Calls, id: &str) -> Result<()>;
+    async fn delete_security_group(&self, calls: &Calls, id: &str) -> Result<()>;
+    /// The VIP port's security groups (`vip_sg_ids`; empty: Octavia's).
+    async fn set_vip_security_groups(&self, calls: &Calls, id: &str, ids: &[String]) -> Result<()>;
     async fn delete_load_balancer(&self, calls: &Calls, id: &str) -> Result<()>;
     /// The `provisioning_status` of each of `ids`, in one read; a load
     /// balancer missing from the answer is gone.
@@ -167,6 +186,7 @@ impl LoadBalancing for Cloud {
         owner: &[String],
         populated: bool,
         additional_vips: bool,
+        vip_sg_ids: &[String],
     ) -> Result<CreatedLoadBalancer> {
         Cloud::create_load_balancer(
             self,
@@ -175,8 +195,34 @@ impl LoadBalancing for Cloud {
             owner,
             populated,
             additional_vips,
+            vip_sg_ids,
         )
         .await
+    }
+    async fn create_security_group(
+        &self,
+        calls: &Calls,
+        group: &VipSecurityGroup,
+        description: &str,
+    ) -> Result<String> {
+        Cloud::create_security_group(self, calls, group, description).await
+    }
+    async fn add_security_group_rules(
+        &self,
+        calls: &Calls,
+        id: &str,
+        rules: &[SecurityGroupRule],
+    ) -> Result<()> {
+        Cloud::add_security_group_rules(self, calls, id, rules).await
+    }
+    async fn delete_security_group_rule(&self, calls: &Calls, id: &str) -> Result<()> {
+        Cloud::delete_security_group_rule(self, calls, id).await
+    }
+    async fn delete_security_group(&self, calls: &Calls, id: &str) -> Result<()> {
+        Cloud::delete_security_group(self, calls, id).await
+    }
+    async fn set_vip_security_groups(&self, calls: &Calls, id: &str, ids: &[String]) -> Result<()> {
+        Cloud::set_vip_security_groups(self, calls, id, ids).await
     }
     async fn delete_load_balancer(&self, calls: &Calls, id: &str) -> Result<()> {
         Cloud::delete_load_balancer(self, calls, id).await

@@ -19,6 +19,8 @@ pub struct Progress {
     pub vip_port: Option<String>,
     listeners: HashMap<String, String>,
     pools: HashMap<String, String>,
+    /// The VIP security group this plan created.
+    pub security_group: Option<String>,
     /// A load balancer write awaits ACTIVE before the next one.
     pub dirty: bool,
     /// The last load balancer write, for learning how long it takes.
@@ -48,6 +50,17 @@ fn lb_id(r: &Ref, progress: &Progress) -> Result<String> {
         .ok_or_else(|| {
             OpenStackError::Precondition(format!(
                 "load balancer {} was to be created earlier in this plan but was not",
+                r.name
+            ))
+        })
+}
+
+fn security_group(r: &Ref, progress: &Progress) -> Result<String> {
+    r.id.clone()
+        .or_else(|| progress.security_group.clone())
+        .ok_or_else(|| {
+            OpenStackError::Precondition(format!(
+                "security group {} was to be created earlier in this plan but was not",
                 r.name
             ))
         })
@@ -105,9 +118,21 @@ pub async fn execute(
             load_balancer,
             populated,
             additional_vips,
+            vip_security_group,
         } => {
+            let groups = match vip_security_group {
+                Some(g) => vec![security_group(g, progress)?],
+                None => Vec::new(),
+            };
             let created = cloud
-                .create_load_balancer(calls, load_balancer, owner, *populated, *additional_vips)
+                .create_load_balancer(
+                    calls,
+                    load_balancer,
+                    owner,
+                    *populated,
+                    *additional_vips,
+                    &groups,
+                )
                 .await?;
             progress.load_balancer = created.id.clone();
             progress.vip_port = created.vip_port_id;
@@ -278,6 +303,42 @@ pub async fn execute(
         }
         Operation::DeleteFloatingIp { id, .. } => {
             cloud.delete_floating_ip(calls, id).await?;
+            Some(id.clone())
+        }
+        Operation::CreateSecurityGroup { group } => {
+            let description = crate::names::owner_description(owner);
+            let id = cloud
+                .create_security_group(calls, group, &description)
+                .await?;
+            progress.security_group = Some(id.clone());
+            Some(id)
+        }
+        Operation::UpdateSecurityGroup {
+            id, add, remove, ..
+        } => {
+            cloud.add_security_group_rules(calls, id, add).await?;
+            for rule in remove {
+                cloud.delete_security_group_rule(calls, rule).await?;
+            }
+            Some(id.clone())
+        }
+        Operation::SetVipSecurityGroup {
+            load_balancer,
+            group,
+        } => {
+            let lb = lb_id(load_balancer, progress)?;
+            progress.load_balancer.get_or_insert(lb.clone());
+            let groups = match group {
+                Some(g) => vec![security_group(g, progress)?],
+                None => Vec::new(),
+            };
+            cloud.set_vip_security_groups(calls, &lb, &groups).await?;
+            Some(lb)
+        }
+        Operation::DeleteSecurityGroup { id, .. } => {
+            // Octavia lets go of it on the VIP port only once its write settled.
+            settle(cloud, board, calls, progress, timeout).await?;
+            cloud.delete_security_group(calls, id).await?;
             Some(id.clone())
         }
         Operation::Adopt {

@@ -34,6 +34,7 @@ type Result<T> = std::result::Result<T, OpenStackError>;
 pub struct MemoryCloud {
     pub load_balancers: Vec<ObservedLoadBalancer>,
     pub floating_ips: Vec<ObservedFloatingIp>,
+    pub security_groups: Vec<crate::model::ObservedSecurityGroup>,
     next_id: u64,
 }
 
@@ -85,6 +86,7 @@ impl MemoryCloud {
             id_hint,
             user_address,
             vip_port,
+            security_group,
             shared,
             ..
         } = lookup;
@@ -123,12 +125,58 @@ impl MemoryCloud {
                 .cloned()
                 .map_or(FloatingIpLookup::NotFound, FloatingIpLookup::Found),
         };
+        let left = load_balancers
+            .iter()
+            .any(|lb| is_owned(&lb.tags, owner_tags) && !lb.vip_sg_ids.is_empty());
+        let security_groups = self
+            .security_groups
+            .iter()
+            .filter(|g| Some(g.name.as_str()) == security_group || (left && g.name == name))
+            .cloned()
+            .collect();
         Observed {
             load_balancers,
             floating_ips,
             user_floating_ip,
             deleting: Vec::new(),
+            security_groups,
         }
+    }
+
+    /// A security group with `rules` (Neutron's; no port is checked).
+    pub fn create_security_group(
+        &mut self,
+        group: &crate::model::VipSecurityGroup,
+        description: &str,
+    ) -> String {
+        let id = self.id("sg");
+        let mut sg = crate::model::ObservedSecurityGroup {
+            id: id.clone(),
+            name: group.name.clone(),
+            description: Some(description.to_string()),
+            rules: Vec::new(),
+        };
+        for r in &group.rules {
+            let rule = self.id("rule");
+            sg.rules.push((rule, r.clone()));
+        }
+        self.security_groups.push(sg);
+        id
+    }
+
+    pub fn add_security_group_rules(
+        &mut self,
+        id: &str,
+        rules: &[crate::model::SecurityGroupRule],
+    ) -> Result<()> {
+        let ids: Vec<String> = rules.iter().map(|_| self.id("rule")).collect();
+        let sg = self
+            .security_groups
+            .iter_mut()
+            .find(|g| g.id == id)
+            .ok_or_else(|| not_found("security_group", id))?;
+        sg.rules.extend(ids.into_iter().zip(rules.iter().cloned()));
+        Ok(())
     }
 
     /// Adds a floating IP nobody in this tool created (the User method's).
@@ -249,6 +297,7 @@ impl MemoryCloud {
             listeners: Vec::new(),
             pools: Vec::new(),
             tags: d.tags.clone(),
+            vip_sg_ids: Vec::new(),
             created_at: Some(format!(
                 "2026-01-01T00:{:02}:{:02}",
                 self.next_id / 60 % 60,
@@ -776,6 +825,7 @@ impl LoadBalancing for InMemoryCloud {
         owner: &[String],
         populated: bool,
         additional_vips: bool,
+        vip_sg_ids: &[String],
     ) -> Result<CreatedLoadBalancer> {
         let mut inner = self.inner();
         if inner.conflicts > 0 {
@@ -786,6 +836,15 @@ impl LoadBalancing for InMemoryCloud {
             inner
                 .cloud
                 .create_load_balancer(load_balancer, owner, populated, additional_vips);
+        if let Some(lb) = created.id.as_ref().and_then(|id| {
+            inner
+                .cloud
+                .load_balancers
+                .iter_mut()
+                .find(|lb| &lb.id == id)
+        }) {
+            lb.vip_sg_ids = vip_sg_ids.to_vec();
+        }
         if let Some(id) = &created.id
             && self.pending_reads > 0
         {
@@ -794,6 +853,47 @@ impl LoadBalancing for InMemoryCloud {
                 .insert(id.clone(), ("PENDING_CREATE", self.pending_reads));
         }
         Ok(created)
+    }
+    async fn create_security_group(
+        &self,
+        _: &Calls,
+        group: &crate::model::VipSecurityGroup,
+        description: &str,
+    ) -> Result<String> {
+        Ok(self.inner().cloud.create_security_group(group, description))
+    }
+    async fn add_security_group_rules(
+        &self,
+        _: &Calls,
+        id: &str,
+        rules: &[crate::model::SecurityGroupRule],
+    ) -> Result<()> {
+        self.inner().cloud.add_security_group_rules(id, rules)
+    }
+    async fn delete_security_group_rule(&self, _: &Calls, id: &str) -> Result<()> {
+        for g in &mut self.inner().cloud.security_groups {
+            g.rules.retain(|(r, _)| r != id);
+        }
+        Ok(())
+    }
+    async fn delete_security_group(&self, _: &Calls, id: &str) -> Result<()> {
+        let mut inner = self.inner();
+        let in_use = inner
+            .cloud
+            .load_balancers
+            .iter()
+            .any(|lb| lb.vip_sg_ids.iter().any(|g| g == id));
+        if in_use {
+            return Err(conflict(id, "in use by a VIP port"));
+        }
+        inner.cloud.security_groups.retain(|g| g.id != id);
+        Ok(())
+    }
+    async fn set_vip_security_groups(&self, _: &Calls, id: &str, ids: &[String]) -> Result<()> {
+        self.write_under(id, |c| {
+            c.lb(id)?.vip_sg_ids = ids.to_vec();
+            Ok(())
+        })
     }
     async fn delete_load_balancer(&self, _: &Calls, id: &str) -> Result<()> {
         let mut inner = self.inner();

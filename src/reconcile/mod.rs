@@ -129,6 +129,9 @@ impl Reconciler {
             self.execute_all(calls, &block, owner, &mut progress, options, done)
                 .await?;
         }
+        let (groups, rest): (Vec<_>, Vec<_>) = rest
+            .into_iter()
+            .partition(|op| matches!(op, Operation::DeleteSecurityGroup { .. }));
         let (floating_ips, load_balancers): (Vec<_>, Vec<_>) = rest
             .into_iter()
             .partition(|op| !matches!(op, Operation::DeleteLoadBalancer { .. }));
@@ -156,6 +159,13 @@ impl Reconciler {
         done.append(&mut lbs_done);
         fips?;
         lbs?;
+        // A VIP security group goes once its port has (the load balancer gone).
+        if !groups.is_empty() {
+            let mut after = Progress::default();
+            after.deleting = progress.deleting.clone();
+            self.execute_all(calls, &groups, owner, &mut after, options, done)
+                .await?;
+        }
         Ok(progress.deleting)
     }
 
@@ -342,6 +352,14 @@ impl Reconciler {
             vip_port: match translation {
                 Translation::LoadBalancer(d) => d.vip.port_id.as_deref(),
                 Translation::Skip { .. } => None,
+            },
+            // The VIP security group, wanted or going with the Service (one
+            // no longer wanted is read when the load balancer still has it).
+            security_group: match translation {
+                Translation::LoadBalancer(d) => {
+                    d.vip_security_group.as_ref().map(|_| d.name.as_str())
+                }
+                Translation::Skip { .. } => Some(name.as_str()),
             },
             // A removal carries no annotation naming a shared load balancer.
             shared: matches!(translation, Translation::Skip { .. }),

@@ -219,6 +219,7 @@ async fn a_copy_still_pending_create_is_waited_for_then_deleted() {
         &desired.owner_tags,
         true,
         false,
+        &[],
     )
     .await
     .unwrap()

@@ -14,6 +14,7 @@ pub mod json;
 pub mod keystone;
 pub mod neutron;
 pub mod octavia;
+pub mod security_groups;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};

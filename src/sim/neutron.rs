@@ -54,6 +54,8 @@ pub struct Port {
     pub tags: Vec<String>,
     pub description: String,
     pub created_at: String,
+    /// Its security groups' ids (a VIP port's are Octavia's `vip_sg_ids`).
+    pub security_groups: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +93,7 @@ pub struct Neutron {
     pub ports: Vec<Port>,
     pub floating_ips: Vec<FloatingIp>,
     pub routers: Vec<RouterRecord>,
+    pub security_groups: Vec<super::security_groups::SecurityGroup>,
     next_mac: u32,
 }
 
@@ -362,6 +365,7 @@ impl Neutron {
             tags: vec![],
             description: description.into(),
             created_at: timestamp(),
+            security_groups: Vec::new(),
         };
         self.ports.push(port.clone());
         Ok(port)
@@ -521,7 +525,7 @@ fn port_json(p: &Port) -> Value {
     json!({
         "id": p.id, "name": p.name, "network_id": p.network_id, "fixed_ips": fixed,
         "device_id": p.device_id, "device_owner": p.device_owner, "mac_address": p.mac_address,
-        "status": "DOWN", "admin_state_up": true, "allowed_address_pairs": [], "security_groups": [],
+        "status": "DOWN", "admin_state_up": true, "allowed_address_pairs": [], "security_groups": p.security_groups,
         "port_security_enabled": true, "binding:vnic_type": "normal",
         "project_id": PROJECT_ID, "tenant_id": PROJECT_ID, "tags": p.tags, "description": p.description,
         "created_at": p.created_at, "updated_at": p.created_at, "revision_number": 1,
@@ -610,7 +614,7 @@ pub fn router() -> Router<Arc<SimState>> {
                     .delete(move |s, p| remove_tag(s, resource, p)),
             );
     }
-    r
+    r.merge(super::security_groups::router())
 }
 
 pub async fn versions(State(state): State<Arc<SimState>>) -> Response {

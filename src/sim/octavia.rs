@@ -141,6 +141,8 @@ pub struct LoadBalancer {
     /// Octavia made the VIP port (not given as `vip_port_id`): it goes with
     /// the load balancer; a user's port stays.
     vip_port_owned: bool,
+    /// `vip_sg_ids` (API 2.29): the VIP port's security groups in place of Octavia's.
+    vip_sg_ids: Vec<String>,
     vip_subnet_id: String,
     vip_network_id: String,
     additional_vips: Vec<(String, IpAddr)>,
@@ -398,8 +400,9 @@ impl Octavia {
             lb.meta.fields(),
             json!({
                 "vip_address": lb.vip_address.to_string(), "vip_port_id": lb.vip_port_id,
+                "vip_sg_ids": lb.vip_sg_ids,
                 "vip_subnet_id": lb.vip_subnet_id, "vip_network_id": lb.vip_network_id,
-                "vip_qos_policy_id": null, "vip_vnic_type": "normal", "vip_sg_ids": null,
+                "vip_qos_policy_id": null, "vip_vnic_type": "normal",
                 "additional_vips": additional, "listeners": listeners, "pools": pools,
                 "provider": lb.provider, "flavor_id": null, "availability_zone": null,
             }),
@@ -1354,6 +1357,8 @@ async fn create_lb(State(s): Sim, Extension(api): Api, body: Bytes) -> Response 
         };
             let mut cloud = s.cloud();
             let super::Cloud { neutron, octavia } = &mut *cloud;
+            let vip_sg_ids = b.strings("vip_sg_ids")?.unwrap_or_default();
+            check_security_groups(&neutron.security_groups, &vip_sg_ids)?;
             // A port given: its network, subnet and address.
             let user_port = match b.string("vip_port_id")? {
                 Some(id) => {
@@ -1522,11 +1527,15 @@ async fn create_lb(State(s): Sim, Extension(api): Api, body: Bytes) -> Response 
                     }
                 }
             }
+            if let Some(p) = neutron.ports.iter_mut().find(|p| p.id == port.id) {
+                p.security_groups = vip_sg_ids.clone();
+            }
             octavia.load_balancers.push(LoadBalancer {
                 meta,
                 vip_address: port.fixed_ips[0].1,
                 vip_port_id: port.id.clone(),
                 vip_port_owned: user_port.is_none(),
+                vip_sg_ids: vip_sg_ids.clone(),
                 vip_subnet_id: subnet_id,
                 vip_network_id: network_id,
                 additional_vips,
@@ -1575,6 +1584,19 @@ async fn create_lb(State(s): Sim, Extension(api): Api, body: Bytes) -> Response 
     )
 }
 
+/// Octavia's check of `vip_sg_ids`: each must exist.
+fn check_security_groups(
+    groups: &[super::security_groups::SecurityGroup],
+    ids: &[String],
+) -> Result<(), ApiError> {
+    match ids.iter().find(|id| !groups.iter().any(|g| &g.id == *id)) {
+        Some(id) => Err(ApiError::bad_request(format!(
+            "Security Group {id} not found."
+        ))),
+        None => Ok(()),
+    }
+}
+
 async fn update_lb(
     State(s): Sim,
     Extension(api): Api,
@@ -1598,11 +1620,24 @@ async fn update_lb(
                 ],
             )?;
             let mut cloud = s.cloud();
-            let o = &mut cloud.octavia;
+            let groups = b.strings("vip_sg_ids")?;
+            if let Some(g) = &groups {
+                check_security_groups(&cloud.neutron.security_groups, g)?;
+            }
+            let super::Cloud {
+                neutron,
+                octavia: o,
+            } = &mut *cloud;
             o.begin_write(&id, s.config.provisioning_delay)?;
             let i = o.lb_index(&id)?;
             let lb = &mut o.load_balancers[i];
             lb.meta.update(&b)?;
+            if let Some(g) = groups {
+                if let Some(p) = neutron.ports.iter_mut().find(|p| p.id == lb.vip_port_id) {
+                    p.security_groups = g.clone();
+                }
+                lb.vip_sg_ids = g;
+            }
             Ok((
                 StatusCode::OK,
                 json!({"loadbalancer": o.lb_json(&o.load_balancers[i])}),

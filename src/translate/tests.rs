@@ -869,9 +869,28 @@ fn what_the_ovn_provider_cannot_do_is_refused_naming_the_field() {
         );
         assert!(e.to_string().contains("ovn provider"), "{e}");
     }
-    let ranged = web(json!({"type": "LoadBalancer", "loadBalancerSourceRanges": ["192.0.2.0/24"]}));
-    let e = with(&ranged).expect_err("refused");
-    assert_eq!(e.field_path(), "service.spec.loadBalancerSourceRanges");
+    // Source ranges: a security group on the VIP port instead (OVN has no allowed_cidrs).
+    let ranged = web(
+        json!({"type": "LoadBalancer", "loadBalancerSourceRanges": ["192.0.2.0/24"],
+        "ports": [{"name": "http", "port": 80, "targetPort": 8080}, {"name": "dns", "port": 53, "protocol": "UDP"}]}),
+    );
+    let d = desired(with(&ranged).expect("translates"));
+    assert!(d.listeners.iter().all(|l| l.allowed_cidrs.is_empty()));
+    let rules: Vec<(&str, u16, String)> = d
+        .vip_security_group
+        .as_ref()
+        .expect("a VIP security group")
+        .rules
+        .iter()
+        .map(|r| (r.protocol, r.port, r.remote.to_string()))
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            ("tcp", 80, "192.0.2.0/24".to_string()),
+            ("udp", 53, "192.0.2.0/24".to_string())
+        ]
+    );
     // SOURCE_IP_PORT is fine there; on amphora it is refused.
     assert!(with(&annotated(&[(LB_METHOD, "SOURCE_IP_PORT")])).is_ok());
     s.octavia_defaults.provider = Some("amphora".into());
@@ -1525,4 +1544,22 @@ fn port_id_makes_a_users_port_the_vip_whatever_else_names_one() {
         refs.iter()
             .any(|r| r.kind == ReferenceKind::Port && r.id == port)
     );
+}
+
+#[test]
+fn source_ranges_become_a_vip_security_group_when_the_setting_says_so() {
+    let mut s = settings();
+    let ranged = web(
+        json!({"type": "LoadBalancer", "loadBalancerSourceRanges": ["192.0.2.0/24", "2001:db8::/32"]}),
+    );
+    let d = desired(translate(&s, &ranged, None).expect("translates"));
+    assert!(d.vip_security_group.is_none());
+    assert_eq!(d.listeners[0].allowed_cidrs.len(), 2);
+    s.octavia_defaults.source_ranges = crate::config::SourceRanges::SecurityGroup;
+    let d = desired(translate(&s, &ranged, None).expect("translates"));
+    let group = d.vip_security_group.expect("a VIP security group");
+    assert_eq!(group.name, "shop/web");
+    let kinds: Vec<&str> = group.rules.iter().map(|r| r.ethertype()).collect();
+    assert_eq!(kinds, ["IPv4", "IPv6"]);
+    assert!(d.listeners[0].allowed_cidrs.is_empty());
 }
