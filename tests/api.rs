@@ -2772,20 +2772,7 @@ async fn adopted_in_place(app: &App, (lb_id, vip, fip_id, fip): (String, String,
         .send(reqwest::Method::DELETE, "/v1/services/shop/web", None)
         .await;
     assert_eq!(gone.status, StatusCode::OK, "{}", gone.body);
-    for _ in 0..600 {
-        if app.load_balancers().await.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    assert!(
-        app.load_balancers().await.is_empty(),
-        "the load balancer stayed"
-    );
-    assert!(
-        app.floating_ips().await.is_empty(),
-        "the floating IP leaked"
-    );
+    app.until_all_gone().await;
 }
 
 #[tokio::test]
@@ -2968,6 +2955,26 @@ fn sharing(name: &str, port: u16, shared: Option<&str>) -> Value {
 }
 
 impl App {
+    /// Every load balancer gone (waited for, 2 minutes at most).
+    async fn until_no_load_balancers(&self) {
+        for _ in 0..600 {
+            if self.load_balancers().await.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        assert!(
+            self.load_balancers().await.is_empty(),
+            "a load balancer stayed"
+        );
+    }
+
+    /// Every load balancer gone and no floating IP left behind.
+    async fn until_all_gone(&self) {
+        self.until_no_load_balancers().await;
+        assert!(self.floating_ips().await.is_empty(), "a floating IP leaked");
+    }
+
     async fn delete_service(&self, name: &str) {
         let gone = self
             .send(
@@ -3101,17 +3108,7 @@ async fn load_balancers_are_shared_by_id_as_occms_end_to_end_test_shares_them() 
 
     // The last one out deletes it, and its floating IP.
     app.delete_service("third").await;
-    for _ in 0..600 {
-        if app.load_balancers().await.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    assert!(
-        app.load_balancers().await.is_empty(),
-        "the load balancer stayed"
-    );
-    assert!(app.floating_ips().await.is_empty(), "a floating IP leaked");
+    app.until_all_gone().await;
 }
 
 /// OCCM's `test_shared_user_lb`: a load balancer a user made (with a listener
@@ -3255,17 +3252,7 @@ async fn a_sync_collects_gone_services_parts_of_a_shared_load_balancer() {
         ["delete floatingip", "delete loadbalancer"],
         "{orphans}"
     );
-    for _ in 0..600 {
-        if app.load_balancers().await.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    assert!(
-        app.load_balancers().await.is_empty(),
-        "the load balancer stayed"
-    );
-    assert!(app.floating_ips().await.is_empty(), "a floating IP leaked");
+    app.until_all_gone().await;
 }
 
 /// OCCM's `floating-subnet` (a name pattern) and `floating-subnet-tags`
@@ -3448,13 +3435,7 @@ async fn a_users_port_is_the_vip_and_outlives_the_load_balancer() {
     let again = app.apply(with_port("web")).await;
     assert_eq!(again.body["action"], "unchanged", "{}", again.body);
     app.delete_service("web").await;
-    for _ in 0..600 {
-        if app.load_balancers().await.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    assert!(app.floating_ips().await.is_empty(), "ours went");
+    app.until_all_gone().await;
     let kept = app
         .cloud(
             reqwest::Method::GET,
@@ -3485,12 +3466,7 @@ async fn a_users_port_is_the_vip_and_outlives_the_load_balancer() {
     assert_eq!(ingress(&b), fip_address, "{}", b.body);
     assert_eq!(app.floating_ips().await.len(), 1, "nothing allocated");
     app.delete_service("api").await;
-    for _ in 0..600 {
-        if app.load_balancers().await.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    app.until_no_load_balancers().await;
     let fips = app.floating_ips().await;
     assert_eq!(fips.len(), 1, "{fips:?}");
     assert_eq!(

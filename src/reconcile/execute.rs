@@ -341,7 +341,17 @@ pub async fn execute(
             cloud.delete_security_group(calls, id).await?;
             Some(id.clone())
         }
+        // A take-over, and a shared load balancer changing hands: one PUT of
+        // name and tags (a floating IP's description).
         Operation::Adopt {
+            resource,
+            load_balancer,
+            id,
+            new_name,
+            tags,
+            ..
+        }
+        | Operation::Share {
             resource,
             load_balancer,
             id,
@@ -353,23 +363,6 @@ pub async fn execute(
                 // Not ours until now: the waits learn its id here.
                 progress.load_balancer.get_or_insert(load_balancer.clone());
             }
-            cloud
-                .adopt(calls, *resource, id, new_name.as_deref(), tags)
-                .await?;
-            Some(id.clone())
-        }
-        Operation::Share {
-            resource,
-            load_balancer,
-            id,
-            new_name,
-            tags,
-            ..
-        } => {
-            if *resource != Adoptee::FloatingIp {
-                progress.load_balancer.get_or_insert(load_balancer.clone());
-            }
-            // The same PUT of name and tags as a take-over.
             cloud
                 .adopt(calls, *resource, id, new_name.as_deref(), tags)
                 .await?;
