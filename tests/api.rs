@@ -3491,7 +3491,8 @@ async fn a_users_port_is_the_vip_and_outlives_the_load_balancer() {
 #[tokio::test]
 async fn source_ranges_can_be_a_security_group_on_the_vip_port() {
     let app = spawn_app_with_settings(|s| {
-        s.octavia_defaults.source_ranges = svc_lbaas::config::SourceRanges::SecurityGroup
+        s.octavia_defaults.source_ranges = svc_lbaas::config::SourceRanges::SecurityGroup;
+        s.cluster.orphan_grace_s = 0;
     })
     .await;
     let ranged = |ranges: Value| {
@@ -3583,6 +3584,26 @@ async fn source_ranges_can_be_a_security_group_on_the_vip_port() {
     let again = app.apply(ranged(json!(["192.0.2.0/24"]))).await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.body);
     assert_eq!(groups().await.len(), 1);
+    // A Service gone from a sync's list: its group goes too.
+    let gone = app
+        .send(
+            reqwest::Method::POST,
+            "/v1/sync",
+            Some(json!({"kind": "ServiceList", "apiVersion": "v1", "items": []}).to_string()),
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::OK, "{}", gone.body);
+    let steps = op_resources(&gone.body["orphans"][0]);
+    assert_eq!(
+        steps.last().map(String::as_str),
+        Some("delete securitygroup"),
+        "{}",
+        gone.body
+    );
+    assert!(groups().await.is_empty(), "the group went with the orphan");
+    app.until_all_gone().await;
+    let again = app.apply(ranged(json!(["192.0.2.0/24"]))).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
     app.delete_service("web").await;
     assert!(app.load_balancers().await.is_empty(), "deleted, waited for");
     assert!(groups().await.is_empty(), "the group went with the Service");

@@ -974,16 +974,18 @@ impl Reconciler {
                 },
             };
             // A shared load balancer loses only this Service's listeners and
-            // pools: read them (the cluster's list has no trees).
-            let observed = if observed
-                .load_balancers
-                .iter()
-                .any(|lb| names::users_of(&lb.tags) > 1 || !is_owned(&lb.tags, &owner))
-            {
+            // pools, and a VIP security group goes after its load balancer:
+            // read them (the cluster's list has neither).
+            let observed = if observed.load_balancers.iter().any(|lb| {
+                names::users_of(&lb.tags) > 1
+                    || !is_owned(&lb.tags, &owner)
+                    || !lb.vip_sg_ids.is_empty()
+            }) {
                 let name = names::load_balancer_name(&key);
                 let lookup = Lookup {
                     members: false,
                     shared: true,
+                    security_group: Some(&name),
                     ..Lookup::by_name(&name, &owner)
                 };
                 self.cloud.observe(&calls, lookup).await?
