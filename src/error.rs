@@ -520,7 +520,9 @@ impl From<&PlanError> for Problem {
             PlanError::Unsupported { .. } => Kind::Unsupported,
             PlanError::PortTaken { .. }
             | PlanError::SharedFull { .. }
-            | PlanError::SharedRecreate { .. } => Kind::SharedLoadBalancer,
+            | PlanError::SharedRecreate { .. }
+            | PlanError::NamedRecreate { .. }
+            | PlanError::SharedSecurityGroup { .. } => Kind::SharedLoadBalancer,
         };
         let mut p = Problem::of(kind, e.to_string());
         p.field = match e {
@@ -528,7 +530,7 @@ impl From<&PlanError> for Problem {
                 Some("service.spec.loadBalancerIP".into())
             }
             PlanError::PortTaken { .. } => Some("service.spec.ports".into()),
-            PlanError::SharedFull { .. } => Some(format!(
+            PlanError::SharedFull { .. } | PlanError::NamedRecreate { .. } => Some(format!(
                 "service.metadata.annotations[\"{}\"]",
                 crate::translate::annotation::LOAD_BALANCER_ID
             )),

@@ -3230,8 +3230,8 @@ async fn a_sync_collects_gone_services_parts_of_a_shared_load_balancer() {
         [
             "delete listener",
             "delete pool",
-            "hand over loadbalancer",
-            "hand over floatingip"
+            "hand over floatingip",
+            "hand over loadbalancer"
         ],
         "{orphans}"
     );

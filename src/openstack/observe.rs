@@ -221,6 +221,19 @@ impl Cloud {
         })
     }
 
+    /// A load balancer's tags as they are now.
+    pub async fn load_balancer_tags(
+        &self,
+        calls: &Calls,
+        id: &str,
+    ) -> Result<Vec<String>, OpenStackError> {
+        let path = ApiPath::of("loadbalancers").id("load balancer id", id)?;
+        let one: Option<wire::OneLoadBalancer> = self.lb_read(calls, path).await?;
+        Ok(one
+            .map(|o| parse_lb(&o.loadbalancer).tags)
+            .unwrap_or_default())
+    }
+
     /// The load balancer with `id_hint` (a 404 is the user's mistake), else
     /// those named `name`.
     async fn find_load_balancers(

@@ -62,7 +62,10 @@ pub(super) fn adopt(
         }
     };
     // Resuming, only what is not ours yet is taken over.
-    let pending = |tags: &[String]| !resume || !is_owned(tags, owner);
+    let pending = |tags: &[String], name: &str| {
+        !resume
+            || (!tags.iter().any(|t| t == names::TOOL_TAG) && tool_named(candidate, desired, name))
+    };
     let from = candidate.from;
     let mut after = observed.clone();
     let lb = &mut after.load_balancers[index];
@@ -103,8 +106,9 @@ pub(super) fn adopt(
     };
     let mut pool_wants = Vec::new();
     for l in &mut lb.listeners {
+        let listener_pending = pending(&l.tags, &l.name);
         if let Some(w) = wanted(&l.protocol, l.protocol_port) {
-            if pending(&l.tags) {
+            if listener_pending {
                 ops.push(adopt(
                     Adoptee::Listener,
                     &l.id,
@@ -119,12 +123,12 @@ pub(super) fn adopt(
             }
         }
         // One the Service no longer has goes in the plan, as ours.
-        if pending(&l.tags) {
+        if listener_pending {
             l.tags = owner.clone();
         }
     }
     for p in &mut lb.pools {
-        let pool_pending = pending(&p.tags);
+        let pool_pending = pending(&p.tags, &p.name);
         let want = pool_wants
             .iter()
             .find(|(id, _)| id == &p.id)
@@ -134,25 +138,12 @@ pub(super) fn adopt(
         if pool_pending {
             p.tags = owner.clone();
         }
-        if let Some(w) = want.filter(|_| pool_pending) {
-            let tags: Vec<String> = owner.iter().chain(&w.port_tags).cloned().collect();
-            ops.push(adopt(
-                Adoptee::Pool,
-                &p.id,
-                &p.name,
-                Some(&w.name),
-                tags.clone(),
-            ));
-            p.name = w.name.clone();
-            p.tags = tags;
-        }
         // Members are the Service's endpoints, under our names: OCCM's
-        // nodes (and kuryr's differently named pods) replaced in one call.
-        // (Resuming, also those of a pool already ours: a hand-made member
-        // stays through a replacement, so the tool's must be replaced here.)
-        let members_pending = pool_pending || p.members.iter().any(|m| pending(&m.tags));
+        // nodes (and kuryr's differently named pods) replaced in one call,
+        // before the pool is ours (a hand-made member of one of ours stays
+        // through a replacement, so an interrupted adoption replaces them again).
         if let Some(members) = want
-            .filter(|_| members_pending)
+            .filter(|_| pool_pending)
             .and_then(|w| w.members.as_ref().map(|m| (w, m)))
         {
             let (w, members) = members;
@@ -183,7 +174,26 @@ pub(super) fn adopt(
                 }
             }
         }
-        if let Some(hm) = p.health_monitor.as_mut().filter(|hm| pending(&hm.tags)) {
+        if let Some(w) = want.filter(|_| pool_pending) {
+            let tags: Vec<String> = owner.iter().chain(&w.port_tags).cloned().collect();
+            ops.push(adopt(
+                Adoptee::Pool,
+                &p.id,
+                &p.name,
+                Some(&w.name),
+                tags.clone(),
+            ));
+            p.name = w.name.clone();
+            p.tags = tags;
+        }
+        // A monitor has no name to tell the tool's: resuming, an untagged one
+        // on a pool of the tool's.
+        let monitor_pending = !resume || pool_pending || !is_owned(&p.tags, owner);
+        if let Some(hm) = p
+            .health_monitor
+            .as_mut()
+            .filter(|hm| monitor_pending && !is_owned(&hm.tags, owner))
+        {
             let kept = want
                 .and_then(|w| w.health_monitor.as_ref())
                 .is_some_and(|w| w.kind.as_str() == hm.kind);
@@ -228,6 +238,22 @@ pub(super) fn adopt(
         ops,
         observed: after,
     })
+}
+
+/// Whether a listener's or pool's name is what `candidate`'s tool gives
+/// them: OCCM's `listener_<i>_<lb name>` / `pool_<i>_<lb name>`, kuryr's
+/// `ns/name:PROTOCOL:PORT`.
+fn tool_named(candidate: &AdoptionCandidate, desired: &DesiredLoadBalancer, name: &str) -> bool {
+    match candidate.from {
+        AdoptFrom::Occm => {
+            (name.starts_with("listener_") || name.starts_with("pool_"))
+                && name.ends_with(&format!("_{}", candidate.load_balancer_name))
+        }
+        AdoptFrom::Kuryr => name.starts_with(&format!(
+            "{}/{}:",
+            desired.service.namespace, desired.service.name
+        )),
+    }
 }
 
 /// Whether `lb` is what `candidate`'s tool makes for the Service: OCCM's
@@ -398,8 +424,8 @@ mod tests {
             [
                 format!("adopt loadbalancer {OCCM_NAME}"),
                 format!("adopt listener listener_0_{OCCM_NAME}"),
+                format!("replace members pool_0_{OCCM_NAME}"),
                 format!("adopt pool pool_0_{OCCM_NAME}"),
-                "replace members shop/web:TCP:80".to_string(),
                 "adopt floatingip 172.24.4.50".to_string(),
                 "delete healthmonitor shop/web:TCP:80".to_string(),
             ]
@@ -471,6 +497,32 @@ mod tests {
             let again = plan(&t, &observe(&cloud, &t), Capabilities::OCTAVIA).expect("plans");
             assert_eq!(steps(&again), Vec::<String>::new(), "after {cut} writes");
         }
+    }
+
+    #[test]
+    fn after_adoption_a_users_member_and_another_services_listener_are_left_alone() {
+        let t = translation(&[AdoptFrom::Occm], true);
+        let d = desired(&t);
+        let mut cloud = occm_cloud();
+        let ops = plan(&t, &observe(&cloud, &t), Capabilities::OCTAVIA).expect("plans");
+        cloud.apply(&ops, &d.owner_tags);
+        let lb = &mut cloud.load_balancers[0];
+        lb.pools[0]
+            .members
+            .push(member("by-hand", "10.1.0.99", Vec::new()));
+        let mut theirs = lb.listeners[0].clone();
+        theirs.id = "api-listener".into();
+        theirs.name = "shop/api:TCP:8080".into();
+        theirs.protocol_port = 8080;
+        theirs.default_pool_id = None;
+        theirs.tags = vec![
+            "svc-lbaas".into(),
+            "svc-lbaas-cluster:kubernetes".into(),
+            "svc-lbaas-service:shop_api".into(),
+        ];
+        lb.listeners.push(theirs);
+        let again = plan(&t, &observe(&cloud, &t), Capabilities::OCTAVIA).expect("plans");
+        assert_eq!(steps(&again), Vec::<String>::new());
     }
 
     #[test]
@@ -556,8 +608,8 @@ mod tests {
             [
                 "adopt loadbalancer shop/web",
                 "adopt listener shop/web:TCP:80",
-                "adopt pool shop/web:TCP:80",
                 "replace members shop/web:TCP:80",
+                "adopt pool shop/web:TCP:80",
                 "adopt floatingip 172.24.4.60",
             ]
         );

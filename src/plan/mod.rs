@@ -264,6 +264,9 @@ pub enum Operation {
     /// A shared load balancer (`load-balancer-id`) changes hands: a Service
     /// joins or leaves it (its sharer tag), or its owner leaves and the
     /// first sharer takes it over (name, tags; its floating IP's description).
+    /// The load balancer's tags change by `add` and `remove`, applied to
+    /// what it carries when the write is made (others may have joined since
+    /// the plan); a floating IP takes the owner tags `add` as its description.
     Share {
         step: ShareStep,
         resource: Adoptee,
@@ -272,7 +275,8 @@ pub enum Operation {
         id: String,
         name: String,
         new_name: Option<String>,
-        tags: Vec<String>,
+        add: Vec<String>,
+        remove: Vec<String>,
     },
 }
 
@@ -637,6 +641,14 @@ pub enum PlanError {
         id: String,
         others: usize,
     },
+    #[error(
+        "load balancer {name} ({id}) is the one loadbalancer.openstack.org/load-balancer-id names: what changed (flavor, availability zone, provider, additional VIPs) needs a new load balancer, whose id would differ; left as it is (remove the annotation to have it re-created)"
+    )]
+    NamedRecreate { name: String, id: String },
+    #[error(
+        "load balancer {name} ({id}) cannot be shared with a VIP security group (spec.loadBalancerSourceRanges as vip_sg_ids, on one side or the other): it would filter every Service's ports with one Service's ranges"
+    )]
+    SharedSecurityGroup { name: String, id: String },
 }
 
 /// Plans one Service: converge for a load balancer, remove for a skip.
@@ -686,20 +698,15 @@ pub fn plan_removal(
         if is_owner {
             share::hand_over(lb, observed, owner_tags, &mut ops);
         } else {
-            ops.push(Operation::Share {
-                step: ShareStep::Leave,
-                resource: Adoptee::LoadBalancer,
-                load_balancer: lb.id.clone(),
-                id: lb.id.clone(),
-                name: lb.name.clone(),
-                new_name: None,
-                tags: lb
-                    .tags
-                    .iter()
-                    .filter(|t| Some(*t) != sharer.as_ref())
-                    .cloned()
-                    .collect(),
-            });
+            ops.push(share::op(
+                ShareStep::Leave,
+                Adoptee::LoadBalancer,
+                lb,
+                (&lb.id, &lb.name),
+                None,
+                Vec::new(),
+                sharer.iter().cloned().collect(),
+            ));
         }
     }
     let vip_ports: HashSet<&str> = owned
@@ -899,17 +906,28 @@ pub fn plan_load_balancer(
                 .find(|lb| lb.provisioning_status != "ERROR")
         });
     let recreate = keep.is_none_or(|lb| needs_recreate(desired, lb, caps));
-    if let Some(lb) = keep.filter(|lb| recreate && crate::names::users_of(&lb.tags) > 1) {
-        return Err(PlanError::SharedRecreate {
+    // The one load-balancer-id names is never re-created (its id would change).
+    if let Some(lb) =
+        keep.filter(|lb| recreate && desired.load_balancer_id.as_deref() == Some(lb.id.as_str()))
+    {
+        return Err(PlanError::NamedRecreate {
             name: lb.name.clone(),
             id: lb.id.clone(),
-            others: crate::names::users_of(&lb.tags) - 1,
         });
     }
     let mut ops = Vec::new();
     let mut gone_vip_ports = Vec::new();
     for lb in &owned {
         if recreate || keep.is_some_and(|k| k.id != lb.id) {
+            // A cascade delete would take other Services' listeners too.
+            let users = crate::names::users_of(&lb.tags);
+            if users > 1 {
+                return Err(PlanError::SharedRecreate {
+                    name: lb.name.clone(),
+                    id: lb.id.clone(),
+                    others: users - 1,
+                });
+            }
             ops.push(Operation::DeleteLoadBalancer {
                 id: lb.id.clone(),
                 name: lb.name.clone(),
@@ -938,7 +956,7 @@ pub fn plan_load_balancer(
                 &lb_ref,
                 group.as_ref(),
                 &mut tree_ops,
-            );
+            )?;
         }
         None => {
             ops.push(Operation::CreateLoadBalancer {

@@ -65,8 +65,14 @@ pub(super) fn plan_binding(
     lb_ref: &Ref,
     group: Option<&Ref>,
     ops: &mut Vec<Operation>,
-) {
+) -> Result<(), PlanError> {
     match group {
+        Some(_) if crate::names::users_of(&lb.tags) > 1 => {
+            return Err(PlanError::SharedSecurityGroup {
+                name: lb.name.clone(),
+                id: lb.id.clone(),
+            });
+        }
         Some(g) => {
             let bound =
                 g.id.as_ref()
@@ -80,7 +86,7 @@ pub(super) fn plan_binding(
         }
         None => {
             let Some(have) = owned(observed, &desired.owner_tags) else {
-                return;
+                return Ok(());
             };
             if lb.vip_sg_ids.contains(&have.id) {
                 ops.push(Operation::SetVipSecurityGroup {
@@ -94,6 +100,7 @@ pub(super) fn plan_binding(
             });
         }
     }
+    Ok(())
 }
 
 /// A removal's: the Service's group, deleted after its load balancer.

@@ -31,6 +31,12 @@ pub(super) fn plan_shared(
             id: lb.id.clone(),
         });
     };
+    if desired.vip_security_group.is_some() || !lb.vip_sg_ids.is_empty() {
+        return Err(PlanError::SharedSecurityGroup {
+            name: lb.name.clone(),
+            id: lb.id.clone(),
+        });
+    }
     let mut ops = Vec::new();
     if !lb.tags.contains(&sharer) {
         let users = crate::names::users_of(&lb.tags);
@@ -42,21 +48,42 @@ pub(super) fn plan_shared(
                 max: desired.max_shared,
             });
         }
-        let mut tags = lb.tags.clone();
-        tags.push(sharer);
-        ops.push(Operation::Share {
-            step: ShareStep::Join,
-            resource: Adoptee::LoadBalancer,
-            load_balancer: lb.id.clone(),
-            id: lb.id.clone(),
-            name: lb.name.clone(),
-            new_name: None,
-            tags,
-        });
+        ops.push(op(
+            ShareStep::Join,
+            Adoptee::LoadBalancer,
+            lb,
+            (&lb.id, &lb.name),
+            None,
+            vec![sharer],
+            Vec::new(),
+        ));
     }
     let lb_ref = Ref::existing(&lb.id, &lb.name);
     plan_listeners(desired, lb, caps, &lb_ref, &mut ops)?;
     Ok(ops)
+}
+
+/// A [`Operation::Share`] on `lb` (or on its floating IP): `target` is the
+/// changed object's id and name.
+pub(super) fn op(
+    step: ShareStep,
+    resource: Adoptee,
+    lb: &ObservedLoadBalancer,
+    target: (&str, &str),
+    new_name: Option<&str>,
+    add: Vec<String>,
+    remove: Vec<String>,
+) -> Operation {
+    Operation::Share {
+        step,
+        resource,
+        load_balancer: lb.id.clone(),
+        id: target.0.to_string(),
+        name: target.1.to_string(),
+        new_name: new_name.map(str::to_string),
+        add,
+        remove,
+    }
 }
 
 /// This Service's listeners and pools on a load balancer others use too.
@@ -99,40 +126,43 @@ pub(super) fn hand_over(
     }) else {
         return;
     };
-    let mut tags: Vec<String> = next_owner.clone();
-    tags.extend(
-        lb.tags
-            .iter()
-            .filter(|t| {
-                !next_owner.contains(t)
-                    && !owner.contains(t)
-                    && *t != next
-                    && !crate::names::is_uid_tag(t)
-            })
-            .cloned(),
-    );
-    ops.push(Operation::Share {
-        step: ShareStep::HandOver,
-        resource: Adoptee::LoadBalancer,
-        load_balancer: lb.id.clone(),
-        id: lb.id.clone(),
-        name: lb.name.clone(),
-        new_name: Some(next_name.clone()),
-        tags,
-    });
+    // The floating IP first: handed over, it is found on the VIP port by a
+    // retry whichever name the load balancer has by then.
     for fip in unique_floating_ips(observed) {
         if fip.port_id.is_some() && fip.port_id == lb.vip_port_id && is_owned(&fip.tags, owner) {
-            ops.push(Operation::Share {
-                step: ShareStep::HandOver,
-                resource: Adoptee::FloatingIp,
-                load_balancer: lb.id.clone(),
-                id: fip.id.clone(),
-                name: fip.address.to_string(),
-                new_name: Some(next_name.clone()),
-                tags: next_owner.clone(),
-            });
+            ops.push(op(
+                ShareStep::HandOver,
+                Adoptee::FloatingIp,
+                lb,
+                (&fip.id, &fip.address.to_string()),
+                Some(&next_name),
+                next_owner.clone(),
+                Vec::new(),
+            ));
         }
     }
+    // The next owner's Service tag for this one's (and its uid), its sharer tag gone.
+    let mut remove: Vec<String> = lb
+        .tags
+        .iter()
+        .filter(|t| crate::names::is_uid_tag(t) || (owner.contains(t) && !next_owner.contains(t)))
+        .cloned()
+        .collect();
+    remove.push(next.clone());
+    let add = next_owner
+        .iter()
+        .filter(|t| !lb.tags.contains(t))
+        .cloned()
+        .collect();
+    ops.push(op(
+        ShareStep::HandOver,
+        Adoptee::LoadBalancer,
+        lb,
+        (&lb.id, &lb.name),
+        Some(&next_name),
+        add,
+        remove,
+    ));
 }
 
 #[cfg(test)]
@@ -319,8 +349,8 @@ mod tests {
             [
                 "delete listener shop/web:TCP:80",
                 "delete pool shop/web:TCP:80",
-                "hand over loadbalancer shop/web",
                 &format!("hand over floatingip {address}"),
+                "hand over loadbalancer shop/web",
             ]
         );
         let lb = &cloud.load_balancers[0];

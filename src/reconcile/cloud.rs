@@ -84,6 +84,8 @@ pub trait LoadBalancing: Send + Sync {
     async fn delete_security_group(&self, calls: &Calls, id: &str) -> Result<()>;
     /// The VIP port's security groups (`vip_sg_ids`; empty: Octavia's).
     async fn set_vip_security_groups(&self, calls: &Calls, id: &str, ids: &[String]) -> Result<()>;
+    /// A load balancer's tags as they are now (a shared one's, before a change).
+    async fn load_balancer_tags(&self, calls: &Calls, id: &str) -> Result<Vec<String>>;
     async fn delete_load_balancer(&self, calls: &Calls, id: &str) -> Result<()>;
     /// The `provisioning_status` of each of `ids`, in one read; a load
     /// balancer missing from the answer is gone.
@@ -223,6 +225,9 @@ impl LoadBalancing for Cloud {
     }
     async fn set_vip_security_groups(&self, calls: &Calls, id: &str, ids: &[String]) -> Result<()> {
         Cloud::set_vip_security_groups(self, calls, id, ids).await
+    }
+    async fn load_balancer_tags(&self, calls: &Calls, id: &str) -> Result<Vec<String>> {
+        Cloud::load_balancer_tags(self, calls, id).await
     }
     async fn delete_load_balancer(&self, calls: &Calls, id: &str) -> Result<()> {
         Cloud::delete_load_balancer(self, calls, id).await

@@ -95,6 +95,16 @@ pub async fn settle(
     Ok(())
 }
 
+/// One lock per shared load balancer id, for the read and write of its
+/// tags by this process's applies (replicas can still race: see README).
+fn share_lock(id: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+    static LOCKS: std::sync::LazyLock<
+        std::sync::Mutex<HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let mut locks = LOCKS.lock().unwrap_or_else(|e| e.into_inner());
+    locks.entry(id.to_string()).or_default().clone()
+}
+
 /// The kinds of wait that follow no one operation of this plan.
 pub const DELETE: WaitKind = ("delete", "loadbalancer");
 pub const UPDATE: WaitKind = ("update", "loadbalancer");
@@ -341,17 +351,46 @@ pub async fn execute(
             cloud.delete_security_group(calls, id).await?;
             Some(id.clone())
         }
-        // A take-over, and a shared load balancer changing hands: one PUT of
-        // name and tags (a floating IP's description).
-        Operation::Adopt {
-            resource,
+        // A shared load balancer changing hands: its tags as they are now,
+        // changed by the delta (another Service may have joined since the
+        // plan), under a lock for this process's writers.
+        Operation::Share {
+            resource: Adoptee::LoadBalancer,
             load_balancer,
             id,
             new_name,
-            tags,
+            add,
+            remove,
             ..
+        } => {
+            progress.load_balancer.get_or_insert(load_balancer.clone());
+            let lock = share_lock(id);
+            let _held = lock.lock().await;
+            let mut tags: Vec<String> = cloud
+                .load_balancer_tags(calls, id)
+                .await?
+                .into_iter()
+                .filter(|t| !remove.contains(t))
+                .collect();
+            for t in add {
+                if !tags.contains(t) {
+                    tags.push(t.clone());
+                }
+            }
+            cloud
+                .adopt(calls, Adoptee::LoadBalancer, id, new_name.as_deref(), &tags)
+                .await?;
+            Some(id.clone())
         }
-        | Operation::Share {
+        // Its floating IP: the next owner's description.
+        Operation::Share { id, add, .. } => {
+            cloud
+                .adopt(calls, Adoptee::FloatingIp, id, None, add)
+                .await?;
+            Some(id.clone())
+        }
+        // A take-over: one PUT of name and tags (a floating IP's description).
+        Operation::Adopt {
             resource,
             load_balancer,
             id,

@@ -889,6 +889,9 @@ impl LoadBalancing for InMemoryCloud {
         inner.cloud.security_groups.retain(|g| g.id != id);
         Ok(())
     }
+    async fn load_balancer_tags(&self, _: &Calls, id: &str) -> Result<Vec<String>> {
+        Ok(self.inner().cloud.lb(id)?.tags.clone())
+    }
     async fn set_vip_security_groups(&self, _: &Calls, id: &str, ids: &[String]) -> Result<()> {
         self.write_under(id, |c| {
             c.lb(id)?.vip_sg_ids = ids.to_vec();

@@ -108,18 +108,30 @@ impl Reconciler {
         &self,
         calls: &Calls,
         ops: Vec<plan::Operation>,
+        observed: &Observed,
         owner: &[String],
         options: ApplyOptions,
         done: &mut Vec<OperationSummary>,
     ) -> Result<Option<String>, OpenStackError> {
         use plan::Operation;
+        // A shared load balancer's part, its floating IP's hand-over included.
         let (mut shared, rest): (Vec<_>, Vec<_>) = ops.into_iter().partition(|op| {
-            op.is_load_balancer_write() && !matches!(op, Operation::DeleteLoadBalancer { .. })
+            matches!(op, Operation::Share { .. })
+                || (op.is_load_balancer_write()
+                    && !matches!(op, Operation::DeleteLoadBalancer { .. }))
         });
         while !shared.is_empty() {
             let end = shared
                 .iter()
-                .position(|op| matches!(op, Operation::Share { .. }))
+                .position(|op| {
+                    matches!(
+                        op,
+                        Operation::Share {
+                            resource: plan::Adoptee::LoadBalancer,
+                            ..
+                        }
+                    )
+                })
                 .map_or(shared.len(), |i| i + 1);
             let block: Vec<Operation> = shared.drain(..end).collect();
             let mut progress = Progress::default();
@@ -161,8 +173,12 @@ impl Reconciler {
         lbs?;
         // A VIP security group goes once its port has (the load balancer gone).
         if !groups.is_empty() {
+            // (Or the one that was being deleted already when observed.)
             let mut after = Progress::default();
-            after.deleting = progress.deleting.clone();
+            after.deleting = progress
+                .deleting
+                .clone()
+                .or_else(|| observed.deleting.first().cloned());
             self.execute_all(calls, &groups, owner, &mut after, options, done)
                 .await?;
         }
@@ -711,7 +727,7 @@ impl Reconciler {
         let ops = plan::plan_removal(&observed, &owner, keep_floating_ip);
         let mut done = Vec::new();
         let deleting = self
-            .execute_removal(&calls, ops, &owner, options, &mut done)
+            .execute_removal(&calls, ops, &observed, &owner, options, &mut done)
             .await?;
         let mut converged = deleting.is_none();
         if options.wait
@@ -1006,7 +1022,7 @@ impl Reconciler {
             let _guard = lock.lock().await;
             let mut done = Vec::new();
             let outcome = self
-                .execute_removal(&calls, ops, &owner, options, &mut done)
+                .execute_removal(&calls, ops, &observed, &owner, options, &mut done)
                 .await;
             tracing::info!(service = %service, operations = done.len(), ok = outcome.is_ok(), "orphan collected");
             results.push(match outcome {
