@@ -3609,3 +3609,51 @@ async fn source_ranges_can_be_a_security_group_on_the_vip_port() {
     assert!(groups().await.is_empty(), "the group went with the Service");
     assert!(app.floating_ips().await.is_empty());
 }
+
+/// A Service with a load balancer of its own that joins another's by
+/// `load-balancer-id`, then drops the annotation: its own goes when it joins
+/// (with its floating IP), its part of the shared one when it leaves.
+#[tokio::test]
+async fn a_service_moves_onto_a_shared_load_balancer_and_back() {
+    let app = spawn_app().await;
+    let web = app.apply(sharing("web", 80, None)).await;
+    let id = web.body["loadBalancer"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    let own = app.apply(sharing("api", 8080, None)).await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.body);
+    assert_eq!(app.load_balancers().await.len(), 2);
+    let joined = app.apply(sharing("api", 8080, Some(&id))).await;
+    assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
+    assert_eq!(joined.body["loadBalancer"]["id"], id.as_str());
+    assert!(
+        op_resources(&joined.body).contains(&"delete loadbalancer".to_string()),
+        "{}",
+        joined.body
+    );
+    app.until_active(&id).await;
+    for _ in 0..600 {
+        if app.load_balancers().await.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(app.load_balancers().await.len(), 1, "its own went");
+    assert_eq!(app.floating_ips().await.len(), 1, "with its floating IP");
+    let alone = app.apply(sharing("api", 8080, None)).await;
+    assert_eq!(alone.status, StatusCode::OK, "{}", alone.body);
+    assert_ne!(alone.body["loadBalancer"]["id"], id.as_str());
+    app.until_active(&id).await;
+    assert_eq!(app.listener_ports(&id).await, ["shop/web:TCP:80:80"]);
+    assert!(
+        !app.tags_of(&id)
+            .await
+            .iter()
+            .any(|t| t.ends_with("shop_api"))
+    );
+    for name in ["api", "web"] {
+        app.delete_service(name).await;
+    }
+    app.until_all_gone().await;
+}

@@ -116,6 +116,48 @@ impl Cloud {
                 found.push(lb);
             }
         }
+        // What else the Service may still be on, where that can change: a
+        // load balancer of its own and others it shares, when it is to share
+        // the one named by id; those it shares, when it has none of its own
+        // (its annotation gone: about to create one). One more round, then.
+        let owns = |lb: &wire::LoadBalancerRead| {
+            crate::names::is_owned(&tags_or(&lb.tags, &lb.description), owner_tags)
+        };
+        let to_share = id_hint.is_some_and(|id| {
+            found
+                .iter()
+                .any(|lb| lb.id.as_deref() == Some(id) && !owns(lb))
+        });
+        let creating = id_hint.is_none() && !found.iter().any(owns);
+        let by_tag = (to_share || creating) && !shared && self.api == Api::Octavia;
+        if to_share || by_tag {
+            let named = async {
+                if !to_share {
+                    return Ok(None);
+                }
+                let path = ApiPath::of("loadbalancers").query(&[("name", name)]);
+                self.lb_read::<wire::LoadBalancers>(calls, path).await
+            };
+            let tagged = async {
+                match (&sharer, by_tag) {
+                    (Some(tag), true) => {
+                        let path = ApiPath::of("loadbalancers").query(&[("tags", tag.as_str())]);
+                        self.lb_read::<wire::LoadBalancers>(calls, path).await
+                    }
+                    _ => Ok(None),
+                }
+            };
+            let (named, tagged) = tokio::try_join!(named, tagged)?;
+            for lb in named
+                .into_iter()
+                .chain(tagged)
+                .flat_map(|l| l.loadbalancers)
+            {
+                if !found.iter().any(|f| f.id == lb.id) {
+                    found.push(lb);
+                }
+            }
+        }
         let mut load_balancers = Vec::new();
         let mut deleting = Vec::new();
         for lb in &found {

@@ -874,7 +874,7 @@ pub fn plan_load_balancer(
             .iter()
             .find(|lb| &lb.id == id && !is_owned(&lb.tags, owner))
     }) {
-        return share::plan_shared(desired, target, caps);
+        return share::plan_shared(desired, target, observed, caps);
     }
     let (mut owned, foreign): (Vec<&ObservedLoadBalancer>, Vec<&ObservedLoadBalancer>) = observed
         .load_balancers
@@ -882,8 +882,11 @@ pub fn plan_load_balancer(
         .partition(|lb| is_owned(&lb.tags, owner));
     // Replicas that raced may have made several: all of them keep the same one.
     owned.sort_by(|a, b| a.survival_key().cmp(&b.survival_key()));
+    // (One it shares is not in the way: it is left below.)
     if owned.is_empty()
-        && let Some(lb) = foreign.first()
+        && let Some(lb) = foreign
+            .iter()
+            .find(|lb| !crate::names::serves(&lb.tags, owner))
     {
         return Err(PlanError::NotOwned {
             resource: "load balancer",
@@ -959,6 +962,7 @@ pub fn plan_load_balancer(
             )?;
         }
         None => {
+            share::leave_joined(desired, observed, &mut ops);
             ops.push(Operation::CreateLoadBalancer {
                 load_balancer: Box::new(desired.clone()),
                 populated: caps.fully_populated_create,

@@ -14,6 +14,7 @@ use super::*;
 pub(super) fn plan_shared(
     desired: &DesiredLoadBalancer,
     lb: &ObservedLoadBalancer,
+    observed: &Observed,
     caps: Capabilities,
 ) -> Result<Vec<Operation>, PlanError> {
     let owner = &desired.owner_tags;
@@ -60,7 +61,55 @@ pub(super) fn plan_shared(
     }
     let lb_ref = Ref::existing(&lb.id, &lb.name);
     plan_listeners(desired, lb, caps, &lb_ref, &mut ops)?;
+    // A load balancer of the Service's own from before it shared goes, with
+    // its floating IP (a cascade: no write waits on it). One it shares, or
+    // owns shared with others, is left when the Service is deleted.
+    let gone: Vec<ObservedLoadBalancer> = observed
+        .load_balancers
+        .iter()
+        .filter(|o| {
+            o.id != lb.id && is_owned(&o.tags, owner) && crate::names::users_of(&o.tags) <= 1
+        })
+        .cloned()
+        .collect();
+    if !gone.is_empty() {
+        let before = Observed {
+            floating_ips: observed
+                .floating_ips
+                .iter()
+                .filter(|f| f.port_id.is_none() || f.port_id != lb.vip_port_id)
+                .cloned()
+                .collect(),
+            load_balancers: gone,
+            ..Observed::default()
+        };
+        ops.extend(plan_removal(&before, owner, desired.keep_floating_ip));
+    }
     Ok(ops)
+}
+
+/// On a create of its own: the load balancers the Service shared until now
+/// (its annotation gone) lose its listeners, pools and tag first.
+pub(super) fn leave_joined(
+    desired: &DesiredLoadBalancer,
+    observed: &Observed,
+    ops: &mut Vec<Operation>,
+) {
+    let owner = &desired.owner_tags;
+    let joined: Vec<ObservedLoadBalancer> = observed
+        .load_balancers
+        .iter()
+        .filter(|lb| !is_owned(&lb.tags, owner) && crate::names::serves(&lb.tags, owner))
+        .take(1)
+        .cloned()
+        .collect();
+    if !joined.is_empty() {
+        let before = Observed {
+            load_balancers: joined,
+            ..Observed::default()
+        };
+        ops.extend(plan_removal(&before, owner, false));
+    }
 }
 
 /// A [`Operation::Share`] on `lb` (or on its floating IP): `target` is the
@@ -294,6 +343,52 @@ mod tests {
         assert_eq!(ports(&cloud, &id), [("shop/web:TCP:80".into(), 80)]);
         assert_eq!(cloud.floating_ips, [fip]);
         assert_eq!(crate::names::users_of(&cloud.load_balancers[0].tags), 1);
+    }
+
+    #[test]
+    fn a_service_moving_onto_a_shared_load_balancer_and_back_leaves_nothing_behind() {
+        let mut cloud = MemoryCloud::new();
+        converge(&mut cloud, &service("web", 80, None, 8));
+        let id = uuid_of_first(&mut cloud);
+        // api has a load balancer of its own, then joins web's.
+        converge(&mut cloud, &service("api", 8080, None, 8));
+        assert_eq!(
+            (cloud.load_balancers.len(), cloud.floating_ips.len()),
+            (2, 2)
+        );
+        let joined = service("api", 8080, Some(&id), 8);
+        let steps = converge(&mut cloud, &joined);
+        assert!(
+            steps.contains(&"delete loadbalancer shop/api".to_string()),
+            "{steps:?}"
+        );
+        assert_eq!(
+            (cloud.load_balancers.len(), cloud.floating_ips.len()),
+            (1, 1)
+        );
+        assert_eq!(
+            ports(&cloud, &id),
+            [
+                ("shop/api:TCP:8080".into(), 8080),
+                ("shop/web:TCP:80".into(), 80)
+            ]
+        );
+        assert!(converge(&mut cloud, &joined).is_empty());
+        // Its annotation gone: its part of web's goes as its own is made.
+        let alone = service("api", 8080, None, 8);
+        let steps = converge(&mut cloud, &alone);
+        assert_eq!(
+            steps[..4],
+            [
+                "delete listener shop/api:TCP:8080",
+                "delete pool shop/api:TCP:8080",
+                "leave loadbalancer shop/web",
+                "create loadbalancer shop/api"
+            ]
+        );
+        assert_eq!(ports(&cloud, &id), [("shop/web:TCP:80".into(), 80)]);
+        assert_eq!(crate::names::users_of(&cloud.load_balancers[0].tags), 1);
+        assert!(converge(&mut cloud, &alone).is_empty());
     }
 
     #[test]

@@ -90,6 +90,17 @@ impl MemoryCloud {
             shared,
             ..
         } = lookup;
+        // Those it shares too, where the real observation reads them: when
+        // asked, when it has none of its own, when it is to share another.
+        let hinted_elsewhere = self
+            .load_balancers
+            .iter()
+            .any(|lb| id_hint == Some(lb.id.as_str()) && !is_owned(&lb.tags, owner_tags));
+        let own = self
+            .load_balancers
+            .iter()
+            .any(|lb| is_owned(&lb.tags, owner_tags));
+        let joined = shared || hinted_elsewhere || (id_hint.is_none() && !own);
         let load_balancers: Vec<ObservedLoadBalancer> = self
             .load_balancers
             .iter()
@@ -98,7 +109,7 @@ impl MemoryCloud {
                     || lb.name == name
                     || adoptable.contains(&lb.name)
                     || id_hint == Some(lb.id.as_str())
-                    || (shared && crate::names::serves(&lb.tags, owner_tags))
+                    || (joined && crate::names::serves(&lb.tags, owner_tags))
             })
             .cloned()
             .collect();

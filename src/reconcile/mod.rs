@@ -577,10 +577,26 @@ impl Reconciler {
             let mut ops = plan::plan(translation, observed, self.capabilities(calls).await?)?;
             self.find_floating_subnets(calls, &mut ops).await?;
             // The survivor: observe lists the oldest first.
+            // (A load balancer named by load-balancer-id first: the one a
+            // sharing plan writes to.)
+            let named = match translation {
+                Translation::LoadBalancer(d) => d.load_balancer_id.as_deref(),
+                Translation::Skip { .. } => None,
+            };
+            let usable =
+                |lb: &&crate::model::ObservedLoadBalancer| lb.provisioning_status != "ERROR";
             progress.load_balancer = observed
                 .load_balancers
                 .iter()
-                .find(|lb| names::serves(&lb.tags, owner) && lb.provisioning_status != "ERROR")
+                .filter(usable)
+                .find(|lb| Some(lb.id.as_str()) == named)
+                .or_else(|| {
+                    observed
+                        .load_balancers
+                        .iter()
+                        .filter(usable)
+                        .find(|lb| names::serves(&lb.tags, owner))
+                })
                 .map(|lb| lb.id.clone());
             // A deletion in progress (a Service deleted and re-created) is waited
             // out before the first write: its VIP port may hold our address.
