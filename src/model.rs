@@ -479,6 +479,25 @@ impl<'a> Lookup<'a> {
             shared: false,
         }
     }
+
+    /// By name with members, and the load balancers it shares (a request
+    /// naming only the Service: a read, an Endpoints change).
+    pub fn service(name: &'a str, owner_tags: &'a [String]) -> Lookup<'a> {
+        Lookup {
+            shared: true,
+            ..Lookup::by_name(name, owner_tags)
+        }
+    }
+
+    /// What a removal deletes or leaves: by name, what it shares, its VIP
+    /// security group; no members.
+    pub fn removal(name: &'a str, owner_tags: &'a [String]) -> Lookup<'a> {
+        Lookup {
+            members: false,
+            security_group: Some(name),
+            ..Lookup::service(name, owner_tags)
+        }
+    }
 }
 
 /// How the status to write back names the load balancer, as OCCM does: the

@@ -69,16 +69,8 @@ impl Cloud {
             let path = ApiPath::of("loadbalancers").query(&[("name", n.as_str())]);
             self.lb_read::<wire::LoadBalancers>(calls, path)
         }));
-        // The load balancers it shares (Octavia only: the legacy API has no tags).
-        let joined = async {
-            match (&sharer, shared && self.api == Api::Octavia) {
-                (Some(tag), true) => {
-                    let path = ApiPath::of("loadbalancers").query(&[("tags", tag.as_str())]);
-                    Ok(self.lb_read::<wire::LoadBalancers>(calls, path).await?)
-                }
-                _ => Ok(None),
-            }
-        };
+        // The load balancers it shares.
+        let joined = self.shared_by(calls, sharer.as_deref().filter(|_| shared));
         // A VIP port of the user's: its floating IPs (a user's one is kept).
         let on_port = async {
             match vip_port {
@@ -105,17 +97,9 @@ impl Cloud {
             on_port,
             groups,
         )?;
-        for f in on_port {
-            if !floating_ips.iter().any(|o| o.id == f.id) {
-                floating_ips.push(f);
-            }
-        }
+        add_missing(&mut floating_ips, on_port, |f| f.id.as_str());
         let others = others.into_iter().flatten().chain(joined);
-        for lb in others.flat_map(|l| l.loadbalancers) {
-            if !found.iter().any(|f| f.id == lb.id) {
-                found.push(lb);
-            }
-        }
+        add_missing(&mut found, others.flat_map(|l| l.loadbalancers), lb_key);
         // What else the Service may still be on, where that can change: a
         // load balancer of its own and others it shares, when it is to share
         // the one named by id; those it shares, when it has none of its own
@@ -129,7 +113,7 @@ impl Cloud {
                 .any(|lb| lb.id.as_deref() == Some(id) && !owns(lb))
         });
         let creating = id_hint.is_none() && !found.iter().any(owns);
-        let by_tag = (to_share || creating) && !shared && self.api == Api::Octavia;
+        let by_tag = (to_share || creating) && !shared;
         if to_share || by_tag {
             let named = async {
                 if !to_share {
@@ -138,25 +122,13 @@ impl Cloud {
                 let path = ApiPath::of("loadbalancers").query(&[("name", name)]);
                 self.lb_read::<wire::LoadBalancers>(calls, path).await
             };
-            let tagged = async {
-                match (&sharer, by_tag) {
-                    (Some(tag), true) => {
-                        let path = ApiPath::of("loadbalancers").query(&[("tags", tag.as_str())]);
-                        self.lb_read::<wire::LoadBalancers>(calls, path).await
-                    }
-                    _ => Ok(None),
-                }
-            };
+            let tagged = self.shared_by(calls, sharer.as_deref().filter(|_| by_tag));
             let (named, tagged) = tokio::try_join!(named, tagged)?;
-            for lb in named
+            let more = named
                 .into_iter()
                 .chain(tagged)
-                .flat_map(|l| l.loadbalancers)
-            {
-                if !found.iter().any(|f| f.id == lb.id) {
-                    found.push(lb);
-                }
-            }
+                .flat_map(|l| l.loadbalancers);
+            add_missing(&mut found, more, lb_key);
         }
         let mut load_balancers = Vec::new();
         let mut deleting = Vec::new();
@@ -211,11 +183,7 @@ impl Cloud {
                         }
                         Err(e) => return Err(e),
                     }
-                    for f in bound? {
-                        if !floating_ips.iter().any(|o| o.id == f.id) {
-                            floating_ips.push(f);
-                        }
-                    }
+                    add_missing(&mut floating_ips, bound?, |f| f.id.as_str());
                     load_balancers.push(observed);
                 }
             }
@@ -261,6 +229,22 @@ impl Cloud {
             deleting,
             security_groups,
         })
+    }
+
+    /// The load balancers carrying a sharer tag (`None`: not read). Octavia
+    /// only: the legacy API's objects have no tags.
+    async fn shared_by(
+        &self,
+        calls: &Calls,
+        sharer: Option<&str>,
+    ) -> Result<Option<wire::LoadBalancers>, OpenStackError> {
+        match sharer {
+            Some(tag) if self.api == Api::Octavia => {
+                let path = ApiPath::of("loadbalancers").query(&[("tags", tag)]);
+                self.lb_read(calls, path).await
+            }
+            _ => Ok(None),
+        }
     }
 
     /// A load balancer's tags as they are now.
@@ -715,6 +699,19 @@ fn member_of(m: wire::Member) -> Option<ObservedMember> {
         protocol_port: m.protocol_port.and_then(|p| u16::try_from(p).ok())?,
         tags,
     })
+}
+
+/// Adds the items of `more` whose key `into` does not hold yet.
+fn add_missing<T>(into: &mut Vec<T>, more: impl IntoIterator<Item = T>, key: impl Fn(&T) -> &str) {
+    for item in more {
+        if !into.iter().any(|o| key(o) == key(&item)) {
+            into.push(item);
+        }
+    }
+}
+
+fn lb_key(lb: &wire::LoadBalancerRead) -> &str {
+    lb.id.as_deref().unwrap_or_default()
 }
 
 fn parse_lb(v: &wire::LoadBalancerRead) -> ObservedLoadBalancer {

@@ -288,7 +288,6 @@ impl Reconciler {
             _ => None,
         };
         let Some(subnet) = subnet else {
-            // A VIP network alone (network-id): Neutron picks the subnet.
             // A VIP network (network-id) or port (port-id) alone: Neutron's subnet.
             let network = matches!(&first, Translation::LoadBalancer(d)
                 if d.vip.network_id.is_some() || d.vip.port_id.is_some());
@@ -324,61 +323,40 @@ impl Reconciler {
         calls: &Calls,
         translation: &Translation,
     ) -> Result<Observed, ReconcileError> {
-        let (name, owner, hint, user, members, adoptable) = match translation {
+        let adoptable: Vec<String>;
+        let removed: String;
+        let lookup = match translation {
             Translation::LoadBalancer(d) => {
-                let user = match d.floating_ip {
-                    FloatingIpIntent::User { address } => Some(address),
-                    _ => None,
-                };
-                let members = d.listeners.iter().any(|l| l.pool.members.is_some());
-                let adoptable: Vec<String> = d
+                adoptable = d
                     .adopt
                     .iter()
                     .map(|c| c.load_balancer_name.clone())
                     .collect();
-                (
-                    d.name.clone(),
-                    d.owner_tags.clone(),
-                    d.load_balancer_id.clone(),
-                    user,
-                    members,
-                    adoptable,
-                )
+                Lookup {
+                    name: &d.name,
+                    owner_tags: &d.owner_tags,
+                    adoptable: &adoptable,
+                    id_hint: d.load_balancer_id.as_deref(),
+                    user_address: match d.floating_ip {
+                        FloatingIpIntent::User { address } => Some(address),
+                        _ => None,
+                    },
+                    members: d.listeners.iter().any(|l| l.pool.members.is_some()),
+                    vip_port: d.vip.port_id.as_deref(),
+                    // The VIP security group when wanted (one no longer wanted
+                    // is read when the load balancer still has it).
+                    security_group: d.vip_security_group.as_ref().map(|_| d.name.as_str()),
+                    shared: false,
+                }
             }
             Translation::Skip {
                 service,
                 owner_tags,
                 ..
-            } => (
-                names::load_balancer_name(service),
-                owner_tags.clone(),
-                None,
-                None,
-                false,
-                Vec::new(),
-            ),
-        };
-        let lookup = Lookup {
-            name: &name,
-            owner_tags: &owner,
-            adoptable: &adoptable,
-            id_hint: hint.as_deref(),
-            user_address: user,
-            members,
-            vip_port: match translation {
-                Translation::LoadBalancer(d) => d.vip.port_id.as_deref(),
-                Translation::Skip { .. } => None,
-            },
-            // The VIP security group, wanted or going with the Service (one
-            // no longer wanted is read when the load balancer still has it).
-            security_group: match translation {
-                Translation::LoadBalancer(d) => {
-                    d.vip_security_group.as_ref().map(|_| d.name.as_str())
-                }
-                Translation::Skip { .. } => Some(name.as_str()),
-            },
-            // A removal carries no annotation naming a shared load balancer.
-            shared: matches!(translation, Translation::Skip { .. }),
+            } => {
+                removed = names::load_balancer_name(service);
+                Lookup::removal(&removed, owner_tags)
+            }
         };
         self.cloud
             .observe(calls, lookup)
@@ -664,13 +642,7 @@ impl Reconciler {
         let name = names::load_balancer_name(service);
         let observed = self
             .cloud
-            .observe(
-                &calls,
-                Lookup {
-                    shared: true,
-                    ..Lookup::by_name(&name, &owner)
-                },
-            )
+            .observe(&calls, Lookup::service(&name, &owner))
             .await?;
         let mut answer = ApplyResponse::new(
             service,
@@ -731,14 +703,7 @@ impl Reconciler {
         let name = names::load_balancer_name(service);
         let observed = self
             .cloud
-            .observe(
-                &calls,
-                Lookup {
-                    members: false,
-                    shared: true,
-                    ..Lookup::by_name(&name, &owner)
-                },
-            )
+            .observe(&calls, Lookup::removal(&name, &owner))
             .await?;
         let ops = plan::plan_removal(&observed, &owner, keep_floating_ip);
         let mut done = Vec::new();
@@ -785,13 +750,7 @@ impl Reconciler {
         let name = names::load_balancer_name(service);
         let observed = self
             .cloud
-            .observe(
-                &calls,
-                Lookup {
-                    shared: true,
-                    ..Lookup::by_name(&name, &owner)
-                },
-            )
+            .observe(&calls, Lookup::service(&name, &owner))
             .await?;
         let Some(lb) = observed
             .load_balancers
@@ -857,13 +816,7 @@ impl Reconciler {
             observed
         } else {
             self.cloud
-                .observe(
-                    &calls,
-                    Lookup {
-                        shared: true,
-                        ..Lookup::by_name(&name, &owner)
-                    },
-                )
+                .observe(&calls, Lookup::service(&name, &owner))
                 .await?
         };
         let action = if done.is_empty() {
@@ -1014,13 +967,9 @@ impl Reconciler {
                     || !lb.vip_sg_ids.is_empty()
             }) {
                 let name = names::load_balancer_name(&key);
-                let lookup = Lookup {
-                    members: false,
-                    shared: true,
-                    security_group: Some(&name),
-                    ..Lookup::by_name(&name, &owner)
-                };
-                self.cloud.observe(&calls, lookup).await?
+                self.cloud
+                    .observe(&calls, Lookup::removal(&name, &owner))
+                    .await?
             } else {
                 observed
             };
