@@ -293,6 +293,10 @@ fn service(kind: &str, ports: Value, extra: Value) -> Value {
     json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "shop", "uid": "u-1"}, "spec": spec})
 }
 
+fn one_port() -> Value {
+    json!([{"name": "http", "port": 80, "targetPort": 8080}])
+}
+
 fn two_ports() -> Value {
     json!([{"name": "http", "port": 80, "targetPort": 8080}, {"name": "https", "port": 443, "targetPort": 8443}])
 }
@@ -1304,7 +1308,7 @@ async fn the_openapi_document_is_served_as_committed() {
 #[tokio::test]
 async fn translation_rows_end_to_end() {
     let app = spawn_app().await;
-    let one_port = json!([{"name": "http", "port": 80, "targetPort": 8080}]);
+    let one_port = one_port();
     // sessionAffinity: ClientIP -> SOURCE_IP persistence; loadBalancerSourceRanges -> allowed_cidrs.
     let a = app
         .apply(
@@ -2806,7 +2810,7 @@ async fn an_occm_load_balancer_is_adopted_with_its_vip_and_floating_ip() {
         .send(
             reqwest::Method::POST,
             "/v1/plan",
-            Some(json!({"service": service("LoadBalancer", json!([{"name": "http", "port": 80, "targetPort": 8080}]), json!({}))}).to_string()),
+            Some(json!({"service": service("LoadBalancer", one_port(), json!({}))}).to_string()),
         )
         .await;
     assert_eq!(
@@ -2843,7 +2847,7 @@ async fn a_kuryr_load_balancer_is_adopted_with_its_vip_and_floating_ip() {
         .await;
     // Not annotated, it is someone else's load balancer: a 409.
     let refused = app
-        .apply(json!({"service": service("LoadBalancer", json!([{"name": "http", "port": 80, "targetPort": 8080}]), json!({}))}))
+        .apply(json!({"service": service("LoadBalancer", one_port(), json!({}))}))
         .await;
     assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
     adopted_in_place(&app, made).await;
@@ -2852,11 +2856,7 @@ async fn a_kuryr_load_balancer_is_adopted_with_its_vip_and_floating_ip() {
 #[tokio::test]
 async fn the_status_names_the_hostname_annotation_as_occm_does() {
     let app = spawn_app().await;
-    let mut svc = service(
-        "LoadBalancer",
-        json!([{"name": "http", "port": 80, "targetPort": 8080}]),
-        json!({}),
-    );
+    let mut svc = service("LoadBalancer", one_port(), json!({}));
     svc["metadata"]["annotations"] =
         json!({"loadbalancer.openstack.org/hostname": "web.example.com"});
     let a = app
@@ -2877,7 +2877,7 @@ async fn the_status_names_the_hostname_annotation_as_occm_does() {
 async fn a_provider_the_cloud_does_not_offer_is_refused_before_any_write() {
     let app = spawn_app_with_settings(|s| s.octavia_defaults.provider = Some("ovn".into())).await;
     let a = app
-        .apply(json!({"service": service("LoadBalancer", json!([{"name": "http", "port": 80, "targetPort": 8080}]), json!({})), "endpoints": endpoints(&["10.1.0.5"])}))
+        .apply(json!({"service": service("LoadBalancer", one_port(), json!({})), "endpoints": endpoints(&["10.1.0.5"])}))
         .await;
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
     let detail = a.body["detail"].as_str().unwrap_or("");
@@ -2892,11 +2892,7 @@ async fn a_provider_the_cloud_does_not_offer_is_refused_before_any_write() {
 #[tokio::test]
 async fn a_network_id_annotation_puts_the_vip_on_that_network() {
     let app = spawn_app().await;
-    let mut svc = service(
-        "LoadBalancer",
-        json!([{"name": "http", "port": 80, "targetPort": 8080}]),
-        json!({}),
-    );
+    let mut svc = service("LoadBalancer", one_port(), json!({}));
     svc["metadata"]["annotations"] =
         json!({"loadbalancer.openstack.org/network-id": app.cloud_access.service_network});
     let request = json!({"service": svc, "endpoints": endpoints(&["10.1.0.5"])});
@@ -2916,11 +2912,7 @@ async fn a_network_id_annotation_puts_the_vip_on_that_network() {
     let again = app.apply(request).await;
     assert_eq!(again.body["action"], "unchanged", "{}", again.body);
     // A network that does not exist is a 400 naming the annotation, before any write.
-    let mut other = service(
-        "LoadBalancer",
-        json!([{"name": "http", "port": 80, "targetPort": 8080}]),
-        json!({}),
-    );
+    let mut other = service("LoadBalancer", one_port(), json!({}));
     other["metadata"]["name"] = json!("api");
     other["metadata"]["annotations"] =
         json!({"loadbalancer.openstack.org/network-id": "8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a81"});
