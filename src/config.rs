@@ -117,6 +117,10 @@ pub struct OctaviaDefaults {
     pub timeout_client_data: u64,
     pub timeout_member_data: u64,
     pub source_ranges: SourceRanges,
+    /// EndpointSlice endpoints that are `serving` and `terminating` stay
+    /// members with weight 0 until their slice drops them (open connections
+    /// finish, no new ones); off: they leave at once.
+    pub drain_terminating: bool,
     /// kuryr.conf keys svc-lbaas does not use (and, until validated, unknown ones).
     #[serde(flatten)]
     pub unused: std::collections::BTreeMap<String, Unused>,
@@ -134,6 +138,7 @@ impl Default for OctaviaDefaults {
             timeout_client_data: 0,
             timeout_member_data: 0,
             source_ranges: SourceRanges::AllowedCidrs,
+            drain_terminating: true,
             unused: Default::default(),
         }
     }
@@ -438,7 +443,7 @@ pub enum ConfigError {
 }
 
 /// Each environment variable and the setting it overrides.
-pub const ENV_KEYS: [(&str, &str); 12] = [
+pub const ENV_KEYS: [(&str, &str); 13] = [
     ("SVC_LBAAS_POD_SUBNET", "neutron_defaults.pod_subnet"),
     (
         "SVC_LBAAS_SERVICE_SUBNET",
@@ -469,6 +474,10 @@ pub const ENV_KEYS: [(&str, &str); 12] = [
     ),
     ("SVC_LBAAS_CLUSTER_NAME", "cluster.name"),
     ("SVC_LBAAS_SOURCE_RANGES", "octavia_defaults.source_ranges"),
+    (
+        "SVC_LBAAS_DRAIN_TERMINATING",
+        "octavia_defaults.drain_terminating",
+    ),
 ];
 /// The numeric settings' environment variables: `[server]`, `[openstack]`
 /// and `[cluster] orphan_grace_s`.
@@ -688,7 +697,9 @@ impl Settings {
                             invalid(key, format!("{value:?} is not a known lb_algorithm"))
                         })?
                 }
-                "SVC_LBAAS_VIP_FROM_CLUSTER_IP" | "SVC_LBAAS_NESTED_CREATES" => {
+                "SVC_LBAAS_VIP_FROM_CLUSTER_IP"
+                | "SVC_LBAAS_NESTED_CREATES"
+                | "SVC_LBAAS_DRAIN_TERMINATING" => {
                     let on = match value.as_str() {
                         "true" | "1" => true,
                         "false" | "0" => false,
@@ -696,6 +707,9 @@ impl Settings {
                     };
                     match *var {
                         "SVC_LBAAS_NESTED_CREATES" => self.octavia_defaults.nested_creates = on,
+                        "SVC_LBAAS_DRAIN_TERMINATING" => {
+                            self.octavia_defaults.drain_terminating = on
+                        }
                         _ => self.octavia_defaults.vip_from_cluster_ip = on,
                     }
                 }

@@ -175,13 +175,46 @@ pub struct HealthMonitor {
     pub max_retries_down: u32,
 }
 
-/// A pool member: a ready endpoint address and its resolved target port.
+/// A pool member: a ready endpoint address and its resolved target port,
+/// with its weight: 1 (Octavia's default), or 0 while its endpoint drains
+/// (`serving` and `terminating`: open connections finish, no new ones come).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Member {
     #[schema(value_type = String)]
     pub address: IpAddr,
     pub protocol_port: u16,
+    pub weight: u16,
+}
+
+impl Member {
+    /// Octavia's default weight: a member that takes new connections.
+    pub const SERVING: u16 = 1;
+    /// A draining member's: no new connections.
+    pub const DRAINING: u16 = 0;
+
+    pub fn serving(address: IpAddr, protocol_port: u16) -> Member {
+        Member {
+            address,
+            protocol_port,
+            weight: Member::SERVING,
+        }
+    }
+
+    /// The first member of this address and port in a sorted set.
+    pub fn lowest(address: IpAddr, protocol_port: u16) -> Member {
+        Member {
+            address,
+            protocol_port,
+            weight: 0,
+        }
+    }
+
+    /// What identifies a member in its pool (Octavia refuses a second
+    /// member of the same address and port).
+    pub fn key(&self) -> (IpAddr, u16) {
+        (self.address, self.protocol_port)
+    }
 }
 
 /// Listener settings from annotations. `None` leaves OpenStack's value alone.
@@ -459,6 +492,9 @@ pub struct Lookup<'a> {
     pub vip_port: Option<&'a str>,
     /// The security groups of this name too (a VIP security group's).
     pub security_group: Option<&'a str>,
+    /// Members with their weights (every pool's member list, not the
+    /// status tree): when a member is to drain (weight 0).
+    pub member_weights: bool,
     /// The load balancers it shares too (by its sharer tag): one more read,
     /// for removals and Endpoints-only changes, which carry no annotations.
     pub shared: bool,
@@ -476,6 +512,7 @@ impl<'a> Lookup<'a> {
             members: true,
             vip_port: None,
             security_group: None,
+            member_weights: false,
             shared: false,
         }
     }
@@ -562,6 +599,9 @@ pub struct ObservedMember {
     pub id: String,
     pub address: IpAddr,
     pub protocol_port: u16,
+    /// `None` where it was not read: Octavia's status tree shows no weight
+    /// (a Service with a draining member reads its pools' member lists).
+    pub weight: Option<u16>,
     pub tags: Vec<String>,
 }
 

@@ -676,7 +676,9 @@ fn listeners(
             .member_subnet_id
             .clone()
             .or_else(|| settings.neutron_defaults.pod_subnet.clone()),
-        groups: backends.map(|b| endpoint_groups(b, family)).transpose()?,
+        groups: backends
+            .map(|b| endpoint_groups(b, family, settings.octavia_defaults.drain_terminating))
+            .transpose()?,
     };
     let ports = spec.ports.as_deref().unwrap_or(&[]);
     let mut listeners: Vec<DesiredListener> = Vec::with_capacity(ports.len());
@@ -1179,6 +1181,7 @@ pub fn members_of_port(
     protocol: ListenerProtocol,
     family: IpFamily,
     backends: Backends<'_>,
+    drain: bool,
 ) -> Result<BTreeSet<Member>, TranslateError> {
     let fallback = target.parse::<u16>().ok().filter(|n| *n != 0);
     let port = ServicePort {
@@ -1187,16 +1190,30 @@ pub fn members_of_port(
         ..Default::default()
     };
     check_backends(&backends, 1)?;
-    let groups = endpoint_groups(backends, family)?;
+    let groups = endpoint_groups(backends, family, drain)?;
     let mut notes = Vec::new();
     members_for_port(&port, 0, fallback, protocol, &groups, &mut notes)
 }
 
-/// One Endpoints subset or one EndpointSlice: its ready addresses of the VIP's
-/// family, parsed once for all the Service's ports, and the ports it serves.
+/// Whether any EndpointSlice endpoint drains (serving and terminating), so
+/// that its member is to be weighed 0: an observation then reads weights.
+pub fn drains(backends: Backends<'_>, drain: bool) -> bool {
+    drain
+        && backends.endpoint_slices.iter().any(|slice| {
+            slice.endpoints.iter().flatten().any(|e| {
+                e.conditions.as_ref().is_some_and(|c| {
+                    c.ready == Some(false) && c.serving == Some(true) && c.terminating == Some(true)
+                })
+            })
+        })
+}
+
+/// One Endpoints subset or one EndpointSlice: its ready (and draining)
+/// addresses of the VIP's family with their members' weight, parsed once for
+/// all the Service's ports, and the ports it serves.
 struct EndpointGroup<'a> {
     ports: Vec<GroupPort<'a>>,
-    addresses: Vec<IpAddr>,
+    addresses: Vec<(IpAddr, u16)>,
 }
 
 struct GroupPort<'a> {
@@ -1260,10 +1277,13 @@ impl GroupPort<'_> {
     }
 }
 
-/// Reads the backends into groups of ready addresses of `family`.
+/// Reads the backends into groups of ready addresses of `family`; with
+/// `drain`, EndpointSlice endpoints that are serving while terminating too,
+/// at weight 0. (Endpoints v1 lists no terminating address: they leave.)
 fn endpoint_groups<'a>(
     backends: Backends<'a>,
     family: IpFamily,
+    drain: bool,
 ) -> Result<Vec<EndpointGroup<'a>>, TranslateError> {
     let mut groups = Vec::new();
     if let Some(endpoints) = backends.endpoints {
@@ -1273,7 +1293,7 @@ fn endpoint_groups<'a>(
                 let ip =
                     GroupSource::Subset.address(s, || format!("addresses[{a}].ip"), &address.ip)?;
                 if IpFamily::of(&ip) == family {
-                    addresses.push(ip);
+                    addresses.push((ip, Member::SERVING));
                 }
             }
             let ports = subset
@@ -1299,20 +1319,27 @@ fn endpoint_groups<'a>(
         }
         let mut addresses = Vec::new();
         for (e, endpoint) in slice.endpoints.iter().flatten().enumerate() {
+            let conditions = endpoint.conditions.as_ref();
             // Kubernetes: an unknown readiness is to be taken as ready.
-            let ready = endpoint
-                .conditions
-                .as_ref()
-                .and_then(|c| c.ready)
-                .unwrap_or(true);
+            let ready = conditions.and_then(|c| c.ready).unwrap_or(true);
+            // Serving while terminating: drains (no new connections).
+            let draining = drain
+                && !ready
+                && conditions
+                    .is_some_and(|c| c.serving == Some(true) && c.terminating == Some(true));
+            let weight = match (ready, draining) {
+                (true, _) => Member::SERVING,
+                (false, true) => Member::DRAINING,
+                (false, false) => continue,
+            };
             // The addresses of one endpoint are fungible: the first is the one to use.
-            let (true, Some(first)) = (ready, endpoint.addresses.first()) else {
+            let Some(first) = endpoint.addresses.first() else {
                 continue;
             };
             let ip =
                 GroupSource::Slice.address(k, || format!("endpoints[{e}].addresses[0]"), first)?;
             if IpFamily::of(&ip) == family {
-                addresses.push(ip);
+                addresses.push((ip, weight));
             }
         }
         let ports = slice
@@ -1362,9 +1389,10 @@ fn members_for_port(
             unresolved |= !group.addresses.is_empty();
             continue;
         };
-        members.extend(group.addresses.iter().map(|&address| Member {
+        members.extend(group.addresses.iter().map(|&(address, weight)| Member {
             address,
             protocol_port: target,
+            weight,
         }));
     }
     if unresolved && members.is_empty() {
@@ -1373,8 +1401,16 @@ fn members_for_port(
             if port_name.is_empty() { "unnamed" } else { port_name }
         ));
     }
-    // Sorting first lets the set be built in bulk.
+    // Sorting first lets the set be built in bulk. One member per address
+    // and port: serving (the higher weight, sorted last) over draining.
     members.sort_unstable();
+    members.dedup_by(|later, earlier| {
+        let same = later.key() == earlier.key();
+        if same {
+            *earlier = *later;
+        }
+        same
+    });
     Ok(members.into_iter().collect())
 }
 

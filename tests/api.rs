@@ -1217,6 +1217,147 @@ async fn a_list_of_endpoint_slices_of_one_service_is_reconciled_together() {
     assert_eq!(members.as_array().unwrap().len(), 3, "{}", a.body);
 }
 
+/// An EndpointSlice of `web` serving `http` (8080) with `endpoints`.
+fn web_slice(endpoints: Value) -> Value {
+    json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "web-a", "namespace": "shop", "labels": {"kubernetes.io/service-name": "web"}},
+        "addressType": "IPv4", "ports": [{"name": "http", "port": 8080}], "endpoints": endpoints})
+}
+
+fn serving(ip: &str) -> Value {
+    json!({"addresses": [ip], "conditions": {"ready": true, "serving": true, "terminating": false}})
+}
+
+fn draining(ip: &str) -> Value {
+    json!({"addresses": [ip], "conditions": {"ready": false, "serving": true, "terminating": true}})
+}
+
+/// `address weight` of each member of the answer's first listener's pool.
+fn member_weights(answer: &Value) -> Vec<String> {
+    let mut m: Vec<String> = answer["loadBalancer"]["listeners"][0]["pool"]["members"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|m| format!("{} {}", m["address"].as_str().unwrap_or(""), m["weight"]))
+        .collect();
+    m.sort();
+    m
+}
+
+#[tokio::test]
+async fn a_terminating_endpoint_drains_at_weight_zero_then_leaves() {
+    let app = spawn_app().await;
+    let svc = service("ClusterIP", one_port(), json!({}));
+    let a = app
+        .apply(json!({"service": svc, "endpointSlices": [web_slice(json!([serving("10.1.0.5"), serving("10.1.0.6")]))]}))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let pool_id = a.body["loadBalancer"]["listeners"][0]["pool"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = app
+        .cloud(
+            reqwest::Method::GET,
+            &format!("/load-balancer/v2/lbaas/pools/{pool_id}/members"),
+            None,
+        )
+        .await;
+    // 10.1.0.6's pod starts terminating: it stays, at weight 0, in place.
+    let a = app
+        .apply(json!({"service": svc, "endpointSlices": [web_slice(json!([serving("10.1.0.5"), draining("10.1.0.6")]))]}))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.body["action"], "updated", "{}", a.body);
+    assert_eq!(
+        a.body["operations"][0]["detail"], "2 members (1 draining, weight 0)",
+        "{}",
+        a.body
+    );
+    assert_eq!(member_weights(&a.body), ["10.1.0.5 1", "10.1.0.6 0"]);
+    let after = app
+        .cloud(
+            reqwest::Method::GET,
+            &format!("/load-balancer/v2/lbaas/pools/{pool_id}/members"),
+            None,
+        )
+        .await;
+    let by_address = |v: &Value| -> Vec<(String, String, u64)> {
+        let mut m: Vec<(String, String, u64)> = v["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["address"].as_str().unwrap().to_string(),
+                    m["id"].as_str().unwrap().to_string(),
+                    m["weight"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        m.sort();
+        m
+    };
+    let (before, after) = (by_address(&before), by_address(&after));
+    assert_eq!(before.iter().map(|m| m.2).collect::<Vec<_>>(), [1, 1]);
+    assert_eq!(
+        after.iter().map(|m| (&m.1, m.2)).collect::<Vec<_>>(),
+        [(&before[0].1, 1), (&before[1].1, 0)],
+        "the same members, one drained"
+    );
+    let again = app
+        .apply(json!({"service": svc, "endpointSlices": [web_slice(json!([serving("10.1.0.5"), draining("10.1.0.6")]))]}))
+        .await;
+    assert_eq!(again.body["action"], "unchanged", "{}", again.body);
+    // GET shows the weights too.
+    let got = app
+        .send(reqwest::Method::GET, "/v1/services/shop/web", None)
+        .await;
+    assert_eq!(member_weights(&got.body), ["10.1.0.5 1", "10.1.0.6 0"]);
+    // The slice drops it (an EndpointSlice event alone): it goes.
+    let gone = event(
+        &app,
+        json!({"type": "MODIFIED", "object": web_slice(json!([serving("10.1.0.5")]))}),
+    )
+    .await;
+    assert_eq!(gone.status, StatusCode::OK, "{}", gone.body);
+    assert_eq!(gone.body["result"]["action"], "updated", "{}", gone.body);
+    let got = app
+        .send(reqwest::Method::GET, "/v1/services/shop/web", None)
+        .await;
+    assert_eq!(member_weights(&got.body), ["10.1.0.5 1"]);
+    app.send(reqwest::Method::DELETE, "/v1/services/shop/web", None)
+        .await;
+}
+
+#[tokio::test]
+async fn an_endpoints_event_alone_drains_a_member() {
+    let app = spawn_app().await;
+    let svc = service("ClusterIP", one_port(), json!({}));
+    let a = app
+        .apply(json!({"service": svc, "endpointSlices": [web_slice(json!([serving("10.1.0.5"), serving("10.1.0.6")]))]}))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let drained = event(
+        &app,
+        json!({"type": "MODIFIED", "object": web_slice(json!([serving("10.1.0.5"), draining("10.1.0.6")]))}),
+    )
+    .await;
+    assert_eq!(drained.status, StatusCode::OK, "{}", drained.body);
+    assert_eq!(
+        drained.body["result"]["action"], "updated",
+        "{}",
+        drained.body
+    );
+    assert_eq!(
+        member_weights(&drained.body["result"]),
+        ["10.1.0.5 1", "10.1.0.6 0"]
+    );
+    app.send(reqwest::Method::DELETE, "/v1/services/shop/web", None)
+        .await;
+}
+
 #[tokio::test]
 async fn malformed_events_are_400() {
     let app = spawn_app().await;

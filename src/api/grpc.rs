@@ -177,6 +177,7 @@ impl From<&crate::reconcile::LoadBalancerView> for pb::LoadBalancer {
                     pool: l.pool.as_ref().map(|p| pb::Pool {
                         id: p.id.clone(),
                         name: p.name.clone(),
+                        protocol: p.protocol.clone(),
                         lb_algorithm: p.lb_algorithm.clone(),
                         session_persistence: p.session_persistence.clone().unwrap_or_default(),
                         members: p
@@ -186,6 +187,7 @@ impl From<&crate::reconcile::LoadBalancerView> for pb::LoadBalancer {
                                 id: m.id.clone(),
                                 address: m.address.to_string(),
                                 protocol_port: u32::from(m.protocol_port),
+                                weight: m.weight.map(u32::from),
                             })
                             .collect(),
                     }),

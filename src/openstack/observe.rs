@@ -28,6 +28,15 @@ use crate::model::{
 };
 use crate::names::{LEGACY_TAGS, legacy_tags, owner_description};
 
+/// How an observation reads members: not at all, from the status tree (one
+/// call, no weights), or every pool's list (weights: a member drains).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MemberRead {
+    No,
+    Tree,
+    Lists,
+}
+
 impl Details {
     fn holds(&self, id: &str) -> bool {
         self.listeners.iter().any(|l| l.id == id)
@@ -56,10 +65,16 @@ impl Cloud {
             id_hint,
             user_address,
             members,
+            member_weights,
             vip_port,
             security_group,
             shared,
         } = lookup;
+        let members = match (members, member_weights) {
+            (false, _) => MemberRead::No,
+            (true, false) => MemberRead::Tree,
+            (true, true) => MemberRead::Lists,
+        };
         let sharer = crate::names::sharer_tag(owner_tags);
         let ours =
             ApiPath::of("floatingips").query(&[("description", &owner_description(owner_tags))]);
@@ -363,14 +378,18 @@ impl Cloud {
         lb: &mut ObservedLoadBalancer,
         updated_at: Option<String>,
         owner_tags: &[String],
-        members: bool,
+        members: MemberRead,
     ) -> Result<(), OpenStackError> {
         if self.api == Api::NeutronLbaas {
+            let members = members != MemberRead::No;
             return self.read_tree_one_by_one(calls, lb, members).await;
         }
         let tree = async {
-            if !members {
-                return Ok(None);
+            match members {
+                MemberRead::No => return Ok(None),
+                // Every pool's list, read after the pools.
+                MemberRead::Lists => return Ok(Some(wire::StatusTree::default())),
+                MemberRead::Tree => {}
             }
             let path = ApiPath::of("loadbalancers")
                 .id("load balancer id", &lb.id)?
@@ -445,9 +464,10 @@ impl Cloud {
     }
 
     /// Members from the status tree. A pool the tree does not show (on no
-    /// listener), or with a member whose name does not say whose it is (a
-    /// user's, or one made before members were named), has its members
-    /// read with their tags.
+    /// listener; every pool when the tree is empty: `MemberRead::Lists`), or
+    /// with a member whose name does not say whose it is (a user's, or one
+    /// made before members were named), has its members read with their
+    /// tags and weights.
     async fn place_members(
         &self,
         calls: &Calls,
@@ -697,6 +717,7 @@ fn member_of(m: wire::Member) -> Option<ObservedMember> {
         id: wire::present(&m.id)?,
         address: m.address.as_deref()?.parse().ok()?,
         protocol_port: m.protocol_port.and_then(|p| u16::try_from(p).ok())?,
+        weight: m.weight.and_then(|w| u16::try_from(w).ok()),
         tags,
     })
 }

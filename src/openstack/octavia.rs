@@ -461,6 +461,7 @@ impl Cloud {
         wire::MemberBody {
             address: m.address.to_string(),
             protocol_port: m.protocol_port,
+            weight: m.weight,
             subnet_id: subnet.clone(),
             tags: tags.map_or(Tags::Untagged, owner),
         }

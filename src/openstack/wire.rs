@@ -141,6 +141,7 @@ pub struct PoolChange {
 pub struct MemberBody {
     pub address: String,
     pub protocol_port: u16,
+    pub weight: u16,
     #[serde(skip_serializing_if = "no")]
     pub subnet_id: Option<String>,
     #[serde(flatten)]
@@ -345,6 +346,9 @@ pub struct Member {
     pub id: Option<String>,
     pub address: Option<String>,
     pub protocol_port: Option<i64>,
+    /// Not in Octavia's status tree.
+    #[serde(default)]
+    pub weight: Option<i64>,
     /// The legacy API keeps ownership in the name.
     pub name: Option<String>,
     #[serde(default)]
@@ -578,12 +582,13 @@ mod tests {
         let member = |tags| MemberBody {
             address: "10.1.0.5".into(),
             protocol_port: 8080,
+            weight: 1,
             subnet_id: None,
             tags,
         };
         assert_eq!(
             envelope("member", &member(Tags::Tags(vec!["a".into()]))).unwrap(),
-            json!({"member": {"address": "10.1.0.5", "protocol_port": 8080, "tags": ["a"]}})
+            json!({"member": {"address": "10.1.0.5", "protocol_port": 8080, "weight": 1, "tags": ["a"]}})
         );
         assert_eq!(
             envelope(
@@ -591,11 +596,11 @@ mod tests {
                 &member(Tags::Legacy("name", "svc-lbaas-tags:a".into()))
             )
             .unwrap(),
-            json!({"member": {"address": "10.1.0.5", "protocol_port": 8080, "name": "svc-lbaas-tags:a"}})
+            json!({"member": {"address": "10.1.0.5", "protocol_port": 8080, "weight": 1, "name": "svc-lbaas-tags:a"}})
         );
         assert_eq!(
             envelope("member", &member(Tags::Untagged)).unwrap(),
-            json!({"member": {"address": "10.1.0.5", "protocol_port": 8080}})
+            json!({"member": {"address": "10.1.0.5", "protocol_port": 8080, "weight": 1}})
         );
     }
 

@@ -165,6 +165,7 @@ pub(super) fn adopt(
                         id: String::new(),
                         address: m.address,
                         protocol_port: m.protocol_port,
+                        weight: Some(m.weight),
                         tags: owner.clone(),
                     })
                     .collect();
@@ -340,6 +341,7 @@ mod tests {
             id: id.into(),
             address: address.parse().expect("an address"),
             protocol_port: 30080,
+            weight: Some(1),
             tags: name_tags,
         }
     }

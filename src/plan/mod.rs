@@ -412,19 +412,33 @@ impl Operation {
                 s("update", "pool", name, Some(id), Some(fields.join(", ")))
             }
             DeletePool { id, name } => s("delete", "pool", name, Some(id), None),
-            ReplaceMembers { pool, members } => s(
-                "replace",
-                "members",
-                &pool.name,
-                pool.id.as_ref(),
-                Some(plural(members.len(), "member")),
-            ),
+            ReplaceMembers { pool, members } => {
+                let draining = members
+                    .iter()
+                    .filter(|m| m.owned && m.member.weight == Member::DRAINING)
+                    .count();
+                let mut detail = plural(members.len(), "member");
+                if draining > 0 {
+                    detail.push_str(&format!(" ({draining} draining, weight 0)"));
+                }
+                s(
+                    "replace",
+                    "members",
+                    &pool.name,
+                    pool.id.as_ref(),
+                    Some(detail),
+                )
+            }
             CreateMember { pool, member, .. } => s(
                 "create",
                 "member",
                 &format!("{}:{}", member.address, member.protocol_port),
                 None,
-                Some(format!("in pool {}", pool.name)),
+                Some(if member.weight == Member::DRAINING {
+                    format!("in pool {}, draining (weight 0)", pool.name)
+                } else {
+                    format!("in pool {}", pool.name)
+                }),
             ),
             DeleteMember { pool, id, member } => s(
                 "delete",
@@ -1362,37 +1376,37 @@ fn plan_pool_members(
     changes: &mut Vec<Operation>,
 ) {
     let pool_ref = Ref::existing(&have.id, &have.name);
-    // Both sides sorted, one merge pass: large pools are the common case.
-    let mut present: Vec<(Member, &ObservedMember)> = have
-        .members
-        .iter()
-        .map(|m| {
-            let member = Member {
-                address: m.address,
-                protocol_port: m.protocol_port,
-            };
-            (member, m)
-        })
-        .collect();
-    present.sort_unstable_by_key(|(member, _)| *member);
+    // Both sides sorted by address and port, one merge pass: large pools
+    // are the common case.
+    let mut present: Vec<&ObservedMember> = have.members.iter().collect();
+    present.sort_unstable_by_key(|m| (m.address, m.protocol_port));
     let mut missing: Vec<&Member> = Vec::new();
     let mut extra: Vec<&ObservedMember> = Vec::new();
+    // Present with another weight (drained, or serving again).
+    let mut reweighed: Vec<(&Member, &ObservedMember)> = Vec::new();
     let mut wanted = want_members.iter().peekable();
-    let mut seen = present.iter().peekable();
+    let mut seen = present.iter().copied().peekable();
     loop {
         match (wanted.peek(), seen.peek()) {
-            (Some(w), Some((p, _))) if *w == p => {
+            (Some(w), Some(p)) if w.key() == (p.address, p.protocol_port) => {
+                // A weight not read (Octavia's status tree) is taken as it is.
+                if p.weight.is_some_and(|weight| weight != w.weight) {
+                    reweighed.push((w, p));
+                }
                 // Every observed copy of a wanted member counts as present.
-                while seen.peek().is_some_and(|(p, _)| p == *w) {
+                while seen
+                    .peek()
+                    .is_some_and(|p| (p.address, p.protocol_port) == w.key())
+                {
                     seen.next();
                 }
                 wanted.next();
             }
-            (Some(w), Some((p, _))) if *w < p => {
+            (Some(w), Some(p)) if w.key() < (p.address, p.protocol_port) => {
                 missing.push(w);
                 wanted.next();
             }
-            (_, Some((_, m))) => {
+            (_, Some(m)) => {
                 if is_owned(&m.tags, owner) {
                     extra.push(m);
                 }
@@ -1405,7 +1419,7 @@ fn plan_pool_members(
             (None, None) => break,
         }
     }
-    if missing.is_empty() && extra.is_empty() {
+    if missing.is_empty() && extra.is_empty() && reweighed.is_empty() {
         return;
     }
     if caps.batch_members {
@@ -1423,8 +1437,13 @@ fn plan_pool_members(
             let member = Member {
                 address: m.address,
                 protocol_port: m.protocol_port,
+                weight: m.weight.unwrap_or(Member::SERVING),
             };
-            if !is_owned(&m.tags, owner) && !want_members.contains(&member) {
+            let wanted = want_members
+                .range(Member::lowest(m.address, m.protocol_port)..)
+                .next()
+                .is_some_and(|w| w.key() == member.key());
+            if !is_owned(&m.tags, owner) && !wanted {
                 members.push(MemberSpec {
                     member,
                     subnet_id: None,
@@ -1437,17 +1456,20 @@ fn plan_pool_members(
             members,
         });
     } else {
-        for m in extra {
+        // The legacy API: a member of another weight is replaced too.
+        let gone = extra.into_iter().chain(reweighed.iter().map(|(_, p)| *p));
+        for m in gone {
             changes.push(Operation::DeleteMember {
                 pool: pool_ref.clone(),
                 id: m.id.clone(),
                 member: Member {
                     address: m.address,
                     protocol_port: m.protocol_port,
+                    weight: m.weight.unwrap_or(Member::SERVING),
                 },
             });
         }
-        for m in missing {
+        for m in missing.into_iter().chain(reweighed.iter().map(|(w, _)| *w)) {
             changes.push(Operation::CreateMember {
                 pool: pool_ref.clone(),
                 member: *m,

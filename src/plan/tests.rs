@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::config::Settings;
-use crate::model::ObservedMember;
+use crate::model::{Lookup, ObservedMember};
 use crate::reconcile::memory::MemoryCloud;
 use crate::translate::{Backends, translate};
 
@@ -207,6 +207,128 @@ fn members_are_left_alone_when_no_endpoints_are_given() {
     );
 }
 
+/// `web` translated with one EndpointSlice of `endpoints` serving `http`.
+fn sliced(endpoints: Value) -> Translation {
+    let svc: Service = serde_json::from_value(json!({
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": spec("ClusterIP"),
+    }))
+    .unwrap();
+    let slices: Vec<k8s_openapi::api::discovery::v1::EndpointSlice> = vec![
+        serde_json::from_value(json!({"metadata": {"name": "web-1"}, "addressType": "IPv4",
+            "ports": [{"name": "http", "port": 8080}], "endpoints": endpoints}))
+        .unwrap(),
+    ];
+    let backends = Backends {
+        endpoints: None,
+        endpoint_slices: &slices,
+    };
+    translate(&settings(), &svc, Some(backends)).unwrap()
+}
+
+fn with_weights(cloud: &MemoryCloud, t: &Translation) -> Observed {
+    let owner = owner(t);
+    cloud.observe_lookup(Lookup {
+        member_weights: true,
+        ..Lookup::by_name("shop/web", &owner)
+    })
+}
+
+fn weights(cloud: &MemoryCloud) -> Vec<(String, String, Option<u16>)> {
+    cloud.load_balancers[0].pools[0]
+        .members
+        .iter()
+        .map(|m| (m.id.clone(), m.address.to_string(), m.weight))
+        .collect()
+}
+
+#[test]
+fn a_member_whose_endpoint_drains_gets_weight_zero_in_place_then_leaves() {
+    let serving = json!([{"addresses": ["10.1.0.5"]}, {"addresses": ["10.1.0.6"]}]);
+    let t = sliced(serving);
+    let mut cloud = MemoryCloud::new();
+    converge(&mut cloud, &t, Capabilities::OCTAVIA);
+    let before = weights(&cloud);
+    assert_eq!(
+        before.iter().map(|m| m.2).collect::<Vec<_>>(),
+        [Some(1), Some(1)]
+    );
+    let drained = sliced(
+        json!([{"addresses": ["10.1.0.5"]}, {"addresses": ["10.1.0.6"],
+        "conditions": {"ready": false, "serving": true, "terminating": true}}]),
+    );
+    // The status tree shows no weights: read without them, nothing to do.
+    assert!(
+        plan(&drained, &observe(&cloud, &drained), Capabilities::OCTAVIA)
+            .unwrap()
+            .is_empty()
+    );
+    let ops = plan(
+        &drained,
+        &with_weights(&cloud, &drained),
+        Capabilities::OCTAVIA,
+    )
+    .unwrap();
+    assert_eq!(kinds(&ops), ["replace members shop/web:TCP:80"]);
+    assert_eq!(
+        ops[0].summary().detail.as_deref(),
+        Some("2 members (1 draining, weight 0)")
+    );
+    cloud.apply(&ops, &owner(&drained));
+    let after = weights(&cloud);
+    // Same members (ids), one drained.
+    assert_eq!(after[0], before[0]);
+    assert_eq!(
+        (after[1].0.as_str(), after[1].2),
+        (before[1].0.as_str(), Some(0))
+    );
+    assert!(
+        plan(
+            &drained,
+            &with_weights(&cloud, &drained),
+            Capabilities::OCTAVIA
+        )
+        .unwrap()
+        .is_empty()
+    );
+    // The slice drops it: it goes.
+    let gone = sliced(json!([{"addresses": ["10.1.0.5"]}]));
+    let ops = plan(&gone, &observe(&cloud, &gone), Capabilities::OCTAVIA).unwrap();
+    cloud.apply(&ops, &owner(&gone));
+    assert_eq!(weights(&cloud), [before[0].clone()]);
+}
+
+#[test]
+fn on_the_legacy_api_a_drained_member_is_replaced() {
+    let t = sliced(json!([{"addresses": ["10.1.0.5"]}]));
+    let mut cloud = MemoryCloud::new();
+    converge(&mut cloud, &t, Capabilities::NEUTRON_LBAAS);
+    let drained = sliced(json!([{"addresses": ["10.1.0.5"],
+        "conditions": {"ready": false, "serving": true, "terminating": true}}]));
+    let ops = plan(
+        &drained,
+        &with_weights(&cloud, &drained),
+        Capabilities::NEUTRON_LBAAS,
+    )
+    .unwrap();
+    let summaries: Vec<String> = ops
+        .iter()
+        .map(|o| {
+            let s = o.summary();
+            format!("{} {} {}", s.op, s.name, s.detail.unwrap_or_default())
+        })
+        .collect();
+    assert_eq!(
+        summaries,
+        [
+            "delete 10.1.0.5:8080 from pool shop/web:TCP:80",
+            "create 10.1.0.5:8080 in pool shop/web:TCP:80, draining (weight 0)"
+        ]
+    );
+    cloud.apply(&ops, &owner(&drained));
+    assert_eq!(weights(&cloud)[0].2, Some(0));
+}
+
 #[test]
 fn a_batch_replacement_keeps_members_this_tool_did_not_create() {
     let t = translation(spec("ClusterIP"), json!({}), Some(&["10.1.0.5"]));
@@ -218,6 +340,7 @@ fn a_batch_replacement_keeps_members_this_tool_did_not_create() {
             id: "by-hand".into(),
             address: "10.1.9.9".parse().unwrap(),
             protocol_port: 22,
+            weight: Some(5),
             tags: vec![],
         });
     let after = translation(spec("ClusterIP"), json!({}), Some(&["10.1.0.6"]));
@@ -228,7 +351,7 @@ fn a_batch_replacement_keeps_members_this_tool_did_not_create() {
     assert!(
         members
             .iter()
-            .any(|m| !m.owned && m.member.protocol_port == 22)
+            .any(|m| !m.owned && m.member.protocol_port == 22 && m.member.weight == 5)
     );
     assert!(
         cloud.load_balancers[0].pools[0]
@@ -783,6 +906,7 @@ fn disturbed_cloud(earlier: &Translation, d: &Disturbance, caps: Capabilities) -
                 id: "foreign-member".into(),
                 address: "10.1.200.1".parse().unwrap(),
                 protocol_port: 22,
+                weight: None,
                 tags: vec!["someone".into()],
             });
         }
@@ -919,6 +1043,7 @@ fn tree_matches(
             .map(|m| Member {
                 address: m.address,
                 protocol_port: m.protocol_port,
+                weight: m.weight.unwrap_or(Member::SERVING),
             })
             .collect();
         &owned == members

@@ -43,6 +43,10 @@ pub struct MemberView {
     #[schema(value_type = String)]
     pub address: IpAddr,
     pub protocol_port: u16,
+    /// 1 serving, 0 draining; absent where Octavia's status tree was read
+    /// (it shows none: weights are read when a member drains).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u16>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -51,6 +55,8 @@ pub struct MemberView {
 pub struct PoolView {
     pub id: String,
     pub name: String,
+    /// `TCP`, `UDP`, `SCTP`, `HTTP`, `HTTPS`, `PROXY`, `PROXYV2`.
+    pub protocol: String,
     pub lb_algorithm: String,
     pub session_persistence: Option<String>,
     pub members: Vec<MemberView>,
@@ -136,6 +142,7 @@ fn lb_view(lb: &ObservedLoadBalancer) -> LoadBalancerView {
                 .map(|p| PoolView {
                     id: p.id.clone(),
                     name: p.name.clone(),
+                    protocol: p.protocol.clone(),
                     lb_algorithm: p.lb_algorithm.clone(),
                     session_persistence: p.session_persistence.clone(),
                     members: p
@@ -145,6 +152,7 @@ fn lb_view(lb: &ObservedLoadBalancer) -> LoadBalancerView {
                             id: m.id.clone(),
                             address: m.address,
                             protocol_port: m.protocol_port,
+                            weight: m.weight,
                         })
                         .collect(),
                 }),

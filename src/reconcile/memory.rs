@@ -88,6 +88,7 @@ impl MemoryCloud {
             vip_port,
             security_group,
             shared,
+            member_weights,
             ..
         } = lookup;
         // Those it shares too, where the real observation reads them: when
@@ -112,6 +113,18 @@ impl MemoryCloud {
                     || (joined && crate::names::serves(&lb.tags, owner_tags))
             })
             .cloned()
+            .map(|mut lb| {
+                // As on Octavia: the status tree shows no weights; a pool
+                // with a member not named as ours has its list read.
+                if !member_weights {
+                    for pool in &mut lb.pools {
+                        if pool.members.iter().all(|m| !m.tags.is_empty()) {
+                            pool.members.iter_mut().for_each(|m| m.weight = None);
+                        }
+                    }
+                }
+                lb
+            })
             .collect();
         let ports: Vec<&str> = load_balancers
             .iter()
@@ -466,6 +479,7 @@ impl MemoryCloud {
                 id,
                 address: member.address,
                 protocol_port: member.protocol_port,
+                weight: Some(member.weight),
                 tags,
             });
         }
@@ -485,6 +499,7 @@ impl MemoryCloud {
             id: id.clone(),
             address: member.address,
             protocol_port: member.protocol_port,
+            weight: Some(member.weight),
             tags: tags.to_vec(),
         });
         Ok(id)
@@ -620,6 +635,7 @@ impl MemoryCloud {
                     id: self.id("member"),
                     address: m.address,
                     protocol_port: m.protocol_port,
+                    weight: Some(m.weight),
                     tags: tags.to_vec(),
                 });
             }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::config::{Api, Settings};
-use crate::model::{FloatingIpIntent, Lookup, Observed, ServiceRef, Translation};
+use crate::model::{FloatingIpIntent, Lookup, Member, Observed, ServiceRef, Translation};
 use crate::names::{self, is_owned};
 use crate::openstack::OpenStackError;
 use crate::plan::{self, OperationSummary};
@@ -342,6 +342,13 @@ impl Reconciler {
                         _ => None,
                     },
                     members: d.listeners.iter().any(|l| l.pool.members.is_some()),
+                    member_weights: d.listeners.iter().any(|l| {
+                        l.pool
+                            .members
+                            .iter()
+                            .flatten()
+                            .any(|m| m.weight != Member::SERVING)
+                    }),
                     vip_port: d.vip.port_id.as_deref(),
                     // The VIP security group when wanted (one no longer wanted
                     // is read when the load balancer still has it).
@@ -640,10 +647,12 @@ impl Reconciler {
         let calls = Calls::default();
         let owner = names::owner_tags(&self.settings.cluster.name, service);
         let name = names::load_balancer_name(service);
-        let observed = self
-            .cloud
-            .observe(&calls, Lookup::service(&name, &owner))
-            .await?;
+        // A read for people: members with their weights (each pool's list).
+        let lookup = Lookup {
+            member_weights: true,
+            ..Lookup::service(&name, &owner)
+        };
+        let observed = self.cloud.observe(&calls, lookup).await?;
         let mut answer = ApplyResponse::new(
             service,
             ApplyAction::Unchanged,
@@ -748,10 +757,12 @@ impl Reconciler {
         let _guard = lock.lock().await;
         let owner = names::owner_tags(&self.settings.cluster.name, service);
         let name = names::load_balancer_name(service);
-        let observed = self
-            .cloud
-            .observe(&calls, Lookup::service(&name, &owner))
-            .await?;
+        let drain = self.settings.octavia_defaults.drain_terminating;
+        let lookup = Lookup {
+            member_weights: translate::drains(backends, drain),
+            ..Lookup::service(&name, &owner)
+        };
+        let observed = self.cloud.observe(&calls, lookup).await?;
         let Some(lb) = observed
             .load_balancers
             .iter()
@@ -783,7 +794,7 @@ impl Reconciler {
                 _ => crate::model::ListenerProtocol::Tcp,
             };
             let members =
-                translate::members_of_port(&port_name, &target, protocol, family, backends)?;
+                translate::members_of_port(&port_name, &target, protocol, family, backends, drain)?;
             // New members go on the subnet the pool's members already use.
             let subnet = member_subnet.clone();
             wanted.push((pool.id.clone(), members, subnet));
@@ -815,9 +826,7 @@ impl Reconciler {
         let observed = if done.is_empty() {
             observed
         } else {
-            self.cloud
-                .observe(&calls, Lookup::service(&name, &owner))
-                .await?
+            self.cloud.observe(&calls, lookup).await?
         };
         let action = if done.is_empty() {
             ApplyAction::Unchanged

@@ -65,9 +65,13 @@ fn ip(s: &str) -> IpAddr {
 }
 
 fn member(address: &str, port: u16) -> Member {
+    Member::serving(ip(address), port)
+}
+
+fn draining(address: &str, port: u16) -> Member {
     Member {
-        address: ip(address),
-        protocol_port: port,
+        weight: Member::DRAINING,
+        ..member(address, port)
     }
 }
 
@@ -309,6 +313,85 @@ fn endpoint_slices_give_members_skipping_not_ready_and_duplicates() {
             member("10.1.0.8", 8080)
         ]
     );
+}
+
+fn terminating_slices() -> [EndpointSlice; 2] {
+    let a = slice(json!({"metadata": {"name": "web-a"}, "addressType": "IPv4",
+    "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+    "endpoints": [
+        {"addresses": ["10.1.0.5"], "conditions": {"ready": true, "serving": true, "terminating": false}},
+        // Draining: serving while terminating.
+        {"addresses": ["10.1.0.6"], "conditions": {"ready": false, "serving": true, "terminating": true}},
+        // Terminating and no longer serving: gone.
+        {"addresses": ["10.1.0.7"], "conditions": {"ready": false, "serving": false, "terminating": true}},
+        // Not ready, not terminating (starting): not a member.
+        {"addresses": ["10.1.0.8"], "conditions": {"ready": false, "serving": false, "terminating": false}}
+    ]}));
+    // The same address serving in another slice: serving wins.
+    let b = slice(json!({"metadata": {"name": "web-b"}, "addressType": "IPv4",
+    "ports": [{"name": "http", "port": 8080}],
+    "endpoints": [
+        {"addresses": ["10.1.0.9"], "conditions": {"ready": false, "serving": true, "terminating": true}},
+        {"addresses": ["10.1.0.9"], "conditions": {"ready": true}}
+    ]}));
+    [a, b]
+}
+
+#[test]
+fn serving_terminating_endpoints_stay_members_with_weight_zero() {
+    let slices = terminating_slices();
+    let backends = Backends {
+        endpoints: None,
+        endpoint_slices: &slices,
+    };
+    let d = lb(&web(json!({})), Some(backends));
+    assert_eq!(
+        members(&d, 0),
+        [
+            member("10.1.0.5", 8080),
+            draining("10.1.0.6", 8080),
+            member("10.1.0.9", 8080)
+        ]
+    );
+    assert!(drains(backends, true));
+    assert!(!drains(backends, false));
+    // The same from the slices alone (an Endpoints-only change).
+    let alone = members_of_port(
+        "http",
+        "8080",
+        ListenerProtocol::Tcp,
+        IpFamily::IPv4,
+        backends,
+        true,
+    )
+    .expect("members");
+    assert_eq!(alone.into_iter().collect::<Vec<_>>(), members(&d, 0));
+}
+
+#[test]
+fn with_draining_off_terminating_endpoints_leave_at_once() {
+    let slices = terminating_slices();
+    let backends = Backends {
+        endpoints: None,
+        endpoint_slices: &slices,
+    };
+    let mut settings = settings();
+    settings.octavia_defaults.drain_terminating = false;
+    let d = desired(translate(&settings, &web(json!({})), Some(backends)).expect("translates"));
+    assert_eq!(
+        members(&d, 0),
+        [member("10.1.0.5", 8080), member("10.1.0.9", 8080)]
+    );
+    let alone = members_of_port(
+        "http",
+        "8080",
+        ListenerProtocol::Tcp,
+        IpFamily::IPv4,
+        backends,
+        false,
+    )
+    .expect("members");
+    assert_eq!(alone.len(), 2);
 }
 
 #[test]
