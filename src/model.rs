@@ -46,6 +46,11 @@ pub enum ListenerProtocol {
     Sctp,
     /// TLS passthrough: Octavia balances TCP without terminating TLS.
     Https,
+    /// HTTP: headers can be inserted, monitors probe a path.
+    Http,
+    /// TLS terminated with a Barbican certificate container, HTTP behind.
+    #[serde(rename = "TERMINATED_HTTPS")]
+    TerminatedHttps,
 }
 
 impl ListenerProtocol {
@@ -55,7 +60,17 @@ impl ListenerProtocol {
             ListenerProtocol::Udp => "UDP",
             ListenerProtocol::Sctp => "SCTP",
             ListenerProtocol::Https => "HTTPS",
+            ListenerProtocol::Http => "HTTP",
+            ListenerProtocol::TerminatedHttps => "TERMINATED_HTTPS",
         }
+    }
+
+    /// HTTP and TERMINATED_HTTPS: layer 7, headers inserted.
+    pub fn is_http(self) -> bool {
+        matches!(
+            self,
+            ListenerProtocol::Http | ListenerProtocol::TerminatedHttps
+        )
     }
 }
 
@@ -67,6 +82,7 @@ pub enum PoolProtocol {
     Udp,
     Sctp,
     Https,
+    Http,
     Proxy,
     #[serde(rename = "PROXYV2")]
     ProxyV2,
@@ -79,6 +95,7 @@ impl PoolProtocol {
             PoolProtocol::Udp => "UDP",
             PoolProtocol::Sctp => "SCTP",
             PoolProtocol::Https => "HTTPS",
+            PoolProtocol::Http => "HTTP",
             PoolProtocol::Proxy => "PROXY",
             PoolProtocol::ProxyV2 => "PROXYV2",
         }
@@ -91,6 +108,7 @@ impl PoolProtocol {
             ListenerProtocol::Udp => PoolProtocol::Udp,
             ListenerProtocol::Sctp => PoolProtocol::Sctp,
             ListenerProtocol::Https => PoolProtocol::Https,
+            ListenerProtocol::Http | ListenerProtocol::TerminatedHttps => PoolProtocol::Http,
         }
     }
 }
@@ -151,6 +169,8 @@ pub enum HealthMonitorType {
     Sctp,
     #[serde(rename = "TLS-HELLO")]
     TlsHello,
+    #[serde(rename = "HTTP")]
+    Http,
 }
 
 impl HealthMonitorType {
@@ -160,6 +180,7 @@ impl HealthMonitorType {
             HealthMonitorType::UdpConnect => "UDP-CONNECT",
             HealthMonitorType::Sctp => "SCTP",
             HealthMonitorType::TlsHello => "TLS-HELLO",
+            HealthMonitorType::Http => "HTTP",
         }
     }
 }
@@ -173,6 +194,32 @@ pub struct HealthMonitor {
     pub timeout: u32,
     pub max_retries: u32,
     pub max_retries_down: u32,
+    /// An HTTP monitor's request and the answers that count as healthy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpCheck>,
+}
+
+/// What an HTTP health monitor asks and expects (Octavia's defaults: GET /, 200).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpCheck {
+    pub http_method: String,
+    pub url_path: String,
+    /// `200`, `200,202`, `200-204`.
+    pub expected_codes: String,
+}
+
+/// The headers an HTTP listener inserts (Octavia's `insert_headers` keys).
+pub const INSERT_HEADERS: [&str; 3] = ["X-Forwarded-For", "X-Forwarded-Port", "X-Forwarded-Proto"];
+
+/// A TERMINATED_HTTPS listener's certificates: Barbican container (or
+/// PKCS12 secret) references, as Octavia takes them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenerTls {
+    pub default_tls_container_ref: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sni_container_refs: Vec<String>,
 }
 
 /// A pool member: a ready endpoint address and its resolved target port,
@@ -239,6 +286,10 @@ pub struct DesiredPool {
     pub protocol: PoolProtocol,
     pub lb_algorithm: LbAlgorithm,
     pub session_persistence: Option<SessionPersistence>,
+    /// `sessionAffinityConfig.clientIP.timeoutSeconds` on UDP pools
+    /// (Octavia's `persistence_timeout`; TCP pools have none: HAProxy's
+    /// stick table keeps a client 30 minutes).
+    pub persistence_timeout: Option<u32>,
     /// `None`: members are not managed by this request (no Endpoints given).
     pub members: Option<BTreeSet<Member>>,
     pub member_subnet: Option<String>,
@@ -256,6 +307,12 @@ pub struct DesiredListener {
     /// Sorted, deduplicated.
     pub allowed_cidrs: Vec<IpNet>,
     pub options: ListenerOptions,
+    /// HTTP listeners' inserted headers ([`INSERT_HEADERS`] names), sorted.
+    pub insert_headers: Vec<&'static str>,
+    /// TERMINATED_HTTPS listeners' certificates.
+    pub tls: Option<ListenerTls>,
+    /// TERMINATED_HTTPS listeners' ALPN protocols (Octavia API 2.20).
+    pub alpn_protocols: Vec<&'static str>,
     pub pool: DesiredPool,
 }
 
@@ -613,6 +670,9 @@ pub struct ObservedHealthMonitor {
     pub timeout: u32,
     pub max_retries: u32,
     pub max_retries_down: u32,
+    pub http_method: Option<String>,
+    pub url_path: Option<String>,
+    pub expected_codes: Option<String>,
     pub tags: Vec<String>,
 }
 
@@ -623,6 +683,7 @@ pub struct ObservedPool {
     pub protocol: String,
     pub lb_algorithm: String,
     pub session_persistence: Option<String>,
+    pub persistence_timeout: Option<u32>,
     pub members: Vec<ObservedMember>,
     pub health_monitor: Option<ObservedHealthMonitor>,
     pub tags: Vec<String>,
@@ -640,6 +701,11 @@ pub struct ObservedListener {
     pub timeout_member_connect: Option<u64>,
     pub timeout_member_data: Option<u64>,
     pub timeout_tcp_inspect: Option<u64>,
+    /// The headers it inserts (those set to `"true"`), sorted.
+    pub insert_headers: Vec<String>,
+    pub default_tls_container_ref: Option<String>,
+    pub sni_container_refs: Vec<String>,
+    pub alpn_protocols: Vec<String>,
     pub default_pool_id: Option<String>,
     pub tags: Vec<String>,
 }
@@ -731,6 +797,10 @@ pub struct ListenerUpdate {
     pub timeout_member_connect: Option<u64>,
     pub timeout_member_data: Option<u64>,
     pub timeout_tcp_inspect: Option<u64>,
+    /// The whole `insert_headers` map (Octavia replaces it).
+    pub insert_headers: Option<Vec<&'static str>>,
+    pub tls: Option<ListenerTls>,
+    pub alpn_protocols: Option<Vec<&'static str>>,
 }
 
 impl ListenerUpdate {
@@ -747,6 +817,15 @@ impl ListenerUpdate {
             ),
             (self.timeout_member_data.is_some(), "timeout_member_data"),
             (self.timeout_tcp_inspect.is_some(), "timeout_tcp_inspect"),
+            (self.insert_headers.is_some(), "insert_headers"),
+            (self.tls.is_some(), "default_tls_container_ref"),
+            (
+                self.tls
+                    .as_ref()
+                    .is_some_and(|t| !t.sni_container_refs.is_empty()),
+                "sni_container_refs",
+            ),
+            (self.alpn_protocols.is_some(), "alpn_protocols"),
         ];
         for (set, name) in named {
             if set {
@@ -762,6 +841,8 @@ impl ListenerUpdate {
 pub struct PoolUpdate {
     pub lb_algorithm: Option<LbAlgorithm>,
     pub session_persistence: Option<Option<SessionPersistence>>,
+    /// With `session_persistence`: its `persistence_timeout` (UDP pools).
+    pub persistence_timeout: Option<u32>,
     /// The pool's whole tag list (owner and port tags, others kept).
     pub tags: Option<Vec<String>>,
 }
@@ -783,6 +864,8 @@ pub enum ReferenceKind {
     Port,
     Flavor,
     AvailabilityZone,
+    /// A Barbican certificate container (or PKCS12 secret), by reference.
+    Certificate,
 }
 
 impl ReferenceKind {
@@ -793,6 +876,7 @@ impl ReferenceKind {
             ReferenceKind::Port => "port",
             ReferenceKind::Flavor => "flavor",
             ReferenceKind::AvailabilityZone => "availability zone",
+            ReferenceKind::Certificate => "certificate container (in this cloud's Barbican)",
         }
     }
 }

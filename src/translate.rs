@@ -14,8 +14,9 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use crate::config::{OccmLoadBalancer, Settings};
 use crate::model::{
     DesiredListener, DesiredLoadBalancer, DesiredPool, FloatingIpIntent, FloatingSubnetMatch,
-    HealthMonitor, HealthMonitorType, IpFamily, LbAlgorithm, ListenerOptions, ListenerProtocol,
-    Member, PoolProtocol, ServiceRef, SessionPersistence, Translation, Vip,
+    HealthMonitor, HealthMonitorType, HttpCheck, INSERT_HEADERS, IpFamily, LbAlgorithm,
+    ListenerOptions, ListenerProtocol, ListenerTls, Member, PoolProtocol, ServiceRef,
+    SessionPersistence, Translation, Vip,
 };
 use crate::names;
 
@@ -63,6 +64,20 @@ pub mod annotation {
     /// `"true"`: take over the load balancer OCCM or kuryr-kubernetes made
     /// for this Service (with `[adoption] from` naming the tool).
     pub const ADOPT: &str = "svc-lbaas.io/adopt";
+    /// OCCM's: HTTP listeners inserting `X-Forwarded-For`.
+    pub const X_FORWARDED_FOR: &str = "loadbalancer.openstack.org/x-forwarded-for";
+    /// HTTP listeners inserting `X-Forwarded-Port` / `X-Forwarded-Proto`.
+    pub const X_FORWARDED_PORT: &str = "loadbalancer.openstack.org/x-forwarded-port";
+    pub const X_FORWARDED_PROTO: &str = "loadbalancer.openstack.org/x-forwarded-proto";
+    /// OCCM's: TLS terminated with this Barbican container (TERMINATED_HTTPS).
+    pub const DEFAULT_TLS_CONTAINER_REF: &str =
+        "loadbalancer.openstack.org/default-tls-container-ref";
+    /// More certificates, chosen by SNI: comma-separated container refs.
+    pub const SNI_CONTAINER_REFS: &str = "loadbalancer.openstack.org/sni-container-refs";
+    /// HTTP health monitors: the request and the healthy answers.
+    pub const HEALTH_MONITOR_URL_PATH: &str = "svc-lbaas.io/health-monitor-url-path";
+    pub const HEALTH_MONITOR_HTTP_METHOD: &str = "svc-lbaas.io/health-monitor-http-method";
+    pub const HEALTH_MONITOR_EXPECTED_CODES: &str = "svc-lbaas.io/health-monitor-expected-codes";
 }
 
 pub use crate::model::ReferenceKind;
@@ -94,6 +109,11 @@ pub fn references(service: &Service) -> Result<Vec<Reference>, TranslateError> {
         ),
         (NETWORK_ID, ReferenceKind::Network, a.network_id),
         (PORT_ID, ReferenceKind::Port, a.port_id),
+        (
+            DEFAULT_TLS_CONTAINER_REF,
+            ReferenceKind::Certificate,
+            a.tls.as_ref().map(|t| t.default_tls_container_ref.clone()),
+        ),
         (FLAVOR_ID, ReferenceKind::Flavor, a.flavor_id),
         (
             AVAILABILITY_ZONE,
@@ -101,6 +121,7 @@ pub fn references(service: &Service) -> Result<Vec<Reference>, TranslateError> {
             a.availability_zone,
         ),
     ];
+    let sni = a.tls.iter().flat_map(|t| t.sni_container_refs.clone());
     Ok(all
         .into_iter()
         .filter_map(|(annotation, kind, id)| {
@@ -110,6 +131,11 @@ pub fn references(service: &Service) -> Result<Vec<Reference>, TranslateError> {
                 id,
             })
         })
+        .chain(sni.map(|id| Reference {
+            annotation: SNI_CONTAINER_REFS,
+            kind: ReferenceKind::Certificate,
+            id,
+        }))
         .collect())
 }
 
@@ -364,6 +390,15 @@ fn fit_provider(
                     return Err(refuse(
                         LISTENER_PROTOCOL,
                         "HTTPS (TLS passthrough) listeners",
+                    ));
+                }
+                if l.protocol.is_http() {
+                    return Err(refuse(
+                        "service.spec.ports",
+                        &format!(
+                            "{} listeners (appProtocol http or https, x-forwarded-*, default-tls-container-ref)",
+                            l.protocol.as_str()
+                        ),
                     ));
                 }
                 let o = &l.options;
@@ -657,6 +692,22 @@ fn listeners(
             ));
         }
     };
+    // Kubernetes defaults the timeout (10800 s) wherever ClientIP is set.
+    let persistence_timeout = session_persistence.and(
+        spec.session_affinity_config
+            .as_ref()
+            .and_then(|c| c.client_ip.as_ref())
+            .and_then(|c| c.timeout_seconds),
+    );
+    let persistence_timeout = match persistence_timeout {
+        Some(t) if !(1..=86_400).contains(&t) => {
+            return Err(TranslateError::field(
+                "service.spec.sessionAffinityConfig.clientIP.timeoutSeconds",
+                format!("{t} is not 1..86400"),
+            ));
+        }
+        t => t.map(|t| t as u32),
+    };
     let shared = PortShared {
         service_ref,
         annotations,
@@ -667,6 +718,7 @@ fn listeners(
             settings.octavia_defaults.lb_algorithm
         }),
         session_persistence,
+        persistence_timeout,
         allowed_cidrs: if is_load_balancer_type {
             source_ranges(spec.load_balancer_source_ranges.as_deref().unwrap_or(&[]))?
         } else {
@@ -686,7 +738,7 @@ fn listeners(
     for (i, port) in ports.iter().enumerate() {
         let number = port_number(port.port, &format!("service.spec.ports[{i}].port"))?;
         let port_protocol = port_protocol(port, i)?;
-        let protocol = shared.listener_protocol(port_protocol, i)?;
+        let protocol = shared.listener_protocol(port, port_protocol, i)?;
         if !seen.insert((protocol, number)) {
             return Err(TranslateError::field(
                 format!("service.spec.ports[{i}].port"),
@@ -696,6 +748,23 @@ fn listeners(
         listeners.push(shared.listener(port, i, (number, port_protocol, protocol), notes)?);
     }
     listeners.sort_by(|a, b| a.name.cmp(&b.name));
+    let http = listeners.iter().any(|l| l.protocol.is_http());
+    if !annotations.insert_headers.is_empty() && !http {
+        notes.push(format!(
+            "{}: no HTTP listener to insert headers on",
+            annotation::X_FORWARDED_FOR
+        ));
+    }
+    if annotations.tls.is_some()
+        && !listeners
+            .iter()
+            .any(|l| l.protocol == ListenerProtocol::TerminatedHttps)
+    {
+        notes.push(format!(
+            "{}: no TCP port to terminate TLS on",
+            annotation::DEFAULT_TLS_CONTAINER_REF
+        ));
+    }
     if backends.is_none() {
         notes.push("no Endpoints or EndpointSlices given: members are left as they are".into());
     }
@@ -710,6 +779,7 @@ struct PortShared<'a> {
     is_api_service: bool,
     lb_algorithm: LbAlgorithm,
     session_persistence: Option<SessionPersistence>,
+    persistence_timeout: Option<u32>,
     allowed_cidrs: Vec<IpNet>,
     member_subnet: Option<String>,
     /// `None`: no Endpoints or EndpointSlices given, members left alone.
@@ -745,17 +815,42 @@ impl PortShared<'_> {
             (_, None) => number.to_string(),
         };
         let name = names::listener_name(self.service_ref, protocol, number);
+        let a = self.annotations;
+        if !a.insert_headers.is_empty() && protocol == ListenerProtocol::Https {
+            return Err(TranslateError::annotation(
+                annotation::X_FORWARDED_FOR,
+                format!(
+                    "a TLS passthrough (HTTPS) listener inserts no headers (spec.ports[{i}]; terminate TLS with {} or drop appProtocol https)",
+                    annotation::DEFAULT_TLS_CONTAINER_REF
+                ),
+            ));
+        }
+        let terminated = protocol == ListenerProtocol::TerminatedHttps;
         Ok(DesiredListener {
             name: name.clone(),
             protocol,
             protocol_port: number,
             allowed_cidrs: self.allowed_cidrs.clone(),
-            options: self.annotations.listener_options.clone(),
+            options: a.listener_options.clone(),
+            insert_headers: if protocol.is_http() {
+                a.insert_headers.clone()
+            } else {
+                Vec::new()
+            },
+            tls: a.tls.clone().filter(|_| terminated),
+            alpn_protocols: if terminated {
+                vec!["h2", "http/1.1", "http/1.0"]
+            } else {
+                Vec::new()
+            },
             pool: DesiredPool {
                 name,
                 protocol: pool_protocol,
                 lb_algorithm: self.lb_algorithm,
                 session_persistence: self.session_persistence,
+                persistence_timeout: self
+                    .persistence_timeout
+                    .filter(|_| pool_protocol == PoolProtocol::Udp),
                 members,
                 member_subnet: self.member_subnet.clone(),
                 health_monitor: self
@@ -768,17 +863,32 @@ impl PortShared<'_> {
         })
     }
 
-    /// The port's protocol, or the annotation's (which must carry it), or
-    /// HTTPS passthrough for the API server's TCP port.
+    /// The annotation's protocol (which must carry the port's); for a TCP
+    /// port its `appProtocol` (`http`, `kubernetes.io/h2c`: HTTP; `https`:
+    /// TERMINATED_HTTPS with a certificate, else HTTPS passthrough); the API
+    /// server's HTTPS passthrough; OCCM's: TERMINATED_HTTPS with a
+    /// certificate, HTTP with headers to insert; else the port's protocol.
     fn listener_protocol(
         &self,
+        port: &ServicePort,
         port_protocol: ListenerProtocol,
         i: usize,
     ) -> Result<ListenerProtocol, TranslateError> {
+        let tls = self.annotations.tls.is_some();
         match self.annotations.listener_protocol {
+            Some(ListenerProtocol::TerminatedHttps) if !tls => Err(TranslateError::annotation(
+                annotation::LISTENER_PROTOCOL,
+                format!(
+                    "TERMINATED_HTTPS needs a certificate ({})",
+                    annotation::DEFAULT_TLS_CONTAINER_REF
+                ),
+            )),
             Some(p) => {
                 let carries = match p {
-                    ListenerProtocol::Tcp | ListenerProtocol::Https => ListenerProtocol::Tcp,
+                    ListenerProtocol::Tcp
+                    | ListenerProtocol::Https
+                    | ListenerProtocol::Http
+                    | ListenerProtocol::TerminatedHttps => ListenerProtocol::Tcp,
                     other => other,
                 };
                 if carries != port_protocol {
@@ -793,10 +903,16 @@ impl PortShared<'_> {
                 }
                 Ok(p)
             }
-            None if self.is_api_service && port_protocol == ListenerProtocol::Tcp => {
-                Ok(ListenerProtocol::Https)
-            }
-            None => Ok(port_protocol),
+            None if port_protocol != ListenerProtocol::Tcp => Ok(port_protocol),
+            None => Ok(match port.app_protocol.as_deref() {
+                Some("http" | "kubernetes.io/h2c") => ListenerProtocol::Http,
+                Some("https") if tls => ListenerProtocol::TerminatedHttps,
+                Some("https") => ListenerProtocol::Https,
+                _ if self.is_api_service => ListenerProtocol::Https,
+                _ if tls => ListenerProtocol::TerminatedHttps,
+                _ if !self.annotations.insert_headers.is_empty() => ListenerProtocol::Http,
+                _ => ListenerProtocol::Tcp,
+            }),
         }
     }
 
@@ -807,7 +923,15 @@ impl PortShared<'_> {
         i: usize,
     ) -> Result<PoolProtocol, TranslateError> {
         match self.annotations.proxy_protocol {
-            Some(proxy) if matches!(protocol, ListenerProtocol::Tcp | ListenerProtocol::Https) => {
+            Some(proxy)
+                if matches!(
+                    protocol,
+                    ListenerProtocol::Tcp
+                        | ListenerProtocol::Https
+                        | ListenerProtocol::Http
+                        | ListenerProtocol::TerminatedHttps
+                ) =>
+            {
                 Ok(proxy)
             }
             Some(_) => Err(TranslateError::annotation(
@@ -1421,6 +1545,8 @@ struct HealthMonitorSettings {
     timeout: u32,
     max_retries: u32,
     max_retries_down: u32,
+    /// For HTTP pools.
+    http: HttpCheck,
 }
 
 impl HealthMonitorSettings {
@@ -1429,6 +1555,7 @@ impl HealthMonitorSettings {
             PoolProtocol::Udp => HealthMonitorType::UdpConnect,
             PoolProtocol::Sctp => HealthMonitorType::Sctp,
             PoolProtocol::Https => HealthMonitorType::TlsHello,
+            PoolProtocol::Http => HealthMonitorType::Http,
             PoolProtocol::Tcp | PoolProtocol::Proxy | PoolProtocol::ProxyV2 => {
                 HealthMonitorType::Tcp
             }
@@ -1439,6 +1566,7 @@ impl HealthMonitorSettings {
             timeout: self.timeout,
             max_retries: self.max_retries,
             max_retries_down: self.max_retries_down,
+            http: (kind == HealthMonitorType::Http).then(|| self.http.clone()),
         }
     }
 }
@@ -1467,6 +1595,10 @@ struct Annotations {
     class: Option<String>,
     network_id: Option<String>,
     port_id: Option<String>,
+    /// `x-forwarded-*`: headers HTTP listeners insert (sorted).
+    insert_headers: Vec<&'static str>,
+    /// `default-tls-container-ref` and `sni-container-refs`.
+    tls: Option<ListenerTls>,
 }
 
 impl Annotations {
@@ -1619,6 +1751,40 @@ impl Annotations {
                 format!("{timeout_s} must not exceed the delay ({delay})"),
             ));
         }
+        let http = HttpCheck {
+            http_method: match get(HEALTH_MONITOR_HTTP_METHOD) {
+                None => "GET".into(),
+                Some(m) if HTTP_METHODS.contains(&m) => m.to_string(),
+                Some(m) => {
+                    return Err(TranslateError::annotation(
+                        HEALTH_MONITOR_HTTP_METHOD,
+                        format!("{m:?} is not one of {}", HTTP_METHODS.join(", ")),
+                    ));
+                }
+            },
+            url_path: match get(HEALTH_MONITOR_URL_PATH) {
+                None => "/".into(),
+                Some(p) if is_url_path(p) => p.to_string(),
+                Some(_) => {
+                    return Err(TranslateError::annotation(
+                        HEALTH_MONITOR_URL_PATH,
+                        "must be a path starting with '/', 1-255 printable ASCII characters without spaces",
+                    ));
+                }
+            },
+            expected_codes: match get(HEALTH_MONITOR_EXPECTED_CODES) {
+                None => "200".into(),
+                Some(c) if is_expected_codes(c) => c.to_string(),
+                Some(c) => {
+                    return Err(TranslateError::annotation(
+                        HEALTH_MONITOR_EXPECTED_CODES,
+                        format!(
+                            "{c:?} is not a code (200), a list (200,202) or a range (200-204) of codes 100-599"
+                        ),
+                    ));
+                }
+            },
+        };
         let health_monitor = flag(ENABLE_HEALTH_MONITOR)?
             .unwrap_or(d.create_monitor)
             .then_some(HealthMonitorSettings {
@@ -1626,7 +1792,52 @@ impl Annotations {
                 timeout: timeout_s,
                 max_retries,
                 max_retries_down,
+                http,
             });
+        let mut insert_headers = Vec::new();
+        for (key, header) in [X_FORWARDED_FOR, X_FORWARDED_PORT, X_FORWARDED_PROTO]
+            .into_iter()
+            .zip(INSERT_HEADERS)
+        {
+            if flag(key)?.unwrap_or(false) {
+                insert_headers.push(header);
+            }
+        }
+        let container_ref = |key: &str, v: &str| -> Result<String, TranslateError> {
+            if is_container_ref(v) {
+                Ok(v.to_string())
+            } else {
+                Err(TranslateError::annotation(
+                    key,
+                    format!(
+                        "{:?} is not a Barbican reference (an http(s) URL of up to 255 characters)",
+                        v.chars().take(100).collect::<String>()
+                    ),
+                ))
+            }
+        };
+        let sni = match get(SNI_CONTAINER_REFS) {
+            None => Vec::new(),
+            Some(v) => v
+                .split(',')
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(|r| container_ref(SNI_CONTAINER_REFS, r))
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        let tls = match get(DEFAULT_TLS_CONTAINER_REF) {
+            Some(v) => Some(ListenerTls {
+                default_tls_container_ref: container_ref(DEFAULT_TLS_CONTAINER_REF, v)?,
+                sni_container_refs: sni,
+            }),
+            None if !sni.is_empty() => {
+                return Err(TranslateError::annotation(
+                    SNI_CONTAINER_REFS,
+                    format!("needs {DEFAULT_TLS_CONTAINER_REF} too"),
+                ));
+            }
+            None => None,
+        };
         let proxy_protocol = match get(PROXY_PROTOCOL) {
             None => None,
             Some(v) => match v.to_ascii_lowercase().as_str() {
@@ -1650,9 +1861,11 @@ impl Annotations {
                 "TCP" => Ok(ListenerProtocol::Tcp),
                 "UDP" => Ok(ListenerProtocol::Udp),
                 "SCTP" => Ok(ListenerProtocol::Sctp),
+                "HTTP" => Ok(ListenerProtocol::Http),
+                "TERMINATED_HTTPS" => Ok(ListenerProtocol::TerminatedHttps),
                 _ => Err(TranslateError::annotation(
                     LISTENER_PROTOCOL,
-                    format!("{v:?} is not HTTPS, TCP, UDP or SCTP"),
+                    format!("{v:?} is not HTTPS, TCP, UDP, SCTP, HTTP or TERMINATED_HTTPS"),
                 )),
             })
             .transpose()?;
@@ -1707,8 +1920,38 @@ impl Annotations {
                 h => h,
             },
             listener_protocol,
+            insert_headers,
+            tls,
         })
     }
+}
+
+/// Octavia's HTTP monitor methods.
+const HTTP_METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "PATCH", "CONNECT",
+];
+
+/// An HTTP monitor's path: what Octavia's `url_path` takes (and what goes
+/// into HAProxy's configuration: no spaces, no control characters).
+fn is_url_path(p: &str) -> bool {
+    p.starts_with('/') && p.len() <= 255 && p.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// `200`, `200,202`, `200-204`: Octavia's `expected_codes`.
+fn is_expected_codes(c: &str) -> bool {
+    let code = |s: &str| s.len() == 3 && s.parse::<u16>().is_ok_and(|n| (100..=599).contains(&n));
+    match c.split_once('-') {
+        Some((a, b)) => code(a) && code(b) && a <= b,
+        None => c.len() <= 64 && c.split(',').all(code),
+    }
+}
+
+/// A Barbican container or secret reference as Octavia takes it: an
+/// http(s) URL of at most 255 characters with nothing to unescape.
+fn is_container_ref(r: &str) -> bool {
+    (r.starts_with("https://") || r.starts_with("http://"))
+        && r.len() <= 255
+        && r.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// Go's strconv.ParseBool, which OCCM uses for its annotations.

@@ -24,6 +24,8 @@ struct CloudAccess {
     password: String,
     load_balancer: String,
     network: String,
+    /// Barbican's endpoint (`None`: the cloud's catalog has none).
+    key_manager: Option<String>,
     public_network: String,
     service_network: String,
 }
@@ -97,6 +99,7 @@ async fn spawn_app_configured(
             password: "admin".into(),
             load_balancer: format!("{}/load-balancer", sim.state.base_url),
             network: format!("{}/network", sim.state.base_url),
+            key_manager: Some(format!("{}/key-manager", sim.state.base_url)),
             public_network: sim.state.seed.public_network.clone(),
             service_network: sim.state.seed.service_network.clone(),
         },
@@ -104,7 +107,7 @@ async fn spawn_app_configured(
             let auth_url = env_var("OS_AUTH_URL");
             let password = env_var("OS_PASSWORD");
             let (_, catalog) = admin_token(&http, &auth_url, &password).await;
-            let url = |kind: &str| {
+            let find = |kind: &str| {
                 catalog
                     .as_array()
                     .and_then(|c| c.iter().find(|e| e["type"] == kind))
@@ -112,11 +115,14 @@ async fn spawn_app_configured(
                     .and_then(|eps| eps.iter().find(|ep| ep["interface"] == "public"))
                     .and_then(|ep| ep["url"].as_str())
                     .map(|u| u.trim_end_matches('/').to_string())
-                    .unwrap_or_else(|| panic!("no {kind} endpoint in the catalog"))
+            };
+            let url = |kind: &str| {
+                find(kind).unwrap_or_else(|| panic!("no {kind} endpoint in the catalog"))
             };
             CloudAccess {
                 load_balancer: url("load-balancer"),
                 network: url("network"),
+                key_manager: find("key-manager"),
                 auth_url,
                 password,
                 public_network: env_var("PUBLIC_NET_ID"),
@@ -197,9 +203,14 @@ impl App {
         let url = match (
             path.strip_prefix("/load-balancer"),
             path.strip_prefix("/network"),
+            path.strip_prefix("/key-manager"),
         ) {
-            (Some(rest), _) => format!("{}{rest}", c.load_balancer),
-            (_, Some(rest)) => format!("{}{rest}", c.network),
+            (Some(rest), _, _) => format!("{}{rest}", c.load_balancer),
+            (_, Some(rest), _) => format!("{}{rest}", c.network),
+            (_, _, Some(rest)) => format!(
+                "{}{rest}",
+                c.key_manager.as_deref().expect("the cloud has Barbican")
+            ),
             _ => panic!("not a cloud path: {path}"),
         };
         let mut req = self.http.request(method, url).header("x-auth-token", token);
@@ -3789,4 +3800,262 @@ async fn a_service_moves_onto_a_shared_load_balancer_and_back() {
         app.delete_service(name).await;
     }
     app.until_all_gone().await;
+}
+
+impl App {
+    /// A certificate container in the cloud's Barbican, as a user makes one
+    /// (`openstack secret store` twice, `openstack secret container create`):
+    /// the test TLS material of tests/fixtures/tls. Returns its reference
+    /// and what to delete afterwards.
+    async fn certificate_container(&self, name: &str) -> (String, Vec<String>) {
+        let fixture = |f: &str| {
+            std::fs::read_to_string(format!(
+                "{}/tests/fixtures/tls/{f}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .expect("the test TLS material")
+        };
+        let mut refs = Vec::new();
+        for (file, kind) in [("cert.pem", "certificate"), ("key.pem", "private")] {
+            let created = self
+                .cloud(
+                    reqwest::Method::POST,
+                    "/key-manager/v1/secrets",
+                    Some(
+                        json!({"name": format!("{name}-{kind}"), "payload": fixture(file),
+                        "payload_content_type": "text/plain", "secret_type": kind}),
+                    ),
+                )
+                .await;
+            refs.push(
+                created["secret_ref"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("a secret: {created}"))
+                    .to_string(),
+            );
+        }
+        let container = self
+            .cloud(
+                reqwest::Method::POST,
+                "/key-manager/v1/containers",
+                Some(json!({"name": name, "type": "certificate", "secret_refs": [
+                    {"name": "certificate", "secret_ref": refs[0]},
+                    {"name": "private_key", "secret_ref": refs[1]}
+                ]})),
+            )
+            .await;
+        let container = container["container_ref"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a container: {container}"))
+            .to_string();
+        refs.insert(0, container.clone());
+        (container, refs)
+    }
+
+    /// Deletes Barbican objects by reference.
+    async fn delete_barbican(&self, refs: &[String]) {
+        let root = self.cloud_access.key_manager.clone().unwrap_or_default();
+        for r in refs {
+            let path = r.strip_prefix(&root).expect("a reference of this Barbican");
+            self.cloud(
+                reqwest::Method::DELETE,
+                &format!("/key-manager{path}"),
+                None,
+            )
+            .await;
+        }
+    }
+
+    /// The cloud's one listener on `port`.
+    async fn listener_on(&self, port: u16) -> Value {
+        self.listeners()
+            .await
+            .as_array()
+            .and_then(|ls| ls.iter().find(|l| l["protocol_port"] == port).cloned())
+            .unwrap_or_else(|| panic!("a listener on {port}"))
+    }
+}
+
+fn annotated_service(ports: Value, annotations: Value) -> Value {
+    let mut svc = service("ClusterIP", ports, json!({}));
+    svc["metadata"]["annotations"] = annotations;
+    svc
+}
+
+#[tokio::test]
+async fn http_listeners_insert_headers_and_their_monitors_probe_a_path() {
+    let app = spawn_app().await;
+    let ports = json!([{"name": "http", "port": 80, "targetPort": 8080, "appProtocol": "http"}]);
+    let annotations = |extra: Value| {
+        let mut a = json!({
+            "loadbalancer.openstack.org/x-forwarded-for": "true",
+            "loadbalancer.openstack.org/enable-health-monitor": "true",
+            "svc-lbaas.io/health-monitor-url-path": "/healthz",
+            "svc-lbaas.io/health-monitor-expected-codes": "200-204",
+        });
+        if let (Some(a), Value::Object(e)) = (a.as_object_mut(), extra) {
+            a.extend(e);
+        }
+        a
+    };
+    let a = app
+        .apply(json!({"service": annotated_service(ports.clone(), annotations(json!({}))), "endpoints": endpoints(&["10.1.0.5"])}))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let listener = &a.body["loadBalancer"]["listeners"][0];
+    assert_eq!(listener["protocol"], "HTTP", "{}", a.body);
+    assert_eq!(listener["insertHeaders"], json!(["X-Forwarded-For"]));
+    assert_eq!(listener["pool"]["protocol"], "HTTP");
+    let on_cloud = app.listener_on(80).await;
+    assert_eq!(
+        on_cloud["insert_headers"],
+        json!({"X-Forwarded-For": "true"})
+    );
+    let monitors = app
+        .cloud(
+            reqwest::Method::GET,
+            "/load-balancer/v2/lbaas/healthmonitors",
+            None,
+        )
+        .await;
+    let hm = &monitors["healthmonitors"][0];
+    assert_eq!(
+        (
+            &hm["type"],
+            &hm["http_method"],
+            &hm["url_path"],
+            &hm["expected_codes"]
+        ),
+        (
+            &json!("HTTP"),
+            &json!("GET"),
+            &json!("/healthz"),
+            &json!("200-204")
+        ),
+        "{monitors}"
+    );
+    let again = app
+        .apply(json!({"service": annotated_service(ports.clone(), annotations(json!({}))), "endpoints": endpoints(&["10.1.0.5"])}))
+        .await;
+    assert_eq!(again.body["action"], "unchanged", "{}", again.body);
+    // A header more and another path: the listener and monitor change in place.
+    let changed = app
+        .apply(
+            json!({"service": annotated_service(ports.clone(), annotations(json!({
+            "loadbalancer.openstack.org/x-forwarded-proto": "true",
+            "svc-lbaas.io/health-monitor-url-path": "/ready",
+        }))), "endpoints": endpoints(&["10.1.0.5"])}),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    assert_eq!(
+        op_resources(&changed.body),
+        ["update listener", "update healthmonitor"],
+        "{}",
+        changed.body
+    );
+    let after = app.listener_on(80).await;
+    assert_eq!(after["id"], on_cloud["id"], "the same listener");
+    assert_eq!(
+        after["insert_headers"],
+        json!({"X-Forwarded-For": "true", "X-Forwarded-Proto": "true"})
+    );
+    let monitors = app
+        .cloud(
+            reqwest::Method::GET,
+            "/load-balancer/v2/lbaas/healthmonitors",
+            None,
+        )
+        .await;
+    assert_eq!(monitors["healthmonitors"][0]["url_path"], "/ready");
+    app.send(reqwest::Method::DELETE, "/v1/services/shop/web", None)
+        .await;
+}
+
+#[tokio::test]
+async fn tls_is_terminated_with_the_users_barbican_container() {
+    let app = spawn_app().await;
+    let (container, barbican) = app.certificate_container("web-tls").await;
+    let ports = json!([
+        {"name": "https", "port": 443, "targetPort": 8080, "appProtocol": "https"},
+        {"name": "http", "port": 80, "targetPort": 8080, "appProtocol": "http"}
+    ]);
+    let svc = |reference: &str| {
+        annotated_service(
+            ports.clone(),
+            json!({"loadbalancer.openstack.org/default-tls-container-ref": reference}),
+        )
+    };
+    // A container that does not exist, and one of another host: 400s
+    // naming the annotation, before any write.
+    let root = app.cloud_access.key_manager.clone().unwrap_or_default();
+    for bad in [
+        format!("{root}/v1/containers/6e1b2f0a-1f0e-4f5e-9d4c-3b2a1f0e9d8c"),
+        "https://barbican.elsewhere.example/v1/containers/6e1b2f0a-1f0e-4f5e-9d4c-3b2a1f0e9d8c"
+            .to_string(),
+    ] {
+        let refused = app
+            .apply(json!({"service": svc(&bad), "endpoints": endpoints(&["10.1.0.5"])}))
+            .await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+        assert!(
+            refused.body["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("default-tls-container-ref"),
+            "{}",
+            refused.body
+        );
+        assert!(app.load_balancers().await.is_empty(), "nothing written");
+    }
+    let a = app
+        .apply(json!({"service": svc(&container), "endpoints": endpoints(&["10.1.0.5"])}))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.body["converged"], true, "{}", a.body);
+    let listeners = a.body["loadBalancer"]["listeners"].as_array().unwrap();
+    let tls = listeners.iter().find(|l| l["protocolPort"] == 443).unwrap();
+    assert_eq!(tls["protocol"], "TERMINATED_HTTPS", "{}", a.body);
+    assert_eq!(tls["defaultTlsContainerRef"], container.as_str());
+    assert_eq!(tls["pool"]["protocol"], "HTTP");
+    let plain = listeners.iter().find(|l| l["protocolPort"] == 80).unwrap();
+    assert_eq!(plain["protocol"], "HTTP");
+    let on_cloud = app.listener_on(443).await;
+    assert_eq!(
+        (&on_cloud["protocol"], &on_cloud["provisioning_status"]),
+        (&json!("TERMINATED_HTTPS"), &json!("ACTIVE")),
+        "{on_cloud}"
+    );
+    assert_eq!(on_cloud["default_tls_container_ref"], container.as_str());
+    let again = app
+        .apply(json!({"service": svc(&container), "endpoints": endpoints(&["10.1.0.5"])}))
+        .await;
+    assert_eq!(again.body["action"], "unchanged", "{}", again.body);
+    app.send(reqwest::Method::DELETE, "/v1/services/shop/web", None)
+        .await;
+    app.until_no_load_balancers().await;
+    app.delete_barbican(&barbican).await;
+}
+
+#[tokio::test]
+async fn udp_client_ip_affinity_keeps_its_timeout_on_the_pool() {
+    let app = spawn_app().await;
+    let svc = service(
+        "ClusterIP",
+        json!([{"name": "dns", "port": 53, "targetPort": 53, "protocol": "UDP"}]),
+        json!({"sessionAffinity": "ClientIP", "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 600}}}),
+    );
+    let a = app.apply(json!({"service": svc})).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let pools = app.pools().await;
+    let sp = &pools[0]["session_persistence"];
+    assert_eq!(
+        (&sp["type"], &sp["persistence_timeout"]),
+        (&json!("SOURCE_IP"), &json!(600)),
+        "{pools}"
+    );
+    let again = app.apply(json!({"service": svc})).await;
+    assert_eq!(again.body["action"], "unchanged", "{}", again.body);
+    app.send(reqwest::Method::DELETE, "/v1/services/shop/web", None)
+        .await;
 }

@@ -174,6 +174,12 @@ impl From<&crate::reconcile::LoadBalancerView> for pb::LoadBalancer {
                     protocol: l.protocol.clone(),
                     protocol_port: u32::from(l.protocol_port),
                     allowed_cidrs: l.allowed_cidrs.clone(),
+                    insert_headers: l.insert_headers.clone(),
+                    default_tls_container_ref: l
+                        .default_tls_container_ref
+                        .clone()
+                        .unwrap_or_default(),
+                    sni_container_refs: l.sni_container_refs.clone(),
                     pool: l.pool.as_ref().map(|p| pb::Pool {
                         id: p.id.clone(),
                         name: p.name.clone(),

@@ -314,6 +314,7 @@ impl Cloud {
                     .query(&[("fields", "id")]);
                 self.lb_send(calls, Method::GET, path, None).await
             }
+            (ReferenceKind::Certificate, _) => self.certificate(calls, id).await,
             (ReferenceKind::AvailabilityZone, Api::Octavia) => {
                 let path = ApiPath::of("availabilityzones")
                     .name(id)
@@ -325,6 +326,40 @@ impl Cloud {
         result.map_err(missing)?;
         self.known.lock().await.insert(key);
         Ok(())
+    }
+
+    /// A listener's certificate reference, read from Barbican before any
+    /// write (Octavia would refuse it only after the load balancer was made).
+    /// Only a container or secret of this cloud's Barbican is read: the
+    /// token goes nowhere else, so any other reference is `Missing`.
+    async fn certificate(&self, calls: &Calls, reference: &str) -> Result<(), OpenStackError> {
+        let missing = || OpenStackError::Missing {
+            kind: ReferenceKind::Certificate.as_str(),
+            id: reference.to_string(),
+        };
+        let root = self
+            .session
+            .endpoint(Service::KeyManager)
+            .await?
+            .ok_or_else(|| OpenStackError::NoEndpoint {
+                service: "key-manager".into(),
+                interface: self.session.credentials().interface.clone(),
+                region: self.session.credentials().region.clone(),
+            })?;
+        let tail = reference.strip_prefix(root.as_str()).ok_or_else(missing)?;
+        let path = match tail.trim_start_matches('/').split_once('/') {
+            Some(("containers", id)) if crate::names::is_uuid(id) => {
+                ApiPath::of("containers").id("container id", id)?
+            }
+            Some(("secrets", id)) if crate::names::is_uuid(id) => {
+                ApiPath::of("secrets").id("secret id", id)?
+            }
+            _ => return Err(missing()),
+        };
+        self.session
+            .call_as::<IgnoredAny>(calls, Service::KeyManager, Method::GET, &path, None)
+            .await
+            .map(drop)
     }
 
     /// The external network for floating IPs when neither a subnet nor a

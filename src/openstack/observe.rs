@@ -673,6 +673,20 @@ fn listener_of(l: &wire::ListenerRead) -> ObservedListener {
         timeout_member_connect: timeout(l.timeout_member_connect),
         timeout_member_data: timeout(l.timeout_member_data),
         timeout_tcp_inspect: timeout(l.timeout_tcp_inspect),
+        insert_headers: {
+            let mut on: Vec<String> = l
+                .insert_headers
+                .iter()
+                .flatten()
+                .filter(|(_, v)| v.eq_ignore_ascii_case("true"))
+                .map(|(k, _)| k.clone())
+                .collect();
+            on.sort();
+            on
+        },
+        default_tls_container_ref: wire::present(&l.default_tls_container_ref),
+        sni_container_refs: l.sni_container_refs.clone().unwrap_or_default(),
+        alpn_protocols: l.alpn_protocols.clone().unwrap_or_default(),
         default_pool_id: wire::present(&l.default_pool_id),
         tags: tags_or(&l.tags, &l.description),
     }
@@ -688,6 +702,11 @@ fn pool_of(p: &wire::PoolRead) -> ObservedPool {
             .session_persistence
             .as_ref()
             .and_then(|s| wire::present(&s.kind)),
+        persistence_timeout: p
+            .session_persistence
+            .as_ref()
+            .and_then(|s| s.persistence_timeout)
+            .and_then(|t| u32::try_from(t).ok()),
         members: Vec::new(),
         health_monitor: None,
         tags: tags_or(&p.tags, &p.description),
@@ -703,6 +722,9 @@ fn monitor_of(id: String, h: &wire::MonitorRead) -> ObservedHealthMonitor {
         timeout: n(h.timeout),
         max_retries: n(h.max_retries),
         max_retries_down: n(h.max_retries_down),
+        http_method: h.http_method.clone(),
+        url_path: h.url_path.clone(),
+        expected_codes: h.expected_codes.clone(),
         tags: tags_or(&h.tags, &h.name),
     }
 }

@@ -247,6 +247,13 @@ impl Cloud {
             timeout_member_connect: update.timeout_member_connect,
             timeout_member_data: update.timeout_member_data,
             timeout_tcp_inspect: update.timeout_tcp_inspect,
+            insert_headers: update.insert_headers.as_deref().map(insert_headers),
+            default_tls_container_ref: update
+                .tls
+                .as_ref()
+                .map(|t| t.default_tls_container_ref.clone()),
+            sni_container_refs: update.tls.as_ref().map(|t| t.sni_container_refs.clone()),
+            alpn_protocols: update.alpn_protocols.clone(),
         };
         self.lb_send(
             calls,
@@ -294,9 +301,12 @@ impl Cloud {
         self.forget_details(id);
         let change = wire::PoolChange {
             lb_algorithm: update.lb_algorithm.map(|a| a.as_str()),
-            session_persistence: update
-                .session_persistence
-                .map(|sp| sp.map(|p| wire::SessionPersistence { kind: p.as_str() })),
+            session_persistence: update.session_persistence.map(|sp| {
+                sp.map(|p| wire::SessionPersistence {
+                    kind: p.as_str(),
+                    persistence_timeout: update.persistence_timeout,
+                })
+            }),
             tags: update
                 .tags
                 .as_ref()
@@ -474,6 +484,9 @@ impl Cloud {
             max_retries: hm.max_retries,
             // LBaaS v2 has no max_retries_down.
             max_retries_down: (self.api == Api::Octavia).then_some(hm.max_retries_down),
+            http_method: hm.http.as_ref().map(|h| h.http_method.clone()),
+            url_path: hm.http.as_ref().map(|h| h.url_path.clone()),
+            expected_codes: hm.http.as_ref().map(|h| h.expected_codes.clone()),
         }
     }
 
@@ -492,9 +505,10 @@ impl Cloud {
             name: p.name.clone(),
             protocol: p.protocol.as_str(),
             lb_algorithm: p.lb_algorithm.as_str(),
-            session_persistence: p
-                .session_persistence
-                .map(|sp| wire::SessionPersistence { kind: sp.as_str() }),
+            session_persistence: p.session_persistence.map(|sp| wire::SessionPersistence {
+                kind: sp.as_str(),
+                persistence_timeout: p.persistence_timeout,
+            }),
             tags: self.tags(&pool_tags, "description"),
             members: if populated {
                 p.members
@@ -533,6 +547,18 @@ impl Cloud {
                 timeout_member_connect: o.timeout_member_connect,
                 timeout_member_data: o.timeout_member_data,
                 timeout_tcp_inspect: o.timeout_tcp_inspect,
+                insert_headers: (!l.insert_headers.is_empty())
+                    .then(|| insert_headers(&l.insert_headers)),
+                default_tls_container_ref: l
+                    .tls
+                    .as_ref()
+                    .map(|t| t.default_tls_container_ref.clone()),
+                sni_container_refs: l
+                    .tls
+                    .as_ref()
+                    .filter(|t| !t.sni_container_refs.is_empty())
+                    .map(|t| t.sni_container_refs.clone()),
+                alpn_protocols: (!l.alpn_protocols.is_empty()).then(|| l.alpn_protocols.clone()),
             },
             tags: self.tags(tags, "description"),
             default_pool: with_pool.then(|| self.pool_body(&l.pool, tags, true)),
@@ -579,4 +605,11 @@ impl Cloud {
             },
         }
     }
+}
+
+/// Octavia's `insert_headers` map: each header named, set to `"true"`.
+fn insert_headers(
+    headers: &[&'static str],
+) -> std::collections::BTreeMap<&'static str, &'static str> {
+    headers.iter().map(|h| (*h, "true")).collect()
 }

@@ -22,6 +22,8 @@ const READ_RETRIES: [Duration; 2] = [Duration::from_millis(100), Duration::from_
 pub enum Service {
     LoadBalancer,
     Network,
+    /// Barbican: TLS certificates for TERMINATED_HTTPS listeners.
+    KeyManager,
 }
 
 impl Service {
@@ -29,6 +31,7 @@ impl Service {
         match self {
             Service::LoadBalancer => "load-balancer",
             Service::Network => "network",
+            Service::KeyManager => "key-manager",
         }
     }
 }
@@ -57,6 +60,7 @@ struct Token {
     renew_at: Instant,
     load_balancer: Option<String>,
     network: Option<String>,
+    key_manager: Option<String>,
 }
 
 pub struct Session {
@@ -80,14 +84,20 @@ pub fn parse_utc(text: &str) -> Option<i64> {
     Some((era * 146_097 + doe - 719_468) * 86_400 + h * 3600 + mi * 60 + s)
 }
 
-/// The API root of a catalog URL: Octavia's `/v2`, Neutron's `/v2.0`.
+/// The API root of a catalog URL: Octavia's `/v2`, Neutron's `/v2.0`,
+/// Barbican's `/v1`.
 fn versioned(service: Service, url: &str) -> String {
     let url = url.trim_end_matches('/');
     let suffix = match service {
         Service::LoadBalancer => "/v2",
         Service::Network => "/v2.0",
+        Service::KeyManager => "/v1",
     };
-    if url.ends_with("/v2") || url.ends_with("/v2.0") {
+    let has_version = match service {
+        Service::KeyManager => url.ends_with("/v1"),
+        _ => url.ends_with("/v2") || url.ends_with("/v2.0"),
+    };
+    if has_version {
         url.to_string()
     } else {
         format!("{url}{suffix}")
@@ -201,6 +211,7 @@ impl Session {
             renew_at,
             load_balancer: endpoint(Service::LoadBalancer),
             network: endpoint(Service::Network),
+            key_manager: endpoint(Service::KeyManager),
         })
     }
 
@@ -216,6 +227,16 @@ impl Session {
         let fresh = self.authenticate().await?;
         *cached = Some(fresh.clone());
         Ok(fresh)
+    }
+
+    /// A service's API root from the catalog (`None`: the catalog has none).
+    pub async fn endpoint(&self, service: Service) -> Result<Option<String>, OpenStackError> {
+        let token = self.token(false).await?;
+        Ok(match service {
+            Service::LoadBalancer => token.load_balancer,
+            Service::Network => token.network,
+            Service::KeyManager => token.key_manager,
+        })
     }
 
     /// Authenticates (for readiness checks).
@@ -255,6 +276,7 @@ impl Session {
             let root = match service {
                 Service::LoadBalancer => token.load_balancer.clone(),
                 Service::Network => token.network.clone(),
+                Service::KeyManager => token.key_manager.clone(),
             }
             .ok_or_else(|| OpenStackError::NoEndpoint {
                 service: name.into(),
@@ -389,6 +411,18 @@ mod tests {
         assert_eq!(parse_utc("1970-01-01T00:00:00.000000Z"), Some(0));
         assert_eq!(parse_utc("2027-01-01T00:00:00Z"), Some(1_798_761_600));
         assert_eq!(parse_utc("garbage"), None);
+    }
+
+    #[test]
+    fn barbicans_catalog_url_gets_v1() {
+        assert_eq!(
+            versioned(Service::KeyManager, "http://h:9311"),
+            "http://h:9311/v1"
+        );
+        assert_eq!(
+            versioned(Service::KeyManager, "http://h/key-manager/v1/"),
+            "http://h/key-manager/v1"
+        );
     }
 
     #[test]

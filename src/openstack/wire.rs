@@ -86,6 +86,15 @@ pub struct ListenerSettings {
     pub timeout_member_data: Option<u64>,
     #[serde(skip_serializing_if = "no")]
     pub timeout_tcp_inspect: Option<u64>,
+    /// `{"X-Forwarded-For": "true", ...}`: Octavia replaces the whole map.
+    #[serde(skip_serializing_if = "no")]
+    pub insert_headers: Option<std::collections::BTreeMap<&'static str, &'static str>>,
+    #[serde(skip_serializing_if = "no")]
+    pub default_tls_container_ref: Option<String>,
+    #[serde(skip_serializing_if = "no")]
+    pub sni_container_refs: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "no")]
+    pub alpn_protocols: Option<Vec<&'static str>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -107,6 +116,9 @@ pub struct ListenerCreate {
 pub struct SessionPersistence {
     #[serde(rename = "type")]
     pub kind: &'static str,
+    /// UDP pools only (Octavia refuses it on others).
+    #[serde(skip_serializing_if = "no")]
+    pub persistence_timeout: Option<u32>,
 }
 
 #[derive(Debug, Serialize)]
@@ -157,6 +169,13 @@ pub struct MonitorSettings {
     /// `None` on the legacy API, which has no such field.
     #[serde(skip_serializing_if = "no")]
     pub max_retries_down: Option<u32>,
+    /// HTTP monitors'.
+    #[serde(skip_serializing_if = "no")]
+    pub http_method: Option<String>,
+    #[serde(skip_serializing_if = "no")]
+    pub url_path: Option<String>,
+    #[serde(skip_serializing_if = "no")]
+    pub expected_codes: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -493,6 +512,10 @@ pub struct ListenerRead {
     pub timeout_member_connect: Option<i64>,
     pub timeout_member_data: Option<i64>,
     pub timeout_tcp_inspect: Option<i64>,
+    pub insert_headers: Option<HashMap<String, String>>,
+    pub default_tls_container_ref: Option<String>,
+    pub sni_container_refs: Option<Vec<String>>,
+    pub alpn_protocols: Option<Vec<String>>,
     pub default_pool_id: Option<String>,
     pub tags: Option<Vec<String>>,
     pub description: Option<String>,
@@ -509,6 +532,7 @@ pub struct Listeners {
 pub struct SessionPersistenceRead {
     #[serde(rename = "type")]
     pub kind: Option<String>,
+    pub persistence_timeout: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -540,6 +564,9 @@ pub struct MonitorRead {
     pub timeout: Option<i64>,
     pub max_retries: Option<i64>,
     pub max_retries_down: Option<i64>,
+    pub http_method: Option<String>,
+    pub url_path: Option<String>,
+    pub expected_codes: Option<String>,
     pub tags: Option<Vec<String>>,
     pub name: Option<String>,
 }

@@ -386,6 +386,7 @@ mod tests {
                     max_retries: 1,
                     max_retries_down: 3,
                     tags: Vec::new(),
+                    ..Default::default()
                 }),
                 tags: vec![OCCM_NAME.into()],
                 ..Default::default()

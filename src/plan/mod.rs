@@ -48,6 +48,10 @@ pub struct Capabilities {
     pub sctp: bool,
     /// Security groups of ours on the VIP port (`vip_sg_ids`, Octavia API 2.29).
     pub vip_sg_ids: bool,
+    /// UDP pools' `session_persistence.persistence_timeout` (Octavia API 2.2).
+    pub persistence_timeout: bool,
+    /// Listener `alpn_protocols` (Octavia API 2.20).
+    pub alpn: bool,
 }
 
 impl Capabilities {
@@ -61,6 +65,8 @@ impl Capabilities {
         octavia_protocols: true,
         sctp: true,
         vip_sg_ids: true,
+        persistence_timeout: true,
+        alpn: true,
     };
     /// The legacy Neutron LBaaS v2 API: one object per call.
     pub const NEUTRON_LBAAS: Capabilities = Capabilities {
@@ -73,6 +79,8 @@ impl Capabilities {
         octavia_protocols: false,
         sctp: false,
         vip_sg_ids: false,
+        persistence_timeout: false,
+        alpn: false,
     };
 
     pub fn of(api: Api) -> Capabilities {
@@ -84,6 +92,7 @@ impl Capabilities {
 
     /// What the cloud offers, from Octavia's newest API minor version: batch
     /// members and listener timeouts from 2.1, `allowed_cidrs` from 2.12,
+    /// UDP persistence timeouts from 2.2, ALPN from 2.20,
     /// SCTP from 2.23, `additional_vips` from 2.26, `vip_sg_ids` from 2.29. Unknown (or the legacy
     /// API): what the API offers at most.
     pub fn discovered(api: Api, minor: Option<u32>) -> Capabilities {
@@ -99,6 +108,8 @@ impl Capabilities {
                 octavia_protocols: true,
                 sctp: m >= 23,
                 vip_sg_ids: m >= 29,
+                persistence_timeout: m >= 2,
+                alpn: m >= 20,
             },
             _ => most,
         }
@@ -827,9 +838,16 @@ fn check_capabilities(desired: &DesiredLoadBalancer, caps: Capabilities) -> Resu
                 l.pool
                     .health_monitor
                     .as_ref()
-                    .filter(|hm| hm.kind != HealthMonitorType::Tcp)
+                    .filter(|hm| {
+                        !matches!(hm.kind, HealthMonitorType::Tcp | HealthMonitorType::Http)
+                    })
                     .map(|hm| format!("{} health monitors", hm.kind.as_str()))
             };
+            let what = what.or_else(|| {
+                (!l.insert_headers.is_empty()).then(|| {
+                    "inserted headers (loadbalancer.openstack.org/x-forwarded-*)".to_string()
+                })
+            });
             if let Some(what) = what {
                 return Err(PlanError::Unsupported { what, api });
             }
@@ -869,6 +887,28 @@ pub fn plan_load_balancer(
     caps: Capabilities,
 ) -> Result<Vec<Operation>, PlanError> {
     check_capabilities(desired, caps)?;
+    // What an older Octavia lacks and a Service can do without: left out.
+    let fitted;
+    let desired = if (!caps.alpn || !caps.persistence_timeout)
+        && desired
+            .listeners
+            .iter()
+            .any(|l| !l.alpn_protocols.is_empty() || l.pool.persistence_timeout.is_some())
+    {
+        let mut d = desired.clone();
+        for l in &mut d.listeners {
+            if !caps.alpn {
+                l.alpn_protocols.clear();
+            }
+            if !caps.persistence_timeout {
+                l.pool.persistence_timeout = None;
+            }
+        }
+        fitted = d;
+        &fitted
+    } else {
+        desired
+    };
     // Another tool's load balancer for this Service, taken over: its
     // objects become ours in place, then the plan converges them. Octavia
     // only: the legacy API's objects take no tags.
@@ -1239,6 +1279,30 @@ fn plan_listener(
     update.timeout_member_connect = changed(o.timeout_member_connect, have.timeout_member_connect);
     update.timeout_member_data = changed(o.timeout_member_data, have.timeout_member_data);
     update.timeout_tcp_inspect = changed(o.timeout_tcp_inspect, have.timeout_tcp_inspect);
+    if have
+        .insert_headers
+        .iter()
+        .map(String::as_str)
+        .ne(want.insert_headers.iter().copied())
+    {
+        update.insert_headers = Some(want.insert_headers.clone());
+    }
+    if let Some(tls) = &want.tls
+        && (have.default_tls_container_ref.as_deref() != Some(&tls.default_tls_container_ref)
+            || have.sni_container_refs != tls.sni_container_refs)
+    {
+        update.tls = Some(tls.clone());
+    }
+    if caps.alpn
+        && !want.alpn_protocols.is_empty()
+        && have
+            .alpn_protocols
+            .iter()
+            .map(String::as_str)
+            .ne(want.alpn_protocols.iter().copied())
+    {
+        update.alpn_protocols = Some(want.alpn_protocols.clone());
+    }
     if update != ListenerUpdate::default() {
         changes.push(Operation::UpdateListener {
             id: have.id.clone(),
@@ -1286,8 +1350,14 @@ fn plan_pool(
     if have.lb_algorithm != want.lb_algorithm.as_str() {
         update.lb_algorithm = Some(want.lb_algorithm);
     }
-    if have.session_persistence.as_deref() != want.session_persistence.map(|p| p.as_str()) {
+    let timeout = want
+        .persistence_timeout
+        .filter(|_| caps.persistence_timeout);
+    if have.session_persistence.as_deref() != want.session_persistence.map(|p| p.as_str())
+        || timeout.is_some_and(|t| have.persistence_timeout != Some(t))
+    {
         update.session_persistence = Some(want.session_persistence);
+        update.persistence_timeout = timeout;
     }
     if !want.port_tags.iter().all(|t| have.tags.contains(t)) {
         // Record the Service port on pools created before it was recorded, or
@@ -1497,11 +1567,20 @@ pub fn plan_members(
 }
 
 fn monitor_matches(want: &HealthMonitor, have: &crate::model::ObservedHealthMonitor) -> bool {
+    let http = match &want.http {
+        None => true,
+        Some(h) => {
+            have.http_method.as_deref() == Some(h.http_method.as_str())
+                && have.url_path.as_deref() == Some(h.url_path.as_str())
+                && have.expected_codes.as_deref() == Some(h.expected_codes.as_str())
+        }
+    };
     have.kind == want.kind.as_str()
         && have.delay == want.delay
         && have.timeout == want.timeout
         && have.max_retries == want.max_retries
         && have.max_retries_down == want.max_retries_down
+        && http
 }
 
 /// Floating IP operations: removals first, then the association or allocation.

@@ -1366,3 +1366,89 @@ fn a_vip_security_group_is_made_before_the_load_balancer_converged_and_let_go() 
         Some("delete securitygroup shop/web")
     );
 }
+
+#[test]
+fn a_port_turning_http_replaces_its_listener_deleting_first() {
+    let t = translation(spec("ClusterIP"), json!({}), Some(&["10.1.0.5"]));
+    let mut cloud = MemoryCloud::new();
+    converge(&mut cloud, &t, Capabilities::OCTAVIA);
+    let http = translation(
+        spec("ClusterIP"),
+        json!({"loadbalancer.openstack.org/x-forwarded-for": "true"}),
+        Some(&["10.1.0.5"]),
+    );
+    let ops = converge(&mut cloud, &http, Capabilities::OCTAVIA);
+    assert_eq!(
+        kinds(&ops),
+        [
+            "delete listener shop/web:TCP:80",
+            "delete pool shop/web:TCP:80",
+            "create listener shop/web:HTTP:80",
+            "create pool shop/web:HTTP:80",
+            "replace members shop/web:HTTP:80"
+        ]
+    );
+    assert_eq!(
+        cloud.load_balancers[0].listeners[0].insert_headers,
+        ["X-Forwarded-For"]
+    );
+    assert!(
+        plan(&http, &observe(&cloud, &http), Capabilities::OCTAVIA)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn what_older_apis_lack_is_left_out_or_refused() {
+    let tls = translation(
+        json!({"type": "ClusterIP", "clusterIP": "10.2.0.42", "sessionAffinity": "ClientIP",
+            "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 60}},
+            "ports": [{"name": "https", "port": 443, "appProtocol": "https"},
+                      {"name": "dns", "port": 53, "protocol": "UDP"}]}),
+        json!({"loadbalancer.openstack.org/default-tls-container-ref": "https://kms.example/v1/containers/6e1b2f0a-1f0e-4f5e-9d4c-3b2a1f0e9d8c"}),
+        None,
+    );
+    // Octavia 2.19: no ALPN, no UDP persistence timeout before 2.2.
+    let old = Capabilities::discovered(crate::config::Api::Octavia, Some(1));
+    let ops = plan(&tls, &Observed::default(), old).unwrap();
+    let Operation::CreateLoadBalancer { load_balancer, .. } = &ops[0] else {
+        panic!("{:?}", kinds(&ops))
+    };
+    assert!(
+        load_balancer
+            .listeners
+            .iter()
+            .all(|l| l.alpn_protocols.is_empty())
+    );
+    assert!(
+        load_balancer
+            .listeners
+            .iter()
+            .all(|l| l.pool.persistence_timeout.is_none())
+    );
+    let new = plan(&tls, &Observed::default(), Capabilities::OCTAVIA).unwrap();
+    let Operation::CreateLoadBalancer { load_balancer, .. } = &new[0] else {
+        panic!()
+    };
+    assert!(
+        load_balancer
+            .listeners
+            .iter()
+            .any(|l| !l.alpn_protocols.is_empty())
+    );
+    assert!(
+        load_balancer
+            .listeners
+            .iter()
+            .any(|l| l.pool.persistence_timeout == Some(60))
+    );
+    // The legacy API has no insert_headers: refused, not dropped.
+    let http = translation(
+        spec("ClusterIP"),
+        json!({"loadbalancer.openstack.org/x-forwarded-for": "true"}),
+        None,
+    );
+    let e = plan(&http, &Observed::default(), Capabilities::NEUTRON_LBAAS).unwrap_err();
+    assert!(e.to_string().contains("x-forwarded"), "{e}");
+}

@@ -71,6 +71,14 @@ pub struct ListenerView {
     pub protocol: String,
     pub protocol_port: u16,
     pub allowed_cidrs: Vec<String>,
+    /// The headers an HTTP listener inserts (`X-Forwarded-For`, ...).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub insert_headers: Vec<String>,
+    /// A TERMINATED_HTTPS listener's Barbican certificate container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_tls_container_ref: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sni_container_refs: Vec<String>,
     pub pool: Option<PoolView>,
 }
 
@@ -135,6 +143,9 @@ fn lb_view(lb: &ObservedLoadBalancer) -> LoadBalancerView {
             protocol: l.protocol.clone(),
             protocol_port: l.protocol_port,
             allowed_cidrs: l.allowed_cidrs.iter().map(ToString::to_string).collect(),
+            insert_headers: l.insert_headers.clone(),
+            default_tls_container_ref: l.default_tls_container_ref.clone(),
+            sni_container_refs: l.sni_container_refs.clone(),
             pool: l
                 .default_pool_id
                 .as_ref()

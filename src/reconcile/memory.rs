@@ -399,6 +399,16 @@ impl MemoryCloud {
         set(&mut l.timeout_member_connect, update.timeout_member_connect);
         set(&mut l.timeout_member_data, update.timeout_member_data);
         set(&mut l.timeout_tcp_inspect, update.timeout_tcp_inspect);
+        if let Some(h) = &update.insert_headers {
+            l.insert_headers = h.iter().map(ToString::to_string).collect();
+        }
+        if let Some(t) = &update.tls {
+            l.default_tls_container_ref = Some(t.default_tls_container_ref.clone());
+            l.sni_container_refs = t.sni_container_refs.clone();
+        }
+        if let Some(a) = &update.alpn_protocols {
+            l.alpn_protocols = a.iter().map(ToString::to_string).collect();
+        }
         Ok(())
     }
 
@@ -436,6 +446,7 @@ impl MemoryCloud {
         }
         if let Some(s) = update.session_persistence {
             p.session_persistence = s.map(|s| s.as_str().to_string());
+            p.persistence_timeout = update.persistence_timeout;
         }
         if let Some(t) = &update.tags {
             p.tags = t.clone();
@@ -525,6 +536,9 @@ impl MemoryCloud {
             timeout: monitor.timeout,
             max_retries: monitor.max_retries,
             max_retries_down: monitor.max_retries_down,
+            http_method: monitor.http.as_ref().map(|h| h.http_method.clone()),
+            url_path: monitor.http.as_ref().map(|h| h.url_path.clone()),
+            expected_codes: monitor.http.as_ref().map(|h| h.expected_codes.clone()),
             tags: tags.to_vec(),
         });
         Ok(id)
@@ -536,6 +550,11 @@ impl MemoryCloud {
         hm.timeout = monitor.timeout;
         hm.max_retries = monitor.max_retries;
         hm.max_retries_down = monitor.max_retries_down;
+        if let Some(h) = &monitor.http {
+            hm.http_method = Some(h.http_method.clone());
+            hm.url_path = Some(h.url_path.clone());
+            hm.expected_codes = Some(h.expected_codes.clone());
+        }
         Ok(())
     }
 
@@ -649,6 +668,9 @@ impl MemoryCloud {
                     timeout: hm.timeout,
                     max_retries: hm.max_retries,
                     max_retries_down: hm.max_retries_down,
+                    http_method: hm.http.as_ref().map(|h| h.http_method.clone()),
+                    url_path: hm.http.as_ref().map(|h| h.url_path.clone()),
+                    expected_codes: hm.http.as_ref().map(|h| h.expected_codes.clone()),
                     tags: tags.to_vec(),
                 });
         }
@@ -658,6 +680,7 @@ impl MemoryCloud {
             protocol: pool.protocol.as_str().to_string(),
             lb_algorithm: pool.lb_algorithm.as_str().to_string(),
             session_persistence: pool.session_persistence.map(|p| p.as_str().to_string()),
+            persistence_timeout: pool.persistence_timeout,
             members,
             health_monitor,
             tags: tags.iter().chain(&pool.port_tags).cloned().collect(),
@@ -676,6 +699,14 @@ impl MemoryCloud {
             timeout_member_connect: l.options.timeout_member_connect.or(Some(5_000)),
             timeout_member_data: l.options.timeout_member_data.or(Some(50_000)),
             timeout_tcp_inspect: l.options.timeout_tcp_inspect.or(Some(0)),
+            insert_headers: l.insert_headers.iter().map(ToString::to_string).collect(),
+            default_tls_container_ref: l.tls.as_ref().map(|t| t.default_tls_container_ref.clone()),
+            sni_container_refs: l
+                .tls
+                .as_ref()
+                .map(|t| t.sni_container_refs.clone())
+                .unwrap_or_default(),
+            alpn_protocols: l.alpn_protocols.iter().map(ToString::to_string).collect(),
             default_pool_id: None,
             tags: tags.to_vec(),
         }

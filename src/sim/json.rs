@@ -17,6 +17,7 @@ pub enum ApiKind {
     /// Neutron, including the legacy LBaaS v2 paths it serves.
     Neutron,
     Keystone,
+    Barbican,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +57,12 @@ impl ApiError {
             }),
             ApiKind::Neutron => json!({
                 "NeutronError": {"type": self.kind, "message": self.message, "detail": ""}
+            }),
+            // Barbican's: `{"code", "title", "description"}`.
+            ApiKind::Barbican => json!({
+                "code": self.status.as_u16(),
+                "title": self.status.canonical_reason().unwrap_or("Error"),
+                "description": self.message,
             }),
             ApiKind::Keystone => json!({
                 "error": {

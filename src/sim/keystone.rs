@@ -105,6 +105,7 @@ fn catalog(state: &SimState) -> Value {
         entry("identity", "keystone", "/v3/"),
         entry("load-balancer", "octavia", "/load-balancer"),
         entry("network", "neutron", "/network"),
+        entry("key-manager", "barbican", "/key-manager"),
     ])
 }
 

@@ -9,6 +9,7 @@
 //! status machine, also serving the legacy LBaaS v2 paths), `faults` (fault
 //! injection and call counters), `json` (request parsing and error shapes).
 
+pub mod barbican;
 pub mod faults;
 pub mod json;
 pub mod keystone;
@@ -121,6 +122,7 @@ pub struct SimState {
 pub struct Cloud {
     pub neutron: neutron::Neutron,
     pub octavia: octavia::Octavia,
+    pub barbican: barbican::Barbican,
 }
 
 impl SimState {
@@ -145,7 +147,9 @@ impl SimState {
     pub fn cloud(&self) -> CloudGuard<'_> {
         let mut cloud = lock(&self.cloud);
         let taken = Instant::now();
-        let Cloud { neutron, octavia } = &mut *cloud;
+        let Cloud {
+            neutron, octavia, ..
+        } = &mut *cloud;
         octavia.settle(taken, neutron);
         CloudGuard {
             cloud,
@@ -193,6 +197,7 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub fn app(state: Arc<SimState>) -> Router {
     let authed = Router::new()
         .nest("/load-balancer", octavia::router())
+        .nest("/key-manager", barbican::router())
         // The legacy Neutron LBaaS v2 endpoint: Octavia's handlers on the
         // network service, composed here so neither module imports the other's routes.
         .nest(

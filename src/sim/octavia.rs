@@ -160,6 +160,127 @@ struct Listener {
     default_pool_id: Option<String>,
     allowed_cidrs: Option<Vec<String>>,
     timeouts: [i64; 4],
+    l7: Layer7,
+}
+
+/// A listener's layer-7 settings: inserted headers, certificates, ALPN.
+#[derive(Debug, Clone, Default)]
+struct Layer7 {
+    insert_headers: serde_json::Map<String, Value>,
+    default_tls_container_ref: Option<String>,
+    sni_container_refs: Vec<String>,
+    alpn_protocols: Option<Vec<String>>,
+}
+
+/// The headers Octavia's HTTP listeners insert.
+const INSERT_HEADERS: [&str; 4] = [
+    "X-Forwarded-For",
+    "X-Forwarded-Port",
+    "X-Forwarded-Proto",
+    "X-Forwarded-Host",
+];
+const ALPN_PROTOCOLS: [&str; 3] = ["h2", "http/1.1", "http/1.0"];
+
+/// The layer-7 fields of a listener body over `current` (a create: the
+/// defaults), as Octavia validates them for `protocol`. Certificate
+/// references are checked against Barbican by the caller.
+fn layer7(b: &Body<'_>, protocol: &str, current: &Layer7) -> Result<Layer7, ApiError> {
+    let mut l7 = current.clone();
+    let http = matches!(protocol, "HTTP" | "TERMINATED_HTTPS");
+    if let Some(v) = b.value("insert_headers") {
+        let Some(map) = v.as_object() else {
+            return Err(ApiError::bad_request(
+                "Invalid input for field/attribute insert_headers. Value should be a dict",
+            ));
+        };
+        if !map.is_empty() && !http {
+            return Err(ApiError::bad_request(format!(
+                "Validation failure: The insert_headers option is only valid for HTTP and TERMINATED_HTTPS protocol listeners, not {protocol}."
+            )));
+        }
+        for (k, v) in map {
+            if !INSERT_HEADERS.contains(&k.as_str()) && !k.starts_with("X-SSL-") {
+                return Err(ApiError::bad_request(format!(
+                    "Validation failure: The following headers are not valid: {k}"
+                )));
+            }
+            if !v.is_string() {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid input for field/attribute insert_headers. Value: '{v}'. Value should be a string"
+                )));
+            }
+        }
+        l7.insert_headers = map.clone();
+    }
+    if b.has("default_tls_container_ref") {
+        l7.default_tls_container_ref = b.string("default_tls_container_ref")?;
+    }
+    if let Some(sni) = b.strings("sni_container_refs")? {
+        l7.sni_container_refs = sni;
+    }
+    let has_certs = l7.default_tls_container_ref.is_some() || !l7.sni_container_refs.is_empty();
+    if protocol == "TERMINATED_HTTPS" && !has_certs {
+        return Err(ApiError::bad_request(
+            "Validation failure: An SNI or default certificate container reference must be provided for TERMINATED_HTTPS listeners.",
+        ));
+    }
+    if protocol != "TERMINATED_HTTPS" && has_certs {
+        return Err(ApiError::bad_request(format!(
+            "Validation failure: Certificate container references are only allowed on TERMINATED_HTTPS protocol listeners, not {protocol}."
+        )));
+    }
+    if let Some(alpn) = b.strings("alpn_protocols")? {
+        if let Some(bad) = alpn.iter().find(|p| !ALPN_PROTOCOLS.contains(&p.as_str())) {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute alpn_protocols. Value: '{bad}'. Value should be one of {ALPN_PROTOCOLS:?}"
+            )));
+        }
+        l7.alpn_protocols = Some(alpn);
+    } else if protocol == "TERMINATED_HTTPS" && l7.alpn_protocols.is_none() {
+        // Octavia's [api_settings] default_listener_alpn_protocols.
+        l7.alpn_protocols = Some(ALPN_PROTOCOLS.iter().map(|p| p.to_string()).collect());
+    }
+    Ok(l7)
+}
+
+impl Layer7 {
+    fn certificate_refs(&self) -> impl Iterator<Item = &String> {
+        self.default_tls_container_ref
+            .iter()
+            .chain(&self.sni_container_refs)
+    }
+}
+
+/// A pool's `session_persistence` as Octavia takes it: the timeout and
+/// granularity only on UDP pools.
+fn parse_persistence(sp: &Value, protocol: &str) -> Result<Value, ApiError> {
+    let s = Body::object(
+        sp,
+        "session_persistence",
+        &[
+            "type",
+            "cookie_name",
+            "persistence_timeout",
+            "persistence_granularity",
+        ],
+    )?;
+    let kind = s
+        .choice("type", &["SOURCE_IP", "HTTP_COOKIE", "APP_COOKIE"])?
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "Invalid input for field/attribute type. Value: 'None'. Mandatory field missing.",
+            )
+        })?;
+    let timeout = s.integer("persistence_timeout", 0, 2_147_483_647)?;
+    let granularity = s.string("persistence_granularity")?;
+    if (timeout.is_some() || granularity.is_some()) && protocol != "UDP" {
+        return Err(ApiError::bad_request(
+            "Validation failure: persistence_timeout and persistence_granularity is only for UDP protocol pools.",
+        ));
+    }
+    Ok(
+        json!({"type": kind, "cookie_name": s.string("cookie_name")?, "persistence_timeout": timeout, "persistence_granularity": granularity}),
+    )
 }
 
 #[derive(Debug, Clone)]
@@ -191,6 +312,71 @@ struct Monitor {
     timeout: i64,
     max_retries: i64,
     max_retries_down: i64,
+    http: Option<HttpCheck>,
+}
+
+/// An HTTP(S) monitor's request and healthy codes.
+#[derive(Debug, Clone)]
+struct HttpCheck {
+    method: String,
+    url_path: String,
+    expected_codes: String,
+}
+
+/// The HTTP fields of a monitor body: Octavia's defaults (GET, /, 200) for
+/// HTTP and HTTPS monitors, a 400 for any other type.
+fn http_check(
+    b: &Body<'_>,
+    kind: &str,
+    current: Option<&HttpCheck>,
+) -> Result<Option<HttpCheck>, ApiError> {
+    let fields = ["http_method", "url_path", "expected_codes"];
+    if !matches!(kind, "HTTP" | "HTTPS") {
+        if let Some(f) = fields.iter().find(|f| b.string(f).ok().flatten().is_some()) {
+            return Err(ApiError::bad_request(format!(
+                "Validation failure: {f} is not a valid option for health monitors of type {kind}"
+            )));
+        }
+        return Ok(None);
+    }
+    let method = b.choice(
+        "http_method",
+        &[
+            "CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE",
+        ],
+    )?;
+    let url_path = b.string("url_path")?;
+    if let Some(p) = &url_path
+        && (!p.starts_with('/') || p.chars().any(|c| c.is_whitespace() || c.is_control()))
+    {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute url_path. Value: '{p}'. Not a valid URL path"
+        )));
+    }
+    let codes = b.string("expected_codes")?;
+    if let Some(c) = &codes {
+        let code =
+            |s: &str| s.len() == 3 && s.parse::<u16>().is_ok_and(|n| (100..=599).contains(&n));
+        let ok = match c.split_once('-') {
+            Some((a, z)) => code(a) && code(z),
+            None => c.split(',').all(code),
+        };
+        if !ok {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute expected_codes. Value: '{c}'. Value should match the pattern ^(\\d{{3}}(\\s*,\\s*\\d{{3}})*)$|^(\\d{{3}}-\\d{{3}})$"
+            )));
+        }
+    }
+    let base = current.cloned().unwrap_or(HttpCheck {
+        method: "GET".into(),
+        url_path: "/".into(),
+        expected_codes: "200".into(),
+    });
+    Ok(Some(HttpCheck {
+        method: method.unwrap_or(base.method),
+        url_path: url_path.unwrap_or(base.url_path),
+        expected_codes: codes.unwrap_or(base.expected_codes),
+    }))
 }
 
 #[derive(Debug, Default)]
@@ -415,13 +601,13 @@ impl Octavia {
             json!({
                 "protocol": l.protocol, "protocol_port": l.protocol_port,
                 "connection_limit": l.connection_limit, "default_pool_id": l.default_pool_id,
-                "loadbalancers": [{"id": l.lb_id}], "l7policies": [], "insert_headers": {},
-                "default_tls_container_ref": null, "sni_container_refs": [],
+                "loadbalancers": [{"id": l.lb_id}], "l7policies": [], "insert_headers": l.l7.insert_headers,
+                "default_tls_container_ref": l.l7.default_tls_container_ref, "sni_container_refs": l.l7.sni_container_refs,
                 "timeout_client_data": l.timeouts[0], "timeout_member_connect": l.timeouts[1],
                 "timeout_member_data": l.timeouts[2], "timeout_tcp_inspect": l.timeouts[3],
                 "allowed_cidrs": l.allowed_cidrs, "client_ca_tls_container_ref": null,
                 "client_authentication": "NONE", "client_crl_container_ref": null,
-                "tls_ciphers": null, "tls_versions": null, "alpn_protocols": null,
+                "tls_ciphers": null, "tls_versions": null, "alpn_protocols": l.l7.alpn_protocols,
                 "hsts_max_age": null, "hsts_include_subdomains": null, "hsts_preload": null,
             }),
         )
@@ -474,7 +660,9 @@ impl Octavia {
             json!({
                 "type": m.kind, "delay": m.delay, "timeout": m.timeout, "max_retries": m.max_retries,
                 "max_retries_down": m.max_retries_down, "pools": [{"id": m.pool_id}],
-                "http_method": null, "url_path": null, "expected_codes": null,
+                "http_method": m.http.as_ref().map(|h| &h.method),
+                "url_path": m.http.as_ref().map(|h| &h.url_path),
+                "expected_codes": m.http.as_ref().map(|h| &h.expected_codes),
                 "domain_name": null, "http_version": null,
             }),
         )
@@ -651,6 +839,7 @@ struct MonitorSpec {
     timeout: i64,
     max_retries: i64,
     max_retries_down: i64,
+    http: Option<HttpCheck>,
 }
 
 struct PoolSpec {
@@ -669,6 +858,7 @@ struct ListenerSpec {
     connection_limit: i64,
     allowed_cidrs: Option<Vec<String>>,
     timeouts: [i64; 4],
+    l7: Layer7,
     default_pool: Option<PoolSpec>,
     default_pool_id: Option<String>,
     /// Fully-populated create: `default_pool: {"name": ...}` names a top-level pool.
@@ -730,8 +920,10 @@ fn parse_monitor(v: &Value, pool_protocol: Option<&str>) -> Result<MonitorSpec, 
             "Validation failure: The associated pool protocol is UDP, so only a UDP-CONNECT, HTTP, TCP or PING type health monitor is supported, not {kind}."
         )));
     }
+    let http = http_check(&b, &kind, None)?;
     Ok(MonitorSpec {
         meta: Meta::new(&b)?,
+        http,
         kind,
         delay,
         timeout,
@@ -773,25 +965,8 @@ fn parse_pool(
         )));
     }
     let session_persistence = match b.value("session_persistence") {
-        None => None,
-        Some(sp) => {
-            let s = Body::object(
-                sp,
-                "session_persistence",
-                &[
-                    "type",
-                    "cookie_name",
-                    "persistence_timeout",
-                    "persistence_granularity",
-                ],
-            )?;
-            let kind = s
-                .choice("type", &["SOURCE_IP", "HTTP_COOKIE", "APP_COOKIE"])?
-                .ok_or_else(|| ApiError::bad_request("Invalid input for field/attribute type. Value: 'None'. Mandatory field missing."))?;
-            Some(
-                json!({"type": kind, "cookie_name": s.string("cookie_name")?, "persistence_timeout": null, "persistence_granularity": null}),
-            )
-        }
+        None | Some(Value::Null) => None,
+        Some(sp) => Some(parse_persistence(sp, &protocol)?),
     };
     if !populated && (b.has("members") || b.has("healthmonitor")) {
         return Err(ApiError::bad_request(
@@ -876,11 +1051,6 @@ fn parse_listener(
             "Invalid input for field/attribute protocol. Value: 'None'. Mandatory field missing.",
         )
     })?;
-    if protocol == "TERMINATED_HTTPS" {
-        return Err(ApiError::bad_request(
-            "Validation failure: An SNI or default certificate container reference must be provided for TERMINATED_HTTPS listeners.",
-        ));
-    }
     let protocol_port = b
         .integer("protocol_port", 1, 65535)?
         .ok_or_else(|| ApiError::bad_request("Invalid input for field/attribute protocol_port. Value: 'None'. Mandatory field missing."))?;
@@ -911,6 +1081,7 @@ fn parse_listener(
             .unwrap_or(-1),
         allowed_cidrs: allowed_cidrs(&b, vip)?,
         timeouts: timeouts(&b, [50_000, 5_000, 50_000, 0])?,
+        l7: layer7(&b, &protocol, &Layer7::default())?,
         default_pool,
         default_pool_id: b.string("default_pool_id")?,
         default_pool_name: reference,
@@ -950,6 +1121,7 @@ impl Octavia {
                 timeout: m.timeout,
                 max_retries: m.max_retries,
                 max_retries_down: m.max_retries_down,
+                http: m.http,
             });
         }
         self.pools.push(Pool {
@@ -977,6 +1149,7 @@ impl Octavia {
             default_pool_id,
             allowed_cidrs: spec.allowed_cidrs,
             timeouts: spec.timeouts,
+            l7: spec.l7,
         });
         id
     }
@@ -1356,7 +1529,11 @@ async fn create_lb(State(s): Sim, Extension(api): Api, body: Bytes) -> Response 
             None => None,
         };
             let mut cloud = s.cloud();
-            let super::Cloud { neutron, octavia } = &mut *cloud;
+            let super::Cloud {
+                neutron,
+                octavia,
+                barbican,
+            } = &mut *cloud;
             let vip_sg_ids = b.strings("vip_sg_ids")?.unwrap_or_default();
             check_security_groups(&neutron.security_groups, &vip_sg_ids)?;
             // A port given: its network, subnet and address.
@@ -1445,7 +1622,11 @@ async fn create_lb(State(s): Sim, Extension(api): Api, body: Bytes) -> Response 
             let mut listeners = Vec::new();
             if let Some(Value::Array(items)) = b.value("listeners") {
                 for l in items {
-                    listeners.push(parse_listener(l, family_vip, &provider, true, neutron)?);
+                    let spec = parse_listener(l, family_vip, &provider, true, neutron)?;
+                    for r in spec.l7.certificate_refs() {
+                        barbican.check_certificate(&s.base_url, r)?;
+                    }
+                    listeners.push(spec);
                 }
             }
             let mut pools = Vec::new();
@@ -1627,6 +1808,7 @@ async fn update_lb(
             let super::Cloud {
                 neutron,
                 octavia: o,
+                ..
             } = &mut *cloud;
             o.begin_write(&id, s.config.provisioning_delay)?;
             let i = o.lb_index(&id)?;
@@ -1702,7 +1884,11 @@ async fn create_listener(State(s): Sim, Extension(api): Api, body: Bytes) -> Res
             let b = Body::wrapped(&body, "listener", &LISTENER_FIELDS)?;
             let lb_id = b.required_string("loadbalancer_id")?;
             let mut cloud = s.cloud();
-            let super::Cloud { neutron, octavia } = &mut *cloud;
+            let super::Cloud {
+                neutron,
+                octavia,
+                barbican,
+            } = &mut *cloud;
             let i = octavia.lb_index(&lb_id).map_err(|_| {
                 ApiError::bad_request(format!(
                     "Validation failure: Load Balancer {lb_id} not found."
@@ -1719,6 +1905,9 @@ async fn create_listener(State(s): Sim, Extension(api): Api, body: Bytes) -> Res
                 api == ApiKind::Octavia,
                 neutron,
             )?;
+            for r in spec.l7.certificate_refs() {
+                barbican.check_certificate(&s.base_url, r)?;
+            }
             if octavia.listeners.iter().any(|l| {
                 l.lb_id == lb_id
                     && l.protocol_port == spec.protocol_port
@@ -1799,7 +1988,11 @@ async fn update_listener(
                 .collect();
             let b = Body::wrapped(&body, "listener", &allowed)?;
             let mut cloud = s.cloud();
-            let o = &mut cloud.octavia;
+            let super::Cloud {
+                octavia: o,
+                barbican,
+                ..
+            } = &mut *cloud;
             let li = o
                 .listeners
                 .iter()
@@ -1809,6 +2002,10 @@ async fn update_listener(
             let vip = o.load_balancers[o.lb_index(&lb_id)?].vip_address;
             let cidrs = allowed_cidrs(&b, vip)?;
             let t = timeouts(&b, o.listeners[li].timeouts)?;
+            let l7 = layer7(&b, &o.listeners[li].protocol, &o.listeners[li].l7)?;
+            for r in l7.certificate_refs() {
+                barbican.check_certificate(&s.base_url, r)?;
+            }
             let limit = b.integer("connection_limit", -1, 2_147_483_647)?;
             if b.has("default_pool_id")
                 && let Some(pid) = b.string("default_pool_id")?
@@ -1825,6 +2022,7 @@ async fn update_listener(
                 l.allowed_cidrs = cidrs;
             }
             l.timeouts = t;
+            l.l7 = l7;
             if let Some(limit) = limit {
                 l.connection_limit = limit;
             }
@@ -1870,7 +2068,9 @@ async fn create_pool(State(s): Sim, Extension(api): Api, body: Bytes) -> Respons
             }
             let b = Body::wrapped(&body, "pool", &POOL_FIELDS)?;
             let mut cloud = s.cloud();
-            let super::Cloud { neutron, octavia } = &mut *cloud;
+            let super::Cloud {
+                neutron, octavia, ..
+            } = &mut *cloud;
             let listener_id = b.string("listener_id")?;
             let (lb_id, listener_protocol) = match (&listener_id, b.string("loadbalancer_id")?) {
                 (Some(lid), _) => {
@@ -1982,22 +2182,7 @@ async fn update_pool(
             let persistence = match b.map.get("session_persistence") {
                 None => None,
                 Some(Value::Null) => Some(None),
-                Some(sp) => {
-                    let sb = Body::object(
-                        sp,
-                        "session_persistence",
-                        &[
-                            "type",
-                            "cookie_name",
-                            "persistence_timeout",
-                            "persistence_granularity",
-                        ],
-                    )?;
-                    let kind = sb.choice("type", &["SOURCE_IP", "HTTP_COOKIE", "APP_COOKIE"])?;
-                    Some(Some(
-                        json!({"type": kind, "cookie_name": sb.string("cookie_name")?, "persistence_timeout": null, "persistence_granularity": null}),
-                    ))
-                }
+                Some(sp) => Some(Some(parse_persistence(sp, &o.pools[pi].protocol)?)),
             };
             o.begin_write(&lb_id, s.config.provisioning_delay)?;
             let p = &mut o.pools[pi];
@@ -2041,7 +2226,9 @@ async fn create_member(
         (|| -> ApiResult {
             let body = parse_body(&body)?;
             let mut cloud = s.cloud();
-            let super::Cloud { neutron, octavia } = &mut *cloud;
+            let super::Cloud {
+                neutron, octavia, ..
+            } = &mut *cloud;
             let lb_id = octavia
                 .pool_lb(&pool)
                 .ok_or_else(|| pool_not_found(&pool))?
@@ -2090,7 +2277,9 @@ async fn batch_members(
         (|| -> ApiResult {
             let body = parse_body(&body)?;
             let mut cloud = s.cloud();
-            let super::Cloud { neutron, octavia } = &mut *cloud;
+            let super::Cloud {
+                neutron, octavia, ..
+            } = &mut *cloud;
             let lb_id = octavia
                 .pool_lb(&pool)
                 .ok_or_else(|| pool_not_found(&pool))?
@@ -2270,6 +2459,7 @@ async fn create_monitor(State(s): Sim, Extension(api): Api, body: Bytes) -> Resp
                 timeout: spec.timeout,
                 max_retries: spec.max_retries,
                 max_retries_down: spec.max_retries_down,
+                http: spec.http,
             });
             let m = o
                 .monitors
@@ -2327,9 +2517,11 @@ async fn update_monitor(
                 .pool_lb(&o.monitors[mi].pool_id)
                 .ok_or_else(|| monitor_not_found(&id))?
                 .to_string();
+            let http = http_check(&b, &o.monitors[mi].kind, o.monitors[mi].http.as_ref())?;
             o.begin_write(&lb_id, s.config.provisioning_delay)?;
             let m = &mut o.monitors[mi];
             m.meta.update(&b)?;
+            m.http = http;
             m.delay = delay.unwrap_or(m.delay);
             m.timeout = timeout.unwrap_or(m.timeout);
             m.max_retries = retries.unwrap_or(m.max_retries);

@@ -713,7 +713,8 @@ fn every_annotation_is_honoured() {
             delay: 10,
             timeout: 4,
             max_retries: 2,
-            max_retries_down: 5
+            max_retries_down: 5,
+            http: None,
         })
     );
     assert_eq!(
@@ -1072,7 +1073,7 @@ fn bad_annotation_values_are_errors_naming_the_annotation() {
         (CONNECTION_LIMIT, "-2"),
         (PROXY_PROTOCOL, "v3"),
         (INTERNAL, "internal"),
-        (LISTENER_PROTOCOL, "HTTP"),
+        (LISTENER_PROTOCOL, "QUIC"),
         (SUBNET_ID, " "),
         // Ids go into OpenStack URLs: only UUIDs pass.
         (SUBNET_ID, "../../../v3/auth/tokens"),
@@ -1083,6 +1084,20 @@ fn bad_annotation_values_are_errors_naming_the_annotation() {
         (FLAVOR_ID, "m1.small"),
         (LOAD_BALANCER_ID, "../loadbalancers"),
         (AVAILABILITY_ZONE, "az/../x"),
+        (X_FORWARDED_FOR, "please"),
+        (X_FORWARDED_PROTO, "yes"),
+        (DEFAULT_TLS_CONTAINER_REF, "my-cert"),
+        (
+            DEFAULT_TLS_CONTAINER_REF,
+            "https://barbican/v1/containers/a b",
+        ),
+        (SNI_CONTAINER_REFS, "https://barbican/v1/containers/x"),
+        (HEALTH_MONITOR_URL_PATH, "healthz"),
+        (HEALTH_MONITOR_URL_PATH, "/health z"),
+        (HEALTH_MONITOR_HTTP_METHOD, "FETCH"),
+        (HEALTH_MONITOR_EXPECTED_CODES, "2xx"),
+        (HEALTH_MONITOR_EXPECTED_CODES, "200-"),
+        (HEALTH_MONITOR_EXPECTED_CODES, "700"),
     ];
     for (key, value) in cases {
         let e = err(&annotated(&[(key, value)]), None);
@@ -1645,4 +1660,221 @@ fn source_ranges_become_a_vip_security_group_when_the_setting_says_so() {
     let kinds: Vec<&str> = group.rules.iter().map(|r| r.ethertype()).collect();
     assert_eq!(kinds, ["IPv4", "IPv6"]);
     assert!(d.listeners[0].allowed_cidrs.is_empty());
+}
+
+const CERT: &str =
+    "https://barbican.example:9311/v1/containers/6e1b2f0a-1f0e-4f5e-9d4c-3b2a1f0e9d8c";
+
+fn ports_of(d: &DesiredLoadBalancer) -> Vec<(u16, ListenerProtocol, PoolProtocol)> {
+    d.listeners
+        .iter()
+        .map(|l| (l.protocol_port, l.protocol, l.pool.protocol))
+        .collect()
+}
+
+#[test]
+fn app_protocol_picks_http_listeners_and_pools_and_https_passthrough() {
+    let svc = web(json!({"ports": [
+        {"name": "web", "port": 80, "targetPort": 8080, "appProtocol": "http"},
+        {"name": "grpc", "port": 81, "targetPort": 8081, "appProtocol": "kubernetes.io/h2c"},
+        {"name": "tls", "port": 443, "targetPort": 8443, "appProtocol": "https"},
+        {"name": "ws", "port": 82, "targetPort": 8082, "appProtocol": "kubernetes.io/ws"},
+        {"name": "dns", "port": 53, "protocol": "UDP", "appProtocol": "http"}
+    ]}));
+    let d = lb(&svc, None);
+    let mut ports = ports_of(&d);
+    ports.sort_by_key(|p| p.0);
+    use ListenerProtocol as L;
+    use PoolProtocol as P;
+    assert_eq!(
+        ports,
+        [
+            (53, L::Udp, P::Udp),
+            (80, L::Http, P::Http),
+            (81, L::Http, P::Http),
+            (82, L::Tcp, P::Tcp),
+            (443, L::Https, P::Https)
+        ]
+    );
+    assert!(d.listeners.iter().any(|l| l.name == "shop/web:HTTP:80"));
+    assert!(
+        d.listeners
+            .iter()
+            .all(|l| l.tls.is_none() && l.alpn_protocols.is_empty())
+    );
+}
+
+#[test]
+fn a_tls_container_terminates_https_and_tcp_ports_as_occm_does() {
+    let svc = annotated(&[
+        (annotation::DEFAULT_TLS_CONTAINER_REF, CERT),
+        (annotation::SNI_CONTAINER_REFS, &format!("{CERT}1, {CERT}2")),
+    ]);
+    let mut svc = svc;
+    svc.spec.as_mut().unwrap().ports = Some(
+        serde_json::from_value(json!([
+            {"name": "plain", "port": 80, "targetPort": 8080, "appProtocol": "http"},
+            {"name": "tls", "port": 443, "targetPort": 8080, "appProtocol": "https"},
+            {"name": "other", "port": 8443, "targetPort": 8080}
+        ]))
+        .unwrap(),
+    );
+    let d = lb(&svc, None);
+    let mut ports = ports_of(&d);
+    ports.sort_by_key(|p| p.0);
+    use ListenerProtocol as L;
+    use PoolProtocol as P;
+    assert_eq!(
+        ports,
+        [
+            (80, L::Http, P::Http),
+            (443, L::TerminatedHttps, P::Http),
+            (8443, L::TerminatedHttps, P::Http)
+        ]
+    );
+    let tls = d.listeners.iter().find(|l| l.protocol_port == 443).unwrap();
+    assert_eq!(
+        tls.tls,
+        Some(ListenerTls {
+            default_tls_container_ref: CERT.into(),
+            sni_container_refs: vec![format!("{CERT}1"), format!("{CERT}2")],
+        })
+    );
+    assert_eq!(tls.alpn_protocols, ["h2", "http/1.1", "http/1.0"]);
+    assert_eq!(tls.name, "shop/web:TERMINATED_HTTPS:443");
+    let plain = d.listeners.iter().find(|l| l.protocol_port == 80).unwrap();
+    assert_eq!(plain.tls, None);
+}
+
+#[test]
+fn x_forwarded_annotations_make_tcp_ports_http_listeners_that_insert_headers() {
+    let svc = annotated(&[
+        (annotation::X_FORWARDED_FOR, "true"),
+        (annotation::X_FORWARDED_PROTO, "true"),
+        (annotation::X_FORWARDED_PORT, "false"),
+    ]);
+    let d = lb(&svc, None);
+    assert_eq!(d.listeners[0].protocol, ListenerProtocol::Http);
+    assert_eq!(
+        d.listeners[0].insert_headers,
+        ["X-Forwarded-For", "X-Forwarded-Proto"]
+    );
+    // TLS passthrough cannot insert headers: a 400 naming the annotation.
+    let mut passthrough = annotated(&[(annotation::X_FORWARDED_FOR, "true")]);
+    passthrough.spec.as_mut().unwrap().ports = Some(
+        serde_json::from_value(json!([{"name": "tls", "port": 443, "appProtocol": "https"}]))
+            .unwrap(),
+    );
+    assert!(matches!(
+        err(&passthrough, None),
+        TranslateError::Annotation { annotation, .. } if annotation == annotation::X_FORWARDED_FOR
+    ));
+    // A UDP port gets none, and the plan says why.
+    let mut dns = annotated(&[(annotation::X_FORWARDED_FOR, "true")]);
+    dns.spec.as_mut().unwrap().ports = Some(
+        serde_json::from_value(json!([{"name": "dns", "port": 53, "protocol": "UDP"}])).unwrap(),
+    );
+    let d = lb(&dns, None);
+    assert!(d.listeners[0].insert_headers.is_empty());
+    assert!(d.notes.iter().any(|n| n.contains("no HTTP listener")));
+}
+
+#[test]
+fn http_pools_get_http_monitors_with_the_annotations_request() {
+    let svc = annotated(&[
+        (annotation::ENABLE_HEALTH_MONITOR, "true"),
+        (annotation::X_FORWARDED_FOR, "true"),
+        (annotation::HEALTH_MONITOR_URL_PATH, "/healthz?full=1"),
+        (annotation::HEALTH_MONITOR_HTTP_METHOD, "HEAD"),
+        (annotation::HEALTH_MONITOR_EXPECTED_CODES, "200-204"),
+    ]);
+    let d = lb(&svc, None);
+    let hm = d.listeners[0].pool.health_monitor.clone().unwrap();
+    assert_eq!(hm.kind, HealthMonitorType::Http);
+    assert_eq!(
+        hm.http,
+        Some(HttpCheck {
+            http_method: "HEAD".into(),
+            url_path: "/healthz?full=1".into(),
+            expected_codes: "200-204".into(),
+        })
+    );
+    // Defaults: GET / 200; a TCP pool's monitor has no HTTP request.
+    let d = lb(
+        &annotated(&[
+            (annotation::ENABLE_HEALTH_MONITOR, "true"),
+            (annotation::X_FORWARDED_FOR, "1"),
+        ]),
+        None,
+    );
+    let http = d.listeners[0]
+        .pool
+        .health_monitor
+        .clone()
+        .unwrap()
+        .http
+        .unwrap();
+    assert_eq!(
+        (
+            http.http_method.as_str(),
+            http.url_path.as_str(),
+            http.expected_codes.as_str()
+        ),
+        ("GET", "/", "200")
+    );
+    let d = lb(
+        &annotated(&[(annotation::ENABLE_HEALTH_MONITOR, "true")]),
+        None,
+    );
+    let tcp = d.listeners[0].pool.health_monitor.clone().unwrap();
+    assert_eq!((tcp.kind, tcp.http), (HealthMonitorType::Tcp, None));
+}
+
+#[test]
+fn terminated_https_without_a_certificate_and_http_on_ovn_are_refused() {
+    let svc = annotated(&[(annotation::LISTENER_PROTOCOL, "TERMINATED_HTTPS")]);
+    assert!(matches!(
+        err(&svc, None),
+        TranslateError::Annotation { annotation, .. } if annotation == annotation::LISTENER_PROTOCOL
+    ));
+    let mut settings = settings();
+    settings.octavia_defaults.provider = Some("ovn".into());
+    settings.octavia_defaults.lb_algorithm = LbAlgorithm::SourceIpPort;
+    let http = annotated(&[(annotation::X_FORWARDED_FOR, "true")]);
+    let e = translate(&settings, &http, None).expect_err("ovn has no HTTP listeners");
+    assert!(e.to_string().contains("HTTP listeners"), "{e}");
+}
+
+#[test]
+fn client_ip_affinity_timeout_becomes_the_udp_pools_persistence_timeout() {
+    let svc = web(json!({"sessionAffinity": "ClientIP",
+    "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 600}},
+    "ports": [
+        {"name": "dns", "port": 53, "protocol": "UDP"},
+        {"name": "dns-tcp", "port": 53, "protocol": "TCP"}
+    ]}));
+    let d = lb(&svc, None);
+    let by_protocol = |p: ListenerProtocol| {
+        d.listeners
+            .iter()
+            .find(|l| l.protocol == p)
+            .map(|l| (l.pool.session_persistence, l.pool.persistence_timeout))
+            .unwrap()
+    };
+    assert_eq!(
+        by_protocol(ListenerProtocol::Udp),
+        (Some(SessionPersistence::SourceIp), Some(600))
+    );
+    // TCP pools have no timeout in Octavia (HAProxy keeps a client 30 minutes).
+    assert_eq!(
+        by_protocol(ListenerProtocol::Tcp),
+        (Some(SessionPersistence::SourceIp), None)
+    );
+    let bad = web(json!({"sessionAffinity": "ClientIP",
+        "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 0}}}));
+    assert!(
+        err(&bad, None)
+            .to_string()
+            .contains("sessionAffinityConfig.clientIP.timeoutSeconds")
+    );
 }
