@@ -1,8 +1,12 @@
 //! Barbican v1, the subset Octavia and svc-lbaas use: secrets (stored
 //! whole, payload never listed) and certificate containers, created, listed
-//! by name, read and deleted; and the check Octavia makes of a listener's
-//! certificate reference before it takes it (a 400 when Barbican cannot
-//! give it a certificate and a key).
+//! by name (names are not unique), read and deleted (never refused: a
+//! deleted secret leaves its containers); and the check Octavia makes of a
+//! listener's certificate reference before it takes it (a 400 when Barbican
+//! cannot give it a certificate and a key). As real Barbican 23 answers in
+//! tests/openstack: shapes and messages. Not simulated: ACLs (Octavia adds
+//! its user with the caller's token), and Octavia's parse of the
+//! certificate (a key that does not match its certificate passes here).
 
 use axum::Router;
 use axum::body::Bytes;
@@ -116,9 +120,12 @@ impl Barbican {
             })
         } else if let Some(id) = reference.strip_prefix(&format!("{base}/key-manager/v1/secrets/"))
         {
-            self.secrets
-                .iter()
-                .any(|s| s.id == id && s.payload.is_some())
+            // A PKCS12 bundle (binary); a PEM secret is "unreadable" to Octavia.
+            self.secrets.iter().any(|s| {
+                s.id == id
+                    && s.payload.is_some()
+                    && s.content_type.as_deref() == Some("application/octet-stream")
+            })
         } else {
             false
         };
@@ -126,12 +133,13 @@ impl Barbican {
     }
 }
 
+/// Barbican's 404s: `Secret not found.`, `Secrets container not found.`.
 fn not_found(what: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "NotFound",
-        format!("Not Found. Sorry but your {what} is in another castle."),
-    )
+    let message = match what {
+        "secret" => "Secret not found.",
+        _ => "Secrets container not found.",
+    };
+    ApiError::new(StatusCode::NOT_FOUND, "NotFound", message)
 }
 
 pub fn router() -> Router<std::sync::Arc<SimState>> {
@@ -261,10 +269,14 @@ async fn show_secret(State(s): Sim, Path(id): Path<String>) -> Response {
 
 async fn delete_secret(State(s): Sim, Path(id): Path<String>) -> Response {
     let mut cloud = s.cloud();
-    let secrets = &mut cloud.barbican.secrets;
-    let before = secrets.len();
-    secrets.retain(|x| x.id != id);
-    let result = if secrets.len() < before {
+    let barbican = &mut cloud.barbican;
+    let before = barbican.secrets.len();
+    barbican.secrets.retain(|x| x.id != id);
+    // Barbican never refuses it: a container loses its reference instead.
+    for c in &mut barbican.containers {
+        c.refs.retain(|(_, sid)| sid != &id);
+    }
+    let result = if barbican.secrets.len() < before {
         Ok((StatusCode::NO_CONTENT, Value::Null))
     } else {
         Err(not_found("secret"))
@@ -306,7 +318,11 @@ async fn create_container(State(s): Sim, body: Bytes) -> Response {
                 }
                 let id = reference.strip_prefix(&prefix).unwrap_or_default();
                 if !cloud.barbican.secrets.iter().any(|x| x.id == id) {
-                    return Err(not_found("secret"));
+                    return Err(ApiError::new(
+                        StatusCode::NOT_FOUND,
+                        "NotFound",
+                        format!("Secret provided for '{name}' doesn't exist."),
+                    ));
                 }
                 refs.push((name.to_string(), id.to_string()));
             }
