@@ -34,6 +34,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod certificate;
 pub mod cli;
 pub mod config;
 pub mod error;

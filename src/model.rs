@@ -528,6 +528,21 @@ pub struct DesiredLoadBalancer {
     pub ingress: IngressShape,
     /// Source ranges as a security group on the VIP port, not `allowed_cidrs`.
     pub vip_security_group: Option<VipSecurityGroup>,
+    /// The Kubernetes TLS Secret the TERMINATED_HTTPS listeners' certificate
+    /// comes from (stored in Barbican by the apply; never logged or answered).
+    pub tls_secret: Option<Box<crate::certificate::TlsMaterial>>,
+    /// `default-tls-secret` named a Secret the request did not carry (an
+    /// event, a sync): the certificate stored for it is kept.
+    pub tls_secret_kept: Option<String>,
+}
+
+/// A Service's certificate container in Barbican, with the digest of the
+/// Secret it was made from (`None`: its name does not say).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCertificate {
+    pub container_ref: String,
+    pub digest: Option<String>,
+    pub created: Option<String>,
 }
 
 /// What to observe for a Service.

@@ -221,6 +221,17 @@ pub fn owner_description(owner: &[String]) -> String {
     format!("{LEGACY_TAGS}{}", owner.join(","))
 }
 
+/// The name of a Service's Barbican certificate containers (a Kubernetes
+/// TLS Secret's copies; Barbican has no tags): its ownership, as the legacy
+/// objects carry it. Its secrets add `:<digest>:<part>`.
+pub fn certificate_name(owner: &[String]) -> String {
+    format!("svc-lbaas-certificate {}", owner_description(owner))
+}
+
+/// A listener's certificate reference until the Secret's container is
+/// found or made (the plan shows it; an apply replaces it).
+pub const PENDING_CERTIFICATE: &str = "svc-lbaas:certificate-from-secret:";
+
 /// The tags a text field holds (none unless it is `svc-lbaas-tags:...`).
 pub fn legacy_tags(field: Option<&str>) -> Vec<String> {
     match field.and_then(|d| d.strip_prefix(LEGACY_TAGS)) {

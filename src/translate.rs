@@ -72,6 +72,9 @@ pub mod annotation {
     /// OCCM's: TLS terminated with this Barbican container (TERMINATED_HTTPS).
     pub const DEFAULT_TLS_CONTAINER_REF: &str =
         "loadbalancer.openstack.org/default-tls-container-ref";
+    /// The Kubernetes TLS Secret (among the request's `tlsSecrets`) whose
+    /// certificate the TERMINATED_HTTPS listeners serve, stored in Barbican.
+    pub const DEFAULT_TLS_SECRET: &str = "loadbalancer.openstack.org/default-tls-secret";
     /// More certificates, chosen by SNI: comma-separated container refs.
     pub const SNI_CONTAINER_REFS: &str = "loadbalancer.openstack.org/sni-container-refs";
     /// HTTP health monitors: the request and the healthy answers.
@@ -208,10 +211,40 @@ pub fn translate(
     service: &Service,
     backends: Option<Backends<'_>>,
 ) -> Result<Translation, TranslateError> {
+    translate_with(settings, service, backends, TlsInput::default())
+}
+
+/// The Kubernetes TLS Secrets a request carries, and the time to check
+/// their certificates at.
+#[derive(Debug, Clone, Copy)]
+pub struct TlsInput<'a> {
+    /// `None`: the request carries none (an event, a sync): a Secret named
+    /// by `default-tls-secret` keeps the certificate stored for it.
+    pub secrets: Option<&'a [k8s_openapi::api::core::v1::Secret]>,
+    pub now: std::time::SystemTime,
+}
+
+impl Default for TlsInput<'_> {
+    fn default() -> Self {
+        TlsInput {
+            secrets: None,
+            now: std::time::UNIX_EPOCH,
+        }
+    }
+}
+
+/// [`translate`], with the request's TLS Secrets.
+pub fn translate_with(
+    settings: &Settings,
+    service: &Service,
+    backends: Option<Backends<'_>>,
+    tls: TlsInput<'_>,
+) -> Result<Translation, TranslateError> {
     let service_ref = service_ref(service)?;
     let owner_tags = names::owner_tags(&settings.cluster.name, &service_ref);
     let mut annotations = Annotations::parse(service, &settings.load_balancer)?;
     annotations.take_class(settings)?;
+    let (tls_secret, tls_secret_kept) = tls_secret(service, &service_ref, &mut annotations, tls)?;
     // kuryr.conf's listener timeouts, where the Service's annotations set none.
     let o = &mut annotations.listener_options;
     let d = &settings.octavia_defaults;
@@ -303,7 +336,99 @@ pub fn translate(
         adopt,
         ingress,
         vip_security_group,
+        tls_secret,
+        tls_secret_kept,
     })))
+}
+
+/// The TLS Secret the Service's certificate comes from: the one
+/// `default-tls-secret` names, or the request's only one when a port says
+/// `appProtocol: https`; read and checked (a 400 naming it otherwise). Its
+/// listeners then terminate TLS with a pending reference that the apply
+/// replaces with the Secret's Barbican container.
+#[allow(clippy::type_complexity)]
+fn tls_secret(
+    service: &Service,
+    service_ref: &ServiceRef,
+    annotations: &mut Annotations,
+    tls: TlsInput<'_>,
+) -> Result<(Option<Box<crate::certificate::TlsMaterial>>, Option<String>), TranslateError> {
+    use annotation::{DEFAULT_TLS_CONTAINER_REF, DEFAULT_TLS_SECRET};
+    let named = annotations.tls_secret.clone();
+    let https = service
+        .spec
+        .as_ref()
+        .and_then(|s| s.ports.as_ref())
+        .is_some_and(|ports| {
+            ports
+                .iter()
+                .any(|p| p.app_protocol.as_deref() == Some("https"))
+        });
+    let Some(secrets) = tls.secrets else {
+        // No Secrets sent: a named one keeps what was stored for it.
+        if let Some(name) = named {
+            if annotations.tls.is_some() {
+                return Err(TranslateError::annotation(
+                    DEFAULT_TLS_SECRET,
+                    format!("one certificate source: not with {DEFAULT_TLS_CONTAINER_REF}"),
+                ));
+            }
+            annotations.tls = Some(ListenerTls {
+                default_tls_container_ref: format!("{}{name}", names::PENDING_CERTIFICATE),
+                sni_container_refs: Vec::new(),
+            });
+            return Ok((None, Some(name)));
+        }
+        return Ok((None, None));
+    };
+    let chosen = match &named {
+        Some(name) => Some(
+            secrets
+                .iter()
+                .enumerate()
+                .find(|(_, s)| s.metadata.name.as_deref() == Some(name.as_str()))
+                .ok_or_else(|| {
+                    TranslateError::annotation(
+                        DEFAULT_TLS_SECRET,
+                        format!("the request's tlsSecrets hold no Secret {name:?}"),
+                    )
+                })?,
+        ),
+        None if secrets.len() == 1 && https => secrets.first().map(|s| (0, s)),
+        None => None,
+    };
+    let Some((i, secret)) = chosen else {
+        return Ok((None, None));
+    };
+    let field = format!("tlsSecrets[{i}]");
+    if annotations.tls.is_some() {
+        return Err(TranslateError::field(
+            field,
+            format!("one certificate source: not with {DEFAULT_TLS_CONTAINER_REF}"),
+        ));
+    }
+    if let Some(ns) = secret.metadata.namespace.as_deref()
+        && ns != service_ref.namespace
+    {
+        return Err(TranslateError::field(
+            format!("{field}.metadata.namespace"),
+            format!("{ns:?} is not the Service's namespace"),
+        ));
+    }
+    let name = secret.metadata.name.clone().unwrap_or_default();
+    if !names::is_dns_name(&name) {
+        return Err(TranslateError::field(
+            format!("{field}.metadata.name"),
+            "must be a Kubernetes object name",
+        ));
+    }
+    let material = crate::certificate::read(secret, tls.now)
+        .map_err(|e| TranslateError::field(field, format!("Secret {name}: {e}")))?;
+    annotations.tls = Some(ListenerTls {
+        default_tls_container_ref: format!("{}{name}", names::PENDING_CERTIFICATE),
+        sni_container_refs: Vec::new(),
+    });
+    Ok((Some(Box::new(material)), None))
 }
 
 /// Source ranges as a security group on the VIP port, where the provider
@@ -1599,6 +1724,8 @@ struct Annotations {
     insert_headers: Vec<&'static str>,
     /// `default-tls-container-ref` and `sni-container-refs`.
     tls: Option<ListenerTls>,
+    /// `default-tls-secret`.
+    tls_secret: Option<String>,
 }
 
 impl Annotations {
@@ -1922,6 +2049,15 @@ impl Annotations {
             listener_protocol,
             insert_headers,
             tls,
+            tls_secret: match text(DEFAULT_TLS_SECRET)? {
+                Some(n) if !names::is_dns_name(&n) => {
+                    return Err(TranslateError::annotation(
+                        DEFAULT_TLS_SECRET,
+                        "must be a Secret's name (a DNS subdomain)",
+                    ));
+                }
+                n => n,
+            },
         })
     }
 }

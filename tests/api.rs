@@ -4059,3 +4059,134 @@ async fn udp_client_ip_affinity_keeps_its_timeout_on_the_pool() {
     app.send(reqwest::Method::DELETE, "/v1/services/shop/web", None)
         .await;
 }
+
+/// A `kubernetes.io/tls` Secret of the test TLS material, as the API server
+/// serves it (`data`, base64), with `extra` appended to its key (another
+/// content, same certificate).
+fn tls_secret(name: &str, extra: &str) -> Value {
+    use base64::Engine;
+    let read = |f: &str| {
+        std::fs::read_to_string(format!(
+            "{}/tests/fixtures/tls/{f}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("the test TLS material")
+    };
+    let b64 = |s: String| base64::engine::general_purpose::STANDARD.encode(s);
+    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "shop"},
+        "type": "kubernetes.io/tls",
+        "data": {"tls.crt": b64(read("cert.pem")), "tls.key": b64(format!("{}{extra}", read("key.pem")))}})
+}
+
+impl App {
+    /// The certificate containers in Barbican (their names and references).
+    async fn containers(&self) -> Vec<(String, String)> {
+        let listed = self
+            .cloud(
+                reqwest::Method::GET,
+                "/key-manager/v1/containers?limit=100",
+                None,
+            )
+            .await;
+        listed["containers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap_or_default().to_string(),
+                    c["container_ref"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_kubernetes_tls_secret_is_stored_in_barbican_replaced_and_deleted_with_the_service() {
+    let app = spawn_app().await;
+    let ports = json!([{"name": "https", "port": 443, "targetPort": 8080, "appProtocol": "https"}]);
+    let ours = |containers: &[(String, String)]| -> Vec<String> {
+        containers
+            .iter()
+            .filter(|(n, _)| n.starts_with("svc-lbaas-certificate ") && n.contains("shop_web"))
+            .map(|(_, r)| r.clone())
+            .collect()
+    };
+    let before = ours(&app.containers().await);
+    assert!(before.is_empty(), "{before:?}");
+    // A Secret that is not a TLS Secret: a 400 naming it, nothing written.
+    let mut opaque = tls_secret("web-tls", "");
+    opaque["type"] = json!("Opaque");
+    let refused = app
+        .apply(json!({"service": service("ClusterIP", ports.clone(), json!({})), "tlsSecrets": [opaque]}))
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert_eq!(refused.body["field"], "tlsSecrets[0]", "{}", refused.body);
+    assert!(app.load_balancers().await.is_empty());
+    assert!(ours(&app.containers().await).is_empty());
+    // The one Secret, a port with appProtocol https: TLS terminated with it.
+    let request = |secret: Value| json!({"service": service("ClusterIP", ports.clone(), json!({})), "endpoints": endpoints(&["10.1.0.5"]), "tlsSecrets": [secret]});
+    let a = app.apply(request(tls_secret("web-tls", ""))).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let text = a.body.to_string();
+    assert!(
+        !text.contains("PRIVATE KEY") && !text.contains("BEGIN") && !text.contains("LS0t"),
+        "the answer carries no key nor certificate"
+    );
+    let stored = ours(&app.containers().await);
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let listener = &a.body["loadBalancer"]["listeners"][0];
+    assert_eq!(listener["protocol"], "TERMINATED_HTTPS", "{}", a.body);
+    assert_eq!(listener["defaultTlsContainerRef"], stored[0].as_str());
+    let on_cloud = app.listener_on(443).await;
+    assert_eq!(on_cloud["provisioning_status"], "ACTIVE", "{on_cloud}");
+    assert_eq!(on_cloud["default_tls_container_ref"], stored[0].as_str());
+    // Again: found by name and digest, nothing made.
+    let again = app.apply(request(tls_secret("web-tls", ""))).await;
+    assert_eq!(again.body["action"], "unchanged", "{}", again.body);
+    assert_eq!(again.body["openstackCalls"]["writes"], 0, "{}", again.body);
+    assert_eq!(ours(&app.containers().await), stored);
+    // An event (no tlsSecrets) with default-tls-secret naming it: kept.
+    let mut named = service("ClusterIP", ports.clone(), json!({}));
+    named["metadata"]["annotations"] =
+        json!({"loadbalancer.openstack.org/default-tls-secret": "web-tls"});
+    let kept = event(&app, json!({"type": "MODIFIED", "object": named})).await;
+    assert_eq!(kept.status, StatusCode::OK, "{}", kept.body);
+    assert_eq!(kept.body["result"]["action"], "unchanged", "{}", kept.body);
+    // The Secret's content changes: a new container, the listener moved onto
+    // it in place, the old one deleted.
+    let changed = app.apply(request(tls_secret("web-tls", "\n"))).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    assert_eq!(
+        op_resources(&changed.body),
+        ["update listener"],
+        "{}",
+        changed.body
+    );
+    let now = ours(&app.containers().await);
+    assert_eq!(now.len(), 1, "the old container deleted: {now:?}");
+    assert_ne!(now[0], stored[0]);
+    let after = app.listener_on(443).await;
+    assert_eq!(after["id"], on_cloud["id"]);
+    assert_eq!(after["default_tls_container_ref"], now[0].as_str());
+    // The Service goes: its container and secrets too.
+    let gone = app
+        .send(reqwest::Method::DELETE, "/v1/services/shop/web", None)
+        .await;
+    assert_eq!(gone.status, StatusCode::OK, "{}", gone.body);
+    assert!(ours(&app.containers().await).is_empty());
+    let secrets = app
+        .cloud(
+            reqwest::Method::GET,
+            "/key-manager/v1/secrets?limit=100",
+            None,
+        )
+        .await;
+    assert!(
+        !secrets.to_string().contains("shop_web"),
+        "no secret of the Service is left: {secrets}"
+    );
+    app.until_no_load_balancers().await;
+}

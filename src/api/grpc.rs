@@ -283,6 +283,12 @@ impl Translator {
                 Value::Array(req.endpoint_slices.iter().map(struct_to_json).collect()),
             );
         }
+        if !req.tls_secrets.is_empty() {
+            body.insert(
+                "tlsSecrets".into(),
+                Value::Array(req.tls_secrets.iter().map(struct_to_json).collect()),
+            );
+        }
         let input =
             ApplyInput::from_json(Value::Object(body)).map_err(|e| status(&Problem::from(&e)))?;
         authorize(caller, input.namespace()).map_err(problem_status)?;

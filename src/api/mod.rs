@@ -571,6 +571,7 @@ pub(crate) async fn process_sync(
             service: input.service,
             endpoints: input.endpoints.map(|(_, e)| e),
             endpoint_slices: (!slices.is_empty()).then_some(slices),
+            tls_secrets: None,
         });
         let work = if dry_run {
             Work::Plan(apply)

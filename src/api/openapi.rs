@@ -20,6 +20,12 @@ pub struct ApplyRequest {
     /// Its discovery/v1 EndpointSlices.
     #[schema(value_type = Option<Vec<Object>>)]
     endpoint_slices: Option<Vec<Value>>,
+    /// core/v1 Secrets of type `kubernetes.io/tls`: the one
+    /// `loadbalancer.openstack.org/default-tls-secret` names (or the only one,
+    /// when a port has `appProtocol: https`) is stored in Barbican as the
+    /// TERMINATED_HTTPS listeners' certificate. Never logged, never answered.
+    #[schema(value_type = Option<Vec<Object>>)]
+    tls_secrets: Option<Vec<Value>>,
 }
 
 /// The body of `POST /v1/events`: a watch event, or a `List` of objects or events.

@@ -8,7 +8,7 @@ use crate::config::Api;
 use crate::model::{
     DesiredListener, DesiredLoadBalancer, DesiredPool, FloatingSubnetMatch, HealthMonitor,
     ListenerUpdate, Lookup, Member, MemberSpec, Observed, ObservedFloatingIp, ObservedLoadBalancer,
-    PoolUpdate, ReferenceKind, SecurityGroupRule, VipSecurityGroup,
+    PoolUpdate, ReferenceKind, SecurityGroupRule, StoredCertificate, VipSecurityGroup,
 };
 use crate::openstack::cloud::SubnetInfo;
 use crate::openstack::octavia::CreatedLoadBalancer;
@@ -67,6 +67,16 @@ pub trait LoadBalancing: Send + Sync {
         additional_vips: bool,
         vip_sg_ids: &[String],
     ) -> Result<CreatedLoadBalancer>;
+    /// A Kubernetes TLS Secret's certificate as a Barbican container named
+    /// `name`; answers its reference.
+    async fn store_certificate(
+        &self,
+        calls: &Calls,
+        name: &str,
+        material: &crate::certificate::TlsMaterial,
+    ) -> Result<String>;
+    /// A certificate container and its secrets (gone already: done).
+    async fn delete_certificate(&self, calls: &Calls, container_ref: &str) -> Result<()>;
     /// The VIP security group with its rules; answers its id.
     async fn create_security_group(
         &self,
@@ -216,6 +226,17 @@ impl LoadBalancing for Cloud {
         rules: &[SecurityGroupRule],
     ) -> Result<()> {
         Cloud::add_security_group_rules(self, calls, id, rules).await
+    }
+    async fn store_certificate(
+        &self,
+        calls: &Calls,
+        name: &str,
+        material: &crate::certificate::TlsMaterial,
+    ) -> Result<String> {
+        Cloud::store_certificate(self, calls, name, material).await
+    }
+    async fn delete_certificate(&self, calls: &Calls, container_ref: &str) -> Result<()> {
+        Cloud::delete_certificate(self, calls, container_ref).await
     }
     async fn delete_security_group_rule(&self, calls: &Calls, id: &str) -> Result<()> {
         Cloud::delete_security_group_rule(self, calls, id).await
@@ -381,6 +402,8 @@ pub trait Observing: Send + Sync {
     /// or name), their trees, and its floating IPs; and load balancers named
     /// one of `adoptable` (another tool's, to take over), with their trees.
     async fn observe(&self, calls: &Calls, lookup: Lookup<'_>) -> Result<Observed>;
+    /// The certificate containers named `name` (none without Barbican).
+    async fn certificates(&self, calls: &Calls, name: &str) -> Result<Vec<StoredCertificate>>;
     /// Everything this cluster owns (for `/v1/sync`'s collection).
     async fn owned_by_cluster(
         &self,
@@ -422,6 +445,9 @@ impl Observing for Cloud {
     }
     async fn observe(&self, calls: &Calls, lookup: Lookup<'_>) -> Result<Observed> {
         Cloud::observe(self, calls, lookup).await
+    }
+    async fn certificates(&self, calls: &Calls, name: &str) -> Result<Vec<StoredCertificate>> {
+        Cloud::certificates(self, calls, name).await
     }
     async fn owned_by_cluster(
         &self,

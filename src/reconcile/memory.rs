@@ -35,6 +35,8 @@ pub struct MemoryCloud {
     pub load_balancers: Vec<ObservedLoadBalancer>,
     pub floating_ips: Vec<ObservedFloatingIp>,
     pub security_groups: Vec<crate::model::ObservedSecurityGroup>,
+    /// Barbican's certificate containers: (name, reference, digest).
+    pub certificates: Vec<(String, String, String)>,
     next_id: u64,
 }
 
@@ -876,6 +878,28 @@ impl InMemoryCloud {
 
 #[tonic::async_trait]
 impl LoadBalancing for InMemoryCloud {
+    async fn store_certificate(
+        &self,
+        _: &Calls,
+        name: &str,
+        material: &crate::certificate::TlsMaterial,
+    ) -> Result<String> {
+        let mut inner = self.inner();
+        let reference = format!("memory://containers/{}", inner.cloud.id("container"));
+        inner.cloud.certificates.push((
+            name.to_string(),
+            reference.clone(),
+            material.digest.clone(),
+        ));
+        Ok(reference)
+    }
+    async fn delete_certificate(&self, _: &Calls, container_ref: &str) -> Result<()> {
+        self.inner()
+            .cloud
+            .certificates
+            .retain(|(_, r, _)| r != container_ref);
+        Ok(())
+    }
     async fn create_load_balancer(
         &self,
         _: &Calls,
@@ -1158,6 +1182,24 @@ impl Observing for InMemoryCloud {
     }
     async fn require(&self, _: &Calls, _kind: ReferenceKind, _id: &str) -> Result<()> {
         Ok(())
+    }
+    async fn certificates(
+        &self,
+        _: &Calls,
+        name: &str,
+    ) -> Result<Vec<crate::model::StoredCertificate>> {
+        Ok(self
+            .inner()
+            .cloud
+            .certificates
+            .iter()
+            .filter(|(n, _, _)| n == name)
+            .map(|(_, r, d)| crate::model::StoredCertificate {
+                container_ref: r.clone(),
+                digest: Some(d.clone()),
+                created: None,
+            })
+            .collect())
     }
     async fn observe(&self, _: &Calls, lookup: Lookup<'_>) -> Result<Observed> {
         let mut observed = {

@@ -182,7 +182,111 @@ impl Reconciler {
             self.execute_all(calls, &groups, owner, &mut after, options, done)
                 .await?;
         }
+        // The Service's certificate containers (a Secret's copies) go with it.
+        self.collect_certificates(calls, owner, &Observed::default(), None)
+            .await;
         Ok(progress.deleting)
+    }
+
+    /// The TERMINATED_HTTPS listeners' certificate from a Kubernetes TLS
+    /// Secret: the Barbican container made from it earlier (found by name and
+    /// digest), or, with `write`, one made now; the listeners' pending
+    /// reference becomes it. Answers the container's reference (`None`:
+    /// no Secret, or a plan that would make one).
+    async fn certificate(
+        &self,
+        calls: &Calls,
+        translation: &mut Translation,
+        write: bool,
+    ) -> Result<Option<String>, ReconcileError> {
+        let Translation::LoadBalancer(d) = translation else {
+            return Ok(None);
+        };
+        if d.tls_secret.is_none() && d.tls_secret_kept.is_none() {
+            return Ok(None);
+        }
+        let name = names::certificate_name(&d.owner_tags);
+        let mut stored = self.cloud.certificates(calls, &name).await?;
+        let found = match (&d.tls_secret, &d.tls_secret_kept) {
+            (Some(m), _) => stored
+                .iter()
+                .find(|c| c.digest.as_deref() == Some(m.digest.as_str()))
+                .map(|c| c.container_ref.clone()),
+            // The Secret was not sent: the newest container made from it.
+            _ => {
+                stored.sort_by(|a, b| a.created.cmp(&b.created));
+                stored.last().map(|c| c.container_ref.clone())
+            }
+        };
+        let reference = match (found, &d.tls_secret) {
+            (Some(r), _) => r,
+            (None, Some(m)) if write => {
+                let r = self.cloud.store_certificate(calls, &name, m).await?;
+                tracing::info!(service = %d.service, secret = %m.secret, container = %r, "stored the TLS Secret's certificate in Barbican");
+                r
+            }
+            (None, Some(m)) => {
+                d.notes.push(format!(
+                    "the certificate of Secret {} would be stored in Barbican (a certificate container named {name:?})",
+                    m.secret
+                ));
+                return Ok(None);
+            }
+            (None, None) => {
+                return Err(crate::translate::TranslateError::annotation(
+                    translate::annotation::DEFAULT_TLS_SECRET,
+                    format!(
+                        "Secret {} is not in the request (tlsSecrets) and no certificate was stored from it yet",
+                        d.tls_secret_kept.as_deref().unwrap_or_default()
+                    ),
+                )
+                .into());
+            }
+        };
+        for l in &mut d.listeners {
+            if let Some(t) = &mut l.tls
+                && t.default_tls_container_ref
+                    .starts_with(names::PENDING_CERTIFICATE)
+            {
+                t.default_tls_container_ref = reference.clone();
+            }
+        }
+        Ok(Some(reference))
+    }
+
+    /// Deletes the Service's certificate containers that no listener in
+    /// `observed` uses and that are not `keep`. A failure is logged: the
+    /// next apply or delete of the Service tries again.
+    async fn collect_certificates(
+        &self,
+        calls: &Calls,
+        owner: &[String],
+        observed: &Observed,
+        keep: Option<&str>,
+    ) {
+        let name = names::certificate_name(owner);
+        let stored = match self.cloud.certificates(calls, &name).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(certificates = %name, error = %e, "could not list the Service's certificate containers");
+                return;
+            }
+        };
+        for c in stored {
+            let used = Some(c.container_ref.as_str()) == keep
+                || observed_certificates(observed).any(|r| r == c.container_ref);
+            if used {
+                continue;
+            }
+            match self.cloud.delete_certificate(calls, &c.container_ref).await {
+                Ok(()) => {
+                    tracing::info!(container = %c.container_ref, "deleted a certificate container no listener uses")
+                }
+                Err(e) => {
+                    tracing::warn!(container = %c.container_ref, error = %e, "could not delete a certificate container")
+                }
+            }
+        }
     }
 
     /// A floating IP to create from a subnet chosen by name or tags
@@ -249,7 +353,12 @@ impl Reconciler {
         calls: &Calls,
         online: bool,
     ) -> Result<Translation, ReconcileError> {
-        let first = translate::translate(&self.settings, &input.service, input.backends())?;
+        let tls = translate::TlsInput {
+            secrets: input.tls_secrets.as_ref().map(|s| s.0.as_slice()),
+            now: std::time::SystemTime::now(),
+        };
+        let first =
+            translate::translate_with(&self.settings, &input.service, input.backends(), tls)?;
         if online && matches!(first, Translation::LoadBalancer(_)) {
             // SCTP came with Octavia API 2.23: name the port on older clouds.
             let caps = self.capabilities(calls).await?;
@@ -380,7 +489,10 @@ impl Reconciler {
         offline: bool,
     ) -> Result<PlanResponse, ReconcileError> {
         let calls = Calls::default();
-        let translation = self.translate(input, &calls, !offline).await?;
+        let mut translation = self.translate(input, &calls, !offline).await?;
+        if !offline {
+            self.certificate(&calls, &mut translation, false).await?;
+        }
         let observed = if offline {
             Observed::default()
         } else {
@@ -427,13 +539,14 @@ impl Reconciler {
             progress,
             ..Default::default()
         };
-        let translation = self.translate(input, &calls, true).await?;
+        let mut translation = self.translate(input, &calls, true).await?;
         let service = match &translation {
             Translation::LoadBalancer(d) => d.service.clone(),
             Translation::Skip { service, .. } => service.clone(),
         };
         let lock = self.lock_for(&service);
         let _guard = lock.lock().await;
+        let certificate = self.certificate(&calls, &mut translation, true).await?;
         let owner = owner_of(&translation)
             .map(<[String]>::to_vec)
             .unwrap_or_default();
@@ -501,6 +614,16 @@ impl Reconciler {
             tracing::info!(service = %service, copies, "several load balancers for one Service (replicas raced): keeping the oldest");
             progress = Progress::default();
         };
+        // Certificate containers of this Service's no listener uses any more
+        // (a Secret changed, or no longer used): deleted once the listeners
+        // point elsewhere.
+        let used_before = certificate.is_some()
+            || observed_certificates(&observed)
+                .any(|r| !desired_certificates(&translation).any(|w| w == r));
+        if converged && used_before {
+            self.collect_certificates(&calls, &owner, &observed, certificate.as_deref())
+                .await;
+        }
         // Copies being deleted (by this replica or the other) are waited out,
         // so that the answer comes when the cloud holds one load balancer.
         if options.wait && converged {
@@ -1016,4 +1139,31 @@ impl Reconciler {
         }
         Ok(results)
     }
+}
+
+/// The certificate references the observed listeners use.
+fn observed_certificates(observed: &Observed) -> impl Iterator<Item = &str> {
+    observed
+        .load_balancers
+        .iter()
+        .flat_map(|lb| &lb.listeners)
+        .flat_map(|l| {
+            l.default_tls_container_ref
+                .iter()
+                .chain(&l.sni_container_refs)
+        })
+        .map(String::as_str)
+}
+
+/// The certificate references the translation's listeners want.
+fn desired_certificates(translation: &Translation) -> impl Iterator<Item = &str> {
+    let listeners = match translation {
+        Translation::LoadBalancer(d) => d.listeners.as_slice(),
+        Translation::Skip { .. } => &[],
+    };
+    listeners
+        .iter()
+        .filter_map(|l| l.tls.as_ref())
+        .flat_map(|t| std::iter::once(&t.default_tls_container_ref).chain(&t.sni_container_refs))
+        .map(String::as_str)
 }

@@ -17,6 +17,9 @@ pub struct ApplyInput {
     pub service: Service,
     pub endpoints: Option<Endpoints>,
     pub endpoint_slices: Option<Vec<EndpointSlice>>,
+    /// `tlsSecrets`: Kubernetes TLS Secrets for TERMINATED_HTTPS listeners
+    /// (never logged: their `Debug` names them only).
+    pub tls_secrets: Option<crate::certificate::TlsSecrets>,
 }
 
 impl ApplyInput {
@@ -40,12 +43,15 @@ impl ApplyInput {
             endpoints: Option<Endpoints>,
             #[serde(default, rename = "endpointSlices")]
             endpoint_slices: Option<Vec<EndpointSlice>>,
+            #[serde(default, rename = "tlsSecrets")]
+            tls_secrets: Option<Vec<k8s_openapi::api::core::v1::Secret>>,
         }
         let body: Body = serde_json::from_slice(body).ok()?;
         Some(ApplyInput {
             service: body.service?,
             endpoints: body.endpoints,
             endpoint_slices: body.endpoint_slices,
+            tls_secrets: body.tls_secrets.map(crate::certificate::TlsSecrets),
         })
     }
 
@@ -104,10 +110,29 @@ impl ApplyInput {
             }
             None => None,
         };
+        let tls_secrets = match map.remove("tlsSecrets").filter(|v| !v.is_null()) {
+            Some(Value::Array(items)) => Some(crate::certificate::TlsSecrets(
+                items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, s)| k8s::decode("request", &format!("tlsSecrets[{i}]."), s))
+                    .collect::<Result<Vec<_>, _>>()?,
+            )),
+            Some(_) => {
+                return Err(InputError {
+                    origin: "request".into(),
+                    object: None,
+                    field: Some("tlsSecrets".into()),
+                    message: "must be a list of core/v1 Secrets".into(),
+                });
+            }
+            None => None,
+        };
         Ok(ApplyInput {
             service,
             endpoints,
             endpoint_slices,
+            tls_secrets,
         })
     }
 

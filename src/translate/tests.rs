@@ -1878,3 +1878,121 @@ fn client_ip_affinity_timeout_becomes_the_udp_pools_persistence_timeout() {
             .contains("sessionAffinityConfig.clientIP.timeoutSeconds")
     );
 }
+
+fn tls_secret_of(name: &str, namespace: &str) -> k8s_openapi::api::core::v1::Secret {
+    let read = |f: &str| {
+        std::fs::read_to_string(format!(
+            "{}/tests/fixtures/tls/{f}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("test TLS material")
+    };
+    serde_json::from_value(json!({"metadata": {"name": name, "namespace": namespace},
+        "type": "kubernetes.io/tls",
+        "stringData": {"tls.crt": read("cert.pem"), "tls.key": read("key.pem")}}))
+    .unwrap()
+}
+
+fn with_secrets(
+    svc: &Service,
+    secrets: Option<&[k8s_openapi::api::core::v1::Secret]>,
+) -> Result<Translation, TranslateError> {
+    let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_900_000_000);
+    translate_with(&settings(), svc, None, TlsInput { secrets, now })
+}
+
+fn https_web(annotations: &[(&str, &str)]) -> Service {
+    let mut svc = annotated(annotations);
+    svc.spec.as_mut().unwrap().ports = Some(
+        serde_json::from_value(json!([
+            {"name": "https", "port": 443, "targetPort": 8080, "appProtocol": "https"}
+        ]))
+        .unwrap(),
+    );
+    svc
+}
+
+#[test]
+fn the_only_tls_secret_terminates_https_ports_or_the_one_the_annotation_names() {
+    let secrets = [tls_secret_of("web-tls", "shop")];
+    let d = desired(with_secrets(&https_web(&[]), Some(&secrets)).unwrap());
+    assert_eq!(d.listeners[0].protocol, ListenerProtocol::TerminatedHttps);
+    let tls = d.listeners[0].tls.clone().unwrap();
+    assert_eq!(
+        tls.default_tls_container_ref,
+        format!("{}web-tls", names::PENDING_CERTIFICATE)
+    );
+    let material = d.tls_secret.expect("the Secret's material");
+    assert_eq!(material.secret, "web-tls");
+    // Two Secrets: the annotation picks; without it, none is used.
+    let two = [tls_secret_of("a", "shop"), tls_secret_of("b", "shop")];
+    let d = desired(
+        with_secrets(
+            &https_web(&[(annotation::DEFAULT_TLS_SECRET, "b")]),
+            Some(&two),
+        )
+        .unwrap(),
+    );
+    assert_eq!(d.tls_secret.unwrap().secret, "b");
+    let d = desired(with_secrets(&https_web(&[]), Some(&two)).unwrap());
+    assert!(d.tls_secret.is_none());
+    assert_eq!(d.listeners[0].protocol, ListenerProtocol::Https);
+    // No https port, no annotation: the Secret is not used.
+    let d = desired(with_secrets(&annotated(&[]), Some(&secrets)).unwrap());
+    assert!(d.tls_secret.is_none());
+    // Not sent (an event): the annotation keeps the stored certificate.
+    let d = desired(
+        with_secrets(
+            &https_web(&[(annotation::DEFAULT_TLS_SECRET, "web-tls")]),
+            None,
+        )
+        .unwrap(),
+    );
+    assert_eq!(d.tls_secret_kept.as_deref(), Some("web-tls"));
+    assert_eq!(d.listeners[0].protocol, ListenerProtocol::TerminatedHttps);
+}
+
+#[test]
+fn a_tls_secret_that_cannot_serve_is_a_400_naming_it() {
+    let secrets = [tls_secret_of("web-tls", "shop")];
+    // Named but not sent.
+    let e = with_secrets(
+        &https_web(&[(annotation::DEFAULT_TLS_SECRET, "other")]),
+        Some(&secrets),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, TranslateError::Annotation { annotation, .. } if annotation == annotation::DEFAULT_TLS_SECRET),
+        "{e}"
+    );
+    // Of another namespace.
+    let elsewhere = [tls_secret_of("web-tls", "other")];
+    let e = with_secrets(&https_web(&[]), Some(&elsewhere)).unwrap_err();
+    assert_eq!(e.field_path(), "tlsSecrets[0].metadata.namespace");
+    // Both a container and a Secret.
+    let e = with_secrets(
+        &https_web(&[(annotation::DEFAULT_TLS_CONTAINER_REF, CERT)]),
+        Some(&secrets),
+    )
+    .unwrap_err();
+    assert_eq!(e.field_path(), "tlsSecrets[0]");
+    // Expired at the given time (the fixture is valid for 100 years from 2026).
+    let late = TlsInput {
+        secrets: Some(&secrets),
+        now: std::time::UNIX_EPOCH + std::time::Duration::from_secs(6_000_000_000),
+    };
+    let e = translate_with(&settings(), &https_web(&[]), None, late).unwrap_err();
+    assert_eq!(e.field_path(), "tlsSecrets[0]");
+    assert!(
+        e.to_string()
+            .contains("Secret web-tls: the certificate expired"),
+        "{e}"
+    );
+    assert!(!e.to_string().contains("BEGIN"));
+    // A name that is no Secret's.
+    let e = err(
+        &https_web(&[(annotation::DEFAULT_TLS_SECRET, "../x")]),
+        None,
+    );
+    assert!(matches!(e, TranslateError::Annotation { .. }));
+}
