@@ -286,7 +286,7 @@ pub struct DesiredPool {
     pub protocol: PoolProtocol,
     pub lb_algorithm: LbAlgorithm,
     pub session_persistence: Option<SessionPersistence>,
-    /// `sessionAffinityConfig.clientIP.timeoutSeconds` on UDP pools
+    /// `sessionAffinityConfig.clientIP.timeoutSeconds` on UDP and SCTP pools
     /// (Octavia's `persistence_timeout`; TCP pools have none: HAProxy's
     /// stick table keeps a client 30 minutes).
     pub persistence_timeout: Option<u32>,
@@ -531,8 +531,9 @@ pub struct DesiredLoadBalancer {
     /// The Kubernetes TLS Secret the TERMINATED_HTTPS listeners' certificate
     /// comes from (stored in Barbican by the apply; never logged or answered).
     pub tls_secret: Option<Box<crate::certificate::TlsMaterial>>,
-    /// `default-tls-secret` named a Secret the request did not carry (an
-    /// event, a sync): the certificate stored for it is kept.
+    /// The request carried no Secrets (an event, a sync) where a Secret
+    /// gave the certificate: the one `default-tls-secret` names, or (empty)
+    /// the one an earlier request sent: the certificate stored is kept.
     pub tls_secret_kept: Option<String>,
 }
 

@@ -225,8 +225,24 @@ pub fn owner_description(owner: &[String]) -> String {
 /// TLS Secret's copies; Barbican has no tags): its ownership, as the legacy
 /// objects carry it. Its secrets add `:<digest>:<part>`.
 pub fn certificate_name(owner: &[String]) -> String {
-    format!("svc-lbaas-certificate {}", owner_description(owner))
+    let name = format!("svc-lbaas-certificate {}", owner_description(owner));
+    // Barbican names hold 255 characters, and the secrets' add 31: a long
+    // one becomes its digest.
+    if name.len() <= 220 {
+        return name;
+    }
+    use sha2::Digest;
+    let digest: String = sha2::Sha256::digest(name.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("svc-lbaas-certificate sha256:{digest}")
 }
+
+/// In a draining member's name beside its ownership: Octavia's status tree
+/// shows names, not weights, so a member left at weight 0 (its endpoint
+/// back, a drop missed) is seen and served again by the next apply.
+pub const DRAINING_TAG: &str = "svc-lbaas-draining";
 
 /// A listener's certificate reference until the Secret's container is
 /// found or made (the plan shows it; an apply replaces it).

@@ -216,7 +216,7 @@ pub fn translate(
 
 /// The Kubernetes TLS Secrets a request carries, and the time to check
 /// their certificates at.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct TlsInput<'a> {
     /// `None`: the request carries none (an event, a sync): a Secret named
     /// by `default-tls-secret` keeps the certificate stored for it.
@@ -224,10 +224,23 @@ pub struct TlsInput<'a> {
     pub now: std::time::SystemTime,
 }
 
+impl std::fmt::Debug for TlsInput<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Names only: a Secret's Debug prints its data.
+        let names: Option<Vec<&str>> = self.secrets.map(|s| {
+            s.iter()
+                .map(|s| s.metadata.name.as_deref().unwrap_or(""))
+                .collect()
+        });
+        f.debug_struct("TlsInput").field("secrets", &names).finish()
+    }
+}
+
+/// No Secrets, and none kept: what a request without the cloud is (`svc-lbaas plan`).
 impl Default for TlsInput<'_> {
     fn default() -> Self {
         TlsInput {
-            secrets: None,
+            secrets: Some(&[]),
             now: std::time::UNIX_EPOCH,
         }
     }
@@ -365,22 +378,34 @@ fn tls_secret(
                 .any(|p| p.app_protocol.as_deref() == Some("https"))
         });
     let Some(secrets) = tls.secrets else {
-        // No Secrets sent: a named one keeps what was stored for it.
-        if let Some(name) = named {
-            if annotations.tls.is_some() {
-                return Err(TranslateError::annotation(
-                    DEFAULT_TLS_SECRET,
-                    format!("one certificate source: not with {DEFAULT_TLS_CONTAINER_REF}"),
-                ));
-            }
-            annotations.tls = Some(ListenerTls {
-                default_tls_container_ref: format!("{}{name}", names::PENDING_CERTIFICATE),
-                sni_container_refs: Vec::new(),
-            });
-            return Ok((None, Some(name)));
+        // No Secrets sent (an event, a sync): the named one, or (https
+        // ports) the one sent before, keeps what was stored for it; the
+        // apply finds none stored for an unnamed one, it has no certificate.
+        if named.is_some() && annotations.tls.is_some() {
+            return Err(TranslateError::annotation(
+                DEFAULT_TLS_SECRET,
+                format!("one certificate source: not with {DEFAULT_TLS_CONTAINER_REF}"),
+            ));
         }
-        return Ok((None, None));
+        if named.is_none() && (!https || annotations.tls.is_some()) {
+            return Ok((None, None));
+        }
+        let name = named.unwrap_or_default();
+        annotations.tls = Some(ListenerTls {
+            default_tls_container_ref: format!("{}{name}", names::PENDING_CERTIFICATE),
+            sni_container_refs: Vec::new(),
+        });
+        return Ok((None, Some(name)));
     };
+    if named.is_none() && https && secrets.len() > 1 {
+        return Err(TranslateError::field(
+            "tlsSecrets",
+            format!(
+                "{} Secrets: name the one to serve with {DEFAULT_TLS_SECRET}",
+                secrets.len()
+            ),
+        ));
+    }
     let chosen = match &named {
         Some(name) => Some(
             secrets
@@ -975,7 +1000,7 @@ impl PortShared<'_> {
                 session_persistence: self.session_persistence,
                 persistence_timeout: self
                     .persistence_timeout
-                    .filter(|_| pool_protocol == PoolProtocol::Udp),
+                    .filter(|_| matches!(pool_protocol, PoolProtocol::Udp | PoolProtocol::Sctp)),
                 members,
                 member_subnet: self.member_subnet.clone(),
                 health_monitor: self

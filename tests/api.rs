@@ -3852,6 +3852,36 @@ impl App {
         (container, refs)
     }
 
+    /// The secrets of a certificate container, by reference.
+    async fn secrets_of(&self, container: &str) -> Vec<String> {
+        let root = self.cloud_access.key_manager.clone().unwrap_or_default();
+        let path = container
+            .strip_prefix(&root)
+            .expect("a reference of this Barbican");
+        let c = self
+            .cloud(reqwest::Method::GET, &format!("/key-manager{path}"), None)
+            .await;
+        c["secret_refs"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|r| r["secret_ref"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// Whether Barbican still has the object a reference names.
+    async fn barbican_has(&self, reference: &str) -> bool {
+        let root = self.cloud_access.key_manager.clone().unwrap_or_default();
+        let path = reference
+            .strip_prefix(&root)
+            .expect("a reference of this Barbican");
+        let got = self
+            .cloud(reqwest::Method::GET, &format!("/key-manager{path}"), None)
+            .await;
+        got.get("code").is_none_or(|c| c != 404)
+    }
+
     /// Deletes Barbican objects by reference.
     async fn delete_barbican(&self, refs: &[String]) {
         let root = self.cloud_access.key_manager.clone().unwrap_or_default();
@@ -4079,12 +4109,24 @@ fn tls_secret(name: &str, extra: &str) -> Value {
 }
 
 impl App {
-    /// The certificate containers in Barbican (their names and references).
+    /// `shop/web`'s certificate containers in Barbican (names and references).
     async fn containers(&self) -> Vec<(String, String)> {
+        let owner = svc_lbaas::names::owner_tags(
+            "kubernetes",
+            &svc_lbaas::model::ServiceRef {
+                namespace: "shop".into(),
+                name: "web".into(),
+            },
+        );
+        let name = svc_lbaas::names::certificate_name(&owner);
+        let query: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("name", &name)
+            .append_pair("limit", "100")
+            .finish();
         let listed = self
             .cloud(
                 reqwest::Method::GET,
-                "/key-manager/v1/containers?limit=100",
+                &format!("/key-manager/v1/containers?{query}"),
                 None,
             )
             .await;
@@ -4108,11 +4150,7 @@ async fn a_kubernetes_tls_secret_is_stored_in_barbican_replaced_and_deleted_with
     let app = spawn_app().await;
     let ports = json!([{"name": "https", "port": 443, "targetPort": 8080, "appProtocol": "https"}]);
     let ours = |containers: &[(String, String)]| -> Vec<String> {
-        containers
-            .iter()
-            .filter(|(n, _)| n.starts_with("svc-lbaas-certificate ") && n.contains("shop_web"))
-            .map(|(_, r)| r.clone())
-            .collect()
+        containers.iter().map(|(_, r)| r.clone()).collect()
     };
     let before = ours(&app.containers().await);
     assert!(before.is_empty(), "{before:?}");
@@ -4148,6 +4186,12 @@ async fn a_kubernetes_tls_secret_is_stored_in_barbican_replaced_and_deleted_with
     assert_eq!(again.body["action"], "unchanged", "{}", again.body);
     assert_eq!(again.body["openstackCalls"]["writes"], 0, "{}", again.body);
     assert_eq!(ours(&app.containers().await), stored);
+    // A request without tlsSecrets (a watcher's event, an older client):
+    // the certificate stored is kept, not TLS passthrough.
+    let without = app
+        .apply(json!({"service": service("ClusterIP", ports.clone(), json!({})), "endpoints": endpoints(&["10.1.0.5"])}))
+        .await;
+    assert_eq!(without.body["action"], "unchanged", "{}", without.body);
     // An event (no tlsSecrets) with default-tls-secret naming it: kept.
     let mut named = service("ClusterIP", ports.clone(), json!({}));
     named["metadata"]["annotations"] =
@@ -4168,25 +4212,40 @@ async fn a_kubernetes_tls_secret_is_stored_in_barbican_replaced_and_deleted_with
     let now = ours(&app.containers().await);
     assert_eq!(now.len(), 1, "the old container deleted: {now:?}");
     assert_ne!(now[0], stored[0]);
+    assert!(!app.barbican_has(&stored[0]).await);
     let after = app.listener_on(443).await;
     assert_eq!(after["id"], on_cloud["id"]);
     assert_eq!(after["default_tls_container_ref"], now[0].as_str());
-    // The Service goes: its container and secrets too.
+    let secrets = app.secrets_of(&now[0]).await;
+    assert_eq!(secrets.len(), 2, "certificate and private_key");
+    // The port stops terminating TLS (no appProtocol, no Secret): its
+    // container and secrets go once the listener no longer uses them.
+    let plain = app
+        .apply(json!({"service": service("ClusterIP", json!([{"name": "https", "port": 443, "targetPort": 8080}]), json!({})),
+            "endpoints": endpoints(&["10.1.0.5"]), "tlsSecrets": []}))
+        .await;
+    assert_eq!(plain.status, StatusCode::OK, "{}", plain.body);
+    assert_eq!(
+        plain.body["loadBalancer"]["listeners"][0]["protocol"],
+        "TCP"
+    );
+    assert!(ours(&app.containers().await).is_empty());
+    for r in secrets.iter().chain(&now) {
+        assert!(!app.barbican_has(r).await, "{r} is left");
+    }
+    // TLS again, then the Service goes: its container and secrets too.
+    let again = app.apply(request(tls_secret("web-tls", ""))).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    let last = ours(&app.containers().await);
+    assert_eq!(last.len(), 1);
+    let secrets = app.secrets_of(&last[0]).await;
     let gone = app
         .send(reqwest::Method::DELETE, "/v1/services/shop/web", None)
         .await;
     assert_eq!(gone.status, StatusCode::OK, "{}", gone.body);
     assert!(ours(&app.containers().await).is_empty());
-    let secrets = app
-        .cloud(
-            reqwest::Method::GET,
-            "/key-manager/v1/secrets?limit=100",
-            None,
-        )
-        .await;
-    assert!(
-        !secrets.to_string().contains("shop_web"),
-        "no secret of the Service is left: {secrets}"
-    );
+    for r in secrets.iter().chain(&last) {
+        assert!(!app.barbican_has(r).await, "{r} is left");
+    }
     app.until_no_load_balancers().await;
 }

@@ -87,22 +87,18 @@ impl Cloud {
         self.session().endpoint(Service::KeyManager).await
     }
 
-    /// `reference` below this Barbican's `kind` (`containers`, `secrets`):
-    /// its path, with the id checked to be a UUID.
-    fn barbican_path(
-        root: &str,
-        kind: &'static str,
-        reference: &str,
-    ) -> Result<ApiPath, OpenStackError> {
-        let id = reference
-            .strip_prefix(root)
-            .and_then(|t| t.strip_prefix('/'))
-            .and_then(|t| t.strip_prefix(kind))
-            .and_then(|t| t.strip_prefix('/'))
-            .filter(|id| crate::names::is_uuid(id))
-            .ok_or_else(|| {
-                OpenStackError::Config(format!("{reference} is not a {kind} reference of {root}"))
-            })?;
+    /// The path of a Barbican reference of `kind` (`containers`,
+    /// `secrets`): `…/<kind>/<uuid>`, read below this cloud's Barbican
+    /// whatever host the reference names (Barbican writes its own
+    /// `host_href`, which may not be the catalog's URL; Octavia too reads
+    /// only the id), so the token goes to the catalog's Barbican only.
+    pub fn barbican_path(kind: &'static str, reference: &str) -> Result<ApiPath, OpenStackError> {
+        let (rest, id) = reference.rsplit_once('/').unwrap_or_default();
+        if !rest.ends_with(&format!("/{kind}")) || !crate::names::is_uuid(id) {
+            return Err(OpenStackError::Config(format!(
+                "{reference} is not a Barbican {kind} reference"
+            )));
+        }
         Ok(ApiPath::of(kind).id("Barbican id", id)?)
     }
 
@@ -134,7 +130,6 @@ impl Cloud {
             .barbican(calls, Method::GET, path, None)
             .await?
             .unwrap_or_default();
-        let root = self.key_manager().await?.unwrap_or_default();
         let mut found = Vec::new();
         for c in listed.containers {
             // Barbican matches names exactly; a container of another name is not ours.
@@ -149,7 +144,7 @@ impl Cloud {
                 .and_then(|r| r.secret_ref.clone());
             let digest = match certificate {
                 Some(r) => {
-                    let path = Self::barbican_path(&root, "secrets", &r)?;
+                    let path = Self::barbican_path("secrets", &r)?;
                     let read: Option<SecretRead> =
                         match self.barbican(calls, Method::GET, path, None).await {
                             Ok(s) => s,
@@ -231,9 +226,8 @@ impl Cloud {
         }
         .await;
         if result.is_err() {
-            let root = self.key_manager().await?.unwrap_or_default();
             for (_, r) in &made {
-                if let Ok(path) = Self::barbican_path(&root, "secrets", r) {
+                if let Ok(path) = Self::barbican_path("secrets", r) {
                     let _ = self
                         .barbican::<IgnoredAny>(calls, Method::DELETE, path, None)
                         .await;
@@ -243,17 +237,15 @@ impl Cloud {
         result
     }
 
-    /// Deletes a certificate container and its secrets (gone already: done).
+    /// Deletes a certificate container and its secrets (gone already:
+    /// done). The secrets first: a failure leaves the container, which the
+    /// next collection finds by name and tries again.
     pub async fn delete_certificate(
         &self,
         calls: &Calls,
         container_ref: &str,
     ) -> Result<(), OpenStackError> {
-        let root = self
-            .key_manager()
-            .await?
-            .ok_or_else(|| OpenStackError::Config("the catalog has no key-manager".into()))?;
-        let path = Self::barbican_path(&root, "containers", container_ref)?;
+        let path = Self::barbican_path("containers", container_ref)?;
         let read: Option<ContainerRead> =
             match self.barbican(calls, Method::GET, path.clone(), None).await {
                 Ok(c) => c,
@@ -264,17 +256,16 @@ impl Cloud {
             Err(e) if !e.is_not_found() => Err(e),
             _ => Ok(()),
         };
-        gone(self.barbican(calls, Method::DELETE, path, None).await)?;
         for r in read.map(|c| c.secret_refs).unwrap_or_default() {
             if let Some(Ok(path)) = r
                 .secret_ref
                 .as_deref()
-                .map(|s| Self::barbican_path(&root, "secrets", s))
+                .map(|s| Self::barbican_path("secrets", s))
             {
                 gone(self.barbican(calls, Method::DELETE, path, None).await)?;
             }
         }
-        Ok(())
+        gone(self.barbican(calls, Method::DELETE, path, None).await)
     }
 }
 
@@ -283,22 +274,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn references_become_paths_only_below_this_barbican_and_with_uuids() {
-        let root = "http://127.0.0.1:9311/v1";
+    fn references_become_paths_of_their_kind_and_uuid_on_this_barbican() {
         let id = "6e1b2f0a-1f0e-4f5e-9d4c-3b2a1f0e9d8c";
-        let path =
-            Cloud::barbican_path(root, "containers", &format!("{root}/containers/{id}")).unwrap();
-        assert_eq!(path.as_string(), format!("/containers/{id}"));
-        for bad in [
-            format!("http://evil.example/v1/containers/{id}"),
-            format!("{root}/containers/../secrets/{id}"),
-            format!("{root}/secrets/{id}"),
-            format!("{root}/containers/{id}?x=1"),
+        for host in [
+            "http://127.0.0.1:9311/v1",
+            "https://kms.internal:443/key-manager/v1",
         ] {
-            assert!(
-                Cloud::barbican_path(root, "containers", &bad).is_err(),
-                "{bad}"
-            );
+            let path =
+                Cloud::barbican_path("containers", &format!("{host}/containers/{id}")).unwrap();
+            assert_eq!(path.as_string(), format!("/containers/{id}"));
+        }
+        for bad in [
+            format!("http://h/v1/containers/../secrets/{id}"),
+            format!("http://h/v1/secrets/{id}"),
+            format!("http://h/v1/containers/{id}?x=1"),
+            format!("http://h/v1/containers/{id}/"),
+            "http://h/v1/containers/not-a-uuid".to_string(),
+        ] {
+            assert!(Cloud::barbican_path("containers", &bad).is_err(), "{bad}");
         }
     }
 }

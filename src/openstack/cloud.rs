@@ -330,32 +330,24 @@ impl Cloud {
 
     /// A listener's certificate reference, read from Barbican before any
     /// write (Octavia would refuse it only after the load balancer was made).
-    /// Only a container or secret of this cloud's Barbican is read: the
-    /// token goes nowhere else, so any other reference is `Missing`.
+    /// Its container or secret id is read from the catalog's Barbican (the
+    /// token goes nowhere else): one of another Barbican is `Missing`.
     async fn certificate(&self, calls: &Calls, reference: &str) -> Result<(), OpenStackError> {
         let missing = || OpenStackError::Missing {
             kind: ReferenceKind::Certificate.as_str(),
             id: reference.to_string(),
         };
-        let root = self
-            .session
-            .endpoint(Service::KeyManager)
-            .await?
-            .ok_or_else(|| OpenStackError::NoEndpoint {
+        if self.session.endpoint(Service::KeyManager).await?.is_none() {
+            return Err(OpenStackError::NoEndpoint {
                 service: "key-manager".into(),
                 interface: self.session.credentials().interface.clone(),
                 region: self.session.credentials().region.clone(),
-            })?;
-        let tail = reference.strip_prefix(root.as_str()).ok_or_else(missing)?;
-        let path = match tail.trim_start_matches('/').split_once('/') {
-            Some(("containers", id)) if crate::names::is_uuid(id) => {
-                ApiPath::of("containers").id("container id", id)?
-            }
-            Some(("secrets", id)) if crate::names::is_uuid(id) => {
-                ApiPath::of("secrets").id("secret id", id)?
-            }
-            _ => return Err(missing()),
-        };
+            });
+        }
+        // Its id, read from the catalog's Barbican: Octavia reads the id too.
+        let path = Cloud::barbican_path("containers", reference)
+            .or_else(|_| Cloud::barbican_path("secrets", reference))
+            .map_err(|_| missing())?;
         self.session
             .call_as::<IgnoredAny>(calls, Service::KeyManager, Method::GET, &path, None)
             .await

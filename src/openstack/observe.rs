@@ -731,15 +731,19 @@ fn monitor_of(id: String, h: &wire::MonitorRead) -> ObservedHealthMonitor {
 
 /// A member, its ownership from its tags or else its name.
 fn member_of(m: wire::Member) -> Option<ObservedMember> {
-    let tags = match m.tags.filter(|t| !t.is_empty()) {
+    let mut tags = match m.tags.filter(|t| !t.is_empty()) {
         Some(t) => t,
         None => legacy_tags(m.name.as_deref()),
     };
+    // Drained by this tool: weight 0, also where the weight was not read.
+    let drained = tags.iter().any(|t| t == crate::names::DRAINING_TAG);
+    tags.retain(|t| t != crate::names::DRAINING_TAG);
+    let weight = m.weight.and_then(|w| u16::try_from(w).ok());
     Some(ObservedMember {
         id: wire::present(&m.id)?,
         address: m.address.as_deref()?.parse().ok()?,
         protocol_port: m.protocol_port.and_then(|p| u16::try_from(p).ok())?,
-        weight: m.weight.and_then(|w| u16::try_from(w).ok()),
+        weight: weight.or(drained.then_some(crate::model::Member::DRAINING)),
         tags,
     })
 }

@@ -467,7 +467,14 @@ impl Cloud {
         // Members say whose they are in their name on both APIs: Octavia's
         // status tree shows names, not tags, so a re-apply reads every pool's
         // members in one call (and a 10,000-member create stays as small).
-        let owner = |t: &[String]| Tags::Legacy("name", crate::names::owner_description(t));
+        let owner = |t: &[String]| {
+            let mut text = crate::names::owner_description(t);
+            if m.weight == Member::DRAINING {
+                text.push(',');
+                text.push_str(crate::names::DRAINING_TAG);
+            }
+            Tags::Legacy("name", text)
+        };
         wire::MemberBody {
             address: m.address.to_string(),
             protocol_port: m.protocol_port,

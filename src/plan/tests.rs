@@ -1452,3 +1452,30 @@ fn what_older_apis_lack_is_left_out_or_refused() {
     let e = plan(&http, &Observed::default(), Capabilities::NEUTRON_LBAAS).unwrap_err();
     assert!(e.to_string().contains("x-forwarded"), "{e}");
 }
+
+#[test]
+fn a_member_left_drained_is_served_again_though_the_tree_shows_no_weights() {
+    let t = sliced(json!([{"addresses": ["10.1.0.5"]}, {"addresses": ["10.1.0.6"]}]));
+    let mut cloud = MemoryCloud::new();
+    converge(&mut cloud, &t, Capabilities::OCTAVIA);
+    let drained = sliced(
+        json!([{"addresses": ["10.1.0.5"]}, {"addresses": ["10.1.0.6"],
+        "conditions": {"ready": false, "serving": true, "terminating": true}}]),
+    );
+    let ops = plan(
+        &drained,
+        &with_weights(&cloud, &drained),
+        Capabilities::OCTAVIA,
+    )
+    .unwrap();
+    cloud.apply(&ops, &owner(&drained));
+    // The drop was missed; the endpoint is ready again: the plain
+    // observation (no weights read) still sees the drained member.
+    let ops = plan(&t, &observe(&cloud, &t), Capabilities::OCTAVIA).unwrap();
+    assert_eq!(kinds(&ops), ["replace members shop/web:TCP:80"]);
+    cloud.apply(&ops, &owner(&t));
+    assert_eq!(
+        weights(&cloud).iter().map(|m| m.2).collect::<Vec<_>>(),
+        [Some(1), Some(1)]
+    );
+}

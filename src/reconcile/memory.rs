@@ -121,7 +121,11 @@ impl MemoryCloud {
                 if !member_weights {
                     for pool in &mut lb.pools {
                         if pool.members.iter().all(|m| !m.tags.is_empty()) {
-                            pool.members.iter_mut().for_each(|m| m.weight = None);
+                            // Drained members say so in their names.
+                            pool.members
+                                .iter_mut()
+                                .filter(|m| m.weight != Some(Member::DRAINING))
+                                .for_each(|m| m.weight = None);
                         }
                     }
                 }

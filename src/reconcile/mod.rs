@@ -196,13 +196,21 @@ impl Reconciler {
     async fn certificate(
         &self,
         calls: &Calls,
+        input: &ApplyInput,
         translation: &mut Translation,
         write: bool,
     ) -> Result<Option<String>, ReconcileError> {
         let Translation::LoadBalancer(d) = translation else {
             return Ok(None);
         };
-        if d.tls_secret.is_none() && d.tls_secret_kept.is_none() {
+        let pending = d.listeners.iter().any(|l| {
+            l.tls.as_ref().is_some_and(|t| {
+                t.default_tls_container_ref
+                    .starts_with(names::PENDING_CERTIFICATE)
+            })
+        });
+        // No listener to serve it (UDP ports only, say): nothing to store.
+        if (d.tls_secret.is_none() && d.tls_secret_kept.is_none()) || !pending {
             return Ok(None);
         }
         let name = names::certificate_name(&d.owner_tags);
@@ -212,8 +220,9 @@ impl Reconciler {
                 .iter()
                 .find(|c| c.digest.as_deref() == Some(m.digest.as_str()))
                 .map(|c| c.container_ref.clone()),
-            // The Secret was not sent: the newest container made from it.
+            // The Secret was not sent: the newest whole container made from it.
             _ => {
+                stored.retain(|c| c.digest.is_some());
                 stored.sort_by(|a, b| a.created.cmp(&b.created));
                 stored.last().map(|c| c.container_ref.clone())
             }
@@ -230,6 +239,21 @@ impl Reconciler {
                     "the certificate of Secret {} would be stored in Barbican (a certificate container named {name:?})",
                     m.secret
                 ));
+                return Ok(None);
+            }
+            // The Secret sent earlier (unnamed) made none: no certificate,
+            // the https ports stay TLS passthrough.
+            (None, None) if d.tls_secret_kept.as_deref() == Some("") => {
+                let tls = translate::TlsInput {
+                    secrets: Some(&[]),
+                    now: std::time::SystemTime::now(),
+                };
+                *translation = translate::translate_with(
+                    &self.settings,
+                    &input.service,
+                    input.backends(),
+                    tls,
+                )?;
                 return Ok(None);
             }
             (None, None) => {
@@ -491,7 +515,8 @@ impl Reconciler {
         let calls = Calls::default();
         let mut translation = self.translate(input, &calls, !offline).await?;
         if !offline {
-            self.certificate(&calls, &mut translation, false).await?;
+            self.certificate(&calls, input, &mut translation, false)
+                .await?;
         }
         let observed = if offline {
             Observed::default()
@@ -546,12 +571,18 @@ impl Reconciler {
         };
         let lock = self.lock_for(&service);
         let _guard = lock.lock().await;
-        let certificate = self.certificate(&calls, &mut translation, true).await?;
+        let certificate = self
+            .certificate(&calls, input, &mut translation, true)
+            .await?;
         let owner = owner_of(&translation)
             .map(<[String]>::to_vec)
             .unwrap_or_default();
 
         let mut observed = self.observe_for(&calls, &translation).await?;
+        // Certificates the listeners used before that the translation no
+        // longer wants: their containers (ours, by name) go afterwards.
+        let certificates_dropped = observed_certificates(&observed)
+            .any(|r| !desired_certificates(&translation).any(|w| w == r));
         let existed = observed
             .load_balancers
             .iter()
@@ -617,10 +648,7 @@ impl Reconciler {
         // Certificate containers of this Service's no listener uses any more
         // (a Secret changed, or no longer used): deleted once the listeners
         // point elsewhere.
-        let used_before = certificate.is_some()
-            || observed_certificates(&observed)
-                .any(|r| !desired_certificates(&translation).any(|w| w == r));
-        if converged && used_before {
+        if converged && (certificate.is_some() || certificates_dropped) {
             self.collect_certificates(&calls, &owner, &observed, certificate.as_deref())
                 .await;
         }

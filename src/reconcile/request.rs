@@ -115,7 +115,17 @@ impl ApplyInput {
                 items
                     .into_iter()
                     .enumerate()
-                    .map(|(i, s)| k8s::decode("request", &format!("tlsSecrets[{i}]."), s))
+                    .map(|(i, s)| {
+                        // serde's message may quote a value: the Secret's content.
+                        k8s::decode("request", &format!("tlsSecrets[{i}]."), s).map_err(|_| {
+                            InputError {
+                                origin: "request".into(),
+                                object: None,
+                                field: Some(format!("tlsSecrets[{i}]")),
+                                message: "is not a core/v1 Secret (metadata, type, data of base64 strings)".into(),
+                            }
+                        })
+                    })
                     .collect::<Result<Vec<_>, _>>()?,
             )),
             Some(_) => {

@@ -99,12 +99,12 @@ impl Barbican {
 
     /// Octavia's check of a listener's certificate reference: a certificate
     /// container with a certificate and a private key, or a PKCS12 secret.
-    pub fn check_certificate(&self, base: &str, reference: &str) -> Result<(), ApiError> {
+    pub fn check_certificate(&self, reference: &str) -> Result<(), ApiError> {
         let refused =
             || ApiError::bad_request(format!("Could not retrieve certificate: ['{reference}']"));
-        let ok = if let Some(id) =
-            reference.strip_prefix(&format!("{base}/key-manager/v1/containers/"))
-        {
+        // Octavia's Barbican client reads the reference's id, whatever its host.
+        let (rest, id) = reference.rsplit_once('/').unwrap_or_default();
+        let ok = if rest.ends_with("/containers") {
             self.containers.iter().any(|c| {
                 c.id == id
                     && c.kind == "certificate"
@@ -118,8 +118,7 @@ impl Barbican {
                         })
                     })
             })
-        } else if let Some(id) = reference.strip_prefix(&format!("{base}/key-manager/v1/secrets/"))
-        {
+        } else if rest.ends_with("/secrets") {
             // A PKCS12 bundle (binary); a PEM secret is "unreadable" to Octavia.
             self.secrets.iter().any(|s| {
                 s.id == id
@@ -237,21 +236,36 @@ where
 }
 
 async fn list_secrets(State(s): Sim, RawQuery(q): RawQuery) -> Response {
+    list(
+        &s,
+        q.as_deref(),
+        "secrets",
+        |b| &b.secrets,
+        |x| x.name.as_deref(),
+        Barbican::secret_json,
+    )
+}
+
+/// `GET /v1/<kind>`: the page the query asks for, and the total.
+fn list<T>(
+    s: &SimState,
+    query: Option<&str>,
+    kind: &str,
+    items: impl Fn(&Barbican) -> &Vec<T>,
+    name_of: impl Fn(&T) -> Option<&str>,
+    json_of: impl Fn(&str, &T) -> Value,
+) -> Response {
     respond(
         ApiKind::Barbican,
         (|| -> ApiResult {
-            let query = Query::parse(q.as_deref());
+            let query = Query::parse(query);
             let cloud = s.cloud();
-            let (page, total) = listed(
-                cloud.barbican.secrets.iter(),
-                |x: &Secret| x.name.as_deref(),
-                &query,
-            )?;
-            let secrets: Vec<Value> = page
-                .into_iter()
-                .map(|x| Barbican::secret_json(&s.base_url, x))
-                .collect();
-            Ok((StatusCode::OK, json!({"secrets": secrets, "total": total})))
+            let (page, total) = listed(items(&cloud.barbican).iter(), name_of, &query)?;
+            let page: Vec<Value> = page.into_iter().map(|x| json_of(&s.base_url, x)).collect();
+            let mut body = serde_json::Map::new();
+            body.insert(kind.to_string(), Value::Array(page));
+            body.insert("total".into(), json!(total));
+            Ok((StatusCode::OK, Value::Object(body)))
         })(),
     )
 }
@@ -346,25 +360,13 @@ async fn create_container(State(s): Sim, body: Bytes) -> Response {
 }
 
 async fn list_containers(State(s): Sim, RawQuery(q): RawQuery) -> Response {
-    respond(
-        ApiKind::Barbican,
-        (|| -> ApiResult {
-            let query = Query::parse(q.as_deref());
-            let cloud = s.cloud();
-            let (page, total) = listed(
-                cloud.barbican.containers.iter(),
-                |x: &Container| x.name.as_deref(),
-                &query,
-            )?;
-            let containers: Vec<Value> = page
-                .into_iter()
-                .map(|x| Barbican::container_json(&s.base_url, x))
-                .collect();
-            Ok((
-                StatusCode::OK,
-                json!({"containers": containers, "total": total}),
-            ))
-        })(),
+    list(
+        &s,
+        q.as_deref(),
+        "containers",
+        |b| &b.containers,
+        |x| x.name.as_deref(),
+        Barbican::container_json,
     )
 }
 

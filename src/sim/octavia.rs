@@ -172,12 +172,26 @@ struct Layer7 {
     alpn_protocols: Option<Vec<String>>,
 }
 
-/// The headers Octavia's HTTP listeners insert.
-const INSERT_HEADERS: [&str; 4] = [
+/// The headers Octavia's listeners insert (octavia_lib's
+/// SUPPORTED_HTTP_HEADERS), and the client certificate ones
+/// (SUPPORTED_SSL_HEADERS, TERMINATED_HTTPS only).
+const INSERT_HEADERS: [&str; 6] = [
     "X-Forwarded-For",
     "X-Forwarded-Port",
     "X-Forwarded-Proto",
-    "X-Forwarded-Host",
+    "X-Forwarded-IP",
+    "X-Client-IP",
+    "X-Real-IP",
+];
+const SSL_HEADERS: [&str; 8] = [
+    "X-SSL-Client-Verify",
+    "X-SSL-Client-Has-Cert",
+    "X-SSL-Client-DN",
+    "X-SSL-Client-CN",
+    "X-SSL-Issuer",
+    "X-SSL-Client-SHA1",
+    "X-SSL-Client-Not-Before",
+    "X-SSL-Client-Not-After",
 ];
 const ALPN_PROTOCOLS: [&str; 3] = ["h2", "http/1.1", "http/1.0"];
 
@@ -193,22 +207,41 @@ fn layer7(b: &Body<'_>, protocol: &str, current: &Layer7) -> Result<Layer7, ApiE
                 "Invalid input for field/attribute insert_headers. Value should be a dict",
             ));
         };
+        // Octavia's _validate_insert_headers (an empty map is not checked).
         if !map.is_empty() && !http {
             return Err(ApiError::bad_request(format!(
-                "Validation failure: The insert_headers option is only valid for HTTP and TERMINATED_HTTPS protocol listeners, not {protocol}."
+                "insert-headers is not a valid option for a {protocol} protocol listener."
             )));
         }
-        for (k, v) in map {
-            if !INSERT_HEADERS.contains(&k.as_str()) && !k.starts_with("X-SSL-") {
-                return Err(ApiError::bad_request(format!(
-                    "Validation failure: The following headers are not valid: {k}"
-                )));
-            }
-            if !v.is_string() {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid input for field/attribute insert_headers. Value: '{v}'. Value should be a string"
-                )));
-            }
+        let python_list = |names: &[&String]| {
+            let quoted: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+            format!("[{}]", quoted.join(", "))
+        };
+        let keys: Vec<&String> = map.keys().collect();
+        if keys
+            .iter()
+            .any(|k| !INSERT_HEADERS.contains(&k.as_str()) && !SSL_HEADERS.contains(&k.as_str()))
+        {
+            return Err(ApiError::bad_request(format!(
+                "{} is not a valid option for insert_headers",
+                python_list(&keys)
+            )));
+        }
+        let ssl: Vec<&String> = keys
+            .iter()
+            .copied()
+            .filter(|k| SSL_HEADERS.contains(&k.as_str()))
+            .collect();
+        if protocol != "TERMINATED_HTTPS" && !ssl.is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "{} is not a valid option for {protocol} protocol listener.",
+                python_list(&ssl)
+            )));
+        }
+        if let Some((_, v)) = map.iter().find(|(_, v)| !v.is_string()) {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute insert_headers. Value: '{v}'. Value should be a string"
+            )));
         }
         l7.insert_headers = map.clone();
     }
@@ -252,7 +285,7 @@ impl Layer7 {
 }
 
 /// A pool's `session_persistence` as Octavia takes it: the timeout and
-/// granularity only on UDP pools.
+/// granularity only on UDP and SCTP pools.
 fn parse_persistence(sp: &Value, protocol: &str) -> Result<Value, ApiError> {
     let s = Body::object(
         sp,
@@ -273,9 +306,9 @@ fn parse_persistence(sp: &Value, protocol: &str) -> Result<Value, ApiError> {
         })?;
     let timeout = s.integer("persistence_timeout", 0, 2_147_483_647)?;
     let granularity = s.string("persistence_granularity")?;
-    if (timeout.is_some() || granularity.is_some()) && protocol != "UDP" {
+    if (timeout.is_some() || granularity.is_some()) && !matches!(protocol, "UDP" | "SCTP") {
         return Err(ApiError::bad_request(
-            "Validation failure: persistence_timeout and persistence_granularity is only for UDP protocol pools.",
+            "Validation failure: persistence_timeout and persistence_granularity is only for UDP and SCTP protocol pools.",
         ));
     }
     Ok(
@@ -1624,7 +1657,7 @@ async fn create_lb(State(s): Sim, Extension(api): Api, body: Bytes) -> Response 
                 for l in items {
                     let spec = parse_listener(l, family_vip, &provider, true, neutron)?;
                     for r in spec.l7.certificate_refs() {
-                        barbican.check_certificate(&s.base_url, r)?;
+                        barbican.check_certificate(r)?;
                     }
                     listeners.push(spec);
                 }
@@ -1906,7 +1939,7 @@ async fn create_listener(State(s): Sim, Extension(api): Api, body: Bytes) -> Res
                 neutron,
             )?;
             for r in spec.l7.certificate_refs() {
-                barbican.check_certificate(&s.base_url, r)?;
+                barbican.check_certificate(r)?;
             }
             if octavia.listeners.iter().any(|l| {
                 l.lb_id == lb_id
@@ -2003,8 +2036,11 @@ async fn update_listener(
             let cidrs = allowed_cidrs(&b, vip)?;
             let t = timeouts(&b, o.listeners[li].timeouts)?;
             let l7 = layer7(&b, &o.listeners[li].protocol, &o.listeners[li].l7)?;
-            for r in l7.certificate_refs() {
-                barbican.check_certificate(&s.base_url, r)?;
+            // Octavia checks the references an update sends, not the others.
+            if b.has("default_tls_container_ref") || b.has("sni_container_refs") {
+                for r in l7.certificate_refs() {
+                    barbican.check_certificate(r)?;
+                }
             }
             let limit = b.integer("connection_limit", -1, 2_147_483_647)?;
             if b.has("default_pool_id")

@@ -1934,9 +1934,16 @@ fn the_only_tls_secret_terminates_https_ports_or_the_one_the_annotation_names() 
         .unwrap(),
     );
     assert_eq!(d.tls_secret.unwrap().secret, "b");
-    let d = desired(with_secrets(&https_web(&[]), Some(&two)).unwrap());
-    assert!(d.tls_secret.is_none());
+    let e = with_secrets(&https_web(&[]), Some(&two)).unwrap_err();
+    assert_eq!(e.field_path(), "tlsSecrets");
+    // Explicitly none: TLS passthrough.
+    let d = desired(with_secrets(&https_web(&[]), Some(&[])).unwrap());
+    assert!(d.tls_secret.is_none() && d.tls_secret_kept.is_none());
     assert_eq!(d.listeners[0].protocol, ListenerProtocol::Https);
+    // Not sent at all: the certificate stored earlier, if any, is kept.
+    let d = desired(with_secrets(&https_web(&[]), None).unwrap());
+    assert_eq!(d.tls_secret_kept.as_deref(), Some(""));
+    assert_eq!(d.listeners[0].protocol, ListenerProtocol::TerminatedHttps);
     // No https port, no annotation: the Secret is not used.
     let d = desired(with_secrets(&annotated(&[]), Some(&secrets)).unwrap());
     assert!(d.tls_secret.is_none());
