@@ -344,6 +344,28 @@ mod tests {
     }
 
     #[test]
+    fn certificate_names_fit_barbican_with_room_for_the_secrets_suffix() {
+        let service = |ns: &str, name: &str| ServiceRef {
+            namespace: ns.into(),
+            name: name.into(),
+        };
+        let short = certificate_name(&owner_tags("k", &service("shop", "web")));
+        assert_eq!(
+            short,
+            "svc-lbaas-certificate svc-lbaas-tags:svc-lbaas,svc-lbaas-cluster:k,svc-lbaas-service:shop_web"
+        );
+        let long =
+            |n: &str| certificate_name(&owner_tags(&"c".repeat(63), &service(&"n".repeat(63), n)));
+        let (a, b) = (long(&"a".repeat(63)), long(&"b".repeat(63)));
+        assert!(
+            a.len() + ":0123456789abcdef:intermediates".len() <= 255,
+            "{a}"
+        );
+        assert_ne!(a, b);
+        assert_eq!(a, long(&"a".repeat(63)));
+    }
+
+    #[test]
     fn long_names_are_shortened_deterministically_and_without_collisions() {
         let ns = "n".repeat(63);
         let a = svc(&ns, &format!("{}a", "x".repeat(252)));
