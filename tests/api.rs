@@ -4249,3 +4249,66 @@ async fn a_kubernetes_tls_secret_is_stored_in_barbican_replaced_and_deleted_with
     }
     app.until_no_load_balancers().await;
 }
+
+#[tokio::test]
+async fn on_the_legacy_api_a_draining_member_keeps_its_id_and_connections() {
+    if real_cloud() {
+        eprintln!("skipped on the real cloud: it serves no Neutron LBaaS v2");
+        return;
+    }
+    let app = spawn_app_with_settings(|s| {
+        s.octavia_defaults.api = svc_lbaas::config::Api::NeutronLbaas;
+    })
+    .await;
+    let svc = service("ClusterIP", one_port(), json!({}));
+    let a = app
+        .apply(json!({"service": svc, "endpointSlices": [web_slice(json!([serving("10.1.0.5"), serving("10.1.0.6")]))]}))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let pool = a.body["loadBalancer"]["listeners"][0]["pool"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let members = |v: Value| -> Vec<(String, String, u64)> {
+        let mut m: Vec<(String, String, u64)> = v["members"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|m| {
+                (
+                    m["address"].as_str().unwrap_or("").to_string(),
+                    m["id"].as_str().unwrap_or("").to_string(),
+                    m["weight"].as_u64().unwrap_or(99),
+                )
+            })
+            .collect();
+        m.sort();
+        m
+    };
+    let path = format!("/network/v2.0/lbaas/pools/{pool}/members");
+    let before = members(app.cloud(reqwest::Method::GET, &path, None).await);
+    let drained = app
+        .apply(json!({"service": svc, "endpointSlices": [web_slice(json!([serving("10.1.0.5"), draining("10.1.0.6")]))]}))
+        .await;
+    assert_eq!(drained.status, StatusCode::OK, "{}", drained.body);
+    assert_eq!(
+        op_resources(&drained.body),
+        ["update member"],
+        "{}",
+        drained.body
+    );
+    let after = members(app.cloud(reqwest::Method::GET, &path, None).await);
+    assert_eq!(after[0], before[0]);
+    assert_eq!(
+        (&after[1].1, after[1].2),
+        (&before[1].1, 0),
+        "the same member, drained"
+    );
+    let again = app
+        .apply(json!({"service": svc, "endpointSlices": [web_slice(json!([serving("10.1.0.5"), draining("10.1.0.6")]))]}))
+        .await;
+    assert_eq!(again.body["action"], "unchanged", "{}", again.body);
+    app.send(reqwest::Method::DELETE, "/v1/services/shop/web", None)
+        .await;
+}

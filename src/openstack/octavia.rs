@@ -371,6 +371,33 @@ impl Cloud {
         Ok(created.and_then(|c| c.id("member")))
     }
 
+    /// `PUT /pools/{id}/members/{member id}`: its weight and name.
+    pub async fn update_member(
+        &self,
+        calls: &Calls,
+        pool_id: &str,
+        id: &str,
+        member: &Member,
+        owner: &[String],
+    ) -> Result<(), OpenStackError> {
+        self.members_written(pool_id);
+        let full = self.member_body(member, &None, Some(owner));
+        let change = wire::MemberChange {
+            weight: full.weight,
+            tags: full.tags,
+        };
+        self.lb_send(
+            calls,
+            Method::PUT,
+            ApiPath::of("pools")
+                .id("pool id", pool_id)?
+                .then("members")
+                .id("member id", id)?,
+            Some(&body("member", &change)?),
+        )
+        .await
+    }
+
     pub async fn delete_member(
         &self,
         calls: &Calls,

@@ -160,6 +160,15 @@ pub struct MemberBody {
     pub tags: Tags,
 }
 
+/// A member's update: its weight, and the name that carries ownership
+/// (and draining).
+#[derive(Debug, Serialize)]
+pub struct MemberChange {
+    pub weight: u16,
+    #[serde(flatten)]
+    pub tags: Tags,
+}
+
 /// A monitor's settings (an update sends these alone).
 #[derive(Debug, Serialize)]
 pub struct MonitorSettings {

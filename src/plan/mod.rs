@@ -199,6 +199,13 @@ pub enum Operation {
         id: String,
         member: Member,
     },
+    /// A member's weight (and the name that says whether it drains), in
+    /// place: its open connections stay (the legacy API, one call each).
+    UpdateMember {
+        pool: Ref,
+        id: String,
+        member: Member,
+    },
     CreateHealthMonitor {
         pool: Ref,
         monitor: HealthMonitor,
@@ -450,6 +457,13 @@ impl Operation {
                 } else {
                     format!("in pool {}", pool.name)
                 }),
+            ),
+            UpdateMember { pool, id, member } => s(
+                "update",
+                "member",
+                &format!("{}:{}", member.address, member.protocol_port),
+                Some(id),
+                Some(format!("weight {} in pool {}", member.weight, pool.name)),
             ),
             DeleteMember { pool, id, member } => s(
                 "delete",
@@ -1526,9 +1540,15 @@ fn plan_pool_members(
             members,
         });
     } else {
-        // The legacy API: a member of another weight is replaced too.
-        let gone = extra.into_iter().chain(reweighed.iter().map(|(_, p)| *p));
-        for m in gone {
+        // The legacy API: one call per member; a weight changes in place.
+        for (w, p) in reweighed {
+            changes.push(Operation::UpdateMember {
+                pool: pool_ref.clone(),
+                id: p.id.clone(),
+                member: *w,
+            });
+        }
+        for m in extra {
             changes.push(Operation::DeleteMember {
                 pool: pool_ref.clone(),
                 id: m.id.clone(),
@@ -1539,7 +1559,7 @@ fn plan_pool_members(
                 },
             });
         }
-        for m in missing.into_iter().chain(reweighed.iter().map(|(w, _)| *w)) {
+        for m in missing {
             changes.push(Operation::CreateMember {
                 pool: pool_ref.clone(),
                 member: *m,

@@ -299,7 +299,7 @@ fn a_member_whose_endpoint_drains_gets_weight_zero_in_place_then_leaves() {
 }
 
 #[test]
-fn on_the_legacy_api_a_drained_member_is_replaced() {
+fn on_the_legacy_api_a_drained_member_is_updated_in_place() {
     let t = sliced(json!([{"addresses": ["10.1.0.5"]}]));
     let mut cloud = MemoryCloud::new();
     converge(&mut cloud, &t, Capabilities::NEUTRON_LBAAS);
@@ -320,13 +320,12 @@ fn on_the_legacy_api_a_drained_member_is_replaced() {
         .collect();
     assert_eq!(
         summaries,
-        [
-            "delete 10.1.0.5:8080 from pool shop/web:TCP:80",
-            "create 10.1.0.5:8080 in pool shop/web:TCP:80, draining (weight 0)"
-        ]
+        ["update 10.1.0.5:8080 weight 0 in pool shop/web:TCP:80"],
+        "in place: its open connections stay"
     );
+    let before = weights(&cloud)[0].0.clone();
     cloud.apply(&ops, &owner(&drained));
-    assert_eq!(weights(&cloud)[0].2, Some(0));
+    assert_eq!(weights(&cloud)[0], (before, "10.1.0.5".into(), Some(0)));
 }
 
 #[test]

@@ -141,6 +141,15 @@ pub trait LoadBalancing: Send + Sync {
         owner: &[String],
     ) -> Result<Option<String>>;
     async fn delete_member(&self, calls: &Calls, pool_id: &str, id: &str) -> Result<()>;
+    /// A member's weight (and its name: ownership, draining or not).
+    async fn update_member(
+        &self,
+        calls: &Calls,
+        pool_id: &str,
+        id: &str,
+        member: &Member,
+        owner: &[String],
+    ) -> Result<()>;
     async fn create_health_monitor(
         &self,
         calls: &Calls,
@@ -315,6 +324,16 @@ impl LoadBalancing for Cloud {
         owner: &[String],
     ) -> Result<Option<String>> {
         Cloud::create_member(self, calls, pool_id, member, subnet_id, owner).await
+    }
+    async fn update_member(
+        &self,
+        calls: &Calls,
+        pool_id: &str,
+        id: &str,
+        member: &Member,
+        owner: &[String],
+    ) -> Result<()> {
+        Cloud::update_member(self, calls, pool_id, id, member, owner).await
     }
     async fn delete_member(&self, calls: &Calls, pool_id: &str, id: &str) -> Result<()> {
         Cloud::delete_member(self, calls, pool_id, id).await

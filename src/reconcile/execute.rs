@@ -239,6 +239,13 @@ pub async fn execute(
                 .create_member(calls, &pool_id, member, subnet_id, owner)
                 .await?
         }
+        Operation::UpdateMember { pool, id, member } => {
+            let pool_id = resolve(pool, &progress.pools)?;
+            cloud
+                .update_member(calls, &pool_id, id, member, owner)
+                .await?;
+            Some(id.clone())
+        }
         Operation::DeleteMember { pool, id, .. } => {
             let pool_id = resolve(pool, &progress.pools)?;
             cloud.delete_member(calls, &pool_id, id).await?;

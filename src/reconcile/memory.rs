@@ -1077,6 +1077,25 @@ impl LoadBalancing for InMemoryCloud {
             c.create_member(pool_id, member, owner).map(Some)
         })
     }
+    async fn update_member(
+        &self,
+        _: &Calls,
+        pool_id: &str,
+        id: &str,
+        member: &Member,
+        _owner: &[String],
+    ) -> Result<()> {
+        self.write_under(pool_id, |c| {
+            let pool = c.pool(pool_id)?;
+            let m = pool
+                .members
+                .iter_mut()
+                .find(|m| m.id == id)
+                .ok_or_else(|| not_found("member", id))?;
+            m.weight = Some(member.weight);
+            Ok(())
+        })
+    }
     async fn delete_member(&self, _: &Calls, pool_id: &str, id: &str) -> Result<()> {
         self.write_under(pool_id, |c| c.delete_member(pool_id, id))
     }
