@@ -1256,6 +1256,24 @@ fn member_weights(answer: &Value) -> Vec<String> {
     m
 }
 
+/// `(address, id, weight)` of each member of a pool's member list, sorted.
+fn pool_members(list: &Value) -> Vec<(String, String, u64)> {
+    let mut m: Vec<(String, String, u64)> = list["members"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a member list: {list}"))
+        .iter()
+        .map(|m| {
+            (
+                m["address"].as_str().unwrap().to_string(),
+                m["id"].as_str().unwrap().to_string(),
+                m["weight"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    m.sort();
+    m
+}
+
 #[tokio::test]
 async fn a_terminating_endpoint_drains_at_weight_zero_then_leaves() {
     let app = spawn_app().await;
@@ -1294,23 +1312,7 @@ async fn a_terminating_endpoint_drains_at_weight_zero_then_leaves() {
             None,
         )
         .await;
-    let by_address = |v: &Value| -> Vec<(String, String, u64)> {
-        let mut m: Vec<(String, String, u64)> = v["members"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| {
-                (
-                    m["address"].as_str().unwrap().to_string(),
-                    m["id"].as_str().unwrap().to_string(),
-                    m["weight"].as_u64().unwrap(),
-                )
-            })
-            .collect();
-        m.sort();
-        m
-    };
-    let (before, after) = (by_address(&before), by_address(&after));
+    let (before, after) = (pool_members(&before), pool_members(&after));
     assert_eq!(before.iter().map(|m| m.2).collect::<Vec<_>>(), [1, 1]);
     assert_eq!(
         after.iter().map(|m| (&m.1, m.2)).collect::<Vec<_>>(),
@@ -4269,25 +4271,8 @@ async fn on_the_legacy_api_a_draining_member_keeps_its_id_and_connections() {
         .as_str()
         .unwrap()
         .to_string();
-    let members = |v: Value| -> Vec<(String, String, u64)> {
-        let mut m: Vec<(String, String, u64)> = v["members"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .map(|m| {
-                (
-                    m["address"].as_str().unwrap_or("").to_string(),
-                    m["id"].as_str().unwrap_or("").to_string(),
-                    m["weight"].as_u64().unwrap_or(99),
-                )
-            })
-            .collect();
-        m.sort();
-        m
-    };
     let path = format!("/network/v2.0/lbaas/pools/{pool}/members");
-    let before = members(app.cloud(reqwest::Method::GET, &path, None).await);
+    let before = pool_members(&app.cloud(reqwest::Method::GET, &path, None).await);
     let drained = app
         .apply(json!({"service": svc, "endpointSlices": [web_slice(json!([serving("10.1.0.5"), draining("10.1.0.6")]))]}))
         .await;
@@ -4298,7 +4283,7 @@ async fn on_the_legacy_api_a_draining_member_keeps_its_id_and_connections() {
         "{}",
         drained.body
     );
-    let after = members(app.cloud(reqwest::Method::GET, &path, None).await);
+    let after = pool_members(&app.cloud(reqwest::Method::GET, &path, None).await);
     assert_eq!(after[0], before[0]);
     assert_eq!(
         (&after[1].1, after[1].2),
