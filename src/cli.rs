@@ -70,6 +70,8 @@ enum Command {
         #[arg(long, env = "SVC_LBAAS_TLS_KEY", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
     },
+    /// Watch the cluster (kube-rs) and feed a `svc-lbaas serve`: finalizers, status, Events, a leader Lease.
+    Watch(crate::watch::WatchArgs),
     /// Print the OpenAPI document of the REST API (identical to openapi/openapi.json).
     Openapi,
     /// Run the simulated OpenStack (Keystone v3, Octavia v2, Neutron v2.0) alone.
@@ -167,6 +169,21 @@ pub fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("svc-lbaas serve: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Watch(args) => {
+            if let Err(e) = args.check() {
+                return usage_error("Invalid watch options", e);
+            }
+            let outcome = runtime()
+                .map_err(|e| e.to_string())
+                .and_then(|rt| rt.block_on(crate::watch::run(args)));
+            match outcome {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("svc-lbaas watch: {e}");
                     ExitCode::FAILURE
                 }
             }

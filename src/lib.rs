@@ -30,7 +30,9 @@
 //! - [`input`]: pairing Services with their Endpoints / EndpointSlices.
 //! - [`api`]: REST (axum) and gRPC (tonic) over the same decisions.
 //! - [`startup`]: the composition root (settings, cloud, servers, shutdown).
-//! - [`cli`]: the command line (`plan`, `sim`, `serve`, `openapi`).
+//! - [`watch`]: `svc-lbaas watch`, the cluster watcher (kube-rs) that calls
+//!   the REST API as any client would; nothing below imports it.
+//! - [`cli`]: the command line (`plan`, `sim`, `serve`, `watch`, `openapi`).
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -52,6 +54,7 @@ pub mod sim;
 pub mod startup;
 pub mod tls;
 pub mod translate;
+pub mod watch;
 
 #[cfg(test)]
 mod fuzz_tests;

@@ -2598,11 +2598,47 @@ async fn sync_applies_the_list_and_collects_what_the_list_no_longer_has() {
     assert_eq!(lbs.len(), 1);
     assert_eq!(lbs[0]["name"], "shop/a");
     assert_eq!(app.floating_ips().await.len(), 1);
-    // Adding it back creates it again.
+    // `orphansOnly=true` (a watcher that applies each Service itself): `b`
+    // listed but not created, `a` kept, nothing applied.
+    let only = sync(
+        list(vec![svc("a", "10.2.0.51"), svc("b", "10.2.0.52")]),
+        "?orphansOnly=true",
+    )
+    .await;
+    assert_eq!(only.status, StatusCode::OK, "{}", only.body);
+    assert_eq!(only.body["services"], json!([]), "{}", only.body);
+    assert_eq!(only.body["orphans"], json!([]), "{}", only.body);
+    assert_eq!(app.load_balancers().await.len(), 1);
+    // ... and without `a` in the list, `a` is an orphan.
+    let only = sync(list(vec![svc("b", "10.2.0.52")]), "?orphansOnly=true").await;
+    assert_eq!(only.body["services"], json!([]), "{}", only.body);
+    assert_eq!(
+        only.body["orphans"][0]["service"], "shop/a",
+        "{}",
+        only.body
+    );
+    assert_eq!(
+        only.body["orphans"][0]["action"], "deleted",
+        "{}",
+        only.body
+    );
+    for _ in 0..100 {
+        if app.load_balancers().await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(app.load_balancers().await.is_empty());
+    // Adding them back creates them again.
     let back = sync(list(vec![svc("a", "10.2.0.51"), svc("b", "10.2.0.52")]), "").await;
     assert_eq!(back.status, StatusCode::OK, "{}", back.body);
     assert_eq!(
         back.body["services"][1]["result"]["action"], "created",
+        "{}",
+        back.body
+    );
+    assert_eq!(
+        back.body["services"][0]["result"]["action"], "created",
         "{}",
         back.body
     );

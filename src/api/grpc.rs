@@ -484,17 +484,24 @@ impl pb::translator_server::Translator for Translator {
     }
 }
 
+fn sync_mode(req: &pb::SyncRequest) -> super::SyncMode {
+    super::SyncMode {
+        dry_run: req.dry_run,
+        orphans_only: req.orphans_only,
+    }
+}
+
 impl Translator {
     async fn run_sync(&self, req: Request<pb::SyncRequest>) -> Result<pb::SyncResponse, Status> {
         let caller = self.caller(&req)?;
         let req = req.into_inner();
         let list = req.list.as_ref().map_or(Value::Null, struct_to_json);
         let options = ApplyOptions::requested(None, req.timeout_s.map(u64::from));
+        let mode = sync_mode(&req);
         let namespaces = (!req.namespaces.is_empty()).then_some(req.namespaces);
-        let answer =
-            super::process_sync(&self.state, &caller, list, req.dry_run, namespaces, options)
-                .await
-                .map_err(problem_status)?;
+        let answer = super::process_sync(&self.state, &caller, list, mode, namespaces, options)
+            .await
+            .map_err(problem_status)?;
         Ok(pb::SyncResponse {
             result: Some(json_to_struct(&answer)),
         })

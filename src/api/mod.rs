@@ -456,6 +456,8 @@ pub(crate) async fn process_events(
 struct SyncQuery {
     #[serde(rename = "dryRun", default)]
     dry_run: bool,
+    #[serde(rename = "orphansOnly", default)]
+    orphans_only: bool,
     /// `a,b`: sync only these namespaces (a scoped token must name its own).
     namespaces: Option<String>,
     timeout_s: Option<u64>,
@@ -467,6 +469,7 @@ struct SyncQuery {
 #[utoipa::path(post, path = "/v1/sync", tag = "services", request_body = Object,
     params(
         ("dryRun" = Option<bool>, Query, description = "answer what would be applied and deleted; no writes"),
+        ("orphansOnly" = Option<bool>, Query, description = "apply none of the listed Services, only collect what this cluster owns for Services not in the list (a watcher that applies each Service itself)"),
         ("namespaces" = Option<String>, Query, description = "comma-separated: sync only these namespaces (default: all the token may touch)"),
         ("timeout_s" = Option<u64>, Query, description = "the deadline of the whole sync in seconds (default 300)")),
     responses(
@@ -494,8 +497,21 @@ async fn sync(
             .collect()
     });
     let options = ApplyOptions::requested(None, q.timeout_s);
-    let answer = process_sync(&s, &caller, value, q.dry_run, namespaces, options).await?;
+    let mode = SyncMode {
+        dry_run: q.dry_run,
+        orphans_only: q.orphans_only,
+    };
+    let answer = process_sync(&s, &caller, value, mode, namespaces, options).await?;
     Ok(Json(answer).into_response())
+}
+
+/// How a sync treats the listed Services.
+#[derive(Clone, Copy)]
+pub(crate) struct SyncMode {
+    /// Answer what would be done; no writes.
+    pub dry_run: bool,
+    /// Apply none of them: only collect orphans.
+    pub orphans_only: bool,
 }
 
 /// Runs a sync (REST and gRPC): the answer's JSON.
@@ -503,7 +519,7 @@ pub(crate) async fn process_sync(
     s: &AppState,
     caller: &auth::Caller,
     value: Value,
-    dry_run: bool,
+    mode: SyncMode,
     namespaces: Option<Vec<String>>,
     options: ApplyOptions,
 ) -> Result<Value, ProblemResponse> {
@@ -566,6 +582,10 @@ pub(crate) async fn process_sync(
             items.push((service.to_string(), Err(p.into())));
             continue;
         }
+        if mode.orphans_only {
+            // Listed, so kept; applied by the caller.
+            continue;
+        }
         let slices: Vec<_> = input.endpoint_slices.into_iter().map(|(_, s)| s).collect();
         let apply = Box::new(ApplyInput {
             service: input.service,
@@ -573,7 +593,7 @@ pub(crate) async fn process_sync(
             endpoint_slices: (!slices.is_empty()).then_some(slices),
             tls_secrets: None,
         });
-        let work = if dry_run {
+        let work = if mode.dry_run {
             Work::Plan(apply)
         } else {
             Work::Apply(apply)
@@ -586,7 +606,7 @@ pub(crate) async fn process_sync(
     }
     let orphans = s
         .reconciler
-        .collect_orphans(&listed, &in_scope, dry_run, options)
+        .collect_orphans(&listed, &in_scope, mode.dry_run, options)
         .await?;
     let services: Vec<Value> = items
         .iter()
@@ -599,7 +619,7 @@ pub(crate) async fn process_sync(
         })
         .collect();
     Ok(json!({
-        "dryRun": dry_run,
+        "dryRun": mode.dry_run,
         "services": services,
         "orphans": orphans,
         "notes": notes,

@@ -1,0 +1,425 @@
+//! One Service's reconcile: the finalizer before the first apply, the apply
+//! with the Service's EndpointSlices (or Endpoints), the status written with
+//! server-side apply, an Event when something changed or failed, and on
+//! deletion the server's DELETE before the finalizer goes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Endpoints, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Resource, ResourceExt};
+use serde_json::{Value, json};
+
+use super::metrics::WatchMetrics;
+use super::queue::Outcome;
+use super::server::{CallError, ServerClient};
+
+/// The finalizer that holds a Service's deletion until its load balancer is gone.
+pub const FINALIZER: &str = "svc-lbaas.io/load-balancer";
+/// The field manager of the status this watcher writes.
+pub const FIELD_MANAGER: &str = "svc-lbaas-watcher";
+/// The label that ties an EndpointSlice to its Service.
+const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+/// How soon an apply that did not converge (202) is repeated.
+const NOT_CONVERGED_PAUSE: Duration = Duration::from_secs(5);
+
+pub struct Stores {
+    pub services: Store<Service>,
+    pub slices: Store<EndpointSlice>,
+    pub endpoints: Store<Endpoints>,
+}
+
+pub struct Controller {
+    pub client: kube::Client,
+    pub server: ServerClient,
+    pub stores: Stores,
+    pub recorder: Recorder,
+    pub metrics: Arc<WatchMetrics>,
+}
+
+/// `namespace/name`.
+pub fn key_of(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
+fn split_key(key: &str) -> Option<(&str, &str)> {
+    key.split_once('/')
+}
+
+/// The Service an EndpointSlice belongs to.
+pub fn slice_service_key(slice: &EndpointSlice) -> Option<String> {
+    let service = slice.labels().get(SERVICE_NAME_LABEL)?;
+    Some(key_of(slice.namespace().as_deref()?, service))
+}
+
+pub fn has_finalizer(service: &Service) -> bool {
+    service.finalizers().iter().any(|f| f == FINALIZER)
+}
+
+/// The part of a Service that a reconcile reads: a change elsewhere (its
+/// status, written by this watcher) needs none.
+pub fn fingerprint(service: &Service) -> String {
+    let m = &service.metadata;
+    serde_json::to_string(&(
+        &service.spec,
+        &m.annotations,
+        &m.labels,
+        has_finalizer(service),
+        m.deletion_timestamp.is_some(),
+    ))
+    .unwrap_or_default()
+}
+
+/// An Event's note: at most 1 kB, as the Events API wants.
+fn note(text: String) -> Option<String> {
+    let mut text = text;
+    if text.len() > 1000 {
+        let mut end = 997;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str("...");
+    }
+    Some(text)
+}
+
+impl Controller {
+    /// The apply request: the Service with its EndpointSlices, or its
+    /// Endpoints when it has no slice (an empty list when it has neither:
+    /// no members).
+    fn request(&self, service: &Service) -> Value {
+        let namespace = service.namespace().unwrap_or_default();
+        let name = service.name_any();
+        let slices: Vec<Value> = self
+            .stores
+            .slices
+            .state_filter(|s| {
+                s.namespace().as_deref() == Some(namespace.as_str())
+                    && s.labels().get(SERVICE_NAME_LABEL) == Some(&name)
+            })
+            .iter()
+            .filter_map(|s| serde_json::to_value(&**s).ok())
+            .collect();
+        let mut request = json!({"service": service});
+        if slices.is_empty()
+            && let Some(endpoints) = self
+                .stores
+                .endpoints
+                .get(&ObjectRef::new(&name).within(&namespace))
+        {
+            request["endpoints"] = json!(&*endpoints);
+        } else {
+            request["endpointSlices"] = Value::Array(slices);
+        }
+        request
+    }
+
+    async fn publish(&self, service: &Service, type_: EventType, reason: &str, text: String) {
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: note(text),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(e) = self
+            .recorder
+            .publish(&event, &service.object_ref(&()))
+            .await
+        {
+            tracing::warn!(service = %key_of(&service.namespace().unwrap_or_default(), &service.name_any()), error = %e, "could not record an event");
+        }
+    }
+
+    /// Adds or removes the finalizer; the patch carries the resourceVersion
+    /// read, so a concurrent change makes it fail (409) instead of losing
+    /// another controller's finalizer.
+    async fn set_finalizer(&self, service: &Service, present: bool) -> Result<(), kube::Error> {
+        let mut finalizers: Vec<String> = service
+            .finalizers()
+            .iter()
+            .filter(|f| *f != FINALIZER)
+            .cloned()
+            .collect();
+        if present {
+            finalizers.push(FINALIZER.to_string());
+        }
+        let api: Api<Service> = Api::namespaced(
+            self.client.clone(),
+            &service.namespace().unwrap_or_default(),
+        );
+        let patch = json!({"metadata": {
+            "finalizers": finalizers,
+            "resourceVersion": service.resource_version(),
+        }});
+        api.patch(
+            &service.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Writes `status.loadBalancer` (server-side apply, this watcher's field
+    /// manager) unless the Service already shows it.
+    async fn write_status(&self, service: &Service, answer: &Value) -> Result<bool, kube::Error> {
+        let wanted = answer
+            .pointer("/status/loadBalancer")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        let current = service
+            .status
+            .as_ref()
+            .and_then(|s| s.load_balancer.as_ref())
+            .and_then(|lb| serde_json::to_value(lb).ok())
+            .unwrap_or_else(|| json!({}));
+        if current == wanted {
+            return Ok(false);
+        }
+        let api: Api<Service> = Api::namespaced(
+            self.client.clone(),
+            &service.namespace().unwrap_or_default(),
+        );
+        let patch = json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": service.name_any(), "namespace": service.namespace()},
+            "status": {"loadBalancer": wanted},
+        });
+        api.patch_status(
+            &service.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+        Ok(true)
+    }
+
+    fn failed(&self, key: &str, what: &str, e: &CallError) -> Outcome {
+        tracing::warn!(service = %key, error = %e.summary(), "{what} failed");
+        self.metrics.reconciled("failed");
+        if e.retryable() {
+            Outcome::Retry
+        } else {
+            // The Service must change first (which queues it again), or the
+            // periodic resync tries once more.
+            Outcome::Done
+        }
+    }
+
+    fn kube_failed(&self, key: &str, what: &str, e: &kube::Error) -> Outcome {
+        if matches!(e, kube::Error::Api(s) if s.code == 404) {
+            // The Service went meanwhile (this view of it was stale).
+            tracing::debug!(service = %key, "{what}: the Service is gone");
+            return Outcome::Done;
+        }
+        tracing::warn!(service = %key, error = %e, "{what} failed");
+        self.metrics.reconciled("failed");
+        Outcome::Retry
+    }
+
+    pub async fn reconcile(&self, key: &str) -> Outcome {
+        let Some((namespace, name)) = split_key(key) else {
+            return Outcome::Done;
+        };
+        let Some(service) = self
+            .stores
+            .services
+            .get(&ObjectRef::new(name).within(namespace))
+        else {
+            // Gone: its deletion went through the finalizer (or, without
+            // one, the next sync collects what it left).
+            return Outcome::Done;
+        };
+        let ours = has_finalizer(&service);
+        if service.metadata.deletion_timestamp.is_some() {
+            if !ours {
+                return Outcome::Done;
+            }
+            return self.delete(key, &service).await;
+        }
+        let request = self.request(&service);
+        if !ours {
+            // Services the server skips carry no finalizer: asked offline first.
+            match self.server.plan_offline(&request).await {
+                Ok(plan) if plan["action"] == "skip" => {
+                    self.metrics.reconciled("skipped");
+                    return Outcome::Done;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let text = e.summary();
+                    self.publish(&service, EventType::Warning, "LoadBalancerFailed", text)
+                        .await;
+                    return self.failed(key, "plan", &e);
+                }
+            }
+            // Before the first apply: from now on its deletion waits for us.
+            if let Err(e) = self.set_finalizer(&service, true).await {
+                return self.kube_failed(key, "adding the finalizer", &e);
+            }
+        }
+        let answer = match self.server.apply(&request).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                self.publish(
+                    &service,
+                    EventType::Warning,
+                    "LoadBalancerFailed",
+                    e.summary(),
+                )
+                .await;
+                return self.failed(key, "apply", &e);
+            }
+        };
+        let action = answer["action"].as_str().unwrap_or("").to_string();
+        let operations = answer["operations"].as_array().map_or(0, Vec::len);
+        if let Err(e) = self.write_status(&service, &answer).await {
+            return self.kube_failed(key, "writing the status", &e);
+        }
+        let ingress = answer
+            .pointer("/status/loadBalancer/ingress/0/ip")
+            .and_then(Value::as_str)
+            .unwrap_or("none yet")
+            .to_string();
+        match action.as_str() {
+            "created" => {
+                let text = format!("load balancer created, ingress {ingress}");
+                self.publish(&service, EventType::Normal, "LoadBalancerCreated", text)
+                    .await;
+            }
+            "updated" => {
+                let text =
+                    format!("load balancer updated ({operations} operations), ingress {ingress}");
+                self.publish(&service, EventType::Normal, "LoadBalancerUpdated", text)
+                    .await;
+            }
+            "skipped" => {
+                if operations > 0 {
+                    let reason = answer["reason"].as_str().unwrap_or("skipped");
+                    let text = format!("load balancer deleted: {reason}");
+                    self.publish(&service, EventType::Normal, "LoadBalancerDeleted", text)
+                        .await;
+                }
+                // The Service needs none any more: nothing to hold its deletion.
+                if let Some(now) = self
+                    .stores
+                    .services
+                    .get(&ObjectRef::new(name).within(namespace))
+                    && has_finalizer(&now)
+                    && let Err(e) = self.set_finalizer(&now, false).await
+                {
+                    return self.kube_failed(key, "removing the finalizer", &e);
+                }
+            }
+            _ => {}
+        }
+        tracing::info!(service = %key, action = %action, operations, "applied");
+        self.metrics.reconciled(if action.is_empty() {
+            "unknown"
+        } else {
+            &action
+        });
+        if answer["converged"] == false {
+            return Outcome::After(NOT_CONVERGED_PAUSE);
+        }
+        Outcome::Done
+    }
+
+    async fn delete(&self, key: &str, service: &Service) -> Outcome {
+        let namespace = service.namespace().unwrap_or_default();
+        match self.server.delete(&namespace, &service.name_any()).await {
+            Ok(answer) => {
+                let operations = answer["operations"].as_array().map_or(0, Vec::len);
+                if operations > 0 {
+                    self.publish(
+                        service,
+                        EventType::Normal,
+                        "LoadBalancerDeleted",
+                        format!("load balancer deleted ({operations} operations)"),
+                    )
+                    .await;
+                }
+                if let Err(e) = self.set_finalizer(service, false).await {
+                    return self.kube_failed(key, "removing the finalizer", &e);
+                }
+                tracing::info!(service = %key, operations, "deleted; finalizer removed");
+                self.metrics.reconciled("deleted");
+                Outcome::Done
+            }
+            Err(e) => {
+                self.publish(
+                    service,
+                    EventType::Warning,
+                    "LoadBalancerDeleteFailed",
+                    e.summary(),
+                )
+                .await;
+                // A deletion always retries: the finalizer holds the Service.
+                self.failed(key, "delete", &e);
+                Outcome::Retry
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(value: Value) -> Service {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn a_slice_belongs_to_the_service_its_label_names() {
+        let slice: EndpointSlice = serde_json::from_value(json!({
+            "metadata": {"name": "web-abc", "namespace": "shop",
+                         "labels": {"kubernetes.io/service-name": "web"}},
+            "addressType": "IPv4", "endpoints": []
+        }))
+        .unwrap();
+        assert_eq!(slice_service_key(&slice).as_deref(), Some("shop/web"));
+        let orphan: EndpointSlice = serde_json::from_value(json!({
+            "metadata": {"name": "x", "namespace": "shop"},
+            "addressType": "IPv4", "endpoints": []
+        }))
+        .unwrap();
+        assert_eq!(slice_service_key(&orphan), None);
+    }
+
+    #[test]
+    fn the_fingerprint_ignores_the_status_but_not_the_spec_or_deletion() {
+        let base = json!({"metadata": {"name": "web", "namespace": "shop"},
+                          "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}});
+        let a = service(base.clone());
+        let mut with_status = base.clone();
+        with_status["status"] = json!({"loadBalancer": {"ingress": [{"ip": "172.24.4.10"}]}});
+        with_status["metadata"]["resourceVersion"] = json!("9");
+        assert_eq!(fingerprint(&a), fingerprint(&service(with_status)));
+        let mut port = base.clone();
+        port["spec"]["ports"][0]["port"] = json!(81);
+        assert_ne!(fingerprint(&a), fingerprint(&service(port)));
+        let mut deleting = base.clone();
+        deleting["metadata"]["deletionTimestamp"] = json!("2026-12-06T10:00:00Z");
+        assert_ne!(fingerprint(&a), fingerprint(&service(deleting)));
+        let mut finalized = base;
+        finalized["metadata"]["finalizers"] = json!([FINALIZER]);
+        assert_ne!(fingerprint(&a), fingerprint(&service(finalized)));
+    }
+
+    #[test]
+    fn event_notes_are_cut_at_a_kilobyte_on_a_character_boundary() {
+        let long = "é".repeat(800);
+        let n = note(long).unwrap();
+        assert!(n.len() <= 1000, "{}", n.len());
+        assert!(n.ends_with("..."));
+        assert_eq!(note("short".into()).as_deref(), Some("short"));
+    }
+}

@@ -1,0 +1,709 @@
+//! A fake of the Kubernetes API with watch semantics, on loopback, for
+//! `svc-lbaas watch`'s tests (there is no kube-apiserver on these machines).
+//!
+//! What it does: one resourceVersion counter for every write; lists of
+//! Services, Endpoints and EndpointSlices (all namespaces) with the list's
+//! resourceVersion; watches from a resourceVersion that replay the log after
+//! it, then stream new events and a BOOKMARK every 500 ms until
+//! `timeoutSeconds`; a watch from a compacted resourceVersion answers an
+//! ERROR event with 410 Gone (`compact()` also ends open watches, as an API
+//! server restart does); deletion of a Service with finalizers sets its
+//! deletionTimestamp, and the patch that empties its finalizers deletes it;
+//! JSON merge patches of Services with a resourceVersion precondition (409);
+//! server-side apply of `status` (the given fields replace the status's);
+//! Events (events.k8s.io/v1: create and merge patch); Leases (get, create,
+//! update with the resourceVersion checked). Every request is logged with the
+//! caller's bearer token.
+//!
+//! What it does not: authentication and RBAC (tokens are only recorded),
+//! admission, field selectors, pagination (one page), server-side apply's
+//! field ownership (a status apply replaces the fields it gives), strategic
+//! merge, generation bookkeeping beyond spec changes, other resources.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    Service,
+    Endpoints,
+    EndpointSlice,
+    Event,
+    Lease,
+}
+
+impl Kind {
+    fn list_kind(self) -> (&'static str, &'static str) {
+        match self {
+            Kind::Service => ("v1", "ServiceList"),
+            Kind::Endpoints => ("v1", "EndpointsList"),
+            Kind::EndpointSlice => ("discovery.k8s.io/v1", "EndpointSliceList"),
+            Kind::Event => ("events.k8s.io/v1", "EventList"),
+            Kind::Lease => ("coordination.k8s.io/v1", "LeaseList"),
+        }
+    }
+    fn kind(self) -> (&'static str, &'static str) {
+        match self {
+            Kind::Service => ("v1", "Service"),
+            Kind::Endpoints => ("v1", "Endpoints"),
+            Kind::EndpointSlice => ("discovery.k8s.io/v1", "EndpointSlice"),
+            Kind::Event => ("events.k8s.io/v1", "Event"),
+            Kind::Lease => ("coordination.k8s.io/v1", "Lease"),
+        }
+    }
+}
+
+/// One request as the fake saw it.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub method: String,
+    pub uri: String,
+    pub token: String,
+    pub content_type: String,
+    pub body: Value,
+    pub status: u16,
+}
+
+#[derive(Default)]
+struct World {
+    rv: u64,
+    objects: BTreeMap<(Kind, String, String), Value>,
+    log: Vec<(u64, Kind, &'static str, Value)>,
+    /// Watches from a resourceVersion below this get 410 Gone.
+    compacted: u64,
+    /// Bumped to end every open watch.
+    epoch: u64,
+    requests: Vec<Request>,
+    /// Watches answered 410 Gone.
+    gone: usize,
+}
+
+#[derive(Clone)]
+pub struct FakeKube {
+    world: Arc<Mutex<World>>,
+    changed: Arc<Notify>,
+    pub addr: SocketAddr,
+}
+
+fn status(code: u16, reason: &str, message: &str) -> Response {
+    let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": message, "reason": reason, "code": code});
+    (
+        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        axum::Json(body),
+    )
+        .into_response()
+}
+
+/// RFC 7386.
+fn merge(target: &mut Value, patch: &Value) {
+    match patch {
+        Value::Object(p) => {
+            if !target.is_object() {
+                *target = json!({});
+            }
+            let t = target.as_object_mut().expect("an object");
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        other => *target = other.clone(),
+    }
+}
+
+fn now() -> String {
+    // RFC 3339 without a date library: good enough for a fake.
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+impl World {
+    fn next_rv(&mut self) -> u64 {
+        self.rv += 1;
+        self.rv
+    }
+
+    /// Stores an object (new resourceVersion) and logs the watch event.
+    fn write(&mut self, kind: Kind, mut obj: Value, event: &'static str) -> Value {
+        let rv = self.next_rv();
+        obj["metadata"]["resourceVersion"] = json!(rv.to_string());
+        let (api_version, k) = kind.kind();
+        obj["apiVersion"] = json!(api_version);
+        obj["kind"] = json!(k);
+        let key = key_of(kind, &obj);
+        if event == "DELETED" {
+            self.objects.remove(&key);
+        } else {
+            self.objects.insert(key, obj.clone());
+        }
+        self.log.push((rv, kind, event, obj.clone()));
+        obj
+    }
+
+    fn create_or_update(&mut self, kind: Kind, mut obj: Value) -> Value {
+        let key = key_of(kind, &obj);
+        match self.objects.get(&key).cloned() {
+            None => {
+                obj["metadata"]["uid"] = json!(uuid());
+                obj["metadata"]["creationTimestamp"] = json!(now());
+                obj["metadata"]["generation"] = json!(1);
+                self.write(kind, obj, "ADDED")
+            }
+            Some(mut current) => {
+                // A user's update: spec and labels/annotations; the status,
+                // finalizers and deletion stay the cluster's.
+                let spec_changed = current.get("spec") != obj.get("spec");
+                for field in ["spec", "endpoints", "ports", "subsets", "addressType"] {
+                    match obj.get(field) {
+                        Some(v) => current[field] = v.clone(),
+                        None => {
+                            if let Some(o) = current.as_object_mut() {
+                                o.remove(field);
+                            }
+                        }
+                    }
+                }
+                for field in ["labels", "annotations"] {
+                    current["metadata"][field] =
+                        obj["metadata"].get(field).cloned().unwrap_or(Value::Null);
+                }
+                if spec_changed {
+                    let g = current["metadata"]["generation"].as_u64().unwrap_or(1);
+                    current["metadata"]["generation"] = json!(g + 1);
+                }
+                self.write(kind, current, "MODIFIED")
+            }
+        }
+    }
+}
+
+fn uuid() -> String {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    format!(
+        "00000000-0000-4000-8000-{:012x}",
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
+fn key_of(kind: Kind, obj: &Value) -> (Kind, String, String) {
+    let m = &obj["metadata"];
+    (
+        kind,
+        m["namespace"].as_str().unwrap_or("").to_string(),
+        m["name"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+impl FakeKube {
+    pub async fn start() -> FakeKube {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let fake = FakeKube {
+            world: Arc::new(Mutex::new(World::default())),
+            changed: Arc::new(Notify::new()),
+            addr,
+        };
+        let app = Router::new()
+            .route("/api/v1/services", get(list_services))
+            .route("/api/v1/endpoints", get(list_endpoints))
+            .route("/apis/discovery.k8s.io/v1/endpointslices", get(list_slices))
+            .route(
+                "/api/v1/namespaces/{ns}/services/{name}",
+                get(get_service).patch(patch_service),
+            )
+            .route(
+                "/api/v1/namespaces/{ns}/services/{name}/status",
+                axum::routing::patch(patch_status),
+            )
+            .route(
+                "/apis/events.k8s.io/v1/namespaces/{ns}/events",
+                axum::routing::post(create_event),
+            )
+            .route(
+                "/apis/events.k8s.io/v1/namespaces/{ns}/events/{name}",
+                axum::routing::patch(patch_event),
+            )
+            .route(
+                "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases",
+                axum::routing::post(create_lease),
+            )
+            .route(
+                "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{name}",
+                get(get_lease).put(put_lease),
+            )
+            .fallback(|| async { status(404, "NotFound", "the fake serves no such path") })
+            .layer(axum::middleware::from_fn_with_state(fake.clone(), record))
+            .with_state(fake.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        fake
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A kubeconfig for this fake, authenticating with `token`.
+    pub fn kubeconfig(&self, token: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: u\ncurrent-context: fake\nusers:\n- name: u\n  user:\n    token: {token}\n",
+            self.addr
+        )
+    }
+
+    /// A user creates or updates an object (kubectl apply).
+    pub fn put(&self, kind: Kind, obj: Value) -> Value {
+        let out = self.lock().create_or_update(kind, obj);
+        self.changed.notify_waiters();
+        out
+    }
+
+    /// A user deletes an object: with finalizers, only marked.
+    pub fn delete(&self, kind: Kind, namespace: &str, name: &str) {
+        {
+            let mut w = self.lock();
+            let key = (kind, namespace.to_string(), name.to_string());
+            let Some(mut obj) = w.objects.get(&key).cloned() else {
+                return;
+            };
+            let finalizers = obj["metadata"]["finalizers"]
+                .as_array()
+                .is_some_and(|f| !f.is_empty());
+            if finalizers {
+                if obj["metadata"]["deletionTimestamp"].is_null() {
+                    obj["metadata"]["deletionTimestamp"] = json!(now());
+                    w.write(kind, obj, "MODIFIED");
+                }
+            } else {
+                w.write(kind, obj, "DELETED");
+            }
+        }
+        self.changed.notify_waiters();
+    }
+
+    pub fn get(&self, kind: Kind, namespace: &str, name: &str) -> Option<Value> {
+        self.lock()
+            .objects
+            .get(&(kind, namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    pub fn all(&self, kind: Kind) -> Vec<Value> {
+        self.lock()
+            .objects
+            .iter()
+            .filter(|((k, _, _), _)| *k == kind)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// etcd compacted and the watch cache restarted: open watches end, and
+    /// resuming from any resourceVersion seen so far answers 410 Gone.
+    pub fn compact(&self) {
+        {
+            let mut w = self.lock();
+            w.compacted = w.rv + 1;
+            w.epoch += 1;
+        }
+        self.changed.notify_waiters();
+    }
+
+    pub fn gone_answers(&self) -> usize {
+        self.lock().gone
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.lock().requests.clone()
+    }
+}
+
+/// Logs every request with its bearer token and body.
+async fn record(
+    State(fake): State<FakeKube>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    let token = parts
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("")
+        .to_string();
+    let content_type = parts
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body_value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let method = parts.method.to_string();
+    let uri = parts.uri.to_string();
+    let response = next
+        .run(axum::extract::Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    fake.lock().requests.push(Request {
+        method,
+        uri,
+        token,
+        content_type,
+        body: body_value,
+        status: response.status().as_u16(),
+    });
+    response
+}
+
+async fn list_services(s: State<FakeKube>, q: Query<BTreeMap<String, String>>) -> Response {
+    list_or_watch(s, q, Kind::Service).await
+}
+async fn list_endpoints(s: State<FakeKube>, q: Query<BTreeMap<String, String>>) -> Response {
+    list_or_watch(s, q, Kind::Endpoints).await
+}
+async fn list_slices(s: State<FakeKube>, q: Query<BTreeMap<String, String>>) -> Response {
+    list_or_watch(s, q, Kind::EndpointSlice).await
+}
+
+async fn list_or_watch(
+    State(fake): State<FakeKube>,
+    Query(q): Query<BTreeMap<String, String>>,
+    kind: Kind,
+) -> Response {
+    let watching = q.get("watch").is_some_and(|w| w == "true" || w == "1");
+    if !watching {
+        let w = fake.lock();
+        let items: Vec<Value> = w
+            .objects
+            .iter()
+            .filter(|((k, _, _), _)| *k == kind)
+            .map(|(_, v)| v.clone())
+            .collect();
+        let (api_version, list_kind) = kind.list_kind();
+        return axum::Json(json!({"apiVersion": api_version, "kind": list_kind,
+            "metadata": {"resourceVersion": w.rv.to_string()}, "items": items}))
+        .into_response();
+    }
+    let from: u64 = q
+        .get("resourceVersion")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let timeout = Duration::from_secs(
+        q.get("timeoutSeconds")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(290),
+    );
+    let bookmarks = q.get("allowWatchBookmarks").is_some_and(|b| b == "true");
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    let line = |v: Value| {
+        let mut s = v.to_string();
+        s.push('\n');
+        Bytes::from(s)
+    };
+    let (epoch, gone) = {
+        let mut w = fake.lock();
+        let gone = from < w.compacted;
+        w.gone += usize::from(gone);
+        (w.epoch, gone)
+    };
+    if gone {
+        let _ = tx
+            .send(line(
+                json!({"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1",
+                "metadata": {}, "status": "Failure", "reason": "Expired", "code": 410,
+                "message": format!("too old resource version: {from}")}}),
+            ))
+            .await;
+    } else {
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + timeout;
+            let mut after = from;
+            loop {
+                let notified = fake.changed.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                let (events, rv, ended) = {
+                    let w = fake.lock();
+                    let events: Vec<(u64, &'static str, Value)> = w
+                        .log
+                        .iter()
+                        .filter(|(rv, k, _, _)| *rv > after && *k == kind)
+                        .map(|(rv, _, t, o)| (*rv, *t, o.clone()))
+                        .collect();
+                    (events, w.rv, w.epoch != epoch)
+                };
+                if ended {
+                    return;
+                }
+                for (rv, t, o) in events {
+                    after = rv;
+                    if tx
+                        .send(line(json!({"type": t, "object": o})))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                tokio::select! {
+                    () = &mut notified => {}
+                    () = tokio::time::sleep(Duration::from_millis(500)) => {
+                        if bookmarks {
+                            let (api_version, k) = kind.kind();
+                            let bm = json!({"type": "BOOKMARK", "object": {"apiVersion": api_version,
+                                "kind": k, "metadata": {"resourceVersion": rv.max(after).to_string()}}});
+                            if tx.send(line(bm)).await.is_err() {
+                                return;
+                            }
+                            after = after.max(rv);
+                        }
+                    }
+                    () = tokio::time::sleep_until(deadline) => return,
+                }
+            }
+        });
+    }
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
+    });
+    Response::builder()
+        .header("content-type", "application/json")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| status(500, "InternalError", "response"))
+}
+
+async fn get_service(
+    State(fake): State<FakeKube>,
+    Path((ns, name)): Path<(String, String)>,
+) -> Response {
+    match fake.get(Kind::Service, &ns, &name) {
+        Some(o) => axum::Json(o).into_response(),
+        None => status(404, "NotFound", &format!("services \"{name}\" not found")),
+    }
+}
+
+async fn patch_service(
+    State(fake): State<FakeKube>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let ct = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if ct != "application/merge-patch+json" {
+        return status(
+            415,
+            "UnsupportedMediaType",
+            &format!("the fake takes merge patches of Services, not {ct:?}"),
+        );
+    }
+    let Ok(patch) = serde_json::from_slice::<Value>(&body) else {
+        return status(400, "BadRequest", "not JSON");
+    };
+    let out = {
+        let mut w = fake.lock();
+        let key = (Kind::Service, ns.clone(), name.clone());
+        let Some(mut obj) = w.objects.get(&key).cloned() else {
+            return status(404, "NotFound", &format!("services \"{name}\" not found"));
+        };
+        if let Some(rv) = patch["metadata"]["resourceVersion"].as_str()
+            && Some(rv) != obj["metadata"]["resourceVersion"].as_str()
+        {
+            return status(
+                409,
+                "Conflict",
+                "Operation cannot be fulfilled on services: the object has been modified; please apply your changes to the latest version and try again",
+            );
+        }
+        merge(&mut obj, &patch);
+        let finalizers_left = obj["metadata"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty());
+        let event = if !obj["metadata"]["deletionTimestamp"].is_null() && !finalizers_left {
+            "DELETED"
+        } else {
+            "MODIFIED"
+        };
+        w.write(Kind::Service, obj, event)
+    };
+    fake.changed.notify_waiters();
+    axum::Json(out).into_response()
+}
+
+async fn patch_status(
+    State(fake): State<FakeKube>,
+    Path((ns, name)): Path<(String, String)>,
+    Query(q): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let ct = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if ct != "application/apply-patch+yaml" || !q.contains_key("fieldManager") {
+        return status(
+            415,
+            "UnsupportedMediaType",
+            "the fake takes server-side apply (with a fieldManager) of services/status only",
+        );
+    }
+    let Ok(patch) = serde_json::from_slice::<Value>(&body) else {
+        return status(400, "BadRequest", "not JSON");
+    };
+    let out = {
+        let mut w = fake.lock();
+        let key = (Kind::Service, ns, name.clone());
+        let Some(mut obj) = w.objects.get(&key).cloned() else {
+            return status(404, "NotFound", &format!("services \"{name}\" not found"));
+        };
+        if let Some(given) = patch["status"].as_object() {
+            for (k, v) in given {
+                obj["status"][k] = v.clone();
+            }
+        }
+        w.write(Kind::Service, obj, "MODIFIED")
+    };
+    fake.changed.notify_waiters();
+    axum::Json(out).into_response()
+}
+
+async fn create_event(
+    State(fake): State<FakeKube>,
+    Path(ns): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Ok(mut obj) = serde_json::from_slice::<Value>(&body) else {
+        return status(400, "BadRequest", "not JSON");
+    };
+    obj["metadata"]["namespace"] = json!(ns);
+    let mut w = fake.lock();
+    if w.objects.contains_key(&key_of(Kind::Event, &obj)) {
+        return status(409, "AlreadyExists", "events already exists");
+    }
+    let out = w.write(Kind::Event, obj, "ADDED");
+    (StatusCode::CREATED, axum::Json(out)).into_response()
+}
+
+async fn patch_event(
+    State(fake): State<FakeKube>,
+    Path((ns, name)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let Ok(patch) = serde_json::from_slice::<Value>(&body) else {
+        return status(400, "BadRequest", "not JSON");
+    };
+    let mut w = fake.lock();
+    let Some(mut obj) = w.objects.get(&(Kind::Event, ns, name.clone())).cloned() else {
+        return status(404, "NotFound", &format!("events \"{name}\" not found"));
+    };
+    // Without a precondition: the patch's own resourceVersion is the old one.
+    let mut patch = patch;
+    if let Some(m) = patch["metadata"].as_object_mut() {
+        m.remove("resourceVersion");
+    }
+    merge(&mut obj, &patch);
+    let out = w.write(Kind::Event, obj, "MODIFIED");
+    axum::Json(out).into_response()
+}
+
+async fn get_lease(
+    State(fake): State<FakeKube>,
+    Path((ns, name)): Path<(String, String)>,
+) -> Response {
+    match fake.get(Kind::Lease, &ns, &name) {
+        Some(o) => axum::Json(o).into_response(),
+        None => status(
+            404,
+            "NotFound",
+            &format!("leases.coordination.k8s.io \"{name}\" not found"),
+        ),
+    }
+}
+
+async fn create_lease(
+    State(fake): State<FakeKube>,
+    Path(ns): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Ok(mut obj) = serde_json::from_slice::<Value>(&body) else {
+        return status(400, "BadRequest", "not JSON");
+    };
+    obj["metadata"]["namespace"] = json!(ns);
+    let mut w = fake.lock();
+    if w.objects.contains_key(&key_of(Kind::Lease, &obj)) {
+        return status(
+            409,
+            "AlreadyExists",
+            "leases.coordination.k8s.io already exists",
+        );
+    }
+    let out = w.write(Kind::Lease, obj, "ADDED");
+    (StatusCode::CREATED, axum::Json(out)).into_response()
+}
+
+async fn put_lease(
+    State(fake): State<FakeKube>,
+    Path((ns, name)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let Ok(mut obj) = serde_json::from_slice::<Value>(&body) else {
+        return status(400, "BadRequest", "not JSON");
+    };
+    obj["metadata"]["namespace"] = json!(ns);
+    let mut w = fake.lock();
+    let Some(current) = w.objects.get(&(Kind::Lease, ns, name.clone())) else {
+        return status(404, "NotFound", &format!("leases \"{name}\" not found"));
+    };
+    if obj["metadata"]["resourceVersion"] != current["metadata"]["resourceVersion"] {
+        return status(
+            409,
+            "Conflict",
+            "Operation cannot be fulfilled on leases.coordination.k8s.io: the object has been modified",
+        );
+    }
+    let out = w.write(Kind::Lease, obj, "MODIFIED");
+    axum::Json(out).into_response()
+}

@@ -1,0 +1,732 @@
+//! `svc-lbaas watch` end to end: the watcher binary against a fake Kubernetes
+//! API with watch semantics (tests/fake_kube) and a real `svc-lbaas serve` on
+//! its embedded simulated cloud, all on loopback. Every wait is bounded.
+
+mod fake_kube;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fake_kube::{FakeKube, Kind};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_svc-lbaas");
+const FINALIZER: &str = "svc-lbaas.io/load-balancer";
+/// The longest any condition below is waited for.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A child process, killed (SIGKILL) when dropped; its output in files.
+struct Proc {
+    child: Child,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+impl Proc {
+    fn spawn(mut cmd: Command, dir: &Path, name: &str) -> Proc {
+        let out = dir.join(format!("{name}.out"));
+        let err = dir.join(format!("{name}.err"));
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out).expect("out file"))
+            .stderr(std::fs::File::create(&err).expect("err file"))
+            .spawn()
+            .expect("spawn svc-lbaas");
+        Proc { child, out, err }
+    }
+
+    /// The `PREFIX=value` line the process prints once it listens.
+    async fn printed(&self, prefix: &str) -> String {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            let text = std::fs::read_to_string(&self.out).unwrap_or_default();
+            if let Some(v) = text.lines().find_map(|l| l.strip_prefix(prefix)) {
+                return v.to_string();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no {prefix} line; stderr:\n{}", self.stderr());
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.err).unwrap_or_default()
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "svc-lbaas-watch-{name}-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `svc-lbaas serve` on its simulator (no OpenStack variables reach it).
+async fn serve(dir: &Path) -> (Proc, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "serve",
+        "--rest-addr",
+        "127.0.0.1:0",
+        "--grpc-addr",
+        "127.0.0.1:0",
+    ]);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("OS_") || k.starts_with("SVC_LBAAS_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("SVC_LBAAS_SIM_PROVISIONING_DELAY_MS", "50")
+        .env("SVC_LBAAS_ORPHAN_GRACE_S", "0")
+        .env("SVC_LBAAS_LOG", "warn");
+    let p = Proc::spawn(cmd, dir, "serve");
+    let addr = p.printed("REST_ADDR=").await;
+    (p, addr)
+}
+
+/// `svc-lbaas watch` against the fake, as replica `identity`.
+async fn watch(dir: &Path, fake: &FakeKube, server: &str, identity: &str) -> (Proc, String) {
+    let kubeconfig = dir.join(format!("kubeconfig-{identity}"));
+    std::fs::write(&kubeconfig, fake.kubeconfig(&format!("token-{identity}"))).expect("write");
+    let mut cmd = Command::new(BIN);
+    cmd.args(["watch", "--server", &format!("http://{server}")])
+        .args(["--health-addr", "127.0.0.1:0", "--identity", identity])
+        .args(["--lease-namespace", "svc-lbaas"])
+        .args(["--lease-duration-s", "3", "--renew-deadline-s", "2"])
+        .args(["--retry-period-s", "1", "--sync-period-s", "3600"])
+        .args(["--backoff-base-s", "1", "--backoff-max-s", "2"]);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SVC_LBAAS_") || k.starts_with("POD_") || k == "HOME" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("KUBECONFIG", &kubeconfig)
+        .env("SVC_LBAAS_LOG", "info,kube=warn");
+    let p = Proc::spawn(cmd, dir, &format!("watch-{identity}"));
+    let health = p.printed("HEALTH_ADDR=").await;
+    (p, health)
+}
+
+/// Waits for `what` to hold (checked every 100 ms), or fails naming it.
+async fn eventually<F: FnMut() -> bool>(what: &str, logs: &[&Proc], mut f: F) {
+    let start = Instant::now();
+    while start.elapsed() < PATIENCE {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let logs: Vec<String> = logs.iter().map(|p| p.stderr()).collect();
+    panic!(
+        "timed out waiting for: {what}\n--- logs\n{}",
+        logs.join("\n---\n")
+    );
+}
+
+fn service(name: &str, cluster_ip: &str, ports: &[u16]) -> Value {
+    let ports: Vec<Value> = ports
+        .iter()
+        .map(|p| json!({"name": format!("p{p}"), "port": p, "protocol": "TCP", "targetPort": 8000 + p}))
+        .collect();
+    json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": name, "namespace": "shop"},
+        "spec": {"type": "LoadBalancer", "clusterIP": cluster_ip, "clusterIPs": [cluster_ip],
+                 "ports": ports, "selector": {"app": name}}})
+}
+
+fn slice(service: &str, ports: &[u16], addresses: &[&str]) -> Value {
+    let ports: Vec<Value> = ports
+        .iter()
+        .map(|p| json!({"name": format!("p{p}"), "port": 8000 + p, "protocol": "TCP"}))
+        .collect();
+    let endpoints: Vec<Value> = addresses
+        .iter()
+        .map(|a| json!({"addresses": [a], "conditions": {"ready": true}}))
+        .collect();
+    json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": format!("{service}-abcde"), "namespace": "shop",
+                     "labels": {"kubernetes.io/service-name": service}},
+        "addressType": "IPv4", "ports": ports, "endpoints": endpoints})
+}
+
+fn finalizers(fake: &FakeKube, name: &str) -> Vec<String> {
+    fake.get(Kind::Service, "shop", name)
+        .and_then(|s| serde_json::from_value(s["metadata"]["finalizers"].clone()).ok())
+        .unwrap_or_default()
+}
+
+fn ingress_ip(fake: &FakeKube, name: &str) -> Option<String> {
+    fake.get(Kind::Service, "shop", name)?
+        .pointer("/status/loadBalancer/ingress/0/ip")?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// Events about `shop/name` with this reason.
+fn events(fake: &FakeKube, name: &str, reason: &str) -> Vec<Value> {
+    fake.all(Kind::Event)
+        .into_iter()
+        .filter(|e| e["regarding"]["name"] == name && e["reason"] == reason)
+        .collect()
+}
+
+fn all_events(fake: &FakeKube) -> usize {
+    fake.all(Kind::Event).len()
+}
+
+/// The server's view of a Service: (HTTP status, body).
+async fn server_view(server: &str, name: &str) -> (u16, Value) {
+    let r = reqwest::get(format!("http://{server}/v1/services/shop/{name}"))
+        .await
+        .expect("server answers");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+fn members(view: &Value) -> Vec<usize> {
+    view["loadBalancer"]["listeners"]
+        .as_array()
+        .map(|ls| {
+            ls.iter()
+                .map(|l| l["pool"]["members"].as_array().map_or(0, Vec::len))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn metrics(health: &str) -> String {
+    reqwest::get(format!("http://{health}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .unwrap_or_default()
+}
+
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Waits until the watcher made no reconcile for a second.
+async fn settled(health: &str) {
+    let total = |text: String| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with("svc_lbaas_watch_reconciles_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let mut last = total(metrics(health).await);
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = total(metrics(health).await);
+        if now == last {
+            return;
+        }
+        last = now;
+    }
+    panic!("the watcher never went idle");
+}
+
+fn lease_holder(fake: &FakeKube) -> Option<String> {
+    fake.get(Kind::Lease, "svc-lbaas", "svc-lbaas-watcher")?["spec"]["holderIdentity"]
+        .as_str()
+        .map(str::to_string)
+}
+
+/// What RBAC sees of a request: (apiGroup, resource[/subresource], verb, name).
+fn rbac_attributes(r: &fake_kube::Request) -> (String, String, String, Option<String>) {
+    let (path, query) = r.uri.split_once('?').unwrap_or((&r.uri, ""));
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let (group, rest) = match segments.as_slice() {
+        ["api", "v1", rest @ ..] => ("", rest),
+        ["apis", group, _version, rest @ ..] => (*group, rest),
+        _ => panic!("not an API path: {}", r.uri),
+    };
+    let rest = match rest {
+        ["namespaces", _ns, rest @ ..] if !rest.is_empty() => rest,
+        rest => rest,
+    };
+    let (resource, name) = match rest {
+        [resource] => (resource.to_string(), None),
+        [resource, name] => (resource.to_string(), Some(name.to_string())),
+        [resource, name, sub] => (format!("{resource}/{sub}"), Some(name.to_string())),
+        _ => panic!("not a resource path: {}", r.uri),
+    };
+    let watching = query
+        .split('&')
+        .any(|p| p == "watch=true" || p == "watch=1");
+    let verb = match (r.method.as_str(), name.is_some()) {
+        ("GET", false) if watching => "watch",
+        ("GET", false) => "list",
+        ("GET", true) => "get",
+        ("POST", _) => "create",
+        ("PUT", _) => "update",
+        ("PATCH", _) => "patch",
+        ("DELETE", _) => "delete",
+        (m, _) => panic!("unexpected method {m}"),
+    };
+    (group.to_string(), resource, verb.to_string(), name)
+}
+
+/// The rules of `docker/k8s/watcher.yaml`'s ClusterRole and Role, one
+/// (apiGroup, resource, verb, resourceNames) per combination.
+fn manifest_rules() -> Vec<(String, String, String, Vec<String>)> {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docker/k8s/watcher.yaml"
+    ))
+    .expect("watcher.yaml");
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).expect("YAML");
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    for doc in docs
+        .iter()
+        .filter(|d| d["kind"] == "ClusterRole" || d["kind"] == "Role")
+    {
+        for rule in doc["rules"].as_array().expect("rules") {
+            for g in strings(&rule["apiGroups"]) {
+                for res in strings(&rule["resources"]) {
+                    for verb in strings(&rule["verbs"]) {
+                        out.push((
+                            g.clone(),
+                            res.clone(),
+                            verb,
+                            strings(&rule["resourceNames"]),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Every call the watcher made is allowed by the manifest's RBAC, and every
+/// rule the manifest grants was used by one of them.
+fn check_rbac(requests: &[fake_kube::Request]) {
+    let rules = manifest_rules();
+    let mut used = vec![false; rules.len()];
+    for r in requests {
+        let (group, resource, verb, name) = rbac_attributes(r);
+        let allowed = rules.iter().position(|(g, res, v, names)| {
+            *g == group
+                && *res == resource
+                && *v == verb
+                && (names.is_empty() || name.as_ref().is_some_and(|n| names.contains(n)))
+        });
+        match allowed {
+            Some(i) => used[i] = true,
+            None => panic!(
+                "RBAC in watcher.yaml does not allow {verb} {group}/{resource} ({} {})",
+                r.method, r.uri
+            ),
+        }
+    }
+    let unused: Vec<_> = rules
+        .iter()
+        .zip(&used)
+        .filter(|(_, u)| !**u)
+        .map(|(r, _)| r)
+        .collect();
+    assert!(
+        unused.is_empty(),
+        "watcher.yaml grants what the watcher never used: {unused:?}"
+    );
+}
+
+/// Polls an async condition (the server's view) until it holds.
+macro_rules! eventually_async {
+    ($what:expr, $logs:expr, $cond:expr) => {{
+        let start = Instant::now();
+        loop {
+            if $cond {
+                break;
+            }
+            if start.elapsed() > PATIENCE {
+                let logs: Vec<String> = $logs.iter().map(|p: &&Proc| p.stderr()).collect();
+                panic!(
+                    "timed out waiting for: {}\n--- logs\n{}",
+                    $what,
+                    logs.join("\n---\n")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }};
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_are_created_updated_and_deleted_through_the_finalizer() {
+    let dir = TempDir::new("crud");
+    let fake = FakeKube::start().await;
+    let (serve, server) = serve(&dir.0).await;
+    let (watcher, health) = watch(&dir.0, &fake, &server, "a").await;
+    let logs = [&watcher, &serve];
+
+    fake.put(Kind::Service, service("web", "10.2.0.42", &[80]));
+    fake.put(
+        Kind::EndpointSlice,
+        slice("web", &[80], &["10.1.0.5", "10.1.0.6"]),
+    );
+    // Headless: the server skips it, so it never carries the finalizer.
+    let mut db = service("db", "None", &[5432]);
+    db["spec"]["clusterIPs"] = json!(["None"]);
+    fake.put(Kind::Service, db);
+
+    eventually("web's ingress IP in its status", &logs, || {
+        ingress_ip(&fake, "web").is_some_and(|ip| ip.starts_with("172.24.4."))
+    })
+    .await;
+    let ip = ingress_ip(&fake, "web").unwrap();
+    assert_eq!(finalizers(&fake, "web"), [FINALIZER]);
+    eventually_async!("both members on the load balancer", logs, {
+        members(&server_view(&server, "web").await.1) == [2]
+    });
+    // The finalizer came before the first apply: the first write the
+    // watcher made to web was the finalizer's patch.
+    let writes: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH" && r.uri.contains("/services/web"))
+        .collect();
+    assert!(
+        writes[0].body["metadata"]["finalizers"] == json!([FINALIZER])
+            && writes[0].body["metadata"]["resourceVersion"].is_string(),
+        "{:?}",
+        writes[0]
+    );
+    // The status by server-side apply with the watcher's field manager.
+    let status_write = writes
+        .iter()
+        .find(|r| r.uri.contains("/status"))
+        .expect("a status write");
+    assert_eq!(status_write.content_type, "application/apply-patch+yaml");
+    assert!(
+        status_write.uri.contains("fieldManager=svc-lbaas-watcher"),
+        "{}",
+        status_write.uri
+    );
+    let created = events(&fake, "web", "LoadBalancerCreated");
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!(created[0]["type"], "Normal");
+    assert_eq!(created[0]["reportingController"], "svc-lbaas-watcher");
+    assert_eq!(created[0]["reportingInstance"], "a");
+    assert!(
+        created[0]["note"].as_str().unwrap().contains(&ip),
+        "{:?}",
+        created[0]
+    );
+    // db: skipped, no finalizer, no status, no event.
+    eventually_async!("the skip of db", logs, {
+        metric(
+            &metrics(&health).await,
+            "svc_lbaas_watch_reconciles_total{result=\"skipped\"}",
+        ) >= 1.0
+    });
+    assert!(finalizers(&fake, "db").is_empty());
+    assert!(ingress_ip(&fake, "db").is_none());
+    assert!(
+        fake.all(Kind::Event)
+            .iter()
+            .all(|e| e["regarding"]["name"] != "db")
+    );
+    assert_eq!(server_view(&server, "db").await.0, 404);
+
+    // An update: a second port.
+    fake.put(Kind::Service, service("web", "10.2.0.42", &[80, 443]));
+    fake.put(
+        Kind::EndpointSlice,
+        slice("web", &[80, 443], &["10.1.0.5", "10.1.0.6", "10.1.0.7"]),
+    );
+    eventually_async!("two listeners of three members", logs, {
+        members(&server_view(&server, "web").await.1) == [3, 3]
+    });
+    eventually("an Updated event", &logs, || {
+        !events(&fake, "web", "LoadBalancerUpdated").is_empty()
+    })
+    .await;
+    assert_eq!(ingress_ip(&fake, "web").as_deref(), Some(ip.as_str()));
+    // Another member: the same Event again, as a series (a patch of it).
+    settled(&health).await;
+    fake.put(
+        Kind::EndpointSlice,
+        slice(
+            "web",
+            &[80, 443],
+            &["10.1.0.5", "10.1.0.6", "10.1.0.7", "10.1.0.8"],
+        ),
+    );
+    eventually_async!("four members", logs, {
+        members(&server_view(&server, "web").await.1) == [4, 4]
+    });
+    eventually("the Updated event's series", &logs, || {
+        events(&fake, "web", "LoadBalancerUpdated")
+            .iter()
+            .any(|e| e["series"]["count"].as_u64() >= Some(2))
+    })
+    .await;
+
+    // Nothing changed: a re-list re-applies every Service, and writes no
+    // event and no status. (Measured once the watcher is idle: no reconcile
+    // for a second.)
+    settled(&health).await;
+    let service_lists = |fake: &FakeKube| {
+        fake.requests()
+            .iter()
+            .filter(|r| r.uri.starts_with("/api/v1/services?") && !r.uri.contains("watch="))
+            .count()
+    };
+    let lists_before = service_lists(&fake);
+    let unchanged_before = metric(
+        &metrics(&health).await,
+        "svc_lbaas_watch_reconciles_total{result=\"unchanged\"}",
+    );
+    let events_before = all_events(&fake);
+    let status_writes = |fake: &FakeKube| {
+        fake.requests()
+            .iter()
+            .filter(|r| r.uri.contains("/status"))
+            .count()
+    };
+    let status_before = status_writes(&fake);
+    fake.compact();
+    // (Each reflector re-lists; any of them queues web again.)
+    eventually_async!(
+        "the Services re-listed and web re-applied, unchanged",
+        logs,
+        {
+            service_lists(&fake) > lists_before
+                && metric(
+                    &metrics(&health).await,
+                    "svc_lbaas_watch_reconciles_total{result=\"unchanged\"}",
+                ) > unchanged_before
+        }
+    );
+    settled(&health).await;
+    assert_eq!(
+        all_events(&fake),
+        events_before,
+        "no event for an unchanged apply"
+    );
+    assert_eq!(status_writes(&fake), status_before, "no status write");
+
+    // Deletion: held by the finalizer until the load balancer is gone.
+    fake.delete(Kind::Service, "shop", "web");
+    eventually("web gone from the cluster", &logs, || {
+        fake.get(Kind::Service, "shop", "web").is_none()
+    })
+    .await;
+    assert_eq!(server_view(&server, "web").await.0, 404);
+    assert_eq!(events(&fake, "web", "LoadBalancerDeleted").len(), 1);
+    let text = metrics(&health).await;
+    assert_eq!(metric(&text, "svc_lbaas_watch_lease_held"), 1.0);
+    assert!(
+        metric(
+            &text,
+            "svc_lbaas_watch_reconciles_total{result=\"created\"}"
+        ) >= 1.0
+    );
+    assert!(
+        metric(
+            &text,
+            "svc_lbaas_watch_reconciles_total{result=\"deleted\"}"
+        ) >= 1.0
+    );
+    let ready = reqwest::get(format!("http://{health}/readyz"))
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+    // No call the watcher made was malformed: the only refusals are a 409
+    // on a stale resourceVersion (retried by design) and a 404 (the Lease's
+    // first read; a write from a stale view of a Service already gone).
+    let refused: Vec<String> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.status >= 400 && r.status != 409 && r.status != 404)
+        .map(|r| format!("{} {} -> {}", r.method, r.uri, r.status))
+        .collect();
+    assert!(refused.is_empty(), "{refused:?}");
+    check_rbac(&fake.requests());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deletion_while_the_watcher_is_down_waits_for_it() {
+    let dir = TempDir::new("down");
+    let fake = FakeKube::start().await;
+    let (serve, server) = serve(&dir.0).await;
+    let (mut watcher, _) = watch(&dir.0, &fake, &server, "a").await;
+    fake.put(Kind::Service, service("web", "10.2.0.42", &[80]));
+    fake.put(Kind::EndpointSlice, slice("web", &[80], &["10.1.0.5"]));
+    eventually("web's ingress IP", &[&watcher, &serve], || {
+        ingress_ip(&fake, "web").is_some()
+    })
+    .await;
+    watcher.kill();
+    fake.delete(Kind::Service, "shop", "web");
+    // The finalizer holds it: the Service stays (being deleted) and so does
+    // its load balancer, as long as the watcher is away.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let held = fake.get(Kind::Service, "shop", "web").expect("still there");
+    assert!(held["metadata"]["deletionTimestamp"].is_string());
+    assert_eq!(server_view(&server, "web").await.0, 200);
+    // Back (another replica name: it waits out the dead one's lease).
+    let (watcher, _) = watch(&dir.0, &fake, &server, "b").await;
+    eventually(
+        "web deleted once the watcher is back",
+        &[&watcher, &serve],
+        || fake.get(Kind::Service, "shop", "web").is_none(),
+    )
+    .await;
+    assert_eq!(server_view(&server, "web").await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_410_mid_watch_relists_and_the_sync_collects_orphans() {
+    let dir = TempDir::new("gone");
+    let fake = FakeKube::start().await;
+    let (serve, server) = serve(&dir.0).await;
+    let (watcher, health) = watch(&dir.0, &fake, &server, "a").await;
+    let logs = [&watcher, &serve];
+    fake.put(Kind::Service, service("web", "10.2.0.42", &[80]));
+    eventually("web's ingress IP", &logs, || {
+        ingress_ip(&fake, "web").is_some()
+    })
+    .await;
+    eventually_async!("the first sync", logs, {
+        metric(
+            &metrics(&health).await,
+            "svc_lbaas_watch_syncs_total{result=\"ok\"}",
+        ) >= 1.0
+    });
+    // A load balancer of this cluster whose Service the cluster no longer has.
+    let ghost = reqwest::Client::new()
+        .post(format!("http://{server}/v1/apply"))
+        .json(&json!({"service": service("ghost", "10.2.0.77", &[80])}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ghost.status().as_u16(), 200);
+    assert_eq!(server_view(&server, "ghost").await.0, 200);
+    // The API server loses its watch cache: open watches end, resuming
+    // answers 410 Gone; a Service created meanwhile is seen by the re-list.
+    fake.compact();
+    fake.put(Kind::Service, service("late", "10.2.0.43", &[80]));
+    eventually("late's ingress IP", &logs, || {
+        ingress_ip(&fake, "late").is_some()
+    })
+    .await;
+    eventually_async!("the ghost collected by the sync after the re-list", logs, {
+        server_view(&server, "ghost").await.0 == 404
+    });
+    assert!(fake.gone_answers() >= 1, "a watch was answered 410 Gone");
+    assert_eq!(server_view(&server, "web").await.0, 200, "web kept");
+    assert!(
+        metric(
+            &metrics(&health).await,
+            "svc_lbaas_watch_syncs_total{result=\"ok\"}"
+        ) >= 2.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_one_leader_and_the_other_takes_over() {
+    let dir = TempDir::new("lease");
+    let fake = FakeKube::start().await;
+    let (serve, server) = serve(&dir.0).await;
+    let (a, health_a) = watch(&dir.0, &fake, &server, "a").await;
+    let (b, health_b) = watch(&dir.0, &fake, &server, "b").await;
+    let mut replicas = [(a, health_a, "a"), (b, health_b, "b")];
+    eventually("a leader", &[], || lease_holder(&fake).is_some()).await;
+    let leader = lease_holder(&fake).unwrap();
+    let (li, si) = if leader == "a" { (0, 1) } else { (1, 0) };
+    fake.put(Kind::Service, service("web", "10.2.0.42", &[80]));
+    eventually("web's ingress IP", &[&replicas[li].0, &serve], || {
+        ingress_ip(&fake, "web").is_some()
+    })
+    .await;
+    // Only the leader watched and wrote; the standby only read the Lease.
+    let standby_token = format!("token-{}", replicas[si].2);
+    let standby_calls: Vec<String> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.token == standby_token && !r.uri.contains("/leases"))
+        .map(|r| format!("{} {}", r.method, r.uri))
+        .collect();
+    assert!(standby_calls.is_empty(), "{standby_calls:?}");
+    let standby = metrics(&replicas[si].1).await;
+    assert_eq!(metric(&standby, "svc_lbaas_watch_lease_held"), 0.0);
+    assert!(
+        !standby.contains("svc_lbaas_watch_reconciles_total{"),
+        "{standby}"
+    );
+    let ready = reqwest::get(format!("http://{}/readyz", replicas[si].1))
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 200, "a standby is ready");
+    assert_eq!(
+        metric(
+            &metrics(&replicas[li].1).await,
+            "svc_lbaas_watch_lease_held"
+        ),
+        1.0
+    );
+    // The leader dies; the standby takes over within the lease's duration
+    // (3 s) and a retry period or two.
+    replicas[li].0.kill();
+    let killed = Instant::now();
+    let standby_name = replicas[si].2;
+    eventually("the standby holds the lease", &[&replicas[si].0], || {
+        lease_holder(&fake).as_deref() == Some(standby_name)
+    })
+    .await;
+    let took = killed.elapsed();
+    assert!(took < Duration::from_secs(8), "takeover took {took:?}");
+    fake.put(Kind::Service, service("api", "10.2.0.44", &[80]));
+    eventually(
+        "api's ingress IP from the new leader",
+        &[&replicas[si].0, &serve],
+        || ingress_ip(&fake, "api").is_some(),
+    )
+    .await;
+    let created = events(&fake, "api", "LoadBalancerCreated");
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0]["reportingInstance"], standby_name);
+    let lease = fake
+        .get(Kind::Lease, "svc-lbaas", "svc-lbaas-watcher")
+        .unwrap();
+    assert_eq!(lease["spec"]["leaseTransitions"], 1, "{lease}");
+}
