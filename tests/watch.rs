@@ -110,6 +110,17 @@ async fn serve(dir: &Path) -> (Proc, String) {
 
 /// `svc-lbaas watch` against the fake, as replica `identity`.
 async fn watch(dir: &Path, fake: &FakeKube, server: &str, identity: &str) -> (Proc, String) {
+    watch_every(dir, fake, server, identity, 3600).await
+}
+
+/// `svc-lbaas watch` with a resync every `sync_period_s` seconds.
+async fn watch_every(
+    dir: &Path,
+    fake: &FakeKube,
+    server: &str,
+    identity: &str,
+    sync_period_s: u32,
+) -> (Proc, String) {
     let kubeconfig = dir.join(format!("kubeconfig-{identity}"));
     std::fs::write(&kubeconfig, fake.kubeconfig(&format!("token-{identity}"))).expect("write");
     let mut cmd = Command::new(BIN);
@@ -117,7 +128,8 @@ async fn watch(dir: &Path, fake: &FakeKube, server: &str, identity: &str) -> (Pr
         .args(["--health-addr", "127.0.0.1:0", "--identity", identity])
         .args(["--lease-namespace", "svc-lbaas"])
         .args(["--lease-duration-s", "3", "--renew-deadline-s", "2"])
-        .args(["--retry-period-s", "1", "--sync-period-s", "3600"])
+        .args(["--retry-period-s", "1"])
+        .args(["--sync-period-s", &sync_period_s.to_string()])
         .args(["--backoff-base-s", "1", "--backoff-max-s", "2"]);
     for (k, _) in std::env::vars() {
         if k.starts_with("SVC_LBAAS_") || k.starts_with("POD_") || k == "HOME" {
@@ -729,4 +741,134 @@ async fn two_replicas_one_leader_and_the_other_takes_over() {
         .get(Kind::Lease, "svc-lbaas", "svc-lbaas-watcher")
         .unwrap();
     assert_eq!(lease["spec"]["leaseTransitions"], 1, "{lease}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_takes_the_answers_shape_and_a_failure_is_a_warning() {
+    let dir = TempDir::new("shape");
+    let fake = FakeKube::start().await;
+    let (serve, server) = serve(&dir.0).await;
+    let (watcher, health) = watch(&dir.0, &fake, &server, "a").await;
+    let logs = [&watcher, &serve];
+    // A Service the server refuses comes first: the others are not held up.
+    let mut bad = service("bad", "10.2.0.50", &[80]);
+    bad["metadata"]["annotations"] = json!({"svc-lbaas.io/listener-protocol": "BOGUS"});
+    fake.put(Kind::Service, bad);
+    let mut proxied = service("proxied", "10.2.0.51", &[80]);
+    proxied["metadata"]["annotations"] =
+        json!({"loadbalancer.openstack.org/proxy-protocol": "true"});
+    fake.put(Kind::Service, proxied);
+    let mut named = service("named", "10.2.0.52", &[80]);
+    named["metadata"]["annotations"] =
+        json!({"loadbalancer.openstack.org/hostname": "web.example.com"});
+    fake.put(Kind::Service, named);
+    // Endpoints only (no EndpointSlice): its members come from them.
+    fake.put(Kind::Service, service("legacy", "10.2.0.53", &[80]));
+    fake.put(
+        Kind::Endpoints,
+        json!({"apiVersion": "v1", "kind": "Endpoints",
+               "metadata": {"name": "legacy", "namespace": "shop"},
+               "subsets": [{"addresses": [{"ip": "10.1.0.5"}, {"ip": "10.1.0.6"}],
+                            "ports": [{"name": "p80", "port": 8080, "protocol": "TCP"}]}]}),
+    );
+    let ingress = |name: &str| {
+        fake.get(Kind::Service, "shop", name)
+            .and_then(|s| s.pointer("/status/loadBalancer/ingress/0").cloned())
+    };
+    eventually("proxied's ingress with ipMode Proxy", &logs, || {
+        ingress("proxied").is_some_and(|i| {
+            i["ipMode"] == "Proxy"
+                && i["ip"]
+                    .as_str()
+                    .is_some_and(|ip| ip.starts_with("172.24.4."))
+        })
+    })
+    .await;
+    eventually("named's ingress hostname", &logs, || {
+        ingress("named") == Some(json!({"hostname": "web.example.com"}))
+    })
+    .await;
+    eventually_async!("legacy's two members from its Endpoints", logs, {
+        members(&server_view(&server, "legacy").await.1) == [2]
+    });
+    let warnings = events(&fake, "bad", "LoadBalancerFailed");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0]["type"], "Warning");
+    let note = warnings[0]["note"].as_str().unwrap();
+    // The problem's title, status and detail (which names the annotation).
+    assert!(
+        note.contains("(400)") && note.contains("svc-lbaas.io/listener-protocol"),
+        "{note}"
+    );
+    // Refused before any write: no finalizer, no load balancer, no status.
+    assert!(finalizers(&fake, "bad").is_empty());
+    assert!(ingress("bad").is_none());
+    assert_eq!(server_view(&server, "bad").await.0, 404);
+    assert!(
+        metric(
+            &metrics(&health).await,
+            "svc_lbaas_watch_reconciles_total{result=\"failed\"}"
+        ) >= 1.0
+    );
+    // Fixed, it goes through.
+    fake.put(Kind::Service, service("bad", "10.2.0.50", &[80]));
+    eventually("bad, fixed, gets its ingress IP", &logs, || {
+        ingress_ip(&fake, "bad").is_some()
+    })
+    .await;
+    assert_eq!(finalizers(&fake, "bad"), [FINALIZER]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_period_services_are_reapplied_and_orphans_collected() {
+    let dir = TempDir::new("period");
+    let fake = FakeKube::start().await;
+    let (serve, server) = serve(&dir.0).await;
+    let (watcher, health) = watch_every(&dir.0, &fake, &server, "a", 2).await;
+    let logs = [&watcher, &serve];
+    fake.put(Kind::Service, service("web", "10.2.0.42", &[80]));
+    eventually("web's ingress IP", &logs, || {
+        ingress_ip(&fake, "web").is_some()
+    })
+    .await;
+    eventually_async!("the first sync", logs, {
+        metric(
+            &metrics(&health).await,
+            "svc_lbaas_watch_syncs_total{result=\"ok\"}",
+        ) >= 1.0
+    });
+    let lists = |fake: &FakeKube| {
+        fake.requests()
+            .iter()
+            .filter(|r| r.uri.starts_with("/api/v1/services?") && !r.uri.contains("watch="))
+            .count()
+    };
+    let lists_before = lists(&fake);
+    // Behind the watcher's back: an orphan made, web's load balancer deleted.
+    let http = reqwest::Client::new();
+    let ghost = http
+        .post(format!("http://{server}/v1/apply"))
+        .json(&json!({"service": service("ghost", "10.2.0.77", &[80])}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ghost.status().as_u16(), 200);
+    let gone = http
+        .delete(format!("http://{server}/v1/services/shop/web"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status().as_u16(), 200);
+    assert_eq!(server_view(&server, "web").await.0, 404);
+    // The period alone (no re-list) puts both right.
+    eventually_async!("ghost collected and web made again", logs, {
+        server_view(&server, "ghost").await.0 == 404 && server_view(&server, "web").await.0 == 200
+    });
+    assert_eq!(lists(&fake), lists_before, "no re-list: the period did it");
+    eventually("a second Created event for web", &logs, || {
+        events(&fake, "web", "LoadBalancerCreated")
+            .iter()
+            .any(|e| e["series"]["count"].as_u64() >= Some(2))
+    })
+    .await;
 }

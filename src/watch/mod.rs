@@ -496,7 +496,10 @@ async fn sync_loop(
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
+    // After a failed sync: the next try sooner than the period (5 s, doubling).
+    let mut retry: Option<Duration> = None;
     loop {
+        let pause = retry.unwrap_or(Duration::MAX);
         tokio::select! {
             () = relisted.notified() => {}
             _ = tick.tick() => {
@@ -504,6 +507,7 @@ async fn sync_loop(
                     queue.add(&service_key(&s));
                 }
             }
+            () = tokio::time::sleep(pause), if retry.is_some() => {}
         }
         let items: Vec<serde_json::Value> = services
             .state()
@@ -528,10 +532,13 @@ async fn sync_loop(
                     .collect();
                 tracing::info!(services = count, orphans = ?orphans, "synced");
                 controller.metrics.synced_once("ok");
+                retry = None;
             }
             Err(e) => {
-                tracing::warn!(error = %e.summary(), "sync failed; again at the next list or period");
+                let next = retry.map_or(Duration::from_secs(5), |r| (r * 2).min(period));
+                tracing::warn!(error = %e.summary(), retry_in = ?next, "sync failed");
                 controller.metrics.synced_once("failed");
+                retry = Some(next);
             }
         }
     }
