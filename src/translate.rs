@@ -2116,7 +2116,8 @@ fn is_container_ref(r: &str) -> bool {
 }
 
 /// Go's strconv.ParseBool, which OCCM uses for its annotations.
-fn parse_bool(value: &str) -> Option<bool> {
+/// Kubernetes' (and OCCM's) booleans in annotations.
+pub fn parse_bool(value: &str) -> Option<bool> {
     match value {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),

@@ -2609,8 +2609,15 @@ async fn sync_applies_the_list_and_collects_what_the_list_no_longer_has() {
     assert_eq!(only.body["services"], json!([]), "{}", only.body);
     assert_eq!(only.body["orphans"], json!([]), "{}", only.body);
     assert_eq!(app.load_balancers().await.len(), 1);
-    // ... and without `a` in the list, `a` is an orphan.
-    let only = sync(list(vec![svc("b", "10.2.0.52")]), "?orphansOnly=true").await;
+    // ... and `a` listed as a Service that no longer gets a load balancer
+    // (headless now) is collected too: no apply would remove it.
+    let mut headless = svc("a", "None");
+    headless["spec"]["clusterIPs"] = json!(["None"]);
+    let only = sync(
+        list(vec![headless, svc("b", "10.2.0.52")]),
+        "?orphansOnly=true",
+    )
+    .await;
     assert_eq!(only.body["services"], json!([]), "{}", only.body);
     assert_eq!(
         only.body["orphans"][0]["service"], "shop/a",

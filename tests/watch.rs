@@ -123,14 +123,25 @@ async fn watch_every(
 ) -> (Proc, String) {
     let kubeconfig = dir.join(format!("kubeconfig-{identity}"));
     std::fs::write(&kubeconfig, fake.kubeconfig(&format!("token-{identity}"))).expect("write");
+    // The server through the fake (which logs each call in order); each
+    // replica with its own server token, to tell who called.
+    fake.set_upstream(server);
+    let token_file = dir.join(format!("server-token-{identity}"));
+    std::fs::write(&token_file, format!("server-token-{identity}\n")).expect("write");
     let mut cmd = Command::new(BIN);
-    cmd.args(["watch", "--server", &format!("http://{server}")])
-        .args(["--health-addr", "127.0.0.1:0", "--identity", identity])
-        .args(["--lease-namespace", "svc-lbaas"])
-        .args(["--lease-duration-s", "3", "--renew-deadline-s", "2"])
-        .args(["--retry-period-s", "1"])
-        .args(["--sync-period-s", &sync_period_s.to_string()])
-        .args(["--backoff-base-s", "1", "--backoff-max-s", "2"]);
+    cmd.args([
+        "watch",
+        "--server",
+        &format!("http://{}/svc-lbaas", fake.addr),
+    ])
+    .arg("--token-file")
+    .arg(&token_file)
+    .args(["--health-addr", "127.0.0.1:0", "--identity", identity])
+    .args(["--lease-namespace", "svc-lbaas"])
+    .args(["--lease-duration-s", "3", "--renew-deadline-s", "2"])
+    .args(["--retry-period-s", "1"])
+    .args(["--sync-period-s", &sync_period_s.to_string()])
+    .args(["--backoff-base-s", "1", "--backoff-max-s", "2"]);
     for (k, _) in std::env::vars() {
         if k.starts_with("SVC_LBAAS_") || k.starts_with("POD_") || k == "HOME" {
             cmd.env_remove(k);
@@ -239,25 +250,49 @@ async fn metrics(health: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A counter's value (0 until it is first counted).
 fn metric(text: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
         .unwrap_or(0.0)
 }
 
-/// Waits until the watcher made no reconcile for a second.
+/// A gauge's value: it must be there.
+fn gauge(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+}
+
+/// The server calls (through the fake) made with this replica's token.
+fn server_calls(fake: &FakeKube, identity: &str) -> Vec<fake_kube::Request> {
+    let token = format!("server-token-{identity}");
+    fake.requests()
+        .into_iter()
+        .filter(|r| r.uri.starts_with("/svc-lbaas/") && r.token == token)
+        .collect()
+}
+
+/// Waits until the watcher is idle: nothing queued, nothing being
+/// reconciled, and no reconcile ended for a second.
 async fn settled(health: &str) {
-    let total = |text: String| -> f64 {
-        text.lines()
+    let state = |text: String| -> (f64, f64, f64) {
+        let total = text
+            .lines()
             .filter(|l| l.starts_with("svc_lbaas_watch_reconciles_total{"))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+            .sum();
+        (
+            total,
+            gauge(&text, "svc_lbaas_watch_queue_depth"),
+            gauge(&text, "svc_lbaas_watch_reconciles_in_flight"),
+        )
     };
-    let mut last = total(metrics(health).await);
+    let mut last = state(metrics(health).await);
     for _ in 0..30 {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let now = total(metrics(health).await);
-        if now == last {
+        let now = state(metrics(health).await);
+        if now == last && now.1 == 0.0 && now.2 == 0.0 {
             return;
         }
         last = now;
@@ -429,7 +464,8 @@ async fn services_are_created_updated_and_deleted_through_the_finalizer() {
         members(&server_view(&server, "web").await.1) == [2]
     });
     // The finalizer came before the first apply: the first write the
-    // watcher made to web was the finalizer's patch.
+    // watcher made to web was the finalizer's patch, and the server's first
+    // apply of web came after it (the fake orders both).
     let writes: Vec<_> = fake
         .requests()
         .into_iter()
@@ -440,6 +476,22 @@ async fn services_are_created_updated_and_deleted_through_the_finalizer() {
             && writes[0].body["metadata"]["resourceVersion"].is_string(),
         "{:?}",
         writes[0]
+    );
+    let first_apply = server_calls(&fake, "a")
+        .into_iter()
+        .find(|r| {
+            r.uri.starts_with("/svc-lbaas/v1/apply")
+                && r.body["service"]["metadata"]["name"] == "web"
+        })
+        .expect("an apply of web");
+    assert!(
+        writes[0].seq < first_apply.seq,
+        "{writes:?} {first_apply:?}"
+    );
+    // The status as the API server keeps it: the same again is not written.
+    assert_eq!(
+        fake.get(Kind::Service, "shop", "web").unwrap()["status"]["loadBalancer"]["ingress"][0]["ipMode"],
+        "VIP"
     );
     // The status by server-side apply with the watcher's field manager.
     let status_write = writes
@@ -484,9 +536,35 @@ async fn services_are_created_updated_and_deleted_through_the_finalizer() {
         Kind::EndpointSlice,
         slice("web", &[80, 443], &["10.1.0.5", "10.1.0.6", "10.1.0.7"]),
     );
-    eventually_async!("two listeners of three members", logs, {
-        members(&server_view(&server, "web").await.1) == [3, 3]
-    });
+    // (On a timeout: the server's view and the applies the watcher sent.)
+    let start = Instant::now();
+    loop {
+        let view = server_view(&server, "web").await.1;
+        if members(&view) == [3, 3] {
+            break;
+        }
+        if start.elapsed() > PATIENCE {
+            let applies: Vec<String> = server_calls(&fake, "a")
+                .iter()
+                .filter(|r| r.uri.starts_with("/svc-lbaas/v1/apply"))
+                .map(|r| {
+                    format!(
+                        "#{} ports {} slices {} -> {}",
+                        r.seq,
+                        r.body["service"]["spec"]["ports"],
+                        r.body["endpointSlices"],
+                        r.status
+                    )
+                })
+                .collect();
+            panic!(
+                "web never had [3, 3] members: {view}\napplies: {applies:#?}\n--- logs\n{}\n{}",
+                watcher.stderr(),
+                serve.stderr()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     eventually("an Updated event", &logs, || {
         !events(&fake, "web", "LoadBalancerUpdated").is_empty()
     })
@@ -565,7 +643,7 @@ async fn services_are_created_updated_and_deleted_through_the_finalizer() {
     assert_eq!(server_view(&server, "web").await.0, 404);
     assert_eq!(events(&fake, "web", "LoadBalancerDeleted").len(), 1);
     let text = metrics(&health).await;
-    assert_eq!(metric(&text, "svc_lbaas_watch_lease_held"), 1.0);
+    assert_eq!(gauge(&text, "svc_lbaas_watch_lease_held"), 1.0);
     assert!(
         metric(
             &text,
@@ -584,15 +662,26 @@ async fn services_are_created_updated_and_deleted_through_the_finalizer() {
     assert_eq!(ready.status().as_u16(), 200);
     // No call the watcher made was malformed: the only refusals are a 409
     // on a stale resourceVersion (retried by design) and a 404 (the Lease's
-    // first read; a write from a stale view of a Service already gone).
+    // first read; a Service patch from a stale view of a Service already gone).
     let refused: Vec<String> = fake
         .requests()
         .into_iter()
-        .filter(|r| r.status >= 400 && r.status != 409 && r.status != 404)
+        .filter(|r| {
+            let expected_404 = r.status == 404
+                && ((r.method == "GET" && r.uri.contains("/leases/"))
+                    || (r.method == "PATCH" && r.uri.contains("/services/web")));
+            r.status >= 400 && r.status != 409 && !expected_404
+        })
         .map(|r| format!("{} {} -> {}", r.method, r.uri, r.status))
         .collect();
     assert!(refused.is_empty(), "{refused:?}");
-    check_rbac(&fake.requests());
+    check_rbac(
+        &fake
+            .requests()
+            .into_iter()
+            .filter(|r| !r.uri.starts_with("/svc-lbaas/"))
+            .collect::<Vec<_>>(),
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -634,6 +723,7 @@ async fn a_410_mid_watch_relists_and_the_sync_collects_orphans() {
     let (watcher, health) = watch(&dir.0, &fake, &server, "a").await;
     let logs = [&watcher, &serve];
     fake.put(Kind::Service, service("web", "10.2.0.42", &[80]));
+    fake.put(Kind::EndpointSlice, slice("web", &[80], &["10.1.0.5"]));
     eventually("web's ingress IP", &logs, || {
         ingress_ip(&fake, "web").is_some()
     })
@@ -643,6 +733,16 @@ async fn a_410_mid_watch_relists_and_the_sync_collects_orphans() {
             &metrics(&health).await,
             "svc_lbaas_watch_syncs_total{result=\"ok\"}",
         ) >= 1.0
+    });
+    eventually_async!("web's member", logs, {
+        members(&server_view(&server, "web").await.1) == [1]
+    });
+    // web's slice goes and its event is lost; only the EndpointSlice watch
+    // is compacted: its re-list alone must tell that web lost its members.
+    fake.delete_unseen(Kind::EndpointSlice, "shop", "web-abcde");
+    fake.compact_kind(Kind::EndpointSlice);
+    eventually_async!("web without members after the slices' re-list", logs, {
+        members(&server_view(&server, "web").await.1) == [0]
     });
     // A load balancer of this cluster whose Service the cluster no longer has.
     let ghost = reqwest::Client::new()
@@ -690,6 +790,9 @@ async fn two_replicas_one_leader_and_the_other_takes_over() {
         ingress_ip(&fake, "web").is_some()
     })
     .await;
+    // Only the leader called the server; the standby never did.
+    assert!(server_calls(&fake, replicas[si].2).is_empty());
+    assert!(!server_calls(&fake, replicas[li].2).is_empty());
     // Only the leader watched and wrote; the standby only read the Lease.
     let standby_token = format!("token-{}", replicas[si].2);
     let standby_calls: Vec<String> = fake
@@ -700,7 +803,7 @@ async fn two_replicas_one_leader_and_the_other_takes_over() {
         .collect();
     assert!(standby_calls.is_empty(), "{standby_calls:?}");
     let standby = metrics(&replicas[si].1).await;
-    assert_eq!(metric(&standby, "svc_lbaas_watch_lease_held"), 0.0);
+    assert_eq!(gauge(&standby, "svc_lbaas_watch_lease_held"), 0.0);
     assert!(
         !standby.contains("svc_lbaas_watch_reconciles_total{"),
         "{standby}"
@@ -710,7 +813,7 @@ async fn two_replicas_one_leader_and_the_other_takes_over() {
         .unwrap();
     assert_eq!(ready.status().as_u16(), 200, "a standby is ready");
     assert_eq!(
-        metric(
+        gauge(
             &metrics(&replicas[li].1).await,
             "svc_lbaas_watch_lease_held"
         ),
@@ -871,4 +974,120 @@ async fn every_period_services_are_reapplied_and_orphans_collected() {
             .any(|e| e["series"]["count"].as_u64() >= Some(2))
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_lease_calls_hang_stops_within_the_renew_deadline() {
+    let dir = TempDir::new("hang");
+    let fake = FakeKube::start().await;
+    let (serve, server) = serve(&dir.0).await;
+    let (mut watcher, _) = watch(&dir.0, &fake, &server, "a").await;
+    fake.put(Kind::Service, service("web", "10.2.0.42", &[80]));
+    eventually("web's ingress IP", &[&watcher, &serve], || {
+        ingress_ip(&fake, "web").is_some()
+    })
+    .await;
+    // The API server stops answering Lease calls: the leader cannot know
+    // whether another replica took over, so it stops (renew deadline 2 s,
+    // before a standby could take over after the lease duration, 3 s).
+    fake.hang_leases(true);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = watcher.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "still running:\n{}",
+            watcher.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(!status.success());
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        watcher.stderr().contains("lost the lease"),
+        "{}",
+        watcher.stderr()
+    );
+    let calls = server_calls(&fake, "a").len();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        server_calls(&fake, "a").len(),
+        calls,
+        "no server call after it stopped"
+    );
+    fake.hang_leases(false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_that_turns_skipped_loses_its_load_balancer_and_finalizer() {
+    let dir = TempDir::new("skip");
+    let fake = FakeKube::start().await;
+    let (serve, server) = serve(&dir.0).await;
+    // `old`: a load balancer an earlier watcher made (no finalizer), its
+    // ingress in the status.
+    let http = reqwest::Client::new();
+    let made = http
+        .post(format!("http://{server}/v1/apply"))
+        .json(&json!({"service": service("old", "10.2.0.45", &[80])}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status().as_u16(), 200);
+    let made: Value = made.json().await.unwrap();
+    let external = |name: &str| {
+        json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": "shop"},
+            "spec": {"type": "ExternalName", "externalName": "db.example.com",
+                     "ports": [{"name": "p80", "port": 80, "protocol": "TCP"}]}})
+    };
+    let mut old = external("old");
+    old["status"] = made["status"].clone();
+    assert!(
+        old["status"]["loadBalancer"]["ingress"][0]["ip"].is_string(),
+        "{made}"
+    );
+    fake.put(Kind::Service, old);
+    let (watcher, _) = watch(&dir.0, &fake, &server, "a").await;
+    let logs = [&watcher, &serve];
+    fake.put(Kind::Service, service("web", "10.2.0.42", &[80]));
+    eventually("web's ingress IP", &logs, || {
+        ingress_ip(&fake, "web").is_some()
+    })
+    .await;
+    assert_eq!(finalizers(&fake, "web"), [FINALIZER]);
+    // web becomes an ExternalName Service: no load balancer, no finalizer,
+    // no ingress.
+    fake.put(Kind::Service, external("web"));
+    eventually_async!("web's load balancer deleted", logs, {
+        server_view(&server, "web").await.0 == 404
+    });
+    eventually("web without finalizer nor ingress", &logs, || {
+        finalizers(&fake, "web").is_empty()
+            && fake
+                .get(Kind::Service, "shop", "web")
+                .is_some_and(|s| s.pointer("/status/loadBalancer/ingress").is_none())
+    })
+    .await;
+    assert_eq!(events(&fake, "web", "LoadBalancerDeleted").len(), 1);
+    // old: skipped, without a finalizer, but it showed an ingress: applied,
+    // which removed its load balancer and the ingress; never a finalizer.
+    eventually_async!("old's load balancer deleted", logs, {
+        server_view(&server, "old").await.0 == 404
+    });
+    eventually("old's ingress cleared", &logs, || {
+        fake.get(Kind::Service, "shop", "old")
+            .is_some_and(|s| s.pointer("/status/loadBalancer/ingress").is_none())
+    })
+    .await;
+    assert!(finalizers(&fake, "old").is_empty());
+    // Cleared with a merge patch (an apply cannot remove another manager's fields).
+    assert!(fake.requests().iter().any(|r| r.method == "PATCH"
+        && r.uri.contains("/services/old/status")
+        && r.content_type == "application/merge-patch+json"));
 }

@@ -566,8 +566,15 @@ pub(crate) async fn process_sync(
                 continue;
             }
         };
-        // Every listed Service keeps what it has, in scope or not.
-        if let Some(tag) = crate::names::owner_tags(&cluster, &service).pop() {
+        // Every listed Service keeps what it has, in scope or not; except,
+        // when nothing is applied, one that no longer gets a load balancer
+        // (an apply would remove it; here the collection does).
+        let skipped = mode.orphans_only
+            && matches!(
+                crate::translate::translate(&s.reconciler.settings, &input.service, None),
+                Ok(crate::model::Translation::Skip { .. })
+            );
+        if !skipped && let Some(tag) = crate::names::owner_tags(&cluster, &service).pop() {
             listed.insert(tag);
         }
         if !in_scope(&service.namespace) {

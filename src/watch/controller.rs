@@ -75,6 +75,61 @@ pub fn fingerprint(service: &Service) -> String {
     .unwrap_or_default()
 }
 
+/// A `status.loadBalancer` as the API server keeps it: an ingress entry with
+/// an IP and no `ipMode` is `ipMode: VIP` (the default an API server fills
+/// in since Kubernetes 1.30), an empty ingress list is none.
+fn normalized(mut lb: Value) -> Value {
+    if let Some(entries) = lb.get_mut("ingress").and_then(Value::as_array_mut) {
+        for e in entries.iter_mut() {
+            if e.get("ip").is_some()
+                && e.get("ipMode").is_none()
+                && let Some(o) = e.as_object_mut()
+            {
+                o.insert("ipMode".into(), json!("VIP"));
+            }
+        }
+    }
+    if lb
+        .get("ingress")
+        .is_some_and(|i| i.as_array().is_some_and(Vec::is_empty) || i.is_null())
+        && let Some(o) = lb.as_object_mut()
+    {
+        o.remove("ingress");
+    }
+    lb
+}
+
+/// The label of a reconcile's result: the server's action, when it is one.
+fn result_label(action: &str) -> &'static str {
+    match action {
+        "created" => "created",
+        "updated" => "updated",
+        "unchanged" => "unchanged",
+        "skipped" => "skipped",
+        "deleted" => "deleted",
+        _ => "other",
+    }
+}
+
+/// The Service's `loadbalancer.openstack.org/keep-floatingip`.
+fn keeps_floating_ip(service: &Service) -> bool {
+    service
+        .annotations()
+        .get(crate::translate::annotation::KEEP_FLOATING_IP)
+        .and_then(|v| crate::translate::parse_bool(v))
+        .unwrap_or(false)
+}
+
+/// Whether the Service's status shows an ingress (a load balancer made for it).
+fn shows_ingress(service: &Service) -> bool {
+    service
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_ref())
+        .is_some_and(|i| !i.is_empty())
+}
+
 /// An Event's note: at most 1 kB, as the Events API wants.
 fn note(text: String) -> Option<String> {
     let mut text = text;
@@ -140,7 +195,11 @@ impl Controller {
     /// Adds or removes the finalizer; the patch carries the resourceVersion
     /// read, so a concurrent change makes it fail (409) instead of losing
     /// another controller's finalizer.
-    async fn set_finalizer(&self, service: &Service, present: bool) -> Result<(), kube::Error> {
+    async fn set_finalizer(
+        &self,
+        service: &Service,
+        present: bool,
+    ) -> Result<Service, kube::Error> {
         let mut finalizers: Vec<String> = service
             .finalizers()
             .iter()
@@ -164,29 +223,52 @@ impl Controller {
             &Patch::Merge(&patch),
         )
         .await
-        .map(drop)
     }
 
     /// Writes `status.loadBalancer` (server-side apply, this watcher's field
-    /// manager) unless the Service already shows it.
-    async fn write_status(&self, service: &Service, answer: &Value) -> Result<bool, kube::Error> {
-        let wanted = answer
-            .pointer("/status/loadBalancer")
-            .cloned()
-            .unwrap_or_else(|| json!({}));
-        let current = service
-            .status
-            .as_ref()
-            .and_then(|s| s.load_balancer.as_ref())
-            .and_then(|lb| serde_json::to_value(lb).ok())
-            .unwrap_or_else(|| json!({}));
+    /// manager) unless the Service already shows it. Clearing it is a merge
+    /// patch: an apply cannot remove what another field manager wrote (an
+    /// earlier watcher's ingress).
+    async fn write_status(
+        &self,
+        service: &Service,
+        answer: &Value,
+    ) -> Result<Option<Service>, kube::Error> {
+        let wanted = normalized(
+            answer
+                .pointer("/status/loadBalancer")
+                .cloned()
+                .unwrap_or_else(|| json!({})),
+        );
+        let current = normalized(
+            service
+                .status
+                .as_ref()
+                .and_then(|s| s.load_balancer.as_ref())
+                .and_then(|lb| serde_json::to_value(lb).ok())
+                .unwrap_or_else(|| json!({})),
+        );
         if current == wanted {
-            return Ok(false);
+            return Ok(None);
         }
         let api: Api<Service> = Api::namespaced(
             self.client.clone(),
             &service.namespace().unwrap_or_default(),
         );
+        if wanted
+            .get("ingress")
+            .is_none_or(|i| i.as_array().is_none_or(Vec::is_empty))
+        {
+            let clear = json!({"status": {"loadBalancer": {"ingress": null}}});
+            return api
+                .patch_status(
+                    &service.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(&clear),
+                )
+                .await
+                .map(Some);
+        }
         let patch = json!({
             "apiVersion": "v1",
             "kind": "Service",
@@ -198,8 +280,8 @@ impl Controller {
             &PatchParams::apply(FIELD_MANAGER).force(),
             &Patch::Apply(&patch),
         )
-        .await?;
-        Ok(true)
+        .await
+        .map(Some)
     }
 
     fn failed(&self, key: &str, what: &str, e: &CallError) -> Outcome {
@@ -246,24 +328,31 @@ impl Controller {
             return self.delete(key, &service).await;
         }
         let request = self.request(&service);
+        // The Service as last written here (its finalizer's patch answers it).
+        let mut current = (*service).clone();
         if !ours {
-            // Services the server skips carry no finalizer: asked offline first.
+            // Services the server skips carry no finalizer: asked offline
+            // first. One that still shows an ingress (a load balancer made
+            // before it was skipped) is applied, which removes it.
             match self.server.plan_offline(&request).await {
-                Ok(plan) if plan["action"] == "skip" => {
+                Ok(plan) if plan["action"] == "skip" && !shows_ingress(&service) => {
                     self.metrics.reconciled("skipped");
                     return Outcome::Done;
                 }
-                Ok(_) => {}
+                Ok(plan) if plan["action"] == "skip" => {}
+                Ok(_) => {
+                    // Before the first apply: from now on its deletion waits for us.
+                    match self.set_finalizer(&service, true).await {
+                        Ok(patched) => current = patched,
+                        Err(e) => return self.kube_failed(key, "adding the finalizer", &e),
+                    }
+                }
                 Err(e) => {
                     let text = e.summary();
                     self.publish(&service, EventType::Warning, "LoadBalancerFailed", text)
                         .await;
                     return self.failed(key, "plan", &e);
                 }
-            }
-            // Before the first apply: from now on its deletion waits for us.
-            if let Err(e) = self.set_finalizer(&service, true).await {
-                return self.kube_failed(key, "adding the finalizer", &e);
             }
         }
         let answer = match self.server.apply(&request).await {
@@ -281,11 +370,14 @@ impl Controller {
         };
         let action = answer["action"].as_str().unwrap_or("").to_string();
         let operations = answer["operations"].as_array().map_or(0, Vec::len);
-        if let Err(e) = self.write_status(&service, &answer).await {
-            return self.kube_failed(key, "writing the status", &e);
+        match self.write_status(&service, &answer).await {
+            Ok(Some(written)) => current = written,
+            Ok(None) => {}
+            Err(e) => return self.kube_failed(key, "writing the status", &e),
         }
         let ingress = answer
-            .pointer("/status/loadBalancer/ingress/0/ip")
+            .pointer("/status/loadBalancer/ingress/0")
+            .and_then(|i| i.get("ip").or_else(|| i.get("hostname")))
             .and_then(Value::as_str)
             .unwrap_or("none yet")
             .to_string();
@@ -309,12 +401,8 @@ impl Controller {
                         .await;
                 }
                 // The Service needs none any more: nothing to hold its deletion.
-                if let Some(now) = self
-                    .stores
-                    .services
-                    .get(&ObjectRef::new(name).within(namespace))
-                    && has_finalizer(&now)
-                    && let Err(e) = self.set_finalizer(&now, false).await
+                if has_finalizer(&current)
+                    && let Err(e) = self.set_finalizer(&current, false).await
                 {
                     return self.kube_failed(key, "removing the finalizer", &e);
                 }
@@ -322,11 +410,7 @@ impl Controller {
             _ => {}
         }
         tracing::info!(service = %key, action = %action, operations, "applied");
-        self.metrics.reconciled(if action.is_empty() {
-            "unknown"
-        } else {
-            &action
-        });
+        self.metrics.reconciled(result_label(&action));
         if answer["converged"] == false {
             return Outcome::After(NOT_CONVERGED_PAUSE);
         }
@@ -335,7 +419,12 @@ impl Controller {
 
     async fn delete(&self, key: &str, service: &Service) -> Outcome {
         let namespace = service.namespace().unwrap_or_default();
-        match self.server.delete(&namespace, &service.name_any()).await {
+        let keep = keeps_floating_ip(service);
+        match self
+            .server
+            .delete(&namespace, &service.name_any(), keep)
+            .await
+        {
             Ok(answer) => {
                 let operations = answer["operations"].as_array().map_or(0, Vec::len);
                 if operations > 0 {
@@ -416,6 +505,35 @@ mod tests {
         let mut annotated = base;
         annotated["metadata"]["annotations"] = json!({"svc-lbaas.io/adopt": "x"});
         assert_ne!(fingerprint(&a), fingerprint(&service(annotated)));
+    }
+
+    #[test]
+    fn statuses_compare_as_the_api_server_keeps_them() {
+        // An API server fills in ipMode VIP: the same status, no write.
+        assert_eq!(
+            normalized(json!({"ingress": [{"ip": "172.24.4.10"}]})),
+            normalized(json!({"ingress": [{"ip": "172.24.4.10", "ipMode": "VIP"}]}))
+        );
+        assert_ne!(
+            normalized(json!({"ingress": [{"ip": "172.24.4.10", "ipMode": "Proxy"}]})),
+            normalized(json!({"ingress": [{"ip": "172.24.4.10"}]}))
+        );
+        assert_eq!(
+            normalized(json!({"ingress": [{"hostname": "web.example.com"}]})),
+            json!({"ingress": [{"hostname": "web.example.com"}]})
+        );
+        assert_eq!(normalized(json!({"ingress": []})), json!({}));
+    }
+
+    #[test]
+    fn keep_floatingip_and_result_labels() {
+        let mut v = json!({"metadata": {"name": "web", "namespace": "shop",
+            "annotations": {"loadbalancer.openstack.org/keep-floatingip": "true"}}});
+        assert!(keeps_floating_ip(&service(v.clone())));
+        v["metadata"]["annotations"]["loadbalancer.openstack.org/keep-floatingip"] = json!("no");
+        assert!(!keeps_floating_ip(&service(v)));
+        assert_eq!(result_label("created"), "created");
+        assert_eq!(result_label("x\"}\n"), "other");
     }
 
     #[test]

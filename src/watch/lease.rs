@@ -89,8 +89,9 @@ impl Elector {
     /// One round: reads the Lease and takes or renews it when the rule
     /// allows. `Ok(true)`: we hold it now.
     pub async fn try_acquire_or_renew(&mut self) -> Result<bool, kube::Error> {
-        let now = Instant::now();
         let current = self.api.get_opt(&self.config.name).await?;
+        // Observed when read: a slow read does not age another's record.
+        let now = Instant::now();
         let rv = current
             .as_ref()
             .and_then(|l| l.metadata.resource_version.clone())
@@ -145,7 +146,8 @@ impl Elector {
                 spec.renew_time = Some(stamp.clone());
                 if takeover {
                     spec.acquire_time = Some(stamp);
-                    spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
+                    spec.lease_transitions =
+                        Some(spec.lease_transitions.unwrap_or(0).saturating_add(1));
                 }
                 self.api
                     .replace(&self.config.name, &PostParams::default(), &lease)

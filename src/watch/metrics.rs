@@ -11,6 +11,7 @@ pub struct WatchMetrics {
     reconciles: Mutex<BTreeMap<String, u64>>,
     syncs: Mutex<BTreeMap<&'static str, u64>>,
     pub queue_depth: AtomicU64,
+    pub in_flight: AtomicU64,
     pub lease_held: AtomicBool,
     /// The lists of Services, EndpointSlices and Endpoints are in.
     pub synced: AtomicBool,
@@ -34,6 +35,11 @@ impl WatchMetrics {
             out,
             "# HELP svc_lbaas_watch_queue_depth Services waiting for a reconcile.\n# TYPE svc_lbaas_watch_queue_depth gauge\nsvc_lbaas_watch_queue_depth {}",
             self.queue_depth.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP svc_lbaas_watch_reconciles_in_flight Services being reconciled now.\n# TYPE svc_lbaas_watch_reconciles_in_flight gauge\nsvc_lbaas_watch_reconciles_in_flight {}",
+            self.in_flight.load(Ordering::Relaxed)
         );
         let _ = writeln!(
             out,

@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -163,15 +163,18 @@ pub async fn run(args: WatchArgs) -> Result<(), String> {
             retry_period: Duration::from_secs(args.retry_period_s),
         },
     );
-    tracing::info!(identity = %identity, lease = %format!("{}/{}", args.lease_namespace, args.lease_name), server = %args.server, "svc-lbaas watch: waiting for the lease");
+    tracing::info!(identity = %identity, lease = %format!("{}/{}", args.lease_namespace, args.lease_name), server = %redacted(&args.server), "svc-lbaas watch: waiting for the lease");
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
-    // Candidate: one round per retry period until the Lease is ours.
+    // Candidate: one round per retry period until the Lease is ours (a
+    // round that hangs is given up after the renew deadline).
+    let round = elector.config().renew_deadline;
     loop {
-        match elector.try_acquire_or_renew().await {
-            Ok(true) => break,
-            Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, "could not read or write the lease"),
+        match tokio::time::timeout(round, elector.try_acquire_or_renew()).await {
+            Ok(Ok(true)) => break,
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not read or write the lease"),
+            Err(_) => tracing::warn!("the lease round timed out"),
         }
         tokio::select! {
             () = &mut shutdown => return Ok(()),
@@ -213,23 +216,44 @@ pub async fn run(args: WatchArgs) -> Result<(), String> {
 }
 
 /// Renews the Lease every retry period; returns when it could not be renewed
-/// within the renew deadline (or another replica holds it).
+/// within the renew deadline (or another replica holds it). The deadline
+/// counts from when the last successful renewal was sent, and a call that
+/// hangs is cut at the deadline: a leader never acts on a Lease a standby
+/// may already have taken (which waits a whole lease duration, longer).
 async fn keep_lease(elector: &mut Elector) {
     let config = elector.config().clone();
-    let mut renewed = Instant::now();
+    let mut renewed = tokio::time::Instant::now();
     loop {
         tokio::time::sleep(config.retry_period).await;
-        match elector.try_acquire_or_renew().await {
-            Ok(true) => renewed = Instant::now(),
-            Ok(false) => {
+        let sent = tokio::time::Instant::now();
+        let deadline = renewed + config.renew_deadline;
+        match tokio::time::timeout_at(deadline, elector.try_acquire_or_renew()).await {
+            Ok(Ok(true)) => renewed = sent,
+            Ok(Ok(false)) => {
                 tracing::error!("another replica holds the lease");
                 return;
             }
-            Err(e) => tracing::warn!(error = %e, "could not renew the lease"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not renew the lease"),
+            Err(_) => {
+                tracing::error!("the lease renewal hung past the renew deadline");
+                return;
+            }
         }
-        if renewed.elapsed() >= config.renew_deadline {
+        if tokio::time::Instant::now() >= renewed + config.renew_deadline {
             return;
         }
+    }
+}
+
+/// A URL for the log: without user or password.
+fn redacted(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Err(_) => "(not a URL)".into(),
     }
 }
 
@@ -360,18 +384,22 @@ async fn lead(
     for _ in 0..args.concurrency {
         let (queue, controller, metrics) = (queue.clone(), controller.clone(), metrics.clone());
         tasks.spawn(async move {
-            loop {
-                let key = queue.next().await;
+            let gauges = |queue: &Queue| {
                 metrics
                     .queue_depth
                     .store(queue.depth() as u64, Ordering::Relaxed);
+                metrics
+                    .in_flight
+                    .store(queue.in_flight() as u64, Ordering::Relaxed);
+            };
+            loop {
+                let key = queue.next().await;
+                gauges(&queue);
                 let outcome = controller.reconcile(&key).await;
                 if let Some(pause) = queue.done(&key, outcome) {
                     tracing::debug!(service = %key, ?outcome, ?pause, "back later");
                 }
-                metrics
-                    .queue_depth
-                    .store(queue.depth() as u64, Ordering::Relaxed);
+                gauges(&queue);
             }
         });
     }
@@ -449,15 +477,19 @@ fn service_key(s: &Service) -> String {
     key_of(&s.namespace().unwrap_or_default(), &s.name_any())
 }
 
-/// EndpointSlices' or Endpoints' events to their Services' keys.
+/// EndpointSlices' or Endpoints' events to their Services' keys; after a
+/// re-list, also the Services of objects that went while unwatched.
 async fn follow_members<K>(
     stream: impl futures_util::Stream<Item = WatchItem<K>>,
     queue: Arc<Queue>,
     service_of: impl Fn(&K) -> Option<String>,
 ) where
-    K: Resource,
+    K: Resource + ResourceExt,
 {
-    let mut listing: HashSet<String> = HashSet::new();
+    // Object (namespace/name) -> its Service's key.
+    let mut seen: HashMap<String, String> = HashMap::new();
+    let mut listing: HashMap<String, String> = HashMap::new();
+    let object_key = |o: &K| key_of(&o.namespace().unwrap_or_default(), &o.name_any());
     futures_util::pin_mut!(stream);
     while let Some(item) = stream.next().await {
         let event = match item {
@@ -469,15 +501,38 @@ async fn follow_members<K>(
         };
         match event {
             watcher::Event::Init => listing.clear(),
-            watcher::Event::InitApply(o) => listing.extend(service_of(&o)),
-            watcher::Event::InitDone => {
-                for key in listing.drain() {
-                    queue.add(&key);
+            watcher::Event::InitApply(o) => {
+                if let Some(service) = service_of(&o) {
+                    listing.insert(object_key(&o), service);
                 }
             }
-            watcher::Event::Apply(o) | watcher::Event::Delete(o) => {
-                if let Some(key) = service_of(&o) {
-                    queue.add(&key);
+            watcher::Event::InitDone => {
+                for (object, service) in &seen {
+                    if !listing.contains_key(object) {
+                        queue.add(service);
+                    }
+                }
+                seen = std::mem::take(&mut listing);
+                let services: HashSet<&String> = seen.values().collect();
+                for service in services {
+                    queue.add(service);
+                }
+            }
+            watcher::Event::Apply(o) => {
+                if let Some(service) = service_of(&o) {
+                    // A slice that moves to another Service: both are queued.
+                    if let Some(before) = seen.insert(object_key(&o), service.clone())
+                        && before != service
+                    {
+                        queue.add(&before);
+                    }
+                    queue.add(&service);
+                }
+            }
+            watcher::Event::Delete(o) => {
+                seen.remove(&object_key(&o));
+                if let Some(service) = service_of(&o) {
+                    queue.add(&service);
                 }
             }
         }

@@ -148,6 +148,11 @@ impl Queue {
         self.lock().ready.len()
     }
 
+    /// Keys workers hold now.
+    pub fn in_flight(&self) -> usize {
+        self.lock().active.len()
+    }
+
     /// Failures in a row of a key (0 after a success).
     pub fn failures(&self, key: &str) -> u32 {
         self.lock().failures.get(key).copied().unwrap_or(0)

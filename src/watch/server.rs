@@ -26,15 +26,21 @@ pub enum CallError {
 }
 
 impl CallError {
-    /// Whether the same call may succeed later without the Service changing.
+    /// Whether the same call may succeed later without the Service changing:
+    /// no answer, the server or the cloud busy or failing (5xx, 408, 429), a
+    /// conflict that may clear (409), a token not (yet) known (401: tokens
+    /// rotate). Other 4xx wait for the Service to change, or the resync.
     pub fn retryable(&self) -> bool {
         match self {
             CallError::Transport(_) => true,
-            CallError::Problem { status, .. } => *status >= 500 || matches!(status, 408 | 429),
+            CallError::Problem { status, .. } => {
+                *status >= 500 || matches!(status, 401 | 408 | 409 | 429)
+            }
         }
     }
 
-    /// The problem's title and detail, for an Event and a log line.
+    /// The problem's title and detail, for an Event and a log line: no URL,
+    /// no path of this pod's files, nothing but what the server's problem said.
     pub fn summary(&self) -> String {
         match self {
             CallError::Transport(e) => format!("svc-lbaas unreachable: {e}"),
@@ -85,8 +91,11 @@ impl ServerClient {
         let Some(path) = &self.token_file else {
             return Ok(None);
         };
-        let token = std::fs::read_to_string(path)
-            .map_err(|e| CallError::Transport(format!("token file {}: {e}", path.display())))?;
+        let token = std::fs::read_to_string(path).map_err(|e| {
+            // The path goes to the log only (Events are read by the namespace).
+            tracing::warn!(path = %path.display(), error = %e, "cannot read the token file");
+            CallError::Transport(format!("the token file could not be read ({})", e.kind()))
+        })?;
         Ok(Some(token.trim().to_string()))
     }
 
@@ -103,24 +112,23 @@ impl ServerClient {
         if let Some(body) = body {
             req = req.json(body);
         }
-        let answer = req
-            .send()
-            .await
-            .map_err(|e| CallError::Transport(e.to_string()))?;
+        // reqwest's messages name the URL: left out (they go to Events).
+        let transport = |e: reqwest::Error| CallError::Transport(e.without_url().to_string());
+        let answer = req.send().await.map_err(transport)?;
         let status = answer.status().as_u16();
-        let text = answer
-            .text()
-            .await
-            .map_err(|e| CallError::Transport(e.to_string()))?;
+        let text = answer.text().await.map_err(transport)?;
         let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if (200..300).contains(&status) {
             return Ok(value);
         }
+        // An RFC 9457 problem's title and detail; anything else (a proxy's
+        // page) is not repeated.
         let field = |k: &str| value.get(k).and_then(Value::as_str).map(str::to_string);
         Err(CallError::Problem {
             status,
             title: field("title").unwrap_or_else(|| format!("HTTP {status}")),
-            detail: field("detail").unwrap_or_else(|| text.chars().take(200).collect()),
+            detail: field("detail")
+                .unwrap_or_else(|| "the answer was not a problem document".into()),
         })
     }
 
@@ -140,10 +148,16 @@ impl ServerClient {
         .await
     }
 
-    /// `DELETE /v1/services/{namespace}/{name}`.
-    pub async fn delete(&self, namespace: &str, name: &str) -> Result<Value, CallError> {
+    /// `DELETE /v1/services/{namespace}/{name}` (`keepFloatingIp`: the
+    /// Service's `loadbalancer.openstack.org/keep-floatingip`).
+    pub async fn delete(
+        &self,
+        namespace: &str,
+        name: &str,
+        keep_floating_ip: bool,
+    ) -> Result<Value, CallError> {
         let path = format!(
-            "/v1/services/{}/{}?timeout_s={SERVER_TIMEOUT_S}",
+            "/v1/services/{}/{}?timeout_s={SERVER_TIMEOUT_S}&keepFloatingIp={keep_floating_ip}",
             segment(namespace),
             segment(name)
         );
@@ -169,7 +183,7 @@ mod tests {
     }
 
     #[test]
-    fn only_transport_errors_and_5xx_are_retried() {
+    fn transport_errors_5xx_and_passing_conflicts_are_retried() {
         let p = |status| CallError::Problem {
             status,
             title: "t".into(),
@@ -178,8 +192,11 @@ mod tests {
         assert!(CallError::Transport("refused".into()).retryable());
         assert!(p(502).retryable());
         assert!(p(429).retryable());
+        assert!(p(409).retryable());
+        assert!(p(401).retryable());
         assert!(!p(400).retryable());
         assert!(!p(403).retryable());
+        assert!(!p(404).retryable());
         assert_eq!(p(400).summary(), "t (400): d");
     }
 

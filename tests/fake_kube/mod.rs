@@ -12,8 +12,11 @@
 //! JSON merge patches of Services with a resourceVersion precondition (409);
 //! server-side apply of `status` (the given fields replace the status's);
 //! Events (events.k8s.io/v1: create and merge patch); Leases (get, create,
-//! update with the resourceVersion checked). Every request is logged with the
-//! caller's bearer token.
+//! update with the resourceVersion checked); an ingress IP's `ipMode`
+//! defaulted to VIP on status writes, as API servers do. Every request is
+//! logged, in order of arrival, with the caller's bearer token; `/svc-lbaas/`
+//! is forwarded to a real `svc-lbaas serve`, so the watcher's server calls
+//! are ordered among its Kubernetes calls.
 //!
 //! What it does not: authentication and RBAC (tokens are only recorded),
 //! admission, field selectors, pagination (one page), server-side apply's
@@ -68,6 +71,8 @@ impl Kind {
 /// One request as the fake saw it.
 #[derive(Clone, Debug)]
 pub struct Request {
+    /// Its order of arrival.
+    pub seq: u64,
     pub method: String,
     pub uri: String,
     pub token: String,
@@ -81,10 +86,16 @@ struct World {
     rv: u64,
     objects: BTreeMap<(Kind, String, String), Value>,
     log: Vec<(u64, Kind, &'static str, Value)>,
-    /// Watches from a resourceVersion below this get 410 Gone.
-    compacted: u64,
-    /// Bumped to end every open watch.
-    epoch: u64,
+    /// Watches of a kind from a resourceVersion below this get 410 Gone.
+    compacted: BTreeMap<Kind, u64>,
+    /// Bumped to end every open watch of a kind.
+    epoch: BTreeMap<Kind, u64>,
+    /// Sequence number of requests, at arrival.
+    seq: u64,
+    /// Where `/svc-lbaas/...` is forwarded (a real `svc-lbaas serve`).
+    upstream: Option<String>,
+    /// Lease requests hang (an API server that stopped answering them).
+    hang_leases: bool,
     requests: Vec<Request>,
     /// Watches answered 410 Gone.
     gone: usize,
@@ -199,8 +210,18 @@ impl World {
                     }
                 }
                 for field in ["labels", "annotations"] {
-                    current["metadata"][field] =
-                        obj["metadata"].get(field).cloned().unwrap_or(Value::Null);
+                    match (
+                        obj["metadata"].get(field),
+                        current["metadata"].as_object_mut(),
+                    ) {
+                        (Some(v), Some(m)) => {
+                            m.insert(field.into(), v.clone());
+                        }
+                        (None, Some(m)) => {
+                            m.remove(field);
+                        }
+                        _ => {}
+                    }
                 }
                 if spec_changed {
                     let g = current["metadata"]["generation"].as_u64().unwrap_or(1);
@@ -268,6 +289,7 @@ impl FakeKube {
                 "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{name}",
                 get(get_lease).put(put_lease),
             )
+            .route("/svc-lbaas/{*rest}", axum::routing::any(forward))
             .fallback(|| async { status(404, "NotFound", "the fake serves no such path") })
             .layer(axum::middleware::from_fn_with_state(fake.clone(), record))
             .with_state(fake.clone());
@@ -338,20 +360,49 @@ impl FakeKube {
     /// etcd compacted and the watch cache restarted: open watches end, and
     /// resuming from any resourceVersion seen so far answers 410 Gone.
     pub fn compact(&self) {
+        for kind in [Kind::Service, Kind::Endpoints, Kind::EndpointSlice] {
+            self.compact_kind(kind);
+        }
+    }
+
+    /// The same for one kind's watches only.
+    pub fn compact_kind(&self, kind: Kind) {
         {
             let mut w = self.lock();
-            w.compacted = w.rv + 1;
-            w.epoch += 1;
+            let rv = w.rv;
+            w.compacted.insert(kind, rv + 1);
+            *w.epoch.entry(kind).or_default() += 1;
         }
         self.changed.notify_waiters();
+    }
+
+    /// An object goes and its watch event is lost (as in a compaction):
+    /// only a re-list can tell.
+    pub fn delete_unseen(&self, kind: Kind, namespace: &str, name: &str) {
+        self.lock()
+            .objects
+            .remove(&(kind, namespace.to_string(), name.to_string()));
+    }
+
+    /// Forwards `/svc-lbaas/...` to this server (recorded like the rest).
+    pub fn set_upstream(&self, addr: &str) {
+        self.lock().upstream = Some(addr.to_string());
+    }
+
+    /// Lease requests hang from now (true) or are answered again (false).
+    pub fn hang_leases(&self, hang: bool) {
+        self.lock().hang_leases = hang;
     }
 
     pub fn gone_answers(&self) -> usize {
         self.lock().gone
     }
 
+    /// Every request so far, in order of arrival.
     pub fn requests(&self) -> Vec<Request> {
-        self.lock().requests.clone()
+        let mut r = self.lock().requests.clone();
+        r.sort_by_key(|r| r.seq);
+        r
     }
 }
 
@@ -361,6 +412,15 @@ async fn record(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    let seq = {
+        let mut w = fake.lock();
+        w.seq += 1;
+        w.seq
+    };
+    let hang = fake.lock().hang_leases && req.uri().path().contains("/leases");
+    if hang {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, 1 << 20)
         .await
@@ -385,6 +445,7 @@ async fn record(
         .run(axum::extract::Request::from_parts(parts, Body::from(bytes)))
         .await;
     fake.lock().requests.push(Request {
+        seq,
         method,
         uri,
         token,
@@ -442,9 +503,9 @@ async fn list_or_watch(
     };
     let (epoch, gone) = {
         let mut w = fake.lock();
-        let gone = from < w.compacted;
+        let gone = from < w.compacted.get(&kind).copied().unwrap_or(0);
         w.gone += usize::from(gone);
-        (w.epoch, gone)
+        (w.epoch.get(&kind).copied().unwrap_or(0), gone)
     };
     if gone {
         let _ = tx
@@ -470,7 +531,11 @@ async fn list_or_watch(
                         .filter(|(rv, k, _, _)| *rv > after && *k == kind)
                         .map(|(rv, _, t, o)| (*rv, *t, o.clone()))
                         .collect();
-                    (events, w.rv, w.epoch != epoch)
+                    (
+                        events,
+                        w.rv,
+                        w.epoch.get(&kind).copied().unwrap_or(0) != epoch,
+                    )
                 };
                 if ended {
                     return;
@@ -583,11 +648,14 @@ async fn patch_status(
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if ct != "application/apply-patch+yaml" || !q.contains_key("fieldManager") {
+    let apply = ct == "application/apply-patch+yaml";
+    if (apply && !q.contains_key("fieldManager"))
+        || (!apply && ct != "application/merge-patch+json")
+    {
         return status(
             415,
             "UnsupportedMediaType",
-            "the fake takes server-side apply (with a fieldManager) of services/status only",
+            "the fake takes server-side apply (with a fieldManager) or merge patches of services/status",
         );
     }
     let Ok(patch) = serde_json::from_slice::<Value>(&body) else {
@@ -599,9 +667,27 @@ async fn patch_status(
         let Some(mut obj) = w.objects.get(&key).cloned() else {
             return status(404, "NotFound", &format!("services \"{name}\" not found"));
         };
-        if let Some(given) = patch["status"].as_object() {
-            for (k, v) in given {
-                obj["status"][k] = v.clone();
+        if apply {
+            if let Some(given) = patch["status"].as_object() {
+                for (k, v) in given {
+                    obj["status"][k] = v.clone();
+                }
+            }
+        } else {
+            let mut status = obj["status"].take();
+            merge(&mut status, &patch["status"]);
+            obj["status"] = status;
+        }
+        // As an API server does (Kubernetes 1.30 on): an ingress IP's
+        // ipMode defaults to VIP.
+        if let Some(entries) = obj
+            .pointer_mut("/status/loadBalancer/ingress")
+            .and_then(Value::as_array_mut)
+        {
+            for e in entries {
+                if e.get("ip").is_some() && e.get("ipMode").is_none() {
+                    e["ipMode"] = json!("VIP");
+                }
             }
         }
         w.write(Kind::Service, obj, "MODIFIED")
@@ -706,4 +792,43 @@ async fn put_lease(
     }
     let out = w.write(Kind::Lease, obj, "MODIFIED");
     axum::Json(out).into_response()
+}
+
+/// `/svc-lbaas/...` forwarded to the upstream server as it came (method,
+/// query, body, bearer token), so that the log orders the watcher's server
+/// calls among its Kubernetes calls.
+async fn forward(
+    State(fake): State<FakeKube>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(upstream) = fake.lock().upstream.clone() else {
+        return status(502, "BadGateway", "no upstream");
+    };
+    let path = uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/")
+        .trim_start_matches("/svc-lbaas");
+    let Ok(method) = reqwest::Method::from_bytes(method.as_str().as_bytes()) else {
+        return status(405, "MethodNotAllowed", "method");
+    };
+    let mut req = reqwest::Client::new()
+        .request(method, format!("http://{upstream}{path}"))
+        .body(body.to_vec());
+    for h in ["authorization", "content-type"] {
+        if let Some(v) = headers.get(h).and_then(|v| v.to_str().ok()) {
+            req = req.header(h, v);
+        }
+    }
+    match req.send().await {
+        Ok(r) => {
+            let code = StatusCode::from_u16(r.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            let bytes = r.bytes().await.unwrap_or_default();
+            (code, [("content-type", "application/json")], bytes).into_response()
+        }
+        Err(e) => status(502, "BadGateway", &e.to_string()),
+    }
 }
