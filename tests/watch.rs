@@ -108,6 +108,26 @@ async fn serve(dir: &Path) -> (Proc, String) {
     (p, addr)
 }
 
+/// What every test starts with: a directory, the fake API, a server.
+struct Rig {
+    dir: TempDir,
+    fake: FakeKube,
+    serve: Proc,
+    server: String,
+}
+
+async fn rig(name: &str) -> Rig {
+    let dir = TempDir::new(name);
+    let fake = FakeKube::start().await;
+    let (serve, server) = serve(&dir.0).await;
+    Rig {
+        dir,
+        fake,
+        serve,
+        server,
+    }
+}
+
 /// `svc-lbaas watch` against the fake, as replica `identity`.
 async fn watch(dir: &Path, fake: &FakeKube, server: &str, identity: &str) -> (Proc, String) {
     watch_every(dir, fake, server, identity, 3600).await
@@ -438,9 +458,12 @@ macro_rules! eventually_async {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn services_are_created_updated_and_deleted_through_the_finalizer() {
-    let dir = TempDir::new("crud");
-    let fake = FakeKube::start().await;
-    let (serve, server) = serve(&dir.0).await;
+    let Rig {
+        dir,
+        fake,
+        serve,
+        server,
+    } = rig("crud").await;
     let (watcher, health) = watch(&dir.0, &fake, &server, "a").await;
     let logs = [&watcher, &serve];
 
@@ -686,9 +709,12 @@ async fn services_are_created_updated_and_deleted_through_the_finalizer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deletion_while_the_watcher_is_down_waits_for_it() {
-    let dir = TempDir::new("down");
-    let fake = FakeKube::start().await;
-    let (serve, server) = serve(&dir.0).await;
+    let Rig {
+        dir,
+        fake,
+        serve,
+        server,
+    } = rig("down").await;
     let (mut watcher, _) = watch(&dir.0, &fake, &server, "a").await;
     fake.put(Kind::Service, service("web", "10.2.0.42", &[80]));
     fake.put(Kind::EndpointSlice, slice("web", &[80], &["10.1.0.5"]));
@@ -717,9 +743,12 @@ async fn a_deletion_while_the_watcher_is_down_waits_for_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_410_mid_watch_relists_and_the_sync_collects_orphans() {
-    let dir = TempDir::new("gone");
-    let fake = FakeKube::start().await;
-    let (serve, server) = serve(&dir.0).await;
+    let Rig {
+        dir,
+        fake,
+        serve,
+        server,
+    } = rig("gone").await;
     let (watcher, health) = watch(&dir.0, &fake, &server, "a").await;
     let logs = [&watcher, &serve];
     fake.put(Kind::Service, service("web", "10.2.0.42", &[80]));
@@ -776,9 +805,12 @@ async fn a_410_mid_watch_relists_and_the_sync_collects_orphans() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_one_leader_and_the_other_takes_over() {
-    let dir = TempDir::new("lease");
-    let fake = FakeKube::start().await;
-    let (serve, server) = serve(&dir.0).await;
+    let Rig {
+        dir,
+        fake,
+        serve,
+        server,
+    } = rig("lease").await;
     let (a, health_a) = watch(&dir.0, &fake, &server, "a").await;
     let (b, health_b) = watch(&dir.0, &fake, &server, "b").await;
     let mut replicas = [(a, health_a, "a"), (b, health_b, "b")];
@@ -848,9 +880,12 @@ async fn two_replicas_one_leader_and_the_other_takes_over() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_status_takes_the_answers_shape_and_a_failure_is_a_warning() {
-    let dir = TempDir::new("shape");
-    let fake = FakeKube::start().await;
-    let (serve, server) = serve(&dir.0).await;
+    let Rig {
+        dir,
+        fake,
+        serve,
+        server,
+    } = rig("shape").await;
     let (watcher, health) = watch(&dir.0, &fake, &server, "a").await;
     let logs = [&watcher, &serve];
     // A Service the server refuses comes first: the others are not held up.
@@ -924,9 +959,12 @@ async fn the_status_takes_the_answers_shape_and_a_failure_is_a_warning() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_period_services_are_reapplied_and_orphans_collected() {
-    let dir = TempDir::new("period");
-    let fake = FakeKube::start().await;
-    let (serve, server) = serve(&dir.0).await;
+    let Rig {
+        dir,
+        fake,
+        serve,
+        server,
+    } = rig("period").await;
     let (watcher, health) = watch_every(&dir.0, &fake, &server, "a", 2).await;
     let logs = [&watcher, &serve];
     fake.put(Kind::Service, service("web", "10.2.0.42", &[80]));
@@ -978,9 +1016,12 @@ async fn every_period_services_are_reapplied_and_orphans_collected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_whose_lease_calls_hang_stops_within_the_renew_deadline() {
-    let dir = TempDir::new("hang");
-    let fake = FakeKube::start().await;
-    let (serve, server) = serve(&dir.0).await;
+    let Rig {
+        dir,
+        fake,
+        serve,
+        server,
+    } = rig("hang").await;
     let (mut watcher, _) = watch(&dir.0, &fake, &server, "a").await;
     fake.put(Kind::Service, service("web", "10.2.0.42", &[80]));
     eventually("web's ingress IP", &[&watcher, &serve], || {
@@ -1026,9 +1067,12 @@ async fn a_leader_whose_lease_calls_hang_stops_within_the_renew_deadline() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_that_turns_skipped_loses_its_load_balancer_and_finalizer() {
-    let dir = TempDir::new("skip");
-    let fake = FakeKube::start().await;
-    let (serve, server) = serve(&dir.0).await;
+    let Rig {
+        dir,
+        fake,
+        serve,
+        server,
+    } = rig("skip").await;
     // `old`: a load balancer an earlier watcher made (no finalizer), its
     // ingress in the status.
     let http = reqwest::Client::new();

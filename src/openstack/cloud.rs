@@ -53,6 +53,9 @@ pub struct Cloud {
     known: Mutex<std::collections::HashSet<String>>,
     /// What full reads found under each load balancer (`observe.rs`).
     pub(super) details: std::sync::Mutex<HashMap<String, Details>>,
+    /// Bumped (under `details`' lock) by every write that voids what was
+    /// read: a full read that began before a write is not kept after it.
+    pub(super) details_epoch: std::sync::atomic::AtomicU64,
     pub(super) full_read_every: std::time::Duration,
 }
 
@@ -67,6 +70,7 @@ impl Cloud {
             discovered: Mutex::new(None),
             providers: Mutex::new(None),
             details: std::sync::Mutex::new(HashMap::new()),
+            details_epoch: std::sync::atomic::AtomicU64::new(0),
             full_read_every: std::time::Duration::from_secs(300),
         }
     }

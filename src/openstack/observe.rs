@@ -38,6 +38,26 @@ enum MemberRead {
 }
 
 impl Details {
+    /// What a full read found (pools without members: those are read each time).
+    fn of(
+        updated_at: Option<String>,
+        listeners: &[ObservedListener],
+        pools: &[ObservedPool],
+    ) -> Details {
+        Details {
+            updated_at,
+            read_at: Instant::now(),
+            listeners: listeners.to_vec(),
+            pools: pools
+                .iter()
+                .map(|p| ObservedPool {
+                    members: Vec::new(),
+                    ..p.clone()
+                })
+                .collect(),
+        }
+    }
+
     fn holds(&self, id: &str) -> bool {
         self.listeners.iter().any(|l| l.id == id)
             || self
@@ -401,11 +421,17 @@ impl Cloud {
         let (details, tree) = match details {
             Some(d) => (d, tree.await?),
             None => {
+                let epoch = self
+                    .details_epoch
+                    .load(std::sync::atomic::Ordering::Acquire);
                 let (d, tree) =
                     tokio::try_join!(self.read_details(calls, &lb.id, owner_tags), tree)?;
-                // Only a settled tree is worth keeping.
+                // Only a settled tree is worth keeping, and only if no write
+                // of this process came while it was read: such a write may
+                // settle within the same second of `updated_at` (Octavia's
+                // resolution), and the stale read would then pass for current.
                 if lb.provisioning_status == "ACTIVE" && updated_at.is_some() {
-                    self.keep_details(&lb.id, updated_at, &d.0, &d.1);
+                    self.keep_details_if(epoch, &lb.id, updated_at, &d.0, &d.1);
                 }
                 (d, tree)
             }
@@ -574,6 +600,26 @@ impl Cloud {
             .then(|| (d.listeners.clone(), d.pools.clone()))
     }
 
+    /// `keep_details`, unless a write voided reads since `epoch`.
+    fn keep_details_if(
+        &self,
+        epoch: u64,
+        lb_id: &str,
+        updated_at: Option<String>,
+        listeners: &[ObservedListener],
+        pools: &[ObservedPool],
+    ) {
+        let mut map = self.details_map();
+        if self
+            .details_epoch
+            .load(std::sync::atomic::Ordering::Acquire)
+            != epoch
+        {
+            return;
+        }
+        map.insert(lb_id.to_string(), Details::of(updated_at, listeners, pools));
+    }
+
     fn keep_details(
         &self,
         lb_id: &str,
@@ -581,22 +627,8 @@ impl Cloud {
         listeners: &[ObservedListener],
         pools: &[ObservedPool],
     ) {
-        let pools = pools
-            .iter()
-            .map(|p| ObservedPool {
-                members: Vec::new(),
-                ..p.clone()
-            })
-            .collect();
-        self.details_map().insert(
-            lb_id.to_string(),
-            Details {
-                updated_at,
-                read_at: Instant::now(),
-                listeners: listeners.to_vec(),
-                pools,
-            },
-        );
+        self.details_map()
+            .insert(lb_id.to_string(), Details::of(updated_at, listeners, pools));
     }
 
     /// What a fully populated create made, as it answered: trusted once the
@@ -624,14 +656,19 @@ impl Cloud {
     /// A write changed a listener, pool or monitor (`id`, or what the load
     /// balancer `id` holds): the next observe reads them again.
     pub(super) fn forget_details(&self, id: &str) {
-        self.details_map()
-            .retain(|lb_id, d| lb_id != id && !d.holds(id));
+        let mut map = self.details_map();
+        self.details_epoch
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        map.retain(|lb_id, d| lb_id != id && !d.holds(id));
     }
 
     /// A write changed members of the pool `pool_id` only: what was read of
     /// the rest stays true, from the load balancer's next ACTIVE read on.
     pub(super) fn members_written(&self, pool_id: &str) {
-        for d in self.details_map().values_mut() {
+        let mut map = self.details_map();
+        self.details_epoch
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        for d in map.values_mut() {
             if d.pools.iter().any(|p| p.id == pool_id) {
                 d.updated_at = None;
             }
@@ -847,6 +884,43 @@ fn parse_fip(v: &wire::FloatingIpRead) -> Option<ObservedFloatingIp> {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
+
+    fn cloud() -> super::Cloud {
+        let creds = crate::openstack::auth::Credentials {
+            auth_url: "http://127.0.0.1:9/v3".into(),
+            method: crate::openstack::auth::Method::Token { token: "t".into() },
+            project: Default::default(),
+            region: None,
+            interface: "public".into(),
+            ca_bundle: None,
+        };
+        let session =
+            crate::openstack::session::Session::new(creds, 1, std::time::Duration::from_secs(1))
+                .unwrap();
+        super::Cloud::new(std::sync::Arc::new(session), crate::config::Api::Octavia)
+    }
+
+    /// A full read that a write of this process overtook is not kept: the
+    /// write may settle within the same second of `updated_at`, and the read
+    /// would then pass for current (a listener seen without the pool made
+    /// right after it).
+    #[test]
+    fn a_full_read_a_write_overtook_is_not_kept() {
+        let c = cloud();
+        let at = Some("2026-12-06T15:08:40".to_string());
+        let epoch = c.details_epoch.load(std::sync::atomic::Ordering::Acquire);
+        c.forget_details("a-listener-id");
+        c.keep_details_if(epoch, "lb", at.clone(), &[], &[]);
+        assert!(c.cached_details("lb", at.as_deref()).is_none());
+        let epoch = c.details_epoch.load(std::sync::atomic::Ordering::Acquire);
+        c.keep_details_if(epoch, "lb", at.clone(), &[], &[]);
+        assert!(c.cached_details("lb", at.as_deref()).is_some());
+        // A member write voids reads in flight too.
+        let epoch = c.details_epoch.load(std::sync::atomic::Ordering::Acquire);
+        c.members_written("a-pool-id");
+        c.keep_details_if(epoch, "lb2", at.clone(), &[], &[]);
+        assert!(c.cached_details("lb2", at.as_deref()).is_none());
+    }
 
     #[test]
     fn legacy_tags_round_trip_through_text_fields() {

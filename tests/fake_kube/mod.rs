@@ -696,21 +696,26 @@ async fn patch_status(
     axum::Json(out).into_response()
 }
 
+/// POST of an Event or a Lease: 409 AlreadyExists when the name is taken.
+fn create(fake: &FakeKube, kind: Kind, ns: String, body: &[u8]) -> Response {
+    let Ok(mut obj) = serde_json::from_slice::<Value>(body) else {
+        return status(400, "BadRequest", "not JSON");
+    };
+    obj["metadata"]["namespace"] = json!(ns);
+    let mut w = fake.lock();
+    if w.objects.contains_key(&key_of(kind, &obj)) {
+        return status(409, "AlreadyExists", &format!("{kind:?} already exists"));
+    }
+    let out = w.write(kind, obj, "ADDED");
+    (StatusCode::CREATED, axum::Json(out)).into_response()
+}
+
 async fn create_event(
     State(fake): State<FakeKube>,
     Path(ns): Path<String>,
     body: Bytes,
 ) -> Response {
-    let Ok(mut obj) = serde_json::from_slice::<Value>(&body) else {
-        return status(400, "BadRequest", "not JSON");
-    };
-    obj["metadata"]["namespace"] = json!(ns);
-    let mut w = fake.lock();
-    if w.objects.contains_key(&key_of(Kind::Event, &obj)) {
-        return status(409, "AlreadyExists", "events already exists");
-    }
-    let out = w.write(Kind::Event, obj, "ADDED");
-    (StatusCode::CREATED, axum::Json(out)).into_response()
+    create(&fake, Kind::Event, ns, &body)
 }
 
 async fn patch_event(
@@ -754,20 +759,7 @@ async fn create_lease(
     Path(ns): Path<String>,
     body: Bytes,
 ) -> Response {
-    let Ok(mut obj) = serde_json::from_slice::<Value>(&body) else {
-        return status(400, "BadRequest", "not JSON");
-    };
-    obj["metadata"]["namespace"] = json!(ns);
-    let mut w = fake.lock();
-    if w.objects.contains_key(&key_of(Kind::Lease, &obj)) {
-        return status(
-            409,
-            "AlreadyExists",
-            "leases.coordination.k8s.io already exists",
-        );
-    }
-    let out = w.write(Kind::Lease, obj, "ADDED");
-    (StatusCode::CREATED, axum::Json(out)).into_response()
+    create(&fake, Kind::Lease, ns, &body)
 }
 
 async fn put_lease(
