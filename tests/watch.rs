@@ -861,6 +861,7 @@ async fn two_replicas_one_leader_and_the_other_takes_over() {
     })
     .await;
     let took = killed.elapsed();
+    eprintln!("takeover after the leader was killed: {took:?} (lease 3 s, retry 1 s)");
     assert!(took < Duration::from_secs(8), "takeover took {took:?}");
     fake.put(Kind::Service, service("api", "10.2.0.44", &[80]));
     eventually(
