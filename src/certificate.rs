@@ -72,10 +72,8 @@ fn field(secret: &Secret, key: &str) -> Option<Vec<u8>> {
 pub fn read(secret: &Secret, now: SystemTime) -> Result<TlsMaterial, Refused> {
     let name = secret.metadata.name.clone().unwrap_or_default();
     if secret.type_.as_deref() != Some("kubernetes.io/tls") {
-        return Err(Refused(format!(
-            "type is {:?}, not kubernetes.io/tls",
-            secret.type_.as_deref().unwrap_or("")
-        )));
+        // A Secret's fields are never quoted back, its type included.
+        return Err(Refused("its type is not kubernetes.io/tls".into()));
     }
     let (Some(chain), Some(key)) = (field(secret, "tls.crt"), field(secret, "tls.key")) else {
         return Err(Refused("needs data tls.crt and tls.key".into()));

@@ -278,6 +278,56 @@ impl Adoption {
     }
 }
 
+/// `[tenancy]`: what a Service may name beyond what its own namespace owns.
+/// A Service's namespace is the principal whatever token carried it; each
+/// key widens or narrows what the operator opens to namespaces. Unset keys
+/// keep OCCM's behaviour (any namespace, any network), except
+/// `member_cidrs`, which defaults to the configured pod and member subnets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tenancy {
+    /// Namespaces whose Services may join a load balancer no tool manages
+    /// (`load-balancer-id`); `*` for all. Unset: every namespace.
+    pub user_load_balancers_namespaces: Option<Vec<String>>,
+    /// Namespaces whose Services may name a Barbican container svc-lbaas
+    /// did not store (`default-tls-container-ref`, `sni-container-refs`).
+    /// Unset: every namespace.
+    pub user_containers_namespaces: Option<Vec<String>>,
+    /// Networks a `network-id` annotation may name. Unset: any.
+    pub vip_networks: Option<Vec<String>>,
+    /// Subnets a `subnet-id` annotation may name. Unset: any.
+    pub vip_subnets: Option<Vec<String>>,
+    /// Addresses endpoints may give as members. Unset: the CIDRs of the pod
+    /// subnet and of every class's member subnet.
+    pub member_cidrs: Option<Vec<ipnet::IpNet>>,
+}
+
+impl Tenancy {
+    /// Whether `namespace` may join load balancers nobody manages.
+    pub fn user_load_balancers_open_to(&self, namespace: &str) -> bool {
+        opens(&self.user_load_balancers_namespaces, namespace)
+    }
+
+    /// Whether `namespace` may use Barbican containers svc-lbaas did not store.
+    pub fn user_containers_open_to(&self, namespace: &str) -> bool {
+        opens(&self.user_containers_namespaces, namespace)
+    }
+}
+
+/// Kubernetes' DNS-1123 label, what namespace names are.
+fn is_namespace_name(s: &str) -> bool {
+    (1..=63).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn opens(list: &Option<Vec<String>>, namespace: &str) -> bool {
+    list.as_ref()
+        .is_none_or(|l| l.iter().any(|n| n == "*" || n == namespace))
+}
+
 /// Whole seconds, written as OCCM writes durations (`5s`, `1m`, `1h`) or
 /// as a plain number of seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -423,6 +473,7 @@ pub struct Settings {
     pub server: Server,
     pub openstack: OpenStack,
     pub adoption: Adoption,
+    pub tenancy: Tenancy,
     #[serde(rename = "LoadBalancer")]
     pub load_balancer: OccmLoadBalancer,
     #[serde(rename = "LoadBalancerClass")]
@@ -526,6 +577,20 @@ pub const ENV_ADOPTION: [(&str, &str); 2] = [
         "SVC_LBAAS_ADOPTION_OCCM_CLUSTER_NAME",
         "adoption.occm_cluster_name",
     ),
+];
+/// `[tenancy]`'s environment variables: comma-separated lists.
+pub const ENV_TENANCY: [(&str, &str); 5] = [
+    (
+        "SVC_LBAAS_USER_LOAD_BALANCERS_NAMESPACES",
+        "tenancy.user_load_balancers_namespaces",
+    ),
+    (
+        "SVC_LBAAS_USER_CONTAINERS_NAMESPACES",
+        "tenancy.user_containers_namespaces",
+    ),
+    ("SVC_LBAAS_VIP_NETWORKS", "tenancy.vip_networks"),
+    ("SVC_LBAAS_VIP_SUBNETS", "tenancy.vip_subnets"),
+    ("SVC_LBAAS_MEMBER_CIDRS", "tenancy.member_cidrs"),
 ];
 const ENV_LOAD_BALANCER_CLASS: (&str, &str) = (
     "SVC_LBAAS_LOAD_BALANCER_CLASS",
@@ -737,6 +802,37 @@ impl Settings {
                 self.adoption.occm_cluster_name = nonempty(value);
             }
         }
+        for (var, key) in ENV_TENANCY {
+            let Some(value) = env(var) else { continue };
+            let items: Vec<String> = value
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect();
+            let t = &mut self.tenancy;
+            match var {
+                // An empty list of namespaces opens to none; of networks,
+                // subnets or CIDRs, it is unset.
+                "SVC_LBAAS_USER_LOAD_BALANCERS_NAMESPACES" => {
+                    t.user_load_balancers_namespaces = Some(items)
+                }
+                "SVC_LBAAS_USER_CONTAINERS_NAMESPACES" => {
+                    t.user_containers_namespaces = Some(items)
+                }
+                "SVC_LBAAS_VIP_NETWORKS" => t.vip_networks = (!items.is_empty()).then_some(items),
+                "SVC_LBAAS_VIP_SUBNETS" => t.vip_subnets = (!items.is_empty()).then_some(items),
+                _ => {
+                    let mut cidrs = Vec::new();
+                    for item in &items {
+                        cidrs.push(item.parse().map_err(|_| {
+                            invalid(key, format!("{} is not a CIDR", crate::echo::quote(item)))
+                        })?);
+                    }
+                    t.member_cidrs = (!cidrs.is_empty()).then_some(cidrs);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -807,6 +903,39 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        let t = &self.tenancy;
+        for (key, list) in [
+            (
+                "tenancy.user_load_balancers_namespaces",
+                &t.user_load_balancers_namespaces,
+            ),
+            (
+                "tenancy.user_containers_namespaces",
+                &t.user_containers_namespaces,
+            ),
+        ] {
+            if let Some(bad) = list
+                .iter()
+                .flatten()
+                .find(|n| n.as_str() != "*" && !is_namespace_name(n))
+            {
+                return Err(ConfigError::Invalid {
+                    key: key.into(),
+                    message: format!("{} is not a namespace name or *", crate::echo::quote(bad)),
+                });
+            }
+        }
+        for (key, list) in [
+            ("tenancy.vip_networks", &t.vip_networks),
+            ("tenancy.vip_subnets", &t.vip_subnets),
+        ] {
+            if let Some(bad) = list.iter().flatten().find(|v| !crate::names::is_uuid(v)) {
+                return Err(ConfigError::Invalid {
+                    key: key.into(),
+                    message: format!("{} is not an id (a UUID)", crate::echo::quote(bad)),
+                });
+            }
+        }
         let d = &self.neutron_defaults;
         for (key, value) in [
             ("neutron_defaults.pod_subnet", &d.pod_subnet),
@@ -1368,6 +1497,53 @@ max-shared-lb = 3
         assert_eq!(s.cluster.name, "east");
         assert_eq!(s.octavia_defaults.lb_algorithm, LbAlgorithm::SourceIp);
         assert!(!s.octavia_defaults.vip_from_cluster_ip);
+    }
+
+    #[test]
+    fn tenancy_comes_from_the_file_and_the_env() {
+        let s = Settings::from_toml(
+            "[tenancy]\nuser_load_balancers_namespaces = [\"prod\"]\nmember_cidrs = [\"10.1.0.0/16\"]\n",
+        )
+        .unwrap();
+        assert!(s.tenancy.user_load_balancers_open_to("prod"));
+        assert!(!s.tenancy.user_load_balancers_open_to("evil"));
+        assert!(
+            s.tenancy.user_containers_open_to("evil"),
+            "unset: every namespace"
+        );
+        assert_eq!(
+            s.tenancy.member_cidrs,
+            Some(vec!["10.1.0.0/16".parse().unwrap()])
+        );
+        let env = |k: &str| match k {
+            "SVC_LBAAS_USER_CONTAINERS_NAMESPACES" => Some("".to_string()),
+            "SVC_LBAAS_USER_LOAD_BALANCERS_NAMESPACES" => Some("*".to_string()),
+            "SVC_LBAAS_VIP_NETWORKS" => Some("e0a888ab-9915-4685-a600-bffe240dc58b".to_string()),
+            "SVC_LBAAS_MEMBER_CIDRS" => Some("10.1.0.0/16, fd00::/64".to_string()),
+            _ => None,
+        };
+        let s = Settings::load(None, env).unwrap();
+        assert!(!s.tenancy.user_containers_open_to("prod"), "empty: none");
+        assert!(s.tenancy.user_load_balancers_open_to("evil"));
+        assert_eq!(s.tenancy.vip_networks.as_ref().map(Vec::len), Some(1));
+        assert_eq!(s.tenancy.member_cidrs.as_ref().map(Vec::len), Some(2));
+        for (var, value, key) in [
+            ("SVC_LBAAS_VIP_SUBNETS", "../x", "tenancy.vip_subnets"),
+            (
+                "SVC_LBAAS_MEMBER_CIDRS",
+                "10.1.0.0/33",
+                "tenancy.member_cidrs",
+            ),
+            (
+                "SVC_LBAAS_USER_LOAD_BALANCERS_NAMESPACES",
+                "Prod",
+                "tenancy.user_load_balancers_namespaces",
+            ),
+        ] {
+            let env = |k: &str| (k == var).then(|| value.to_string());
+            let e = Settings::load(None, env).unwrap_err().to_string();
+            assert!(e.contains(key), "{e}");
+        }
     }
 
     #[test]

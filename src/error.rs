@@ -29,6 +29,14 @@ pub enum ReconcileError {
     /// The request's `timeout_s` passed before it was done.
     #[error("the request's deadline ({seconds} s) passed before it was done; re-applying is safe")]
     Deadline { seconds: u64 },
+    /// A reference the Service's namespace may not use (`ForbiddenReference`)
+    /// or that another user holds (`ReferenceInUse`); `field` names it.
+    #[error("{field}: {message}")]
+    Reference {
+        kind: Kind,
+        field: String,
+        message: String,
+    },
     /// An annotation names a cloud object that does not exist.
     #[error("annotation {annotation}: {kind} {id} does not exist in the cloud")]
     UnknownReference {
@@ -39,6 +47,24 @@ pub enum ReconcileError {
 }
 
 impl ReconcileError {
+    /// `annotation` names what the Service's namespace may not use: a 403.
+    pub fn forbidden(annotation: &str, message: impl Into<String>) -> ReconcileError {
+        ReconcileError::Reference {
+            kind: Kind::ForbiddenReference,
+            field: annotation_field(annotation),
+            message: message.into(),
+        }
+    }
+
+    /// `annotation` names what another user holds: a 409.
+    pub fn in_use(annotation: &str, message: impl Into<String>) -> ReconcileError {
+        ReconcileError::Reference {
+            kind: Kind::ReferenceInUse,
+            field: annotation_field(annotation),
+            message: message.into(),
+        }
+    }
+
     /// A cloud object named by `annotation` is missing: the user's mistake.
     pub fn named_by(annotation: &'static str) -> impl Fn(OpenStackError) -> ReconcileError {
         move |e| match e {
@@ -52,6 +78,11 @@ impl ReconcileError {
     }
 }
 
+/// The field path of an annotation, as problems name it.
+pub fn annotation_field(annotation: &str) -> String {
+    format!("service.metadata.annotations[\"{annotation}\"]")
+}
+
 /// What every problem's `type` starts with.
 pub const TYPE_PREFIX: &str = "urn:svc-lbaas:problem:";
 
@@ -63,24 +94,61 @@ pub struct Problem {
     /// A URN naming the kind of problem.
     #[serde(rename = "type")]
     pub kind: String,
+    #[serde(serialize_with = "bounded_title")]
     pub title: String,
     pub status: u16,
+    #[serde(serialize_with = "bounded_detail")]
     pub detail: String,
     /// Where the input came from (a file, `file[2]` for its third document).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "bounded_part"
+    )]
     pub file: Option<String>,
     /// `Kind namespace/name` of the object at fault.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "bounded_part"
+    )]
     pub object: Option<String>,
     /// Path of the offending field or annotation.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "bounded_part"
+    )]
     pub field: Option<String>,
     /// The HTTP status OpenStack answered, when it answered an error.
     #[serde(rename = "openstackStatus", skip_serializing_if = "Option::is_none")]
     pub openstack_status: Option<u16>,
     /// OpenStack's `x-openstack-request-id` of the failed call.
-    #[serde(rename = "openstackRequestId", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "openstackRequestId",
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "bounded_part"
+    )]
     pub openstack_request_id: Option<String>,
+}
+
+// Whatever the input, a problem quotes at most `echo::QUOTE_MAX` characters
+// of a value and stays under 4 KB as JSON (a `"` or `\\` doubles when
+// escaped): detail 1,000 bytes, title 120, each other part 200.
+const DETAIL_MAX: usize = 1000;
+const TITLE_MAX: usize = 120;
+const PART_MAX: usize = 200;
+
+fn bounded_detail<S: serde::Serializer>(v: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::echo::bounded(v, DETAIL_MAX))
+}
+
+fn bounded_title<S: serde::Serializer>(v: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::echo::bounded(v, TITLE_MAX))
+}
+
+fn bounded_part<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.serialize_some(&crate::echo::bounded(v, PART_MAX)),
+        None => s.serialize_none(),
+    }
 }
 
 impl Problem {
@@ -124,7 +192,12 @@ impl Problem {
 
     pub fn to_json(&self) -> String {
         // A struct of strings and a number always serializes.
-        serde_json::to_string(self).unwrap_or_else(|_| self.detail.clone())
+        serde_json::to_string(self).unwrap_or_else(|_| self.shown_detail().into_owned())
+    }
+
+    /// The detail as users see it: input quoted within `echo`'s limits.
+    pub fn shown_detail(&self) -> std::borrow::Cow<'_, str> {
+        crate::echo::bounded(&self.detail, DETAIL_MAX)
     }
 }
 
@@ -146,6 +219,8 @@ pub enum Kind {
     UnknownReference,
     Unauthenticated,
     Forbidden,
+    ForbiddenReference,
+    ReferenceInUse,
     NotFound,
     NoRoute,
     NotOwned,
@@ -179,7 +254,7 @@ pub struct Class {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 31] = [
+    pub const ALL: [Kind; 33] = [
         Kind::InvalidObject,
         Kind::InvalidService,
         Kind::InvalidJson,
@@ -195,6 +270,8 @@ impl Kind {
         Kind::UnknownReference,
         Kind::Unauthenticated,
         Kind::Forbidden,
+        Kind::ForbiddenReference,
+        Kind::ReferenceInUse,
         Kind::NotFound,
         Kind::NoRoute,
         Kind::NotOwned,
@@ -316,6 +393,20 @@ impl Kind {
                 false,
             ),
             Kind::Forbidden => ("forbidden", "Forbidden", 403, G::PermissionDenied, false),
+            Kind::ForbiddenReference => (
+                "forbidden-reference",
+                "The Service's namespace may not use what it names",
+                403,
+                G::PermissionDenied,
+                false,
+            ),
+            Kind::ReferenceInUse => (
+                "reference-in-use",
+                "What the Service names is in use by another",
+                409,
+                G::FailedPrecondition,
+                false,
+            ),
             Kind::NotFound => ("not-found", "No load balancer", 404, G::NotFound, false),
             Kind::NoRoute => ("no-route", "No such path", 404, G::NotFound, false),
             Kind::NotOwned => (
@@ -482,10 +573,14 @@ pub fn problem(e: &ReconcileError) -> Problem {
         ReconcileError::Plan(p) => Problem::from(p),
         ReconcileError::OpenStack(o) => openstack_problem(o),
         ReconcileError::UnknownReference { annotation, .. } => {
-            let mut p = Problem::of(Kind::UnknownReference, e.to_string());
-            p.field = Some(format!("service.metadata.annotations[\"{annotation}\"]"));
-            p
+            Problem::of(Kind::UnknownReference, e.to_string())
+                .with_field(annotation_field(annotation))
         }
+        ReconcileError::Reference {
+            kind,
+            field,
+            message,
+        } => Problem::of(*kind, message.clone()).with_field(field.clone()),
         ReconcileError::Deadline { .. } => Problem::of(Kind::DeadlineExceeded, e.to_string()),
         ReconcileError::NotFound(s) => {
             Problem::of(Kind::NotFound, format!("no load balancer for Service {s}"))
@@ -505,7 +600,11 @@ impl From<&InputError> for Problem {
 
 impl From<&TranslateError> for Problem {
     fn from(e: &TranslateError) -> Self {
-        let mut p = Problem::of(Kind::InvalidService, e.to_string());
+        let kind = match e {
+            TranslateError::Forbidden { .. } => Kind::ForbiddenReference,
+            _ => Kind::InvalidService,
+        };
+        let mut p = Problem::of(kind, e.to_string());
         p.field = Some(e.field_path());
         p
     }
@@ -516,21 +615,28 @@ impl From<&PlanError> for Problem {
         let kind = match e {
             PlanError::NotOwned { .. } => Kind::NotOwned,
             PlanError::FloatingIpNotFound { .. } => Kind::FloatingIpNotFound,
-            PlanError::FloatingIpInUse { .. } => Kind::FloatingIpInUse,
+            PlanError::FloatingIpInUse { .. } | PlanError::FloatingIpTaken { .. } => {
+                Kind::FloatingIpInUse
+            }
+            PlanError::ShareForbidden { .. } => Kind::ForbiddenReference,
             PlanError::Unsupported { .. } => Kind::Unsupported,
             PlanError::PortTaken { .. }
             | PlanError::SharedFull { .. }
             | PlanError::SharedRecreate { .. }
             | PlanError::NamedRecreate { .. }
-            | PlanError::SharedSecurityGroup { .. } => Kind::SharedLoadBalancer,
+            | PlanError::SharedSecurityGroup { .. }
+            | PlanError::SharedInError { .. }
+            | PlanError::KeptWithSharers { .. } => Kind::SharedLoadBalancer,
         };
         let mut p = Problem::of(kind, e.to_string());
         p.field = match e {
-            PlanError::FloatingIpNotFound { .. } | PlanError::FloatingIpInUse { .. } => {
-                Some("service.spec.loadBalancerIP".into())
-            }
+            PlanError::FloatingIpNotFound { .. }
+            | PlanError::FloatingIpInUse { .. }
+            | PlanError::FloatingIpTaken { .. } => Some("service.spec.loadBalancerIP".into()),
             PlanError::PortTaken { .. } => Some("service.spec.ports".into()),
-            PlanError::SharedFull { .. } | PlanError::NamedRecreate { .. } => Some(format!(
+            PlanError::SharedFull { .. }
+            | PlanError::NamedRecreate { .. }
+            | PlanError::ShareForbidden { .. } => Some(format!(
                 "service.metadata.annotations[\"{}\"]",
                 crate::translate::annotation::LOAD_BALANCER_ID
             )),
@@ -558,7 +664,7 @@ pub fn record(p: &Problem) {
         ],
     );
     if p.status >= 500 {
-        tracing::warn!(problem = class.slug, detail = %p.detail, "request failed");
+        tracing::warn!(problem = class.slug, detail = %p.shown_detail(), "request failed");
     }
 }
 
@@ -566,9 +672,10 @@ pub fn record(p: &Problem) {
 pub fn grpc_status(p: &Problem) -> tonic::Status {
     record(p);
     let code = Kind::of_type(&p.kind).map_or(tonic::Code::Unknown, |k| k.class().grpc);
+    let shown = p.shown_detail();
     let detail = match &p.field {
-        Some(f) => format!("{} (field {f})", p.detail),
-        None => p.detail.clone(),
+        Some(f) => format!("{shown} (field {})", crate::echo::bounded(f, PART_MAX)),
+        None => shown.into_owned(),
     };
     tonic::Status::new(code, detail)
 }
@@ -576,6 +683,29 @@ pub fn grpc_status(p: &Problem) -> tonic::Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_problem_quotes_little_of_its_input_and_stays_under_4_kb() {
+        for v in [
+            "\"".repeat(300_000),
+            "k".repeat(300_000),
+            "\\é".repeat(100_000),
+        ] {
+            let mut p = Problem::of(
+                Kind::InvalidService,
+                format!("{} is not it; {v}", crate::echo::quote(&v)),
+            )
+            .with_field(v.clone())
+            .with_object(v.clone())
+            .with_file(v.clone())
+            .titled(&v);
+            p.openstack_request_id = Some(v.clone());
+            let json = p.to_json();
+            assert!(json.len() < 4096, "{}", json.len());
+            assert!(!json.contains(&"k".repeat(crate::echo::QUOTE_MAX + 1)));
+            assert!(grpc_status(&p).message().len() < 4096);
+        }
+    }
 
     #[test]
     fn every_kind_has_its_own_type_and_a_status_that_agrees_with_its_code() {

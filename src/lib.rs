@@ -39,6 +39,7 @@ pub mod api;
 pub mod certificate;
 pub mod cli;
 pub mod config;
+pub mod echo;
 pub mod error;
 pub mod input;
 pub mod k8s;

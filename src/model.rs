@@ -511,6 +511,13 @@ pub struct DesiredLoadBalancer {
     /// `[LoadBalancer] max-shared-lb`: the most Services one shared load
     /// balancer serves.
     pub max_shared: u32,
+    /// The namespaces whose Services may join this one's load balancer
+    /// (`svc-lbaas.io/share-with-namespaces`; `*`: every namespace), kept on
+    /// it as `svc-lbaas-share-with:` tags so that a DELETE decides from the cloud.
+    pub share_with: Vec<String>,
+    /// Whether this Service's namespace may join a load balancer no tool
+    /// manages (`[tenancy] user_load_balancers_namespaces`).
+    pub user_load_balancers_open: bool,
     /// Sorted by name.
     pub listeners: Vec<DesiredListener>,
     pub floating_ip: FloatingIpIntent,

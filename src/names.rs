@@ -124,6 +124,119 @@ pub fn occm_load_balancer_name(cluster: &str, service: &ServiceRef) -> String {
     name[..end].to_string()
 }
 
+const SHARE_WITH_TAG_PREFIX: &str = "svc-lbaas-share-with:";
+const JOINED_TAG_PREFIX: &str = "svc-lbaas-joined:";
+
+/// The tag by which an owner opens its load balancer to `namespace` (or
+/// `*`); one tag a namespace (Octavia's tag filter splits on commas).
+pub fn share_with_tag(namespace: &str) -> String {
+    format!("{SHARE_WITH_TAG_PREFIX}{namespace}")
+}
+
+pub fn is_share_with_tag(tag: &str) -> bool {
+    tag.starts_with(SHARE_WITH_TAG_PREFIX)
+}
+
+/// Whether a load balancer's tags open it to `namespace`.
+pub fn shares_with(tags: &[String], namespace: &str) -> bool {
+    tags.iter()
+        .filter_map(|t| t.strip_prefix(SHARE_WITH_TAG_PREFIX))
+        .any(|n| n == "*" || n == namespace)
+}
+
+/// The tag recording when a sharer joined (`seq`, one more than any before),
+/// so that the owner hands its load balancer to the oldest sharer.
+pub fn joined_tag(seq: u32, sharer: &str) -> Option<String> {
+    let service = sharer.strip_prefix(SHARER_TAG_PREFIX)?;
+    Some(fit(format!("{JOINED_TAG_PREFIX}{seq:06}:{service}")))
+}
+
+/// The sequence number and sharer tag of a joined tag.
+pub fn parse_joined_tag(tag: &str) -> Option<(u32, String)> {
+    let (seq, service) = tag.strip_prefix(JOINED_TAG_PREFIX)?.split_once(':')?;
+    Some((seq.parse().ok()?, format!("{SHARER_TAG_PREFIX}{service}")))
+}
+
+/// The namespace of a sharer tag (`svc-lbaas-sharer:<namespace>_<name>`).
+pub fn namespace_of_sharer_tag(tag: &str) -> Option<&str> {
+    tag.strip_prefix(SHARER_TAG_PREFIX)?
+        .split_once('_')
+        .map(|(ns, _)| ns)
+}
+
+/// `namespace/name` of a sharer tag, for messages.
+pub fn sharer_shown(tag: &str) -> String {
+    tag.strip_prefix(SHARER_TAG_PREFIX)
+        .map_or_else(|| tag.to_string(), |s| s.replacen('_', "/", 1))
+}
+
+/// Which namespace holds a load balancer or a floating IP, as the tools
+/// that make them record it: the principal a reference is checked against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holder {
+    /// A Service of this namespace (svc-lbaas's, OCCM's or kuryr's).
+    Namespace(String),
+    /// svc-lbaas's for another cluster, or one whose holder cannot be read.
+    Foreign,
+    /// No tool manages it: a user's.
+    Nobody,
+}
+
+/// The holder of a load balancer: svc-lbaas's Service tag (of this
+/// `cluster`), OCCM's name `kube_service_<cluster>_<namespace>_<name>`,
+/// kuryr's `<namespace>/<name>`. `cluster` is this cluster's tag.
+pub fn holder_of_load_balancer(name: &str, tags: &[String], cluster: &str) -> Holder {
+    if tags.iter().any(|t| t == TOOL_TAG) {
+        return ours(tags, cluster);
+    }
+    if let Some(rest) = name.strip_prefix("kube_service_") {
+        // Namespaces and names hold no `_`; a cluster name may.
+        let mut parts = rest.rsplitn(3, '_');
+        let (_name, namespace) = (parts.next(), parts.next());
+        return match (namespace, parts.next()) {
+            (Some(ns), Some(_)) if is_label(ns) => Holder::Namespace(ns.to_string()),
+            _ => Holder::Foreign,
+        };
+    }
+    match name.split_once('/') {
+        Some((ns, n)) if is_label(ns) && is_label(n) => Holder::Namespace(ns.to_string()),
+        _ => Holder::Nobody,
+    }
+}
+
+/// The holder of a floating IP: svc-lbaas's tags (in its description, kept
+/// when the address is), OCCM's description. `cluster` is this cluster's tag.
+pub fn holder_of_floating_ip(tags: &[String], description: Option<&str>, cluster: &str) -> Holder {
+    if tags.iter().any(|t| t == TOOL_TAG) {
+        return ours(tags, cluster);
+    }
+    let occm = description
+        .and_then(|d| d.strip_prefix("Floating IP for Kubernetes external service "))
+        .and_then(|rest| rest.split_once('/'));
+    match occm {
+        Some((ns, _)) if is_label(ns) => Holder::Namespace(ns.to_string()),
+        Some(_) => Holder::Foreign,
+        None => Holder::Nobody,
+    }
+}
+
+fn ours(tags: &[String], cluster: &str) -> Holder {
+    let this_cluster = cluster_of(tags) == Some(cluster);
+    match service_tag(tags).and_then(namespace_of_service_tag) {
+        Some(ns) if this_cluster => Holder::Namespace(ns.to_string()),
+        _ => Holder::Foreign,
+    }
+}
+
+/// A DNS-1123 label, as namespace and Service names are.
+fn is_label(s: &str) -> bool {
+    (1..=63).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
 /// The description OCCM gives a Service's floating IP.
 pub fn occm_floating_ip_description(cluster: &str, service: &ServiceRef) -> String {
     format!(
@@ -225,7 +338,7 @@ pub fn owner_description(owner: &[String]) -> String {
 /// TLS Secret's copies; Barbican has no tags): its ownership, as the legacy
 /// objects carry it. Its secrets add `:<digest>:<part>`.
 pub fn certificate_name(owner: &[String]) -> String {
-    let name = format!("svc-lbaas-certificate {}", owner_description(owner));
+    let name = format!("{CERTIFICATE_PREFIX}{}", owner_description(owner));
     // Barbican names hold 255 characters, and the secrets' add 31: a long
     // one becomes its digest.
     if name.len() <= 220 {
@@ -236,8 +349,34 @@ pub fn certificate_name(owner: &[String]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    format!("svc-lbaas-certificate sha256:{digest}")
+    format!("{CERTIFICATE_PREFIX}sha256:{digest}")
 }
+
+/// The holder of a Barbican container or secret, by its name: svc-lbaas
+/// names the ones it stores after their Service ([`certificate_name`]);
+/// any other is a user's. `owner` is the Service asking.
+pub fn holder_of_certificate(name: &str, owner: &[String]) -> Holder {
+    let Some(rest) = name.strip_prefix(CERTIFICATE_PREFIX) else {
+        return Holder::Nobody;
+    };
+    let own_namespace = || {
+        service_tag(owner)
+            .and_then(namespace_of_service_tag)
+            .map_or(Holder::Foreign, |ns| Holder::Namespace(ns.to_string()))
+    };
+    // The Service's own, or its secrets (`<container>:<digest>:<part>`).
+    if name.starts_with(&certificate_name(owner)) {
+        return own_namespace();
+    }
+    // Another's long name is a digest: whose cannot be read back.
+    if rest.starts_with("sha256:") {
+        return Holder::Foreign;
+    }
+    let tags = legacy_tags(Some(rest));
+    ours(&tags, cluster_of(owner).unwrap_or_default())
+}
+
+const CERTIFICATE_PREFIX: &str = "svc-lbaas-certificate ";
 
 /// In a draining member's name beside its ownership: Octavia's status tree
 /// shows names, not weights, so a member left at weight 0 (its endpoint
@@ -318,6 +457,51 @@ pub fn is_plain_name(value: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_holder_of_a_load_balancer_or_floating_ip_is_read_from_what_each_tool_writes() {
+        let prod = ServiceRef {
+            namespace: "prod".into(),
+            name: "web".into(),
+        };
+        let ours = owner_tags("kubernetes", &prod);
+        let prod_ns = Holder::Namespace("prod".into());
+        let k = cluster_tag("kubernetes");
+        let k = k.as_str();
+        assert_eq!(holder_of_load_balancer("prod/web", &ours, k), prod_ns);
+        assert_eq!(
+            holder_of_load_balancer("prod/web", &ours, &cluster_tag("east")),
+            Holder::Foreign
+        );
+        let occm = occm_load_balancer_name("my_cluster", &prod);
+        assert_eq!(holder_of_load_balancer(&occm, &[], k), prod_ns);
+        assert_eq!(
+            holder_of_load_balancer("kube_service_x", &[], k),
+            Holder::Foreign
+        );
+        assert_eq!(holder_of_load_balancer("prod/web", &[], k), prod_ns);
+        assert_eq!(holder_of_load_balancer("my lb", &[], k), Holder::Nobody);
+        let kept = legacy_tags(Some(&owner_description(&ours)));
+        assert_eq!(holder_of_floating_ip(&kept, None, k), prod_ns);
+        let occm_fip = occm_floating_ip_description("c", &prod);
+        assert_eq!(holder_of_floating_ip(&[], Some(&occm_fip), k), prod_ns);
+        assert_eq!(holder_of_floating_ip(&[], Some("mine"), k), Holder::Nobody);
+        let evil = owner_tags("kubernetes", &svc("evil", "web"));
+        let prods = certificate_name(&ours);
+        assert_eq!(holder_of_certificate(&prods, &ours), prod_ns);
+        assert_eq!(holder_of_certificate(&prods, &evil), prod_ns);
+        let secret = format!("{prods}:0123456789abcdef:certificate");
+        assert_eq!(holder_of_certificate(&secret, &evil), prod_ns);
+        assert_eq!(holder_of_certificate("my-cert", &evil), Holder::Nobody);
+        let long = svc(&"p".repeat(63), &"w".repeat(63));
+        let long_name = certificate_name(&owner_tags("kubernetes", &long));
+        assert!(long_name.contains("sha256:"), "{long_name}");
+        assert_eq!(holder_of_certificate(&long_name, &evil), Holder::Foreign);
+        assert_eq!(
+            holder_of_certificate(&long_name, &owner_tags("kubernetes", &long)),
+            Holder::Namespace("p".repeat(63))
+        );
+    }
+
     use super::*;
 
     fn svc(ns: &str, name: &str) -> ServiceRef {

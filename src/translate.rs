@@ -12,6 +12,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::config::{OccmLoadBalancer, Settings};
+use crate::echo::quote;
 use crate::model::{
     DesiredListener, DesiredLoadBalancer, DesiredPool, FloatingIpIntent, FloatingSubnetMatch,
     HealthMonitor, HealthMonitorType, HttpCheck, INSERT_HEADERS, IpFamily, LbAlgorithm,
@@ -81,6 +82,9 @@ pub mod annotation {
     pub const HEALTH_MONITOR_URL_PATH: &str = "svc-lbaas.io/health-monitor-url-path";
     pub const HEALTH_MONITOR_HTTP_METHOD: &str = "svc-lbaas.io/health-monitor-http-method";
     pub const HEALTH_MONITOR_EXPECTED_CODES: &str = "svc-lbaas.io/health-monitor-expected-codes";
+    /// The namespaces (comma-separated, or `*`) whose Services may join this
+    /// Service's load balancer with `load-balancer-id`; its own always may.
+    pub const SHARE_WITH_NAMESPACES: &str = "svc-lbaas.io/share-with-namespaces";
 }
 
 pub use crate::model::ReferenceKind;
@@ -152,6 +156,9 @@ pub enum TranslateError {
     Field { field: String, message: String },
     #[error("annotation {annotation}: {message}")]
     Annotation { annotation: String, message: String },
+    /// The annotation names what the Service's namespace may not use.
+    #[error("annotation {annotation}: {message}")]
+    Forbidden { annotation: String, message: String },
 }
 
 impl TranslateError {
@@ -173,7 +180,8 @@ impl TranslateError {
     pub fn field_path(&self) -> String {
         match self {
             TranslateError::Field { field, .. } => field.clone(),
-            TranslateError::Annotation { annotation, .. } => {
+            TranslateError::Annotation { annotation, .. }
+            | TranslateError::Forbidden { annotation, .. } => {
                 format!("service.metadata.annotations[\"{annotation}\"]")
             }
         }
@@ -256,6 +264,7 @@ pub fn translate_with(
     let service_ref = service_ref(service)?;
     let owner_tags = names::owner_tags(&settings.cluster.name, &service_ref);
     let mut annotations = Annotations::parse(service, &settings.load_balancer)?;
+    vip_references_opened(settings, service)?;
     annotations.take_class(settings)?;
     let (tls_secret, tls_secret_kept) = tls_secret(service, &service_ref, &mut annotations, tls)?;
     // kuryr.conf's listener timeouts, where the Service's annotations set none.
@@ -324,6 +333,10 @@ pub fn translate_with(
         &mut notes,
     );
     let uid = service.metadata.uid.as_deref();
+    let share_with = share_with(service)?;
+    let user_load_balancers_open = settings
+        .tenancy
+        .user_load_balancers_open_to(&service_ref.namespace);
     Ok(Translation::LoadBalancer(Box::new(DesiredLoadBalancer {
         name: names::load_balancer_name(&service_ref),
         tags: {
@@ -331,6 +344,7 @@ pub fn translate_with(
             if vip.port_id.is_some() {
                 tags.push(names::USER_PORT_TAG.to_string());
             }
+            tags.extend(share_with.iter().map(|ns| names::share_with_tag(ns)));
             tags
         },
         owner_tags,
@@ -342,6 +356,8 @@ pub fn translate_with(
         availability_zone: annotations.availability_zone,
         load_balancer_id: annotations.load_balancer_id,
         max_shared: settings.load_balancer.max_shared_lb,
+        share_with,
+        user_load_balancers_open,
         listeners,
         floating_ip,
         keep_floating_ip: annotations.keep_floating_ip,
@@ -352,6 +368,71 @@ pub fn translate_with(
         tls_secret,
         tls_secret_kept,
     })))
+}
+
+/// `svc-lbaas.io/share-with-namespaces`: namespace names or `*`, sorted.
+fn share_with(service: &Service) -> Result<Vec<String>, TranslateError> {
+    let key = annotation::SHARE_WITH_NAMESPACES;
+    let Some(value) = service
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(key))
+    else {
+        return Ok(Vec::new());
+    };
+    let mut namespaces = BTreeSet::new();
+    for ns in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if ns != "*" && !is_dns_label(ns) {
+            return Err(TranslateError::annotation(
+                key,
+                format!(
+                    "{} is not a namespace name (a DNS-1123 label) or *",
+                    quote(ns)
+                ),
+            ));
+        }
+        namespaces.insert(ns.to_string());
+    }
+    if namespaces.contains("*") {
+        namespaces.retain(|n| n == "*");
+    }
+    Ok(namespaces.into_iter().collect())
+}
+
+/// A VIP network or subnet a Service's annotation names must be one the
+/// operator opened (`[tenancy] vip_networks` / `vip_subnets`, when set): an
+/// external network or another team's subnet is not the Service's to take.
+/// The settings' and classes' own values are the operator's, so trusted.
+fn vip_references_opened(settings: &Settings, service: &Service) -> Result<(), TranslateError> {
+    let given = service.metadata.annotations.as_ref();
+    let t = &settings.tenancy;
+    for (key, opened, setting) in [
+        (
+            annotation::NETWORK_ID,
+            &t.vip_networks,
+            "[tenancy] vip_networks",
+        ),
+        (
+            annotation::SUBNET_ID,
+            &t.vip_subnets,
+            "[tenancy] vip_subnets",
+        ),
+    ] {
+        let (Some(opened), Some(value)) = (opened, given.and_then(|a| a.get(key))) else {
+            continue;
+        };
+        if !opened.iter().any(|o| o == value.trim()) {
+            return Err(TranslateError::Forbidden {
+                annotation: key.to_string(),
+                message: format!(
+                    "{} is not in {setting}, what the operator opened to Services",
+                    quote(value)
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The TLS Secret the Service's certificate comes from: the one
@@ -415,7 +496,7 @@ fn tls_secret(
                 .ok_or_else(|| {
                     TranslateError::annotation(
                         DEFAULT_TLS_SECRET,
-                        format!("the request's tlsSecrets hold no Secret {name:?}"),
+                        format!("the request's tlsSecrets hold no Secret {}", quote(name)),
                     )
                 })?,
         ),
@@ -437,7 +518,7 @@ fn tls_secret(
     {
         return Err(TranslateError::field(
             format!("{field}.metadata.namespace"),
-            format!("{ns:?} is not the Service's namespace"),
+            format!("{} is not the Service's namespace", quote(ns)),
         ));
     }
     let name = secret.metadata.name.clone().unwrap_or_default();
@@ -652,7 +733,8 @@ fn skip_reason(
             return Err(TranslateError::field(
                 "service.spec.type",
                 format!(
-                    "unknown Service type {other:?}; expected ClusterIP, NodePort, LoadBalancer or ExternalName"
+                    "unknown Service type {}; expected ClusterIP, NodePort, LoadBalancer or ExternalName",
+                    quote(other)
                 ),
             ));
         }
@@ -673,10 +755,11 @@ fn skip_reason(
             let configured = if wanted.is_empty() {
                 "none is configured".to_string()
             } else {
-                format!("this one serves {wanted:?}")
+                format!("this one serves {}", quote(wanted))
             };
             return Ok(Some(format!(
-                "spec.loadBalancerClass {class:?} belongs to another controller ({configured})"
+                "spec.loadBalancerClass {} belongs to another controller ({configured})",
+                quote(class)
             )));
         }
     }
@@ -708,9 +791,9 @@ fn vips(
         } else {
             "service.spec.clusterIP".to_string()
         };
-        let address: IpAddr = ip
-            .parse()
-            .map_err(|_| TranslateError::field(field, format!("{ip:?} is not an IP address")))?;
+        let address: IpAddr = ip.parse().map_err(|_| {
+            TranslateError::field(field, format!("{} is not an IP address", quote(ip)))
+        })?;
         addresses.push(address);
     }
     let family = match addresses.first() {
@@ -726,7 +809,7 @@ fn vips(
             Some(other) => {
                 return Err(TranslateError::field(
                     "service.spec.ipFamilies[0]",
-                    format!("{other:?} is not IPv4 or IPv6"),
+                    format!("{} is not IPv4 or IPv6", quote(other)),
                 ));
             }
         },
@@ -838,7 +921,7 @@ fn listeners(
         Some(other) => {
             return Err(TranslateError::field(
                 "service.spec.sessionAffinity",
-                format!("{other:?} is not ClientIP or None"),
+                format!("{} is not ClientIP or None", quote(other)),
             ));
         }
     };
@@ -1125,7 +1208,10 @@ fn floating_ip(
                 address: ip.parse().map_err(|_| {
                     TranslateError::field(
                         "service.spec.loadBalancerIP",
-                        format!("{ip:?} is not an IPv4 address (floating IPs are IPv4)"),
+                        format!(
+                            "{} is not an IPv4 address (floating IPs are IPv4)",
+                            quote(ip)
+                        ),
                     )
                 })?,
             },
@@ -1228,13 +1314,12 @@ pub fn parse_service_ref(
     name: &str,
     prefix: &str,
 ) -> Result<ServiceRef, TranslateError> {
-    let shown = |s: &str| s.chars().take(80).collect::<String>();
     if !is_dns_1035_label(name) {
         return Err(TranslateError::field(
             format!("{prefix}name"),
             format!(
-                "{:?} is not a Service name (a DNS-1035 label: lowercase letters, digits and '-', starting with a letter; at most 63)",
-                shown(name)
+                "{} is not a Service name (a DNS-1035 label: lowercase letters, digits and '-', starting with a letter; at most 63)",
+                quote(name)
             ),
         ));
     }
@@ -1242,8 +1327,8 @@ pub fn parse_service_ref(
         return Err(TranslateError::field(
             format!("{prefix}namespace"),
             format!(
-                "{:?} is not a namespace name (a DNS-1123 label: lowercase letters, digits and '-'; at most 63)",
-                shown(namespace)
+                "{} is not a namespace name (a DNS-1123 label: lowercase letters, digits and '-'; at most 63)",
+                quote(namespace)
             ),
         ));
     }
@@ -1355,15 +1440,15 @@ fn validate_ports(ports: &[ServicePort]) -> Result<(), TranslateError> {
             return Err(TranslateError::field(
                 field("name"),
                 format!(
-                    "{:?} is not a port name (a DNS-1123 label: lowercase letters, digits and '-'; at most 63)",
-                    name.chars().take(80).collect::<String>()
+                    "{} is not a port name (a DNS-1123 label: lowercase letters, digits and '-'; at most 63)",
+                    quote(name)
                 ),
             ));
         }
         if !names.insert(name) {
             return Err(TranslateError::field(
                 field("name"),
-                format!("the port name {name:?} is used twice"),
+                format!("the port name {} is used twice", quote(name)),
             ));
         }
         let number = port_number(port.port, &field("port"))?;
@@ -1387,8 +1472,8 @@ fn validate_ports(ports: &[ServicePort]) -> Result<(), TranslateError> {
             return Err(TranslateError::field(
                 field("targetPort"),
                 format!(
-                    "{:?} is not a port number or name (an IANA service name: at most 15 lowercase letters, digits and '-')",
-                    target.chars().take(80).collect::<String>()
+                    "{} is not a port number or name (an IANA service name: at most 15 lowercase letters, digits and '-')",
+                    quote(target)
                 ),
             ));
         }
@@ -1410,7 +1495,10 @@ fn port_protocol(port: &ServicePort, i: usize) -> Result<ListenerProtocol, Trans
         Some("SCTP") => Ok(ListenerProtocol::Sctp),
         Some(other) => Err(TranslateError::field(
             format!("service.spec.ports[{i}].protocol"),
-            format!("{other:?} is not supported; expected TCP, UDP or SCTP"),
+            format!(
+                "{} is not supported; expected TCP, UDP or SCTP",
+                quote(other)
+            ),
         )),
     }
 }
@@ -1438,7 +1526,7 @@ fn source_ranges(ranges: &[String]) -> Result<Vec<IpNet>, TranslateError> {
         let net: IpNet = range.trim().parse().map_err(|_| {
             TranslateError::field(
                 format!("service.spec.loadBalancerSourceRanges[{i}]"),
-                format!("{range:?} is not a CIDR"),
+                format!("{} is not a CIDR", quote(range)),
             )
         })?;
         cidrs.insert(net.trunc());
@@ -1467,6 +1555,69 @@ pub fn members_of_port(
     let groups = endpoint_groups(backends, family, drain)?;
     let mut notes = Vec::new();
     members_for_port(&port, 0, fallback, protocol, &groups, &mut notes)
+}
+
+/// Whether an endpoint address may become a member. Link-local (the
+/// metadata service, 169.254.169.254) and loopback addresses never may; with
+/// `allowed` (`[tenancy] member_cidrs`, or the configured member subnets'
+/// CIDRs), only addresses inside one of them: a selectorless Service's
+/// Endpoints could otherwise name any address and put it behind a public
+/// floating IP (the class of CVE-2021-25740).
+pub fn member_allowed(address: IpAddr, allowed: Option<&[IpNet]>) -> bool {
+    let address = address.to_canonical();
+    let special = match address {
+        IpAddr::V4(a) => a.is_loopback() || a.is_link_local() || a.is_unspecified(),
+        IpAddr::V6(a) => {
+            a.is_loopback() || a.is_unspecified() || (a.segments()[0] & 0xffc0) == 0xfe80
+        }
+    };
+    !special && allowed.is_none_or(|cidrs| cidrs.iter().any(|c| c.contains(&address)))
+}
+
+/// Takes out of `members` those [`member_allowed`] refuses; returns their
+/// addresses.
+pub fn leave_out_members(
+    members: &mut BTreeSet<Member>,
+    allowed: Option<&[IpNet]>,
+) -> BTreeSet<IpAddr> {
+    let mut left = BTreeSet::new();
+    members.retain(|m| {
+        let keep = member_allowed(m.address, allowed);
+        if !keep {
+            left.insert(m.address);
+        }
+        keep
+    });
+    left
+}
+
+/// [`leave_out_members`] over every pool of `d`, with a note in its answer
+/// naming (the first five of) the addresses left out.
+pub fn leave_out_desired_members(
+    d: &mut DesiredLoadBalancer,
+    allowed: Option<&[IpNet]>,
+) -> BTreeSet<IpAddr> {
+    let mut left = BTreeSet::new();
+    for l in &mut d.listeners {
+        if let Some(members) = &mut l.pool.members {
+            left.extend(leave_out_members(members, allowed));
+        }
+    }
+    if !left.is_empty() {
+        d.notes.push(left_out_note(&left));
+    }
+    left
+}
+
+/// The note for endpoint addresses that did not become members.
+pub fn left_out_note(left: &BTreeSet<IpAddr>) -> String {
+    let shown: Vec<String> = left.iter().take(5).map(ToString::to_string).collect();
+    format!(
+        "{} endpoint address(es) left out of the members: outside [tenancy] member_cidrs (by default the configured pod and member subnets), or link-local or loopback: {}{}",
+        left.len(),
+        shown.join(", "),
+        if left.len() > 5 { ", ..." } else { "" }
+    )
 }
 
 /// Whether any EndpointSlice endpoint drains (serving and terminating), so
@@ -1538,7 +1689,7 @@ impl GroupSource {
         text.parse().map_err(|_| {
             TranslateError::field(
                 format!("{}.{}", self.path(group), at()),
-                format!("{text:?} is not an IP address"),
+                format!("{} is not an IP address", quote(text)),
             )
         })
     }
@@ -1769,8 +1920,8 @@ impl Annotations {
             TranslateError::annotation(
                 annotation::CLASS,
                 format!(
-                    "{:?} is not a configured class ([LoadBalancerClass.<name>]: {})",
-                    name.chars().take(100).collect::<String>(),
+                    "{} is not a configured class ([LoadBalancerClass.<name>]: {})",
+                    quote(name),
                     if known.is_empty() {
                         "none".to_string()
                     } else {
@@ -1821,8 +1972,8 @@ impl Annotations {
                 return Err(TranslateError::annotation(
                     key,
                     format!(
-                        "{:?} is not an OpenStack id (a UUID like 8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a81)",
-                        v.chars().take(100).collect::<String>()
+                        "{} is not an OpenStack id (a UUID like 8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a81)",
+                        quote(v)
                     ),
                 ));
             }
@@ -1832,7 +1983,10 @@ impl Annotations {
             get(key)
                 .map(|v| {
                     parse_bool(v).ok_or_else(|| {
-                        TranslateError::annotation(key, format!("{v:?} is not true or false"))
+                        TranslateError::annotation(
+                            key,
+                            format!("{} is not true or false", quote(v)),
+                        )
                     })
                 })
                 .transpose()
@@ -1846,7 +2000,7 @@ impl Annotations {
                         .ok_or_else(|| {
                             TranslateError::annotation(
                                 key,
-                                format!("{v:?} is not a whole number from {min} to {max}"),
+                                format!("{} is not a whole number from {min} to {max}", quote(v)),
                             )
                         })
                 })
@@ -1877,7 +2031,10 @@ impl Annotations {
                 LbAlgorithm::parse(v).ok_or_else(|| {
                     TranslateError::annotation(
                         LB_METHOD,
-                        format!("{v:?} is not ROUND_ROBIN, LEAST_CONNECTIONS, SOURCE_IP or SOURCE_IP_PORT"),
+                        format!(
+                            "{} is not ROUND_ROBIN, LEAST_CONNECTIONS, SOURCE_IP or SOURCE_IP_PORT",
+                            quote(v)
+                        ),
                     )
                 })
             })
@@ -1910,7 +2067,7 @@ impl Annotations {
                 Some(m) => {
                     return Err(TranslateError::annotation(
                         HEALTH_MONITOR_HTTP_METHOD,
-                        format!("{m:?} is not one of {}", HTTP_METHODS.join(", ")),
+                        format!("{} is not one of {}", quote(m), HTTP_METHODS.join(", ")),
                     ));
                 }
             },
@@ -1931,7 +2088,8 @@ impl Annotations {
                     return Err(TranslateError::annotation(
                         HEALTH_MONITOR_EXPECTED_CODES,
                         format!(
-                            "{c:?} is not a code (200), a list (200,202) or a range (200-204) of codes 100-599"
+                            "{} is not a code (200), a list (200,202) or a range (200-204) of codes 100-599",
+                            quote(c)
                         ),
                     ));
                 }
@@ -1962,8 +2120,8 @@ impl Annotations {
                 Err(TranslateError::annotation(
                     key,
                     format!(
-                        "{:?} is not a Barbican reference (an http(s) URL of up to 255 characters)",
-                        v.chars().take(100).collect::<String>()
+                        "{} is not a Barbican reference (an http(s) URL of up to 255 characters)",
+                        quote(v)
                     ),
                 ))
             }
@@ -2001,7 +2159,7 @@ impl Annotations {
                     None => {
                         return Err(TranslateError::annotation(
                             PROXY_PROTOCOL,
-                            format!("{v:?} is not true, false, v1 or v2"),
+                            format!("{} is not true, false, v1 or v2", quote(v)),
                         ));
                     }
                 },
@@ -2017,7 +2175,10 @@ impl Annotations {
                 "TERMINATED_HTTPS" => Ok(ListenerProtocol::TerminatedHttps),
                 _ => Err(TranslateError::annotation(
                     LISTENER_PROTOCOL,
-                    format!("{v:?} is not HTTPS, TCP, UDP, SCTP, HTTP or TERMINATED_HTTPS"),
+                    format!(
+                        "{} is not HTTPS, TCP, UDP, SCTP, HTTP or TERMINATED_HTTPS",
+                        quote(v)
+                    ),
                 )),
             })
             .transpose()?;

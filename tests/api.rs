@@ -32,6 +32,8 @@ struct CloudAccess {
 
 struct App {
     addr: SocketAddr,
+    /// The gRPC API of the same server.
+    grpc: String,
     sim: Option<RunningSim>,
     cloud_access: CloudAccess,
     http: reqwest::Client,
@@ -84,13 +86,32 @@ async fn spawn_app_configured(
             (k == "SVC_LBAAS_SIM_PROVISIONING_DELAY_MS").then(|| delay_ms.to_string())
         }
     };
-    let (app, sim) = svc_lbaas::startup::build_app(settings, tokens, &env)
+    let (state, sim) = svc_lbaas::startup::build_state(settings, tokens, &env)
         .await
         .expect("builds");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("binds");
     let addr = listener.local_addr().expect("has an address");
+    // gRPC over the same state (the same cloud, settings and tokens).
+    let routes = svc_lbaas::api::grpc::router(state.clone())
+        .await
+        .expect("gRPC routes");
+    let grpc_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let grpc = format!(
+        "http://{}",
+        grpc_listener.local_addr().expect("has an address")
+    );
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_routes(routes)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(
+                grpc_listener,
+            )),
+    );
+    let app = svc_lbaas::api::app(state);
     tokio::spawn(async move { axum::serve(listener, app).await });
     let http = reqwest::Client::new();
     let cloud_access = match &sim {
@@ -132,6 +153,7 @@ async fn spawn_app_configured(
     };
     let app = App {
         addr,
+        grpc,
         sim,
         cloud_access,
         http,
@@ -730,7 +752,15 @@ async fn delete_cascades_and_answers_an_empty_list_when_nothing_existed() {
 
 #[tokio::test]
 async fn the_api_service_gets_the_seeds_https_listener() {
-    let app = spawn_app().await;
+    // The API server's endpoints are node addresses, outside the pod subnet:
+    // the operator lists the node network in [tenancy] member_cidrs.
+    let app = spawn_app_with_settings(|s| {
+        s.tenancy.member_cidrs = Some(vec![
+            "10.1.0.0/16".parse().unwrap(),
+            "192.168.1.0/24".parse().unwrap(),
+        ])
+    })
+    .await;
     let svc = json!({"metadata": {"name": "kubernetes", "namespace": "default"},
         "spec": {"clusterIP": "10.2.0.1", "ports": [{"name": "https", "port": 443, "targetPort": 6443}]}});
     let ep = json!({"metadata": {"name": "kubernetes", "namespace": "default"},
@@ -4339,4 +4369,874 @@ async fn on_the_legacy_api_a_draining_member_keeps_its_id_and_connections() {
     assert_eq!(again.body["action"], "unchanged", "{}", again.body);
     app.send(reqwest::Method::DELETE, "/v1/services/shop/web", None)
         .await;
+}
+
+// ---------------------------------------------------------------- tenancy
+// The Service's namespace is the principal, whatever token carried it: a
+// namespace `evil` names `prod`'s load balancer, certificate, floating IP
+// and VIP port through its own Services' annotations, with its own token,
+// with the watcher's cluster-wide token, and over gRPC; each is refused
+// naming the field, with nothing written and `prod` unchanged, and the
+// allowed path (same namespace, `share-with-namespaces`, what the operator
+// opened) still works.
+
+const TENANCY_TOKENS: &str = "[[tokens]]\nname = \"prod\"\ntoken = \"prod-token-0123456789\"\nnamespaces = [\"prod\"]\n\
+[[tokens]]\nname = \"evil\"\ntoken = \"evil-token-0123456789\"\nnamespaces = [\"evil\"]\n\
+[[tokens]]\nname = \"watcher\"\ntoken = \"watcher-token-0123456789\"\nnamespaces = [\"*\"]\n";
+const PROD: &str = "prod-token-0123456789";
+const EVIL: &str = "evil-token-0123456789";
+const WATCHER: &str = "watcher-token-0123456789";
+
+/// How `evil`'s request travels.
+#[derive(Debug, Clone, Copy)]
+enum Via {
+    /// REST with a token scoped to `evil`.
+    Namespace,
+    /// REST with a cluster-wide token, as the watcher sends every Service.
+    Cluster,
+    /// gRPC with the `evil` token.
+    Grpc,
+}
+const VIAS: [Via; 3] = [Via::Namespace, Via::Cluster, Via::Grpc];
+
+async fn spawn_tenancy(change: impl FnOnce(&mut Settings)) -> App {
+    let tokens = svc_lbaas::api::auth::Tokens::parse(TENANCY_TOKENS).expect("tokens");
+    spawn_app_configured(Some(tokens), SIM_DELAY_MS, change).await
+}
+
+/// `ns/name` as an apply request: a LoadBalancer Service with one port (a
+/// clusterIP of its own) and one pod as its member.
+fn tenant(ns: &str, name: &str, port: u16, annotations: Value, extra: Value) -> Value {
+    let mut svc = service(
+        "LoadBalancer",
+        json!([{"name": "http", "port": port, "targetPort": 8080}]),
+        extra,
+    );
+    svc["metadata"] = json!({"name": name, "namespace": ns, "uid": format!("u-{ns}-{name}"),
+        "annotations": annotations});
+    if svc["spec"]["clusterIP"] == "10.2.0.42" {
+        let octet = format!("{ns}/{name}").bytes().map(u32::from).sum::<u32>() % 250;
+        svc["spec"]["clusterIP"] = json!(format!("10.2.{octet}.{}", port % 250 + 1));
+    }
+    let mut ep = endpoints(&["10.1.0.5"]);
+    ep["metadata"] = json!({"name": name, "namespace": ns});
+    json!({"service": svc, "endpoints": ep})
+}
+
+impl App {
+    async fn send_as(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Answer {
+        let mut req = self
+            .http
+            .request(method, format!("http://{}{path}", self.addr))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let res = req.send().await.expect("the server answers");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap_or_default();
+        assert!(
+            text.len() < 64 * 1024 || status.is_success(),
+            "a problem of {} bytes",
+            text.len()
+        );
+        Answer {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            headers,
+        }
+    }
+
+    /// `evil`'s apply by `via`; a gRPC failure as `{"code", "message"}` with
+    /// the HTTP status its code stands for.
+    async fn apply_via(&self, via: Via, request: &Value) -> (u16, Value) {
+        match via {
+            Via::Namespace | Via::Cluster => {
+                let token = if matches!(via, Via::Namespace) {
+                    EVIL
+                } else {
+                    WATCHER
+                };
+                let a = self
+                    .send_as(token, reqwest::Method::POST, "/v1/apply", Some(request))
+                    .await;
+                (a.status.as_u16(), a.body)
+            }
+            Via::Grpc => {
+                use svc_lbaas::api::grpc::{json_to_struct, pb};
+                let mut client =
+                    pb::translator_client::TranslatorClient::connect(self.grpc.clone())
+                        .await
+                        .expect("gRPC connects");
+                let mut req = tonic::Request::new(pb::ApplyRequest {
+                    service: Some(json_to_struct(&request["service"])),
+                    endpoints: request.get("endpoints").map(json_to_struct),
+                    ..Default::default()
+                });
+                req.metadata_mut().insert(
+                    "authorization",
+                    format!("Bearer {EVIL}").parse().expect("metadata"),
+                );
+                match client.apply(req).await {
+                    Ok(answer) => {
+                        let a = answer.into_inner();
+                        (
+                            200,
+                            json!({"action": a.action, "loadBalancer": {"id": a.load_balancer.map(|l| l.id)}}),
+                        )
+                    }
+                    Err(status) => {
+                        let http = match status.code() {
+                            tonic::Code::PermissionDenied => 403,
+                            tonic::Code::FailedPrecondition | tonic::Code::AlreadyExists => 409,
+                            tonic::Code::InvalidArgument => 400,
+                            _ => 500,
+                        };
+                        (
+                            http,
+                            json!({"code": status.code() as i32, "message": status.message()}),
+                        )
+                    }
+                }
+            }
+        }
+    }
+
+    /// What the cloud holds that a refused request must leave as it was:
+    /// load balancers (name, tags, status), listeners (name, port, load
+    /// balancer), floating IPs (address, port, description), sorted.
+    async fn snapshot(&self) -> Value {
+        let mut lbs: Vec<Value> = self
+            .load_balancers()
+            .await
+            .iter()
+            .map(|lb| {
+                let mut tags: Vec<String> = lb["tags"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect();
+                tags.sort();
+                json!([lb["id"], lb["name"], tags, lb["provisioning_status"]])
+            })
+            .collect();
+        lbs.sort_by_key(|v| v.to_string());
+        let mut listeners: Vec<Value> = self
+            .listeners()
+            .await
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|l| {
+                json!([
+                    l["name"],
+                    l["protocol_port"],
+                    l["loadbalancers"][0]["id"],
+                    l["default_tls_container_ref"]
+                ])
+            })
+            .collect();
+        listeners.sort_by_key(|v| v.to_string());
+        let mut fips: Vec<Value> = self
+            .floating_ips()
+            .await
+            .iter()
+            .map(|f| json!([f["floating_ip_address"], f["port_id"], f["description"]]))
+            .collect();
+        fips.sort_by_key(|v| v.to_string());
+        json!({"loadBalancers": lbs, "listeners": listeners, "floatingIps": fips})
+    }
+
+    /// `evil`'s `request` by every way: refused with `status`, the problem
+    /// `kind` naming `field`, nothing written.
+    async fn refused_every_way(&self, request: &Value, status: u16, kind: &str, field: &str) {
+        let before = self.snapshot().await;
+        for via in VIAS {
+            let (got, body) = self.apply_via(via, request).await;
+            assert_eq!(got, status, "{via:?}: {body}");
+            match via {
+                Via::Grpc => {
+                    let message = body["message"].as_str().unwrap_or_default();
+                    assert!(message.contains(field), "{via:?}: {message}");
+                }
+                _ => {
+                    assert_eq!(
+                        body["type"],
+                        format!("urn:svc-lbaas:problem:{kind}"),
+                        "{via:?}: {body}"
+                    );
+                    assert_eq!(body["field"], field, "{via:?}: {body}");
+                }
+            }
+            assert_eq!(
+                self.snapshot().await,
+                before,
+                "{via:?}: nothing written, prod unchanged"
+            );
+        }
+    }
+}
+
+fn annotation_field(annotation: &str) -> String {
+    format!("service.metadata.annotations[\"{annotation}\"]")
+}
+
+const LB_ID: &str = "loadbalancer.openstack.org/load-balancer-id";
+const SHARE_WITH: &str = "svc-lbaas.io/share-with-namespaces";
+
+/// Sharing: another namespace's load balancer is refused until its owner
+/// opens it (`share-with-namespaces`), its own namespace's is not; a sharer
+/// sees only its own part; narrowing evicts; an owner with sharers cannot
+/// keep its floating IP; the hand-over goes to an allowed sharer.
+#[tokio::test]
+async fn a_namespace_joins_another_namespaces_load_balancer_only_when_its_owner_opens_it() {
+    let app = spawn_tenancy(|_| {}).await;
+    let prod = app
+        .send_as(
+            PROD,
+            reqwest::Method::POST,
+            "/v1/apply",
+            Some(&tenant("prod", "web", 80, json!({}), json!({}))),
+        )
+        .await;
+    assert_eq!(prod.status, StatusCode::OK, "{}", prod.body);
+    let id = prod.body["loadBalancer"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    let address = ingress(&prod);
+
+    let attack = tenant("evil", "web", 8081, json!({LB_ID: id}), json!({}));
+    app.refused_every_way(
+        &attack,
+        403,
+        "forbidden-reference",
+        &annotation_field(LB_ID),
+    )
+    .await;
+    // On a port prod holds too: still the namespace's refusal, not the port's.
+    let squat = tenant("evil", "web", 80, json!({LB_ID: id}), json!({}));
+    app.refused_every_way(&squat, 403, "forbidden-reference", &annotation_field(LB_ID))
+        .await;
+
+    // Its own namespace may: a second prod Service joins without asking.
+    let api = app
+        .send_as(
+            PROD,
+            reqwest::Method::POST,
+            "/v1/apply",
+            Some(&tenant("prod", "api", 8080, json!({LB_ID: id}), json!({}))),
+        )
+        .await;
+    assert_eq!(api.status, StatusCode::OK, "{}", api.body);
+    assert_eq!(ingress(&api), address);
+
+    // The owner opens it to evil: evil joins, and sees only its own part.
+    let opened = tenant("prod", "web", 80, json!({SHARE_WITH: "evil"}), json!({}));
+    let o = app
+        .send_as(PROD, reqwest::Method::POST, "/v1/apply", Some(&opened))
+        .await;
+    assert_eq!(o.status, StatusCode::OK, "{}", o.body);
+    assert!(
+        app.tags_of(&id)
+            .await
+            .contains(&"svc-lbaas-share-with:evil".to_string())
+    );
+    let evil = app
+        .send_as(EVIL, reqwest::Method::POST, "/v1/apply", Some(&attack))
+        .await;
+    assert_eq!(evil.status, StatusCode::OK, "{}", evil.body);
+    assert_eq!(ingress(&evil), address);
+    for view in [
+        evil.body.clone(),
+        app.send_as(EVIL, reqwest::Method::GET, "/v1/services/evil/web", None)
+            .await
+            .body,
+    ] {
+        let lb = &view["loadBalancer"];
+        assert_eq!(lb["id"], id.as_str(), "{view}");
+        assert!(
+            lb.get("name").is_none() && lb["vipPortId"].is_null(),
+            "{view}"
+        );
+        assert!(
+            !view.to_string().contains("prod/"),
+            "nothing of prod's: {view}"
+        );
+        let names: Vec<&str> = lb["listeners"]
+            .as_array()
+            .expect("listeners")
+            .iter()
+            .filter_map(|l| l["name"].as_str())
+            .collect();
+        assert_eq!(names, ["evil/web:TCP:8081"], "{view}");
+        assert!(view["floatingIp"].get("id").is_none(), "{view}");
+    }
+    // The owner sees everything.
+    let owner_view = app
+        .send_as(PROD, reqwest::Method::GET, "/v1/services/prod/web", None)
+        .await;
+    assert_eq!(
+        owner_view.body["loadBalancer"]["listeners"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+
+    // prod keeping its floating IP while others share: a 409 naming them.
+    let kept = app
+        .send_as(
+            PROD,
+            reqwest::Method::DELETE,
+            "/v1/services/prod/web?keepFloatingIp=true",
+            None,
+        )
+        .await;
+    assert_eq!(kept.status, StatusCode::CONFLICT, "{}", kept.body);
+    let detail = kept.body["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("prod/api") && detail.contains("evil/web"),
+        "{detail}"
+    );
+    assert_eq!(
+        app.load_balancer(&id).await["name"],
+        "prod/web",
+        "nothing changed"
+    );
+
+    // The owner narrows: evil's part goes at prod's next apply.
+    let n = app
+        .send_as(
+            PROD,
+            reqwest::Method::POST,
+            "/v1/apply",
+            Some(&tenant("prod", "web", 80, json!({}), json!({}))),
+        )
+        .await;
+    assert_eq!(n.status, StatusCode::OK, "{}", n.body);
+    app.until_active(&id).await;
+    assert_eq!(
+        app.listener_ports(&id).await,
+        ["prod/api:TCP:8080:8080", "prod/web:TCP:80:80"]
+    );
+    let tags = app.tags_of(&id).await;
+    assert!(!tags.iter().any(|t| t.contains("evil")), "{tags:?}");
+    app.refused_every_way(
+        &attack,
+        403,
+        "forbidden-reference",
+        &annotation_field(LB_ID),
+    )
+    .await;
+    // evil's delete finds nothing of its own there.
+    let gone = app
+        .send_as(EVIL, reqwest::Method::DELETE, "/v1/services/evil/web", None)
+        .await;
+    assert!(gone.status.is_success(), "{}", gone.body);
+    assert_eq!(app.listener_ports(&id).await.len(), 2);
+
+    // prod/web leaves: the load balancer and its address go to prod/api.
+    let left = app
+        .send_as(PROD, reqwest::Method::DELETE, "/v1/services/prod/web", None)
+        .await;
+    assert_eq!(left.status, StatusCode::OK, "{}", left.body);
+    app.until_active(&id).await;
+    assert_eq!(app.load_balancer(&id).await["name"], "prod/api");
+    let api_now = app
+        .send_as(PROD, reqwest::Method::GET, "/v1/services/prod/api", None)
+        .await;
+    assert_eq!(ingress(&api_now), address);
+    let last = app
+        .send_as(PROD, reqwest::Method::DELETE, "/v1/services/prod/api", None)
+        .await;
+    assert_eq!(last.status, StatusCode::OK, "{}", last.body);
+    app.until_all_gone().await;
+}
+
+/// A load balancer no tool manages: open to every namespace by default
+/// (OCCM's behaviour), to the listed ones with
+/// `[tenancy] user_load_balancers_namespaces`.
+#[tokio::test]
+async fn a_users_load_balancer_is_shared_with_the_namespaces_the_operator_opens_it_to() {
+    let app = spawn_tenancy(|s| {
+        s.tenancy.user_load_balancers_namespaces = Some(vec!["prod".into()]);
+    })
+    .await;
+    let created = app
+        .cloud(
+            reqwest::Method::POST,
+            "/load-balancer/v2/lbaas/loadbalancers",
+            Some(json!({"loadbalancer": {"name": "made-by-hand",
+                "vip_network_id": app.cloud_access.service_network, "tags": ["team-a"]}})),
+        )
+        .await;
+    let id = created["loadbalancer"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    app.until_active(&id).await;
+    let attack = tenant("evil", "web", 8081, json!({LB_ID: id}), json!({}));
+    app.refused_every_way(
+        &attack,
+        403,
+        "forbidden-reference",
+        &annotation_field(LB_ID),
+    )
+    .await;
+    let prod = tenant("prod", "web", 8082, json!({LB_ID: id}), json!({}));
+    let joined = app
+        .send_as(PROD, reqwest::Method::POST, "/v1/apply", Some(&prod))
+        .await;
+    assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
+    let left = app
+        .send_as(PROD, reqwest::Method::DELETE, "/v1/services/prod/web", None)
+        .await;
+    assert_eq!(left.status, StatusCode::OK, "{}", left.body);
+    app.until_active(&id).await;
+    assert_eq!(
+        app.tags_of(&id).await,
+        ["team-a"],
+        "the user's tags, as they were"
+    );
+    app.cloud(
+        reqwest::Method::DELETE,
+        &format!("/load-balancer/v2/lbaas/loadbalancers/{id}?cascade=true"),
+        None,
+    )
+    .await;
+    app.until_all_gone().await;
+}
+
+/// A container svc-lbaas stored from prod's TLS Secret serves only prod; a
+/// user's container follows `[tenancy] user_containers_namespaces`.
+#[tokio::test]
+async fn a_certificate_stored_for_another_namespace_is_refused() {
+    let app = spawn_tenancy(|s| {
+        s.tenancy.user_containers_namespaces = Some(vec!["prod".into()]);
+    })
+    .await;
+    let https = json!([{"name": "https", "port": 443, "targetPort": 8443, "appProtocol": "https"}]);
+    let mut request = tenant("prod", "web", 443, json!({}), json!({}));
+    request["service"]["spec"]["ports"] = https.clone();
+    let mut secret = tls_secret("web-tls", "");
+    secret["metadata"]["namespace"] = json!("prod");
+    request["tlsSecrets"] = json!([secret]);
+    let prod = app
+        .send_as(PROD, reqwest::Method::POST, "/v1/apply", Some(&request))
+        .await;
+    assert_eq!(prod.status, StatusCode::OK, "{}", prod.body);
+    let stored = prod.body["loadBalancer"]["listeners"][0]["defaultTlsContainerRef"]
+        .as_str()
+        .expect("prod's stored container")
+        .to_string();
+    let ref_field = annotation_field("loadbalancer.openstack.org/default-tls-container-ref");
+    let mut attack = tenant(
+        "evil",
+        "certsteal",
+        443,
+        json!({"loadbalancer.openstack.org/default-tls-container-ref": stored}),
+        json!({}),
+    );
+    attack["service"]["spec"]["ports"] = https.clone();
+    app.refused_every_way(&attack, 403, "forbidden-reference", &ref_field)
+        .await;
+
+    // A user's container: prod may (the operator opened them to prod), evil may not.
+    let (users, barbican) = app.certificate_container("user-tls").await;
+    let mut theirs = attack.clone();
+    theirs["service"]["metadata"]["annotations"] =
+        json!({"loadbalancer.openstack.org/default-tls-container-ref": users});
+    app.refused_every_way(&theirs, 403, "forbidden-reference", &ref_field)
+        .await;
+    let mut mine = tenant(
+        "prod",
+        "api",
+        443,
+        json!({"loadbalancer.openstack.org/default-tls-container-ref": users}),
+        json!({}),
+    );
+    mine["service"]["spec"]["ports"] = https;
+    let ok = app
+        .send_as(PROD, reqwest::Method::POST, "/v1/apply", Some(&mine))
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    for name in ["web", "api"] {
+        let gone = app
+            .send_as(
+                PROD,
+                reqwest::Method::DELETE,
+                &format!("/v1/services/prod/{name}"),
+                None,
+            )
+            .await;
+        assert_eq!(gone.status, StatusCode::OK, "{}", gone.body);
+    }
+    app.until_all_gone().await;
+    app.delete_barbican(&barbican).await;
+}
+
+/// A floating IP svc-lbaas allocated (or kept) for prod is not evil's to
+/// take with `loadBalancerIP`; no message names prod's port.
+#[tokio::test]
+async fn a_floating_ip_of_another_namespace_is_not_taken() {
+    let app = spawn_tenancy(|_| {}).await;
+    let prod = app
+        .send_as(
+            PROD,
+            reqwest::Method::POST,
+            "/v1/apply",
+            Some(&tenant("prod", "web", 80, json!({}), json!({}))),
+        )
+        .await;
+    assert_eq!(prod.status, StatusCode::OK, "{}", prod.body);
+    let address = ingress(&prod);
+    let vip_port = prod.body["loadBalancer"]["vipPortId"]
+        .as_str()
+        .expect("a VIP port")
+        .to_string();
+    let attack = tenant(
+        "evil",
+        "web",
+        80,
+        json!({}),
+        json!({"loadBalancerIP": address}),
+    );
+    let field = "service.spec.loadBalancerIP";
+    // Bound to prod's load balancer.
+    for via in VIAS {
+        let (status, body) = app.apply_via(via, &attack).await;
+        assert_eq!(status, 409, "{via:?}: {body}");
+        assert!(
+            !body.to_string().contains(&vip_port),
+            "{via:?} names prod's port: {body}"
+        );
+    }
+    assert_eq!(
+        app.load_balancers().await.len(),
+        1,
+        "a refused request made none"
+    );
+    // Kept after prod's deletion: still prod's.
+    let kept = app
+        .send_as(
+            PROD,
+            reqwest::Method::DELETE,
+            "/v1/services/prod/web?keepFloatingIp=true",
+            None,
+        )
+        .await;
+    assert_eq!(kept.status, StatusCode::OK, "{}", kept.body);
+    app.until_no_load_balancers().await;
+    app.refused_every_way(&attack, 409, "floating-ip-in-use", field)
+        .await;
+    // prod takes it back.
+    let back = tenant(
+        "prod",
+        "web",
+        80,
+        json!({}),
+        json!({"loadBalancerIP": address}),
+    );
+    let b = app
+        .send_as(PROD, reqwest::Method::POST, "/v1/apply", Some(&back))
+        .await;
+    assert_eq!(b.status, StatusCode::OK, "{}", b.body);
+    assert_eq!(ingress(&b), address);
+    let gone = app
+        .send_as(PROD, reqwest::Method::DELETE, "/v1/services/prod/web", None)
+        .await;
+    assert_eq!(gone.status, StatusCode::OK, "{}", gone.body);
+    app.until_no_load_balancers().await;
+    // The user method never deletes the address: the test does.
+    for fip in app.floating_ips().await {
+        let id = fip["id"].as_str().unwrap_or_default();
+        app.cloud(
+            reqwest::Method::DELETE,
+            &format!("/network/v2.0/floatingips/{id}"),
+            None,
+        )
+        .await;
+    }
+    app.until_all_gone().await;
+}
+
+/// `port-id` naming another load balancer's VIP port: a 409 before any
+/// write; the simulator refuses a port in use as Octavia does.
+#[tokio::test]
+async fn a_port_another_load_balancer_uses_is_refused() {
+    let app = spawn_tenancy(|_| {}).await;
+    let prod = app
+        .send_as(
+            PROD,
+            reqwest::Method::POST,
+            "/v1/apply",
+            Some(&tenant("prod", "web", 80, json!({}), json!({}))),
+        )
+        .await;
+    assert_eq!(prod.status, StatusCode::OK, "{}", prod.body);
+    let vip_port = prod.body["loadBalancer"]["vipPortId"]
+        .as_str()
+        .expect("a VIP port")
+        .to_string();
+    let attack = tenant(
+        "evil",
+        "web",
+        80,
+        json!({"loadbalancer.openstack.org/port-id": vip_port}),
+        json!({}),
+    );
+    app.refused_every_way(
+        &attack,
+        409,
+        "reference-in-use",
+        &annotation_field("loadbalancer.openstack.org/port-id"),
+    )
+    .await;
+    // Octavia itself refuses a port a device uses.
+    let direct = app
+        .cloud(
+            reqwest::Method::POST,
+            "/load-balancer/v2/lbaas/loadbalancers",
+            Some(json!({"loadbalancer": {"name": "second", "vip_port_id": vip_port}})),
+        )
+        .await;
+    assert!(
+        direct["faultstring"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("already used by device")
+            || direct["description"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("already used by device"),
+        "{direct}"
+    );
+    let gone = app
+        .send_as(PROD, reqwest::Method::DELETE, "/v1/services/prod/web", None)
+        .await;
+    assert_eq!(gone.status, StatusCode::OK, "{}", gone.body);
+    app.until_all_gone().await;
+}
+
+/// VIP networks and subnets an annotation names: only those the operator
+/// opened, when `[tenancy] vip_networks` / `vip_subnets` are set.
+#[tokio::test]
+async fn a_vip_network_the_operator_did_not_open_is_refused() {
+    // One network opened (not the public one the attack names); the
+    // allowed path is translate's unit test.
+    let opened = "8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a81".to_string();
+    let app = spawn_tenancy(move |s| s.tenancy.vip_networks = Some(vec![opened])).await;
+    let public = app.cloud_access.public_network.clone();
+    let attack = tenant(
+        "evil",
+        "web",
+        80,
+        json!({"loadbalancer.openstack.org/network-id": public}),
+        json!({}),
+    );
+    app.refused_every_way(
+        &attack,
+        403,
+        "forbidden-reference",
+        &annotation_field("loadbalancer.openstack.org/network-id"),
+    )
+    .await;
+    assert!(app.load_balancers().await.is_empty());
+}
+
+/// Endpoint addresses outside the pod subnet (a public address, another
+/// Service's VIP, the metadata service, loopback) never become members; the
+/// Service converges with the rest, saying what was left out.
+#[tokio::test]
+async fn endpoint_addresses_outside_the_member_cidrs_are_left_out() {
+    let app = spawn_tenancy(|_| {}).await;
+    let mut request = tenant("evil", "web", 80, json!({}), json!({}));
+    request["endpoints"]["subsets"][0]["addresses"] = json!([
+        {"ip": "10.1.0.5"}, {"ip": "8.8.8.8"}, {"ip": "10.2.0.9"},
+        {"ip": "169.254.169.254"}, {"ip": "127.0.0.1"}
+    ]);
+    let a = app
+        .send_as(EVIL, reqwest::Method::POST, "/v1/apply", Some(&request))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let members: Vec<&str> = a.body["loadBalancer"]["listeners"][0]["pool"]["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .filter_map(|m| m["address"].as_str())
+        .collect();
+    assert_eq!(members, ["10.1.0.5"], "{}", a.body);
+    let notes = a.body["notes"].to_string();
+    assert!(
+        notes.contains("4 endpoint address(es) left out") && notes.contains("169.254.169.254"),
+        "{notes}"
+    );
+    let gone = app
+        .send_as(EVIL, reqwest::Method::DELETE, "/v1/services/evil/web", None)
+        .await;
+    assert_eq!(gone.status, StatusCode::OK, "{}", gone.body);
+    app.until_all_gone().await;
+}
+
+/// A shared load balancer in ERROR: a sharer's apply is told why, its owner's
+/// re-creates it (the sharers' parts with it), a sharer whose annotation
+/// then names nothing gets the 400, every delete succeeds, nothing leaks.
+#[tokio::test]
+async fn a_shared_load_balancer_in_error_is_recreated_by_its_owner() {
+    let app = spawn_tenancy(|_| {}).await;
+    let Some(sim) = app.sim_only("driving a shared load balancer to ERROR") else {
+        return;
+    };
+    let base = sim.state.base_url.clone();
+    let web = tenant("prod", "web", 80, json!({}), json!({}));
+    let first = app
+        .send_as(PROD, reqwest::Method::POST, "/v1/apply", Some(&web))
+        .await;
+    let id = first.body["loadBalancer"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    let address = ingress(&first);
+    let api = tenant("prod", "api", 8080, json!({LB_ID: id}), json!({}));
+    let joined = app
+        .send_as(PROD, reqwest::Method::POST, "/v1/apply", Some(&api))
+        .await;
+    assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
+    let res = app
+        .http
+        .post(format!("{base}/sim/faults/loadbalancers/{id}/error"))
+        .send()
+        .await
+        .expect("the simulator answers");
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let stuck = app
+        .send_as(PROD, reqwest::Method::POST, "/v1/apply", Some(&api))
+        .await;
+    assert_eq!(stuck.status, StatusCode::CONFLICT, "{}", stuck.body);
+    assert!(
+        stuck.body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ERROR"),
+        "{}",
+        stuck.body
+    );
+    let fixed = app
+        .send_as(PROD, reqwest::Method::POST, "/v1/apply", Some(&web))
+        .await;
+    assert_eq!(fixed.status, StatusCode::OK, "{}", fixed.body);
+    let new_id = fixed.body["loadBalancer"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    assert_ne!(new_id, id);
+    assert_eq!(
+        ingress(&fixed),
+        address,
+        "the floating IP moved to the new one"
+    );
+    let orphaned = app
+        .send_as(PROD, reqwest::Method::POST, "/v1/apply", Some(&api))
+        .await;
+    assert_eq!(
+        orphaned.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        orphaned.body
+    );
+    assert_eq!(
+        orphaned.body["type"],
+        "urn:svc-lbaas:problem:unknown-reference"
+    );
+    for name in ["api", "web"] {
+        let gone = app
+            .send_as(
+                PROD,
+                reqwest::Method::DELETE,
+                &format!("/v1/services/prod/{name}"),
+                None,
+            )
+            .await;
+        assert!(gone.status.is_success(), "{name}: {}", gone.body);
+    }
+    app.until_all_gone().await;
+
+    // In ERROR again, deleted by its owner first: both deletes succeed.
+    let first = app
+        .send_as(PROD, reqwest::Method::POST, "/v1/apply", Some(&web))
+        .await;
+    let id = first.body["loadBalancer"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    let api = tenant("prod", "api", 8080, json!({LB_ID: id}), json!({}));
+    let joined = app
+        .send_as(PROD, reqwest::Method::POST, "/v1/apply", Some(&api))
+        .await;
+    assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
+    app.http
+        .post(format!("{base}/sim/faults/loadbalancers/{id}/error"))
+        .send()
+        .await
+        .expect("the simulator answers");
+    for name in ["web", "api"] {
+        let gone = app
+            .send_as(
+                PROD,
+                reqwest::Method::DELETE,
+                &format!("/v1/services/prod/{name}"),
+                None,
+            )
+            .await;
+        assert!(gone.status.is_success(), "{name}: {}", gone.body);
+    }
+    app.until_all_gone().await;
+}
+
+/// A problem quotes at most 200 characters of a value and stays under 4 KB,
+/// and never a Secret's field.
+#[tokio::test]
+async fn problems_quote_little_of_their_input() {
+    let app = spawn_tenancy(|_| {}).await;
+    let pasted = "K".repeat(300_000);
+    let request = tenant(
+        "evil",
+        "web",
+        80,
+        json!({"loadbalancer.openstack.org/lb-method": pasted}),
+        json!({}),
+    );
+    let a = app
+        .send_as(EVIL, reqwest::Method::POST, "/v1/apply", Some(&request))
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    let text = a.body.to_string();
+    assert!(text.len() < 4096, "{} bytes", text.len());
+    assert!(!text.contains(&"K".repeat(201)), "{text}");
+    let mut secret = tls_secret("web-tls", "");
+    secret["metadata"]["namespace"] = json!("evil");
+    secret["type"] = json!(format!("-----BEGIN PRIVATE KEY-----{}", "S".repeat(300)));
+    let mut request = tenant("evil", "web", 443, json!({}), json!({}));
+    request["service"]["spec"]["ports"] =
+        json!([{"name": "https", "port": 443, "targetPort": 8443, "appProtocol": "https"}]);
+    request["tlsSecrets"] = json!([secret]);
+    let a = app
+        .send_as(EVIL, reqwest::Method::POST, "/v1/apply", Some(&request))
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
+    assert_eq!(a.body["field"], "tlsSecrets[0]", "{}", a.body);
+    assert!(
+        !a.body.to_string().contains("BEGIN PRIVATE KEY"),
+        "{}",
+        a.body
+    );
+    assert!(app.load_balancers().await.is_empty());
 }

@@ -160,7 +160,7 @@ impl From<&crate::reconcile::LoadBalancerView> for pb::LoadBalancer {
     fn from(lb: &crate::reconcile::LoadBalancerView) -> Self {
         pb::LoadBalancer {
             id: lb.id.clone(),
-            name: lb.name.clone(),
+            name: lb.name.clone().unwrap_or_default(),
             vip_address: lb.vip_address.map(|a| a.to_string()).unwrap_or_default(),
             vip_port_id: lb.vip_port_id.clone().unwrap_or_default(),
             provisioning_status: lb.provisioning_status.clone(),
@@ -214,7 +214,7 @@ impl From<&ApplyResponse> for pb::ApplyResponse {
             converged: a.converged,
             load_balancer: a.load_balancer.as_ref().map(pb::LoadBalancer::from),
             floating_ip: a.floating_ip.as_ref().map(|f| pb::FloatingIp {
-                id: f.id.clone(),
+                id: f.id.clone().unwrap_or_default(),
                 address: f.address.to_string(),
                 method: f.method.to_string(),
             }),
@@ -468,7 +468,7 @@ impl pb::translator_server::Translator for Translator {
                 Err(p) => results.push(pb::ApplyResponse {
                     service: format!("{}/{}", item.namespace, item.name),
                     action: "failed".into(),
-                    reason: p.0.detail.clone(),
+                    reason: p.0.shown_detail().into_owned(),
                     ..Default::default()
                 }),
             }

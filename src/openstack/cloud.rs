@@ -27,6 +27,15 @@ pub struct SubnetInfo {
     pub cidr: IpNet,
 }
 
+/// Who uses a Neutron port: its device (`lb-<id>` for an Octavia-made VIP
+/// port), its tags, and the load balancers whose VIP it is.
+#[derive(Debug, Clone, Default)]
+pub struct PortUse {
+    pub device_id: String,
+    pub tags: Vec<String>,
+    pub load_balancers: Vec<crate::model::ObservedLoadBalancer>,
+}
+
 /// What a full read found under a load balancer: its listeners and its
 /// pools with their monitors (members are read every time, from the tree).
 #[derive(Debug, Clone)]
@@ -51,6 +60,8 @@ pub struct Cloud {
     external_network: Mutex<Option<String>>,
     /// User-named networks, flavors and availability zones found to exist.
     known: Mutex<std::collections::HashSet<String>>,
+    /// Barbican references' names, once read (names never change).
+    certificate_names: Mutex<HashMap<String, Option<String>>>,
     /// What full reads found under each load balancer (`observe.rs`).
     pub(super) details: std::sync::Mutex<HashMap<String, Details>>,
     /// Bumped (under `details`' lock) by every write that voids what was
@@ -67,6 +78,7 @@ impl Cloud {
             subnets: Mutex::new(HashMap::new()),
             external_network: Mutex::new(None),
             known: Mutex::new(Default::default()),
+            certificate_names: Mutex::new(HashMap::new()),
             discovered: Mutex::new(None),
             providers: Mutex::new(None),
             details: std::sync::Mutex::new(HashMap::new()),
@@ -318,7 +330,7 @@ impl Cloud {
                     .query(&[("fields", "id")]);
                 self.lb_send(calls, Method::GET, path, None).await
             }
-            (ReferenceKind::Certificate, _) => self.certificate(calls, id).await,
+            (ReferenceKind::Certificate, _) => self.certificate_name(calls, id).await.map(drop),
             (ReferenceKind::AvailabilityZone, Api::Octavia) => {
                 let path = ApiPath::of("availabilityzones")
                     .name(id)
@@ -333,10 +345,19 @@ impl Cloud {
     }
 
     /// A listener's certificate reference, read from Barbican before any
-    /// write (Octavia would refuse it only after the load balancer was made).
-    /// Its container or secret id is read from the catalog's Barbican (the
-    /// token goes nowhere else): one of another Barbican is `Missing`.
-    async fn certificate(&self, calls: &Calls, reference: &str) -> Result<(), OpenStackError> {
+    /// write (Octavia would refuse it only after the load balancer was made),
+    /// with its name: whose it is (svc-lbaas names the containers it stores
+    /// after their Service). Its container or secret id is read from the
+    /// catalog's Barbican (the token goes nowhere else): one of another
+    /// Barbican is `Missing`.
+    pub async fn certificate_name(
+        &self,
+        calls: &Calls,
+        reference: &str,
+    ) -> Result<Option<String>, OpenStackError> {
+        if let Some(name) = self.certificate_names.lock().await.get(reference) {
+            return Ok(name.clone());
+        }
         let missing = || OpenStackError::Missing {
             kind: ReferenceKind::Certificate.as_str(),
             id: reference.to_string(),
@@ -352,10 +373,21 @@ impl Cloud {
         let path = Cloud::barbican_path("containers", reference)
             .or_else(|_| Cloud::barbican_path("secrets", reference))
             .map_err(|_| missing())?;
-        self.session
-            .call_as::<IgnoredAny>(calls, Service::KeyManager, Method::GET, &path, None)
+        #[derive(serde::Deserialize)]
+        struct Named {
+            #[serde(default)]
+            name: Option<String>,
+        }
+        let read: Option<Named> = self
+            .session
+            .call_as(calls, Service::KeyManager, Method::GET, &path, None)
+            .await?;
+        let name = read.and_then(|r| r.name);
+        self.certificate_names
+            .lock()
             .await
-            .map(drop)
+            .insert(reference.to_string(), name.clone());
+        Ok(name)
     }
 
     /// The external network for floating IPs when neither a subnet nor a

@@ -326,6 +326,34 @@ impl Cloud {
             .loadbalancers)
     }
 
+    /// Who uses the port `id` (a `port-id` annotation's): its device and
+    /// tags, and the load balancers whose VIP port it is.
+    pub async fn port_use(
+        &self,
+        calls: &Calls,
+        id: &str,
+    ) -> Result<super::cloud::PortUse, OpenStackError> {
+        let path = ApiPath::of("ports").id("port id", id)?;
+        let port: Option<wire::OnePort> = self.net_call(calls, Method::GET, path, None).await?;
+        let port = port.map(|p| p.port).unwrap_or_default();
+        let path = ApiPath::of("loadbalancers").query(&[("vip_port_id", id)]);
+        let load_balancers = self
+            .lb_read::<wire::LoadBalancers>(calls, path)
+            .await?
+            .unwrap_or_default()
+            .loadbalancers
+            .iter()
+            .map(parse_lb)
+            // The legacy API may ignore the filter.
+            .filter(|lb| lb.vip_port_id.as_deref() == Some(id))
+            .collect();
+        Ok(super::cloud::PortUse {
+            device_id: port.device_id.unwrap_or_default(),
+            tags: port.tags.unwrap_or_default(),
+            load_balancers,
+        })
+    }
+
     /// Everything this tool made for a cluster (`cluster_tag`): its load
     /// balancers (without their trees) and floating IPs, and every floating
     /// IP bound to one of those load balancers' VIP ports (a user's, maybe).

@@ -256,6 +256,20 @@ pub struct SubnetRead {
     pub cidr: Option<String>,
 }
 
+/// `GET /v2.0/ports/{id}`: who uses it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct OnePort {
+    pub port: PortRead,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PortRead {
+    pub device_id: Option<String>,
+    pub tags: Option<Vec<String>>,
+}
+
 /// `GET /v2.0/subnets?network_id=...&fields=id&fields=name`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]

@@ -19,7 +19,7 @@ use crate::model::{
     HealthMonitor, Member, Observed, ObservedFloatingIp, ObservedListener, ObservedLoadBalancer,
     ObservedMember, ObservedPool, Translation,
 };
-use crate::names::is_owned;
+use crate::names::{self, is_owned};
 
 pub use crate::model::{ListenerUpdate, MemberSpec, PoolUpdate};
 
@@ -304,6 +304,10 @@ pub enum ShareStep {
     Join,
     Leave,
     HandOver,
+    /// The owner's `share-with` tags changed.
+    Open,
+    /// A sharer of a namespace the owner no longer opens to is removed.
+    Evict,
 }
 
 /// What an [`Operation::Adopt`] takes over.
@@ -603,9 +607,17 @@ impl Operation {
                     ShareStep::HandOver => (
                         "hand over",
                         match new_name {
-                            Some(n) => format!("to {n}, its first sharer"),
-                            None => "to its first sharer".into(),
+                            Some(n) => format!("to {n}, its oldest allowed sharer"),
+                            None => "to its oldest allowed sharer".into(),
                         },
+                    ),
+                    ShareStep::Open => (
+                        "share with",
+                        "the namespaces svc-lbaas.io/share-with-namespaces names".into(),
+                    ),
+                    ShareStep::Evict => (
+                        "evict",
+                        "a sharer of a namespace the owner no longer shares with".into(),
                     ),
                 };
                 s(op, resource.as_str(), name, Some(id), Some(detail))
@@ -650,8 +662,21 @@ pub enum PlanError {
     },
     #[error("floating IP {address} (spec.loadBalancerIP) does not exist; create it first")]
     FloatingIpNotFound { address: IpAddr },
-    #[error("floating IP {address} (spec.loadBalancerIP) is bound to another port ({port_id})")]
-    FloatingIpInUse { address: IpAddr, port_id: String },
+    // No port id: it would name another user's VIP.
+    #[error("floating IP {address} (spec.loadBalancerIP) is bound to another port")]
+    FloatingIpInUse { address: IpAddr },
+    #[error(
+        "floating IP {address} (spec.loadBalancerIP) is held for a Service of another namespace; it is left alone"
+    )]
+    FloatingIpTaken { address: IpAddr },
+    #[error(
+        "load balancer {id} (loadbalancer.openstack.org/load-balancer-id) is not open to namespace {namespace}: {why}"
+    )]
+    ShareForbidden {
+        id: String,
+        namespace: String,
+        why: &'static str,
+    },
     #[error("{what} is not offered by the {api} API")]
     Unsupported { what: String, api: &'static str },
     #[error(
@@ -685,6 +710,19 @@ pub enum PlanError {
     )]
     NamedRecreate { name: String, id: String },
     #[error(
+        "load balancer {name} ({id}) is in ERROR: its owner's next apply re-creates it (with another id) or its DELETE removes it; then update loadbalancer.openstack.org/load-balancer-id"
+    )]
+    SharedInError { name: String, id: String },
+    #[error(
+        "load balancer {name} ({id}) is shared with {}: deleting its owner hands it over with its floating IP, which cannot then be kept (keepFloatingIp, loadbalancer.openstack.org/keep-floatingip); delete them first or drop the keep",
+        sharers.join(", ")
+    )]
+    KeptWithSharers {
+        name: String,
+        id: String,
+        sharers: Vec<String>,
+    },
+    #[error(
         "load balancer {name} ({id}) cannot be shared with a VIP security group (spec.loadBalancerSourceRanges as vip_sg_ids, on one side or the other): it would filter every Service's ports with one Service's ranges"
     )]
     SharedSecurityGroup { name: String, id: String },
@@ -702,8 +740,21 @@ pub fn plan(
             owner_tags,
             keep_floating_ip,
             ..
-        } => Ok(plan_removal(observed, owner_tags, *keep_floating_ip)),
+        } => {
+            share::check_keep(observed, owner_tags, *keep_floating_ip)?;
+            Ok(plan_removal(observed, owner_tags, *keep_floating_ip))
+        }
     }
+}
+
+/// A removal that keeps the floating IP refused while the Service owns a
+/// load balancer others share: the address goes with it to the next owner.
+pub fn check_removal(
+    observed: &Observed,
+    owner_tags: &[String],
+    keep_floating_ip: bool,
+) -> Result<(), PlanError> {
+    share::check_keep(observed, owner_tags, keep_floating_ip)
 }
 
 /// Removes everything this tool created for the Service: floating IPs first
@@ -725,11 +776,14 @@ pub fn plan_removal(
     for lb in &observed.load_balancers {
         let joined = sharer.as_ref().is_some_and(|s| lb.tags.contains(s));
         let is_owner = is_owned(&lb.tags, owner_tags);
-        if is_owner && crate::names::users_of(&lb.tags) <= 1 {
+        // In ERROR only a delete is taken: its owner's cascades (the
+        // sharers' parts with it), a sharer's part goes with that.
+        let error = lb.provisioning_status == "ERROR";
+        if is_owner && (crate::names::users_of(&lb.tags) <= 1 || error || !share::has_heir(lb)) {
             owned.push(lb);
             continue;
         }
-        if !is_owner && !joined {
+        if !is_owner && (!joined || error) {
             continue;
         }
         share::remove_own_children(lb, owner_tags, &mut ops);
@@ -741,10 +795,14 @@ pub fn plan_removal(
                 ShareStep::Leave,
                 Adoptee::LoadBalancer,
                 lb,
-                (&lb.id, &lb.name),
+                (&lb.id, &lb.id),
                 None,
                 Vec::new(),
-                sharer.iter().cloned().collect(),
+                sharer
+                    .iter()
+                    .cloned()
+                    .chain(sharer.iter().flat_map(|s| share::joined_tags_of(lb, s)))
+                    .collect(),
             ));
         }
     }
@@ -991,8 +1049,9 @@ pub fn plan_load_balancer(
     for lb in &owned {
         if recreate || keep.is_some_and(|k| k.id != lb.id) {
             // A cascade delete would take other Services' listeners too.
+            // (One in ERROR takes only a delete: its owner re-creates it.)
             let users = crate::names::users_of(&lb.tags);
-            if users > 1 {
+            if users > 1 && lb.provisioning_status != "ERROR" {
                 return Err(PlanError::SharedRecreate {
                     name: lb.name.clone(),
                     id: lb.id.clone(),
@@ -1019,6 +1078,7 @@ pub fn plan_load_balancer(
                 Some(p) => Ref::existing(p, &lb.name),
                 None => Ref::planned(&lb.name),
             };
+            share::plan_openings(desired, lb, &mut tree_ops);
             plan_listeners(desired, lb, caps, &lb_ref, &mut tree_ops)?;
             security_group::plan_binding(
                 desired,
@@ -1717,11 +1777,20 @@ fn plan_floating_ips(
                     return Err(PlanError::FloatingIpNotFound { address });
                 }
                 FloatingIpLookup::Found(fip) => {
-                    if let Some(port) = fip.port_id.as_ref().filter(|_| !bound(fip) && !free(fip)) {
-                        return Err(PlanError::FloatingIpInUse {
-                            address,
-                            port_id: port.clone(),
-                        });
+                    // An address allocated or kept for a Service of another
+                    // namespace (or cluster) is not this one's to take.
+                    let cluster = names::cluster_of(owner).unwrap_or_default();
+                    match names::holder_of_floating_ip(
+                        &fip.tags,
+                        fip.description.as_deref(),
+                        cluster,
+                    ) {
+                        names::Holder::Namespace(ns) if ns == desired.service.namespace => {}
+                        names::Holder::Nobody => {}
+                        _ => return Err(PlanError::FloatingIpTaken { address }),
+                    }
+                    if fip.port_id.is_some() && !bound(fip) && !free(fip) {
+                        return Err(PlanError::FloatingIpInUse { address });
                     }
                     if !bound(fip) {
                         binding.push(Operation::AssociateFloatingIp {

@@ -32,6 +32,23 @@ pub(super) fn plan_shared(
             id: lb.id.clone(),
         });
     };
+    // The Service's namespace is the principal: the load balancer must be
+    // its own namespace's, opened to it by its owner, or nobody's and
+    // opened by the operator. Checked at every apply, before anything else
+    // of the load balancer (its ports, its sharers) shows in an answer.
+    if let Some(why) = refusal(desired, lb, cluster.unwrap_or_default()) {
+        return Err(PlanError::ShareForbidden {
+            id: lb.id.clone(),
+            namespace: desired.service.namespace.clone(),
+            why,
+        });
+    }
+    if lb.provisioning_status == "ERROR" {
+        return Err(PlanError::SharedInError {
+            name: lb.name.clone(),
+            id: lb.id.clone(),
+        });
+    }
     if desired.vip_security_group.is_some() || !lb.vip_sg_ids.is_empty() {
         return Err(PlanError::SharedSecurityGroup {
             name: lb.name.clone(),
@@ -49,13 +66,24 @@ pub(super) fn plan_shared(
                 max: desired.max_shared,
             });
         }
+        // When it joined, so that a hand-over goes to the oldest sharer.
+        let seq = lb
+            .tags
+            .iter()
+            .filter_map(|t| crate::names::parse_joined_tag(t))
+            .map(|(seq, _)| seq)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let joined = crate::names::joined_tag(seq, &sharer);
+        // Named by its id: its name is its owner's, not the sharer's to see.
         ops.push(op(
             ShareStep::Join,
             Adoptee::LoadBalancer,
             lb,
-            (&lb.id, &lb.name),
+            (&lb.id, &lb.id),
             None,
-            vec![sharer],
+            std::iter::once(sharer).chain(joined).collect(),
             Vec::new(),
         ));
     }
@@ -86,6 +114,176 @@ pub(super) fn plan_shared(
         ops.extend(plan_removal(&before, owner, desired.keep_floating_ip));
     }
     Ok(ops)
+}
+
+/// Why `desired`'s namespace may not join `lb` (`None`: it may).
+/// `cluster` is this cluster's tag.
+fn refusal(
+    desired: &DesiredLoadBalancer,
+    lb: &ObservedLoadBalancer,
+    cluster: &str,
+) -> Option<&'static str> {
+    let namespace = desired.service.namespace.as_str();
+    match crate::names::holder_of_load_balancer(&lb.name, &lb.tags, cluster) {
+        crate::names::Holder::Namespace(ns) if ns == namespace => None,
+        crate::names::Holder::Namespace(_)
+            if lb.tags.iter().any(|t| t == crate::names::TOOL_TAG)
+                && crate::names::shares_with(&lb.tags, namespace) =>
+        {
+            None
+        }
+        crate::names::Holder::Namespace(_) => Some(
+            "it is another namespace's, whose owner does not open it to this one (svc-lbaas.io/share-with-namespaces)",
+        ),
+        crate::names::Holder::Nobody if desired.user_load_balancers_open => None,
+        crate::names::Holder::Nobody => Some(
+            "no tool manages it, and [tenancy] user_load_balancers_namespaces does not name this namespace",
+        ),
+        crate::names::Holder::Foreign => Some("whose it is cannot be told"),
+    }
+}
+
+/// Whether a sharer's namespace may stay on a load balancer whose tags
+/// (its owner's Service tag and `share-with` tags) say who may.
+fn allowed_sharer(lb_tags: &[String], sharer: &str) -> bool {
+    let owner_ns =
+        crate::names::service_tag(lb_tags).and_then(crate::names::namespace_of_service_tag);
+    crate::names::namespace_of_sharer_tag(sharer)
+        .is_some_and(|ns| Some(ns) == owner_ns || crate::names::shares_with(lb_tags, ns))
+}
+
+/// The sharers of `lb` allowed to stay, oldest first (by their joined tag;
+/// those from before it first, by name).
+fn heirs(lb: &ObservedLoadBalancer) -> Vec<&String> {
+    let mut heirs: Vec<(u32, &String)> = lb
+        .tags
+        .iter()
+        .filter(|t| crate::names::is_sharer_tag(t) && allowed_sharer(&lb.tags, t))
+        .map(|t| {
+            let seq = lb
+                .tags
+                .iter()
+                .filter_map(|j| crate::names::parse_joined_tag(j))
+                .find(|(_, s)| s == t)
+                .map_or(0, |(seq, _)| seq);
+            (seq, t)
+        })
+        .collect();
+    heirs.sort();
+    heirs.into_iter().map(|(_, t)| t).collect()
+}
+
+/// Whether an owner leaving `lb` has a sharer to hand it to.
+pub(super) fn has_heir(lb: &ObservedLoadBalancer) -> bool {
+    !heirs(lb).is_empty()
+}
+
+/// The joined tags of `sharer` on `lb`.
+pub(super) fn joined_tags_of<'a>(
+    lb: &'a ObservedLoadBalancer,
+    sharer: &str,
+) -> impl Iterator<Item = String> + 'a {
+    let sharer = sharer.to_string();
+    lb.tags
+        .iter()
+        .filter(move |t| crate::names::parse_joined_tag(t).is_some_and(|(_, s)| s == sharer))
+        .cloned()
+}
+
+/// A removal keeping the floating IP, of an owner that would hand its load
+/// balancer (and so the address on it) to a sharer: refused, naming them.
+pub(super) fn check_keep(
+    observed: &Observed,
+    owner: &[String],
+    keep_floating_ip: bool,
+) -> Result<(), PlanError> {
+    if !keep_floating_ip {
+        return Ok(());
+    }
+    for lb in &observed.load_balancers {
+        if is_owned(&lb.tags, owner) && lb.provisioning_status != "ERROR" && has_heir(lb) {
+            let sharers = lb
+                .tags
+                .iter()
+                .filter(|t| crate::names::is_sharer_tag(t))
+                .map(|t| crate::names::sharer_shown(t))
+                .collect();
+            return Err(PlanError::KeptWithSharers {
+                name: lb.name.clone(),
+                id: lb.id.clone(),
+                sharers,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The owner's load balancer: its `share-with` tags as the annotation says,
+/// and the parts of sharers whose namespace it no longer opens to removed
+/// (each sharer's listeners and pools, then its tags).
+pub(super) fn plan_openings(
+    desired: &DesiredLoadBalancer,
+    lb: &ObservedLoadBalancer,
+    ops: &mut Vec<Operation>,
+) {
+    let wanted: Vec<String> = desired
+        .share_with
+        .iter()
+        .map(|n| crate::names::share_with_tag(n))
+        .collect();
+    let add: Vec<String> = wanted
+        .iter()
+        .filter(|t| !lb.tags.contains(t))
+        .cloned()
+        .collect();
+    let remove: Vec<String> = lb
+        .tags
+        .iter()
+        .filter(|t| crate::names::is_share_with_tag(t) && !wanted.contains(t))
+        .cloned()
+        .collect();
+    if !add.is_empty() || !remove.is_empty() {
+        ops.push(op(
+            ShareStep::Open,
+            Adoptee::LoadBalancer,
+            lb,
+            (&lb.id, &lb.name),
+            None,
+            add,
+            remove,
+        ));
+    }
+    // As the load balancer will be tagged: the owner's tags, the new openings.
+    let mut tags: Vec<String> = lb
+        .tags
+        .iter()
+        .filter(|t| !crate::names::is_share_with_tag(t))
+        .cloned()
+        .collect();
+    tags.extend(wanted);
+    let Some(cluster) = crate::names::cluster_of(&desired.owner_tags) else {
+        return;
+    };
+    for sharer in lb.tags.iter().filter(|t| crate::names::is_sharer_tag(t)) {
+        if allowed_sharer(&tags, sharer) {
+            continue;
+        }
+        if let Some((theirs, _)) = crate::names::sharer_as_owner(sharer, cluster) {
+            remove_own_children(lb, &theirs, ops);
+        }
+        let remove = std::iter::once(sharer.clone())
+            .chain(joined_tags_of(lb, sharer))
+            .collect();
+        ops.push(op(
+            ShareStep::Evict,
+            Adoptee::LoadBalancer,
+            lb,
+            (&lb.id, &lb.name),
+            None,
+            Vec::new(),
+            remove,
+        ));
+    }
 }
 
 /// On a create of its own: the load balancers the Service shared until now
@@ -155,19 +353,17 @@ pub(super) fn remove_own_children(
     }
 }
 
-/// The owner leaves a shared load balancer: its first sharer (by tag) takes
-/// the name, the owner tags and the floating IP on the VIP port.
+/// The owner leaves a shared load balancer: its oldest sharer of a
+/// namespace the owner opened it to takes the name, the owner tags and the
+/// floating IP on the VIP port (the owner's openings go: the new owner's
+/// next apply writes its own).
 pub(super) fn hand_over(
     lb: &ObservedLoadBalancer,
     observed: &Observed,
     owner: &[String],
     ops: &mut Vec<Operation>,
 ) {
-    let next = lb
-        .tags
-        .iter()
-        .filter(|t| crate::names::is_sharer_tag(t))
-        .min();
+    let next = heirs(lb).into_iter().next();
     let cluster = crate::names::cluster_of(owner);
     let Some((next, (next_owner, next_name))) = next.and_then(|n| {
         let cluster = cluster?;
@@ -198,6 +394,13 @@ pub(super) fn hand_over(
         .cloned()
         .collect();
     remove.push(next.clone());
+    remove.extend(joined_tags_of(lb, next));
+    remove.extend(
+        lb.tags
+            .iter()
+            .filter(|t| crate::names::is_share_with_tag(t))
+            .cloned(),
+    );
     let add = next_owner
         .iter()
         .filter(|t| !lb.tags.contains(t))
@@ -296,6 +499,122 @@ mod tests {
         ports
     }
 
+    /// `ns/name` with `annotations`, one port.
+    fn service_in(ns: &str, name: &str, port: u16, annotations: Value) -> Translation {
+        let svc: Service = serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": ns, "annotations": annotations},
+            "spec": {"type": "LoadBalancer", "clusterIP": format!("10.2.{}.{}", port / 256, port % 256),
+                "ports": [{"name": "http", "port": port, "targetPort": 8080}]},
+        }))
+        .unwrap();
+        translate(&settings(8), &svc, None).unwrap()
+    }
+
+    fn hand_over_to(ops: &[Operation]) -> Option<String> {
+        ops.iter().find_map(|op| match op {
+            Operation::Share {
+                step: ShareStep::HandOver,
+                resource: Adoptee::LoadBalancer,
+                new_name,
+                ..
+            } => new_name.clone(),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn another_namespace_joins_only_where_the_owner_opens_and_is_evicted_when_it_narrows() {
+        let mut cloud = MemoryCloud::new();
+        let lb_id = "loadbalancer.openstack.org/load-balancer-id";
+        let open = json!({"svc-lbaas.io/share-with-namespaces": "team"});
+        let web = service_in("shop", "web", 80, open);
+        converge(&mut cloud, &web);
+        let id = uuid_of_first(&mut cloud);
+        assert!(
+            cloud.load_balancers[0]
+                .tags
+                .contains(&"svc-lbaas-share-with:team".into())
+        );
+        let api = service_in("team", "api", 8080, json!({lb_id: id}));
+        assert_eq!(
+            converge(&mut cloud, &api)[0],
+            format!("join loadbalancer {id}")
+        );
+        let b = service_in("shop", "b", 8081, json!({lb_id: id}));
+        converge(&mut cloud, &b);
+        // A namespace the owner did not open to: refused before anything.
+        let evil = service_in("evil", "x", 8082, json!({lb_id: id}));
+        let e = plan(&evil, &observe(&cloud, &evil, false), Capabilities::OCTAVIA)
+            .expect_err("refused");
+        assert!(matches!(e, PlanError::ShareForbidden { .. }), "{e}");
+        // The owner leaving hands over to its oldest allowed sharer, and
+        // cannot keep the floating IP that goes with it.
+        let owner = desired(&web).owner_tags.clone();
+        let seen = observe(&cloud, &web, true);
+        assert_eq!(
+            hand_over_to(&plan_removal(&seen, &owner, false)).as_deref(),
+            Some("team/api")
+        );
+        let kept = super::super::check_removal(&seen, &owner, true).expect_err("refused");
+        assert!(kept.to_string().contains("team/api, shop/b"), "{kept}");
+        // It narrows: team's part goes, and the heir is shop/b.
+        let narrowed = service_in("shop", "web", 80, json!({}));
+        let steps = converge(&mut cloud, &narrowed);
+        assert!(
+            steps.contains(&"delete listener team/api:TCP:8080".to_string()),
+            "{steps:?}"
+        );
+        assert!(
+            steps.iter().any(|s| s.starts_with("evict loadbalancer")),
+            "{steps:?}"
+        );
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.starts_with("share with loadbalancer")),
+            "{steps:?}"
+        );
+        assert!(
+            !cloud.load_balancers[0]
+                .tags
+                .iter()
+                .any(|t| t.contains("team")),
+            "{:?}",
+            cloud.load_balancers[0].tags
+        );
+        assert!(converge(&mut cloud, &narrowed).is_empty());
+        let seen = observe(&cloud, &narrowed, true);
+        assert_eq!(
+            hand_over_to(&plan_removal(&seen, &owner, false)).as_deref(),
+            Some("shop/b")
+        );
+    }
+
+    #[test]
+    fn an_owner_re_creates_its_shared_load_balancer_in_error_and_its_sharer_is_told() {
+        let mut cloud = MemoryCloud::new();
+        let web = service("web", 80, None, 8);
+        converge(&mut cloud, &web);
+        let id = uuid_of_first(&mut cloud);
+        let api = service("api", 8080, Some(&id), 8);
+        converge(&mut cloud, &api);
+        cloud.load_balancers[0].provisioning_status = "ERROR".into();
+        let e = plan(&api, &observe(&cloud, &api, false), Capabilities::OCTAVIA).expect_err("told");
+        assert!(matches!(e, PlanError::SharedInError { .. }), "{e}");
+        // A sharer deleting while it is in ERROR: nothing to write (its part
+        // goes with the owner's cascade), no failure.
+        let owner = desired(&api).owner_tags.clone();
+        let seen = observe(&cloud, &api, true);
+        assert_eq!(seen.load_balancers.len(), 1, "it sees the one it shares");
+        assert!(plan_removal(&seen, &owner, false).is_empty());
+        let steps = converge(&mut cloud, &web);
+        assert_eq!(steps[0], "delete loadbalancer shop/web", "{steps:?}");
+        assert!(
+            steps.contains(&"create loadbalancer shop/web".to_string()),
+            "{steps:?}"
+        );
+    }
+
     #[test]
     fn a_second_service_puts_its_listener_on_the_first_ones_load_balancer_and_leaves_alone() {
         let mut cloud = MemoryCloud::new();
@@ -308,9 +627,9 @@ mod tests {
         assert_eq!(
             converge(&mut cloud, &api),
             [
-                "join loadbalancer shop/web",
-                "create listener shop/api:TCP:8080",
-                "create pool shop/api:TCP:8080"
+                format!("join loadbalancer {id}"),
+                "create listener shop/api:TCP:8080".into(),
+                "create pool shop/api:TCP:8080".into()
             ]
         );
         assert_eq!(cloud.load_balancers.len(), 1, "no load balancer of its own");
@@ -335,9 +654,9 @@ mod tests {
         assert_eq!(
             remove(&mut cloud, &api),
             [
-                "delete listener shop/api:TCP:8080",
-                "delete pool shop/api:TCP:8080",
-                "leave loadbalancer shop/web"
+                "delete listener shop/api:TCP:8080".to_string(),
+                "delete pool shop/api:TCP:8080".into(),
+                format!("leave loadbalancer {id}")
             ]
         );
         assert_eq!(ports(&cloud, &id), [("shop/web:TCP:80".into(), 80)]);
@@ -380,10 +699,10 @@ mod tests {
         assert_eq!(
             steps[..4],
             [
-                "delete listener shop/api:TCP:8080",
-                "delete pool shop/api:TCP:8080",
-                "leave loadbalancer shop/web",
-                "create loadbalancer shop/api"
+                "delete listener shop/api:TCP:8080".to_string(),
+                "delete pool shop/api:TCP:8080".into(),
+                format!("leave loadbalancer {id}"),
+                "create loadbalancer shop/api".into()
             ]
         );
         assert_eq!(ports(&cloud, &id), [("shop/web:TCP:80".into(), 80)]);
@@ -493,7 +812,7 @@ mod tests {
         let api = service("api", 8080, Some("1b000000-0000-4000-8000-00000000000b"), 8);
         assert_eq!(
             converge(&mut cloud, &api)[0],
-            "join loadbalancer made-by-hand"
+            "join loadbalancer 1b000000-0000-4000-8000-00000000000b"
         );
         assert!(converge(&mut cloud, &api).is_empty());
         remove(&mut cloud, &api);

@@ -86,7 +86,10 @@ pub struct ListenerView {
 #[serde(rename_all = "camelCase")]
 pub struct LoadBalancerView {
     pub id: String,
-    pub name: String,
+    /// Absent for a Service that shares another's load balancer: the name
+    /// is the owner's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     #[schema(value_type = Option<String>)]
     pub vip_address: Option<IpAddr>,
     pub vip_port_id: Option<String>,
@@ -99,7 +102,9 @@ pub struct LoadBalancerView {
 #[schema(as = FloatingIp)]
 #[serde(rename_all = "camelCase")]
 pub struct FloatingIpView {
-    pub id: String,
+    /// Absent for a Service that shares another's load balancer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     #[schema(value_type = String)]
     pub address: IpAddr,
     /// `pool` (allocated by svc-lbaas), `user` (spec.loadBalancerIP) or
@@ -133,10 +138,14 @@ pub struct ApplyResponse {
     pub notes: Vec<String>,
 }
 
-fn lb_view(lb: &ObservedLoadBalancer) -> LoadBalancerView {
+/// What `owner`'s Service sees of `lb`: all of one it owns; of one it
+/// shares, only its own listeners and pools, the id, address and statuses.
+fn lb_view(lb: &ObservedLoadBalancer, owner: &[String]) -> LoadBalancerView {
+    let owns = is_owned(&lb.tags, owner);
     let listeners = lb
         .listeners
         .iter()
+        .filter(|l| owns || is_owned(&l.tags, owner))
         .map(|l| ListenerView {
             id: l.id.clone(),
             name: l.name.clone(),
@@ -171,9 +180,9 @@ fn lb_view(lb: &ObservedLoadBalancer) -> LoadBalancerView {
         .collect();
     LoadBalancerView {
         id: lb.id.clone(),
-        name: lb.name.clone(),
+        name: owns.then(|| lb.name.clone()),
         vip_address: lb.vip_address,
-        vip_port_id: lb.vip_port_id.clone(),
+        vip_port_id: lb.vip_port_id.clone().filter(|_| owns),
         provisioning_status: lb.provisioning_status.clone(),
         operating_status: lb.operating_status.clone(),
         listeners,
@@ -245,8 +254,9 @@ fn summarise(
         Some(ip) => json!({"loadBalancer": {"ingress": [shape.entry(ip)]}}),
         None => json!({"loadBalancer": {}}),
     };
+    let shared = lb.is_some_and(|lb| !is_owned(&lb.tags, owner));
     let fip_view = fip.map(|f| FloatingIpView {
-        id: f.id.clone(),
+        id: (!shared || is_owned(&f.tags, owner)).then(|| f.id.clone()),
         address: f.address,
         method: if is_owned(&f.tags, owner) {
             "pool"
@@ -257,7 +267,7 @@ fn summarise(
             "user"
         },
     });
-    (lb.map(lb_view), fip_view, status)
+    (lb.map(|lb| lb_view(lb, owner)), fip_view, status)
 }
 
 /// What `/v1/sync` found of a Service the cloud has and the list has not.

@@ -408,6 +408,8 @@ pub trait Observing: Send + Sync {
     /// The providers the load-balancing API offers (`None`: unknown).
     async fn providers(&self, calls: &Calls) -> Result<Option<Vec<String>>>;
     async fn subnet(&self, calls: &Calls, id: &str) -> Result<SubnetInfo>;
+    /// Who uses a port (a `port-id` annotation's).
+    async fn port_use(&self, calls: &Calls, id: &str) -> Result<crate::openstack::cloud::PortUse>;
     /// The subnets of a network a floating-subnet pattern selects, `(id, name)` by name.
     async fn matching_subnets(
         &self,
@@ -417,6 +419,8 @@ pub trait Observing: Send + Sync {
     ) -> Result<Vec<(String, String)>>;
     /// `Missing` when a user-named object does not exist.
     async fn require(&self, calls: &Calls, kind: ReferenceKind, id: &str) -> Result<()>;
+    /// A Barbican reference's name (`Missing` when it does not exist).
+    async fn certificate_name(&self, calls: &Calls, reference: &str) -> Result<Option<String>>;
     /// What exists for a Service: its load balancers (by id hint, owner tags
     /// or name), their trees, and its floating IPs; and load balancers named
     /// one of `adoptable` (another tool's, to take over), with their trees.
@@ -448,6 +452,9 @@ impl Observing for Cloud {
     async fn providers(&self, calls: &Calls) -> Result<Option<Vec<String>>> {
         Cloud::providers(self, calls).await
     }
+    async fn port_use(&self, calls: &Calls, id: &str) -> Result<crate::openstack::cloud::PortUse> {
+        Cloud::port_use(self, calls, id).await
+    }
     async fn subnet(&self, calls: &Calls, id: &str) -> Result<SubnetInfo> {
         Cloud::subnet(self, calls, id).await
     }
@@ -461,6 +468,9 @@ impl Observing for Cloud {
     }
     async fn require(&self, calls: &Calls, kind: ReferenceKind, id: &str) -> Result<()> {
         Cloud::require(self, calls, kind, id).await
+    }
+    async fn certificate_name(&self, calls: &Calls, reference: &str) -> Result<Option<String>> {
+        Cloud::certificate_name(self, calls, reference).await
     }
     async fn observe(&self, calls: &Calls, lookup: Lookup<'_>) -> Result<Observed> {
         Cloud::observe(self, calls, lookup).await

@@ -24,6 +24,9 @@ use crate::model::{
 };
 use crate::names::is_owned;
 use crate::openstack::OpenStackError;
+
+/// The pod subnet's id in the in-memory cloud: 10.1.0.0/16.
+pub const POD_SUBNET: &str = "0a5e4a7e-8f0e-4c3e-9d1a-1b2c3d4e5f60";
 use crate::openstack::cloud::SubnetInfo;
 use crate::openstack::octavia::CreatedLoadBalancer;
 use crate::plan::{Adoptee, Operation};
@@ -1181,10 +1184,20 @@ impl Observing for InMemoryCloud {
     async fn providers(&self, _: &Calls) -> Result<Option<Vec<String>>> {
         Ok(Some(vec!["amphora".into(), "octavia".into(), "ovn".into()]))
     }
-    async fn subnet(&self, _: &Calls, _id: &str) -> Result<SubnetInfo> {
+    /// Ports of the in-memory cloud are nobody's.
+    async fn port_use(&self, _: &Calls, _id: &str) -> Result<crate::openstack::cloud::PortUse> {
+        Ok(Default::default())
+    }
+    /// [`POD_SUBNET`] is 10.1.0.0/16 (the seed's pods), any other 10.2.0.0/16.
+    async fn subnet(&self, _: &Calls, id: &str) -> Result<SubnetInfo> {
+        let (network, cidr) = if id == POD_SUBNET {
+            ("pods", "10.1.0.0/16")
+        } else {
+            ("service", "10.2.0.0/16")
+        };
         Ok(SubnetInfo {
-            network_id: "service".into(),
-            cidr: "10.2.0.0/16"
+            network_id: network.into(),
+            cidr: cidr
                 .parse()
                 .map_err(|_| OpenStackError::Precondition("the in-memory subnet's CIDR".into()))?,
         })
@@ -1205,6 +1218,10 @@ impl Observing for InMemoryCloud {
     }
     async fn require(&self, _: &Calls, _kind: ReferenceKind, _id: &str) -> Result<()> {
         Ok(())
+    }
+    /// The in-memory cloud's references are users' (no name).
+    async fn certificate_name(&self, _: &Calls, _reference: &str) -> Result<Option<String>> {
+        Ok(None)
     }
     async fn certificates(
         &self,

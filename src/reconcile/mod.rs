@@ -381,8 +381,15 @@ impl Reconciler {
             secrets: input.tls_secrets.as_ref().map(|s| s.0.as_slice()),
             now: std::time::SystemTime::now(),
         };
-        let first =
+        let mut first =
             translate::translate_with(&self.settings, &input.service, input.backends(), tls)?;
+        if let Translation::LoadBalancer(d) = &mut first {
+            let allowed = self.member_cidrs(calls, online).await?;
+            let left = translate::leave_out_desired_members(d, allowed.as_deref());
+            if !left.is_empty() {
+                tracing::warn!(service = %d.service, left_out = left.len(), first = %left.iter().next().map(ToString::to_string).unwrap_or_default(), "endpoint addresses outside [tenancy] member_cidrs (or link-local, loopback) left out of the members");
+            }
+        }
         if online && matches!(first, Translation::LoadBalancer(_)) {
             // SCTP came with Octavia API 2.23: name the port on older clouds.
             let caps = self.capabilities(calls).await?;
@@ -414,6 +421,14 @@ impl Reconciler {
                     .require(calls, r.kind, &r.id)
                     .await
                     .map_err(ReconcileError::named_by(r.annotation))?;
+                if r.kind == crate::model::ReferenceKind::Certificate {
+                    self.certificate_is_the_namespaces(calls, input, &r).await?;
+                }
+            }
+            if let Translation::LoadBalancer(d) = &first
+                && let Some(port) = &d.vip.port_id
+            {
+                self.port_is_free_for(calls, d, port).await?;
             }
         }
         let subnet = match (&first, online) {
@@ -449,6 +464,132 @@ impl Reconciler {
             translate::check_vip_in_subnet(&d.vip, cidr)?;
         }
         Ok(first)
+    }
+
+    /// A `port-id` port must be bound to no device but this Service's own
+    /// load balancer, be no other load balancer's VIP, and carry no other
+    /// Service's ownership tag: another's VIP port (and its floating IP) is
+    /// not the Service's to take. Checked before any write; the message names
+    /// no other user's object.
+    async fn port_is_free_for(
+        &self,
+        calls: &Calls,
+        d: &crate::model::DesiredLoadBalancer,
+        port: &str,
+    ) -> Result<(), ReconcileError> {
+        let annotation = translate::annotation::PORT_ID;
+        let used = self
+            .cloud
+            .port_use(calls, port)
+            .await
+            .map_err(ReconcileError::named_by(annotation))?;
+        let own = |tags: &[String]| is_owned(tags, &d.owner_tags);
+        let others = used.load_balancers.iter().any(|lb| !own(&lb.tags));
+        let device = used.device_id.is_empty()
+            || used.device_id.strip_prefix("lb-").is_some_and(|id| {
+                used.load_balancers
+                    .iter()
+                    .any(|lb| lb.id == id && own(&lb.tags))
+            });
+        let claimed = names::service_tag(&used.tags)
+            .is_some_and(|t| Some(t) != names::service_tag(&d.owner_tags));
+        if others || !device || claimed {
+            tracing::warn!(service = %d.service, "refused a port-id in use by another");
+            return Err(ReconcileError::in_use(
+                annotation,
+                format!(
+                    "port {} is in use by another load balancer or device, or held by another Service; name a free port",
+                    crate::echo::quote(port)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A certificate reference must be the Service's namespace's: one
+    /// svc-lbaas stored from a Secret of that namespace, or a user's where
+    /// `[tenancy] user_containers_namespaces` opens them to it.
+    async fn certificate_is_the_namespaces(
+        &self,
+        calls: &Calls,
+        input: &ApplyInput,
+        r: &translate::Reference,
+    ) -> Result<(), ReconcileError> {
+        let service = translate::service_ref(&input.service)?;
+        let owner = names::owner_tags(&self.settings.cluster.name, &service);
+        let name = self
+            .cloud
+            .certificate_name(calls, &r.id)
+            .await
+            .map_err(ReconcileError::named_by(r.annotation))?;
+        let why = match names::holder_of_certificate(name.as_deref().unwrap_or_default(), &owner) {
+            names::Holder::Namespace(ns) if ns == service.namespace => return Ok(()),
+            names::Holder::Nobody
+                if self
+                    .settings
+                    .tenancy
+                    .user_containers_open_to(&service.namespace) =>
+            {
+                return Ok(());
+            }
+            names::Holder::Nobody => {
+                "is not svc-lbaas's, and [tenancy] user_containers_namespaces does not open such references to this namespace"
+            }
+            _ => "was stored by svc-lbaas for a Service of another namespace",
+        };
+        tracing::warn!(service = %service, annotation = r.annotation, "refused a certificate reference of another namespace's");
+        Err(ReconcileError::forbidden(
+            r.annotation,
+            format!(
+                "the certificate reference {} {why}",
+                crate::echo::quote(&r.id)
+            ),
+        ))
+    }
+
+    /// The CIDRs endpoint addresses must lie in to become members:
+    /// `[tenancy] member_cidrs`, else the CIDRs of the configured pod subnet
+    /// and every class's member subnet (read once, then cached), else, with
+    /// none configured, unchecked (`None`; link-local and loopback are still
+    /// left out). Offline, only the setting counts.
+    async fn member_cidrs(
+        &self,
+        calls: &Calls,
+        online: bool,
+    ) -> Result<Option<Vec<ipnet::IpNet>>, ReconcileError> {
+        if let Some(cidrs) = &self.settings.tenancy.member_cidrs {
+            return Ok(Some(cidrs.clone()));
+        }
+        let subnets: std::collections::BTreeSet<&str> = self
+            .settings
+            .neutron_defaults
+            .pod_subnet
+            .iter()
+            .chain(
+                self.settings
+                    .load_balancer_classes
+                    .values()
+                    .filter_map(|c| c.member_subnet_id.as_ref()),
+            )
+            .map(String::as_str)
+            .collect();
+        if !online || subnets.is_empty() {
+            return Ok(None);
+        }
+        let mut cidrs = Vec::new();
+        for id in subnets {
+            match self.cloud.subnet(calls, id).await {
+                Ok(info) => cidrs.push(info.cidr),
+                Err(e) if e.is_not_found() => {
+                    return Err(OpenStackError::Config(format!(
+                        "the member subnet {id} of the settings does not exist"
+                    ))
+                    .into());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Some(cidrs))
     }
 
     async fn observe_for(
@@ -865,6 +1006,7 @@ impl Reconciler {
             .cloud
             .observe(&calls, Lookup::removal(&name, &owner))
             .await?;
+        plan::check_removal(&observed, &owner, keep_floating_ip)?;
         let ops = plan::plan_removal(&observed, &owner, keep_floating_ip);
         let mut done = Vec::new();
         let deleting = self
@@ -925,6 +1067,8 @@ impl Reconciler {
             crate::model::IpFamily::of(&a)
         });
         let member_subnet = self.settings.neutron_defaults.pod_subnet.clone();
+        let allowed = self.member_cidrs(&calls, true).await?;
+        let mut left_out = std::collections::BTreeSet::new();
         let mut wanted = Vec::new();
         for listener in lb.listeners.iter().filter(|l| is_owned(&l.tags, &owner)) {
             let Some(pool) = listener
@@ -944,8 +1088,12 @@ impl Reconciler {
                 "SCTP" => crate::model::ListenerProtocol::Sctp,
                 _ => crate::model::ListenerProtocol::Tcp,
             };
-            let members =
+            let mut members =
                 translate::members_of_port(&port_name, &target, protocol, family, backends, drain)?;
+            left_out.extend(translate::leave_out_members(
+                &mut members,
+                allowed.as_deref(),
+            ));
             // New members go on the subnet the pool's members already use.
             let subnet = member_subnet.clone();
             wanted.push((pool.id.clone(), members, subnet));
@@ -984,8 +1132,14 @@ impl Reconciler {
         } else {
             ApplyAction::Updated
         };
+        let mut notes = Vec::new();
+        if !left_out.is_empty() {
+            tracing::warn!(service = %service, left_out = left_out.len(), "endpoint addresses outside [tenancy] member_cidrs (or link-local, loopback) left out of the members");
+            notes.push(translate::left_out_note(&left_out));
+        }
         Ok(MembersOutcome::Applied(Box::new(ApplyResponse {
             converged,
+            notes,
             ..ApplyResponse::new(
                 service,
                 action,

@@ -14,7 +14,7 @@ use crate::config::Settings;
 fn settings() -> Settings {
     let mut s = Settings::default();
     let d = &mut s.neutron_defaults;
-    d.pod_subnet = Some("0a5e4a7e-8f0e-4c3e-9d1a-1b2c3d4e5f60".into());
+    d.pod_subnet = Some(super::memory::POD_SUBNET.into());
     d.service_subnet = Some("1b5e4a7e-8f0e-4c3e-9d1a-1b2c3d4e5f61".into());
     d.external_svc_subnet = Some("2c5e4a7e-8f0e-4c3e-9d1a-1b2c3d4e5f62".into());
     s

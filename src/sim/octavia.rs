@@ -1575,6 +1575,13 @@ async fn create_lb(State(s): Sim, Extension(api): Api, body: Bytes) -> Response 
                     let port = neutron.port(&id).map_err(|_| {
                         ApiError::bad_request(format!("Validation failure: Port {id} not found."))
                     })?;
+                    // Octavia's validate.check_port_in_use.
+                    if !port.device_id.is_empty() {
+                        return Err(ApiError::bad_request(format!(
+                            "Validation failure: Port {id} is already used by device {}.",
+                            port.device_id
+                        )));
+                    }
                     let (sub, address) = port.fixed_ips.first().cloned().ok_or_else(|| {
                         ApiError::bad_request(format!(
                             "Validation failure: Port {id} has no fixed IP."

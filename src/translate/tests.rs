@@ -1020,6 +1020,33 @@ fn a_network_id_puts_the_vip_on_that_network_and_lets_neutron_pick_it() {
 }
 
 #[test]
+fn vip_networks_and_subnets_an_annotation_names_must_be_opened_when_the_operator_lists_them() {
+    use annotation::*;
+    let (net, other) = (
+        "8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a81",
+        "8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a83",
+    );
+    let sub = "8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a82";
+    let mut s = settings();
+    s.tenancy.vip_networks = Some(vec![net.into()]);
+    s.tenancy.vip_subnets = Some(vec![sub.into()]);
+    assert!(translate(&s, &annotated(&[(NETWORK_ID, net), (SUBNET_ID, sub)]), None).is_ok());
+    for (key, value) in [(NETWORK_ID, other), (SUBNET_ID, other)] {
+        let e = translate(&s, &annotated(&[(key, value)]), None).expect_err("not opened");
+        assert!(matches!(e, TranslateError::Forbidden { .. }), "{e:?}");
+        assert_eq!(
+            e.field_path(),
+            format!("service.metadata.annotations[\"{key}\"]")
+        );
+    }
+    // The operator's own defaults are not checked against the list.
+    s.load_balancer.network_id = Some(other.into());
+    assert!(translate(&s, &web(json!({"type": "LoadBalancer"})), None).is_ok());
+    // Unset: any network.
+    assert!(translate(&settings(), &annotated(&[(NETWORK_ID, other)]), None).is_ok());
+}
+
+#[test]
 fn the_status_names_a_hostname_or_the_address_in_proxy_mode_as_occm_does() {
     use annotation::*;
     let address: IpAddr = "172.24.4.10".parse().expect("an address");
