@@ -518,6 +518,9 @@ pub struct DesiredLoadBalancer {
     /// Whether this Service's namespace may join a load balancer no tool
     /// manages (`[tenancy] user_load_balancers_namespaces`).
     pub user_load_balancers_open: bool,
+    /// OCCM's cluster name, as its load balancer names hold it: whose one
+    /// OCCM made is read from its name.
+    pub occm_cluster: String,
     /// Sorted by name.
     pub listeners: Vec<DesiredListener>,
     pub floating_ip: FloatingIpIntent,

@@ -183,18 +183,25 @@ pub enum Holder {
 }
 
 /// The holder of a load balancer: svc-lbaas's Service tag (of this
-/// `cluster`), OCCM's name `kube_service_<cluster>_<namespace>_<name>`,
-/// kuryr's `<namespace>/<name>`. `cluster` is this cluster's tag.
-pub fn holder_of_load_balancer(name: &str, tags: &[String], cluster: &str) -> Holder {
+/// `cluster`, its tag), OCCM's name `kube_service_<occm_cluster>_<namespace>_<name>`
+/// (another OCCM cluster's, or one cut short, is `Foreign`), kuryr's
+/// `<namespace>/<name>`.
+pub fn holder_of_load_balancer(
+    name: &str,
+    tags: &[String],
+    cluster: &str,
+    occm_cluster: &str,
+) -> Holder {
     if tags.iter().any(|t| t == TOOL_TAG) {
         return ours(tags, cluster);
     }
-    if let Some(rest) = name.strip_prefix("kube_service_") {
-        // Namespaces and names hold no `_`; a cluster name may.
-        let mut parts = rest.rsplitn(3, '_');
-        let (_name, namespace) = (parts.next(), parts.next());
-        return match (namespace, parts.next()) {
-            (Some(ns), Some(_)) if is_label(ns) => Holder::Namespace(ns.to_string()),
+    if name.starts_with("kube_service_") {
+        // Namespaces and names hold no `_`.
+        let ours = name
+            .strip_prefix(&format!("kube_service_{occm_cluster}_"))
+            .and_then(|rest| rest.split_once('_'));
+        return match ours {
+            Some((ns, n)) if is_label(ns) && is_label(n) => Holder::Namespace(ns.to_string()),
             _ => Holder::Foreign,
         };
     }
@@ -209,6 +216,11 @@ pub fn holder_of_load_balancer(name: &str, tags: &[String], cluster: &str) -> Ho
 pub fn holder_of_floating_ip(tags: &[String], description: Option<&str>, cluster: &str) -> Holder {
     if tags.iter().any(|t| t == TOOL_TAG) {
         return ours(tags, cluster);
+    }
+    // Tags of Neutron's own (set by others) hide the description's.
+    let described = legacy_tags(description);
+    if described.iter().any(|t| t == TOOL_TAG) {
+        return ours(&described, cluster);
     }
     let occm = description
         .and_then(|d| d.strip_prefix("Floating IP for Kubernetes external service "))
@@ -467,21 +479,27 @@ mod tests {
         let prod_ns = Holder::Namespace("prod".into());
         let k = cluster_tag("kubernetes");
         let k = k.as_str();
-        assert_eq!(holder_of_load_balancer("prod/web", &ours, k), prod_ns);
+        let holder = |name: &str, tags: &[String]| holder_of_load_balancer(name, tags, k, "my_c");
+        assert_eq!(holder("prod/web", &ours), prod_ns);
         assert_eq!(
-            holder_of_load_balancer("prod/web", &ours, &cluster_tag("east")),
+            holder_of_load_balancer("prod/web", &ours, &cluster_tag("east"), "my_c"),
             Holder::Foreign
         );
-        let occm = occm_load_balancer_name("my_cluster", &prod);
-        assert_eq!(holder_of_load_balancer(&occm, &[], k), prod_ns);
-        assert_eq!(
-            holder_of_load_balancer("kube_service_x", &[], k),
-            Holder::Foreign
-        );
-        assert_eq!(holder_of_load_balancer("prod/web", &[], k), prod_ns);
-        assert_eq!(holder_of_load_balancer("my lb", &[], k), Holder::Nobody);
+        let occm = occm_load_balancer_name("my_c", &prod);
+        assert_eq!(holder(&occm, &[]), prod_ns);
+        let elsewhere = occm_load_balancer_name("other", &prod);
+        assert_eq!(holder(&elsewhere, &[]), Holder::Foreign);
+        assert_eq!(holder("kube_service_x", &[]), Holder::Foreign);
+        assert_eq!(holder("prod/web", &[]), prod_ns);
+        assert_eq!(holder("my lb", &[]), Holder::Nobody);
         let kept = legacy_tags(Some(&owner_description(&ours)));
         assert_eq!(holder_of_floating_ip(&kept, None, k), prod_ns);
+        // Someone's Neutron tag on a kept address: its description still tells.
+        let described = owner_description(&ours);
+        assert_eq!(
+            holder_of_floating_ip(&["team".into()], Some(&described), k),
+            prod_ns
+        );
         let occm_fip = occm_floating_ip_description("c", &prod);
         assert_eq!(holder_of_floating_ip(&[], Some(&occm_fip), k), prod_ns);
         assert_eq!(holder_of_floating_ip(&[], Some("mine"), k), Holder::Nobody);

@@ -358,6 +358,10 @@ pub fn translate_with(
         max_shared: settings.load_balancer.max_shared_lb,
         share_with,
         user_load_balancers_open,
+        occm_cluster: settings
+            .adoption
+            .occm_cluster(&settings.cluster.name)
+            .to_string(),
         listeners,
         floating_ip,
         keep_floating_ip: annotations.keep_floating_ip,

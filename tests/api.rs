@@ -4454,6 +4454,21 @@ impl App {
         }
     }
 
+    /// An apply with `token`.
+    async fn apply_as(&self, token: &str, request: &Value) -> Answer {
+        self.send_as(token, reqwest::Method::POST, "/v1/apply", Some(request))
+            .await
+    }
+
+    /// `prod/web`, one port, made with prod's token.
+    async fn prod_web(&self) -> Answer {
+        let a = self
+            .apply_as(PROD, &tenant("prod", "web", 80, json!({}), json!({})))
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        a
+    }
+
     /// `evil`'s apply by `via`; a gRPC failure as `{"code", "message"}` with
     /// the HTTP status its code stands for.
     async fn apply_via(&self, via: Via, request: &Value) -> (u16, Value) {
@@ -4464,9 +4479,7 @@ impl App {
                 } else {
                     WATCHER
                 };
-                let a = self
-                    .send_as(token, reqwest::Method::POST, "/v1/apply", Some(request))
-                    .await;
+                let a = self.apply_as(token, request).await;
                 (a.status.as_u16(), a.body)
             }
             Via::Grpc => {
@@ -4599,15 +4612,7 @@ const SHARE_WITH: &str = "svc-lbaas.io/share-with-namespaces";
 #[tokio::test]
 async fn a_namespace_joins_another_namespaces_load_balancer_only_when_its_owner_opens_it() {
     let app = spawn_tenancy(|_| {}).await;
-    let prod = app
-        .send_as(
-            PROD,
-            reqwest::Method::POST,
-            "/v1/apply",
-            Some(&tenant("prod", "web", 80, json!({}), json!({}))),
-        )
-        .await;
-    assert_eq!(prod.status, StatusCode::OK, "{}", prod.body);
+    let prod = app.prod_web().await;
     let id = prod.body["loadBalancer"]["id"]
         .as_str()
         .expect("an id")
@@ -4629,11 +4634,9 @@ async fn a_namespace_joins_another_namespaces_load_balancer_only_when_its_owner_
 
     // Its own namespace may: a second prod Service joins without asking.
     let api = app
-        .send_as(
+        .apply_as(
             PROD,
-            reqwest::Method::POST,
-            "/v1/apply",
-            Some(&tenant("prod", "api", 8080, json!({LB_ID: id}), json!({}))),
+            &tenant("prod", "api", 8080, json!({LB_ID: id}), json!({})),
         )
         .await;
     assert_eq!(api.status, StatusCode::OK, "{}", api.body);
@@ -4641,18 +4644,14 @@ async fn a_namespace_joins_another_namespaces_load_balancer_only_when_its_owner_
 
     // The owner opens it to evil: evil joins, and sees only its own part.
     let opened = tenant("prod", "web", 80, json!({SHARE_WITH: "evil"}), json!({}));
-    let o = app
-        .send_as(PROD, reqwest::Method::POST, "/v1/apply", Some(&opened))
-        .await;
+    let o = app.apply_as(PROD, &opened).await;
     assert_eq!(o.status, StatusCode::OK, "{}", o.body);
     assert!(
         app.tags_of(&id)
             .await
             .contains(&"svc-lbaas-share-with:evil".to_string())
     );
-    let evil = app
-        .send_as(EVIL, reqwest::Method::POST, "/v1/apply", Some(&attack))
-        .await;
+    let evil = app.apply_as(EVIL, &attack).await;
     assert_eq!(evil.status, StatusCode::OK, "{}", evil.body);
     assert_eq!(ingress(&evil), address);
     for view in [
@@ -4714,12 +4713,7 @@ async fn a_namespace_joins_another_namespaces_load_balancer_only_when_its_owner_
 
     // The owner narrows: evil's part goes at prod's next apply.
     let n = app
-        .send_as(
-            PROD,
-            reqwest::Method::POST,
-            "/v1/apply",
-            Some(&tenant("prod", "web", 80, json!({}), json!({}))),
-        )
+        .apply_as(PROD, &tenant("prod", "web", 80, json!({}), json!({})))
         .await;
     assert_eq!(n.status, StatusCode::OK, "{}", n.body);
     app.until_active(&id).await;
@@ -4761,58 +4755,56 @@ async fn a_namespace_joins_another_namespaces_load_balancer_only_when_its_owner_
     app.until_all_gone().await;
 }
 
-/// A load balancer no tool manages: open to every namespace by default
-/// (OCCM's behaviour), to the listed ones with
-/// `[tenancy] user_load_balancers_namespaces`.
+/// A load balancer no tool manages is open to the namespaces the operator
+/// lists (`[tenancy] user_load_balancers_namespaces`; unset: every one, as
+/// OCCM shares); one OCCM made and svc-lbaas has not adopted belongs to the
+/// namespace in its name (`kube_service_<cluster>_<namespace>_<name>`).
 #[tokio::test]
-async fn a_users_load_balancer_is_shared_with_the_namespaces_the_operator_opens_it_to() {
+async fn a_users_or_occms_load_balancer_is_shared_only_with_the_namespaces_it_is_open_to() {
     let app = spawn_tenancy(|s| {
         s.tenancy.user_load_balancers_namespaces = Some(vec!["prod".into()]);
     })
     .await;
-    let created = app
-        .cloud(
-            reqwest::Method::POST,
-            "/load-balancer/v2/lbaas/loadbalancers",
-            Some(json!({"loadbalancer": {"name": "made-by-hand",
-                "vip_network_id": app.cloud_access.service_network, "tags": ["team-a"]}})),
+    let occm = "kube_service_kubernetes_prod_web";
+    for (name, tags) in [("made-by-hand", "team-a"), (occm, occm)] {
+        let created = app
+            .cloud(
+                reqwest::Method::POST,
+                "/load-balancer/v2/lbaas/loadbalancers",
+                Some(json!({"loadbalancer": {"name": name,
+                    "vip_network_id": app.cloud_access.service_network, "tags": [tags]}})),
+            )
+            .await;
+        let id = created["loadbalancer"]["id"]
+            .as_str()
+            .expect("an id")
+            .to_string();
+        app.until_active(&id).await;
+        let attack = tenant("evil", "web", 8081, json!({LB_ID: id}), json!({}));
+        app.refused_every_way(
+            &attack,
+            403,
+            "forbidden-reference",
+            &annotation_field(LB_ID),
         )
         .await;
-    let id = created["loadbalancer"]["id"]
-        .as_str()
-        .expect("an id")
-        .to_string();
-    app.until_active(&id).await;
-    let attack = tenant("evil", "web", 8081, json!({LB_ID: id}), json!({}));
-    app.refused_every_way(
-        &attack,
-        403,
-        "forbidden-reference",
-        &annotation_field(LB_ID),
-    )
-    .await;
-    let prod = tenant("prod", "web", 8082, json!({LB_ID: id}), json!({}));
-    let joined = app
-        .send_as(PROD, reqwest::Method::POST, "/v1/apply", Some(&prod))
+        let prod = tenant("prod", "api", 8082, json!({LB_ID: id}), json!({}));
+        let joined = app.apply_as(PROD, &prod).await;
+        assert_eq!(joined.status, StatusCode::OK, "{name}: {}", joined.body);
+        let left = app
+            .send_as(PROD, reqwest::Method::DELETE, "/v1/services/prod/api", None)
+            .await;
+        assert_eq!(left.status, StatusCode::OK, "{}", left.body);
+        app.until_active(&id).await;
+        assert_eq!(app.tags_of(&id).await, [tags], "the tags, as they were");
+        app.cloud(
+            reqwest::Method::DELETE,
+            &format!("/load-balancer/v2/lbaas/loadbalancers/{id}?cascade=true"),
+            None,
+        )
         .await;
-    assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
-    let left = app
-        .send_as(PROD, reqwest::Method::DELETE, "/v1/services/prod/web", None)
-        .await;
-    assert_eq!(left.status, StatusCode::OK, "{}", left.body);
-    app.until_active(&id).await;
-    assert_eq!(
-        app.tags_of(&id).await,
-        ["team-a"],
-        "the user's tags, as they were"
-    );
-    app.cloud(
-        reqwest::Method::DELETE,
-        &format!("/load-balancer/v2/lbaas/loadbalancers/{id}?cascade=true"),
-        None,
-    )
-    .await;
-    app.until_all_gone().await;
+        app.until_all_gone().await;
+    }
 }
 
 /// A container svc-lbaas stored from prod's TLS Secret serves only prod; a
@@ -4829,9 +4821,7 @@ async fn a_certificate_stored_for_another_namespace_is_refused() {
     let mut secret = tls_secret("web-tls", "");
     secret["metadata"]["namespace"] = json!("prod");
     request["tlsSecrets"] = json!([secret]);
-    let prod = app
-        .send_as(PROD, reqwest::Method::POST, "/v1/apply", Some(&request))
-        .await;
+    let prod = app.apply_as(PROD, &request).await;
     assert_eq!(prod.status, StatusCode::OK, "{}", prod.body);
     let stored = prod.body["loadBalancer"]["listeners"][0]["defaultTlsContainerRef"]
         .as_str()
@@ -4864,9 +4854,7 @@ async fn a_certificate_stored_for_another_namespace_is_refused() {
         json!({}),
     );
     mine["service"]["spec"]["ports"] = https;
-    let ok = app
-        .send_as(PROD, reqwest::Method::POST, "/v1/apply", Some(&mine))
-        .await;
+    let ok = app.apply_as(PROD, &mine).await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
     for name in ["web", "api"] {
         let gone = app
@@ -4888,15 +4876,7 @@ async fn a_certificate_stored_for_another_namespace_is_refused() {
 #[tokio::test]
 async fn a_floating_ip_of_another_namespace_is_not_taken() {
     let app = spawn_tenancy(|_| {}).await;
-    let prod = app
-        .send_as(
-            PROD,
-            reqwest::Method::POST,
-            "/v1/apply",
-            Some(&tenant("prod", "web", 80, json!({}), json!({}))),
-        )
-        .await;
-    assert_eq!(prod.status, StatusCode::OK, "{}", prod.body);
+    let prod = app.prod_web().await;
     let address = ingress(&prod);
     let vip_port = prod.body["loadBalancer"]["vipPortId"]
         .as_str()
@@ -4945,9 +4925,7 @@ async fn a_floating_ip_of_another_namespace_is_not_taken() {
         json!({}),
         json!({"loadBalancerIP": address}),
     );
-    let b = app
-        .send_as(PROD, reqwest::Method::POST, "/v1/apply", Some(&back))
-        .await;
+    let b = app.apply_as(PROD, &back).await;
     assert_eq!(b.status, StatusCode::OK, "{}", b.body);
     assert_eq!(ingress(&b), address);
     let gone = app
@@ -4973,15 +4951,7 @@ async fn a_floating_ip_of_another_namespace_is_not_taken() {
 #[tokio::test]
 async fn a_port_another_load_balancer_uses_is_refused() {
     let app = spawn_tenancy(|_| {}).await;
-    let prod = app
-        .send_as(
-            PROD,
-            reqwest::Method::POST,
-            "/v1/apply",
-            Some(&tenant("prod", "web", 80, json!({}), json!({}))),
-        )
-        .await;
-    assert_eq!(prod.status, StatusCode::OK, "{}", prod.body);
+    let prod = app.prod_web().await;
     let vip_port = prod.body["loadBalancer"]["vipPortId"]
         .as_str()
         .expect("a VIP port")
@@ -5063,9 +5033,7 @@ async fn endpoint_addresses_outside_the_member_cidrs_are_left_out() {
         {"ip": "10.1.0.5"}, {"ip": "8.8.8.8"}, {"ip": "10.2.0.9"},
         {"ip": "169.254.169.254"}, {"ip": "127.0.0.1"}
     ]);
-    let a = app
-        .send_as(EVIL, reqwest::Method::POST, "/v1/apply", Some(&request))
-        .await;
+    let a = app.apply_as(EVIL, &request).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     let members: Vec<&str> = a.body["loadBalancer"]["listeners"][0]["pool"]["members"]
         .as_array()
@@ -5079,10 +5047,50 @@ async fn endpoint_addresses_outside_the_member_cidrs_are_left_out() {
         notes.contains("4 endpoint address(es) left out") && notes.contains("169.254.169.254"),
         "{notes}"
     );
-    let gone = app
-        .send_as(EVIL, reqwest::Method::DELETE, "/v1/services/evil/web", None)
+    let members_of = |view: &Value| -> Vec<String> {
+        view["loadBalancer"]["listeners"][0]["pool"]["members"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["address"].as_str().map(str::to_string))
+            .collect()
+    };
+    // An Endpoints change alone (an event): the same rule.
+    let mut changed = request["endpoints"].clone();
+    changed["subsets"][0]["addresses"] = json!([{"ip": "10.1.0.6"}, {"ip": "169.254.169.254"}]);
+    let e = app
+        .send_as(
+            EVIL,
+            reqwest::Method::POST,
+            "/v1/events",
+            Some(&json!({"type": "MODIFIED", "object": changed})),
+        )
         .await;
-    assert_eq!(gone.status, StatusCode::OK, "{}", gone.body);
+    assert_eq!(e.status, StatusCode::OK, "{}", e.body);
+    let view = app
+        .send_as(EVIL, reqwest::Method::GET, "/v1/services/evil/web", None)
+        .await;
+    assert_eq!(members_of(&view.body), ["10.1.0.6"], "{}", view.body);
+    // An https port without a Secret (translated twice on the way): the same.
+    let mut tls = tenant("evil", "tls", 443, json!({}), json!({}));
+    tls["service"]["spec"]["ports"] =
+        json!([{"name": "http", "port": 443, "targetPort": 8080, "appProtocol": "https"}]);
+    tls["endpoints"]["subsets"][0]["addresses"] =
+        json!([{"ip": "10.1.0.5"}, {"ip": "169.254.169.254"}]);
+    let t = app.apply_as(EVIL, &tls).await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.body);
+    assert_eq!(members_of(&t.body), ["10.1.0.5"], "{}", t.body);
+    for name in ["web", "tls"] {
+        let gone = app
+            .send_as(
+                EVIL,
+                reqwest::Method::DELETE,
+                &format!("/v1/services/evil/{name}"),
+                None,
+            )
+            .await;
+        assert_eq!(gone.status, StatusCode::OK, "{}", gone.body);
+    }
     app.until_all_gone().await;
 }
 
@@ -5097,18 +5105,14 @@ async fn a_shared_load_balancer_in_error_is_recreated_by_its_owner() {
     };
     let base = sim.state.base_url.clone();
     let web = tenant("prod", "web", 80, json!({}), json!({}));
-    let first = app
-        .send_as(PROD, reqwest::Method::POST, "/v1/apply", Some(&web))
-        .await;
+    let first = app.apply_as(PROD, &web).await;
     let id = first.body["loadBalancer"]["id"]
         .as_str()
         .expect("an id")
         .to_string();
     let address = ingress(&first);
     let api = tenant("prod", "api", 8080, json!({LB_ID: id}), json!({}));
-    let joined = app
-        .send_as(PROD, reqwest::Method::POST, "/v1/apply", Some(&api))
-        .await;
+    let joined = app.apply_as(PROD, &api).await;
     assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
     let res = app
         .http
@@ -5117,9 +5121,7 @@ async fn a_shared_load_balancer_in_error_is_recreated_by_its_owner() {
         .await
         .expect("the simulator answers");
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    let stuck = app
-        .send_as(PROD, reqwest::Method::POST, "/v1/apply", Some(&api))
-        .await;
+    let stuck = app.apply_as(PROD, &api).await;
     assert_eq!(stuck.status, StatusCode::CONFLICT, "{}", stuck.body);
     assert!(
         stuck.body["detail"]
@@ -5129,9 +5131,7 @@ async fn a_shared_load_balancer_in_error_is_recreated_by_its_owner() {
         "{}",
         stuck.body
     );
-    let fixed = app
-        .send_as(PROD, reqwest::Method::POST, "/v1/apply", Some(&web))
-        .await;
+    let fixed = app.apply_as(PROD, &web).await;
     assert_eq!(fixed.status, StatusCode::OK, "{}", fixed.body);
     let new_id = fixed.body["loadBalancer"]["id"]
         .as_str()
@@ -5143,9 +5143,7 @@ async fn a_shared_load_balancer_in_error_is_recreated_by_its_owner() {
         address,
         "the floating IP moved to the new one"
     );
-    let orphaned = app
-        .send_as(PROD, reqwest::Method::POST, "/v1/apply", Some(&api))
-        .await;
+    let orphaned = app.apply_as(PROD, &api).await;
     assert_eq!(
         orphaned.status,
         StatusCode::BAD_REQUEST,
@@ -5170,17 +5168,13 @@ async fn a_shared_load_balancer_in_error_is_recreated_by_its_owner() {
     app.until_all_gone().await;
 
     // In ERROR again, deleted by its owner first: both deletes succeed.
-    let first = app
-        .send_as(PROD, reqwest::Method::POST, "/v1/apply", Some(&web))
-        .await;
+    let first = app.apply_as(PROD, &web).await;
     let id = first.body["loadBalancer"]["id"]
         .as_str()
         .expect("an id")
         .to_string();
     let api = tenant("prod", "api", 8080, json!({LB_ID: id}), json!({}));
-    let joined = app
-        .send_as(PROD, reqwest::Method::POST, "/v1/apply", Some(&api))
-        .await;
+    let joined = app.apply_as(PROD, &api).await;
     assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
     app.http
         .post(format!("{base}/sim/faults/loadbalancers/{id}/error"))
@@ -5214,9 +5208,7 @@ async fn problems_quote_little_of_their_input() {
         json!({"loadbalancer.openstack.org/lb-method": pasted}),
         json!({}),
     );
-    let a = app
-        .send_as(EVIL, reqwest::Method::POST, "/v1/apply", Some(&request))
-        .await;
+    let a = app.apply_as(EVIL, &request).await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     let text = a.body.to_string();
     assert!(text.len() < 4096, "{} bytes", text.len());
@@ -5228,9 +5220,7 @@ async fn problems_quote_little_of_their_input() {
     request["service"]["spec"]["ports"] =
         json!([{"name": "https", "port": 443, "targetPort": 8443, "appProtocol": "https"}]);
     request["tlsSecrets"] = json!([secret]);
-    let a = app
-        .send_as(EVIL, reqwest::Method::POST, "/v1/apply", Some(&request))
-        .await;
+    let a = app.apply_as(EVIL, &request).await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
     assert_eq!(a.body["field"], "tlsSecrets[0]", "{}", a.body);
     assert!(

@@ -574,6 +574,38 @@ async fn an_exhausted_allocation_pool_is_409() {
     );
 }
 
+/// Neutron refuses a fixed IP already allocated on the subnet, Octavia a
+/// VIP port a device uses (`validate.check_port_in_use`).
+#[tokio::test]
+async fn an_allocated_address_and_a_port_in_use_are_refused() {
+    let c = Client::new(Duration::ZERO).await;
+    let subnet = c.seed().service_subnet.clone();
+    let lb = c
+        .create_lb(json!({"vip_subnet_id": subnet, "vip_address": "10.2.5.5"}))
+        .await;
+    assert_eq!(lb.status, StatusCode::CREATED, "{}", lb.body);
+    let vip_port = lb.body["loadbalancer"]["vip_port_id"]
+        .as_str()
+        .expect("a port")
+        .to_string();
+    let taken = c
+        .post(
+            "/network/v2.0/ports",
+            json!({"port": {"network_id": c.seed().service_network,
+                "fixed_ips": [{"subnet_id": subnet, "ip_address": "10.2.5.5"}]}}),
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.body);
+    assert_eq!(
+        taken.body["NeutronError"]["type"],
+        "IpAddressAlreadyAllocated"
+    );
+    let second = c.create_lb(json!({"vip_port_id": vip_port})).await;
+    assert_eq!(second.status, StatusCode::BAD_REQUEST, "{}", second.body);
+    let message = second.body["faultstring"].as_str().unwrap_or_default();
+    assert!(message.contains("is already used by device"), "{message}");
+}
+
 #[tokio::test]
 async fn bad_requests_are_400_in_octavias_shape() {
     let c = Client::new(Duration::ZERO).await;

@@ -1136,3 +1136,61 @@ async fn a_service_that_turns_skipped_loses_its_load_balancer_and_finalizer() {
         && r.uri.contains("/services/old/status")
         && r.content_type == "application/merge-patch+json"));
 }
+
+/// An owner whose keep-floatingip annotation cannot hold (a sharer would
+/// take its load balancer and address) keeps its finalizer, with a Warning
+/// naming the sharer, until the sharer leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_keeping_its_floating_ip_waits_for_its_sharers_with_a_warning() {
+    let Rig {
+        dir,
+        fake,
+        serve,
+        server,
+    } = rig("keep").await;
+    let (watcher, _) = watch(&dir.0, &fake, &server, "a").await;
+    let mut web = service("web", "10.2.0.42", &[80]);
+    web["metadata"]["annotations"] = json!({"loadbalancer.openstack.org/keep-floatingip": "true"});
+    fake.put(Kind::Service, web);
+    fake.put(Kind::EndpointSlice, slice("web", &[80], &["10.1.0.5"]));
+    eventually("web's ingress IP", &[&watcher, &serve], || {
+        ingress_ip(&fake, "web").is_some()
+    })
+    .await;
+    let (_, view) = server_view(&server, "web").await;
+    let id = view["loadBalancer"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    let mut api = service("api", "10.2.0.43", &[8080]);
+    api["metadata"]["annotations"] = json!({"loadbalancer.openstack.org/load-balancer-id": id});
+    fake.put(Kind::Service, api);
+    fake.put(Kind::EndpointSlice, slice("api", &[8080], &["10.1.0.6"]));
+    eventually("api on web's load balancer", &[&watcher, &serve], || {
+        ingress_ip(&fake, "api").is_some() && ingress_ip(&fake, "api") == ingress_ip(&fake, "web")
+    })
+    .await;
+    fake.delete(Kind::Service, "shop", "web");
+    eventually("a Warning naming the sharer", &[&watcher, &serve], || {
+        events(&fake, "web", "LoadBalancerDeleteFailed")
+            .iter()
+            .any(|e| e["note"].as_str().unwrap_or_default().contains("shop/api"))
+    })
+    .await;
+    assert!(
+        finalizers(&fake, "web").contains(&"svc-lbaas.io/load-balancer".to_string()),
+        "the finalizer holds web"
+    );
+    assert_eq!(
+        server_view(&server, "web").await.0,
+        200,
+        "nothing handed over"
+    );
+    // The sharer leaves: the owner goes, its floating IP kept.
+    fake.delete(Kind::Service, "shop", "api");
+    eventually("web deleted once api left", &[&watcher, &serve], || {
+        fake.get(Kind::Service, "shop", "web").is_none()
+    })
+    .await;
+    assert_eq!(server_view(&server, "web").await.0, 404);
+}

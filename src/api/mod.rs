@@ -425,8 +425,7 @@ pub(crate) async fn process_events(
     options: ApplyOptions,
 ) -> Result<(bool, Vec<EventItem>), ProblemResponse> {
     let allowed = |ns: &str| authorize(caller, ns).map_err(|p| p.0);
-    let decoded = crate::reconcile::events::decode(&s.reconciler, value, &allowed)
-        .map_err(ProblemResponse)?;
+    let decoded = crate::reconcile::events::decode(value, &allowed).map_err(ProblemResponse)?;
     let mut results = Vec::with_capacity(decoded.events.len());
     let mut work = Vec::new();
     for (slot, e) in decoded.events.into_iter().enumerate() {

@@ -33,6 +33,9 @@ pub struct SubnetInfo {
 pub struct PortUse {
     pub device_id: String,
     pub tags: Vec<String>,
+    pub network_id: String,
+    /// The subnets of its fixed IPs.
+    pub subnet_ids: Vec<String>,
     pub load_balancers: Vec<crate::model::ObservedLoadBalancer>,
 }
 

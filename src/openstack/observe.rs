@@ -326,6 +326,22 @@ impl Cloud {
             .loadbalancers)
     }
 
+    /// The load balancers a list query answers, as observed.
+    async fn list_load_balancers(
+        &self,
+        calls: &Calls,
+        path: ApiPath,
+    ) -> Result<Vec<ObservedLoadBalancer>, OpenStackError> {
+        Ok(self
+            .lb_read::<wire::LoadBalancers>(calls, path)
+            .await?
+            .unwrap_or_default()
+            .loadbalancers
+            .iter()
+            .map(parse_lb)
+            .collect())
+    }
+
     /// Who uses the port `id` (a `port-id` annotation's): its device and
     /// tags, and the load balancers whose VIP port it is.
     pub async fn port_use(
@@ -337,19 +353,19 @@ impl Cloud {
         let port: Option<wire::OnePort> = self.net_call(calls, Method::GET, path, None).await?;
         let port = port.map(|p| p.port).unwrap_or_default();
         let path = ApiPath::of("loadbalancers").query(&[("vip_port_id", id)]);
-        let load_balancers = self
-            .lb_read::<wire::LoadBalancers>(calls, path)
-            .await?
-            .unwrap_or_default()
-            .loadbalancers
-            .iter()
-            .map(parse_lb)
-            // The legacy API may ignore the filter.
-            .filter(|lb| lb.vip_port_id.as_deref() == Some(id))
-            .collect();
+        let mut load_balancers = self.list_load_balancers(calls, path).await?;
+        // The legacy API may ignore the filter.
+        load_balancers.retain(|lb| lb.vip_port_id.as_deref() == Some(id));
         Ok(super::cloud::PortUse {
             device_id: port.device_id.unwrap_or_default(),
             tags: port.tags.unwrap_or_default(),
+            network_id: port.network_id.unwrap_or_default(),
+            subnet_ids: port
+                .fixed_ips
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|f| f.subnet_id)
+                .collect(),
             load_balancers,
         })
     }
@@ -368,15 +384,8 @@ impl Cloud {
             Api::Octavia => ApiPath::of("loadbalancers").query(&[("tags", cluster_tag)]),
             Api::NeutronLbaas => ApiPath::of("loadbalancers"),
         };
-        let mut load_balancers: Vec<ObservedLoadBalancer> = self
-            .lb_read::<wire::LoadBalancers>(calls, path)
-            .await?
-            .unwrap_or_default()
-            .loadbalancers
-            .iter()
-            .map(parse_lb)
-            .filter(|lb| owned(&lb.tags))
-            .collect();
+        let mut load_balancers = self.list_load_balancers(calls, path).await?;
+        load_balancers.retain(|lb| owned(&lb.tags));
         crate::model::in_survival_order(&mut load_balancers);
         let vip_ports: Vec<&str> = load_balancers
             .iter()

@@ -268,6 +268,14 @@ pub struct OnePort {
 pub struct PortRead {
     pub device_id: Option<String>,
     pub tags: Option<Vec<String>>,
+    pub network_id: Option<String>,
+    pub fixed_ips: Option<Vec<FixedIp>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct FixedIp {
+    pub subnet_id: Option<String>,
 }
 
 /// `GET /v2.0/subnets?network_id=...&fields=id&fields=name`.

@@ -783,7 +783,10 @@ pub fn plan_removal(
             owned.push(lb);
             continue;
         }
-        if !is_owner && (!joined || error) {
+        // (One nobody re-creates, a user's or OCCM's, keeps the sharer's
+        // part: its removal is tried, and fails while it is in ERROR.)
+        let recreated = lb.tags.iter().any(|t| t == crate::names::TOOL_TAG);
+        if !is_owner && (!joined || (error && recreated)) {
             continue;
         }
         share::remove_own_children(lb, owner_tags, &mut ops);
@@ -893,6 +896,13 @@ fn check_capabilities(desired: &DesiredLoadBalancer, caps: Capabilities) -> Resu
     if !caps.octavia_protocols && desired.vip.port_id.is_some() {
         return Err(PlanError::Unsupported {
             what: "a VIP port (loadbalancer.openstack.org/port-id)".into(),
+            api,
+        });
+    }
+    // Its tags would go into the legacy objects' 255-character description.
+    if !caps.octavia_protocols && !desired.share_with.is_empty() {
+        return Err(PlanError::Unsupported {
+            what: "sharing with other namespaces (svc-lbaas.io/share-with-namespaces)".into(),
             api,
         });
     }

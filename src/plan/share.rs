@@ -74,7 +74,7 @@ pub(super) fn plan_shared(
             .map(|(seq, _)| seq)
             .max()
             .unwrap_or(0)
-            + 1;
+            .saturating_add(1);
         let joined = crate::names::joined_tag(seq, &sharer);
         // Named by its id: its name is its owner's, not the sharer's to see.
         ops.push(op(
@@ -124,7 +124,8 @@ fn refusal(
     cluster: &str,
 ) -> Option<&'static str> {
     let namespace = desired.service.namespace.as_str();
-    match crate::names::holder_of_load_balancer(&lb.name, &lb.tags, cluster) {
+    match crate::names::holder_of_load_balancer(&lb.name, &lb.tags, cluster, &desired.occm_cluster)
+    {
         crate::names::Holder::Namespace(ns) if ns == namespace => None,
         crate::names::Holder::Namespace(_)
             if lb.tags.iter().any(|t| t == crate::names::TOOL_TAG)
@@ -152,10 +153,14 @@ fn allowed_sharer(lb_tags: &[String], sharer: &str) -> bool {
         .is_some_and(|ns| Some(ns) == owner_ns || crate::names::shares_with(lb_tags, ns))
 }
 
-/// The sharers of `lb` allowed to stay, oldest first (by their joined tag;
-/// those from before it first, by name).
+/// The sharers of `lb` allowed to stay, those of the owner's namespace
+/// first (a sharer of another namespace taking over would leave them on a
+/// load balancer no longer their namespace's), then oldest first (by their
+/// joined tag; those from before it first, by name).
 fn heirs(lb: &ObservedLoadBalancer) -> Vec<&String> {
-    let mut heirs: Vec<(u32, &String)> = lb
+    let owner_ns =
+        crate::names::service_tag(&lb.tags).and_then(crate::names::namespace_of_service_tag);
+    let mut heirs: Vec<(bool, u32, &String)> = lb
         .tags
         .iter()
         .filter(|t| crate::names::is_sharer_tag(t) && allowed_sharer(&lb.tags, t))
@@ -166,11 +171,11 @@ fn heirs(lb: &ObservedLoadBalancer) -> Vec<&String> {
                 .filter_map(|j| crate::names::parse_joined_tag(j))
                 .find(|(_, s)| s == t)
                 .map_or(0, |(seq, _)| seq);
-            (seq, t)
+            (crate::names::namespace_of_sharer_tag(t) != owner_ns, seq, t)
         })
         .collect();
     heirs.sort();
-    heirs.into_iter().map(|(_, t)| t).collect()
+    heirs.into_iter().map(|(_, _, t)| t).collect()
 }
 
 /// Whether an owner leaving `lb` has a sharer to hand it to.
@@ -547,12 +552,22 @@ mod tests {
         let e = plan(&evil, &observe(&cloud, &evil, false), Capabilities::OCTAVIA)
             .expect_err("refused");
         assert!(matches!(e, PlanError::ShareForbidden { .. }), "{e}");
-        // The owner leaving hands over to its oldest allowed sharer, and
-        // cannot keep the floating IP that goes with it.
+        // The owner leaving hands over to a sharer of its own namespace
+        // first (team/api joined earlier), and cannot keep the floating IP
+        // that goes with it.
         let owner = desired(&web).owner_tags.clone();
         let seen = observe(&cloud, &web, true);
         assert_eq!(
             hand_over_to(&plan_removal(&seen, &owner, false)).as_deref(),
+            Some("shop/b")
+        );
+        // With only team/api, to team/api.
+        let mut alone = seen.clone();
+        alone.load_balancers[0]
+            .tags
+            .retain(|t| !t.ends_with("shop_b"));
+        assert_eq!(
+            hand_over_to(&plan_removal(&alone, &owner, false)).as_deref(),
             Some("team/api")
         );
         let kept = super::super::check_removal(&seen, &owner, true).expect_err("refused");
@@ -583,11 +598,6 @@ mod tests {
             cloud.load_balancers[0].tags
         );
         assert!(converge(&mut cloud, &narrowed).is_empty());
-        let seen = observe(&cloud, &narrowed, true);
-        assert_eq!(
-            hand_over_to(&plan_removal(&seen, &owner, false)).as_deref(),
-            Some("shop/b")
-        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::{ApplyInput, ApplyOptions, ApplyResponse, MembersOutcome, ReconcileError, Reconciler};
 use crate::error::{Kind, Problem};
-use crate::model::{ServiceRef, Translation};
+use crate::model::ServiceRef;
 use crate::response::PlanResponse;
 
 /// What one event (or sync item) asks of the cloud.
@@ -113,7 +113,6 @@ pub struct Events {
 /// namespace: an object it may not touch is refused before it is read.
 /// EndpointSlices of one Service become one event, after the others.
 pub fn decode(
-    reconciler: &Reconciler,
     value: Value,
     allowed: &dyn Fn(&str) -> Result<(), Box<Problem>>,
 ) -> Result<Events, Box<Problem>> {
@@ -179,7 +178,7 @@ pub fn decode(
                     Err(p) => Err(p),
                 }
             }
-            Ok(()) => step(reconciler, &kind, &event, &namespace, &name, object),
+            Ok(()) => step(&kind, &event, &namespace, &name, object),
         };
         events.push(Event {
             kind,
@@ -218,7 +217,6 @@ fn is_quiet(event: &str) -> bool {
 
 /// What an event other than an EndpointSlice's change asks.
 fn step(
-    reconciler: &Reconciler,
     kind: &str,
     event: &str,
     namespace: &str,
@@ -234,16 +232,16 @@ fn step(
     match (kind, event) {
         ("Service", "DELETED") => {
             let svc: Service = crate::k8s::decode("event", "object.", object).map_err(decoded)?;
-            // Only the annotation matters: a Service that no longer
-            // translates still has its load balancer removed.
-            let keep_floating_ip =
-                match crate::translate::translate(&reconciler.settings, &svc, None) {
-                    Ok(Translation::LoadBalancer(d)) => d.keep_floating_ip,
-                    Ok(Translation::Skip {
-                        keep_floating_ip, ..
-                    }) => keep_floating_ip,
-                    Err(_) => false,
-                };
+            // Only the annotation matters, read alone: a Service that no
+            // longer translates (a setting narrowed since) still has its
+            // load balancer removed, its floating IP kept as it says.
+            let keep_floating_ip = svc
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(crate::translate::annotation::KEEP_FLOATING_IP))
+                .and_then(|v| crate::translate::parse_bool(v))
+                .unwrap_or(false);
             work(Work::Delete {
                 service: named(namespace, name)?,
                 keep_floating_ip,

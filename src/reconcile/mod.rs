@@ -254,6 +254,11 @@ impl Reconciler {
                     input.backends(),
                     tls,
                 )?;
+                // Translated again: its members filtered again.
+                if let Translation::LoadBalancer(d) = translation {
+                    let allowed = self.member_cidrs(calls, true).await?;
+                    translate::leave_out_desired_members(d, allowed.as_deref());
+                }
                 return Ok(None);
             }
             (None, None) => {
@@ -493,6 +498,26 @@ impl Reconciler {
             });
         let claimed = names::service_tag(&used.tags)
             .is_some_and(|t| Some(t) != names::service_tag(&d.owner_tags));
+        // The port puts the VIP on its network and subnet: the operator's
+        // lists hold for it as for network-id and subnet-id.
+        let t = &self.settings.tenancy;
+        let network_closed = t
+            .vip_networks
+            .as_ref()
+            .is_some_and(|open| !open.contains(&used.network_id));
+        let subnet_closed = t
+            .vip_subnets
+            .as_ref()
+            .is_some_and(|open| used.subnet_ids.iter().any(|s| !open.contains(s)));
+        if network_closed || subnet_closed {
+            return Err(ReconcileError::forbidden(
+                annotation,
+                format!(
+                    "port {} is on a network or subnet not in [tenancy] vip_networks / vip_subnets",
+                    crate::echo::quote(port)
+                ),
+            ));
+        }
         if others || !device || claimed {
             tracing::warn!(service = %d.service, "refused a port-id in use by another");
             return Err(ReconcileError::in_use(
@@ -549,9 +574,10 @@ impl Reconciler {
 
     /// The CIDRs endpoint addresses must lie in to become members:
     /// `[tenancy] member_cidrs`, else the CIDRs of the configured pod subnet
-    /// and every class's member subnet (read once, then cached), else, with
-    /// none configured, unchecked (`None`; link-local and loopback are still
-    /// left out). Offline, only the setting counts.
+    /// and every class's member subnet (read once, then cached), else of the
+    /// VIP subnets (where members then go), else unchecked (`None`;
+    /// link-local and loopback are still left out). Offline, only the
+    /// setting counts.
     async fn member_cidrs(
         &self,
         calls: &Calls,
@@ -573,6 +599,17 @@ impl Reconciler {
             )
             .map(String::as_str)
             .collect();
+        // No member subnet configured: members go on the VIP subnet.
+        let d = &self.settings.neutron_defaults;
+        let subnets = if subnets.is_empty() {
+            d.service_subnet
+                .iter()
+                .chain(d.service_subnet_ipv6.iter())
+                .map(String::as_str)
+                .collect()
+        } else {
+            subnets
+        };
         if !online || subnets.is_empty() {
             return Ok(None);
         }
