@@ -232,32 +232,7 @@ impl Default for OpenStack {
     }
 }
 
-/// A tool whose load balancers svc-lbaas may take over (`[adoption] from`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AdoptFrom {
-    /// openstack-cloud-controller-manager: `kube_service_<cluster>_<ns>_<name>`.
-    Occm,
-    /// kuryr-kubernetes: `<ns>/<name>`, the name svc-lbaas gives too.
-    Kuryr,
-}
-
-impl AdoptFrom {
-    pub fn parse(value: &str) -> Option<AdoptFrom> {
-        match value {
-            "occm" => Some(AdoptFrom::Occm),
-            "kuryr" => Some(AdoptFrom::Kuryr),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AdoptFrom::Occm => "occm",
-            AdoptFrom::Kuryr => "kuryr",
-        }
-    }
-}
+pub use crate::model::AdoptFrom;
 
 /// `[adoption]`: load balancers OCCM or kuryr-kubernetes made that an apply
 /// takes over in place (same VIP, floating IP and id) when the Service also
@@ -1145,12 +1120,12 @@ impl Settings {
                 o.timeout_member_data,
             ),
         ] {
-            if value > crate::translate::MAX_TIMEOUT_MS {
+            if value > crate::model::MAX_TIMEOUT_MS {
                 return Err(ConfigError::Invalid {
                     key: key.into(),
                     message: format!(
                         "{value} is over {} ms (0: Octavia's default)",
-                        crate::translate::MAX_TIMEOUT_MS
+                        crate::model::MAX_TIMEOUT_MS
                     ),
                 });
             }

@@ -6,7 +6,60 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// Octavia's upper bound for listener timeouts (milliseconds, one year).
+pub const MAX_TIMEOUT_MS: u64 = 31_536_000_000;
+
+/// A tool whose load balancers svc-lbaas may take over (`[adoption] from`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdoptFrom {
+    /// openstack-cloud-controller-manager: `kube_service_<cluster>_<ns>_<name>`.
+    Occm,
+    /// kuryr-kubernetes: `<ns>/<name>`, the name svc-lbaas gives too.
+    Kuryr,
+}
+
+impl AdoptFrom {
+    pub fn parse(value: &str) -> Option<AdoptFrom> {
+        match value {
+            "occm" => Some(AdoptFrom::Occm),
+            "kuryr" => Some(AdoptFrom::Kuryr),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdoptFrom::Occm => "occm",
+            AdoptFrom::Kuryr => "kuryr",
+        }
+    }
+}
+
+/// What an adoption or a hand-over changes: a load balancer, one of its
+/// children, or its floating IP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adoptee {
+    LoadBalancer,
+    Listener,
+    Pool,
+    HealthMonitor,
+    FloatingIp,
+}
+
+impl Adoptee {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Adoptee::LoadBalancer => "loadbalancer",
+            Adoptee::Listener => "listener",
+            Adoptee::Pool => "pool",
+            Adoptee::HealthMonitor => "healthmonitor",
+            Adoptee::FloatingIp => "floatingip",
+        }
+    }
+}
 
 /// The Kubernetes Service a load balancer belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -653,7 +706,7 @@ impl IngressShape {
 /// apply takes over in place (`[adoption] from` and `svc-lbaas.io/adopt`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdoptionCandidate {
-    pub from: crate::config::AdoptFrom,
+    pub from: AdoptFrom,
     /// The name that tool gives the Service's load balancer.
     pub load_balancer_name: String,
     /// The description that tool gives the Service's floating IP.

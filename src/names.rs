@@ -261,15 +261,15 @@ const ADOPTED_TAG_PREFIX: &str = "svc-lbaas-adopted:";
 
 /// The tag on a load balancer svc-lbaas took over from another tool
 /// (`svc-lbaas-adopted:occm`): its VIP is the one that tool chose, kept.
-pub fn adopted_tag(from: crate::config::AdoptFrom) -> String {
+pub fn adopted_tag(from: crate::model::AdoptFrom) -> String {
     format!("{ADOPTED_TAG_PREFIX}{}", from.as_str())
 }
 
 /// The tool a load balancer was taken over from, as its tags say.
-pub fn adopted_from(tags: &[String]) -> Option<crate::config::AdoptFrom> {
+pub fn adopted_from(tags: &[String]) -> Option<crate::model::AdoptFrom> {
     tags.iter()
         .find_map(|t| t.strip_prefix(ADOPTED_TAG_PREFIX))
-        .and_then(crate::config::AdoptFrom::parse)
+        .and_then(crate::model::AdoptFrom::parse)
 }
 
 /// Whether a load balancer's tags say it was taken over from another tool.

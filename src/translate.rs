@@ -146,8 +146,7 @@ pub fn references(service: &Service) -> Result<Vec<Reference>, TranslateError> {
         .collect())
 }
 
-/// Octavia's upper bound for listener timeouts (milliseconds, one year).
-pub const MAX_TIMEOUT_MS: u64 = 31_536_000_000;
+pub use crate::model::MAX_TIMEOUT_MS;
 
 /// Why a Service cannot be translated; always names the field or annotation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -688,7 +687,7 @@ fn adoption_candidates(
     asked: bool,
     notes: &mut Vec<String>,
 ) -> Vec<crate::model::AdoptionCandidate> {
-    use crate::config::AdoptFrom;
+    use crate::model::AdoptFrom;
     if !asked {
         return Vec::new();
     }

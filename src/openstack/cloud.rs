@@ -1,8 +1,8 @@
 //! The load-balancing cloud, as a client: the API version, the reads that
 //! observe what exists for a Service in as few calls as the API allows, and
 //! the checks of user-named objects. The writes are one function per call in
-//! `octavia.rs` and `neutron.rs`; what to write, and when to wait, is the
-//! reconciler's (`reconcile/execute.rs`). Octavia or the legacy Neutron LBaaS
+//! `octavia.rs` and `neutron.rs`; what to write, and when to wait, is
+//! decided above this client. Octavia or the legacy Neutron LBaaS
 //! v2 API (which has no tags: ownership goes into the description, and into
 //! the name of members).
 

@@ -2,7 +2,7 @@
 //! catalog and call accounting (`session`), the reads that observe a
 //! Service's objects (`cloud`), one function per write (`octavia`,
 //! `neutron`), TLS certificates in Barbican (`barbican`), URLs (`path`), answer types (`wire`) and the errors of this
-//! layer (`error`). It knows nothing of plans or of the reconciler.
+//! layer (`error`). It knows only what to read and write, never why.
 //! Hand-written over reqwest rather than `openstack_sdk`: four Keystone
 //! methods and a few dozen calls did not justify ~6 more minutes of cold build
 //! on these machines (see README).

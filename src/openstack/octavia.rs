@@ -1,7 +1,7 @@
 //! Octavia's calls (and the legacy Neutron LBaaS v2 API's, the same paths
 //! under the network service's `/lbaas`): one function per write, and the
-//! request bodies they send. What to call and in which order is the
-//! reconciler's (`reconcile/execute.rs`).
+//! request bodies they send. What to call and in which order is decided
+//! above this client, not here.
 
 use std::collections::HashMap;
 
@@ -42,12 +42,12 @@ impl Cloud {
     pub async fn adopt(
         &self,
         calls: &Calls,
-        resource: crate::plan::Adoptee,
+        resource: crate::model::Adoptee,
         id: &str,
         new_name: Option<&str>,
         tags: &[String],
     ) -> Result<(), OpenStackError> {
-        use crate::plan::Adoptee;
+        use crate::model::Adoptee;
         #[derive(serde::Serialize)]
         struct Change<'a> {
             #[serde(skip_serializing_if = "Option::is_none")]

@@ -310,27 +310,7 @@ pub enum ShareStep {
     Evict,
 }
 
-/// What an [`Operation::Adopt`] takes over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Adoptee {
-    LoadBalancer,
-    Listener,
-    Pool,
-    HealthMonitor,
-    FloatingIp,
-}
-
-impl Adoptee {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Adoptee::LoadBalancer => "loadbalancer",
-            Adoptee::Listener => "listener",
-            Adoptee::Pool => "pool",
-            Adoptee::HealthMonitor => "healthmonitor",
-            Adoptee::FloatingIp => "floatingip",
-        }
-    }
-}
+pub use crate::model::Adoptee;
 
 /// The summary of an operation that answers show: `{op, resource, name, id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
