@@ -1194,3 +1194,28 @@ async fn an_owner_keeping_its_floating_ip_waits_for_its_sharers_with_a_warning()
     .await;
     assert_eq!(server_view(&server, "web").await.0, 404);
 }
+
+/// A Service's EndpointSlices, all of them: the ready endpoints of each are
+/// members of every pool (as the retired bash watcher's test checked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpointslice_of_a_service_gives_members() {
+    let Rig {
+        dir,
+        fake,
+        serve,
+        server,
+    } = rig("slices").await;
+    let (watcher, _) = watch(&dir.0, &fake, &server, "a").await;
+    fake.put(Kind::Service, service("web", "10.2.0.42", &[80, 443]));
+    fake.put(
+        Kind::EndpointSlice,
+        slice("web", &[80, 443], &["10.1.0.5", "10.1.0.6"]),
+    );
+    let mut second = slice("web", &[80, 443], &["10.1.0.7"]);
+    second["metadata"]["name"] = json!("web-fghij");
+    fake.put(Kind::EndpointSlice, second);
+    let logs = [&watcher, &serve];
+    eventually_async!("three members in each pool", logs, {
+        members(&server_view(&server, "web").await.1) == [3, 3]
+    });
+}
