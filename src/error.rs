@@ -92,8 +92,9 @@ pub const TYPE_PREFIX: &str = "urn:svc-lbaas:problem:";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     /// A URN naming the kind of problem.
-    #[serde(rename = "type")]
-    pub kind: String,
+    #[serde(rename = "type", serialize_with = "kind_urn")]
+    #[schema(value_type = String)]
+    pub kind: Kind,
     #[serde(serialize_with = "bounded_title")]
     pub title: String,
     pub status: u16,
@@ -136,6 +137,10 @@ const DETAIL_MAX: usize = 1000;
 const TITLE_MAX: usize = 120;
 const PART_MAX: usize = 200;
 
+fn kind_urn<S: serde::Serializer>(kind: &Kind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&kind.urn())
+}
+
 fn bounded_detail<S: serde::Serializer>(v: &str, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&crate::echo::bounded(v, DETAIL_MAX))
 }
@@ -157,7 +162,7 @@ impl Problem {
     pub fn of(kind: Kind, detail: impl Into<String>) -> Self {
         let class = kind.class();
         Problem {
-            kind: format!("{TYPE_PREFIX}{}", class.slug),
+            kind,
             title: class.title.to_string(),
             status: class.status,
             detail: detail.into(),
@@ -511,6 +516,11 @@ impl Kind {
         }
     }
 
+    /// The `type` URN of a problem of this kind.
+    pub fn urn(self) -> String {
+        format!("{TYPE_PREFIX}{}", self.class().slug)
+    }
+
     /// The kind a problem's `type` URN names.
     pub fn of_type(urn: &str) -> Option<Kind> {
         let slug = urn.strip_prefix(TYPE_PREFIX)?;
@@ -646,6 +656,16 @@ impl From<&PlanError> for Problem {
     }
 }
 
+/// A health endpoint's status: 200 when ready, else 503, as `/readyz`
+/// answers a cloud it cannot use.
+pub fn readiness_status(ready: bool) -> u16 {
+    if ready {
+        success_status(true)
+    } else {
+        Kind::OpenStackUnreachable.class().status
+    }
+}
+
 /// Whether an HTTP status means a success still converging (202) or done (200).
 pub fn success_status(converged: bool) -> u16 {
     if converged { 200 } else { 202 }
@@ -654,8 +674,7 @@ pub fn success_status(converged: bool) -> u16 {
 /// Counts a problem answered (REST or gRPC) in `/metrics`, by type and
 /// retryability, and logs the server's and the cloud's failures.
 pub fn record(p: &Problem) {
-    let kind = Kind::of_type(&p.kind).unwrap_or(Kind::Internal);
-    let class = kind.class();
+    let class = p.kind.class();
     crate::metrics::global().inc(
         "svc_lbaas_problems_total",
         &[
@@ -671,7 +690,7 @@ pub fn record(p: &Problem) {
 /// The gRPC status of a problem: its kind's code, with the field in the message.
 pub fn grpc_status(p: &Problem) -> tonic::Status {
     record(p);
-    let code = Kind::of_type(&p.kind).map_or(tonic::Code::Unknown, |k| k.class().grpc);
+    let code = p.kind.class().grpc;
     let shown = p.shown_detail();
     let detail = match &p.field {
         Some(f) => format!("{shown} (field {})", crate::echo::bounded(f, PART_MAX)),
@@ -713,7 +732,11 @@ mod tests {
         for kind in Kind::ALL {
             let c = kind.class();
             assert!(slugs.insert(c.slug), "{} twice", c.slug);
-            assert_eq!(Kind::of_type(&Problem::of(kind, "d").kind), Some(kind));
+            assert_eq!(Kind::of_type(&kind.urn()), Some(kind));
+            assert_eq!(
+                serde_json::to_value(Problem::of(kind, "d")).unwrap()["type"],
+                kind.urn()
+            );
             // Input errors are never worth retrying unchanged; the cloud's may be.
             if (400..500).contains(&c.status) && c.status != 409 {
                 assert!(!c.retryable, "{}", c.slug);
@@ -757,6 +780,6 @@ mod tests {
         assert_eq!(openstack_problem(&e).status, 502);
         let p = not_ready(&e);
         assert_eq!(p.status, 503);
-        assert!(p.kind.ends_with("openstack-auth"));
+        assert_eq!(p.kind, Kind::OpenStackAuth);
     }
 }

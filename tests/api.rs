@@ -1899,6 +1899,17 @@ async fn grpc_bearer_tokens_travel_in_metadata() {
     .unwrap();
     let (url, _sim) = spawn_grpc(Some(tokens)).await;
     let mut client = TranslatorClient::connect(url).await.unwrap();
+    let unauthenticated = || {
+        svc_lbaas::metrics::global()
+            .render()
+            .lines()
+            .filter(|l| {
+                l.starts_with("svc_lbaas_problems_total{") && l.contains("\"unauthenticated\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let counted = unauthenticated();
     let none = client
         .apply(grpc_apply_request(service(
             "ClusterIP",
@@ -1908,6 +1919,8 @@ async fn grpc_bearer_tokens_travel_in_metadata() {
         .await
         .unwrap_err();
     assert_eq!(none.code(), tonic::Code::Unauthenticated);
+    // Counted as REST's are (other tests of this binary may add theirs).
+    assert!(unauthenticated() > counted, "the refusal is counted");
     let mut req = tonic::Request::new(grpc_apply_request(service(
         "ClusterIP",
         two_ports(),

@@ -16,6 +16,23 @@ impl ProblemResponse {
     pub fn of(kind: crate::error::Kind, detail: impl Into<String>) -> Self {
         ProblemResponse(Box::new(Problem::of(kind, detail)))
     }
+
+    /// A body axum could not read: too large (past the limit), or broken off.
+    pub fn rejected(e: &axum::extract::rejection::BytesRejection) -> Self {
+        let too_large = e.status() == StatusCode::PAYLOAD_TOO_LARGE;
+        ProblemResponse::from(crate::error::body_problem(too_large, e.body_text()))
+    }
+}
+
+/// 200 when the cloud holds what was asked, 202 while it still converges:
+/// the one rule REST and gRPC share (gRPC says it in `converged`).
+pub fn converged_status(converged: bool) -> StatusCode {
+    http_status(crate::error::success_status(converged))
+}
+
+/// The HTTP status of a code of the table.
+pub fn http_status(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 impl From<Problem> for ProblemResponse {
@@ -27,7 +44,7 @@ impl From<Problem> for ProblemResponse {
 impl IntoResponse for ProblemResponse {
     fn into_response(self) -> Response {
         crate::error::record(&self.0);
-        let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::BAD_GATEWAY);
+        let status = http_status(self.0.status);
         let mut res = (status, self.0.to_json()).into_response();
         res.headers_mut().insert(
             axum::http::header::CONTENT_TYPE,

@@ -65,7 +65,10 @@ pub mod codec {
 
         fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<U>, Status> {
             self.0.decode(buf).map_err(|e| {
-                Status::invalid_argument(format!("the message cannot be decoded: {}", e.message()))
+                crate::error::grpc_status(&crate::error::Problem::of(
+                    crate::error::Kind::UnreadableBody,
+                    format!("the message cannot be decoded: {}", e.message()),
+                ))
             })
         }
 
@@ -259,7 +262,8 @@ impl Translator {
             .metadata()
             .get("authorization")
             .map(|v| v.to_str().unwrap_or(""));
-        auth::authenticate(self.state.tokens.as_ref(), presented).map_err(Status::unauthenticated)
+        auth::authenticate(self.state.tokens.as_ref(), presented)
+            .map_err(|detail| status(&Problem::of(crate::error::Kind::Unauthenticated, detail)))
     }
 
     /// Reads an ApplyRequest and checks the caller may touch its namespace.
@@ -268,7 +272,12 @@ impl Translator {
         caller: &auth::Caller,
         req: Option<pb::ApplyRequest>,
     ) -> Result<(ApplyInput, ApplyOptions), Status> {
-        let req = req.ok_or_else(|| Status::invalid_argument("request is missing"))?;
+        let req = req.ok_or_else(|| {
+            status(&Problem::of(
+                crate::error::Kind::InvalidJson,
+                "request is missing",
+            ))
+        })?;
         let mut body = Map::new();
         body.insert(
             "service".into(),
@@ -386,7 +395,10 @@ impl pb::translator_server::Translator for Translator {
                     ))),
                 }),
                 Ok(Err(e)) => Err(status(&super::error::problem(&e))),
-                Err(e) => Err(Status::internal(format!("the apply stopped: {e}"))),
+                Err(e) => Err(status(&Problem::of(
+                    crate::error::Kind::Internal,
+                    format!("the apply stopped: {e}"),
+                ))),
             };
             let _ = out_tx.send(last);
         });

@@ -19,7 +19,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use self::error::ProblemResponse;
+use self::error::{ProblemResponse, converged_status};
 use crate::error::Kind;
 use crate::error::Problem;
 use crate::model::ServiceRef;
@@ -179,12 +179,9 @@ async fn readyz(State(s): State<Arc<AppState>>) -> Response {
     }
 }
 
-/// The body as JSON, or the problem to answer (413 past the limit, 400 otherwise).
+/// The body, or the problem to answer (413 past the limit, 400 otherwise).
 fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ProblemResponse> {
-    body.map_err(|e| {
-        let too_large = e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE;
-        ProblemResponse::from(crate::error::body_problem(too_large, e.body_text()))
-    })
+    body.map_err(|e| ProblemResponse::rejected(&e))
 }
 
 fn parse_json(bytes: &[u8]) -> Result<Value, ProblemResponse> {
@@ -638,10 +635,4 @@ pub(crate) type Outcome = Result<Answer, ProblemResponse>;
 /// An event's or sync item's HTTP status: 202 while it still converges.
 pub(crate) fn answer_status(answer: &Answer) -> StatusCode {
     converged_status(answer.converged())
-}
-
-/// 200 when the cloud holds what was asked, 202 while it still converges:
-/// the one rule REST and gRPC share (gRPC says it in `converged`).
-pub(crate) fn converged_status(converged: bool) -> StatusCode {
-    StatusCode::from_u16(crate::error::success_status(converged)).unwrap_or(StatusCode::OK)
 }

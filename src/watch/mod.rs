@@ -286,13 +286,18 @@ fn health_router(metrics: Arc<WatchMetrics>) -> Router {
         .route(
             "/readyz",
             get(|State(m): State<Arc<WatchMetrics>>| async move {
-                if !m.lease_held.load(Ordering::Relaxed) {
-                    (StatusCode::OK, "standby: another replica holds the lease\n")
+                let (ready, says) = if !m.lease_held.load(Ordering::Relaxed) {
+                    (true, "standby: another replica holds the lease\n")
                 } else if m.synced.load(Ordering::Relaxed) {
-                    (StatusCode::OK, "leader: lists synced\n")
+                    (true, "leader: lists synced\n")
                 } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, "leader: listing\n")
-                }
+                    (false, "leader: listing\n")
+                };
+                // The status from the one table (crate::error).
+                let status: StatusCode = crate::error::readiness_status(ready)
+                    .try_into()
+                    .unwrap_or_default();
+                (status, says)
             }),
         )
         .route(
