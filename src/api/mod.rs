@@ -171,7 +171,7 @@ async fn healthz() -> Json<Value> {
 /// Readiness: the cloud accepts the credentials.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses(
     (status = 200, description = "ready", body = Object),
-    (status = 503, description = "the cloud is unreachable or refuses the credentials", body = Problem, content_type = "application/problem+json")))]
+    openapi::ReadinessProblems))]
 async fn readyz(State(s): State<Arc<AppState>>) -> Response {
     match s.reconciler.cloud.ready().await {
         Ok(()) => Json(json!({"status": "ready"})).into_response(),
@@ -215,13 +215,7 @@ struct PlanQuery {
 #[utoipa::path(post, path = "/v1/plan", tag = "services", request_body = openapi::ApplyRequest,
     params(("offline" = Option<bool>, Query, description = "plan against empty state, no OpenStack reads")),
     responses((status = 200, description = "the plan", body = crate::response::PlanResponse),
-    (status = 400, description = "invalid input; `field` names it", body = Problem, content_type = "application/problem+json"),
-    (status = 401, description = "no or unknown bearer token", body = Problem, content_type = "application/problem+json"),
-    (status = 403, description = "the token may not touch this namespace", body = Problem, content_type = "application/problem+json"),
-    (status = 409, description = "conflict: not ours, or a user floating IP missing or bound elsewhere", body = Problem, content_type = "application/problem+json"),
-    (status = 413, description = "body over the limit", body = Problem, content_type = "application/problem+json"),
-    (status = 502, description = "OpenStack answered an error", body = Problem, content_type = "application/problem+json"),
-    (status = 503, description = "OpenStack unreachable", body = Problem, content_type = "application/problem+json")))]
+    openapi::RequestProblems))]
 async fn plan(
     State(s): State<Arc<AppState>>,
     Extension(caller): Extension<auth::Caller>,
@@ -261,14 +255,7 @@ fn bad_query(e: axum::extract::rejection::QueryRejection) -> ProblemResponse {
     responses(
         (status = 200, description = "converged", body = crate::reconcile::ApplyResponse),
         (status = 202, description = "not converged yet (wait=false or the wait timed out); re-applying is safe", body = crate::reconcile::ApplyResponse),
-    (status = 400, description = "invalid input; `field` names it", body = Problem, content_type = "application/problem+json"),
-    (status = 401, description = "no or unknown bearer token", body = Problem, content_type = "application/problem+json"),
-    (status = 403, description = "the token may not touch this namespace", body = Problem, content_type = "application/problem+json"),
-    (status = 409, description = "conflict: not ours, or a user floating IP missing or bound elsewhere", body = Problem, content_type = "application/problem+json"),
-    (status = 413, description = "body over the limit", body = Problem, content_type = "application/problem+json"),
-    (status = 502, description = "OpenStack answered an error", body = Problem, content_type = "application/problem+json"),
-    (status = 503, description = "OpenStack unreachable", body = Problem, content_type = "application/problem+json"),
-    (status = 504, description = "the request's deadline (timeout_s) passed before it was done; re-applying is safe", body = Problem, content_type = "application/problem+json")))]
+    openapi::RequestProblems))]
 async fn apply(
     State(s): State<Arc<AppState>>,
     Extension(caller): Extension<auth::Caller>,
@@ -295,14 +282,7 @@ fn named_service(namespace: &str, name: &str, prefix: &str) -> Result<ServiceRef
         ("name" = String, Path, description = "a DNS-1035 label", pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$", max_length = 63)),
     responses(
         (status = 200, description = "found", body = crate::reconcile::ApplyResponse),
-        (status = 404, description = "no load balancer", body = Problem, content_type = "application/problem+json"),
-    (status = 400, description = "invalid input; `field` names it", body = Problem, content_type = "application/problem+json"),
-    (status = 401, description = "no or unknown bearer token", body = Problem, content_type = "application/problem+json"),
-    (status = 403, description = "the token may not touch this namespace", body = Problem, content_type = "application/problem+json"),
-    (status = 409, description = "conflict: not ours, or a user floating IP missing or bound elsewhere", body = Problem, content_type = "application/problem+json"),
-    (status = 413, description = "body over the limit", body = Problem, content_type = "application/problem+json"),
-    (status = 502, description = "OpenStack answered an error", body = Problem, content_type = "application/problem+json"),
-    (status = 503, description = "OpenStack unreachable", body = Problem, content_type = "application/problem+json")))]
+        openapi::LookupProblems))]
 async fn get_service(
     State(s): State<Arc<AppState>>,
     Extension(caller): Extension<auth::Caller>,
@@ -321,13 +301,7 @@ async fn get_service(
         ("keepFloatingIp" = Option<bool>, Query, description = "only disassociate a floating IP this tool allocated"),
         ("wait" = Option<bool>, Query, description = "wait until deleted (default true)")),
     responses((status = 200, description = "the operations done (empty when nothing existed)", body = crate::reconcile::ApplyResponse),
-    (status = 400, description = "invalid input; `field` names it", body = Problem, content_type = "application/problem+json"),
-    (status = 401, description = "no or unknown bearer token", body = Problem, content_type = "application/problem+json"),
-    (status = 403, description = "the token may not touch this namespace", body = Problem, content_type = "application/problem+json"),
-    (status = 409, description = "conflict: not ours, or a user floating IP missing or bound elsewhere", body = Problem, content_type = "application/problem+json"),
-    (status = 413, description = "body over the limit", body = Problem, content_type = "application/problem+json"),
-    (status = 502, description = "OpenStack answered an error", body = Problem, content_type = "application/problem+json"),
-    (status = 503, description = "OpenStack unreachable", body = Problem, content_type = "application/problem+json")))]
+    openapi::RequestProblems))]
 async fn delete_service(
     State(s): State<Arc<AppState>>,
     Extension(caller): Extension<auth::Caller>,
@@ -385,13 +359,7 @@ struct EventsQuery {
     responses(
         (status = 200, description = "the result of the event (or `results` for a List)", body = Object),
         (status = 202, description = "pending: no load balancer for the Service yet", body = Object),
-    (status = 400, description = "invalid input; `field` names it", body = Problem, content_type = "application/problem+json"),
-    (status = 401, description = "no or unknown bearer token", body = Problem, content_type = "application/problem+json"),
-    (status = 403, description = "the token may not touch this namespace", body = Problem, content_type = "application/problem+json"),
-    (status = 409, description = "conflict: not ours, or a user floating IP missing or bound elsewhere", body = Problem, content_type = "application/problem+json"),
-    (status = 413, description = "body over the limit", body = Problem, content_type = "application/problem+json"),
-    (status = 502, description = "OpenStack answered an error", body = Problem, content_type = "application/problem+json"),
-    (status = 503, description = "OpenStack unreachable", body = Problem, content_type = "application/problem+json")))]
+    openapi::BatchProblems))]
 async fn events(
     State(s): State<Arc<AppState>>,
     Extension(caller): Extension<auth::Caller>,
@@ -470,13 +438,7 @@ struct SyncQuery {
         ("timeout_s" = Option<u64>, Query, description = "the deadline of the whole sync in seconds (default 300)")),
     responses(
         (status = 200, description = "per Service the result, per orphan what was (or would be) done", body = Object),
-    (status = 400, description = "invalid input; `field` names it", body = Problem, content_type = "application/problem+json"),
-    (status = 401, description = "no or unknown bearer token", body = Problem, content_type = "application/problem+json"),
-    (status = 403, description = "the token may not touch this namespace", body = Problem, content_type = "application/problem+json"),
-    (status = 413, description = "body over the limit", body = Problem, content_type = "application/problem+json"),
-    (status = 502, description = "OpenStack answered an error", body = Problem, content_type = "application/problem+json"),
-    (status = 503, description = "OpenStack unreachable", body = Problem, content_type = "application/problem+json"),
-    (status = 504, description = "the deadline (timeout_s) passed", body = Problem, content_type = "application/problem+json")))]
+    openapi::BatchProblems))]
 async fn sync(
     State(s): State<Arc<AppState>>,
     Extension(caller): Extension<auth::Caller>,
