@@ -105,9 +105,87 @@ fn share_lock(id: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
     locks.entry(id.to_string()).or_default().clone()
 }
 
+/// Deletes a load balancer. Octavia refuses it while it is PENDING_* (a
+/// racing replica's copy still being created, or one it is changing): that
+/// is waited out, then the delete sent again; gone meanwhile is done.
+async fn delete_when_settled(
+    cloud: &dyn LoadBalancing,
+    board: &StatusBoard,
+    calls: &Calls,
+    id: &str,
+    timeout: Duration,
+) -> Result<()> {
+    let deleted = cloud.delete_load_balancer(calls, id).await;
+    if !matches!(&deleted, Err(e) if e.is_conflict()) {
+        return deleted;
+    }
+    match board.wait(cloud, calls, id, UPDATE, false, timeout).await {
+        Ok(()) | Err(OpenStackError::LoadBalancerError { .. }) => {
+            cloud.delete_load_balancer(calls, id).await
+        }
+        // Another replica deleted it meanwhile.
+        Err(e) if e.is_vanished() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// A floating IP from the first of `subnets` with an address left: a
+/// subnet found by name or tags that is exhausted passes to the next match
+/// (as OCCM does).
+async fn create_floating_ip_on_first_free(
+    cloud: &dyn LoadBalancing,
+    calls: &Calls,
+    network: &str,
+    port: &str,
+    subnets: &[Option<String>],
+    description: &str,
+) -> Result<Option<String>> {
+    for (i, subnet) in subnets.iter().enumerate() {
+        match cloud
+            .create_floating_ip(calls, network, port, subnet, description)
+            .await
+        {
+            Err(e) if e.is_address_exhausted() && i + 1 < subnets.len() => {
+                tracing::info!(subnet = ?subnet, "no floating IP left on the subnet: trying the next match");
+            }
+            other => return other,
+        }
+    }
+    Ok(None)
+}
+
+/// A shared load balancer's tags changed by a delta on what it carries at
+/// the write (another Service may have joined since the plan), under a lock
+/// for this process's writers; with a new name on a hand-over.
+async fn change_shared_tags(
+    cloud: &dyn LoadBalancing,
+    calls: &Calls,
+    id: &str,
+    new_name: Option<&str>,
+    add: &[String],
+    remove: &[String],
+) -> Result<()> {
+    let lock = share_lock(id);
+    let _held = lock.lock().await;
+    let mut tags: Vec<String> = cloud
+        .load_balancer_tags(calls, id)
+        .await?
+        .into_iter()
+        .filter(|t| !remove.contains(t))
+        .collect();
+    for t in add {
+        if !tags.contains(t) {
+            tags.push(t.clone());
+        }
+    }
+    cloud
+        .adopt(calls, Adoptee::LoadBalancer, id, new_name, &tags)
+        .await
+}
+
 /// The kinds of wait that follow no one operation of this plan.
-pub const DELETE: WaitKind = ("delete", "loadbalancer");
-pub const UPDATE: WaitKind = ("update", "loadbalancer");
+pub const DELETE: WaitKind = WaitKind::Delete;
+pub const UPDATE: WaitKind = WaitKind::Update;
 
 /// Executes one operation; records what it created in `progress`. Answers
 /// the id of what it touched.
@@ -150,22 +228,7 @@ pub async fn execute(
             created.id
         }
         Operation::DeleteLoadBalancer { id, .. } => {
-            let mut deleted = cloud.delete_load_balancer(calls, id).await;
-            // Octavia refuses to delete a load balancer while it is
-            // PENDING_*: a racing replica's copy still being created, or
-            // one it is changing. Wait it out, then delete it.
-            if matches!(&deleted, Err(e) if e.is_conflict()) {
-                let pending = board.wait(cloud, calls, id, UPDATE, false, timeout);
-                deleted = match pending.await {
-                    Ok(()) | Err(OpenStackError::LoadBalancerError { .. }) => {
-                        cloud.delete_load_balancer(calls, id).await
-                    }
-                    // Another replica deleted it meanwhile.
-                    Err(e) if e.is_vanished() => Ok(()),
-                    Err(e) => Err(e),
-                };
-            }
-            match deleted {
+            match delete_when_settled(cloud, board, calls, id, timeout).await {
                 Ok(()) => progress.deleting = Some(id.clone()),
                 Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(e),
@@ -281,26 +344,17 @@ pub async fn execute(
             }
             let network = cloud.floating_network(calls, network_id, subnet_id).await?;
             let description = crate::names::owner_description(owner);
-            // A subnet found by name or tags with no address left: the next one (as OCCM).
             let mut candidates = vec![subnet_id.clone()];
             candidates.extend(more_subnets.iter().cloned().map(Some));
-            let last = candidates.len() - 1;
-            let mut created = None;
-            for (i, subnet) in candidates.iter().enumerate() {
-                match cloud
-                    .create_floating_ip(calls, &network, &port, subnet, &description)
-                    .await
-                {
-                    Err(e) if e.is_address_exhausted() && i < last => {
-                        tracing::info!(subnet = ?subnet, "no floating IP left on the subnet: trying the next match");
-                    }
-                    other => {
-                        created = other?;
-                        break;
-                    }
-                }
-            }
-            created
+            create_floating_ip_on_first_free(
+                cloud,
+                calls,
+                &network,
+                &port,
+                &candidates,
+                &description,
+            )
+            .await?
         }
         Operation::AssociateFloatingIp {
             id,
@@ -371,22 +425,7 @@ pub async fn execute(
             ..
         } => {
             progress.load_balancer.get_or_insert(load_balancer.clone());
-            let lock = share_lock(id);
-            let _held = lock.lock().await;
-            let mut tags: Vec<String> = cloud
-                .load_balancer_tags(calls, id)
-                .await?
-                .into_iter()
-                .filter(|t| !remove.contains(t))
-                .collect();
-            for t in add {
-                if !tags.contains(t) {
-                    tags.push(t.clone());
-                }
-            }
-            cloud
-                .adopt(calls, Adoptee::LoadBalancer, id, new_name.as_deref(), &tags)
-                .await?;
+            change_shared_tags(cloud, calls, id, new_name.as_deref(), add, remove).await?;
             Some(id.clone())
         }
         // Its floating IP: the next owner's description.
@@ -418,8 +457,7 @@ pub async fn execute(
     // Every load balancer write but a delete leaves the tree PENDING_* for a while.
     if op.is_load_balancer_write() && !matches!(op, Operation::DeleteLoadBalancer { .. }) {
         progress.dirty = true;
-        let summary = op.summary();
-        progress.last_write = Some((summary.op, summary.resource));
+        progress.last_write = Some(WaitKind::after(op));
     }
     progress.ids.push(touched.clone());
     Ok(touched)

@@ -285,7 +285,7 @@ async fn one_wait_reads_more_often_than_many_and_learns_how_long_a_change_takes(
     let cloud = cloud(0);
     let board = super::board::StatusBoard::default();
     let calls = super::cloud::Calls::default();
-    let kind = ("update", "pool");
+    let kind = super::wait::WaitKind::Delete;
     cloud.hold_pending(&lb_id(1), "PENDING_DELETE", 10);
     let started = tokio::time::Instant::now();
     let timeout = Duration::from_secs(60);

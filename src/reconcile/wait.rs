@@ -40,10 +40,24 @@ pub fn judge(id: &str, status: Option<&str>, gone: bool) -> Verdict {
     }
 }
 
-/// What a wait follows, for learning how long this cloud takes: the
-/// operation (`create loadbalancer`, `update pool`, ...) that left the load
-/// balancer PENDING_*.
-pub type WaitKind = (&'static str, &'static str);
+/// What a wait follows, for learning how long this cloud takes: the kind of
+/// operation (a create of a load balancer, an update of a pool, ...) that
+/// left the load balancer PENDING_*, keyed by its variant (never by how it
+/// is shown), or a wait that follows no operation of the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WaitKind {
+    After(std::mem::Discriminant<crate::plan::Operation>),
+    /// Another writer's change, settling.
+    Update,
+    /// A load balancer going away.
+    Delete,
+}
+
+impl WaitKind {
+    pub fn after(op: &crate::plan::Operation) -> WaitKind {
+        WaitKind::After(std::mem::discriminant(op))
+    }
+}
 
 /// The shortest pause between reads of one wait.
 pub const FLOOR: Duration = Duration::from_millis(100);
@@ -199,13 +213,13 @@ mod tests {
     #[test]
     fn the_expected_duration_is_the_median_of_the_last_five() {
         let mut l = Learnt::default();
-        let kind = ("create", "loadbalancer");
+        let kind = WaitKind::Update;
         assert_eq!(l.expected(kind), None);
         for ms in [900, 5000, 1000, 1100, 1000, 1200] {
             l.record(kind, Duration::from_millis(ms));
         }
         // 900 fell out; of 5000, 1000, 1100, 1000, 1200 the median is 1100.
         assert_eq!(l.expected(kind), Some(Duration::from_millis(1100)));
-        assert_eq!(l.expected(("update", "pool")), None);
+        assert_eq!(l.expected(WaitKind::Delete), None);
     }
 }
