@@ -289,15 +289,6 @@ impl Tenancy {
     }
 }
 
-/// Kubernetes' DNS-1123 label, what namespace names are.
-fn is_namespace_name(s: &str) -> bool {
-    (1..=63).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
 fn opens(list: &Option<Vec<String>>, namespace: &str) -> bool {
     list.as_ref()
         .is_none_or(|l| l.iter().any(|n| n == "*" || n == namespace))
@@ -892,7 +883,7 @@ impl Settings {
             if let Some(bad) = list
                 .iter()
                 .flatten()
-                .find(|n| n.as_str() != "*" && !is_namespace_name(n))
+                .find(|n| n.as_str() != "*" && !crate::names::is_dns_label(n))
             {
                 return Err(ConfigError::Invalid {
                     key: key.into(),

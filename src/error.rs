@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::k8s::InputError;
 use crate::openstack::OpenStackError;
 use crate::plan::PlanError;
-use crate::translate::TranslateError;
+use crate::translate::{TranslateError, annotation_field};
 
 /// The reconciler's errors, before they are classified for users.
 #[derive(Debug, thiserror::Error)]
@@ -76,11 +76,6 @@ impl ReconcileError {
             e => ReconcileError::OpenStack(e),
         }
     }
-}
-
-/// The field path of an annotation, as problems name it.
-pub fn annotation_field(annotation: &str) -> String {
-    format!("service.metadata.annotations[\"{annotation}\"]")
 }
 
 /// What every problem's `type` starts with.
@@ -646,9 +641,8 @@ impl From<&PlanError> for Problem {
             PlanError::PortTaken { .. } => Some("service.spec.ports".into()),
             PlanError::SharedFull { .. }
             | PlanError::NamedRecreate { .. }
-            | PlanError::ShareForbidden { .. } => Some(format!(
-                "service.metadata.annotations[\"{}\"]",
-                crate::translate::annotation::LOAD_BALANCER_ID
+            | PlanError::ShareForbidden { .. } => Some(annotation_field(
+                crate::translate::annotation::LOAD_BALANCER_ID,
             )),
             _ => None,
         };

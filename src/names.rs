@@ -201,12 +201,14 @@ pub fn holder_of_load_balancer(
             .strip_prefix(&format!("kube_service_{occm_cluster}_"))
             .and_then(|rest| rest.split_once('_'));
         return match ours {
-            Some((ns, n)) if is_label(ns) && is_label(n) => Holder::Namespace(ns.to_string()),
+            Some((ns, n)) if is_dns_label(ns) && is_dns_label(n) => {
+                Holder::Namespace(ns.to_string())
+            }
             _ => Holder::Foreign,
         };
     }
     match name.split_once('/') {
-        Some((ns, n)) if is_label(ns) && is_label(n) => Holder::Namespace(ns.to_string()),
+        Some((ns, n)) if is_dns_label(ns) && is_dns_label(n) => Holder::Namespace(ns.to_string()),
         _ => Holder::Nobody,
     }
 }
@@ -223,10 +225,10 @@ pub fn holder_of_floating_ip(tags: &[String], description: Option<&str>, cluster
         return ours(&described, cluster);
     }
     let occm = description
-        .and_then(|d| d.strip_prefix("Floating IP for Kubernetes external service "))
+        .and_then(|d| d.strip_prefix(OCCM_FLOATING_IP_PREFIX))
         .and_then(|rest| rest.split_once('/'));
     match occm {
-        Some((ns, _)) if is_label(ns) => Holder::Namespace(ns.to_string()),
+        Some((ns, _)) if is_dns_label(ns) => Holder::Namespace(ns.to_string()),
         Some(_) => Holder::Foreign,
         None => Holder::Nobody,
     }
@@ -240,8 +242,8 @@ fn ours(tags: &[String], cluster: &str) -> Holder {
     }
 }
 
-/// A DNS-1123 label, as namespace and Service names are.
-fn is_label(s: &str) -> bool {
+/// Kubernetes' DNS-1123 label: namespace names, port names.
+pub fn is_dns_label(s: &str) -> bool {
     (1..=63).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
@@ -252,10 +254,11 @@ fn is_label(s: &str) -> bool {
 /// The description OCCM gives a Service's floating IP.
 pub fn occm_floating_ip_description(cluster: &str, service: &ServiceRef) -> String {
     format!(
-        "Floating IP for Kubernetes external service {}/{} from cluster {cluster}",
+        "{OCCM_FLOATING_IP_PREFIX}{}/{} from cluster {cluster}",
         service.namespace, service.name
     )
 }
+const OCCM_FLOATING_IP_PREFIX: &str = "Floating IP for Kubernetes external service ";
 
 const ADOPTED_TAG_PREFIX: &str = "svc-lbaas-adopted:";
 

@@ -19,7 +19,7 @@ use crate::model::{
     ListenerOptions, ListenerProtocol, ListenerTls, Member, PoolProtocol, ServiceRef,
     SessionPersistence, Translation, Vip,
 };
-use crate::names;
+use crate::names::{self, is_dns_label};
 
 /// Annotation names (OCCM's where it has one).
 pub mod annotation {
@@ -180,11 +180,14 @@ impl TranslateError {
         match self {
             TranslateError::Field { field, .. } => field.clone(),
             TranslateError::Annotation { annotation, .. }
-            | TranslateError::Forbidden { annotation, .. } => {
-                format!("service.metadata.annotations[\"{annotation}\"]")
-            }
+            | TranslateError::Forbidden { annotation, .. } => annotation_field(annotation),
         }
     }
+}
+
+/// The field path of an annotation, as problems name it.
+pub fn annotation_field(annotation: &str) -> String {
+    format!("service.metadata.annotations[\"{annotation}\"]")
 }
 
 /// The Endpoints / EndpointSlices given with a Service. Absent altogether means
@@ -1339,16 +1342,6 @@ pub fn parse_service_ref(
         namespace: namespace.to_string(),
         name: name.to_string(),
     })
-}
-
-/// Kubernetes' DNS-1123 label.
-fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
 }
 
 /// Kubernetes' DNS-1035 label (Service names): a DNS-1123 label that starts with a letter.

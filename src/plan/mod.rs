@@ -756,10 +756,10 @@ pub fn plan_removal(
     for lb in &observed.load_balancers {
         let joined = sharer.as_ref().is_some_and(|s| lb.tags.contains(s));
         let is_owner = is_owned(&lb.tags, owner_tags);
-        // In ERROR only a delete is taken: its owner's cascades (the
-        // sharers' parts with it), a sharer's part goes with that.
+        // An owner that hands nothing over (no allowed sharer, or in ERROR,
+        // where only a delete is taken) cascades, the sharers' parts with it.
         let error = lb.provisioning_status == "ERROR";
-        if is_owner && (crate::names::users_of(&lb.tags) <= 1 || error || !share::has_heir(lb)) {
+        if is_owner && !share::hands_over(lb) {
             owned.push(lb);
             continue;
         }
@@ -783,8 +783,7 @@ pub fn plan_removal(
                 Vec::new(),
                 sharer
                     .iter()
-                    .cloned()
-                    .chain(sharer.iter().flat_map(|s| share::joined_tags_of(lb, s)))
+                    .flat_map(|s| share::tags_of_sharer(lb, s))
                     .collect(),
             ));
         }

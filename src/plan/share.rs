@@ -178,21 +178,24 @@ fn heirs(lb: &ObservedLoadBalancer) -> Vec<&String> {
     heirs.into_iter().map(|(_, _, t)| t).collect()
 }
 
-/// Whether an owner leaving `lb` has a sharer to hand it to.
-pub(super) fn has_heir(lb: &ObservedLoadBalancer) -> bool {
-    !heirs(lb).is_empty()
-}
-
-/// The joined tags of `sharer` on `lb`.
-pub(super) fn joined_tags_of<'a>(
+/// A sharer's tags on `lb`: its sharer tag and when it joined.
+pub(super) fn tags_of_sharer<'a>(
     lb: &'a ObservedLoadBalancer,
     sharer: &str,
 ) -> impl Iterator<Item = String> + 'a {
     let sharer = sharer.to_string();
     lb.tags
         .iter()
-        .filter(move |t| crate::names::parse_joined_tag(t).is_some_and(|(_, s)| s == sharer))
+        .filter(move |t| {
+            **t == sharer || crate::names::parse_joined_tag(t).is_some_and(|(_, s)| s == sharer)
+        })
         .cloned()
+}
+
+/// Whether an owner leaving `lb` hands it over (and the address on it):
+/// not in ERROR (only a delete is taken then), and with a sharer to take it.
+pub(super) fn hands_over(lb: &ObservedLoadBalancer) -> bool {
+    lb.provisioning_status != "ERROR" && !heirs(lb).is_empty()
 }
 
 /// A removal keeping the floating IP, of an owner that would hand its load
@@ -206,7 +209,7 @@ pub(super) fn check_keep(
         return Ok(());
     }
     for lb in &observed.load_balancers {
-        if is_owned(&lb.tags, owner) && lb.provisioning_status != "ERROR" && has_heir(lb) {
+        if is_owned(&lb.tags, owner) && hands_over(lb) {
             let sharers = lb
                 .tags
                 .iter()
@@ -276,9 +279,7 @@ pub(super) fn plan_openings(
         if let Some((theirs, _)) = crate::names::sharer_as_owner(sharer, cluster) {
             remove_own_children(lb, &theirs, ops);
         }
-        let remove = std::iter::once(sharer.clone())
-            .chain(joined_tags_of(lb, sharer))
-            .collect();
+        let remove = tags_of_sharer(lb, sharer).collect();
         ops.push(op(
             ShareStep::Evict,
             Adoptee::LoadBalancer,
@@ -398,8 +399,7 @@ pub(super) fn hand_over(
         .filter(|t| crate::names::is_uid_tag(t) || (owner.contains(t) && !next_owner.contains(t)))
         .cloned()
         .collect();
-    remove.push(next.clone());
-    remove.extend(joined_tags_of(lb, next));
+    remove.extend(tags_of_sharer(lb, next));
     remove.extend(
         lb.tags
             .iter()
