@@ -4983,6 +4983,21 @@ async fn a_port_another_load_balancer_uses_is_refused() {
         &annotation_field("loadbalancer.openstack.org/port-id"),
     )
     .await;
+    // A port that does not exist: the 400 naming the annotation.
+    let missing = tenant(
+        "evil",
+        "web",
+        80,
+        json!({"loadbalancer.openstack.org/port-id": "6e1b2f0a-1f0e-4f5e-9d4c-3b2a1f0e9d8c"}),
+        json!({}),
+    );
+    app.refused_every_way(
+        &missing,
+        400,
+        "unknown-reference",
+        &annotation_field("loadbalancer.openstack.org/port-id"),
+    )
+    .await;
     // Octavia itself refuses a port a device uses.
     let direct = app
         .cloud(

@@ -25,6 +25,7 @@ use crate::config::Api;
 use crate::model::{
     FloatingIpLookup, Lookup, Observed, ObservedFloatingIp, ObservedHealthMonitor,
     ObservedListener, ObservedLoadBalancer, ObservedMember, ObservedPool, ObservedSecurityGroup,
+    ReferenceKind,
 };
 use crate::names::{LEGACY_TAGS, legacy_tags, owner_description};
 
@@ -343,14 +344,27 @@ impl Cloud {
     }
 
     /// Who uses the port `id` (a `port-id` annotation's): its device and
-    /// tags, and the load balancers whose VIP port it is.
+    /// tags, and the load balancers whose VIP port it is; `Missing` when
+    /// there is no such port.
     pub async fn port_use(
         &self,
         calls: &Calls,
         id: &str,
     ) -> Result<super::cloud::PortUse, OpenStackError> {
         let path = ApiPath::of("ports").id("port id", id)?;
-        let port: Option<wire::OnePort> = self.net_call(calls, Method::GET, path, None).await?;
+        let port: Option<wire::OnePort> = self
+            .net_call(calls, Method::GET, path, None)
+            .await
+            .map_err(|e| {
+                if e.is_not_found() {
+                    OpenStackError::Missing {
+                        kind: ReferenceKind::Port.as_str(),
+                        id: id.to_string(),
+                    }
+                } else {
+                    e
+                }
+            })?;
         let port = port.map(|p| p.port).unwrap_or_default();
         let path = ApiPath::of("loadbalancers").query(&[("vip_port_id", id)]);
         let mut load_balancers = self.list_load_balancers(calls, path).await?;

@@ -248,17 +248,7 @@ impl Reconciler {
                     secrets: Some(&[]),
                     now: std::time::SystemTime::now(),
                 };
-                *translation = translate::translate_with(
-                    &self.settings,
-                    &input.service,
-                    input.backends(),
-                    tls,
-                )?;
-                // Translated again: its members filtered again.
-                if let Translation::LoadBalancer(d) = translation {
-                    let allowed = self.member_cidrs(calls, true).await?;
-                    translate::leave_out_desired_members(d, allowed.as_deref());
-                }
+                *translation = self.translate_members(calls, input, tls, true).await?;
                 return Ok(None);
             }
             (None, None) => {
@@ -386,15 +376,7 @@ impl Reconciler {
             secrets: input.tls_secrets.as_ref().map(|s| s.0.as_slice()),
             now: std::time::SystemTime::now(),
         };
-        let mut first =
-            translate::translate_with(&self.settings, &input.service, input.backends(), tls)?;
-        if let Translation::LoadBalancer(d) = &mut first {
-            let allowed = self.member_cidrs(calls, online).await?;
-            let left = translate::leave_out_desired_members(d, allowed.as_deref());
-            if !left.is_empty() {
-                tracing::warn!(service = %d.service, left_out = left.len(), first = %left.iter().next().map(ToString::to_string).unwrap_or_default(), "endpoint addresses outside [tenancy] member_cidrs (or link-local, loopback) left out of the members");
-            }
-        }
+        let first = self.translate_members(calls, input, tls, online).await?;
         if online && matches!(first, Translation::LoadBalancer(_)) {
             // SCTP came with Octavia API 2.23: name the port on older clouds.
             let caps = self.capabilities(calls).await?;
@@ -421,13 +403,19 @@ impl Reconciler {
                 .into());
             }
             // What the annotations name must exist before anything is written.
+            // (A VIP port is read whole, fresh, by port_is_free_for below.)
             for r in translate::references(&input.service)? {
+                if r.kind == crate::model::ReferenceKind::Port {
+                    continue;
+                }
                 self.cloud
                     .require(calls, r.kind, &r.id)
                     .await
                     .map_err(ReconcileError::named_by(r.annotation))?;
-                if r.kind == crate::model::ReferenceKind::Certificate {
-                    self.certificate_is_the_namespaces(calls, input, &r).await?;
+                if r.kind == crate::model::ReferenceKind::Certificate
+                    && let Translation::LoadBalancer(d) = &first
+                {
+                    self.certificate_is_the_namespaces(calls, d, &r).await?;
                 }
             }
             if let Translation::LoadBalancer(d) = &first
@@ -469,6 +457,28 @@ impl Reconciler {
             translate::check_vip_in_subnet(&d.vip, cidr)?;
         }
         Ok(first)
+    }
+
+    /// The translation, its endpoint addresses outside the member CIDRs
+    /// left out (with a note, and a WARN): every translation an apply or a
+    /// plan acts on comes through here.
+    async fn translate_members(
+        &self,
+        calls: &Calls,
+        input: &ApplyInput,
+        tls: translate::TlsInput<'_>,
+        online: bool,
+    ) -> Result<Translation, ReconcileError> {
+        let mut translation =
+            translate::translate_with(&self.settings, &input.service, input.backends(), tls)?;
+        if let Translation::LoadBalancer(d) = &mut translation {
+            let allowed = self.member_cidrs(calls, online).await?;
+            let left = translate::leave_out_desired_members(d, allowed.as_deref());
+            if let Some(first) = left.first() {
+                tracing::warn!(service = %d.service, left_out = left.len(), first = %first, "endpoint addresses outside [tenancy] member_cidrs (or link-local, loopback) left out of the members");
+            }
+        }
+        Ok(translation)
     }
 
     /// A `port-id` port must be bound to no device but this Service's own
@@ -537,17 +547,16 @@ impl Reconciler {
     async fn certificate_is_the_namespaces(
         &self,
         calls: &Calls,
-        input: &ApplyInput,
+        d: &crate::model::DesiredLoadBalancer,
         r: &translate::Reference,
     ) -> Result<(), ReconcileError> {
-        let service = translate::service_ref(&input.service)?;
-        let owner = names::owner_tags(&self.settings.cluster.name, &service);
+        let (service, owner) = (&d.service, &d.owner_tags);
         let name = self
             .cloud
             .certificate_name(calls, &r.id)
             .await
             .map_err(ReconcileError::named_by(r.annotation))?;
-        let why = match names::holder_of_certificate(name.as_deref().unwrap_or_default(), &owner) {
+        let why = match names::holder_of_certificate(name.as_deref().unwrap_or_default(), owner) {
             names::Holder::Namespace(ns) if ns == service.namespace => return Ok(()),
             names::Holder::Nobody
                 if self
