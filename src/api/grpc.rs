@@ -10,10 +10,11 @@ use prost_types::value::Kind;
 use serde_json::{Map, Value, json};
 use tonic::{Request, Response, Status};
 
-use super::{AppState, auth, authorize, process_events};
+use super::{AppState, auth, authorize};
 use crate::error::Problem;
 use crate::reconcile::ProgressEvent;
 use crate::reconcile::events::Answer;
+use crate::reconcile::sync::SyncMode;
 use crate::reconcile::{ApplyInput, ApplyOptions, ApplyResponse};
 
 /// The generated messages and service (generated code: lints of its own).
@@ -453,11 +454,16 @@ impl pb::translator_server::Translator for Translator {
         let req = req.into_inner();
         let event = req.event.as_ref().map_or(Value::Null, struct_to_json);
         let options = ApplyOptions::requested(None, req.timeout_s.map(u64::from));
-        let (single, items) = process_events(&self.state, &caller, event, options)
+        let allowed = |ns: &str| authorize(&caller, ns).map_err(|p| p.0);
+        let report = self
+            .state
+            .reconciler
+            .handle_events(event, &allowed, options)
             .await
-            .map_err(problem_status)?;
-        let mut results = Vec::with_capacity(items.len());
-        for item in items {
+            .map_err(|p| status(&p))?;
+        let single = report.single;
+        let mut results = Vec::with_capacity(report.items.len());
+        for item in report.items {
             match item.outcome {
                 Ok(Answer::Applied(a) | Answer::Deleted(a)) => {
                     results.push(pb::ApplyResponse::from(&*a))
@@ -476,11 +482,11 @@ impl pb::translator_server::Translator for Translator {
                         ..Default::default()
                     });
                 }
-                Err(p) if single => return Err(problem_status(p)),
+                Err(p) if single => return Err(status(&p)),
                 Err(p) => results.push(pb::ApplyResponse {
                     service: format!("{}/{}", item.namespace, item.name),
                     action: "failed".into(),
-                    reason: p.0.shown_detail().into_owned(),
+                    reason: p.shown_detail().into_owned(),
                     ..Default::default()
                 }),
             }
@@ -496,8 +502,8 @@ impl pb::translator_server::Translator for Translator {
     }
 }
 
-fn sync_mode(req: &pb::SyncRequest) -> super::SyncMode {
-    super::SyncMode {
+fn sync_mode(req: &pb::SyncRequest) -> SyncMode {
+    SyncMode {
         dry_run: req.dry_run,
         orphans_only: req.orphans_only,
     }
@@ -511,11 +517,15 @@ impl Translator {
         let options = ApplyOptions::requested(None, req.timeout_s.map(u64::from));
         let mode = sync_mode(&req);
         let namespaces = (!req.namespaces.is_empty()).then_some(req.namespaces);
-        let answer = super::process_sync(&self.state, &caller, list, mode, namespaces, options)
+        let scope = super::sync_scope(&caller, namespaces).map_err(problem_status)?;
+        let report = self
+            .state
+            .reconciler
+            .sync(list, mode, scope.as_deref(), options)
             .await
-            .map_err(problem_status)?;
+            .map_err(|p| status(&p))?;
         Ok(pb::SyncResponse {
-            result: Some(json_to_struct(&answer)),
+            result: Some(json_to_struct(&super::sync_json(&report))),
         })
     }
 }

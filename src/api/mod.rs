@@ -23,7 +23,8 @@ use self::error::{ProblemResponse, converged_status};
 use crate::error::Kind;
 use crate::error::Problem;
 use crate::model::ServiceRef;
-use crate::reconcile::events::{Answer, Step, Work};
+use crate::reconcile::events::{Answer, EventItem};
+use crate::reconcile::sync::{SyncMode, SyncReport};
 use crate::reconcile::{ApplyInput, ApplyOptions, Reconciler};
 
 /// Request bodies above this are refused with 413.
@@ -318,15 +319,6 @@ async fn delete_service(
     Ok(Json(answer).into_response())
 }
 
-/// One object of an event request and what became of it.
-pub(crate) struct EventItem {
-    pub kind: String,
-    pub event: String,
-    pub namespace: String,
-    pub name: String,
-    pub outcome: Outcome,
-}
-
 fn item_json(i: &EventItem) -> Value {
     let mut v = json!({"type": i.event, "kind": i.kind, "namespace": i.namespace, "name": i.name});
     match &i.outcome {
@@ -335,9 +327,9 @@ fn item_json(i: &EventItem) -> Value {
             v["result"] = answer.to_json();
         }
         Err(p) => {
-            crate::error::record(&p.0);
-            v["status"] = json!(p.0.status);
-            v["problem"] = serde_json::to_value(&*p.0).unwrap_or(Value::Null);
+            crate::error::record(p);
+            v["status"] = json!(p.status);
+            v["problem"] = serde_json::to_value(&**p).unwrap_or(Value::Null);
         }
     }
     v
@@ -369,51 +361,23 @@ async fn events(
     let value = json_body(body)?;
     let Query(q) = q.map_err(bad_query)?;
     let options = ApplyOptions::requested(None, q.timeout_s);
-    let (single, results) = process_events(&s, &caller, value, options).await?;
-    if single && let Some(item) = results.first() {
+    let allowed = |ns: &str| authorize(&caller, ns).map_err(|p| p.0);
+    let report = s
+        .reconciler
+        .handle_events(value, &allowed, options)
+        .await
+        .map_err(ProblemResponse)?;
+    if report.single
+        && let Some(item) = report.items.first()
+    {
         // One event's failure is the answer's: a problem, as any request's.
         return match &item.outcome {
             Ok(answer) => Ok((answer_status(answer), Json(item_json(item))).into_response()),
-            Err(p) => Err(ProblemResponse(p.0.clone())),
+            Err(p) => Err(ProblemResponse(p.clone())),
         };
     }
-    let all: Vec<Value> = results.iter().map(item_json).collect();
+    let all: Vec<Value> = report.items.iter().map(item_json).collect();
     Ok(Json(json!({"results": all})).into_response())
-}
-
-/// Runs the objects of an event request: the REST and gRPC handlers format
-/// the outcome. `single`: it was one watch event (not a List).
-pub(crate) async fn process_events(
-    s: &AppState,
-    caller: &auth::Caller,
-    value: Value,
-    options: ApplyOptions,
-) -> Result<(bool, Vec<EventItem>), ProblemResponse> {
-    let allowed = |ns: &str| authorize(caller, ns).map_err(|p| p.0);
-    let decoded = crate::reconcile::events::decode(value, &allowed).map_err(ProblemResponse)?;
-    let mut results = Vec::with_capacity(decoded.events.len());
-    let mut work = Vec::new();
-    for (slot, e) in decoded.events.into_iter().enumerate() {
-        let outcome = match e.step {
-            Ok(Step::Answered(answer)) => Ok(answer),
-            Ok(Step::Work(w)) => {
-                work.push((slot, w));
-                Ok(Answer::Queued)
-            }
-            Err(p) => Err(ProblemResponse(p)),
-        };
-        results.push(EventItem {
-            kind: e.kind,
-            event: e.event,
-            namespace: e.namespace,
-            name: e.name,
-            outcome,
-        });
-    }
-    for (slot, outcome) in s.reconciler.run_all(work, options).await {
-        results[slot].outcome = outcome.map_err(Into::into);
-    }
-    Ok((decoded.single, results))
 }
 
 #[derive(Debug, Deserialize)]
@@ -454,145 +418,63 @@ async fn sync(
             .map(str::to_string)
             .collect()
     });
+    let scope = sync_scope(&caller, namespaces)?;
     let options = ApplyOptions::requested(None, q.timeout_s);
     let mode = SyncMode {
         dry_run: q.dry_run,
         orphans_only: q.orphans_only,
     };
-    let answer = process_sync(&s, &caller, value, mode, namespaces, options).await?;
-    Ok(Json(answer).into_response())
+    let report = s
+        .reconciler
+        .sync(value, mode, scope.as_deref(), options)
+        .await
+        .map_err(ProblemResponse)?;
+    Ok(Json(sync_json(&report)).into_response())
 }
 
-/// How a sync treats the listed Services.
-#[derive(Clone, Copy)]
-pub(crate) struct SyncMode {
-    /// Answer what would be done; no writes.
-    pub dry_run: bool,
-    /// Apply none of them: only collect orphans.
-    pub orphans_only: bool,
-}
-
-/// Runs a sync (REST and gRPC): the answer's JSON.
-pub(crate) async fn process_sync(
-    s: &AppState,
+/// The namespaces a sync covers: those named (each one a namespace name the
+/// caller may touch), else all the caller may touch (None: every one).
+pub(crate) fn sync_scope(
     caller: &auth::Caller,
-    value: Value,
-    mode: SyncMode,
     namespaces: Option<Vec<String>>,
-    options: ApplyOptions,
-) -> Result<Value, ProblemResponse> {
-    let bad = |field: &str, detail: String| {
-        ProblemResponse::from(Problem::of(Kind::InvalidSync, detail).with_field(field))
-    };
-    // The scope: the namespaces named (each one the token's), else all the token may touch.
-    let scope: Option<Vec<String>> = match namespaces {
+) -> Result<Option<Vec<String>>, ProblemResponse> {
+    match namespaces {
         Some(list) => {
             for ns in &list {
-                crate::translate::parse_service_ref(ns, "x", "namespaces.")
-                    .map_err(|_| bad("namespaces", format!("{ns:?} is not a namespace name")))?;
+                crate::translate::parse_service_ref(ns, "x", "namespaces.").map_err(|_| {
+                    ProblemResponse::from(
+                        Problem::of(Kind::InvalidSync, format!("{ns:?} is not a namespace name"))
+                            .with_field("namespaces"),
+                    )
+                })?;
                 authorize(caller, ns)?;
             }
-            Some(list)
+            Ok(Some(list))
         }
-        None => caller.namespaces().map(<[String]>::to_vec),
-    };
-    let in_scope = |ns: &str| scope.as_ref().is_none_or(|l| l.iter().any(|n| n == ns));
-    if !value
-        .get("kind")
-        .and_then(Value::as_str)
-        .is_some_and(|k| k.ends_with("List"))
-    {
-        return Err(bad(
-            "kind",
-            "expected the cluster's Services as a List or ServiceList (with their Endpoints or EndpointSlices, optionally)".into(),
-        ));
+        None => Ok(caller.namespaces().map(<[String]>::to_vec)),
     }
-    let read = crate::k8s::read_value("request", value)
-        .map_err(|e| ProblemResponse(Box::new(Problem::from(&e))))?;
-    let mut notes = read.notes;
-    let inputs = crate::input::pair(read.objects, &mut notes).map_err(ProblemResponse)?;
-    let cluster = s.reconciler.settings.cluster.name.clone();
-    let mut listed = std::collections::HashSet::new();
-    let mut items: Vec<(String, Outcome)> = Vec::new();
-    let mut jobs = Vec::new();
-    for input in inputs {
-        let service = match crate::translate::service_ref(&input.service) {
-            Ok(r) => r,
-            Err(e) => {
-                let who = input.service.metadata.name.clone().unwrap_or_default();
-                items.push((who, Err(ProblemResponse(Box::new(Problem::from(&e))))));
-                continue;
-            }
-        };
-        // Every listed Service keeps what it has, in scope or not; except,
-        // when nothing is applied, one that no longer gets a load balancer
-        // (an apply would remove it; here the collection does).
-        let skipped = mode.orphans_only
-            && matches!(
-                crate::translate::translate(&s.reconciler.settings, &input.service, None),
-                Ok(crate::model::Translation::Skip { .. })
-            );
-        if !skipped && let Some(tag) = crate::names::owner_tags(&cluster, &service).pop() {
-            listed.insert(tag);
-        }
-        if !in_scope(&service.namespace) {
-            let p = Problem::of(
-                Kind::Forbidden,
-                format!(
-                    "namespace {} is not in this sync's namespaces",
-                    service.namespace
-                ),
-            )
-            .titled("Outside the sync");
-            items.push((service.to_string(), Err(p.into())));
-            continue;
-        }
-        if mode.orphans_only {
-            // Listed, so kept; applied by the caller.
-            continue;
-        }
-        let slices: Vec<_> = input.endpoint_slices.into_iter().map(|(_, s)| s).collect();
-        let apply = Box::new(ApplyInput {
-            service: input.service,
-            endpoints: input.endpoints.map(|(_, e)| e),
-            endpoint_slices: (!slices.is_empty()).then_some(slices),
-            tls_secrets: None,
-        });
-        let work = if mode.dry_run {
-            Work::Plan(apply)
-        } else {
-            Work::Apply(apply)
-        };
-        jobs.push((items.len(), work));
-        items.push((service.to_string(), Ok(Answer::Queued)));
-    }
-    for (slot, outcome) in s.reconciler.run_all(jobs, options).await {
-        items[slot].1 = outcome.map_err(Into::into);
-    }
-    let orphans = s
-        .reconciler
-        .collect_orphans(&listed, &in_scope, mode.dry_run, options)
-        .await?;
-    let services: Vec<Value> = items
+}
+
+/// A sync's answer as JSON (REST's body; gRPC's Struct).
+pub(crate) fn sync_json(report: &SyncReport) -> Value {
+    let services: Vec<Value> = report
+        .services
         .iter()
-        .map(|(service, outcome)| match outcome {
-            Ok(answer) => json!({"service": service, "status": answer_status(answer).as_u16(), "result": answer.to_json()}),
+        .map(|item| match &item.outcome {
+            Ok(answer) => json!({"service": item.service, "status": answer_status(answer).as_u16(), "result": answer.to_json()}),
             Err(p) => {
-                crate::error::record(&p.0);
-                json!({"service": service, "status": p.0.status, "problem": serde_json::to_value(&*p.0).unwrap_or(Value::Null)})
+                crate::error::record(p);
+                json!({"service": item.service, "status": p.status, "problem": serde_json::to_value(&**p).unwrap_or(Value::Null)})
             }
         })
         .collect();
-    Ok(json!({
-        "dryRun": mode.dry_run,
+    json!({
+        "dryRun": report.dry_run,
         "services": services,
-        "orphans": orphans,
-        "notes": notes,
-    }))
+        "orphans": report.orphans,
+        "notes": report.notes,
+    })
 }
-
-/// What became of one item: its answer, or its problem.
-pub(crate) type Outcome = Result<Answer, ProblemResponse>;
 
 /// An event's or sync item's HTTP status: 202 while it still converges.
 pub(crate) fn answer_status(answer: &Answer) -> StatusCode {

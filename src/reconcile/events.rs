@@ -13,6 +13,64 @@ use crate::error::{Kind, Problem};
 use crate::model::ServiceRef;
 use crate::response::PlanResponse;
 
+/// What became of one event or sync item: its answer, or its problem.
+pub type Outcome = Result<Answer, Box<Problem>>;
+
+/// One object of an event request and what became of it.
+pub struct EventItem {
+    /// The object's `kind`, the event's `type`, and whom it names.
+    pub kind: String,
+    pub event: String,
+    pub namespace: String,
+    pub name: String,
+    pub outcome: Outcome,
+}
+
+/// What an event request did; `single`: it was one watch event (not a List).
+pub struct EventsReport {
+    pub single: bool,
+    pub items: Vec<EventItem>,
+}
+
+impl Reconciler {
+    /// Runs the objects of an event request. `allowed` says whether the
+    /// caller may touch a namespace (the API's check, handed in).
+    pub async fn handle_events(
+        &self,
+        value: Value,
+        allowed: &(dyn Fn(&str) -> Result<(), Box<Problem>> + Sync),
+        options: ApplyOptions,
+    ) -> Result<EventsReport, Box<Problem>> {
+        let decoded = decode(value, allowed)?;
+        let mut items = Vec::with_capacity(decoded.events.len());
+        let mut work = Vec::new();
+        for (slot, e) in decoded.events.into_iter().enumerate() {
+            let outcome = match e.step {
+                Ok(Step::Answered(answer)) => Ok(answer),
+                Ok(Step::Work(w)) => {
+                    work.push((slot, w));
+                    Ok(Answer::Queued)
+                }
+                Err(p) => Err(p),
+            };
+            items.push(EventItem {
+                kind: e.kind,
+                event: e.event,
+                namespace: e.namespace,
+                name: e.name,
+                outcome,
+            });
+        }
+        for (slot, outcome) in self.run_all(work, options).await {
+            items[slot].outcome = outcome.map_err(|e| Box::new(crate::error::problem(&e)));
+        }
+        Ok(EventsReport {
+            single: decoded.single,
+            items,
+        })
+    }
+}
+
 /// What one event (or sync item) asks of the cloud.
 pub enum Work {
     Apply(Box<ApplyInput>),
