@@ -13,7 +13,7 @@ use crate::model::{
 };
 use crate::names::{self, is_owned};
 
-use super::{Adoptee, MemberSpec, Operation, Ref};
+use super::operation::{Adoptee, MemberSpec, Operation, Ref};
 
 /// The writes that take the load balancer over, and what the cloud will
 /// hold after them (for the rest of the plan).

@@ -4,7 +4,10 @@
 //! load balancer that names it, its rules converged in place), named after
 //! the load balancer and owned through its description, as floating IPs are.
 
-use super::*;
+use super::operation::*;
+use std::collections::BTreeSet;
+
+use crate::model::{DesiredLoadBalancer, Observed, ObservedLoadBalancer};
 use crate::model::{ObservedSecurityGroup, SecurityGroupRule};
 use crate::names::owner_description;
 

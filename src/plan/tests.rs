@@ -6,9 +6,14 @@ use k8s_openapi::api::core::v1::{Endpoints, Service};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
+use std::collections::{BTreeSet, HashSet};
+
+use super::tree::monitor_matches;
 use super::*;
 use crate::config::Settings;
-use crate::model::{Lookup, ObservedMember};
+use crate::model::{
+    DesiredListener, Lookup, Member, ObservedListener, ObservedMember, Translation,
+};
 use crate::reconcile::memory::MemoryCloud;
 use crate::translate::{Backends, translate};
 
