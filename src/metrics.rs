@@ -29,7 +29,7 @@ const HELP: [(&str, &str); 7] = [
     ),
     (
         "svc_lbaas_applies_total",
-        "Applies by action (created, updated, unchanged, skipped, deleted, failed).",
+        "Applies answered, by action (created, updated, unchanged, skipped; deleted: a Service that no longer gets a load balancer); failures count in svc_lbaas_problems_total.",
     ),
     (
         "svc_lbaas_problems_total",

@@ -1,4 +1,4 @@
-//! The answers users read: PlanResponse (CONTRACT.md's shape, camelCase).
+//! The answers users read: PlanResponse (docs/contract.md's shape, camelCase).
 
 use std::net::IpAddr;
 

@@ -1,6 +1,6 @@
 //! Pure translation: a Kubernetes Service (and its Endpoints / EndpointSlices)
 //! plus settings -> the load balancer it must become, following the seed's rules
-//! and CONTRACT.md's table. No I/O: what is only known online (a subnet's CIDR)
+//! and docs/contract.md's table. No I/O: what is only known online (a subnet's CIDR)
 //! comes in through a lookup function.
 
 use std::collections::BTreeSet;

@@ -6,6 +6,15 @@
 //! exported): the same tests run one at a time on it, each starting from a
 //! cloud emptied of load balancers and floating IPs; those that need the
 //! simulator's fault injection say so and are skipped.
+//!
+//! Among what it covers: two replicas racing on five new Services without a
+//! clusterIP (simulator) and on two (real cloud) end with one load balancer
+//! and one floating IP on its VIP port, both answers 200 with the same
+//! ingress (`two_replicas_racing_on_a_new_service_leave_one_load_balancer_and_one_floating_ip`);
+//! stalled connections are closed while `/healthz` keeps answering, and
+//! connections past the cap wait for a free slot (short `[server]` limits);
+//! a load balancer in ERROR is replaced, its floating IP moved over; the
+//! rows of the translation table (docs/contract.md) end to end.
 
 use std::net::SocketAddr;
 
@@ -1487,7 +1496,7 @@ async fn the_openapi_document_is_served_as_committed() {
     assert_eq!(served, committed);
 }
 
-/// The rows of CONTRACT.md's translation table not covered above, end to end:
+/// The rows of docs/contract.md's translation table not covered above, end to end:
 /// what the cloud holds after the apply.
 #[tokio::test]
 async fn translation_rows_end_to_end() {

@@ -1,6 +1,8 @@
 //! The simulated OpenStack through HTTP, as a client sees it: Keystone tokens,
 //! Octavia's status machine and shapes, Neutron's IPAM, floating IPs and tags,
-//! faults and call counters. Each test runs its own simulator on 127.0.0.1:0.
+//! faults and call counters, the legacy Neutron LBaaS paths. Each test runs
+//! its own simulator on 127.0.0.1:0. (Its fidelity to real clients is
+//! tests/sim/fidelity.py's: python-openstackclient and python-octaviaclient.)
 
 use std::time::Duration;
 

@@ -1,6 +1,33 @@
 //! `svc-lbaas watch` end to end: the watcher binary against a fake Kubernetes
 //! API with watch semantics (tests/fake_kube) and a real `svc-lbaas serve` on
-//! its embedded simulated cloud, all on loopback. Every wait is bounded.
+//! its embedded simulated cloud, all on loopback (the server's calls pass
+//! through the fake, which orders them among the Kubernetes calls). Every
+//! wait is bounded.
+//!
+//! Covered: create, update and delete through the finalizer (its patch
+//! before the server's first apply; status by server-side apply with the
+//! field manager; one Event per change, a repeat as a series, none for an
+//! unchanged re-list; a skipped Service carries nothing); the watcher killed
+//! while a Service is deleted (the Service and its load balancer stay until a
+//! watcher is back, then both go); a 410 Gone mid-watch (re-list, the Service
+//! created meanwhile applied, the sync collecting an orphan, an EndpointSlice
+//! whose deletion was never seen noticed by its re-list); the periodic resync
+//! (re-apply and collection without a re-list); the status's shapes (`ipMode:
+//! Proxy`, a hostname); Endpoints without slices; a Service's several
+//! EndpointSlices; a refused Service (a Warning with the problem, the others
+//! go on, fixed it goes through); Services turning ExternalName, with and
+//! without the finalizer; an owner keeping its floating IP while it has
+//! sharers; two replicas (only the leader calls the server and Kubernetes
+//! beyond the Lease; the standby takes over within the Lease's duration
+//! after the leader is killed); a leader whose Lease calls hang (it stops
+//! within the renew deadline); and that the RBAC of docker/k8s/watcher.yaml
+//! allows every call the watcher made and nothing it did not use.
+//!
+//! Not covered (the fake's limits, see tests/fake_kube): authentication and
+//! RBAC enforcement by an API server, admission webhooks, pagination, field
+//! selectors, server-side apply's field ownership, strategic merge patches,
+//! API priority and fairness (429s), watch-list streaming, and a real API
+//! server's timing.
 
 mod fake_kube;
 

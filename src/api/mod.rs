@@ -1,4 +1,4 @@
-//! The REST API of CONTRACT.md on axum: thin handlers that parse, call the
+//! The REST API of docs/contract.md on axum: thin handlers that parse, call the
 //! reconciler and answer; every error is an RFC 9457 problem (`error`).
 
 pub mod auth;

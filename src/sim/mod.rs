@@ -80,7 +80,7 @@ impl Default for SimConfig {
     }
 }
 
-/// The default credentials (CONTRACT.md).
+/// The default credentials (docs/contract.md).
 pub const USER: &str = "admin";
 pub const PASSWORD: &str = "admin";
 pub const PROJECT: &str = "admin";
