@@ -51,6 +51,7 @@ pub mod openstack;
 pub mod plan;
 pub mod reconcile;
 pub mod response;
+pub mod selection;
 pub mod sim;
 pub mod startup;
 pub mod tls;

@@ -10,7 +10,6 @@
 //! the second round trip too. The legacy API is read object by object.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::time::Instant;
 
 use reqwest::Method;
@@ -28,6 +27,7 @@ use crate::model::{
     ReferenceKind,
 };
 use crate::names::{LEGACY_TAGS, legacy_tags, owner_description};
+use crate::selection::{Going, Selection, TreeRead};
 
 /// How an observation reads members: not at all, from the status tree (one
 /// call, no weights), or every pool's list (weights: a member drains).
@@ -79,6 +79,9 @@ impl Cloud {
         calls: &Calls,
         lookup: Lookup<'_>,
     ) -> Result<Observed, OpenStackError> {
+        // Which of what is read the observation holds: the rules a test
+        // double applies too.
+        let rules = Selection::new(lookup);
         let Lookup {
             name,
             owner_tags,
@@ -96,7 +99,7 @@ impl Cloud {
             (true, false) => MemberRead::Tree,
             (true, true) => MemberRead::Lists,
         };
-        let sharer = crate::names::sharer_tag(owner_tags);
+        let sharer = rules.sharer();
         let ours =
             ApiPath::of("floatingips").query(&[("description", &owner_description(owner_tags))]);
         // Other tools' names for the Service's load balancer (adoption).
@@ -106,7 +109,7 @@ impl Cloud {
             self.lb_read::<wire::LoadBalancers>(calls, path)
         }));
         // The load balancers it shares.
-        let joined = self.shared_by(calls, sharer.as_deref().filter(|_| shared));
+        let joined = self.shared_by(calls, sharer.filter(|_| shared));
         // A VIP port of the user's: its floating IPs (a user's one is kept).
         let on_port = async {
             match vip_port {
@@ -140,16 +143,20 @@ impl Cloud {
         // load balancer of its own and others it shares, when it is to share
         // the one named by id; those it shares, when it has none of its own
         // (its annotation gone: about to create one). One more round, then.
-        let owns = |lb: &wire::LoadBalancerRead| {
-            crate::names::is_owned(&tags_or(&lb.tags, &lb.description), owner_tags)
-        };
-        let to_share = id_hint.is_some_and(|id| {
-            found
+        let seen = {
+            let keys: Vec<(&str, Vec<String>)> = found
                 .iter()
-                .any(|lb| lb.id.as_deref() == Some(id) && !owns(lb))
-        });
-        let creating = id_hint.is_none() && !found.iter().any(owns);
-        let by_tag = (to_share || creating) && !shared;
+                .map(|lb| {
+                    let id = lb.id.as_deref().unwrap_or_default();
+                    (id, tags_or(&lb.tags, &lb.description))
+                })
+                .collect();
+            rules.found(keys.iter().map(|(id, tags)| (*id, tags.as_slice())))
+        };
+        let shared_read = rules.reads_shared(seen);
+        let to_share = seen.to_share;
+        // The shared ones, unless round one read them.
+        let by_tag = shared_read && !shared;
         if to_share || by_tag {
             let named = async {
                 if !to_share {
@@ -158,7 +165,7 @@ impl Cloud {
                 let path = ApiPath::of("loadbalancers").query(&[("name", name)]);
                 self.lb_read::<wire::LoadBalancers>(calls, path).await
             };
-            let tagged = self.shared_by(calls, sharer.as_deref().filter(|_| by_tag));
+            let tagged = self.shared_by(calls, sharer.filter(|_| by_tag));
             let (named, tagged) = tokio::try_join!(named, tagged)?;
             let more = named
                 .into_iter()
@@ -170,16 +177,14 @@ impl Cloud {
         let mut deleting = Vec::new();
         for lb in &found {
             let mut observed = parse_lb(lb);
-            let owned = crate::names::is_owned(&observed.tags, owner_tags);
-            let adoptable = !owned && adoptable.contains(&observed.name);
-            // One it shares (its sharer tag) or is to share (named by id).
-            let sharing = !owned
-                && (id_hint == Some(observed.id.as_str())
-                    || sharer.as_ref().is_some_and(|s| observed.tags.contains(s)));
-            match observed.provisioning_status.as_str() {
-                "PENDING_DELETE" if owned => deleting.push(observed.id.clone()),
-                "PENDING_DELETE" | "DELETED" => {}
-                _ => {
+            if !rules.holds(&observed, shared_read) {
+                continue;
+            }
+            let tree_read = rules.tree(&observed);
+            match rules.going(&observed) {
+                Going::Deleting => deleting.push(observed.id.clone()),
+                Going::Gone => {}
+                Going::No => {
                     // Round two: its tree and the floating IPs on its VIP port.
                     // The user's port's were read in round one.
                     let port = observed
@@ -196,13 +201,12 @@ impl Cloud {
                         }
                     };
                     let tree = async {
-                        if adoptable {
-                            // Another tool's: all of it, object by object
-                            // (its monitors and members carry no tags of ours).
-                            return self.read_tree_one_by_one(calls, &mut observed, true).await;
-                        }
-                        if !owned && !sharing {
-                            return Ok(());
+                        match tree_read {
+                            TreeRead::Whole => {
+                                return self.read_tree_one_by_one(calls, &mut observed, true).await;
+                            }
+                            TreeRead::Nothing => return Ok(()),
+                            TreeRead::Own => {}
                         }
                         let updated_at = wire::present(&lb.updated_at);
                         self.read_tree(calls, &mut observed, updated_at, owner_tags, members)
@@ -229,34 +233,26 @@ impl Cloud {
         // Source ranges no longer wanting a VIP security group: the one the
         // load balancer still has is read, to be let go.
         let mut security_groups = security_groups;
-        let left = security_group.is_none()
-            && load_balancers.iter().any(|lb| {
-                crate::names::is_owned(&lb.tags, owner_tags) && !lb.vip_sg_ids.is_empty()
-            });
+        let left = rules.reads_left_security_group(&load_balancers);
         if left {
             security_groups = self.security_groups(calls, name).await?;
         }
-        let user_floating_ip = match user_address {
-            None => FloatingIpLookup::NotLookedUp,
-            Some(a) => {
-                let address = a.to_string();
-                let known = floating_ips
-                    .iter()
-                    .find(|f| f.address == IpAddr::V4(a))
-                    .cloned();
-                match known {
-                    Some(f) => FloatingIpLookup::Found(f),
-                    None => self
-                        .floating_ips(
-                            calls,
-                            ApiPath::of("floatingips").query(&[("floating_ip_address", &address)]),
-                        )
-                        .await?
-                        .into_iter()
-                        .next()
-                        .map_or(FloatingIpLookup::NotFound, FloatingIpLookup::Found),
-                }
-            }
+        security_groups.retain(|g| rules.holds_security_group(g, left));
+        let ports = rules.vip_ports(&load_balancers);
+        floating_ips.retain(|f| rules.holds_floating_ip(f, &ports));
+        // The user's floating IP: among those read, else by its address.
+        let user_floating_ip = match (rules.user_floating_ip(&floating_ips), user_address) {
+            (FloatingIpLookup::NotFound, Some(a)) => self
+                .floating_ips(
+                    calls,
+                    ApiPath::of("floatingips")
+                        .query(&[("floating_ip_address", a.to_string().as_str())]),
+                )
+                .await?
+                .into_iter()
+                .next()
+                .map_or(FloatingIpLookup::NotFound, FloatingIpLookup::Found),
+            (known, _) => known,
         };
         Ok(Observed {
             load_balancers,

@@ -17,13 +17,12 @@ use super::cloud::{Calls, LoadBalancing, Observing};
 use super::execute::{self, Progress};
 use crate::config::Api;
 use crate::model::{
-    DesiredListener, DesiredLoadBalancer, DesiredPool, FloatingIpLookup, HealthMonitor,
-    ListenerUpdate, Lookup, Member, MemberSpec, Observed, ObservedFloatingIp,
-    ObservedHealthMonitor, ObservedListener, ObservedLoadBalancer, ObservedMember, ObservedPool,
-    PoolUpdate, ReferenceKind,
+    DesiredListener, DesiredLoadBalancer, DesiredPool, HealthMonitor, ListenerUpdate, Lookup,
+    Member, MemberSpec, Observed, ObservedFloatingIp, ObservedHealthMonitor, ObservedListener,
+    ObservedLoadBalancer, ObservedMember, ObservedPool, PoolUpdate, ReferenceKind,
 };
-use crate::names::is_owned;
 use crate::openstack::OpenStackError;
+use crate::selection::{Selection, TreeRead};
 
 /// The pod subnet's id in the in-memory cloud: 10.1.0.0/16.
 pub const POD_SUBNET: &str = "0a5e4a7e-8f0e-4c3e-9d1a-1b2c3d4e5f60";
@@ -84,44 +83,28 @@ impl MemoryCloud {
     /// What a [`Lookup`] reads: also the load balancer named by id, and with
     /// `shared` those carrying the Service's sharer tag.
     pub fn observe_lookup(&self, lookup: Lookup<'_>) -> Observed {
-        let Lookup {
-            name,
-            owner_tags,
-            adoptable,
-            id_hint,
-            user_address,
-            vip_port,
-            security_group,
-            shared,
-            member_weights,
-            ..
-        } = lookup;
-        // Those it shares too, where the real observation reads them: when
-        // asked, when it has none of its own, when it is to share another.
-        let hinted_elsewhere = self
-            .load_balancers
-            .iter()
-            .any(|lb| id_hint == Some(lb.id.as_str()) && !is_owned(&lb.tags, owner_tags));
-        let own = self
-            .load_balancers
-            .iter()
-            .any(|lb| is_owned(&lb.tags, owner_tags));
-        let joined = shared || hinted_elsewhere || (id_hint.is_none() && !own);
+        // The client's selection rules, over everything this cloud holds.
+        let rules = Selection::new(lookup);
+        let found = rules.found(
+            self.load_balancers
+                .iter()
+                .filter(|lb| rules.holds(lb, false))
+                .map(|lb| (lb.id.as_str(), lb.tags.as_slice())),
+        );
+        let shared_read = rules.reads_shared(found);
         let load_balancers: Vec<ObservedLoadBalancer> = self
             .load_balancers
             .iter()
-            .filter(|lb| {
-                is_owned(&lb.tags, owner_tags)
-                    || lb.name == name
-                    || adoptable.contains(&lb.name)
-                    || id_hint == Some(lb.id.as_str())
-                    || (joined && crate::names::serves(&lb.tags, owner_tags))
-            })
+            .filter(|lb| rules.holds(lb, shared_read))
             .cloned()
             .map(|mut lb| {
+                if rules.tree(&lb) == TreeRead::Nothing {
+                    lb.listeners.clear();
+                    lb.pools.clear();
+                }
                 // As on Octavia: the status tree shows no weights; a pool
                 // with a member not named as ours has its list read.
-                if !member_weights {
+                if !lookup.member_weights {
                     for pool in &mut lb.pools {
                         if pool.members.iter().all(|m| !m.tags.is_empty()) {
                             // Drained members say so in their names.
@@ -135,36 +118,19 @@ impl MemoryCloud {
                 lb
             })
             .collect();
-        let ports: Vec<&str> = load_balancers
-            .iter()
-            .filter_map(|lb| lb.vip_port_id.as_deref())
-            .chain(vip_port)
-            .collect();
+        let ports = rules.vip_ports(&load_balancers);
         let floating_ips = self
             .floating_ips
             .iter()
-            .filter(|f| {
-                is_owned(&f.tags, owner_tags)
-                    || f.port_id.as_deref().is_some_and(|p| ports.contains(&p))
-            })
+            .filter(|f| rules.holds_floating_ip(f, &ports))
             .cloned()
             .collect();
-        let user_floating_ip = match user_address {
-            None => FloatingIpLookup::NotLookedUp,
-            Some(a) => self
-                .floating_ips
-                .iter()
-                .find(|f| f.address == IpAddr::V4(a))
-                .cloned()
-                .map_or(FloatingIpLookup::NotFound, FloatingIpLookup::Found),
-        };
-        let left = load_balancers
-            .iter()
-            .any(|lb| is_owned(&lb.tags, owner_tags) && !lb.vip_sg_ids.is_empty());
+        let user_floating_ip = rules.user_floating_ip(&self.floating_ips);
+        let left = rules.reads_left_security_group(&load_balancers);
         let security_groups = self
             .security_groups
             .iter()
-            .filter(|g| Some(g.name.as_str()) == security_group || (left && g.name == name))
+            .filter(|g| rules.holds_security_group(g, left))
             .cloned()
             .collect();
         Observed {
