@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use svc_lbaas::config::Settings;
 use svc_lbaas::model::{Observed, Translation};
 use svc_lbaas::plan::{Capabilities, plan};
-use svc_lbaas::reconcile::memory::MemoryCloud;
+use svc_lbaas::testing::memory::MemoryCloud;
 use svc_lbaas::translate::{Backends, translate};
 
 fn settings() -> Settings {

@@ -22,9 +22,14 @@
 //! - [`response`]: the PlanResponse answer.
 //! - [`reconcile`]: the flow. The port to the cloud ([`reconcile::cloud`]:
 //!   `LoadBalancing` writes, `Observing` reads, implemented by the client and
-//!   by the in-memory cloud [`reconcile::memory`]), the one interpreter of
+//!   by the in-memory cloud of `testing`), the one interpreter of
 //!   operations ([`reconcile::execute`]), the pure wait ([`reconcile::wait`]),
 //!   watch events decoded into work ([`reconcile::events`]), and the Reconciler: translate, observe, plan, execute, wait, answer.
+//! - [`selection`]: observation's selection rules (which load balancers,
+//!   floating IPs and security groups a lookup holds), one copy for the
+//!   client and every test double.
+//! - `testing` (tests and benches only, the `test-util` feature): the
+//!   in-memory cloud, held to the simulator by a contract test.
 //! - [`error`]: the one error classification (problem type, title, HTTP
 //!   status, gRPC code, retryable, metric label) and the RFC 9457 problem.
 //! - [`input`]: pairing Services with their Endpoints / EndpointSlices.
@@ -54,6 +59,8 @@ pub mod response;
 pub mod selection;
 pub mod sim;
 pub mod startup;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 pub mod tls;
 pub mod translate;
 pub mod watch;

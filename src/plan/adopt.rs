@@ -297,7 +297,7 @@ mod tests {
         ObservedFloatingIp, ObservedHealthMonitor, ObservedListener, ObservedLoadBalancer,
         ObservedMember, ObservedPool, Translation,
     };
-    use crate::reconcile::memory::MemoryCloud;
+    use crate::testing::memory::MemoryCloud;
     use crate::translate::{Backends, translate};
 
     const OCCM_NAME: &str = "kube_service_kubernetes_shop_web";

@@ -249,7 +249,7 @@ mod tests {
     use crate::config::Settings;
     use crate::model::{Lookup, Translation};
     use crate::plan::plan;
-    use crate::reconcile::memory::MemoryCloud;
+    use crate::testing::memory::MemoryCloud;
     use crate::translate::translate;
 
     fn settings(max_shared: u32) -> Settings {

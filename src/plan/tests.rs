@@ -14,7 +14,7 @@ use crate::config::Settings;
 use crate::model::{
     DesiredListener, Lookup, Member, ObservedListener, ObservedMember, Translation,
 };
-use crate::reconcile::memory::MemoryCloud;
+use crate::testing::memory::MemoryCloud;
 use crate::translate::{Backends, translate};
 
 fn settings() -> Settings {

@@ -32,7 +32,6 @@ mod delete;
 pub mod events;
 pub mod execute;
 mod members;
-pub mod memory;
 mod references;
 mod request;
 pub mod sync;

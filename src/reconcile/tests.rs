@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::memory::{InMemoryCloud, MemoryCloud};
 use super::{ApplyAction, ApplyInput, ApplyOptions, CloudPort, Reconciler};
 use crate::config::Settings;
+use crate::testing::memory::{InMemoryCloud, MemoryCloud};
 
 fn settings() -> Settings {
     let mut s = Settings::default();
     let d = &mut s.neutron_defaults;
-    d.pod_subnet = Some(super::memory::POD_SUBNET.into());
+    d.pod_subnet = Some(crate::testing::memory::POD_SUBNET.into());
     d.service_subnet = Some("1b5e4a7e-8f0e-4c3e-9d1a-1b2c3d4e5f61".into());
     d.external_svc_subnet = Some("2c5e4a7e-8f0e-4c3e-9d1a-1b2c3d4e5f62".into());
     s

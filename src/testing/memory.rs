@@ -12,9 +12,6 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
 
-use super::board::StatusBoard;
-use super::cloud::{Calls, LoadBalancing, Observing};
-use super::execute::{self, Progress};
 use crate::config::Api;
 use crate::model::{
     DesiredListener, DesiredLoadBalancer, DesiredPool, HealthMonitor, ListenerUpdate, Lookup,
@@ -22,6 +19,9 @@ use crate::model::{
     ObservedLoadBalancer, ObservedMember, ObservedPool, PoolUpdate, ReferenceKind,
 };
 use crate::openstack::OpenStackError;
+use crate::reconcile::board::StatusBoard;
+use crate::reconcile::cloud::{Calls, LoadBalancing, Observing};
+use crate::reconcile::execute::{self, Progress};
 use crate::selection::{Selection, TreeRead};
 
 /// The pod subnet's id in the in-memory cloud: 10.1.0.0/16.
