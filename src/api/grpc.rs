@@ -20,7 +20,8 @@ use crate::reconcile::{ApplyInput, ApplyOptions, ApplyResponse};
 /// The generated messages and service (generated code: lints of its own).
 #[allow(clippy::large_enum_variant, clippy::all)]
 pub mod pb {
-    tonic::include_proto!("svclbaas.v1");
+    // Generated from proto/ (tests/proto.rs regenerates it and requires the same bytes).
+    include!("pb/svclbaas.v1.rs");
 }
 
 /// The generated service's codec: prost's, except that a message that cannot
@@ -80,8 +81,7 @@ pub mod codec {
 }
 
 /// The descriptor set server reflection serves.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/translator_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!("pb/translator_descriptor.bin");
 
 // ---------------------------------------------------------------- Struct <-> JSON
 
