@@ -1,6 +1,7 @@
 //! Settings: a TOML file with kuryr.conf's section and key names, each key
 //! overridable by an `SVC_LBAAS_*` environment variable.
 
+use crate::model::{DnsLabel, OpenStackId, PlainName};
 use std::path::Path;
 
 use serde::Deserialize;
@@ -880,14 +881,16 @@ impl Settings {
                 &t.user_containers_namespaces,
             ),
         ] {
-            if let Some(bad) = list
+            if let Some(Err(e)) = list
                 .iter()
                 .flatten()
-                .find(|n| n.as_str() != "*" && !crate::names::is_dns_label(n))
+                .filter(|n| n.as_str() != "*")
+                .map(|n| DnsLabel::try_new(n))
+                .find(Result::is_err)
             {
                 return Err(ConfigError::Invalid {
                     key: key.into(),
-                    message: format!("{} is not a namespace name or *", crate::echo::quote(bad)),
+                    message: format!("{}: a namespace name, or *", e.0),
                 });
             }
         }
@@ -895,10 +898,15 @@ impl Settings {
             ("tenancy.vip_networks", &t.vip_networks),
             ("tenancy.vip_subnets", &t.vip_subnets),
         ] {
-            if let Some(bad) = list.iter().flatten().find(|v| !crate::names::is_uuid(v)) {
+            if let Some(Err(e)) = list
+                .iter()
+                .flatten()
+                .map(|v| OpenStackId::try_new(v))
+                .find(Result::is_err)
+            {
                 return Err(ConfigError::Invalid {
                     key: key.into(),
-                    message: format!("{} is not an id (a UUID)", crate::echo::quote(bad)),
+                    message: e.0,
                 });
             }
         }
@@ -917,12 +925,10 @@ impl Settings {
             ("neutron_defaults.external_svc_net", &d.external_svc_net),
         ] {
             // Subnet ids go into OpenStack URLs: UUIDs, as Neutron makes them.
-            if let Some(v) = value
-                && !crate::names::is_uuid(v)
-            {
+            if let Some(Err(e)) = value.as_deref().map(OpenStackId::try_new) {
                 return Err(ConfigError::Invalid {
                     key: key.into(),
-                    message: format!("{v:?} is not an id (a UUID)"),
+                    message: e.0,
                 });
             }
         }
@@ -998,13 +1004,8 @@ impl Settings {
                 ("subnet-id", &class.subnet_id),
                 ("member-subnet-id", &class.member_subnet_id),
             ] {
-                if let Some(v) = value
-                    && !crate::names::is_uuid(v)
-                {
-                    return invalid(
-                        &format!("LoadBalancerClass.{name}.{key}"),
-                        format!("{v:?} is not an id (a UUID)"),
-                    );
+                if let Some(Err(e)) = value.as_deref().map(OpenStackId::try_new) {
+                    return invalid(&format!("LoadBalancerClass.{name}.{key}"), e.0);
                 }
             }
         }
@@ -1044,19 +1045,12 @@ impl Settings {
             ("LoadBalancer.flavor-id", &lb.flavor_id),
             ("LoadBalancer.network-id", &lb.network_id),
         ] {
-            if value.as_ref().is_some_and(|v| !crate::names::is_uuid(v)) {
-                return invalid(key, "is not an id (a UUID)".into());
+            if let Some(Err(e)) = value.as_deref().map(OpenStackId::try_new) {
+                return invalid(key, e.0);
             }
         }
-        if lb
-            .availability_zone
-            .as_ref()
-            .is_some_and(|z| !crate::names::is_plain_name(z))
-        {
-            return invalid(
-                "LoadBalancer.availability-zone",
-                "must be 1-255 letters, digits, '-', '_', '.' or ':'".into(),
-            );
+        if let Some(Err(e)) = lb.availability_zone.as_deref().map(PlainName::try_new) {
+            return invalid("LoadBalancer.availability-zone", e.0);
         }
         for (key, value) in [
             ("LoadBalancer.monitor-max-retries", lb.monitor_max_retries),

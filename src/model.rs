@@ -959,3 +959,105 @@ impl ReferenceKind {
         }
     }
 }
+
+/// Kubernetes' DNS-1123 label: namespace names, port names.
+pub fn is_dns_label(s: &str) -> bool {
+    (1..=63).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// The canonical, hyphenated UUID form OpenStack's ids take
+/// (`8c8e0a3c-...`, 36 characters).
+pub fn is_uuid(value: &str) -> bool {
+    value.len() == 36
+        && value.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+/// A name OpenStack keeps as free text but that goes into a URL (an
+/// availability zone): 1-255 letters, digits and `-_.:`.
+pub fn is_plain_name(value: &str) -> bool {
+    (1..=255).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// Why a value is not of its kind: the one message configuration and
+/// annotations both give for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotValid(pub String);
+
+/// An OpenStack id: the canonical, hyphenated UUID OpenStack makes (ids go
+/// into URLs, so nothing else is taken).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OpenStackId(String);
+
+impl OpenStackId {
+    pub fn try_new(value: &str) -> Result<OpenStackId, NotValid> {
+        if is_uuid(value) {
+            Ok(OpenStackId(value.to_string()))
+        } else {
+            Err(NotValid(format!(
+                "{} is not an OpenStack id (a UUID like 8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a81)",
+                crate::echo::quote(value)
+            )))
+        }
+    }
+}
+
+/// A Kubernetes DNS-1123 label: a namespace's name, a port's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DnsLabel(String);
+
+impl DnsLabel {
+    pub fn try_new(value: &str) -> Result<DnsLabel, NotValid> {
+        if is_dns_label(value) {
+            Ok(DnsLabel(value.to_string()))
+        } else {
+            Err(NotValid(format!(
+                "{} is not a DNS-1123 label (lowercase letters, digits and '-'; at most 63)",
+                crate::echo::quote(value)
+            )))
+        }
+    }
+}
+
+/// A name OpenStack keeps as free text but that goes into a URL (an
+/// availability zone).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PlainName(String);
+
+impl PlainName {
+    pub fn try_new(value: &str) -> Result<PlainName, NotValid> {
+        if is_plain_name(value) {
+            Ok(PlainName(value.to_string()))
+        } else {
+            Err(NotValid(format!(
+                "{} is not a plain name (1-255 letters, digits, '-', '_', '.' or ':')",
+                crate::echo::quote(value)
+            )))
+        }
+    }
+}
+
+macro_rules! as_text {
+    ($($t:ty),*) => {$(
+        impl From<$t> for String {
+            fn from(v: $t) -> String {
+                v.0
+            }
+        }
+        impl AsRef<str> for $t {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    )*};
+}
+as_text!(OpenStackId, DnsLabel, PlainName);

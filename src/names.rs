@@ -5,6 +5,8 @@
 
 use sha2::{Digest, Sha256};
 
+pub use crate::model::{is_dns_label, is_plain_name, is_uuid};
+
 use crate::model::{ListenerProtocol, ServiceRef};
 
 /// Octavia's and Neutron's limit for names and for each tag.
@@ -242,15 +244,6 @@ fn ours(tags: &[String], cluster: &str) -> Holder {
     }
 }
 
-/// Kubernetes' DNS-1123 label: namespace names, port names.
-pub fn is_dns_label(s: &str) -> bool {
-    (1..=63).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
 /// The description OCCM gives a Service's floating IP.
 pub fn occm_floating_ip_description(cluster: &str, service: &ServiceRef) -> String {
     format!(
@@ -449,25 +442,6 @@ pub fn is_dns_name(value: &str) -> bool {
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         })
-}
-
-/// The canonical, hyphenated UUID form OpenStack's ids take
-/// (`8c8e0a3c-...`, 36 characters).
-pub fn is_uuid(value: &str) -> bool {
-    value.len() == 36
-        && value.bytes().enumerate().all(|(i, b)| match i {
-            8 | 13 | 18 | 23 => b == b'-',
-            _ => b.is_ascii_hexdigit(),
-        })
-}
-
-/// A name OpenStack keeps as free text but that goes into a URL (an
-/// availability zone): 1-255 letters, digits and `-_.:`.
-pub fn is_plain_name(value: &str) -> bool {
-    (1..=255).contains(&value.len())
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
 #[cfg(test)]

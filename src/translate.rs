@@ -11,13 +11,12 @@ use k8s_openapi::api::core::v1::{Endpoints, Service, ServicePort, ServiceSpec};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::config::{OccmLoadBalancer, Settings};
+use crate::config::Settings;
 use crate::echo::quote;
 use crate::model::{
-    DesiredListener, DesiredLoadBalancer, DesiredPool, FloatingIpIntent, FloatingSubnetMatch,
-    HealthMonitor, HealthMonitorType, HttpCheck, INSERT_HEADERS, IpFamily, LbAlgorithm,
-    ListenerOptions, ListenerProtocol, ListenerTls, Member, PoolProtocol, ServiceRef,
-    SessionPersistence, Translation, Vip,
+    DesiredListener, DesiredLoadBalancer, DesiredPool, DnsLabel, FloatingIpIntent,
+    FloatingSubnetMatch, IpFamily, LbAlgorithm, ListenerProtocol, ListenerTls, Member,
+    PoolProtocol, ServiceRef, SessionPersistence, Translation, Vip,
 };
 use crate::names::{self, is_dns_label};
 
@@ -86,6 +85,9 @@ pub mod annotation {
     /// Service's load balancer with `load-balancer-id`; its own always may.
     pub const SHARE_WITH_NAMESPACES: &str = "svc-lbaas.io/share-with-namespaces";
 }
+
+mod annotations;
+use annotations::Annotations;
 
 pub use crate::model::ReferenceKind;
 
@@ -389,13 +391,12 @@ fn share_with(service: &Service) -> Result<Vec<String>, TranslateError> {
     };
     let mut namespaces = BTreeSet::new();
     for ns in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        if ns != "*" && !is_dns_label(ns) {
+        if ns != "*"
+            && let Err(e) = DnsLabel::try_new(ns)
+        {
             return Err(TranslateError::annotation(
                 key,
-                format!(
-                    "{} is not a namespace name (a DNS-1123 label) or *",
-                    quote(ns)
-                ),
+                format!("{}: a namespace name, or *", e.0),
             ));
         }
         namespaces.insert(ns.to_string());
@@ -1329,13 +1330,10 @@ pub fn parse_service_ref(
             ),
         ));
     }
-    if !is_dns_label(namespace) {
+    if let Err(e) = DnsLabel::try_new(namespace) {
         return Err(TranslateError::field(
             format!("{prefix}namespace"),
-            format!(
-                "{} is not a namespace name (a DNS-1123 label: lowercase letters, digits and '-'; at most 63)",
-                quote(namespace)
-            ),
+            format!("{}: not a namespace name", e.0),
         ));
     }
     Ok(ServiceRef {
@@ -1833,443 +1831,6 @@ fn members_for_port(
         same
     });
     Ok(members.into_iter().collect())
-}
-
-/// Health monitor settings from annotations, before the pool protocol is known.
-#[derive(Debug, Clone)]
-struct HealthMonitorSettings {
-    delay: u32,
-    timeout: u32,
-    max_retries: u32,
-    max_retries_down: u32,
-    /// For HTTP pools.
-    http: HttpCheck,
-}
-
-impl HealthMonitorSettings {
-    fn for_pool(&self, pool: PoolProtocol) -> HealthMonitor {
-        let kind = match pool {
-            PoolProtocol::Udp => HealthMonitorType::UdpConnect,
-            PoolProtocol::Sctp => HealthMonitorType::Sctp,
-            PoolProtocol::Https => HealthMonitorType::TlsHello,
-            PoolProtocol::Http => HealthMonitorType::Http,
-            PoolProtocol::Tcp | PoolProtocol::Proxy | PoolProtocol::ProxyV2 => {
-                HealthMonitorType::Tcp
-            }
-        };
-        HealthMonitor {
-            kind,
-            delay: self.delay,
-            timeout: self.timeout,
-            max_retries: self.max_retries,
-            max_retries_down: self.max_retries_down,
-            http: (kind == HealthMonitorType::Http).then(|| self.http.clone()),
-        }
-    }
-}
-
-/// Every annotation this tool reads, parsed; a bad value is an error.
-#[derive(Debug, Clone, Default)]
-struct Annotations {
-    lb_method: Option<LbAlgorithm>,
-    keep_floating_ip: bool,
-    flavor_id: Option<String>,
-    availability_zone: Option<String>,
-    subnet_id: Option<String>,
-    member_subnet_id: Option<String>,
-    floating_subnet_id: Option<String>,
-    floating_subnet: Option<String>,
-    floating_subnet_tags: Option<String>,
-    floating_network_id: Option<String>,
-    health_monitor: Option<HealthMonitorSettings>,
-    listener_options: ListenerOptions,
-    proxy_protocol: Option<PoolProtocol>,
-    load_balancer_id: Option<String>,
-    internal: bool,
-    listener_protocol: Option<ListenerProtocol>,
-    adopt: bool,
-    hostname: Option<String>,
-    class: Option<String>,
-    network_id: Option<String>,
-    port_id: Option<String>,
-    /// `x-forwarded-*`: headers HTTP listeners insert (sorted).
-    insert_headers: Vec<&'static str>,
-    /// `default-tls-container-ref` and `sni-container-refs`.
-    tls: Option<ListenerTls>,
-    /// `default-tls-secret`.
-    tls_secret: Option<String>,
-}
-
-impl Annotations {
-    /// The Service's `loadbalancer.openstack.org/class`: its subnets and
-    /// floating network where the Service's own annotations name none.
-    fn take_class(&mut self, settings: &Settings) -> Result<(), TranslateError> {
-        let Some(name) = &self.class else {
-            return Ok(());
-        };
-        let class = settings.load_balancer_classes.get(name).ok_or_else(|| {
-            let known: Vec<&str> = settings
-                .load_balancer_classes
-                .keys()
-                .map(String::as_str)
-                .collect();
-            TranslateError::annotation(
-                annotation::CLASS,
-                format!(
-                    "{} is not a configured class ([LoadBalancerClass.<name>]: {})",
-                    quote(name),
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                ),
-            )
-        })?;
-        let take = |mine: &mut Option<String>, theirs: &Option<String>| {
-            if mine.is_none() {
-                *mine = theirs.clone();
-            }
-        };
-        take(&mut self.subnet_id, &class.subnet_id);
-        take(&mut self.member_subnet_id, &class.member_subnet_id);
-        // The floating subnet is chosen at one level: the Service's own, else its class's.
-        if self.floating_subnet_id.is_none()
-            && self.floating_subnet.is_none()
-            && self.floating_subnet_tags.is_none()
-        {
-            self.floating_subnet_id = class.floating_subnet_id.clone();
-            self.floating_subnet = class.floating_subnet.clone();
-            self.floating_subnet_tags = class.floating_subnet_tags.clone();
-        }
-        take(&mut self.floating_network_id, &class.floating_network_id);
-        take(&mut self.network_id, &class.network_id);
-        Ok(())
-    }
-
-    /// The Service's annotations over `d`, OCCM's `[LoadBalancer]` defaults.
-    fn parse(service: &Service, d: &OccmLoadBalancer) -> Result<Self, TranslateError> {
-        use annotation::*;
-        let map = service.metadata.annotations.as_ref();
-        let get = |key: &str| map.and_then(|m| m.get(key)).map(|v| v.trim());
-        let text = |key: &str| -> Result<Option<String>, TranslateError> {
-            match get(key) {
-                None => Ok(None),
-                Some("") => Err(TranslateError::annotation(key, "must not be empty")),
-                Some(v) => Ok(Some(v.to_string())),
-            }
-        };
-        // Ids go into OpenStack URLs: UUIDs only, as OpenStack makes them.
-        let id = |key: &str| -> Result<Option<String>, TranslateError> {
-            let value = text(key)?;
-            if let Some(v) = &value
-                && !names::is_uuid(v)
-            {
-                return Err(TranslateError::annotation(
-                    key,
-                    format!(
-                        "{} is not an OpenStack id (a UUID like 8c8e0a3c-4c0f-4b3c-9d7e-0d3b5e6f7a81)",
-                        quote(v)
-                    ),
-                ));
-            }
-            Ok(value)
-        };
-        let flag = |key: &str| -> Result<Option<bool>, TranslateError> {
-            get(key)
-                .map(|v| {
-                    parse_bool(v).ok_or_else(|| {
-                        TranslateError::annotation(
-                            key,
-                            format!("{} is not true or false", quote(v)),
-                        )
-                    })
-                })
-                .transpose()
-        };
-        let number = |key: &str, min: i64, max: i64| -> Result<Option<i64>, TranslateError> {
-            get(key)
-                .map(|v| {
-                    v.parse::<i64>()
-                        .ok()
-                        .filter(|n| (min..=max).contains(n))
-                        .ok_or_else(|| {
-                            TranslateError::annotation(
-                                key,
-                                format!("{} is not a whole number from {min} to {max}", quote(v)),
-                            )
-                        })
-                })
-                .transpose()
-        };
-        let timeout = |key: &str| -> Result<Option<u64>, TranslateError> {
-            Ok(number(key, 0, MAX_TIMEOUT_MS as i64)?.map(|n| n as u64))
-        };
-        // A timeout under OCCM's name or kuryr-kubernetes' (where 0 means
-        // Octavia's default); both given, they must agree.
-        let either_timeout =
-            |ours: &'static str, kuryr: &'static str| -> Result<Option<u64>, TranslateError> {
-                let kuryr_value = timeout(kuryr)?.filter(|&ms| ms != 0);
-                match (timeout(ours)?, kuryr_value) {
-                    (Some(a), Some(b)) if a != b => Err(TranslateError::annotation(
-                        kuryr,
-                        format!("{b} disagrees with {ours}: {a}"),
-                    )),
-                    (a, b) => Ok(a.or(b)),
-                }
-            };
-        let small = |key: &str, min: i64, max: i64, default: u32| -> Result<u32, TranslateError> {
-            Ok(number(key, min, max)?.map_or(default, |n| n as u32))
-        };
-
-        let lb_method = get(LB_METHOD)
-            .map(|v| {
-                LbAlgorithm::parse(v).ok_or_else(|| {
-                    TranslateError::annotation(
-                        LB_METHOD,
-                        format!(
-                            "{} is not ROUND_ROBIN, LEAST_CONNECTIONS, SOURCE_IP or SOURCE_IP_PORT",
-                            quote(v)
-                        ),
-                    )
-                })
-            })
-            .transpose()?;
-        // Bad values are errors whether or not the monitor is enabled.
-        let delay = small(HEALTH_MONITOR_DELAY, 1, 2_147_483_647, d.monitor_delay.0)?;
-        let timeout_s = small(
-            HEALTH_MONITOR_TIMEOUT,
-            1,
-            2_147_483_647,
-            d.monitor_timeout.0,
-        )?;
-        let max_retries = small(HEALTH_MONITOR_MAX_RETRIES, 1, 10, d.monitor_max_retries)?;
-        let max_retries_down = small(
-            HEALTH_MONITOR_MAX_RETRIES_DOWN,
-            1,
-            10,
-            d.monitor_max_retries_down,
-        )?;
-        if timeout_s > delay {
-            return Err(TranslateError::annotation(
-                HEALTH_MONITOR_TIMEOUT,
-                format!("{timeout_s} must not exceed the delay ({delay})"),
-            ));
-        }
-        let http = HttpCheck {
-            http_method: match get(HEALTH_MONITOR_HTTP_METHOD) {
-                None => "GET".into(),
-                Some(m) if HTTP_METHODS.contains(&m) => m.to_string(),
-                Some(m) => {
-                    return Err(TranslateError::annotation(
-                        HEALTH_MONITOR_HTTP_METHOD,
-                        format!("{} is not one of {}", quote(m), HTTP_METHODS.join(", ")),
-                    ));
-                }
-            },
-            url_path: match get(HEALTH_MONITOR_URL_PATH) {
-                None => "/".into(),
-                Some(p) if is_url_path(p) => p.to_string(),
-                Some(_) => {
-                    return Err(TranslateError::annotation(
-                        HEALTH_MONITOR_URL_PATH,
-                        "must be a path starting with '/', 1-255 printable ASCII characters without spaces",
-                    ));
-                }
-            },
-            expected_codes: match get(HEALTH_MONITOR_EXPECTED_CODES) {
-                None => "200".into(),
-                Some(c) if is_expected_codes(c) => c.to_string(),
-                Some(c) => {
-                    return Err(TranslateError::annotation(
-                        HEALTH_MONITOR_EXPECTED_CODES,
-                        format!(
-                            "{} is not a code (200), a list (200,202) or a range (200-204) of codes 100-599",
-                            quote(c)
-                        ),
-                    ));
-                }
-            },
-        };
-        let health_monitor = flag(ENABLE_HEALTH_MONITOR)?
-            .unwrap_or(d.create_monitor)
-            .then_some(HealthMonitorSettings {
-                delay,
-                timeout: timeout_s,
-                max_retries,
-                max_retries_down,
-                http,
-            });
-        let mut insert_headers = Vec::new();
-        for (key, header) in [X_FORWARDED_FOR, X_FORWARDED_PORT, X_FORWARDED_PROTO]
-            .into_iter()
-            .zip(INSERT_HEADERS)
-        {
-            if flag(key)?.unwrap_or(false) {
-                insert_headers.push(header);
-            }
-        }
-        let container_ref = |key: &str, v: &str| -> Result<String, TranslateError> {
-            if is_container_ref(v) {
-                Ok(v.to_string())
-            } else {
-                Err(TranslateError::annotation(
-                    key,
-                    format!(
-                        "{} is not a Barbican reference (an http(s) URL of up to 255 characters)",
-                        quote(v)
-                    ),
-                ))
-            }
-        };
-        let sni = match get(SNI_CONTAINER_REFS) {
-            None => Vec::new(),
-            Some(v) => v
-                .split(',')
-                .map(str::trim)
-                .filter(|r| !r.is_empty())
-                .map(|r| container_ref(SNI_CONTAINER_REFS, r))
-                .collect::<Result<Vec<_>, _>>()?,
-        };
-        let tls = match get(DEFAULT_TLS_CONTAINER_REF) {
-            Some(v) => Some(ListenerTls {
-                default_tls_container_ref: container_ref(DEFAULT_TLS_CONTAINER_REF, v)?,
-                sni_container_refs: sni,
-            }),
-            None if !sni.is_empty() => {
-                return Err(TranslateError::annotation(
-                    SNI_CONTAINER_REFS,
-                    format!("needs {DEFAULT_TLS_CONTAINER_REF} too"),
-                ));
-            }
-            None => None,
-        };
-        let proxy_protocol = match get(PROXY_PROTOCOL) {
-            None => None,
-            Some(v) => match v.to_ascii_lowercase().as_str() {
-                "v1" => Some(PoolProtocol::Proxy),
-                "v2" => Some(PoolProtocol::ProxyV2),
-                _ => match parse_bool(v) {
-                    Some(true) => Some(PoolProtocol::Proxy),
-                    Some(false) => None,
-                    None => {
-                        return Err(TranslateError::annotation(
-                            PROXY_PROTOCOL,
-                            format!("{} is not true, false, v1 or v2", quote(v)),
-                        ));
-                    }
-                },
-            },
-        };
-        let listener_protocol = get(LISTENER_PROTOCOL)
-            .map(|v| match v {
-                "HTTPS" => Ok(ListenerProtocol::Https),
-                "TCP" => Ok(ListenerProtocol::Tcp),
-                "UDP" => Ok(ListenerProtocol::Udp),
-                "SCTP" => Ok(ListenerProtocol::Sctp),
-                "HTTP" => Ok(ListenerProtocol::Http),
-                "TERMINATED_HTTPS" => Ok(ListenerProtocol::TerminatedHttps),
-                _ => Err(TranslateError::annotation(
-                    LISTENER_PROTOCOL,
-                    format!(
-                        "{} is not HTTPS, TCP, UDP, SCTP, HTTP or TERMINATED_HTTPS",
-                        quote(v)
-                    ),
-                )),
-            })
-            .transpose()?;
-        Ok(Annotations {
-            lb_method,
-            keep_floating_ip: flag(KEEP_FLOATING_IP)?.unwrap_or(false),
-            adopt: flag(ADOPT)?.unwrap_or(false),
-            flavor_id: id(FLAVOR_ID)?.or_else(|| d.flavor_id.clone()),
-            availability_zone: match text(AVAILABILITY_ZONE)? {
-                Some(az) if !names::is_plain_name(&az) => {
-                    return Err(TranslateError::annotation(
-                        AVAILABILITY_ZONE,
-                        "must be 1-255 letters, digits, '-', '_', '.' or ':'",
-                    ));
-                }
-                az => az.or_else(|| d.availability_zone.clone()),
-            },
-            subnet_id: id(SUBNET_ID)?,
-            member_subnet_id: id(MEMBER_SUBNET_ID)?,
-            floating_subnet_id: id(FLOATING_SUBNET_ID)?,
-            floating_subnet: text(FLOATING_SUBNET)?,
-            floating_subnet_tags: text(FLOATING_SUBNET_TAGS)?,
-            floating_network_id: id(FLOATING_NETWORK_ID)?,
-            health_monitor,
-            listener_options: ListenerOptions {
-                connection_limit: number(CONNECTION_LIMIT, -1, 2_147_483_647)?,
-                timeout_client_data: either_timeout(
-                    TIMEOUT_CLIENT_DATA,
-                    KURYR_TIMEOUT_CLIENT_DATA,
-                )?,
-                timeout_member_connect: timeout(TIMEOUT_MEMBER_CONNECT)?,
-                timeout_member_data: either_timeout(
-                    TIMEOUT_MEMBER_DATA,
-                    KURYR_TIMEOUT_MEMBER_DATA,
-                )?,
-                timeout_tcp_inspect: timeout(TIMEOUT_TCP_INSPECT)?,
-            },
-            proxy_protocol,
-            load_balancer_id: id(LOAD_BALANCER_ID)?,
-            // OCCM's internal-lb makes every Service internal, whatever it says.
-            internal: d.internal_lb || flag(INTERNAL)?.unwrap_or(false),
-            class: text(CLASS)?,
-            network_id: id(NETWORK_ID)?.or_else(|| d.network_id.clone()),
-            port_id: id(PORT_ID)?,
-            hostname: match text(HOSTNAME)? {
-                Some(h) if !names::is_dns_name(&h) => {
-                    return Err(TranslateError::annotation(
-                        HOSTNAME,
-                        "must be a DNS name: 1-253 characters, dot-separated labels of lowercase letters, digits and '-'",
-                    ));
-                }
-                h => h,
-            },
-            listener_protocol,
-            insert_headers,
-            tls,
-            tls_secret: match text(DEFAULT_TLS_SECRET)? {
-                Some(n) if !names::is_dns_name(&n) => {
-                    return Err(TranslateError::annotation(
-                        DEFAULT_TLS_SECRET,
-                        "must be a Secret's name (a DNS subdomain)",
-                    ));
-                }
-                n => n,
-            },
-        })
-    }
-}
-
-/// Octavia's HTTP monitor methods.
-const HTTP_METHODS: [&str; 9] = [
-    "GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "PATCH", "CONNECT",
-];
-
-/// An HTTP monitor's path: what Octavia's `url_path` takes (and what goes
-/// into HAProxy's configuration: no spaces, no control characters).
-fn is_url_path(p: &str) -> bool {
-    p.starts_with('/') && p.len() <= 255 && p.bytes().all(|b| b.is_ascii_graphic())
-}
-
-/// `200`, `200,202`, `200-204`: Octavia's `expected_codes`.
-fn is_expected_codes(c: &str) -> bool {
-    let code = |s: &str| s.len() == 3 && s.parse::<u16>().is_ok_and(|n| (100..=599).contains(&n));
-    match c.split_once('-') {
-        Some((a, b)) => code(a) && code(b) && a <= b,
-        None => c.len() <= 64 && c.split(',').all(code),
-    }
-}
-
-/// A Barbican container or secret reference as Octavia takes it: an
-/// http(s) URL of at most 255 characters with nothing to unescape.
-fn is_container_ref(r: &str) -> bool {
-    (r.starts_with("https://") || r.starts_with("http://"))
-        && r.len() <= 255
-        && r.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// Go's strconv.ParseBool, which OCCM uses for its annotations.

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::config::Settings;
+use crate::model::{HealthMonitor, HealthMonitorType, HttpCheck, ListenerOptions};
 
 fn service(v: Value) -> Service {
     serde_json::from_value(v).expect("test Service")
