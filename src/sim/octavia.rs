@@ -1529,6 +1529,8 @@ async fn show_monitor(State(s): Sim, Extension(api): Api, Path(id): Path<String>
     )
 }
 
+/// `POST /loadbalancers`: parse -> validate -> commit -> render, as
+/// Octavia's API does (every refusal before anything of the cloud changes).
 async fn create_lb(State(s): Sim, Extension(api): Api, body: Bytes) -> Response {
     respond(
         api,
@@ -1541,268 +1543,366 @@ async fn create_lb(State(s): Sim, Extension(api): Api, body: Bytes) -> Response 
                 .filter(|f| populated || !matches!(*f, "listeners" | "pools" | "additional_vips"))
                 .collect();
             let b = Body::wrapped(&body, "loadbalancer", &fields)?;
-            let provider = b.string("provider")?.unwrap_or_else(|| "amphora".into());
-            if !PROVIDERS.contains(&provider.as_str()) {
-                return Err(ApiError::bad_request(format!(
-                    "Provider '{provider}' is not enabled."
-                )));
-            }
-            if let Some(f) = b.string("flavor_id")? {
-                return Err(ApiError::bad_request(format!(
-                    "Validation failure: Invalid flavor_id {f}: the simulator has no flavors."
-                )));
-            }
-            if let Some(az) = b.string("availability_zone")? {
-                return Err(ApiError::bad_request(format!(
-                    "Validation failure: Invalid availability zone {az}: the simulator has none."
-                )));
-            }
-            let vip_address = match b.string("vip_address")? {
-            Some(a) => Some(a.parse::<IpAddr>().map_err(|_| ApiError::bad_request(format!("Invalid input for field/attribute vip_address. Value: '{a}'. Value should be IPv4 or IPv6 format")))?),
-            None => None,
-        };
+            let request = LbRequest::parse(&b)?;
             let mut cloud = s.cloud();
             let super::Cloud {
                 neutron,
                 octavia,
                 barbican,
             } = &mut *cloud;
-            let vip_sg_ids = b.strings("vip_sg_ids")?.unwrap_or_default();
-            check_security_groups(&neutron.security_groups, &vip_sg_ids)?;
-            // A port given: its network, subnet and address.
-            let user_port = match b.string("vip_port_id")? {
-                Some(id) => {
-                    let port = neutron.port(&id).map_err(|_| {
-                        ApiError::bad_request(format!("Validation failure: Port {id} not found."))
-                    })?;
-                    // Octavia's validate.check_port_in_use.
-                    if !port.device_id.is_empty() {
-                        return Err(ApiError::bad_request(format!(
-                            "Validation failure: Port {id} is already used by device {}.",
-                            port.device_id
-                        )));
-                    }
-                    let (sub, address) = port.fixed_ips.first().cloned().ok_or_else(|| {
-                        ApiError::bad_request(format!(
-                            "Validation failure: Port {id} has no fixed IP."
-                        ))
-                    })?;
-                    Some((port.id.clone(), port.network_id.clone(), sub, address))
-                }
-                None => None,
-            };
-            let (network_id, subnet_id) = match (
-                b.string("vip_subnet_id")?,
-                b.string("vip_network_id")?,
-            ) {
-                _ if user_port.is_some() => user_port
-                    .as_ref()
-                    .map(|(_, net, sub, _)| (net.clone(), sub.clone()))
-                    .unwrap_or_default(),
-                (Some(sub), _) => {
-                    let subnet = neutron.subnet(&sub).map_err(|_| {
-                        ApiError::bad_request(format!(
-                            "Validation failure: Subnet {sub} not found."
-                        ))
-                    })?;
-                    (subnet.network_id.clone(), sub)
-                }
-                (None, Some(net)) => {
-                    neutron.network(&net).map_err(|_| {
-                        ApiError::bad_request(format!(
-                            "Validation failure: Network {net} not found."
-                        ))
-                    })?;
-                    let sub = neutron
-                    .subnets
-                    .iter()
-                    .find(|s| s.network_id == net && vip_address.is_none_or(|a| s.cidr.contains(&a)))
-                    .ok_or_else(|| ApiError::bad_request(format!("Validation failure: Supplied network {net} does not have any subnets.")))?;
-                    (net, sub.id.clone())
-                }
-                (None, None) => {
-                    return Err(ApiError::bad_request(
-                        "Validation failure: VIP must contain one of: vip_port_id, vip_network_id, vip_subnet_id.",
-                    ));
-                }
-            };
-            let mut additional = Vec::new();
-            if let Some(Value::Array(items)) = b.value("additional_vips") {
-                for item in items {
-                    let a = Body::object(item, "additional_vip", &["subnet_id", "ip_address"])?;
-                    let sub = a.required_string("subnet_id")?;
-                    let subnet = neutron.subnet(&sub).map_err(|_| {
-                        ApiError::bad_request(format!(
-                            "Validation failure: Subnet {sub} not found."
-                        ))
-                    })?;
-                    if subnet.network_id != network_id {
-                        return Err(ApiError::bad_request(
-                            "Validation failure: All VIP subnets must belong to the same network.",
-                        ));
-                    }
-                    let ip = match a.string("ip_address")? {
-                        Some(t) => Some(t.parse::<IpAddr>().map_err(|_| {
-                            ApiError::bad_request(format!(
-                                "Invalid input for field/attribute ip_address. Value: '{t}'."
-                            ))
-                        })?),
-                        None => None,
-                    };
-                    additional.push((sub, ip));
-                }
-            }
-            // A placeholder VIP for parsing listeners: the family is what matters.
-            let family_vip = vip_address.unwrap_or_else(|| {
-                neutron
-                    .subnet(&subnet_id)
-                    .map(|s| s.cidr.addr())
-                    .unwrap_or(IpAddr::from([0, 0, 0, 0]))
-            });
-            let mut listeners = Vec::new();
-            if let Some(Value::Array(items)) = b.value("listeners") {
-                for l in items {
-                    let spec = parse_listener(l, family_vip, &provider, true, neutron)?;
-                    for r in spec.l7.certificate_refs() {
-                        barbican.check_certificate(r)?;
-                    }
-                    listeners.push(spec);
-                }
-            }
-            let mut pools = Vec::new();
-            if let Some(Value::Array(items)) = b.value("pools") {
-                for p in items {
-                    pools.push(parse_pool(p, None, &provider, true, neutron)?);
-                }
-            }
-            for (i, l) in listeners.iter().enumerate() {
-                if listeners[..i].iter().any(|o| {
-                    o.protocol_port == l.protocol_port && port_clash(&o.protocol, &l.protocol)
-                }) {
-                    return Err(ApiError::conflict(
-                        "DuplicateListenerEntry",
-                        format!(
-                            "Another Listener on this Load Balancer is already using protocol_port {}",
-                            l.protocol_port
-                        ),
-                    ));
-                }
-            }
-            for l in &listeners {
-                if let Some(name) = &l.default_pool_name {
-                    let pool = pools.iter().find(|p| &p.meta.name == name).ok_or_else(|| {
-                    ApiError::bad_request(format!("Validation failure: Listener default_pool {name} is not in the load balancer's pools."))
-                })?;
-                    if !pool_fits_listener(&l.protocol, &pool.protocol) {
-                        return Err(ApiError::bad_request(format!(
-                            "Validation failure: The pool protocol '{}' is invalid while the listener protocol is '{}'.",
-                            pool.protocol, l.protocol
-                        )));
-                    }
-                }
-            }
-            for pool in &pools {
-                let mut seen = Vec::new();
-                for m in &pool.members {
-                    if seen.contains(&(m.address, m.protocol_port)) {
-                        return Err(ApiError::conflict(
-                            "DuplicateMemberEntry",
-                            format!(
-                                "Another member on this pool is already using ip {} on protocol_port {}",
-                                m.address, m.protocol_port
-                            ),
-                        ));
-                    }
-                    seen.push((m.address, m.protocol_port));
-                }
-            }
-            // Everything is valid: the VIP port (and only then the objects).
-            let meta = Meta::new(&b)?;
-            let lb_id = meta.id.clone();
-            let port = match &user_port {
-                Some((id, ..)) => neutron.port(id)?.clone(),
-                None => neutron.create_port(
-                    &network_id,
-                    Some(&subnet_id),
-                    vip_address,
-                    &format!("octavia-lb-{lb_id}"),
-                    "Octavia",
-                    &format!("lb-{lb_id}"),
-                    "",
-                )?,
-            };
-            let mut additional_vips = Vec::new();
-            for (sub, ip) in additional {
-                match neutron.allocate(&sub, ip, false) {
-                    Ok(a) => {
-                        if let Some(p) = neutron.ports.iter_mut().find(|p| p.id == port.id) {
-                            p.fixed_ips.push((sub.clone(), a));
-                        }
-                        additional_vips.push((sub, a));
-                    }
-                    Err(e) => {
-                        if user_port.is_none() {
-                            neutron.delete_port(&port.id);
-                        }
-                        return Err(e);
-                    }
-                }
-            }
-            if let Some(p) = neutron.ports.iter_mut().find(|p| p.id == port.id) {
-                p.security_groups = vip_sg_ids.clone();
-            }
-            octavia.load_balancers.push(LoadBalancer {
-                meta,
-                vip_address: port.fixed_ips[0].1,
-                vip_port_id: port.id.clone(),
-                vip_port_owned: user_port.is_none(),
-                vip_sg_ids: vip_sg_ids.clone(),
-                vip_subnet_id: subnet_id,
-                vip_network_id: network_id,
-                additional_vips,
-                provider,
-                pending_until: Some(Instant::now() + s.config.provisioning_delay),
-            });
-            // Top-level pools may be referenced by name from listeners' default_pool.
-            let mut named: Vec<(String, String)> = Vec::new();
-            for p in pools {
-                let name = p.meta.name.clone();
-                let id = octavia.insert_pool(&lb_id, p);
-                named.push((name, id));
-            }
-            for mut l in listeners {
-                if let Some(name) = &l.default_pool_name {
-                    l.default_pool_id = named
-                        .iter()
-                        .find(|(n, _)| n == name)
-                        .map(|(_, id)| id.clone());
-                }
-                octavia.insert_listener(&lb_id, l);
-            }
-            let i = octavia.lb_index(&lb_id)?;
-            let mut doc = octavia.lb_json(&octavia.load_balancers[i]);
-            if populated && (b.has("listeners") || b.has("pools")) {
-                // A fully-populated create answers with the whole graph.
-                doc["listeners"] = json!(
-                    octavia
-                        .listeners
-                        .iter()
-                        .filter(|l| l.lb_id == lb_id)
-                        .map(|l| octavia.listener_json(l))
-                        .collect::<Vec<_>>()
-                );
-                doc["pools"] = json!(
-                    octavia
-                        .pools
-                        .iter()
-                        .filter(|p| p.lb_id == lb_id)
-                        .map(|p| octavia.pool_json(p))
-                        .collect::<Vec<_>>()
-                );
-            }
-            Ok((StatusCode::CREATED, json!({"loadbalancer": doc})))
+            let create = request.validate(&b, neutron, barbican)?;
+            let lb_id = create.commit(octavia, neutron, s.config.provisioning_delay)?;
+            // A fully-populated create answers with the whole graph.
+            let graph = populated && (b.has("listeners") || b.has("pools"));
+            Ok((
+                StatusCode::CREATED,
+                json!({"loadbalancer": render_lb(octavia, &lb_id, graph)?}),
+            ))
         })(),
     )
+}
+
+/// What a load balancer create asks that needs no look at the cloud.
+struct LbRequest {
+    provider: String,
+    vip_address: Option<IpAddr>,
+    vip_sg_ids: Vec<String>,
+    vip_port_id: Option<String>,
+    vip_subnet_id: Option<String>,
+    vip_network_id: Option<String>,
+    meta: Meta,
+}
+
+/// A create checked against the cloud: committing it cannot be refused,
+/// except by IPAM running out (then nothing is left behind).
+struct LbCreate {
+    request: LbRequest,
+    /// The user's VIP port: (id, network, subnet, address).
+    user_port: Option<(String, String, String, IpAddr)>,
+    network_id: String,
+    subnet_id: String,
+    additional: Vec<(String, Option<IpAddr>)>,
+    listeners: Vec<ListenerSpec>,
+    pools: Vec<PoolSpec>,
+}
+
+impl LbRequest {
+    fn parse(b: &Body<'_>) -> Result<LbRequest, ApiError> {
+        let provider = b.string("provider")?.unwrap_or_else(|| "amphora".into());
+        if !PROVIDERS.contains(&provider.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "Provider '{provider}' is not enabled."
+            )));
+        }
+        if let Some(f) = b.string("flavor_id")? {
+            return Err(ApiError::bad_request(format!(
+                "Validation failure: Invalid flavor_id {f}: the simulator has no flavors."
+            )));
+        }
+        if let Some(az) = b.string("availability_zone")? {
+            return Err(ApiError::bad_request(format!(
+                "Validation failure: Invalid availability zone {az}: the simulator has none."
+            )));
+        }
+        let vip_address = match b.string("vip_address")? {
+            Some(a) => Some(a.parse::<IpAddr>().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "Invalid input for field/attribute vip_address. Value: '{a}'. Value should be IPv4 or IPv6 format"
+                ))
+            })?),
+            None => None,
+        };
+        Ok(LbRequest {
+            provider,
+            vip_address,
+            vip_sg_ids: b.strings("vip_sg_ids")?.unwrap_or_default(),
+            vip_port_id: b.string("vip_port_id")?,
+            vip_subnet_id: b.string("vip_subnet_id")?,
+            vip_network_id: b.string("vip_network_id")?,
+            meta: Meta::new(b)?,
+        })
+    }
+
+    /// Checks the request against the cloud: security groups, the VIP's
+    /// port, subnet or network, the additional VIPs, and the tree (listeners
+    /// and pools, their certificates, duplicates, default pools).
+    fn validate(
+        self,
+        b: &Body<'_>,
+        neutron: &Neutron,
+        barbican: &super::barbican::Barbican,
+    ) -> Result<LbCreate, ApiError> {
+        check_security_groups(&neutron.security_groups, &self.vip_sg_ids)?;
+        let user_port = match &self.vip_port_id {
+            Some(id) => {
+                let port = neutron.port(id).map_err(|_| {
+                    ApiError::bad_request(format!("Validation failure: Port {id} not found."))
+                })?;
+                // Octavia's validate.check_port_in_use.
+                if !port.device_id.is_empty() {
+                    return Err(ApiError::bad_request(format!(
+                        "Validation failure: Port {id} is already used by device {}.",
+                        port.device_id
+                    )));
+                }
+                let (sub, address) = port.fixed_ips.first().cloned().ok_or_else(|| {
+                    ApiError::bad_request(format!("Validation failure: Port {id} has no fixed IP."))
+                })?;
+                Some((port.id.clone(), port.network_id.clone(), sub, address))
+            }
+            None => None,
+        };
+        let (network_id, subnet_id) = match (&user_port, &self.vip_subnet_id, &self.vip_network_id)
+        {
+            (Some((_, net, sub, _)), _, _) => (net.clone(), sub.clone()),
+            (None, Some(sub), _) => {
+                let subnet = neutron.subnet(sub).map_err(|_| {
+                    ApiError::bad_request(format!("Validation failure: Subnet {sub} not found."))
+                })?;
+                (subnet.network_id.clone(), sub.clone())
+            }
+            (None, None, Some(net)) => {
+                neutron.network(net).map_err(|_| {
+                    ApiError::bad_request(format!("Validation failure: Network {net} not found."))
+                })?;
+                let sub = neutron
+                    .subnets
+                    .iter()
+                    .find(|s| {
+                        &s.network_id == net && self.vip_address.is_none_or(|a| s.cidr.contains(&a))
+                    })
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "Validation failure: Supplied network {net} does not have any subnets."
+                        ))
+                    })?;
+                (net.clone(), sub.id.clone())
+            }
+            (None, None, None) => {
+                return Err(ApiError::bad_request(
+                    "Validation failure: VIP must contain one of: vip_port_id, vip_network_id, vip_subnet_id.",
+                ));
+            }
+        };
+        let mut additional = Vec::new();
+        if let Some(Value::Array(items)) = b.value("additional_vips") {
+            for item in items {
+                let a = Body::object(item, "additional_vip", &["subnet_id", "ip_address"])?;
+                let sub = a.required_string("subnet_id")?;
+                let subnet = neutron.subnet(&sub).map_err(|_| {
+                    ApiError::bad_request(format!("Validation failure: Subnet {sub} not found."))
+                })?;
+                if subnet.network_id != network_id {
+                    return Err(ApiError::bad_request(
+                        "Validation failure: All VIP subnets must belong to the same network.",
+                    ));
+                }
+                let ip = match a.string("ip_address")? {
+                    Some(t) => Some(t.parse::<IpAddr>().map_err(|_| {
+                        ApiError::bad_request(format!(
+                            "Invalid input for field/attribute ip_address. Value: '{t}'."
+                        ))
+                    })?),
+                    None => None,
+                };
+                additional.push((sub, ip));
+            }
+        }
+        // A placeholder VIP for parsing listeners: the family is what matters.
+        let family_vip = self.vip_address.unwrap_or_else(|| {
+            neutron
+                .subnet(&subnet_id)
+                .map(|s| s.cidr.addr())
+                .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+        });
+        let provider = self.provider.as_str();
+        let mut listeners = Vec::new();
+        if let Some(Value::Array(items)) = b.value("listeners") {
+            for l in items {
+                let spec = parse_listener(l, family_vip, provider, true, neutron)?;
+                for r in spec.l7.certificate_refs() {
+                    barbican.check_certificate(r)?;
+                }
+                listeners.push(spec);
+            }
+        }
+        let mut pools = Vec::new();
+        if let Some(Value::Array(items)) = b.value("pools") {
+            for p in items {
+                pools.push(parse_pool(p, None, provider, true, neutron)?);
+            }
+        }
+        check_tree(&listeners, &pools)?;
+        Ok(LbCreate {
+            request: self,
+            user_port,
+            network_id,
+            subnet_id,
+            additional,
+            listeners,
+            pools,
+        })
+    }
+}
+
+/// A populated create's tree: no two listeners on one port, default pools
+/// among the load balancer's and of a fitting protocol, no member twice.
+fn check_tree(listeners: &[ListenerSpec], pools: &[PoolSpec]) -> Result<(), ApiError> {
+    for (i, l) in listeners.iter().enumerate() {
+        if listeners[..i]
+            .iter()
+            .any(|o| o.protocol_port == l.protocol_port && port_clash(&o.protocol, &l.protocol))
+        {
+            return Err(ApiError::conflict(
+                "DuplicateListenerEntry",
+                format!(
+                    "Another Listener on this Load Balancer is already using protocol_port {}",
+                    l.protocol_port
+                ),
+            ));
+        }
+    }
+    for l in listeners {
+        if let Some(name) = &l.default_pool_name {
+            let pool = pools.iter().find(|p| &p.meta.name == name).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Validation failure: Listener default_pool {name} is not in the load balancer's pools."
+                ))
+            })?;
+            if !pool_fits_listener(&l.protocol, &pool.protocol) {
+                return Err(ApiError::bad_request(format!(
+                    "Validation failure: The pool protocol '{}' is invalid while the listener protocol is '{}'.",
+                    pool.protocol, l.protocol
+                )));
+            }
+        }
+    }
+    for pool in pools {
+        let mut seen = Vec::new();
+        for m in &pool.members {
+            if seen.contains(&(m.address, m.protocol_port)) {
+                return Err(ApiError::conflict(
+                    "DuplicateMemberEntry",
+                    format!(
+                        "Another member on this pool is already using ip {} on protocol_port {}",
+                        m.address, m.protocol_port
+                    ),
+                ));
+            }
+            seen.push((m.address, m.protocol_port));
+        }
+    }
+    Ok(())
+}
+
+impl LbCreate {
+    /// Makes it so: the VIP port (and its additional addresses, undone if
+    /// IPAM runs out), then the load balancer and its tree, PENDING_CREATE
+    /// for `delay`. Answers the load balancer's id.
+    fn commit(
+        self,
+        octavia: &mut Octavia,
+        neutron: &mut Neutron,
+        delay: std::time::Duration,
+    ) -> Result<String, ApiError> {
+        let LbCreate {
+            request,
+            user_port,
+            network_id,
+            subnet_id,
+            additional,
+            listeners,
+            pools,
+        } = self;
+        let lb_id = request.meta.id.clone();
+        let port = match &user_port {
+            Some((id, ..)) => neutron.port(id)?.clone(),
+            None => neutron.create_port(
+                &network_id,
+                Some(&subnet_id),
+                request.vip_address,
+                &format!("octavia-lb-{lb_id}"),
+                "Octavia",
+                &format!("lb-{lb_id}"),
+                "",
+            )?,
+        };
+        let mut additional_vips = Vec::new();
+        for (sub, ip) in additional {
+            match neutron.allocate(&sub, ip, false) {
+                Ok(a) => {
+                    if let Some(p) = neutron.ports.iter_mut().find(|p| p.id == port.id) {
+                        p.fixed_ips.push((sub.clone(), a));
+                    }
+                    additional_vips.push((sub, a));
+                }
+                Err(e) => {
+                    if user_port.is_none() {
+                        neutron.delete_port(&port.id);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        if let Some(p) = neutron.ports.iter_mut().find(|p| p.id == port.id) {
+            p.security_groups = request.vip_sg_ids.clone();
+        }
+        octavia.load_balancers.push(LoadBalancer {
+            meta: request.meta,
+            vip_address: port.fixed_ips[0].1,
+            vip_port_id: port.id.clone(),
+            vip_port_owned: user_port.is_none(),
+            vip_sg_ids: request.vip_sg_ids,
+            vip_subnet_id: subnet_id,
+            vip_network_id: network_id,
+            additional_vips,
+            provider: request.provider,
+            pending_until: Some(Instant::now() + delay),
+        });
+        // Top-level pools may be referenced by name from listeners' default_pool.
+        let mut named: Vec<(String, String)> = Vec::new();
+        for p in pools {
+            let name = p.meta.name.clone();
+            let id = octavia.insert_pool(&lb_id, p);
+            named.push((name, id));
+        }
+        for mut l in listeners {
+            if let Some(name) = &l.default_pool_name {
+                l.default_pool_id = named
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, id)| id.clone());
+            }
+            octavia.insert_listener(&lb_id, l);
+        }
+        Ok(lb_id)
+    }
+}
+
+/// A load balancer's document; with `graph`, its listeners and pools too
+/// (a fully-populated create's answer).
+fn render_lb(octavia: &Octavia, lb_id: &str, graph: bool) -> Result<Value, ApiError> {
+    let i = octavia.lb_index(lb_id)?;
+    let mut doc = octavia.lb_json(&octavia.load_balancers[i]);
+    if graph {
+        doc["listeners"] = json!(
+            octavia
+                .listeners
+                .iter()
+                .filter(|l| l.lb_id == lb_id)
+                .map(|l| octavia.listener_json(l))
+                .collect::<Vec<_>>()
+        );
+        doc["pools"] = json!(
+            octavia
+                .pools
+                .iter()
+                .filter(|p| p.lb_id == lb_id)
+                .map(|p| octavia.pool_json(p))
+                .collect::<Vec<_>>()
+        );
+    }
+    Ok(doc)
 }
 
 /// Octavia's check of `vip_sg_ids`: each must exist.
