@@ -10,7 +10,8 @@ use prost_types::value::Kind;
 use serde_json::{Map, Value, json};
 use tonic::{Request, Response, Status};
 
-use super::{AppState, auth, authorize};
+use super::auth;
+use super::shared::{AppState, authorize, sync_json, sync_scope};
 use crate::error::Problem;
 use crate::reconcile::ProgressEvent;
 use crate::reconcile::events::Answer;
@@ -517,7 +518,7 @@ impl Translator {
         let options = ApplyOptions::requested(None, req.timeout_s.map(u64::from));
         let mode = sync_mode(&req);
         let namespaces = (!req.namespaces.is_empty()).then_some(req.namespaces);
-        let scope = super::sync_scope(&caller, namespaces).map_err(problem_status)?;
+        let scope = sync_scope(&caller, namespaces).map_err(problem_status)?;
         let report = self
             .state
             .reconciler
@@ -525,7 +526,7 @@ impl Translator {
             .await
             .map_err(|p| status(&p))?;
         Ok(pb::SyncResponse {
-            result: Some(json_to_struct(&super::sync_json(&report))),
+            result: Some(json_to_struct(&sync_json(&report))),
         })
     }
 }
@@ -551,7 +552,7 @@ pub async fn router(state: Arc<AppState>) -> Result<tonic::service::Routes, Stri
         .add_service(
             // The same size limit as REST bodies.
             pb::translator_server::TranslatorServer::new(Translator { state })
-                .max_decoding_message_size(super::DEFAULT_BODY_LIMIT),
+                .max_decoding_message_size(super::shared::DEFAULT_BODY_LIMIT),
         )
         .add_service(health)
         .add_service(reflection_v1)

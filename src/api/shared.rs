@@ -1,0 +1,84 @@
+//! What REST and gRPC share: the app's state, the namespace check a
+//! request's caller must pass, and the encoding of a sync's answer.
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use super::auth;
+use super::error::{ProblemResponse, converged_status};
+use crate::error::Kind;
+use crate::error::Problem;
+use crate::reconcile::Reconciler;
+use crate::reconcile::events::Answer;
+use crate::reconcile::sync::SyncReport;
+
+/// Request bodies above this are refused with 413.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+pub struct AppState {
+    pub reconciler: Reconciler,
+    pub body_limit: usize,
+    /// `None`: no authentication.
+    pub tokens: Option<auth::Tokens>,
+}
+
+/// 403 unless the caller may touch `namespace`.
+pub(crate) fn authorize(caller: &auth::Caller, namespace: &str) -> Result<(), ProblemResponse> {
+    if caller.may_touch(namespace) {
+        return Ok(());
+    }
+    let p = Problem::of(
+        Kind::Forbidden,
+        format!("token {} may not touch namespace {namespace}", caller.name),
+    );
+    Err(ProblemResponse(Box::new(p)))
+}
+
+/// The namespaces a sync covers: those named (each one a namespace name the
+/// caller may touch), else all the caller may touch (None: every one).
+pub(crate) fn sync_scope(
+    caller: &auth::Caller,
+    namespaces: Option<Vec<String>>,
+) -> Result<Option<Vec<String>>, ProblemResponse> {
+    match namespaces {
+        Some(list) => {
+            for ns in &list {
+                crate::translate::parse_service_ref(ns, "x", "namespaces.").map_err(|_| {
+                    ProblemResponse::from(
+                        Problem::of(Kind::InvalidSync, format!("{ns:?} is not a namespace name"))
+                            .with_field("namespaces"),
+                    )
+                })?;
+                authorize(caller, ns)?;
+            }
+            Ok(Some(list))
+        }
+        None => Ok(caller.namespaces().map(<[String]>::to_vec)),
+    }
+}
+
+/// A sync's answer as JSON (REST's body; gRPC's Struct).
+pub(crate) fn sync_json(report: &SyncReport) -> Value {
+    let services: Vec<Value> = report
+        .services
+        .iter()
+        .map(|item| match &item.outcome {
+            Ok(answer) => json!({"service": item.service, "status": answer_status(answer).as_u16(), "result": answer.to_json()}),
+            Err(p) => {
+                crate::error::record(p);
+                json!({"service": item.service, "status": p.status, "problem": serde_json::to_value(&**p).unwrap_or(Value::Null)})
+            }
+        })
+        .collect();
+    json!({
+        "dryRun": report.dry_run,
+        "services": services,
+        "orphans": report.orphans,
+        "notes": report.notes,
+    })
+}
+
+/// An event's or sync item's HTTP status: 202 while it still converges.
+pub(crate) fn answer_status(answer: &Answer) -> StatusCode {
+    converged_status(answer.converged())
+}
