@@ -5,21 +5,8 @@
 //! calls per method and path (ids folded to `{id}`), resettable.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
 
-use axum::body::{Body, Bytes};
-use axum::extract::{Path, Request, State};
-use axum::http::StatusCode;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
-
-use super::json::{ApiError, ApiKind};
-use super::{SimState, lock};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,16 +32,16 @@ pub struct Fault {
     pub times: Option<u32>,
 }
 
-fn default_status() -> u16 {
+pub(crate) fn default_status() -> u16 {
     500
 }
 
 /// Active faults and the dice for error rates (seeded: runs repeat).
 #[derive(Debug)]
 pub struct Faults {
-    active: Vec<(u64, Fault)>,
-    next_id: u64,
-    rng: u64,
+    pub(crate) active: Vec<(u64, Fault)>,
+    pub(crate) next_id: u64,
+    pub(crate) rng: u64,
 }
 
 impl Faults {
@@ -76,7 +63,7 @@ impl Faults {
         self.next_id
     }
 
-    fn roll(&mut self) -> f64 {
+    pub(crate) fn roll(&mut self) -> f64 {
         // xorshift64: deterministic for a seed, good enough for dice.
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 7;
@@ -85,7 +72,7 @@ impl Faults {
     }
 
     /// The fault for this call, if any, consuming one of its `times`.
-    fn take(&mut self, method: &str, path: &str) -> Option<Fault> {
+    pub(crate) fn take(&mut self, method: &str, path: &str) -> Option<Fault> {
         let i = self.active.iter().position(|(_, f)| {
             f.method
                 .as_deref()
@@ -104,7 +91,7 @@ impl Faults {
 }
 
 /// `*` matches any run of characters; everything else matches itself.
-fn glob(pattern: &str, text: &str) -> bool {
+pub(crate) fn glob(pattern: &str, text: &str) -> bool {
     let parts: Vec<&str> = pattern.split('*').collect();
     if parts.len() == 1 {
         return pattern == text;
@@ -129,11 +116,11 @@ fn glob(pattern: &str, text: &str) -> bool {
 /// Calls per `METHOD /path` with ids folded to `{id}`.
 #[derive(Debug, Default)]
 pub struct Stats {
-    calls: BTreeMap<String, u64>,
+    pub(crate) calls: BTreeMap<String, u64>,
 }
 
 impl Stats {
-    fn record(&mut self, method: &str, path: &str) {
+    pub(crate) fn record(&mut self, method: &str, path: &str) {
         let folded: Vec<&str> = path
             .split('/')
             .map(|seg| {
@@ -147,137 +134,6 @@ impl Stats {
             .entry(format!("{method} {}", folded.join("/")))
             .or_default() += 1;
     }
-}
-
-fn api_of(path: &str) -> ApiKind {
-    if path.starts_with("/load-balancer") {
-        ApiKind::Octavia
-    } else if path.starts_with("/network") {
-        ApiKind::Neutron
-    } else {
-        ApiKind::Keystone
-    }
-}
-
-/// Middleware: counts the call, then applies the first matching fault.
-pub async fn inject(State(state): State<Arc<SimState>>, req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_string();
-    if path.starts_with("/sim/") || path == "/sim" {
-        return next.run(req).await;
-    }
-    let method = req.method().to_string();
-    lock(&state.stats).record(&method, &path);
-    let (fault, roll) = {
-        let mut faults = lock(&state.faults);
-        let fault = faults.take(&method, &path);
-        let roll = faults.roll();
-        (fault, roll)
-    };
-    let Some(fault) = fault else {
-        return next.run(req).await;
-    };
-    if fault.latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(fault.latency_ms)).await;
-    }
-    if fault.drop_connection {
-        // A body that fails makes hyper close the connection mid-answer.
-        let stream = futures_util::stream::once(async {
-            Err::<Bytes, std::io::Error>(std::io::Error::other(
-                "connection dropped by fault injection",
-            ))
-        });
-        return (StatusCode::OK, Body::from_stream(stream)).into_response();
-    }
-    if roll < fault.error_rate {
-        let status =
-            StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        return ApiError::new(
-            status,
-            "InjectedFault",
-            format!("fault injected for {method} {path}"),
-        )
-        .render(api_of(&path));
-    }
-    next.run(req).await
-}
-
-pub fn admin_router() -> Router<Arc<SimState>> {
-    Router::new()
-        .route(
-            "/sim/faults",
-            get(list_faults).post(add_fault).delete(clear_faults),
-        )
-        .route("/sim/faults/{id}", delete(remove_fault))
-        .route("/sim/faults/expire-tokens", post(expire_tokens))
-        .route(
-            "/sim/faults/loadbalancers/{id}/error",
-            post(error_load_balancer),
-        )
-        .route("/sim/stats", get(stats).delete(reset_stats))
-}
-
-async fn list_faults(State(s): State<Arc<SimState>>) -> Json<serde_json::Value> {
-    let faults = lock(&s.faults);
-    let list: Vec<_> = faults
-        .active
-        .iter()
-        .map(|(id, f)| json!({"id": id, "fault": f}))
-        .collect();
-    Json(json!({"faults": list}))
-}
-
-async fn add_fault(State(s): State<Arc<SimState>>, Json(fault): Json<Fault>) -> Response {
-    if !(0.0..=1.0).contains(&fault.error_rate) || StatusCode::from_u16(fault.status).is_err() {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error": "error_rate must be within 0..1 and status a valid HTTP status"})),
-        )
-            .into_response();
-    }
-    let id = lock(&s.faults).add(fault);
-    (StatusCode::CREATED, Json(json!({"id": id}))).into_response()
-}
-
-async fn clear_faults(State(s): State<Arc<SimState>>) -> StatusCode {
-    lock(&s.faults).active.clear();
-    StatusCode::NO_CONTENT
-}
-
-async fn remove_fault(State(s): State<Arc<SimState>>, Path(id): Path<u64>) -> StatusCode {
-    let mut faults = lock(&s.faults);
-    let before = faults.active.len();
-    faults.active.retain(|(i, _)| *i != id);
-    if faults.active.len() < before {
-        StatusCode::NO_CONTENT
-    } else {
-        StatusCode::NOT_FOUND
-    }
-}
-
-async fn expire_tokens(State(s): State<Arc<SimState>>) -> StatusCode {
-    lock(&s.tokens).expire_all();
-    StatusCode::NO_CONTENT
-}
-
-async fn error_load_balancer(State(s): State<Arc<SimState>>, Path(id): Path<String>) -> Response {
-    match s.cloud().octavia.force_error(&id) {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => e.render(ApiKind::Octavia),
-    }
-}
-
-async fn stats(State(s): State<Arc<SimState>>) -> Json<serde_json::Value> {
-    let stats = lock(&s.stats);
-    let total: u64 = stats.calls.values().sum();
-    let held = s.cloud_held_us.load(std::sync::atomic::Ordering::Relaxed);
-    Json(json!({"total": total, "calls": stats.calls, "cloudLockHeldMs": held / 1000}))
-}
-
-async fn reset_stats(State(s): State<Arc<SimState>>) -> StatusCode {
-    lock(&s.stats).calls.clear();
-    s.cloud_held_us
-        .store(0, std::sync::atomic::Ordering::Relaxed);
-    StatusCode::NO_CONTENT
 }
 
 #[cfg(test)]
