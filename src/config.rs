@@ -869,7 +869,21 @@ impl Settings {
         Ok(())
     }
 
+    /// Every setting checked before anything starts: one part a section,
+    /// each refusal naming its key.
     fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_tenancy()?;
+        self.validate_ids()?;
+        self.validate_limits()?;
+        self.validate_classes()?;
+        self.validate_floating_subnets()?;
+        self.validate_monitors()?;
+        self.validate_octavia_defaults()?;
+        self.validate_names()
+    }
+
+    /// `[tenancy]`: namespace names (or `*`) and VIP network and subnet ids.
+    fn validate_tenancy(&self) -> Result<(), ConfigError> {
         let t = &self.tenancy;
         for (key, list) in [
             (
@@ -881,58 +895,68 @@ impl Settings {
                 &t.user_containers_namespaces,
             ),
         ] {
-            if let Some(Err(e)) = list
-                .iter()
-                .flatten()
-                .filter(|n| n.as_str() != "*")
-                .map(|n| DnsLabel::try_new(n))
-                .find(Result::is_err)
-            {
-                return Err(ConfigError::Invalid {
-                    key: key.into(),
-                    message: format!("{}: a namespace name, or *", e.0),
-                });
+            for n in list.iter().flatten().filter(|n| n.as_str() != "*") {
+                DnsLabel::try_new(n)
+                    .map_err(|e| invalid(key, format!("{}: a namespace name, or *", e.0)))?;
             }
         }
         for (key, list) in [
             ("tenancy.vip_networks", &t.vip_networks),
             ("tenancy.vip_subnets", &t.vip_subnets),
         ] {
-            if let Some(Err(e)) = list
-                .iter()
-                .flatten()
-                .map(|v| OpenStackId::try_new(v))
-                .find(Result::is_err)
-            {
-                return Err(ConfigError::Invalid {
-                    key: key.into(),
-                    message: e.0,
-                });
+            for v in list.iter().flatten() {
+                OpenStackId::try_new(v).map_err(|e| invalid(key, e.0))?;
             }
         }
+        Ok(())
+    }
+
+    /// Every setting that names an OpenStack object by id: ids go into
+    /// OpenStack URLs, so UUIDs as OpenStack makes them.
+    fn validate_ids(&self) -> Result<(), ConfigError> {
         let d = &self.neutron_defaults;
-        for (key, value) in [
-            ("neutron_defaults.pod_subnet", &d.pod_subnet),
-            ("neutron_defaults.service_subnet", &d.service_subnet),
+        let lb = &self.load_balancer;
+        let mut ids: Vec<(String, &Option<String>)> = vec![
+            ("neutron_defaults.pod_subnet".into(), &d.pod_subnet),
+            ("neutron_defaults.service_subnet".into(), &d.service_subnet),
             (
-                "neutron_defaults.service_subnet_ipv6",
+                "neutron_defaults.service_subnet_ipv6".into(),
                 &d.service_subnet_ipv6,
             ),
             (
-                "neutron_defaults.external_svc_subnet",
+                "neutron_defaults.external_svc_subnet".into(),
                 &d.external_svc_subnet,
             ),
-            ("neutron_defaults.external_svc_net", &d.external_svc_net),
-        ] {
-            // Subnet ids go into OpenStack URLs: UUIDs, as Neutron makes them.
-            if let Some(Err(e)) = value.as_deref().map(OpenStackId::try_new) {
-                return Err(ConfigError::Invalid {
-                    key: key.into(),
-                    message: e.0,
-                });
+            (
+                "neutron_defaults.external_svc_net".into(),
+                &d.external_svc_net,
+            ),
+            ("LoadBalancer.flavor-id".into(), &lb.flavor_id),
+            ("LoadBalancer.network-id".into(), &lb.network_id),
+        ];
+        for (name, class) in &self.load_balancer_classes {
+            for (key, value) in [
+                ("network-id", &class.network_id),
+                ("floating-network-id", &class.floating_network_id),
+                ("floating-subnet-id", &class.floating_subnet_id),
+                ("subnet-id", &class.subnet_id),
+                ("member-subnet-id", &class.member_subnet_id),
+            ] {
+                ids.push((format!("LoadBalancerClass.{name}.{key}"), value));
             }
         }
+        for (key, value) in ids {
+            if let Some(Err(e)) = value.as_deref().map(OpenStackId::try_new) {
+                return Err(invalid(key, e.0));
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts and timeouts of the server and the client: from 1 to a bound.
+    fn validate_limits(&self) -> Result<(), ConfigError> {
         let server = &self.server;
+        let calls = &self.openstack;
         for (key, value, max) in [
             (
                 "server.header_read_timeout_s",
@@ -950,24 +974,20 @@ impl Settings {
                 server.max_connections as u64,
                 1_000_000,
             ),
-            (
-                "openstack.call_timeout_s",
-                self.openstack.call_timeout_s,
-                3600,
-            ),
+            ("openstack.call_timeout_s", calls.call_timeout_s, 3600),
             (
                 "openstack.max_concurrent_calls",
-                self.openstack.max_concurrent_calls as u64,
+                calls.max_concurrent_calls as u64,
                 1024,
             ),
             (
                 "openstack.full_read_every_s",
-                self.openstack.full_read_every_s,
+                calls.full_read_every_s,
                 86_400,
             ),
             (
                 "openstack.services_at_once",
-                self.openstack.services_at_once as u64,
+                calls.services_at_once as u64,
                 100_000,
             ),
             (
@@ -977,38 +997,29 @@ impl Settings {
             ),
         ] {
             if !(1..=max).contains(&value) {
-                return Err(ConfigError::Invalid {
-                    key: key.into(),
-                    message: format!("{value} is not from 1 to {max}"),
-                });
+                return Err(invalid(key, format!("{value} is not from 1 to {max}")));
             }
         }
-        let lb = &self.load_balancer;
-        let invalid = |key: &str, message: String| {
-            Err(ConfigError::Invalid {
-                key: key.into(),
-                message,
-            })
-        };
-        for (name, class) in &self.load_balancer_classes {
+        Ok(())
+    }
+
+    /// `[LoadBalancerClass.<name>]`: names fit for logs and annotations.
+    fn validate_classes(&self) -> Result<(), ConfigError> {
+        for name in self.load_balancer_classes.keys() {
             if name.is_empty() || name.len() > 253 || name.chars().any(char::is_control) {
-                return invalid(
+                return Err(invalid(
                     "LoadBalancerClass",
                     format!("{name:?}: a class name is 1-253 characters, no control characters"),
-                );
-            }
-            for (key, value) in [
-                ("network-id", &class.network_id),
-                ("floating-network-id", &class.floating_network_id),
-                ("floating-subnet-id", &class.floating_subnet_id),
-                ("subnet-id", &class.subnet_id),
-                ("member-subnet-id", &class.member_subnet_id),
-            ] {
-                if let Some(Err(e)) = value.as_deref().map(OpenStackId::try_new) {
-                    return invalid(&format!("LoadBalancerClass.{name}.{key}"), e.0);
-                }
+                ));
             }
         }
+        Ok(())
+    }
+
+    /// A floating subnet chosen by name pattern or tags, at one level: not
+    /// beside one chosen by id.
+    fn validate_floating_subnets(&self) -> Result<(), ConfigError> {
+        let lb = &self.load_balancer;
         let mut matches = vec![(
             "LoadBalancer".to_string(),
             &lb.floating_subnet,
@@ -1031,26 +1042,24 @@ impl Settings {
             if m.is_empty() {
                 continue;
             }
-            if let Err(e) = m.check() {
-                return invalid(&format!("{section}.floating-subnet"), e);
-            }
+            m.check()
+                .map_err(|e| invalid(format!("{section}.floating-subnet"), e))?;
             if by_id {
-                return invalid(
-                    &format!("{section}.floating-subnet"),
-                    "a floating subnet by id too (floating-subnet-id, [neutron_defaults] external_svc_subnet): set one or the other".into(),
-                );
+                return Err(invalid(
+                    format!("{section}.floating-subnet"),
+                    "a floating subnet by id too (floating-subnet-id, [neutron_defaults] external_svc_subnet): set one or the other",
+                ));
             }
         }
-        for (key, value) in [
-            ("LoadBalancer.flavor-id", &lb.flavor_id),
-            ("LoadBalancer.network-id", &lb.network_id),
-        ] {
-            if let Some(Err(e)) = value.as_deref().map(OpenStackId::try_new) {
-                return invalid(key, e.0);
-            }
-        }
+        Ok(())
+    }
+
+    /// OCCM's `[LoadBalancer]` defaults: the zone, the monitors, the
+    /// hostname suffix.
+    fn validate_monitors(&self) -> Result<(), ConfigError> {
+        let lb = &self.load_balancer;
         if let Some(Err(e)) = lb.availability_zone.as_deref().map(PlainName::try_new) {
-            return invalid("LoadBalancer.availability-zone", e.0);
+            return Err(invalid("LoadBalancer.availability-zone", e.0));
         }
         for (key, value) in [
             ("LoadBalancer.monitor-max-retries", lb.monitor_max_retries),
@@ -1060,40 +1069,45 @@ impl Settings {
             ),
         ] {
             if !(1..=10).contains(&value) {
-                return invalid(key, format!("{value} is not from 1 to 10"));
+                return Err(invalid(key, format!("{value} is not from 1 to 10")));
             }
         }
         if lb.monitor_delay.0 == 0 || lb.monitor_timeout.0 == 0 {
-            return invalid(
+            return Err(invalid(
                 "LoadBalancer.monitor-delay",
-                "delay and timeout must be at least 1s".into(),
-            );
+                "delay and timeout must be at least 1s",
+            ));
         }
         if lb.monitor_timeout.0 > lb.monitor_delay.0 {
-            return invalid(
+            return Err(invalid(
                 "LoadBalancer.monitor-timeout",
                 format!(
                     "{}s must not exceed monitor-delay ({}s)",
                     lb.monitor_timeout.0, lb.monitor_delay.0
                 ),
-            );
+            ));
         }
         if !crate::names::is_dns_name(&lb.ingress_hostname_suffix) {
-            return invalid(
+            return Err(invalid(
                 "LoadBalancer.ingress-hostname-suffix",
                 format!("{:?} is not a DNS name", lb.ingress_hostname_suffix),
-            );
+            ));
         }
+        Ok(())
+    }
+
+    /// `[octavia_defaults]`: an algorithm the provider has, timeouts Octavia takes.
+    fn validate_octavia_defaults(&self) -> Result<(), ConfigError> {
         let o = &self.octavia_defaults;
         if matches!(
             o.provider.as_deref(),
             Some("amphora" | "octavia" | "amphorav2")
         ) && o.lb_algorithm == LbAlgorithm::SourceIpPort
         {
-            return invalid(
+            return Err(invalid(
                 "octavia_defaults.lb_algorithm",
-                "the amphora provider has no SOURCE_IP_PORT algorithm".into(),
-            );
+                "the amphora provider has no SOURCE_IP_PORT algorithm",
+            ));
         }
         for (key, value) in [
             (
@@ -1106,15 +1120,20 @@ impl Settings {
             ),
         ] {
             if value > crate::model::MAX_TIMEOUT_MS {
-                return Err(ConfigError::Invalid {
-                    key: key.into(),
-                    message: format!(
+                return Err(invalid(
+                    key,
+                    format!(
                         "{value} is over {} ms (0: Octavia's default)",
                         crate::model::MAX_TIMEOUT_MS
                     ),
-                });
+                ));
             }
         }
+        Ok(())
+    }
+
+    /// The names that go into tags: this cluster's and OCCM's.
+    fn validate_names(&self) -> Result<(), ConfigError> {
         let name = &self.cluster.name;
         let ok = !name.is_empty()
             && name.len() <= 63
@@ -1122,22 +1141,30 @@ impl Settings {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
         if !ok {
-            return Err(ConfigError::Invalid {
-                key: "cluster.name".into(),
-                message: format!(
+            return Err(invalid(
+                "cluster.name",
+                format!(
                     "{name:?} must be 1-63 characters of letters, digits, '-', '_' or '.' (it goes into tags)"
                 ),
-            });
+            ));
         }
         if let Some(occm) = &self.adoption.occm_cluster_name
             && (occm.len() > 200 || occm.chars().any(char::is_control))
         {
-            return Err(ConfigError::Invalid {
-                key: "adoption.occm_cluster_name".into(),
-                message: "must be 1-200 characters, none of them control characters".into(),
-            });
+            return Err(invalid(
+                "adoption.occm_cluster_name",
+                "must be 1-200 characters, none of them control characters",
+            ));
         }
         Ok(())
+    }
+}
+
+/// A setting refused: its key and why.
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
     }
 }
 
