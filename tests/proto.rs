@@ -1,4 +1,4 @@
-//! The gRPC code the server compiles (src/api/pb/: the messages, the
+//! The gRPC code the server compiles (proto/generated/: the messages, the
 //! Translator service and the descriptor set reflection serves) is generated
 //! from proto/ and committed, so a release build needs no protobuf compiler.
 //! This test generates it again and requires the same bytes; after changing
@@ -27,7 +27,7 @@ fn generate(out: &Path) -> Result<(), Box<dyn std::error::Error>> {
 #[test]
 fn the_committed_grpc_code_is_what_the_proto_generates() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let committed = root.join("src/api/pb");
+    let committed = root.join("proto/generated");
     let fresh: PathBuf =
         std::env::temp_dir().join(format!("svc-lbaas-proto-{}", std::process::id()));
     std::fs::create_dir_all(&fresh).expect("a temporary folder");
@@ -43,7 +43,7 @@ fn the_committed_grpc_code_is_what_the_proto_generates() {
         let have = std::fs::read(committed.join(file)).unwrap_or_default();
         assert!(
             have == want,
-            "src/api/pb/{file} is not what {PROTO} generates: run SVC_LBAAS_WRITE_PROTO=1 cargo test --test proto"
+            "proto/generated/{file} is not what {PROTO} generates: run SVC_LBAAS_WRITE_PROTO=1 cargo test --test proto"
         );
     }
     let _ = std::fs::remove_dir_all(&fresh);

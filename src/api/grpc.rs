@@ -22,7 +22,7 @@ use crate::reconcile::{ApplyInput, ApplyOptions, ApplyResponse};
 #[allow(clippy::large_enum_variant, clippy::all)]
 pub mod pb {
     // Generated from proto/ (tests/proto.rs regenerates it and requires the same bytes).
-    include!("pb/svclbaas.v1.rs");
+    include!("../../proto/generated/svclbaas.v1.rs");
 }
 
 /// The generated service's codec: prost's, except that a message that cannot
@@ -82,7 +82,8 @@ pub mod codec {
 }
 
 /// The descriptor set server reflection serves.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!("pb/translator_descriptor.bin");
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!("../../proto/generated/translator_descriptor.bin");
 
 // ---------------------------------------------------------------- Struct <-> JSON
 
