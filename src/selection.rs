@@ -1,8 +1,10 @@
 //! Observation's selection rules, one copy: which load balancers, floating
 //! IPs and security groups an observation for a [`Lookup`] holds, and how
 //! much of each load balancer's tree it reads. The OpenStack client
-//! (`openstack/observe.rs`) applies them to what its queries return; a test
-//! double applies them to everything it holds. Pure: no I/O.
+//! (`openstack/observe.rs`) asks its queries by them (when the shared ones
+//! are read, how much of a tree, what is going, the left security group, the
+//! user's floating IP) and holds what they return; a test double applies
+//! them all to everything it holds. Pure: no I/O.
 
 use crate::model::{
     FloatingIpLookup, Lookup, ObservedFloatingIp, ObservedLoadBalancer, ObservedSecurityGroup,

@@ -1330,10 +1330,13 @@ pub fn parse_service_ref(
             ),
         ));
     }
-    if let Err(e) = DnsLabel::try_new(namespace) {
+    if DnsLabel::try_new(namespace).is_err() {
         return Err(TranslateError::field(
             format!("{prefix}namespace"),
-            format!("{}: not a namespace name", e.0),
+            format!(
+                "{} is not a namespace name (a DNS-1123 label: lowercase letters, digits and '-'; at most 63)",
+                quote(namespace)
+            ),
         ));
     }
     Ok(ServiceRef {

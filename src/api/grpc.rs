@@ -485,12 +485,16 @@ impl pb::translator_server::Translator for Translator {
                     });
                 }
                 Err(p) if single => return Err(status(&p)),
-                Err(p) => results.push(pb::ApplyResponse {
-                    service: format!("{}/{}", item.namespace, item.name),
-                    action: "failed".into(),
-                    reason: p.shown_detail().into_owned(),
-                    ..Default::default()
-                }),
+                Err(p) => {
+                    // Counted as REST counts a List's failed items.
+                    crate::error::record(&p);
+                    results.push(pb::ApplyResponse {
+                        service: format!("{}/{}", item.namespace, item.name),
+                        action: "failed".into(),
+                        reason: p.shown_detail().into_owned(),
+                        ..Default::default()
+                    })
+                }
             }
         }
         Ok(Response::new(pb::EventResponse { results }))

@@ -176,10 +176,10 @@ impl Cloud {
         let mut load_balancers = Vec::new();
         let mut deleting = Vec::new();
         for lb in &found {
+            // What the queries above returned is held: they are the selection's
+            // reads (an exact re-filter would drop what a case-insensitive
+            // database matched, and the Service would get a second one).
             let mut observed = parse_lb(lb);
-            if !rules.holds(&observed, shared_read) {
-                continue;
-            }
             let tree_read = rules.tree(&observed);
             match rules.going(&observed) {
                 Going::Deleting => deleting.push(observed.id.clone()),
@@ -237,9 +237,6 @@ impl Cloud {
         if left {
             security_groups = self.security_groups(calls, name).await?;
         }
-        security_groups.retain(|g| rules.holds_security_group(g, left));
-        let ports = rules.vip_ports(&load_balancers);
-        floating_ips.retain(|f| rules.holds_floating_ip(f, &ports));
         // The user's floating IP: among those read, else by its address.
         let user_floating_ip = match (rules.user_floating_ip(&floating_ips), user_address) {
             (FloatingIpLookup::NotFound, Some(a)) => self

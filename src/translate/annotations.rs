@@ -220,12 +220,24 @@ impl Annotations {
         let r = Reader {
             map: service.metadata.annotations.as_ref(),
         };
+        // Read in the order the checks have always run, so that of several bad
+        // annotations the same one is named first.
+        let lb_method = r.one_of(
+            LB_METHOD,
+            LbAlgorithm::parse,
+            "ROUND_ROBIN, LEAST_CONNECTIONS, SOURCE_IP or SOURCE_IP_PORT",
+        )?;
+        let health_monitor = health_monitor(&r, d)?;
+        let insert_headers = insert_headers(&r)?;
+        let tls = tls(&r)?;
+        let proxy_protocol = proxy_protocol(&r)?;
+        let listener_protocol = r.one_of(
+            LISTENER_PROTOCOL,
+            listener_protocol,
+            "HTTPS, TCP, UDP, SCTP, HTTP or TERMINATED_HTTPS",
+        )?;
         Ok(Annotations {
-            lb_method: r.one_of(
-                LB_METHOD,
-                LbAlgorithm::parse,
-                "ROUND_ROBIN, LEAST_CONNECTIONS, SOURCE_IP or SOURCE_IP_PORT",
-            )?,
+            lb_method,
             keep_floating_ip: r.flag(KEEP_FLOATING_IP)?.unwrap_or(false),
             adopt: r.flag(ADOPT)?.unwrap_or(false),
             flavor_id: r.id(FLAVOR_ID)?.or_else(|| d.flavor_id.clone()),
@@ -244,9 +256,9 @@ impl Annotations {
             floating_subnet: r.text(FLOATING_SUBNET)?,
             floating_subnet_tags: r.text(FLOATING_SUBNET_TAGS)?,
             floating_network_id: r.id(FLOATING_NETWORK_ID)?,
-            health_monitor: health_monitor(&r, d)?,
+            health_monitor,
             listener_options: listener_options(&r)?,
-            proxy_protocol: proxy_protocol(&r)?,
+            proxy_protocol,
             load_balancer_id: r.id(LOAD_BALANCER_ID)?,
             // OCCM's internal-lb makes every Service internal, whatever it says.
             internal: d.internal_lb || r.flag(INTERNAL)?.unwrap_or(false),
@@ -258,13 +270,9 @@ impl Annotations {
                 names::is_dns_name,
                 "must be a DNS name: 1-253 characters, dot-separated labels of lowercase letters, digits and '-'",
             )?,
-            listener_protocol: r.one_of(
-                LISTENER_PROTOCOL,
-                listener_protocol,
-                "HTTPS, TCP, UDP, SCTP, HTTP or TERMINATED_HTTPS",
-            )?,
-            insert_headers: insert_headers(&r)?,
-            tls: tls(&r)?,
+            listener_protocol,
+            insert_headers,
+            tls,
             tls_secret: r.checked(
                 DEFAULT_TLS_SECRET,
                 names::is_dns_name,
