@@ -25,6 +25,8 @@
 //!   by the in-memory cloud of `testing`), the one interpreter of
 //!   operations ([`reconcile::execute`]), the pure wait ([`reconcile::wait`]),
 //!   watch events decoded into work ([`reconcile::events`]), and the Reconciler: translate, observe, plan, execute, wait, answer.
+//! - [`gateway`]: Gateway API on Octavia, the pure part (so far the matching
+//!   rules: hostnames, path prefixes, precedence).
 //! - [`selection`]: observation's selection rules (which load balancers,
 //!   floating IPs and security groups a lookup holds), one copy for the
 //!   client and every test double.
@@ -46,6 +48,7 @@ pub mod cli;
 pub mod config;
 pub mod echo;
 pub mod error;
+pub mod gateway;
 pub mod input;
 pub mod k8s;
 pub mod listener;
