@@ -24,7 +24,7 @@ use crate::reconcile::sync::SyncMode;
 use crate::reconcile::{ApplyInput, ApplyOptions};
 
 use super::schema;
-use super::shared::{AppState, answer_status, authorize, sync_json, sync_scope};
+use super::shared::{AppState, answer_status, authorize, put_outcome, sync_json, sync_scope};
 
 /// `Authorization: Bearer <token>` when tokens are configured: 401 without a
 /// known one; the caller goes on to the handler, which checks the namespace.
@@ -266,17 +266,7 @@ pub(super) async fn delete_service(
 
 fn item_json(i: &EventItem) -> Value {
     let mut v = json!({"type": i.event, "kind": i.kind, "namespace": i.namespace, "name": i.name});
-    match &i.outcome {
-        Ok(answer) => {
-            v["status"] = json!(answer_status(answer).as_u16());
-            v["result"] = answer.to_json();
-        }
-        Err(p) => {
-            crate::error::record(p);
-            v["status"] = json!(p.status);
-            v["problem"] = serde_json::to_value(&**p).unwrap_or(Value::Null);
-        }
-    }
+    put_outcome(&mut v, &i.outcome);
     v
 }
 

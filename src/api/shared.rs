@@ -10,6 +10,7 @@ use crate::error::Kind;
 use crate::error::Problem;
 use crate::reconcile::Reconciler;
 use crate::reconcile::events::Answer;
+use crate::reconcile::events::Outcome;
 use crate::reconcile::sync::SyncReport;
 
 /// Request bodies above this are refused with 413.
@@ -43,7 +44,7 @@ pub(crate) fn sync_scope(
     match namespaces {
         Some(list) => {
             for ns in &list {
-                crate::translate::parse_service_ref(ns, "x", "namespaces.").map_err(|_| {
+                crate::model::DnsLabel::try_new(ns).map_err(|_| {
                     ProblemResponse::from(
                         Problem::of(Kind::InvalidSync, format!("{ns:?} is not a namespace name"))
                             .with_field("namespaces"),
@@ -62,12 +63,10 @@ pub(crate) fn sync_json(report: &SyncReport) -> Value {
     let services: Vec<Value> = report
         .services
         .iter()
-        .map(|item| match &item.outcome {
-            Ok(answer) => json!({"service": item.service, "status": answer_status(answer).as_u16(), "result": answer.to_json()}),
-            Err(p) => {
-                crate::error::record(p);
-                json!({"service": item.service, "status": p.status, "problem": serde_json::to_value(&**p).unwrap_or(Value::Null)})
-            }
+        .map(|item| {
+            let mut v = json!({"service": item.service});
+            put_outcome(&mut v, &item.outcome);
+            v
         })
         .collect();
     json!({
@@ -76,6 +75,22 @@ pub(crate) fn sync_json(report: &SyncReport) -> Value {
         "orphans": report.orphans,
         "notes": report.notes,
     })
+}
+
+/// An event's or sync item's outcome into its JSON: `status` and `result`,
+/// or `status` and `problem` (counted in `/metrics` as any problem answered).
+pub(crate) fn put_outcome(v: &mut Value, outcome: &Outcome) {
+    match outcome {
+        Ok(answer) => {
+            v["status"] = json!(answer_status(answer).as_u16());
+            v["result"] = answer.to_json();
+        }
+        Err(p) => {
+            crate::error::record(p);
+            v["status"] = json!(p.status);
+            v["problem"] = serde_json::to_value(&**p).unwrap_or(Value::Null);
+        }
+    }
 }
 
 /// An event's or sync item's HTTP status: 202 while it still converges.
