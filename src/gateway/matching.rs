@@ -17,18 +17,7 @@ use std::cmp::Ordering;
 /// A hostname as Gateway API takes it: a DNS-1123 subdomain, or one with a
 /// leading `*.` label (lowercase; no port, no trailing dot).
 pub fn is_hostname(h: &str) -> bool {
-    let name = h.strip_prefix("*.").unwrap_or(h);
-    !name.is_empty()
-        && h.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        })
+    crate::names::is_dns_name(h.strip_prefix("*.").unwrap_or(h)) && h.len() <= 253
 }
 
 /// Whether `pattern` (a hostname, or `*.` and a suffix) matches the
@@ -79,24 +68,12 @@ pub fn intersect_hostnames(listener: Option<&str>, route: &[String]) -> Option<V
     Some(out)
 }
 
-/// Escapes what a regular expression would read as syntax.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 4);
-    for c in text.chars() {
-        if "\\.+*?()|[]{}^$".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// A `HOST_NAME REGEX` value for a concrete or wildcard hostname: the whole
 /// Host header, an optional `:port` after it.
 pub fn host_regex(hostname: &str) -> String {
     match hostname.strip_prefix("*.") {
-        Some(suffix) => format!("^([a-z0-9-]+\\.)+{}(:[0-9]+)?$", escape(suffix)),
-        None => format!("^{}(:[0-9]+)?$", escape(hostname)),
+        Some(suffix) => format!("^([a-z0-9-]+\\.)+{}(:[0-9]+)?$", regex::escape(suffix)),
+        None => format!("^{}(:[0-9]+)?$", regex::escape(hostname)),
     }
 }
 
@@ -106,7 +83,7 @@ pub fn prefix_regex(prefix: &str) -> String {
     if trimmed.is_empty() {
         return "^/".to_string();
     }
-    format!("^{}(/|$)", escape(trimmed))
+    format!("^{}(/|$)", regex::escape(trimmed))
 }
 
 /// How a match names its path, for precedence.
