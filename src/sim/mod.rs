@@ -18,6 +18,7 @@ pub mod faults;
 pub mod http;
 pub mod json;
 pub mod keystone;
+pub mod l7;
 pub mod neutron;
 pub mod octavia;
 pub mod security_groups;

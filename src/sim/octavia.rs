@@ -414,6 +414,8 @@ pub struct Octavia {
     pub(crate) pools: Vec<Pool>,
     pub(crate) members: Vec<Member>,
     pub(crate) monitors: Vec<Monitor>,
+    pub(crate) l7policies: Vec<crate::sim::l7::L7Policy>,
+    pub(crate) l7rules: Vec<crate::sim::l7::L7Rule>,
 }
 
 pub(crate) fn lb_not_found(id: &str) -> ApiError {
@@ -469,6 +471,7 @@ impl Octavia {
                 .map(|p| p.meta.id.clone())
                 .collect();
             self.remove_pools(&pools);
+            self.collect_policies();
         }
         // Of the rest, children pending deletion go; the others become ACTIVE.
         // Only the due load balancers' pools are gathered: load balancers
@@ -493,6 +496,7 @@ impl Octavia {
         self.remove_pools(&deleted_pools);
         self.listeners
             .retain(|l| !(due.contains(&l.lb_id) && l.meta.provisioning == PENDING_DELETE));
+        self.settle_policies(&due);
         for lb in self
             .load_balancers
             .iter_mut()
@@ -628,12 +632,17 @@ impl Octavia {
     }
 
     pub(crate) fn listener_json(&self, l: &Listener) -> Value {
+        let policies: Vec<Value> = self
+            .listener_policies(&l.meta.id)
+            .into_iter()
+            .map(|p| json!({"id": p.meta.id}))
+            .collect();
         merge(
             l.meta.fields(),
             json!({
                 "protocol": l.protocol, "protocol_port": l.protocol_port,
                 "connection_limit": l.connection_limit, "default_pool_id": l.default_pool_id,
-                "loadbalancers": [{"id": l.lb_id}], "l7policies": [], "insert_headers": l.l7.insert_headers,
+                "loadbalancers": [{"id": l.lb_id}], "l7policies": policies, "insert_headers": l.l7.insert_headers,
                 "default_tls_container_ref": l.l7.default_tls_container_ref, "sni_container_refs": l.l7.sni_container_refs,
                 "timeout_client_data": l.timeouts[0], "timeout_member_connect": l.timeouts[1],
                 "timeout_member_data": l.timeouts[2], "timeout_tcp_inspect": l.timeouts[3],
@@ -649,7 +658,10 @@ impl Octavia {
         let listeners: Vec<Value> = self
             .listeners
             .iter()
-            .filter(|l| l.default_pool_id.as_deref() == Some(&p.meta.id))
+            .filter(|l| {
+                l.default_pool_id.as_deref() == Some(&p.meta.id)
+                    || self.policy_pools(&l.meta.id).contains(&p.meta.id.as_str())
+            })
             .map(|l| json!({"id": l.meta.id}))
             .collect();
         let members: Vec<Value> = self
@@ -727,10 +739,14 @@ impl Octavia {
             .filter(|l| l.lb_id == lb.meta.id)
             .map(|l| {
                 let mut v = status(&l.meta);
+                let policy_pools = self.policy_pools(&l.meta.id);
                 let pools: Vec<Value> = self
                     .pools
                     .iter()
-                    .filter(|p| l.default_pool_id.as_deref() == Some(&p.meta.id))
+                    .filter(|p| {
+                        l.default_pool_id.as_deref() == Some(&p.meta.id)
+                            || policy_pools.contains(&p.meta.id.as_str())
+                    })
                     .map(pool_status)
                     .collect();
                 v["pools"] = json!(pools);

@@ -5,6 +5,7 @@
 pub mod barbican;
 pub mod faults;
 pub mod keystone;
+pub mod l7;
 pub mod neutron;
 pub mod octavia;
 pub mod security_groups;

@@ -85,6 +85,7 @@ pub fn lbaas_router(api: ApiKind) -> Router<Arc<SimState>> {
         .route("/providers", get(list_providers))
         .route("/flavors/{id}", get(show_flavor))
         .route("/availabilityzones/{name}", get(show_availability_zone))
+        .merge(crate::sim::http::l7::router())
         .layer(Extension(api))
 }
 
@@ -1154,6 +1155,16 @@ async fn delete_pool(State(s): Sim, Extension(api): Api, Path(id): Path<String>)
             .iter()
             .position(|p| p.meta.id == id)
             .ok_or_else(|| pool_not_found(&id))?;
+        if let Some(p) = o
+            .l7policies
+            .iter()
+            .find(|p| p.redirect.pool_id() == Some(id.as_str()))
+        {
+            return Err(ApiError::conflict(
+                "PoolInUseByL7Policy",
+                format!("Pool {id} is in use by L7 policy {}", p.meta.id),
+            ));
+        }
         let lb_id = o.pools[pi].lb_id.clone();
         o.begin_write(&lb_id, s.config.provisioning_delay)?;
         o.pools[pi].meta.provisioning = PENDING_DELETE;
