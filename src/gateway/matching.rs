@@ -24,7 +24,7 @@ pub fn is_hostname(h: &str) -> bool {
 /// concrete or wildcard hostname `name`: a wildcard stands for one or more
 /// labels, so `*.example.com` matches `a.example.com` and `a.b.example.com`
 /// (and the wildcard `*.a.example.com`), not `example.com`.
-fn covers(pattern: &str, name: &str) -> bool {
+pub(crate) fn covers(pattern: &str, name: &str) -> bool {
     match pattern.strip_prefix("*.") {
         None => pattern == name,
         Some(suffix) => {

@@ -1,8 +1,15 @@
-//! Gateway API on Octavia, the pure part: how a Gateway's listeners and its
-//! routes' matches become Octavia L7 rules and in which order their policies
-//! stand. No I/O. This first part holds the matching rules every later step
-//! builds on: hostnames (a listener's and a route's, intersected as Gateway
-//! API says), paths (a `PathPrefix` as a segment-aware regular expression),
-//! and the precedence of matches across and within routes.
+//! Gateway API on Octavia, the pure part (no I/O): the objects as read
+//! (api.rs), the matching rules (matching.rs: hostnames, path prefixes,
+//! precedence), the compilation of HTTPRoute matches into L7 policies that
+//! route as Gateway API's precedence says under HAProxy's own order
+//! (compile.rs), and the translation of one Gateway with its routes into
+//! listeners, policies, pools and statuses (translate.rs, design.rs).
 
+pub mod api;
+pub mod compile;
+pub mod design;
 pub mod matching;
+pub mod translate;
+
+#[cfg(test)]
+mod tests;
