@@ -5267,3 +5267,6 @@ async fn problems_quote_little_of_their_input() {
     );
     assert!(app.load_balancers().await.is_empty());
 }
+
+#[path = "api/gateway.rs"]
+mod gateway;

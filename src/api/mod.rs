@@ -32,6 +32,12 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/v1/services/{namespace}/{name}",
             get(get_service).delete(delete_service),
         )
+        .route("/v1/gateways/apply", post(apply_gateway))
+        .route("/v1/gateways/plan", post(plan_gateway))
+        .route(
+            "/v1/gateways/{namespace}/{name}",
+            get(get_gateway).delete(delete_gateway),
+        )
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/healthz", get(healthz))

@@ -18,6 +18,10 @@ use utoipa::OpenApi;
         super::rest::delete_service,
         super::rest::events,
         super::rest::sync,
+        super::rest::apply_gateway,
+        super::rest::plan_gateway,
+        super::rest::get_gateway,
+        super::rest::delete_gateway,
         super::rest::healthz,
         super::rest::readyz,
         super::rest::metrics
@@ -25,6 +29,7 @@ use utoipa::OpenApi;
     components(schemas(
         super::schema::ApplyRequest,
         super::schema::WatchEvent,
+        super::schema::GatewayRequest,
         crate::error::Problem
     ))
 )]

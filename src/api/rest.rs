@@ -366,3 +366,144 @@ pub(super) async fn sync(
         .map_err(ProblemResponse)?;
     Ok(Json(sync_json(&report)).into_response())
 }
+
+// ---------------------------------------------------------------------------
+// Gateways.
+
+/// A Gateway request's body, each namespace it speaks for checked against
+/// the token: a namespace token speaks for no other namespace's route,
+/// Service, EndpointSlice, Secret or ReferenceGrant, and only a token of
+/// every namespace may say what labels namespaces carry (`namespaces`,
+/// which listeners' selectors read).
+fn gateway_input(
+    caller: &auth::Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<crate::reconcile::gateway::GatewayInput, ProblemResponse> {
+    let value = json_body(body)?;
+    let input = crate::reconcile::gateway::GatewayInput::from_json(value)
+        .map_err(|e| ProblemResponse(Box::new(Problem::from(&e))))?;
+    for (field, namespace) in input.namespaces_named() {
+        authorize(caller, &namespace).map_err(|p| {
+            let problem = *p.0;
+            ProblemResponse(Box::new(problem.with_field(&field)))
+        })?;
+    }
+    if !input.namespaces.is_empty() && caller.namespaces().is_some() {
+        let p = Problem::of(
+            Kind::Forbidden,
+            format!(
+                "token {} may not say what labels namespaces carry: only a token of every namespace sends `namespaces`",
+                caller.name
+            ),
+        )
+        .with_field("namespaces");
+        return Err(ProblemResponse(Box::new(p)));
+    }
+    Ok(input)
+}
+
+/// A Gateway named by a path: its namespace a DNS-1123 label, its name a
+/// DNS-1123 subdomain.
+fn named_gateway(namespace: &str, name: &str) -> Result<(), ProblemResponse> {
+    let bad = |field: &str, message: String| {
+        ProblemResponse(Box::new(
+            Problem::of(Kind::InvalidObject, message).with_field(field),
+        ))
+    };
+    crate::model::DnsLabel::try_new(namespace).map_err(|_| {
+        bad(
+            "path.namespace",
+            format!("{namespace:?} is not a DNS-1123 label"),
+        )
+    })?;
+    if name.is_empty() || name.len() > 253 || !crate::names::is_dns_name(name) {
+        return Err(bad(
+            "path.name",
+            format!("{name:?} is not a DNS-1123 subdomain"),
+        ));
+    }
+    Ok(())
+}
+
+/// Converges a Gateway and its routes onto one load balancer; answers the
+/// Gateway's and each route's status as Gateway API defines them.
+#[utoipa::path(post, path = "/v1/gateways/apply", tag = "gateways", request_body = schema::GatewayRequest,
+    params(
+        ("wait" = Option<bool>, Query, description = "wait for ACTIVE (default true)"),
+        ("timeout_s" = Option<u64>, Query, description = "the request's deadline in seconds (default 300)")),
+    responses(
+        (status = 200, description = "converged (semantically invalid Gateway API content is a 200 whose statuses say so)", body = crate::reconcile::gateway::GatewayAnswer),
+        (status = 202, description = "not converged yet; re-applying is safe", body = crate::reconcile::gateway::GatewayAnswer),
+    schema::RequestProblems))]
+pub(super) async fn apply_gateway(
+    State(s): State<Arc<AppState>>,
+    Extension(caller): Extension<auth::Caller>,
+    q: Result<Query<ApplyQuery>, axum::extract::rejection::QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ProblemResponse> {
+    let Query(q) = q.map_err(bad_query)?;
+    let input = gateway_input(&caller, body)?;
+    let answer = s
+        .reconciler
+        .gateway_apply(&input, q.options(), true)
+        .await?;
+    Ok((converged_status(answer.converged), Json(answer)).into_response())
+}
+
+/// What a Gateway's apply would do now. No writes.
+#[utoipa::path(post, path = "/v1/gateways/plan", tag = "gateways", request_body = schema::GatewayRequest,
+    responses((status = 200, description = "the plan and the statuses it would give", body = crate::reconcile::gateway::GatewayAnswer),
+    schema::RequestProblems))]
+pub(super) async fn plan_gateway(
+    State(s): State<Arc<AppState>>,
+    Extension(caller): Extension<auth::Caller>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ProblemResponse> {
+    let input = gateway_input(&caller, body)?;
+    let answer = s
+        .reconciler
+        .gateway_apply(&input, ApplyOptions::requested(Some(false), None), false)
+        .await?;
+    Ok(Json(answer).into_response())
+}
+
+/// A Gateway's load balancer as OpenStack holds it.
+#[utoipa::path(get, path = "/v1/gateways/{namespace}/{name}", tag = "gateways",
+    params(("namespace" = String, Path, description = "a DNS-1123 label"),
+        ("name" = String, Path, description = "a DNS-1123 subdomain")),
+    responses((status = 200, description = "found", body = crate::reconcile::gateway::GatewayAnswer),
+    schema::LookupProblems))]
+pub(super) async fn get_gateway(
+    State(s): State<Arc<AppState>>,
+    Extension(caller): Extension<auth::Caller>,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Result<Response, ProblemResponse> {
+    named_gateway(&namespace, &name)?;
+    authorize(&caller, &namespace)?;
+    let answer = s.reconciler.gateway_get(&namespace, &name).await?;
+    Ok(Json(answer).into_response())
+}
+
+/// Removes what this tool created for the Gateway (200 with no operations
+/// when it owns nothing).
+#[utoipa::path(delete, path = "/v1/gateways/{namespace}/{name}", tag = "gateways",
+    params(("namespace" = String, Path, description = "a DNS-1123 label"),
+        ("name" = String, Path, description = "a DNS-1123 subdomain"),
+        ("wait" = Option<bool>, Query, description = "wait until deleted (default true)")),
+    responses((status = 200, description = "the operations done", body = crate::reconcile::gateway::GatewayAnswer),
+    schema::RequestProblems))]
+pub(super) async fn delete_gateway(
+    State(s): State<Arc<AppState>>,
+    Extension(caller): Extension<auth::Caller>,
+    Path((namespace, name)): Path<(String, String)>,
+    q: Result<Query<ApplyQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ProblemResponse> {
+    named_gateway(&namespace, &name)?;
+    authorize(&caller, &namespace)?;
+    let Query(q) = q.map_err(bad_query)?;
+    let answer = s
+        .reconciler
+        .gateway_delete(&namespace, &name, q.options())
+        .await?;
+    Ok(Json(answer).into_response())
+}

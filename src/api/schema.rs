@@ -30,6 +30,41 @@ pub struct ApplyRequest {
     tls_secrets: Option<Vec<Value>>,
 }
 
+/// The body of `POST /v1/gateways/apply` and `/v1/gateways/plan`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct GatewayRequest {
+    /// A gateway.networking.k8s.io/v1 Gateway.
+    #[schema(value_type = Object)]
+    gateway: Value,
+    /// Its GatewayClass: one naming another controller leaves the Gateway
+    /// alone (`action: ignored`).
+    #[schema(value_type = Option<Object>)]
+    gateway_class: Option<Value>,
+    /// HTTPRoutes, TLSRoutes, TCPRoutes and UDPRoutes (told apart by `kind`).
+    #[schema(value_type = Option<Vec<Object>>)]
+    routes: Option<Vec<Value>>,
+    /// ReferenceGrants that let routes reach Services, and the Gateway
+    /// Secrets, of other namespaces.
+    #[schema(value_type = Option<Vec<Object>>)]
+    reference_grants: Option<Vec<Value>>,
+    /// core/v1 Services the routes name as backends.
+    #[schema(value_type = Option<Vec<Object>>)]
+    services: Option<Vec<Value>>,
+    /// Their discovery/v1 EndpointSlices: the members.
+    #[schema(value_type = Option<Vec<Object>>)]
+    endpoint_slices: Option<Vec<Value>>,
+    /// core/v1 Namespaces with their labels (listeners' `from: Selector`);
+    /// only from a token of every namespace.
+    #[schema(value_type = Option<Vec<Object>>)]
+    namespaces: Option<Vec<Value>>,
+    /// core/v1 `kubernetes.io/tls` Secrets the HTTPS listeners name; stored
+    /// in Barbican, never logged, never answered.
+    #[schema(value_type = Option<Vec<Object>>)]
+    tls_secrets: Option<Vec<Value>>,
+}
+
 /// The body of `POST /v1/events`: a watch event, or a `List` of objects or events.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[allow(dead_code)]

@@ -9,6 +9,7 @@ pub mod api;
 pub mod compile;
 pub mod design;
 pub mod matching;
+pub mod plan;
 pub mod translate;
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod barbican;
 pub mod cloud;
 pub mod error;
+pub mod gateway;
 pub mod neutron;
 pub mod observe;
 pub mod octavia;

@@ -5,12 +5,15 @@
 use std::collections::HashMap;
 
 use crate::config::Api;
+use crate::gateway::design::DesignRule;
+use crate::gateway::plan::ObservedGateway;
 use crate::model::{
     DesiredListener, DesiredLoadBalancer, DesiredPool, FloatingSubnetMatch, HealthMonitor,
     ListenerUpdate, Lookup, Member, MemberSpec, Observed, ObservedFloatingIp, ObservedLoadBalancer,
     PoolUpdate, ReferenceKind, SecurityGroupRule, StoredCertificate, VipSecurityGroup,
 };
 use crate::openstack::cloud::SubnetInfo;
+use crate::openstack::gateway::PolicyWrite;
 use crate::openstack::octavia::CreatedLoadBalancer;
 use crate::openstack::{Cloud, OpenStackError};
 use crate::plan::{Adoptee, OperationSummary};
@@ -437,9 +440,171 @@ pub trait Observing: Send + Sync {
     async fn ready(&self) -> Result<()>;
 }
 
-/// Both: what the [`Reconciler`](super::Reconciler) holds.
-pub trait CloudPort: LoadBalancing + Observing {}
-impl<T: LoadBalancing + Observing> CloudPort for T {}
+/// What only Gateways need: their tree read whole, pools on the load
+/// balancer, listeners without a default pool, L7 policies and rules. A
+/// cloud without them (the in-memory test double) answers every call with
+/// a precondition error.
+#[tonic::async_trait]
+pub trait Gateways: Send + Sync {
+    async fn read_gateway(
+        &self,
+        _calls: &Calls,
+        _name: &str,
+        _owner: &[String],
+        _fip_description: &str,
+    ) -> Result<ObservedGateway> {
+        Err(no_gateways())
+    }
+    async fn create_gateway_pool(
+        &self,
+        _calls: &Calls,
+        _load_balancer_id: &str,
+        _name: &str,
+        _protocol: &str,
+        _owner: &[String],
+    ) -> Result<String> {
+        Err(no_gateways())
+    }
+    #[allow(clippy::too_many_arguments)]
+    async fn create_gateway_listener(
+        &self,
+        _calls: &Calls,
+        _load_balancer_id: &str,
+        _name: &str,
+        _protocol: &str,
+        _port: u16,
+        _certificates: &[String],
+        _default_pool_id: Option<&str>,
+        _owner: &[String],
+    ) -> Result<String> {
+        Err(no_gateways())
+    }
+    async fn update_gateway_listener(
+        &self,
+        _calls: &Calls,
+        _id: &str,
+        _certificates: Option<&[String]>,
+        _default_pool_id: Option<Option<&str>>,
+    ) -> Result<()> {
+        Err(no_gateways())
+    }
+    async fn create_l7_policy(
+        &self,
+        _calls: &Calls,
+        _listener_id: &str,
+        _position: u32,
+        _action: &PolicyWrite<'_>,
+        _source: &str,
+        _owner: &[String],
+    ) -> Result<String> {
+        Err(no_gateways())
+    }
+    async fn move_l7_policy(&self, _calls: &Calls, _id: &str, _position: u32) -> Result<()> {
+        Err(no_gateways())
+    }
+    async fn delete_l7_policy(&self, _calls: &Calls, _id: &str) -> Result<()> {
+        Err(no_gateways())
+    }
+    async fn create_l7_rule(
+        &self,
+        _calls: &Calls,
+        _policy_id: &str,
+        _rule: &DesignRule,
+        _owner: &[String],
+    ) -> Result<()> {
+        Err(no_gateways())
+    }
+}
+
+fn no_gateways() -> OpenStackError {
+    OpenStackError::Precondition("this cloud does not serve Gateways".into())
+}
+
+#[tonic::async_trait]
+impl Gateways for Cloud {
+    async fn read_gateway(
+        &self,
+        calls: &Calls,
+        name: &str,
+        owner: &[String],
+        fip_description: &str,
+    ) -> Result<ObservedGateway> {
+        Cloud::read_gateway(self, calls, name, owner, fip_description).await
+    }
+    async fn create_gateway_pool(
+        &self,
+        calls: &Calls,
+        load_balancer_id: &str,
+        name: &str,
+        protocol: &str,
+        owner: &[String],
+    ) -> Result<String> {
+        Cloud::create_gateway_pool(self, calls, load_balancer_id, name, protocol, owner).await
+    }
+    async fn create_gateway_listener(
+        &self,
+        calls: &Calls,
+        load_balancer_id: &str,
+        name: &str,
+        protocol: &str,
+        port: u16,
+        certificates: &[String],
+        default_pool_id: Option<&str>,
+        owner: &[String],
+    ) -> Result<String> {
+        Cloud::create_gateway_listener(
+            self,
+            calls,
+            load_balancer_id,
+            name,
+            protocol,
+            port,
+            certificates,
+            default_pool_id,
+            owner,
+        )
+        .await
+    }
+    async fn update_gateway_listener(
+        &self,
+        calls: &Calls,
+        id: &str,
+        certificates: Option<&[String]>,
+        default_pool_id: Option<Option<&str>>,
+    ) -> Result<()> {
+        Cloud::update_gateway_listener(self, calls, id, certificates, default_pool_id).await
+    }
+    async fn create_l7_policy(
+        &self,
+        calls: &Calls,
+        listener_id: &str,
+        position: u32,
+        action: &PolicyWrite<'_>,
+        source: &str,
+        owner: &[String],
+    ) -> Result<String> {
+        Cloud::create_l7_policy(self, calls, listener_id, position, action, source, owner).await
+    }
+    async fn move_l7_policy(&self, calls: &Calls, id: &str, position: u32) -> Result<()> {
+        Cloud::move_l7_policy(self, calls, id, position).await
+    }
+    async fn delete_l7_policy(&self, calls: &Calls, id: &str) -> Result<()> {
+        Cloud::delete_l7_policy(self, calls, id).await
+    }
+    async fn create_l7_rule(
+        &self,
+        calls: &Calls,
+        policy_id: &str,
+        rule: &DesignRule,
+        owner: &[String],
+    ) -> Result<()> {
+        Cloud::create_l7_rule(self, calls, policy_id, rule, owner).await
+    }
+}
+
+/// All three: what the [`Reconciler`](super::Reconciler) holds.
+pub trait CloudPort: LoadBalancing + Observing + Gateways {}
+impl<T: LoadBalancing + Observing + Gateways> CloudPort for T {}
 
 #[tonic::async_trait]
 impl Observing for Cloud {

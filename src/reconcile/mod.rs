@@ -31,6 +31,7 @@ pub mod cloud;
 mod delete;
 pub mod events;
 pub mod execute;
+pub mod gateway;
 mod members;
 mod references;
 mod request;

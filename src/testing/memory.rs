@@ -1140,6 +1140,9 @@ impl LoadBalancing for InMemoryCloud {
 }
 
 #[tonic::async_trait]
+impl crate::reconcile::cloud::Gateways for InMemoryCloud {}
+
+#[tonic::async_trait]
 impl Observing for InMemoryCloud {
     fn api(&self) -> Api {
         Api::Octavia

@@ -1,0 +1,574 @@
+//! Gateways end to end (`/v1/gateways/...`), on the simulator and, with
+//! `SVC_LBAAS_TEST_CLOUD=real`, on the loopback Octavia 19 with Barbican:
+//! HTTP routing by host, path and header as L7 policies in their
+//! positions, TLS termination with SNI, TCP, a route edited in place, a
+//! cross-namespace backend with and without a ReferenceGrant, tokens that
+//! speak only for their namespace, and the Gateway deleted with nothing left.
+
+use super::*;
+
+fn gateway(listeners: Value) -> Value {
+    json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+        "metadata": {"name": "edge", "namespace": "shop", "generation": 1},
+        "spec": {"gatewayClassName": "openstack", "listeners": listeners}})
+}
+
+fn class() -> Value {
+    json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+        "metadata": {"name": "openstack"},
+        "spec": {"controllerName": "svc-lbaas.io/gateway-controller"}})
+}
+
+fn http_route(ns: &str, name: &str, spec: Value) -> Value {
+    let mut spec = spec;
+    spec["parentRefs"] = json!([{"name": "edge", "namespace": "shop"}]);
+    json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": name, "namespace": ns, "creationTimestamp": "2026-12-01T00:00:00Z"},
+        "spec": spec})
+}
+
+fn backend_service(ns: &str, name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
+        "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}]}})
+}
+
+fn slice(ns: &str, service: &str, ips: &[&str]) -> Value {
+    let endpoints: Vec<Value> = ips
+        .iter()
+        .map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}}))
+        .collect();
+    json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": format!("{service}-abc"), "namespace": ns,
+                     "labels": {"kubernetes.io/service-name": service}},
+        "addressType": "IPv4", "endpoints": endpoints,
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]})
+}
+
+fn backend(name: &str) -> Value {
+    json!([{"name": name, "port": 80}])
+}
+
+fn condition<'a>(conditions: &'a Value, kind: &str) -> &'a Value {
+    conditions
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == kind))
+        .unwrap_or_else(|| panic!("no {kind} in {conditions}"))
+}
+
+impl App {
+    async fn gateway(&self, body: Value) -> Answer {
+        self.send(
+            reqwest::Method::POST,
+            "/v1/gateways/apply",
+            Some(body.to_string()),
+        )
+        .await
+    }
+
+    async fn l7policies(&self, listener: &str) -> Vec<Value> {
+        let mut list = self
+            .cloud(
+                reqwest::Method::GET,
+                &format!("/load-balancer/v2/lbaas/l7policies?listener_id={listener}"),
+                None,
+            )
+            .await["l7policies"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        list.sort_by_key(|p| p["position"].as_u64());
+        list
+    }
+
+    async fn l7rules(&self, policy: &str) -> Vec<Value> {
+        self.cloud(
+            reqwest::Method::GET,
+            &format!("/load-balancer/v2/lbaas/l7policies/{policy}/rules"),
+            None,
+        )
+        .await["rules"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// The site: a HTTP listener on 80 and a TCP one on 5432; routes by host,
+/// path prefix and header; a TCPRoute to the database.
+fn site(api_prefix: &str) -> Value {
+    json!({
+        "gateway": gateway(json!([
+            {"name": "web", "port": 80, "protocol": "HTTP", "hostname": "*.example.com"},
+            {"name": "db", "port": 5432, "protocol": "TCP"},
+        ])),
+        "gatewayClass": class(),
+        "routes": [
+            http_route("shop", "site", json!({
+                "hostnames": ["shop.example.com"],
+                "rules": [
+                    {"backendRefs": backend("web")},
+                    {"matches": [{"path": {"type": "PathPrefix", "value": api_prefix}}], "backendRefs": backend("api")},
+                    {"matches": [{"path": {"type": "PathPrefix", "value": api_prefix},
+                                  "headers": [{"name": "X-Canary", "value": "yes"}]}],
+                     "backendRefs": [{"name": "api", "port": 80, "weight": 1}, {"name": "web", "port": 80, "weight": 3}]},
+                ]})),
+            {"apiVersion": "gateway.networking.k8s.io/v1alpha2", "kind": "TCPRoute",
+             "metadata": {"name": "db", "namespace": "shop"},
+             "spec": {"parentRefs": [{"name": "edge", "sectionName": "db"}],
+                      "rules": [{"backendRefs": [{"name": "db", "port": 80}]}]}},
+        ],
+        "services": [backend_service("shop", "web"), backend_service("shop", "api"), backend_service("shop", "db")],
+        "endpointSlices": [
+            slice("shop", "web", &["10.1.0.5", "10.1.0.6"]),
+            slice("shop", "api", &["10.1.0.7"]),
+            slice("shop", "db", &["10.1.0.8"]),
+        ],
+    })
+}
+
+#[tokio::test]
+async fn a_gateway_routes_by_host_path_and_header_converges_and_is_deleted_whole() {
+    let app = spawn_app().await;
+    let a = app.gateway(site("/api")).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.body["action"], "created");
+    let status = &a.body["gateway"]["status"];
+    assert_eq!(
+        condition(&status["conditions"], "Accepted")["status"],
+        "True",
+        "{status}"
+    );
+    assert_eq!(
+        condition(&status["conditions"], "Programmed")["status"],
+        "True",
+        "{status}"
+    );
+    let address = status["addresses"][0]["value"]
+        .as_str()
+        .expect("an address")
+        .to_string();
+    assert_eq!(status["addresses"][0]["type"], "IPAddress");
+    let fip = a.body["loadBalancer"]["floatingIp"]
+        .as_str()
+        .expect("a floating IP");
+    assert_eq!(address, fip, "the floating IP is the Gateway's address");
+    let attached: Vec<i64> = status["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["attachedRoutes"].as_i64().unwrap())
+        .collect();
+    assert_eq!(attached, vec![1, 1]);
+    for r in a.body["routes"].as_array().unwrap() {
+        let c = &r["status"]["parents"][0];
+        assert_eq!(c["controllerName"], "svc-lbaas.io/gateway-controller");
+        assert_eq!(
+            condition(&c["conditions"], "Accepted")["status"],
+            "True",
+            "{r}"
+        );
+        assert_eq!(
+            condition(&c["conditions"], "ResolvedRefs")["status"],
+            "True",
+            "{r}"
+        );
+    }
+
+    // In the cloud: one load balancer named for the Gateway; its HTTP
+    // listener has no default pool and three policies in precedence order
+    // (the header match first, then the longer prefix, then /), the TCP
+    // listener the database as its default pool.
+    let lbs = app.load_balancers().await;
+    assert_eq!(lbs.len(), 1);
+    assert_eq!(lbs[0]["name"], "gateway:shop/edge");
+    let listeners = app.listeners().await;
+    let http = listeners
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["protocol"] == "HTTP")
+        .expect("an HTTP listener");
+    assert_eq!(http["protocol_port"], 80);
+    assert!(http["default_pool_id"].is_null());
+    let tcp = listeners
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["protocol"] == "TCP")
+        .expect("a TCP listener");
+    assert_eq!(tcp["protocol_port"], 5432);
+    assert!(tcp["default_pool_id"].is_string());
+    let policies = app.l7policies(http["id"].as_str().unwrap()).await;
+    assert_eq!(policies.len(), 3, "{policies:#?}");
+    let positions: Vec<u64> = policies
+        .iter()
+        .map(|p| p["position"].as_u64().unwrap())
+        .collect();
+    assert_eq!(positions, vec![1, 2, 3]);
+    assert!(policies.iter().all(|p| p["action"] == "REDIRECT_TO_POOL"));
+    let mut shapes = Vec::new();
+    for p in &policies {
+        let mut rules: Vec<String> = app
+            .l7rules(p["id"].as_str().unwrap())
+            .await
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} {}",
+                    r["type"].as_str().unwrap(),
+                    r["compare_type"].as_str().unwrap(),
+                    r["value"].as_str().unwrap()
+                )
+            })
+            .collect();
+        rules.sort();
+        shapes.push(rules);
+    }
+    let host = r"HOST_NAME REGEX ^shop\.example\.com(:[0-9]+)?$".to_string();
+    assert_eq!(
+        shapes,
+        vec![
+            vec![
+                "HEADER EQUAL_TO yes".to_string(),
+                host.clone(),
+                "PATH REGEX ^/api(/|$)".into()
+            ],
+            vec![host.clone(), "PATH REGEX ^/api(/|$)".into()],
+            vec![host.clone()],
+        ]
+    );
+    // The canary rule's pool: web's two endpoints weigh 3/2 each, api's
+    // one 1: scaled to 256.
+    let pools = a.body["loadBalancer"]["pools"].as_array().unwrap();
+    let canary = pools
+        .iter()
+        .find(|p| p["name"].as_str().unwrap().ends_with(":rule2"))
+        .expect("the canary rule's pool");
+    let mut weights: Vec<(String, u64)> = canary["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["address"].as_str().unwrap().to_string(),
+                m["weight"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    weights.sort();
+    assert_eq!(
+        weights,
+        vec![
+            ("10.1.0.5".into(), 256),
+            ("10.1.0.6".into(), 256),
+            ("10.1.0.7".into(), 171)
+        ]
+    );
+
+    // Again: nothing to do.
+    let again = app.gateway(site("/api")).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(again.body["action"], "unchanged", "{}", again.body);
+    assert_eq!(again.body["openstackCalls"]["writes"], 0);
+
+    // The route edited in place: the two /api policies are replaced, the
+    // `/` one kept; nothing else is touched.
+    let edited = app.gateway(site("/v2")).await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
+    assert_eq!(edited.body["action"], "updated");
+    let ops: Vec<String> = edited.body["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ops.len(), 4, "{ops:#?}");
+    assert!(
+        ops[..2].iter().all(|o| o.starts_with("delete L7 policy")),
+        "{ops:#?}"
+    );
+    assert!(
+        ops[2..].iter().all(|o| o.starts_with("create L7 policy")),
+        "{ops:#?}"
+    );
+    let policies = app.l7policies(http["id"].as_str().unwrap()).await;
+    assert_eq!(policies.len(), 3);
+    assert_eq!(
+        policies[2]["id"],
+        app.l7policies(http["id"].as_str().unwrap()).await[2]["id"]
+    );
+    let got = app
+        .send(reqwest::Method::GET, "/v1/gateways/shop/edge", None)
+        .await;
+    assert_eq!(got.status, StatusCode::OK, "{}", got.body);
+    let read_back = &got.body["loadBalancer"]["listeners"];
+    let http_view = read_back
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["protocol"] == "HTTP")
+        .unwrap();
+    assert_eq!(http_view["l7Policies"].as_array().unwrap().len(), 3);
+    assert!(
+        http_view["l7Policies"][0]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["value"] == "^/v2(/|$)"),
+        "{http_view}"
+    );
+
+    // Deleted: the floating IP and the load balancer with everything under it.
+    let d = app
+        .send(reqwest::Method::DELETE, "/v1/gateways/shop/edge", None)
+        .await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.body);
+    assert_eq!(d.body["action"], "deleted");
+    assert!(app.load_balancers().await.is_empty());
+    assert!(app.floating_ips().await.is_empty());
+    let again = app
+        .send(reqwest::Method::DELETE, "/v1/gateways/shop/edge", None)
+        .await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.body["action"], "absent");
+    assert_eq!(again.body["operations"], json!([]));
+    let gone = app
+        .send(reqwest::Method::GET, "/v1/gateways/shop/edge", None)
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND, "{}", gone.body);
+}
+
+#[tokio::test]
+async fn https_listeners_terminate_tls_with_sni_from_secrets() {
+    let app = spawn_app().await;
+    if app.cloud_access.key_manager.is_none() {
+        eprintln!("skipped: the cloud has no Barbican");
+        return;
+    }
+    let body = json!({
+        "gateway": gateway(json!([
+            {"name": "any", "port": 443, "protocol": "HTTPS", "tls": {"certificateRefs": [{"name": "default-cert"}]}},
+            {"name": "shop", "port": 443, "protocol": "HTTPS", "hostname": "shop.example.com",
+             "tls": {"certificateRefs": [{"name": "shop-cert"}]}},
+        ])),
+        "routes": [http_route("shop", "site", json!({"rules": [{"backendRefs": backend("web")}]}))],
+        "services": [backend_service("shop", "web")],
+        "endpointSlices": [slice("shop", "web", &["10.1.0.5"])],
+        "tlsSecrets": [tls_secret("default-cert", ""), tls_secret("shop-cert", "\n")],
+    });
+    let a = app.gateway(body.clone()).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let listeners = app.listeners().await;
+    let l = &listeners[0];
+    assert_eq!(listeners.as_array().unwrap().len(), 1, "{listeners}");
+    assert_eq!(l["protocol"], "TERMINATED_HTTPS");
+    assert!(l["default_tls_container_ref"].is_string(), "{l}");
+    assert_eq!(l["sni_container_refs"].as_array().unwrap().len(), 1, "{l}");
+    assert_ne!(l["default_tls_container_ref"], l["sni_container_refs"][0]);
+    // One policy a Gateway listener the route attaches to: any host (on
+    // `any`) and shop.example.com (on `shop`), the named host first.
+    let policies = app.l7policies(l["id"].as_str().unwrap()).await;
+    assert_eq!(policies.len(), 2, "{policies:#?}");
+    let first = app.l7rules(policies[0]["id"].as_str().unwrap()).await;
+    assert!(first.iter().any(|r| r["type"] == "HOST_NAME"), "{first:#?}");
+    let again = app.gateway(body).await;
+    assert_eq!(again.body["action"], "unchanged", "{}", again.body);
+    let d = app
+        .send(reqwest::Method::DELETE, "/v1/gateways/shop/edge", None)
+        .await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.body);
+    let deleted: Vec<&str> = d.body["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o.as_str())
+        .filter(|o| o.starts_with("delete certificate container"))
+        .collect();
+    assert_eq!(deleted.len(), 2, "{}", d.body);
+}
+
+#[tokio::test]
+async fn a_backend_of_another_namespace_needs_its_reference_grant() {
+    let app = spawn_app().await;
+    let body = |grants: Value| {
+        json!({
+            "gateway": gateway(json!([{"name": "web", "port": 80, "protocol": "HTTP",
+                "allowedRoutes": {"namespaces": {"from": "All"}}}])),
+            "routes": [http_route("evil", "steal", json!({
+                "rules": [{"backendRefs": [{"name": "api", "namespace": "shop", "port": 80}]}]}))],
+            "referenceGrants": grants,
+            "services": [backend_service("shop", "api")],
+            "endpointSlices": [slice("shop", "api", &["10.1.0.7"])],
+        })
+    };
+    let a = app.gateway(body(json!([]))).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let parent = &a.body["routes"][0]["status"]["parents"][0];
+    assert_eq!(
+        condition(&parent["conditions"], "Accepted")["status"],
+        "True"
+    );
+    let resolved = condition(&parent["conditions"], "ResolvedRefs");
+    assert_eq!(
+        (resolved["status"].as_str(), resolved["reason"].as_str()),
+        (Some("False"), Some("RefNotPermitted"))
+    );
+    let pools = app.pools().await;
+    let members = app
+        .cloud(
+            reqwest::Method::GET,
+            &format!(
+                "/load-balancer/v2/lbaas/pools/{}/members",
+                pools[0]["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(
+        members["members"],
+        json!([]),
+        "no member of shop without a grant"
+    );
+
+    let grant = json!([{"apiVersion": "gateway.networking.k8s.io/v1beta1", "kind": "ReferenceGrant",
+        "metadata": {"name": "let-evil-in", "namespace": "shop"},
+        "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "evil"}],
+                 "to": [{"group": "", "kind": "Service", "name": "api"}]}}]);
+    let b = app.gateway(body(grant)).await;
+    assert_eq!(b.status, StatusCode::OK, "{}", b.body);
+    let parent = &b.body["routes"][0]["status"]["parents"][0];
+    assert_eq!(
+        condition(&parent["conditions"], "ResolvedRefs")["status"],
+        "True"
+    );
+    let members = app
+        .cloud(
+            reqwest::Method::GET,
+            &format!(
+                "/load-balancer/v2/lbaas/pools/{}/members",
+                pools[0]["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(members["members"][0]["address"], "10.1.0.7");
+    app.send(reqwest::Method::DELETE, "/v1/gateways/shop/edge", None)
+        .await;
+}
+
+#[tokio::test]
+async fn a_namespace_token_speaks_only_for_its_namespace() {
+    let tokens = svc_lbaas::api::auth::Tokens::parse(
+        "[[tokens]]\nname = \"shop-team\"\ntoken = \"shop-token-0123456789\"\nnamespaces = [\"shop\"]\n\
+         [[tokens]]\nname = \"cluster\"\ntoken = \"cluster-token-0123456789\"\nnamespaces = [\"*\"]\n",
+    )
+    .expect("tokens");
+    let app = spawn_app_with(Some(tokens)).await;
+    let send = |token: &'static str, body: Value| {
+        let http = app.http.clone();
+        let url = format!("http://{}/v1/gateways/plan", app.addr);
+        async move {
+            let res = http
+                .post(url)
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send()
+                .await
+                .expect("answers");
+            let status = res.status();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let mut body = site("/api");
+    body["routes"][0]["metadata"]["namespace"] = json!("evil");
+    let (status, problem) = send("shop-token-0123456789", body.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+    assert_eq!(problem["field"], "routes[0]", "{problem}");
+    let mut labels = site("/api");
+    labels["namespaces"] = json!([{"metadata": {"name": "shop", "labels": {"gateway": "yes"}}}]);
+    let (status, problem) = send("shop-token-0123456789", labels.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+    assert_eq!(problem["field"], "namespaces");
+    let (status, plan) = send("cluster-token-0123456789", labels).await;
+    assert_eq!(status, StatusCode::OK, "{plan}");
+    assert_eq!(plan["action"], "planned");
+    assert!(
+        app.load_balancers().await.is_empty(),
+        "a plan writes nothing"
+    );
+}
+
+#[tokio::test]
+async fn malformed_gateway_requests_are_problems_naming_the_field() {
+    let app = spawn_app().await;
+    let cases = [
+        ("not json", None),
+        ("{}", Some("gateway")),
+        (
+            r#"{"gateway": {"metadata": {"name": "Bad_Name"}, "spec": {"gatewayClassName": "x"}}}"#,
+            Some("gateway.metadata.name"),
+        ),
+        (
+            r#"{"gateway": {"metadata": {"name": "g"}, "spec": {}}}"#,
+            Some("gateway.spec"),
+        ),
+        (
+            r#"{"gateway": {"metadata": {"name": "g"}, "spec": {"gatewayClassName": "x"}}, "routes": [{"kind": "GRPCRoute"}]}"#,
+            Some("routes[0]"),
+        ),
+        (
+            r#"{"gateway": {"metadata": {"name": "g"}, "spec": {"gatewayClassName": "x"}}, "routes": {}}"#,
+            Some("routes"),
+        ),
+        (
+            r#"{"gateway": {"metadata": {"name": "g"}, "spec": {"gatewayClassName": "x"}}, "extra": 1}"#,
+            Some("extra"),
+        ),
+    ];
+    for (body, field) in cases {
+        let a = app
+            .send(
+                reqwest::Method::POST,
+                "/v1/gateways/apply",
+                Some(body.to_string()),
+            )
+            .await;
+        assert!(
+            a.status.is_client_error(),
+            "{body}: {} {}",
+            a.status,
+            a.body
+        );
+        if let Some(f) = field {
+            let got = a.body["field"].as_str().unwrap_or_default();
+            assert!(
+                got.starts_with(f),
+                "{body}: field {got:?}, wanted {f}: {}",
+                a.body
+            );
+        }
+    }
+    let bad_path = app
+        .send(reqwest::Method::GET, "/v1/gateways/Bad_NS/edge", None)
+        .await;
+    assert_eq!(
+        bad_path.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        bad_path.body
+    );
+    assert!(app.load_balancers().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_gateway_of_another_controllers_class_is_left_alone() {
+    let app = spawn_app().await;
+    let mut body = site("/api");
+    body["gatewayClass"]["spec"]["controllerName"] = json!("example.com/other");
+    let a = app.gateway(body).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.body["action"], "ignored");
+    assert_eq!(a.body["operations"], json!([]));
+    assert!(app.load_balancers().await.is_empty());
+}
