@@ -293,6 +293,169 @@ pub fn plan_offline(
     Ok(PlanResponse::new(&translation, &ops, false))
 }
 
+/// Each Gateway in the files planned against empty state, with the
+/// routes, grants, Services, EndpointSlices, Namespaces and Secrets the
+/// files hold: its design (listeners, L7 policies, pools), the operations
+/// and the statuses it would get. A Gateway of a class another controller
+/// names is noted and left out.
+pub fn plan_gateways_offline(
+    objects: &[crate::k8s::Located],
+    settings: &Settings,
+    notes: &mut Vec<String>,
+) -> Result<Vec<serde_json::Value>, Box<Problem>> {
+    use crate::gateway::plan::{ObservedGateway, PlanContext, plan as gateway_plan};
+    use crate::gateway::translate as gw;
+    use serde_json::{Value, json};
+    let mut by_field: std::collections::BTreeMap<&str, Vec<Value>> = Default::default();
+    let mut gateways: Vec<(String, Value)> = Vec::new();
+    for located in objects {
+        let value = match &located.object {
+            crate::k8s::Object::ForGateways(v) => (**v).clone(),
+            crate::k8s::Object::Service(s) => {
+                by_field
+                    .entry("services")
+                    .or_default()
+                    .push(serde_json::to_value(s).unwrap_or_default());
+                continue;
+            }
+            crate::k8s::Object::EndpointSlice(s) => {
+                by_field
+                    .entry("endpointSlices")
+                    .or_default()
+                    .push(serde_json::to_value(s).unwrap_or_default());
+                continue;
+            }
+            crate::k8s::Object::Endpoints(_) => continue,
+        };
+        let field = match value["kind"].as_str().unwrap_or("") {
+            "Gateway" => {
+                gateways.push((located.origin.clone(), value));
+                continue;
+            }
+            "GatewayClass" => "gatewayClasses",
+            "ReferenceGrant" => "referenceGrants",
+            "Secret" => "tlsSecrets",
+            "Namespace" => "namespaces",
+            _ => "routes",
+        };
+        by_field.entry(field).or_default().push(value);
+    }
+    if gateways.is_empty() {
+        for field in [
+            "gatewayClasses",
+            "routes",
+            "referenceGrants",
+            "tlsSecrets",
+            "namespaces",
+        ] {
+            if let Some(v) = by_field.get(field) {
+                notes.push(format!(
+                    "ignored {} {field}: no Gateway in the files",
+                    v.len()
+                ));
+            }
+        }
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for (origin, gateway) in gateways {
+        let class_name = gateway["spec"]["gatewayClassName"].clone();
+        let class = by_field
+            .get("gatewayClasses")
+            .and_then(|c| c.iter().find(|c| c["metadata"]["name"] == class_name))
+            .cloned();
+        let mut body = serde_json::Map::new();
+        body.insert("gateway".into(), gateway);
+        if let Some(c) = class {
+            body.insert("gatewayClass".into(), c);
+        }
+        for field in [
+            "routes",
+            "referenceGrants",
+            "services",
+            "endpointSlices",
+            "namespaces",
+            "tlsSecrets",
+        ] {
+            body.insert(
+                field.into(),
+                Value::Array(by_field.get(field).cloned().unwrap_or_default()),
+            );
+        }
+        let input = crate::reconcile::gateway::GatewayInput::from_json(Value::Object(body))
+            .map_err(|e| Box::new(Problem::from(&e).with_file(origin.clone())))?;
+        let object = format!("Gateway {}/{}", input.namespace(), input.name());
+        if let Some(c) = &input.gateway_class
+            && c.spec.controller_name != crate::gateway::api::CONTROLLER_NAME
+        {
+            notes.push(format!(
+                "{origin}: {object} is of a class of controller {:?}: left out",
+                c.spec.controller_name
+            ));
+            continue;
+        }
+        let service = gw::as_service(&input.gateway);
+        let translation = translate::translate(settings, &service, None).map_err(|e| {
+            Box::new(
+                Problem::from(&e)
+                    .with_file(origin.clone())
+                    .with_object(object.clone()),
+            )
+        })?;
+        let floating_ip = matches!(
+            &translation,
+            crate::model::Translation::LoadBalancer(d) if !matches!(d.floating_ip, crate::model::FloatingIpIntent::None)
+        );
+        let now = crate::sim::format_time(std::time::SystemTime::now());
+        let design = gw::translate(&gw::Inputs {
+            gateway: &input.gateway,
+            routes: &input.routes,
+            reference_grants: &input.reference_grants,
+            services: &input.services,
+            endpoint_slices: &input.endpoint_slices,
+            namespaces: &input.namespaces,
+            tls_secrets: &input.tls_secrets,
+            member_cidrs: settings.tenancy.member_cidrs.as_deref(),
+            family: crate::model::IpFamily::IPv4,
+            now: &now,
+        });
+        let certificates = design
+            .listeners
+            .iter()
+            .flat_map(|l| &l.certificates)
+            .map(|k| {
+                (
+                    k.clone(),
+                    format!(
+                        "{}{}/{}",
+                        crate::names::PENDING_CERTIFICATE,
+                        k.namespace,
+                        k.name
+                    ),
+                )
+            })
+            .collect();
+        let name = gw::load_balancer_name(&input.namespace(), &input.name());
+        let ops = gateway_plan(
+            &design,
+            &ObservedGateway::default(),
+            &PlanContext {
+                name: &name,
+                certificates: &certificates,
+                address: None,
+                floating_ip,
+            },
+        );
+        out.push(json!({
+            "gateway": {"namespace": input.namespace(), "name": input.name(), "status": design.gateway_status},
+            "routes": design.routes,
+            "loadBalancer": {"name": name, "listeners": design.listeners, "pools": design.pools},
+            "operations": ops.iter().map(|o| o.summary()).collect::<Vec<_>>(),
+        }));
+    }
+    Ok(out)
+}
+
 /// Runs `plan` over `files` (`-` is standard input); returns the exit code.
 pub fn run_plan(
     files: &[PathBuf],
@@ -329,6 +492,10 @@ pub fn run_plan(
             Err(e) => return fail(stderr, Problem::from(&e)),
         }
     }
+    let gateway_plans = match plan_gateways_offline(&objects, settings, &mut notes) {
+        Ok(p) => p,
+        Err(p) => return fail(stderr, *p),
+    };
     let inputs = match pair(objects, &mut notes) {
         Ok(i) => i,
         Err(p) => return fail(stderr, *p),
@@ -336,10 +503,11 @@ pub fn run_plan(
     let mut plans = Vec::with_capacity(inputs.len());
     for input in &inputs {
         match plan_offline(input, settings) {
-            Ok(p) => plans.push(p),
+            Ok(p) => plans.push(serde_json::to_value(p).unwrap_or_default()),
             Err(p) => return fail(stderr, *p),
         }
     }
+    plans.extend(gateway_plans);
     for note in notes {
         let _ = writeln!(stderr, "note: {note}");
     }

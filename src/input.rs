@@ -65,6 +65,8 @@ pub fn pair(
             }
             Object::Endpoints(e) => endpoints.push((origin, *e)),
             Object::EndpointSlice(s) => slices.push((origin, *s)),
+            // Read by the Gateways' plan (cli.rs), not paired here.
+            Object::ForGateways(_) => {}
         }
     }
     for (origin, e) in endpoints {

@@ -13,7 +13,24 @@ pub enum Object {
     Service(Box<Service>),
     Endpoints(Box<Endpoints>),
     EndpointSlice(Box<EndpointSlice>),
+    /// A Gateway API object (GatewayClass, Gateway, a route, a
+    /// ReferenceGrant), a Secret or a Namespace: what a Gateway's plan
+    /// reads, decoded there.
+    ForGateways(Box<Value>),
 }
+
+/// The kinds a Gateway's plan reads besides Services and EndpointSlices.
+const GATEWAY_KINDS: [(&str, &str); 9] = [
+    ("gateway.networking.k8s.io", "GatewayClass"),
+    ("gateway.networking.k8s.io", "Gateway"),
+    ("gateway.networking.k8s.io", "HTTPRoute"),
+    ("gateway.networking.k8s.io", "TLSRoute"),
+    ("gateway.networking.k8s.io", "TCPRoute"),
+    ("gateway.networking.k8s.io", "UDPRoute"),
+    ("gateway.networking.k8s.io", "ReferenceGrant"),
+    ("", "Secret"),
+    ("", "Namespace"),
+];
 
 /// An object and where it came from (`file`, `file[2]`, `file[2].items[0]`).
 #[derive(Debug, Clone)]
@@ -189,6 +206,7 @@ fn collect(value: Value, origin: &str, prefix: &str, out: &mut Read) -> Result<(
         ("discovery.k8s.io", "EndpointSlice") => {
             Object::EndpointSlice(Box::new(decode(origin, prefix, value)?))
         }
+        (g, k) if GATEWAY_KINDS.contains(&(g, k)) => Object::ForGateways(Box::new(value)),
         (_, k) if k.ends_with("List") => {
             let items = match value.get("items") {
                 Some(Value::Array(_)) => list_items(&value).unwrap_or_default(),
@@ -208,7 +226,7 @@ fn collect(value: Value, origin: &str, prefix: &str, out: &mut Read) -> Result<(
                 format!(" ({api_version})")
             };
             out.notes.push(format!(
-                "{origin}: ignored {what}{version}: not a Service, Endpoints or EndpointSlice"
+                "{origin}: ignored {what}{version}: not a Service, Endpoints, EndpointSlice or an object a Gateway's plan reads"
             ));
             return Ok(());
         }
@@ -231,6 +249,7 @@ mod tests {
                 Object::Service(_) => "Service",
                 Object::Endpoints(_) => "Endpoints",
                 Object::EndpointSlice(_) => "EndpointSlice",
+                Object::ForGateways(_) => "ForGateways",
             })
             .collect()
     }

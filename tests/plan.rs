@@ -409,3 +409,69 @@ fn serve_keeps_serving_when_whoever_started_it_closed_its_stdout() {
     assert_eq!(exited, None, "the server stopped");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
 }
+
+#[test]
+fn gateway_api_files_plan_the_gateways_load_balancer_with_its_l7_policies_and_statuses() {
+    let plans = plan_ok(&["plan", &fixture("gateway.yaml")]);
+    let plans = plans.as_array().expect("a list of plans");
+    // The three backend Services (ClusterIP) come first, then the Gateway.
+    let gateway = plans
+        .iter()
+        .find(|p| p.get("gateway").is_some())
+        .expect("the Gateway's plan");
+    assert_eq!(gateway["loadBalancer"]["name"], "gateway:shop/edge");
+    let listeners = gateway["loadBalancer"]["listeners"].as_array().unwrap();
+    assert_eq!(listeners.len(), 2);
+    let http = listeners.iter().find(|l| l["protocol"] == "HTTP").unwrap();
+    // /api and /old are prefixes of one length: the earlier rule first;
+    // the redirect excludes nothing (/api takes none of its requests), and
+    // / comes last.
+    let actions: Vec<&str> = http["l7Policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["action"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        vec!["REDIRECT_TO_POOL", "REDIRECT_PREFIX", "REDIRECT_TO_POOL"]
+    );
+    let redirect = &http["l7Policies"][1];
+    assert_eq!(redirect["action"]["code"], 301);
+    assert_eq!(redirect["action"]["prefix"]["host"], "new.example.com");
+    assert!(
+        redirect["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["invert"] == false)
+    );
+    let tcp = listeners.iter().find(|l| l["protocol"] == "TCP").unwrap();
+    assert_eq!(tcp["port"], 5432);
+    // The TCPRoute's Service has no EndpointSlice: its pool is empty, the
+    // route's backends resolved (a Service without endpoints is no error).
+    let ops = gateway["operations"].as_array().unwrap();
+    assert_eq!(ops[0], "create load balancer gateway:shop/edge");
+    assert!(ops.iter().any(|o| o == "create a floating IP for the VIP"));
+    assert_eq!(
+        ops.iter()
+            .filter(|o| o.as_str().unwrap().starts_with("create L7 policy"))
+            .count(),
+        3
+    );
+    let accepted: Vec<&str> = gateway["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r["status"]["parents"][0]["conditions"][0]["status"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(accepted, vec!["True", "True"]);
+    assert_eq!(
+        gateway["gateway"]["status"]["conditions"][0]["status"],
+        "True"
+    );
+}

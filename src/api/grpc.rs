@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use tonic::{Request, Response, Status};
 
 use super::auth;
-use super::shared::{AppState, authorize, sync_json, sync_scope};
+use super::shared::{AppState, authorize, gateway_input, named_gateway, sync_json, sync_scope};
 use crate::error::Problem;
 use crate::reconcile::ProgressEvent;
 use crate::reconcile::events::Answer;
@@ -505,6 +505,91 @@ impl pb::translator_server::Translator for Translator {
         req: Request<pb::SyncRequest>,
     ) -> Result<Response<pb::SyncResponse>, Status> {
         self.run_sync(req).await.map(Response::new)
+    }
+
+    async fn apply_gateway(
+        &self,
+        req: Request<pb::GatewayRequest>,
+    ) -> Result<Response<pb::GatewayResponse>, Status> {
+        self.run_gateway(req, true).await.map(Response::new)
+    }
+
+    async fn plan_gateway(
+        &self,
+        req: Request<pb::GatewayRequest>,
+    ) -> Result<Response<pb::GatewayResponse>, Status> {
+        self.run_gateway(req, false).await.map(Response::new)
+    }
+
+    async fn get_gateway(
+        &self,
+        req: Request<pb::GatewayKey>,
+    ) -> Result<Response<pb::GatewayResponse>, Status> {
+        let caller = self.caller(&req)?;
+        let key = req.into_inner();
+        named_gateway(&key.namespace, &key.name).map_err(problem_status)?;
+        authorize(&caller, &key.namespace).map_err(problem_status)?;
+        let answer = self
+            .state
+            .reconciler
+            .gateway_get(&key.namespace, &key.name)
+            .await
+            .map_err(|e| status(&super::error::problem(&e)))?;
+        Ok(Response::new(gateway_response(&answer)))
+    }
+
+    async fn delete_gateway(
+        &self,
+        req: Request<pb::GatewayDeleteRequest>,
+    ) -> Result<Response<pb::GatewayResponse>, Status> {
+        let caller = self.caller(&req)?;
+        let req = req.into_inner();
+        named_gateway(&req.namespace, &req.name).map_err(problem_status)?;
+        authorize(&caller, &req.namespace).map_err(problem_status)?;
+        let options = ApplyOptions::requested(req.wait, req.timeout_s.map(u64::from));
+        let answer = self
+            .state
+            .reconciler
+            .gateway_delete(&req.namespace, &req.name, options)
+            .await
+            .map_err(|e| status(&super::error::problem(&e)))?;
+        Ok(Response::new(gateway_response(&answer)))
+    }
+}
+
+/// A Gateway answer: REST's JSON as a Struct, and whether it converged.
+fn gateway_response(answer: &crate::reconcile::gateway::GatewayAnswer) -> pb::GatewayResponse {
+    let json = serde_json::to_value(answer).unwrap_or(Value::Null);
+    pb::GatewayResponse {
+        result: Some(json_to_struct(&json)),
+        converged: answer.converged,
+    }
+}
+
+impl Translator {
+    /// ApplyGateway (`write`) and PlanGateway: the REST body in a Struct,
+    /// checked and authorized as REST checks it.
+    async fn run_gateway(
+        &self,
+        req: Request<pb::GatewayRequest>,
+        write: bool,
+    ) -> Result<pb::GatewayResponse, Status> {
+        let caller = self.caller(&req)?;
+        let req = req.into_inner();
+        let body = req.request.as_ref().map_or(Value::Null, struct_to_json);
+        let input = gateway_input(&caller, body).map_err(problem_status)?;
+        let options = if write {
+            ApplyOptions::requested(req.wait, req.timeout_s.map(u64::from))
+        } else {
+            ApplyOptions::requested(Some(false), req.timeout_s.map(u64::from))
+        };
+        let answer = self
+            .state
+            .reconciler
+            .gateway_apply(&input, options, write)
+            .await
+            .map_err(|e| status(&super::error::problem(&e)))?;
+        Ok(gateway_response(&answer))
     }
 }
 

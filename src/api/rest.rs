@@ -24,7 +24,10 @@ use crate::reconcile::sync::SyncMode;
 use crate::reconcile::{ApplyInput, ApplyOptions};
 
 use super::schema;
-use super::shared::{AppState, answer_status, authorize, put_outcome, sync_json, sync_scope};
+use super::shared::{
+    AppState, answer_status, authorize, gateway_input, named_gateway, put_outcome, sync_json,
+    sync_scope,
+};
 
 /// `Authorization: Bearer <token>` when tokens are configured: 401 without a
 /// known one; the caller goes on to the handler, which checks the namespace.
@@ -370,61 +373,6 @@ pub(super) async fn sync(
 // ---------------------------------------------------------------------------
 // Gateways.
 
-/// A Gateway request's body, each namespace it speaks for checked against
-/// the token: a namespace token speaks for no other namespace's route,
-/// Service, EndpointSlice, Secret or ReferenceGrant, and only a token of
-/// every namespace may say what labels namespaces carry (`namespaces`,
-/// which listeners' selectors read).
-fn gateway_input(
-    caller: &auth::Caller,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<crate::reconcile::gateway::GatewayInput, ProblemResponse> {
-    let value = json_body(body)?;
-    let input = crate::reconcile::gateway::GatewayInput::from_json(value)
-        .map_err(|e| ProblemResponse(Box::new(Problem::from(&e))))?;
-    for (field, namespace) in input.namespaces_named() {
-        authorize(caller, &namespace).map_err(|p| {
-            let problem = *p.0;
-            ProblemResponse(Box::new(problem.with_field(&field)))
-        })?;
-    }
-    if !input.namespaces.is_empty() && caller.namespaces().is_some() {
-        let p = Problem::of(
-            Kind::Forbidden,
-            format!(
-                "token {} may not say what labels namespaces carry: only a token of every namespace sends `namespaces`",
-                caller.name
-            ),
-        )
-        .with_field("namespaces");
-        return Err(ProblemResponse(Box::new(p)));
-    }
-    Ok(input)
-}
-
-/// A Gateway named by a path: its namespace a DNS-1123 label, its name a
-/// DNS-1123 subdomain.
-fn named_gateway(namespace: &str, name: &str) -> Result<(), ProblemResponse> {
-    let bad = |field: &str, message: String| {
-        ProblemResponse(Box::new(
-            Problem::of(Kind::InvalidObject, message).with_field(field),
-        ))
-    };
-    crate::model::DnsLabel::try_new(namespace).map_err(|_| {
-        bad(
-            "path.namespace",
-            format!("{namespace:?} is not a DNS-1123 label"),
-        )
-    })?;
-    if name.is_empty() || name.len() > 253 || !crate::names::is_dns_name(name) {
-        return Err(bad(
-            "path.name",
-            format!("{name:?} is not a DNS-1123 subdomain"),
-        ));
-    }
-    Ok(())
-}
-
 /// Converges a Gateway and its routes onto one load balancer; answers the
 /// Gateway's and each route's status as Gateway API defines them.
 #[utoipa::path(post, path = "/v1/gateways/apply", tag = "gateways", request_body = schema::GatewayRequest,
@@ -442,7 +390,7 @@ pub(super) async fn apply_gateway(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ProblemResponse> {
     let Query(q) = q.map_err(bad_query)?;
-    let input = gateway_input(&caller, body)?;
+    let input = gateway_input(&caller, json_body(body)?)?;
     let answer = s
         .reconciler
         .gateway_apply(&input, q.options(), true)
@@ -459,7 +407,7 @@ pub(super) async fn plan_gateway(
     Extension(caller): Extension<auth::Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ProblemResponse> {
-    let input = gateway_input(&caller, body)?;
+    let input = gateway_input(&caller, json_body(body)?)?;
     let answer = s
         .reconciler
         .gateway_apply(&input, ApplyOptions::requested(Some(false), None), false)

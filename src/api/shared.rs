@@ -97,3 +97,57 @@ pub(crate) fn put_outcome(v: &mut Value, outcome: &Outcome) {
 pub(crate) fn answer_status(answer: &Answer) -> StatusCode {
     converged_status(answer.converged())
 }
+
+/// A Gateway request's body, each namespace it speaks for checked against
+/// the token: a namespace token speaks for no other namespace's route,
+/// Service, EndpointSlice, Secret or ReferenceGrant, and only a token of
+/// every namespace may say what labels namespaces carry (`namespaces`,
+/// which listeners' selectors read).
+pub(crate) fn gateway_input(
+    caller: &auth::Caller,
+    value: serde_json::Value,
+) -> Result<crate::reconcile::gateway::GatewayInput, ProblemResponse> {
+    let input = crate::reconcile::gateway::GatewayInput::from_json(value)
+        .map_err(|e| ProblemResponse(Box::new(Problem::from(&e))))?;
+    for (field, namespace) in input.namespaces_named() {
+        authorize(caller, &namespace).map_err(|p| {
+            let problem = *p.0;
+            ProblemResponse(Box::new(problem.with_field(&field)))
+        })?;
+    }
+    if !input.namespaces.is_empty() && caller.namespaces().is_some() {
+        let p = Problem::of(
+            Kind::Forbidden,
+            format!(
+                "token {} may not say what labels namespaces carry: only a token of every namespace sends `namespaces`",
+                caller.name
+            ),
+        )
+        .with_field("namespaces");
+        return Err(ProblemResponse(Box::new(p)));
+    }
+    Ok(input)
+}
+
+/// A Gateway named by a path: its namespace a DNS-1123 label, its name a
+/// DNS-1123 subdomain.
+pub(crate) fn named_gateway(namespace: &str, name: &str) -> Result<(), ProblemResponse> {
+    let bad = |field: &str, message: String| {
+        ProblemResponse(Box::new(
+            Problem::of(Kind::InvalidObject, message).with_field(field),
+        ))
+    };
+    crate::model::DnsLabel::try_new(namespace).map_err(|_| {
+        bad(
+            "path.namespace",
+            format!("{namespace:?} is not a DNS-1123 label"),
+        )
+    })?;
+    if name.is_empty() || name.len() > 253 || !crate::names::is_dns_name(name) {
+        return Err(bad(
+            "path.name",
+            format!("{name:?} is not a DNS-1123 subdomain"),
+        ));
+    }
+    Ok(())
+}

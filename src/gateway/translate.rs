@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
+use k8s_openapi::api::core::v1::{Namespace, Secret, Service, ServicePort, ServiceSpec};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
@@ -51,6 +51,32 @@ pub struct Inputs<'a> {
 /// `namespace/name` can be (a namespace holds no `:`).
 pub fn load_balancer_name(namespace: &str, name: &str) -> String {
     names::fit(format!("gateway:{namespace}/{name}"))
+}
+
+/// The Service a Gateway's annotations would be on: the load balancer's
+/// VIP, floating IP, flavor and the rest are read from them by the same
+/// rules, and the same tenancy checks apply.
+pub fn as_service(gw: &Gateway) -> Service {
+    let port = gw
+        .spec
+        .listeners
+        .iter()
+        .find(|l| (1..=65535).contains(&l.port))
+        .map_or(80, |l| l.port);
+    Service {
+        metadata: gw.metadata.clone(),
+        spec: Some(ServiceSpec {
+            type_: Some("LoadBalancer".into()),
+            ports: Some(vec![ServicePort {
+                name: Some("gateway".into()),
+                port,
+                protocol: Some("TCP".into()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        status: None,
+    }
 }
 
 /// The tags that say a cloud object belongs to this Gateway of `cluster`.

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Namespace, Secret, Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde::Serialize;
 
@@ -317,32 +317,6 @@ fn counts(calls: &Calls) -> CallCounts {
     }
 }
 
-/// The Service a Gateway's annotations would be on: the load balancer's
-/// VIP, floating IP, flavor and the rest are read from them by the same
-/// rules, and the same tenancy checks apply.
-fn as_service(gw: &Gateway) -> Service {
-    let port = gw
-        .spec
-        .listeners
-        .iter()
-        .find(|l| (1..=65535).contains(&l.port))
-        .map_or(80, |l| l.port);
-    Service {
-        metadata: gw.metadata.clone(),
-        spec: Some(ServiceSpec {
-            type_: Some("LoadBalancer".into()),
-            ports: Some(vec![ServicePort {
-                name: Some("gateway".into()),
-                port,
-                protocol: Some("TCP".into()),
-                ..Default::default()
-            }]),
-            ..Default::default()
-        }),
-        status: None,
-    }
-}
-
 /// A translation error named in the Gateway's words.
 fn gateway_field(e: ReconcileError) -> ReconcileError {
     match e {
@@ -501,7 +475,7 @@ impl Reconciler {
 
         // The load balancer's settings, from the annotations as a Service's.
         let service_input = ApplyInput {
-            service: as_service(&input.gateway),
+            service: gwtranslate::as_service(&input.gateway),
             endpoints: None,
             endpoint_slices: None,
             tls_secrets: None,
@@ -749,8 +723,8 @@ impl Reconciler {
                 made.vip_port = created.vip_port_id;
             }
             GatewayOp::CreateFloatingIp => {
-                // The VIP port is known once the load balancer answered.
-                self.wait_settled(calls, &lb()?, options).await?;
+                // The VIP port is known once the load balancer answered:
+                // the floating IP is made while Octavia provisions.
                 let crate::model::FloatingIpIntent::Pool {
                     network_id,
                     subnet_id,
@@ -776,7 +750,9 @@ impl Reconciler {
                 cloud
                     .create_floating_ip(calls, &network, &port, &subnet_id, &names.fip_description)
                     .await?;
-                return Ok(());
+                // The Gateway's address is the floating IP from now on:
+                // read again before a redirect needs it.
+                *address = None;
             }
             GatewayOp::CreatePool { name, protocol } => {
                 self.wait_settled(calls, &lb()?, options).await?;

@@ -572,3 +572,171 @@ async fn a_gateway_of_another_controllers_class_is_left_alone() {
     assert_eq!(a.body["operations"], json!([]));
     assert!(app.load_balancers().await.is_empty());
 }
+
+#[tokio::test]
+async fn tls_passthrough_and_udp_listeners_carry_one_route_each_and_services_syncs_leave_them() {
+    let app = spawn_app().await;
+    let l4 = |kind: &str, name: &str, section: &str, service: &str| {
+        json!({"apiVersion": "gateway.networking.k8s.io/v1alpha2", "kind": kind,
+            "metadata": {"name": name, "namespace": "shop"},
+            "spec": {"parentRefs": [{"name": "edge", "sectionName": section}],
+                     "rules": [{"backendRefs": [{"name": service, "port": 80}]}]}})
+    };
+    let mut dns = backend_service("shop", "dns");
+    dns["spec"]["ports"][0]["protocol"] = json!("UDP");
+    let mut dns_slice = slice("shop", "dns", &["10.1.0.9"]);
+    dns_slice["ports"][0]["protocol"] = json!("UDP");
+    let body = json!({
+        "gateway": gateway(json!([
+            {"name": "tls", "port": 8443, "protocol": "TLS", "tls": {"mode": "Passthrough"}},
+            {"name": "dns", "port": 53, "protocol": "UDP"},
+        ])),
+        "routes": [
+            l4("TLSRoute", "tls", "tls", "web"),
+            l4("TLSRoute", "tls-too", "tls", "web"),
+            l4("UDPRoute", "dns", "dns", "dns"),
+        ],
+        "services": [backend_service("shop", "web"), dns],
+        "endpointSlices": [slice("shop", "web", &["10.1.0.5"]), dns_slice],
+    });
+    let a = app.gateway(body.clone()).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let accepted = |name: &str| {
+        let r = a.body["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap();
+        condition(&r["status"]["parents"][0]["conditions"], "Accepted").clone()
+    };
+    assert_eq!(accepted("tls")["status"], "True");
+    assert_eq!(accepted("dns")["status"], "True");
+    let second = accepted("tls-too");
+    assert_eq!(
+        (second["status"].as_str(), second["reason"].as_str()),
+        (Some("False"), Some("UnsupportedValue"))
+    );
+    let listeners = app.listeners().await;
+    let mut shapes: Vec<(String, u64, bool)> = listeners
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["protocol"].as_str().unwrap().to_string(),
+                l["protocol_port"].as_u64().unwrap(),
+                l["default_pool_id"].is_string(),
+            )
+        })
+        .collect();
+    shapes.sort();
+    assert_eq!(
+        shapes,
+        vec![("TCP".into(), 8443, true), ("UDP".into(), 53, true)]
+    );
+    let pools = app.pools().await;
+    let udp = pools
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["protocol"] == "UDP")
+        .expect("a UDP pool");
+    let members = app
+        .cloud(
+            reqwest::Method::GET,
+            &format!(
+                "/load-balancer/v2/lbaas/pools/{}/members",
+                udp["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(members["members"][0]["address"], "10.1.0.9");
+    assert_eq!(members["members"][0]["protocol_port"], 8080);
+
+    // A sync of Services that lists none collects no Gateway's objects.
+    let sync = app
+        .send(
+            reqwest::Method::POST,
+            "/v1/sync?orphansOnly=true",
+            Some(json!({"apiVersion": "v1", "kind": "List", "items": []}).to_string()),
+        )
+        .await;
+    assert_eq!(sync.status, StatusCode::OK, "{}", sync.body);
+    assert_eq!(app.load_balancers().await.len(), 1);
+    assert_eq!(app.floating_ips().await.len(), 1);
+    let again = app.gateway(body).await;
+    assert_eq!(again.body["action"], "unchanged", "{}", again.body);
+    app.send(reqwest::Method::DELETE, "/v1/gateways/shop/edge", None)
+        .await;
+    assert!(app.load_balancers().await.is_empty());
+}
+
+#[tokio::test]
+async fn grpc_applies_plans_reads_and_deletes_gateways_over_the_same_core() {
+    use svc_lbaas::api::grpc::pb::{
+        GatewayDeleteRequest, GatewayKey, GatewayRequest, translator_client::TranslatorClient,
+    };
+    use svc_lbaas::api::grpc::{json_to_struct, struct_to_json};
+    let app = spawn_app().await;
+    let mut client = TranslatorClient::connect(app.grpc.clone()).await.unwrap();
+    let request = |wait| GatewayRequest {
+        request: Some(json_to_struct(&site("/api"))),
+        wait,
+        timeout_s: None,
+    };
+    let plan = client
+        .plan_gateway(request(None))
+        .await
+        .unwrap()
+        .into_inner();
+    let plan = struct_to_json(plan.result.as_ref().unwrap());
+    assert_eq!(plan["action"], "planned");
+    assert!(plan["operations"].as_array().unwrap().len() > 5, "{plan}");
+    assert!(app.load_balancers().await.is_empty());
+    let applied = client
+        .apply_gateway(request(Some(true)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(applied.converged);
+    let result = struct_to_json(applied.result.as_ref().unwrap());
+    assert_eq!(result["action"], "created");
+    let got = client
+        .get_gateway(GatewayKey {
+            namespace: "shop".into(),
+            name: "edge".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let got = struct_to_json(got.result.as_ref().unwrap());
+    assert_eq!(got["loadBalancer"]["name"], "gateway:shop/edge");
+    // Malformed: the problem names the field, as REST's.
+    let bad = client
+        .apply_gateway(GatewayRequest {
+            request: Some(json_to_struct(&json!({"routes": []}))),
+            wait: None,
+            timeout_s: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument, "{bad:?}");
+    assert!(bad.message().contains("gateway"), "{bad:?}");
+    let deleted = client
+        .delete_gateway(GatewayDeleteRequest {
+            namespace: "shop".into(),
+            name: "edge".into(),
+            wait: None,
+            timeout_s: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        struct_to_json(deleted.result.as_ref().unwrap())["action"],
+        "deleted"
+    );
+    assert!(app.load_balancers().await.is_empty());
+}

@@ -98,8 +98,10 @@ def run(channel):
 
     pool = DescriptorPool(ProtoReflectionDescriptorDatabase(channel))
     translator = pool.FindServiceByName("svclbaas.v1.Translator")
-    check("the Translator offers Plan, Apply, ApplyStream, Get, Delete, HandleEvent, Sync",
-          sorted(m.name for m in translator.methods) == sorted(["Plan", "Apply", "ApplyStream", "Get", "Delete", "HandleEvent", "Sync"]),
+    offered = ["Plan", "Apply", "ApplyStream", "Get", "Delete", "HandleEvent", "Sync",
+               "ApplyGateway", "PlanGateway", "GetGateway", "DeleteGateway"]
+    check("the Translator offers " + ", ".join(offered),
+          sorted(m.name for m in translator.methods) == sorted(offered),
           [m.name for m in translator.methods])
 
     apply = translator.FindMethodByName("Apply")
@@ -139,6 +141,28 @@ def run(channel):
     check("a dry-run Sync of the list finds the Service unchanged and no orphan",
           result.get("dryRun") is True and result.get("orphans") == []
           and [s.get("result", {}).get("action") for s in result.get("services", [])] == ["unchanged"], result)
+
+    gateway = translator.FindMethodByName("ApplyGateway")
+    GatewayRequest = message_factory.GetMessageClass(gateway.input_type)
+    GatewayAnswer = message_factory.GetMessageClass(gateway.output_type)
+    body = {
+        "gateway": {"metadata": {"name": "edge", "namespace": "shop"},
+                    "spec": {"gatewayClassName": "openstack",
+                             "listeners": [{"name": "web", "port": 80, "protocol": "HTTP"}]}},
+        "routes": [{"kind": "HTTPRoute", "metadata": {"name": "site", "namespace": "shop"},
+                    "spec": {"parentRefs": [{"name": "edge"}],
+                             "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/api"}}],
+                                        "backendRefs": [{"name": "web", "port": 80}]}]}}],
+        "services": [SERVICE],
+    }
+    call = channel.unary_unary("/svclbaas.v1.Translator/ApplyGateway", request_serializer=GatewayRequest.SerializeToString,
+                               response_deserializer=GatewayAnswer.FromString)
+    answer = json_format.MessageToDict(call(json_format.ParseDict({"request": body}, GatewayRequest()), timeout=60))
+    result = answer.get("result", {})
+    policies = [p for l in result.get("loadBalancer", {}).get("listeners", []) for p in l.get("l7Policies", [])]
+    check("ApplyGateway converges a Gateway whose route is one L7 policy",
+          answer.get("converged") is True and result.get("action") == "created" and len(policies) == 1
+          and any(r.get("value") == "^/api(/|$)" for r in policies[0].get("rules", [])), answer)
 
     bad = json_format.ParseDict({"service": dict(SERVICE, spec={"ports": [{"port": "eighty"}]})}, Request())
     try:
