@@ -354,10 +354,14 @@ fn lease_holder(fake: &FakeKube) -> Option<String> {
 }
 
 /// What RBAC sees of a request: (apiGroup, resource[/subresource], verb, name).
-fn rbac_attributes(r: &fake_kube::Request) -> (String, String, String, Option<String>) {
+/// A call's RBAC attributes; `None` for discovery (`/api`, `/apis`,
+/// `/apis/<group>/<version>`), which every authenticated user may read
+/// (Kubernetes' `system:discovery`).
+fn rbac_attributes(r: &fake_kube::Request) -> Option<(String, String, String, Option<String>)> {
     let (path, query) = r.uri.split_once('?').unwrap_or((&r.uri, ""));
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let (group, rest) = match segments.as_slice() {
+        ["api"] | ["apis"] | ["apis", _] | ["apis", _, _] => return None,
         ["api", "v1", rest @ ..] => ("", rest),
         ["apis", group, _version, rest @ ..] => (*group, rest),
         _ => panic!("not an API path: {}", r.uri),
@@ -385,7 +389,7 @@ fn rbac_attributes(r: &fake_kube::Request) -> (String, String, String, Option<St
         ("DELETE", _) => "delete",
         (m, _) => panic!("unexpected method {m}"),
     };
-    (group.to_string(), resource, verb.to_string(), name)
+    Some((group.to_string(), resource, verb.to_string(), name))
 }
 
 /// The rules of `docker/k8s/watcher.yaml`'s ClusterRole and Role, one
@@ -430,12 +434,15 @@ fn manifest_rules() -> Vec<(String, String, String, Vec<String>)> {
 }
 
 /// Every call the watcher made is allowed by the manifest's RBAC, and every
-/// rule the manifest grants was used by one of them.
-fn check_rbac(requests: &[fake_kube::Request]) {
+/// rule the manifest grants that `exercised` (group, resource, verb) says
+/// this test exercises was used by one of them.
+fn check_rbac(requests: &[fake_kube::Request], exercised: impl Fn(&str, &str, &str) -> bool) {
     let rules = manifest_rules();
     let mut used = vec![false; rules.len()];
     for r in requests {
-        let (group, resource, verb, name) = rbac_attributes(r);
+        let Some((group, resource, verb, name)) = rbac_attributes(r) else {
+            continue;
+        };
         let allowed = rules.iter().position(|(g, res, v, names)| {
             *g == group
                 && *res == resource
@@ -453,7 +460,7 @@ fn check_rbac(requests: &[fake_kube::Request]) {
     let unused: Vec<_> = rules
         .iter()
         .zip(&used)
-        .filter(|(_, u)| !**u)
+        .filter(|((g, res, v, _), u)| !**u && exercised(g, res, v))
         .map(|(r, _)| r)
         .collect();
     assert!(
@@ -725,12 +732,18 @@ async fn services_are_created_updated_and_deleted_through_the_finalizer() {
         .map(|r| format!("{} {} -> {}", r.method, r.uri, r.status))
         .collect();
     assert!(refused.is_empty(), "{refused:?}");
+    // Gateways, Namespaces and Secrets are exercised by the Gateway test.
     check_rbac(
         &fake
             .requests()
             .into_iter()
             .filter(|r| !r.uri.starts_with("/svc-lbaas/"))
             .collect::<Vec<_>>(),
+        |group, resource, _| {
+            group != "gateway.networking.k8s.io"
+                && resource != "namespaces"
+                && resource != "secrets"
+        },
     );
 }
 
@@ -1245,4 +1258,212 @@ async fn every_endpointslice_of_a_service_gives_members() {
     eventually_async!("three members in each pool", logs, {
         members(&server_view(&server, "web").await.1) == [3, 3]
     });
+}
+
+/// A Gateway API object of the fake's kinds.
+fn gateway_object(
+    kind: &str,
+    api_version: &str,
+    namespace: &str,
+    name: &str,
+    spec: Value,
+) -> Value {
+    json!({"apiVersion": api_version, "kind": kind,
+        "metadata": {"name": name, "namespace": namespace}, "spec": spec})
+}
+
+fn condition_status(status: &Value, kind: &str) -> Option<String> {
+    status["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind)?["status"]
+        .as_str()
+        .map(str::to_string)
+}
+
+async fn gateway_view(server: &str, namespace: &str, name: &str) -> (u16, Value) {
+    let r = reqwest::get(format!("http://{server}/v1/gateways/{namespace}/{name}"))
+        .await
+        .expect("server answers");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+fn gateway_members(view: &Value) -> Vec<String> {
+    let mut out: Vec<String> = view["loadBalancer"]["pools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["members"].as_array().cloned().unwrap_or_default())
+        .filter_map(|m| m["address"].as_str().map(str::to_string))
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateways_are_driven_from_kubernetes_with_statuses_a_finalizer_and_their_orphans_collected()
+{
+    let Rig {
+        dir,
+        fake,
+        serve,
+        server,
+    } = rig("gateways").await;
+    fake.serve_gateway_api();
+    // A Gateway applied while no watcher ran and deleted meanwhile: its
+    // load balancer is an orphan the watcher's first Gateway sync collects.
+    let ghost = json!({"gateway": {"metadata": {"name": "ghost", "namespace": "shop"},
+        "spec": {"gatewayClassName": "openstack", "listeners": [{"name": "web", "port": 80, "protocol": "HTTP"}]}}});
+    let applied = reqwest::Client::new()
+        .post(format!("http://{server}/v1/gateways/apply"))
+        .json(&ghost)
+        .send()
+        .await
+        .expect("server answers");
+    assert_eq!(applied.status().as_u16(), 200);
+    assert_eq!(gateway_view(&server, "shop", "ghost").await.0, 200);
+
+    fake.put(
+        Kind::Namespace,
+        json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "shop", "labels": {"team": "shop"}}}),
+    );
+    fake.put(Kind::GatewayClass, json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+        "metadata": {"name": "openstack"}, "spec": {"controllerName": "svc-lbaas.io/gateway-controller"}}));
+    fake.put(
+        Kind::Gateway,
+        gateway_object(
+            "Gateway",
+            "gateway.networking.k8s.io/v1",
+            "shop",
+            "edge",
+            json!({
+        "gatewayClassName": "openstack",
+        "listeners": [{"name": "web", "port": 80, "protocol": "HTTP",
+                       "allowedRoutes": {"namespaces": {"from": "Selector",
+                           "selector": {"matchLabels": {"team": "shop"}}}}}]}),
+        ),
+    );
+    let route = |prefix: &str| {
+        gateway_object(
+            "HTTPRoute",
+            "gateway.networking.k8s.io/v1",
+            "shop",
+            "site",
+            json!({
+            "parentRefs": [{"name": "edge"}],
+            "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": prefix}}],
+                       "backendRefs": [{"name": "web", "port": 80}]}]}),
+        )
+    };
+    fake.put(Kind::HttpRoute, route("/api"));
+    let mut web = service("web", "10.2.0.42", &[80]);
+    web["spec"]["type"] = json!("ClusterIP");
+    fake.put(Kind::Service, web);
+    fake.put(Kind::EndpointSlice, slice("web", &[80], &["10.1.0.5"]));
+
+    let (watcher, health) = watch(&dir.0, &fake, &server, "a").await;
+    let logs = [&watcher, &serve];
+
+    eventually(
+        "the Gateway carries the finalizer and is Programmed with an address",
+        &logs,
+        || {
+            fake.get(Kind::Gateway, "shop", "edge").is_some_and(|g| {
+                g["metadata"]["finalizers"]
+                    .as_array()
+                    .is_some_and(|f| f.iter().any(|f| f == "svc-lbaas.io/gateway"))
+                    && condition_status(&g["status"], "Programmed").as_deref() == Some("True")
+                    && g["status"]["addresses"][0]["value"].is_string()
+            })
+        },
+    )
+    .await;
+    eventually("the route is Accepted by this controller", &logs, || {
+        fake.get(Kind::HttpRoute, "shop", "site").is_some_and(|r| {
+            let parent = &r["status"]["parents"][0];
+            parent["controllerName"] == "svc-lbaas.io/gateway-controller"
+                && condition_status(parent, "Accepted").as_deref() == Some("True")
+                && condition_status(parent, "ResolvedRefs").as_deref() == Some("True")
+        })
+    })
+    .await;
+    eventually("the GatewayClass is Accepted", &logs, || {
+        fake.get(Kind::GatewayClass, "", "openstack")
+            .is_some_and(|c| condition_status(&c["status"], "Accepted").as_deref() == Some("True"))
+    })
+    .await;
+    let (code, view) = gateway_view(&server, "shop", "edge").await;
+    assert_eq!(code, 200, "{view}");
+    assert_eq!(gateway_members(&view), vec!["10.1.0.5"]);
+    eventually_async!(
+        "the ghost Gateway's load balancer is collected",
+        logs,
+        gateway_view(&server, "shop", "ghost").await.0 == 404
+    );
+    assert!(
+        fake.all(Kind::Event)
+            .iter()
+            .any(|e| e["regarding"]["kind"] == "Gateway" && e["reason"] == "LoadBalancerCreated"),
+        "a Normal Event on the Gateway"
+    );
+
+    // A backend's endpoints change: the Gateway's pool follows.
+    fake.put(
+        Kind::EndpointSlice,
+        slice("web", &[80], &["10.1.0.5", "10.1.0.6"]),
+    );
+    eventually_async!(
+        "the new endpoint is a member",
+        logs,
+        gateway_members(&gateway_view(&server, "shop", "edge").await.1)
+            == vec!["10.1.0.5", "10.1.0.6"]
+    );
+    // The route is edited: its policy follows.
+    fake.put(Kind::HttpRoute, route("/v2"));
+    eventually_async!("the edited route's path is the policy's rule", logs, {
+        let view = gateway_view(&server, "shop", "edge").await.1;
+        view["loadBalancer"]["listeners"][0]["l7Policies"][0]["rules"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|r| r["value"] == "^/v2(/|$)"))
+    });
+
+    // Deleted: the finalizer holds the Gateway until its load balancer is gone.
+    fake.delete(Kind::Gateway, "shop", "edge");
+    eventually(
+        "the Gateway is gone once its finalizer is removed",
+        &logs,
+        || fake.get(Kind::Gateway, "shop", "edge").is_none(),
+    )
+    .await;
+    assert_eq!(gateway_view(&server, "shop", "edge").await.0, 404);
+    settled(&health).await;
+
+    let refused: Vec<String> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.status >= 400 && r.status != 409 && !(r.status == 404 && r.uri.contains("/leases/"))
+        })
+        .map(|r| format!("{} {} -> {}", r.method, r.uri, r.status))
+        .collect();
+    assert!(refused.is_empty(), "{refused:?}");
+    // Every call is allowed by watcher.yaml, and what Gateways need is used:
+    // the Gateway API kinds, their statuses, namespaces, the Gateway's patch.
+    check_rbac(
+        &fake
+            .requests()
+            .into_iter()
+            .filter(|r| !r.uri.starts_with("/svc-lbaas/"))
+            .collect::<Vec<_>>(),
+        |group, resource, verb| {
+            (group == "gateway.networking.k8s.io"
+                && !resource.starts_with("tlsroutes")
+                && !resource.starts_with("udproutes")
+                && resource != "tcproutes/status")
+                || resource == "namespaces"
+                || (resource == "services" && verb != "patch")
+        },
+    );
 }

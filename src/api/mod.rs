@@ -34,6 +34,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .route("/v1/gateways/apply", post(apply_gateway))
         .route("/v1/gateways/plan", post(plan_gateway))
+        .route("/v1/gateways/sync", post(sync_gateways))
         .route(
             "/v1/gateways/{namespace}/{name}",
             get(get_gateway).delete(delete_gateway),

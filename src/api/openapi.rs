@@ -22,6 +22,7 @@ use utoipa::OpenApi;
         super::rest::plan_gateway,
         super::rest::get_gateway,
         super::rest::delete_gateway,
+        super::rest::sync_gateways,
         super::rest::healthz,
         super::rest::readyz,
         super::rest::metrics
@@ -30,6 +31,7 @@ use utoipa::OpenApi;
         super::schema::ApplyRequest,
         super::schema::WatchEvent,
         super::schema::GatewayRequest,
+        super::schema::GatewaySync,
         crate::error::Problem
     ))
 )]

@@ -455,3 +455,70 @@ pub(super) async fn delete_gateway(
         .await?;
     Ok(Json(answer).into_response())
 }
+
+#[derive(Debug, Deserialize)]
+pub(super) struct GatewaySyncQuery {
+    #[serde(rename = "dryRun", default)]
+    dry_run: bool,
+    timeout_s: Option<u64>,
+}
+
+/// The cluster's Gateways, as a watcher lists them: what this cluster made
+/// for Gateways not in the list (within the namespaces the token may touch)
+/// is deleted. Services' `/v1/sync` never touches Gateways, nor this one
+/// Services.
+#[utoipa::path(post, path = "/v1/gateways/sync", tag = "gateways", request_body = schema::GatewaySync,
+    params(("dryRun" = Option<bool>, Query, description = "answer what would be deleted; no writes"),
+        ("timeout_s" = Option<u64>, Query, description = "the request's deadline in seconds (default 300)")),
+    responses((status = 200, description = "what was (or would be) collected", body = crate::reconcile::gateway::GatewaySyncAnswer),
+    schema::RequestProblems))]
+pub(super) async fn sync_gateways(
+    State(s): State<Arc<AppState>>,
+    Extension(caller): Extension<auth::Caller>,
+    q: Result<Query<GatewaySyncQuery>, axum::extract::rejection::QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ProblemResponse> {
+    let Query(q) = q.map_err(bad_query)?;
+    let value = json_body(body)?;
+    let bad = |message: String, field: String| {
+        ProblemResponse(Box::new(
+            Problem::of(Kind::InvalidSync, message).with_field(field),
+        ))
+    };
+    let Some(items) = value.get("gateways").and_then(Value::as_array) else {
+        return Err(bad(
+            "expected {\"gateways\": [{\"namespace\", \"name\"}]}".into(),
+            "gateways".into(),
+        ));
+    };
+    let mut listed = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let (Some(namespace), Some(name)) = (
+            item.get("namespace").and_then(Value::as_str),
+            item.get("name").and_then(Value::as_str),
+        ) else {
+            return Err(bad(
+                "a Gateway is {\"namespace\", \"name\"}".into(),
+                format!("gateways[{i}]"),
+            ));
+        };
+        named_gateway(namespace, name).map_err(|_| {
+            bad(
+                format!("{namespace:?}/{name:?} is not a Gateway's namespace and name"),
+                format!("gateways[{i}]"),
+            )
+        })?;
+        listed.push((namespace.to_string(), name.to_string()));
+    }
+    let scope = sync_scope(&caller, None)?;
+    let answer = s
+        .reconciler
+        .gateway_orphans(
+            &listed,
+            scope.as_deref(),
+            q.dry_run,
+            ApplyOptions::requested(None, q.timeout_s),
+        )
+        .await?;
+    Ok(Json(answer).into_response())
+}

@@ -65,6 +65,15 @@ pub struct GatewayRequest {
     tls_secrets: Option<Vec<Value>>,
 }
 
+/// The body of `POST /v1/gateways/sync`: every Gateway of the cluster.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct GatewaySync {
+    /// `[{"namespace", "name"}]`.
+    #[schema(value_type = Vec<Object>)]
+    gateways: Vec<Value>,
+}
+
 /// The body of `POST /v1/events`: a watch event, or a `List` of objects or events.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[allow(dead_code)]

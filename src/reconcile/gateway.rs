@@ -1102,3 +1102,109 @@ impl Reconciler {
             .await
     }
 }
+
+/// What a Gateway sync did with one Gateway's objects.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayOrphan {
+    /// `namespace/name`.
+    pub gateway: String,
+    /// `deleted`, `would delete`, `skipped` or `failed`.
+    pub action: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub operations: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewaySyncAnswer {
+    pub dry_run: bool,
+    pub orphans: Vec<GatewayOrphan>,
+}
+
+impl Reconciler {
+    /// `POST /v1/gateways/sync`: the load balancers this cluster made for
+    /// Gateways not in `listed` (`namespace`, `name`), within `scope` (the
+    /// namespaces, `None`: all), deleted with what is theirs; one younger
+    /// than `[cluster] orphan_grace_s` is left (its Gateway may be newer
+    /// than the list). What a watcher sends after listing Gateways, so that
+    /// one deleted while it was down leaves nothing.
+    pub async fn gateway_orphans(
+        &self,
+        listed: &[(String, String)],
+        scope: Option<&[String]>,
+        dry_run: bool,
+        options: ApplyOptions,
+    ) -> Result<GatewaySyncAnswer, ReconcileError> {
+        let calls = Calls::default();
+        let cluster = names::cluster_tag(&self.settings.cluster.name);
+        let (lbs, _) = self.cloud.owned_by_cluster(&calls, &cluster).await?;
+        let grace = self.settings.cluster.orphan_grace_s as i64;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let mut orphans = Vec::new();
+        for lb in lbs {
+            let Some((namespace, name)) = lb
+                .name
+                .strip_prefix("gateway:")
+                .and_then(|n| n.split_once('/'))
+            else {
+                continue;
+            };
+            // Its name and every owner tag: a Gateway's, of this cluster.
+            let owner = gwtranslate::owner_tags(&self.settings.cluster.name, namespace, name);
+            if !owner.iter().all(|t| lb.tags.contains(t))
+                || scope.is_some_and(|s| !s.iter().any(|n| n == namespace))
+                || listed.iter().any(|(n, g)| n == namespace && g == name)
+            {
+                continue;
+            }
+            let gateway = format!("{namespace}/{name}");
+            let age = lb
+                .created_at
+                .as_deref()
+                .and_then(crate::openstack::session::parse_utc)
+                .map(|c| now - c);
+            if let Some(age) = age.filter(|a| *a < grace) {
+                orphans.push(GatewayOrphan {
+                    gateway,
+                    action: "skipped",
+                    reason: Some(format!(
+                        "its load balancer is {age} s old, younger than [cluster] orphan_grace_s ({grace} s): its Gateway may be newer than the list"
+                    )),
+                    operations: Vec::new(),
+                });
+                continue;
+            }
+            if dry_run {
+                orphans.push(GatewayOrphan {
+                    gateway,
+                    action: "would delete",
+                    reason: None,
+                    operations: Vec::new(),
+                });
+                continue;
+            }
+            match self.gateway_delete(namespace, name, options).await {
+                Ok(answer) => {
+                    tracing::info!(gateway = %gateway, operations = answer.operations.len(), "orphan Gateway collected");
+                    orphans.push(GatewayOrphan {
+                        gateway,
+                        action: "deleted",
+                        reason: None,
+                        operations: answer.operations,
+                    });
+                }
+                Err(e) => orphans.push(GatewayOrphan {
+                    gateway,
+                    action: "failed",
+                    reason: Some(e.to_string()),
+                    operations: Vec::new(),
+                }),
+            }
+        }
+        Ok(GatewaySyncAnswer { dry_run, orphans })
+    }
+}

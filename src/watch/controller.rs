@@ -39,6 +39,11 @@ pub struct Controller {
     pub stores: Stores,
     pub recorder: Recorder,
     pub metrics: Arc<WatchMetrics>,
+    /// The Gateway API objects (the kinds the cluster serves).
+    pub gateways: Arc<super::gateways::GatewayStores>,
+    /// Namespaces and their labels (listeners' `from: Selector`), reflected
+    /// once Gateways are served.
+    pub namespaces: Store<k8s_openapi::api::core::v1::Namespace>,
 }
 
 /// `namespace/name`.
@@ -284,7 +289,7 @@ impl Controller {
         .map(Some)
     }
 
-    fn failed(&self, key: &str, what: &str, e: &CallError) -> Outcome {
+    pub(super) fn failed(&self, key: &str, what: &str, e: &CallError) -> Outcome {
         tracing::warn!(service = %key, error = %e.summary(), "{what} failed");
         self.metrics.reconciled("failed");
         if e.retryable() {
@@ -296,7 +301,7 @@ impl Controller {
         }
     }
 
-    fn kube_failed(&self, key: &str, what: &str, e: &kube::Error) -> Outcome {
+    pub(super) fn kube_failed(&self, key: &str, what: &str, e: &kube::Error) -> Outcome {
         if matches!(e, kube::Error::Api(s) if s.code == 404) {
             // The Service went meanwhile (this view of it was stale).
             tracing::debug!(service = %key, "{what}: the Service is gone");
@@ -308,6 +313,9 @@ impl Controller {
     }
 
     pub async fn reconcile(&self, key: &str) -> Outcome {
+        if let Some(gateway) = key.strip_prefix(super::gateways::KEY_PREFIX) {
+            return self.reconcile_gateway(gateway).await;
+        }
         let Some((namespace, name)) = split_key(key) else {
             return Outcome::Done;
         };

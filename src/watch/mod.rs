@@ -8,6 +8,7 @@
 //! `/readyz` and `/metrics` either way.
 
 pub mod controller;
+pub mod gateways;
 pub mod lease;
 pub mod metrics;
 pub mod queue;
@@ -323,6 +324,8 @@ async fn lead(
         max: Duration::from_secs(args.backoff_max_s),
     });
     let relisted = Arc::new(Notify::new());
+    let gateway_stores = Arc::new(gateways::GatewayStores::default());
+    let (namespaces, namespaces_w) = reflector::store::<k8s_openapi::api::core::v1::Namespace>();
     let (services, services_w) = reflector::store::<Service>();
     let (slices, slices_w) = reflector::store::<EndpointSlice>();
     let (endpoints, endpoints_w) = reflector::store::<Endpoints>();
@@ -332,7 +335,12 @@ async fn lead(
             .default_backoff()
             .modify(|s| s.managed_fields_mut().clear())
             .reflect(services_w);
-        tasks.spawn(follow_services(stream, queue.clone(), relisted.clone()));
+        tasks.spawn(follow_services(
+            stream,
+            queue.clone(),
+            relisted.clone(),
+            gateway_stores.clone(),
+        ));
     }
     {
         let stream = watcher(
@@ -345,6 +353,7 @@ async fn lead(
         tasks.spawn(follow_members(
             stream,
             queue.clone(),
+            gateway_stores.clone(),
             |s: &EndpointSlice| slice_service_key(s),
         ));
     }
@@ -353,9 +362,12 @@ async fn lead(
             .default_backoff()
             .modify(|e| e.managed_fields_mut().clear())
             .reflect(endpoints_w);
-        tasks.spawn(follow_members(stream, queue.clone(), |e: &Endpoints| {
-            Some(key_of(e.namespace().as_deref()?, &e.name_any()))
-        }));
+        tasks.spawn(follow_members(
+            stream,
+            queue.clone(),
+            gateway_stores.clone(),
+            |e: &Endpoints| Some(key_of(e.namespace().as_deref()?, &e.name_any())),
+        ));
     }
     for (what, ready) in [
         ("Services", services.wait_until_ready().await.is_ok()),
@@ -385,7 +397,17 @@ async fn lead(
         },
         recorder,
         metrics: metrics.clone(),
+        gateways: gateway_stores.clone(),
+        namespaces,
     });
+    // Gateway API kinds, when their CRDs are (or get) installed.
+    tasks.spawn(gateways::discover_loop(
+        controller.client.clone(),
+        gateway_stores.clone(),
+        queue.clone(),
+        relisted.clone(),
+        namespaces_w,
+    ));
     for _ in 0..args.concurrency {
         let (queue, controller, metrics) = (queue.clone(), controller.clone(), metrics.clone());
         tasks.spawn(async move {
@@ -424,6 +446,24 @@ async fn lead(
 
 type WatchItem<K> = Result<watcher::Event<K>, watcher::Error>;
 
+/// A Service's key queued, and the keys of the Gateways whose routes send
+/// to it (its endpoints are their members).
+struct Fanout {
+    queue: Arc<Queue>,
+    gateways: Arc<gateways::GatewayStores>,
+}
+
+impl Fanout {
+    fn add(&self, key: &str) {
+        self.queue.add(key);
+        if let Some((namespace, name)) = key.split_once('/') {
+            for gateway in self.gateways.keys_for_service(namespace, name) {
+                self.queue.add(&gateway);
+            }
+        }
+    }
+}
+
 /// Services' events to queue keys: a (re)list queues every Service and asks
 /// for a sync; an update queues its Service only when what a reconcile reads
 /// changed (not for the status this watcher writes).
@@ -431,7 +471,9 @@ async fn follow_services(
     stream: impl futures_util::Stream<Item = WatchItem<Service>>,
     queue: Arc<Queue>,
     relisted: Arc<Notify>,
+    gateways: Arc<gateways::GatewayStores>,
 ) {
+    let queue = Fanout { queue, gateways };
     let mut seen: HashMap<String, String> = HashMap::new();
     let mut listing: HashMap<String, String> = HashMap::new();
     futures_util::pin_mut!(stream);
@@ -487,10 +529,12 @@ fn service_key(s: &Service) -> String {
 async fn follow_members<K>(
     stream: impl futures_util::Stream<Item = WatchItem<K>>,
     queue: Arc<Queue>,
+    gateways: Arc<gateways::GatewayStores>,
     service_of: impl Fn(&K) -> Option<String>,
 ) where
     K: Resource + ResourceExt,
 {
+    let queue = Fanout { queue, gateways };
     // Object (namespace/name) -> its Service's key.
     let mut seen: HashMap<String, String> = HashMap::new();
     let mut listing: HashMap<String, String> = HashMap::new();
@@ -566,6 +610,9 @@ async fn sync_loop(
                 for s in services.state() {
                     queue.add(&service_key(&s));
                 }
+                for (namespace, name) in controller.gateways.gateway_names() {
+                    queue.add(&gateways::gateway_key(&namespace, &name));
+                }
             }
             () = tokio::time::sleep(pause), if retry.is_some() => {}
         }
@@ -599,6 +646,32 @@ async fn sync_loop(
                 tracing::warn!(error = %e.summary(), retry_in = ?next, "sync failed");
                 controller.metrics.synced_once("failed");
                 retry = Some(next);
+            }
+        }
+        // Gateways deleted while unwatched: only once Gateways were listed
+        // (an empty store that never listed would collect every one).
+        if controller.gateways.gateways_listed() {
+            let names = controller.gateways.gateway_names();
+            match controller.server.sync_gateways(&names).await {
+                Ok(answer) => {
+                    let orphans: Vec<String> = answer["orphans"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|o| {
+                            format!(
+                                "{} {}",
+                                o["gateway"].as_str().unwrap_or("?"),
+                                o["action"].as_str().unwrap_or("?")
+                            )
+                        })
+                        .collect();
+                    tracing::info!(gateways = names.len(), orphans = ?orphans, "Gateways synced");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e.summary(), "Gateway sync failed");
+                    retry.get_or_insert(Duration::from_secs(5));
+                }
             }
         }
     }

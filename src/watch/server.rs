@@ -164,6 +164,38 @@ impl ServerClient {
         self.call(reqwest::Method::DELETE, &path, None).await
     }
 
+    /// `POST /v1/gateways/apply`: a Gateway with its routes and backends.
+    pub async fn apply_gateway(&self, request: &Value) -> Result<Value, CallError> {
+        let path = format!("/v1/gateways/apply?timeout_s={SERVER_TIMEOUT_S}");
+        self.call(reqwest::Method::POST, &path, Some(request)).await
+    }
+
+    /// `DELETE /v1/gateways/{namespace}/{name}`.
+    pub async fn delete_gateway(&self, namespace: &str, name: &str) -> Result<Value, CallError> {
+        let path = format!(
+            "/v1/gateways/{}/{}?timeout_s={SERVER_TIMEOUT_S}",
+            segment(namespace),
+            segment(name)
+        );
+        self.call(reqwest::Method::DELETE, &path, None).await
+    }
+
+    /// `POST /v1/gateways/sync`: what the cluster made for Gateways not in
+    /// the list is deleted.
+    pub async fn sync_gateways(&self, gateways: &[(String, String)]) -> Result<Value, CallError> {
+        let list: Vec<Value> = gateways
+            .iter()
+            .map(|(namespace, name)| serde_json::json!({"namespace": namespace, "name": name}))
+            .collect();
+        let path = format!("/v1/gateways/sync?timeout_s={SERVER_TIMEOUT_S}");
+        self.call(
+            reqwest::Method::POST,
+            &path,
+            Some(&serde_json::json!({"gateways": list})),
+        )
+        .await
+    }
+
     /// `POST /v1/sync?orphansOnly=true`: what the cluster owns for Services
     /// not in the list is deleted; the listed ones are left to the queue.
     pub async fn sync_orphans(&self, list: &Value) -> Result<Value, CallError> {

@@ -740,3 +740,72 @@ async fn grpc_applies_plans_reads_and_deletes_gateways_over_the_same_core() {
     );
     assert!(app.load_balancers().await.is_empty());
 }
+
+#[tokio::test]
+async fn a_gateway_sync_collects_what_gateways_not_listed_left_and_nothing_else() {
+    let app = spawn_app_with_settings(|s| s.cluster.orphan_grace_s = 0).await;
+    let a = app.gateway(site("/api")).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let sync = |body: Value, query: &'static str| {
+        let app = &app;
+        async move {
+            app.send(
+                reqwest::Method::POST,
+                &format!("/v1/gateways/sync{query}"),
+                Some(body.to_string()),
+            )
+            .await
+        }
+    };
+    let listed = sync(
+        json!({"gateways": [{"namespace": "shop", "name": "edge"}]}),
+        "",
+    )
+    .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    assert_eq!(listed.body["orphans"], json!([]));
+    let dry = sync(json!({"gateways": []}), "?dryRun=true").await;
+    assert_eq!(
+        dry.body["orphans"][0]["gateway"], "shop/edge",
+        "{}",
+        dry.body
+    );
+    assert_eq!(dry.body["orphans"][0]["action"], "would delete");
+    assert_eq!(
+        app.load_balancers().await.len(),
+        1,
+        "a dry run writes nothing"
+    );
+    let bad = sync(
+        json!({"gateways": [{"namespace": "Shop!", "name": "edge"}]}),
+        "",
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert_eq!(bad.body["field"], "gateways[0]");
+    // A Service's load balancer is never a Gateway's orphan.
+    let svc = app
+        .apply(json!({"service": service("LoadBalancer", one_port(), json!({})), "endpoints": endpoints(&["10.1.0.5"])}))
+        .await;
+    assert_eq!(svc.status, StatusCode::OK, "{}", svc.body);
+    let collected = sync(json!({"gateways": []}), "").await;
+    assert_eq!(
+        collected.body["orphans"][0]["action"], "deleted",
+        "{}",
+        collected.body
+    );
+    let names: Vec<String> = app
+        .load_balancers()
+        .await
+        .iter()
+        .map(|lb| lb["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, vec!["shop/web"]);
+    assert_eq!(
+        app.floating_ips().await.len(),
+        1,
+        "the Gateway's floating IP went with it"
+    );
+    app.send(reqwest::Method::DELETE, "/v1/services/shop/web", None)
+        .await;
+}

@@ -45,6 +45,55 @@ pub enum Kind {
     EndpointSlice,
     Event,
     Lease,
+    Namespace,
+    Secret,
+    GatewayClass,
+    Gateway,
+    HttpRoute,
+    TcpRoute,
+    ReferenceGrant,
+}
+
+/// The Gateway API kinds the fake serves once `serve_gateway_api()` is
+/// called: (kind, group version, plural, namespaced).
+const GATEWAY_KINDS: [(Kind, &str, &str, bool); 5] = [
+    (
+        Kind::GatewayClass,
+        "gateway.networking.k8s.io/v1",
+        "gatewayclasses",
+        false,
+    ),
+    (
+        Kind::Gateway,
+        "gateway.networking.k8s.io/v1",
+        "gateways",
+        true,
+    ),
+    (
+        Kind::HttpRoute,
+        "gateway.networking.k8s.io/v1",
+        "httproutes",
+        true,
+    ),
+    (
+        Kind::TcpRoute,
+        "gateway.networking.k8s.io/v1alpha2",
+        "tcproutes",
+        true,
+    ),
+    (
+        Kind::ReferenceGrant,
+        "gateway.networking.k8s.io/v1beta1",
+        "referencegrants",
+        true,
+    ),
+];
+
+fn gateway_kind(version: &str, plural: &str) -> Option<Kind> {
+    GATEWAY_KINDS
+        .iter()
+        .find(|(_, gv, p, _)| gv.ends_with(&format!("/{version}")) && *p == plural)
+        .map(|(k, ..)| *k)
 }
 
 impl Kind {
@@ -55,6 +104,13 @@ impl Kind {
             Kind::EndpointSlice => ("discovery.k8s.io/v1", "EndpointSliceList"),
             Kind::Event => ("events.k8s.io/v1", "EventList"),
             Kind::Lease => ("coordination.k8s.io/v1", "LeaseList"),
+            Kind::Namespace => ("v1", "NamespaceList"),
+            Kind::Secret => ("v1", "SecretList"),
+            Kind::GatewayClass => ("gateway.networking.k8s.io/v1", "GatewayClassList"),
+            Kind::Gateway => ("gateway.networking.k8s.io/v1", "GatewayList"),
+            Kind::HttpRoute => ("gateway.networking.k8s.io/v1", "HTTPRouteList"),
+            Kind::TcpRoute => ("gateway.networking.k8s.io/v1alpha2", "TCPRouteList"),
+            Kind::ReferenceGrant => ("gateway.networking.k8s.io/v1beta1", "ReferenceGrantList"),
         }
     }
     fn kind(self) -> (&'static str, &'static str) {
@@ -64,6 +120,13 @@ impl Kind {
             Kind::EndpointSlice => ("discovery.k8s.io/v1", "EndpointSlice"),
             Kind::Event => ("events.k8s.io/v1", "Event"),
             Kind::Lease => ("coordination.k8s.io/v1", "Lease"),
+            Kind::Namespace => ("v1", "Namespace"),
+            Kind::Secret => ("v1", "Secret"),
+            Kind::GatewayClass => ("gateway.networking.k8s.io/v1", "GatewayClass"),
+            Kind::Gateway => ("gateway.networking.k8s.io/v1", "Gateway"),
+            Kind::HttpRoute => ("gateway.networking.k8s.io/v1", "HTTPRoute"),
+            Kind::TcpRoute => ("gateway.networking.k8s.io/v1alpha2", "TCPRoute"),
+            Kind::ReferenceGrant => ("gateway.networking.k8s.io/v1beta1", "ReferenceGrant"),
         }
     }
 }
@@ -99,6 +162,8 @@ struct World {
     requests: Vec<Request>,
     /// Watches answered 410 Gone.
     gone: usize,
+    /// The Gateway API's CRDs are installed (discovery lists the group).
+    gateway_api: bool,
 }
 
 #[derive(Clone)]
@@ -272,6 +337,29 @@ impl FakeKube {
                 "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{name}",
                 get(get_lease).put(put_lease),
             )
+            .route("/apis", get(api_groups))
+            .route(
+                "/apis/gateway.networking.k8s.io/{version}",
+                get(gateway_resources),
+            )
+            .route(
+                "/apis/gateway.networking.k8s.io/{version}/{plural}",
+                get(list_gateway_kind),
+            )
+            .route(
+                "/apis/gateway.networking.k8s.io/{version}/namespaces/{ns}/{plural}/{name}",
+                axum::routing::patch(patch_gateway_object),
+            )
+            .route(
+                "/apis/gateway.networking.k8s.io/{version}/namespaces/{ns}/{plural}/{name}/status",
+                axum::routing::patch(patch_gateway_status),
+            )
+            .route(
+                "/apis/gateway.networking.k8s.io/{version}/{plural}/{name}/status",
+                axum::routing::patch(patch_cluster_gateway_status),
+            )
+            .route("/api/v1/namespaces", get(list_namespaces))
+            .route("/api/v1/namespaces/{ns}/secrets/{name}", get(get_secret))
             .route("/svc-lbaas/{*rest}", axum::routing::any(forward))
             .fallback(|| async { status(404, "NotFound", "the fake serves no such path") })
             .layer(axum::middleware::from_fn_with_state(fake.clone(), record))
@@ -365,6 +453,11 @@ impl FakeKube {
         self.lock()
             .objects
             .remove(&(kind, namespace.to_string(), name.to_string()));
+    }
+
+    /// The Gateway API's CRDs are installed from now on.
+    pub fn serve_gateway_api(&self) {
+        self.lock().gateway_api = true;
     }
 
     /// Forwards `/svc-lbaas/...` to this server (recorded like the rest).
@@ -805,5 +898,156 @@ async fn forward(
             (code, [("content-type", "application/json")], bytes).into_response()
         }
         Err(e) => status(502, "BadGateway", &e.to_string()),
+    }
+}
+
+/// `GET /apis`: the Gateway API group once its CRDs are installed (the
+/// fake lists no other group: clients that discover only it ask here).
+async fn api_groups(State(fake): State<FakeKube>) -> Response {
+    let served = fake.lock().gateway_api;
+    let groups = if served {
+        let versions: Vec<Value> = ["v1", "v1beta1", "v1alpha2"]
+            .iter()
+            .map(
+                |v| json!({"groupVersion": format!("gateway.networking.k8s.io/{v}"), "version": v}),
+            )
+            .collect();
+        json!([{"name": "gateway.networking.k8s.io", "versions": versions,
+                "preferredVersion": {"groupVersion": "gateway.networking.k8s.io/v1", "version": "v1"}}])
+    } else {
+        json!([])
+    };
+    axum::Json(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}))
+        .into_response()
+}
+
+/// `GET /apis/gateway.networking.k8s.io/{version}`: its resources.
+async fn gateway_resources(State(fake): State<FakeKube>, Path(version): Path<String>) -> Response {
+    if !fake.lock().gateway_api {
+        return status(404, "NotFound", "the Gateway API is not installed");
+    }
+    let gv = format!("gateway.networking.k8s.io/{version}");
+    let mut resources = Vec::new();
+    for (kind, group_version, plural, namespaced) in GATEWAY_KINDS {
+        if group_version != gv {
+            continue;
+        }
+        let (_, k) = kind.kind();
+        resources.push(
+            json!({"name": plural, "singularName": "", "namespaced": namespaced, "kind": k,
+            "verbs": ["get", "list", "watch", "patch", "update", "create", "delete"]}),
+        );
+        resources.push(
+            json!({"name": format!("{plural}/status"), "singularName": "", "namespaced": namespaced,
+            "kind": k, "verbs": ["get", "patch", "update"]}),
+        );
+    }
+    axum::Json(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
+        .into_response()
+}
+
+async fn list_gateway_kind(
+    s: State<FakeKube>,
+    Path((version, plural)): Path<(String, String)>,
+    q: Query<BTreeMap<String, String>>,
+) -> Response {
+    if !s.lock().gateway_api {
+        return status(404, "NotFound", "the Gateway API is not installed");
+    }
+    match gateway_kind(&version, &plural) {
+        Some(kind) => list_or_watch(s, q, kind).await,
+        None => status(404, "NotFound", "no such Gateway API resource"),
+    }
+}
+
+async fn list_namespaces(s: State<FakeKube>, q: Query<BTreeMap<String, String>>) -> Response {
+    list_or_watch(s, q, Kind::Namespace).await
+}
+
+async fn get_secret(
+    State(fake): State<FakeKube>,
+    Path((ns, name)): Path<(String, String)>,
+) -> Response {
+    match fake.get(Kind::Secret, &ns, &name) {
+        Some(o) => axum::Json(o).into_response(),
+        None => status(404, "NotFound", &format!("secrets \"{name}\" not found")),
+    }
+}
+
+/// A merge patch of a Gateway API object: its finalizers (with the
+/// resourceVersion precondition), deletion once the last one goes.
+async fn patch_gateway_object(
+    State(fake): State<FakeKube>,
+    Path((version, ns, plural, name)): Path<(String, String, String, String)>,
+    body: Bytes,
+) -> Response {
+    let Some(kind) = gateway_kind(&version, &plural) else {
+        return status(404, "NotFound", "no such Gateway API resource");
+    };
+    let Ok(patch) = serde_json::from_slice::<Value>(&body) else {
+        return status(400, "BadRequest", "not JSON");
+    };
+    let out = {
+        let mut w = fake.lock();
+        let Some(mut obj) = w.objects.get(&(kind, ns, name.clone())).cloned() else {
+            return status(404, "NotFound", &format!("{plural} \"{name}\" not found"));
+        };
+        if let Some(rv) = patch["metadata"]["resourceVersion"].as_str()
+            && Some(rv) != obj["metadata"]["resourceVersion"].as_str()
+        {
+            return status(409, "Conflict", "the object has been modified");
+        }
+        merge(&mut obj, &patch);
+        let finalizers_left = obj["metadata"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty());
+        let event = if !obj["metadata"]["deletionTimestamp"].is_null() && !finalizers_left {
+            "DELETED"
+        } else {
+            "MODIFIED"
+        };
+        w.write(kind, obj, event)
+    };
+    fake.changed.notify_waiters();
+    axum::Json(out).into_response()
+}
+
+fn patch_status_of(fake: &FakeKube, kind: Kind, ns: String, name: String, body: &[u8]) -> Response {
+    let Ok(patch) = serde_json::from_slice::<Value>(body) else {
+        return status(400, "BadRequest", "not JSON");
+    };
+    let out = {
+        let mut w = fake.lock();
+        let Some(mut obj) = w.objects.get(&(kind, ns, name.clone())).cloned() else {
+            return status(404, "NotFound", &format!("\"{name}\" not found"));
+        };
+        let mut current = obj["status"].take();
+        merge(&mut current, &patch["status"]);
+        obj["status"] = current;
+        w.write(kind, obj, "MODIFIED")
+    };
+    fake.changed.notify_waiters();
+    axum::Json(out).into_response()
+}
+
+async fn patch_gateway_status(
+    State(fake): State<FakeKube>,
+    Path((version, ns, plural, name)): Path<(String, String, String, String)>,
+    body: Bytes,
+) -> Response {
+    match gateway_kind(&version, &plural) {
+        Some(kind) => patch_status_of(&fake, kind, ns, name, &body),
+        None => status(404, "NotFound", "no such Gateway API resource"),
+    }
+}
+
+async fn patch_cluster_gateway_status(
+    State(fake): State<FakeKube>,
+    Path((version, plural, name)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Response {
+    match gateway_kind(&version, &plural) {
+        Some(kind) => patch_status_of(&fake, kind, String::new(), name, &body),
+        None => status(404, "NotFound", "no such Gateway API resource"),
     }
 }
