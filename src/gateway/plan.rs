@@ -117,6 +117,15 @@ pub enum GatewayOp {
         id: String,
         listener: String,
     },
+    /// A kept policy's rules changed in place: the new ones added first,
+    /// then the old ones removed, so it never matches more than either.
+    EditPolicy {
+        id: String,
+        listener: String,
+        source: String,
+        add: Vec<DesignRule>,
+        remove: Vec<String>,
+    },
     MovePolicy {
         id: String,
         listener: String,
@@ -157,6 +166,17 @@ impl GatewayOp {
             GatewayOp::DeletePolicy { id, listener } => {
                 format!("delete L7 policy {id} of listener {listener}")
             }
+            GatewayOp::EditPolicy {
+                id,
+                listener,
+                add,
+                remove,
+                ..
+            } => format!(
+                "edit L7 policy {id} of listener {listener}: {} rule(s) added, {} removed",
+                add.len(),
+                remove.len()
+            ),
             GatewayOp::MovePolicy {
                 id,
                 listener,
@@ -211,6 +231,21 @@ fn rule_key(r: &DesignRule) -> (String, String, Option<String>, String, bool) {
     (
         r.kind.into(),
         r.compare_type.into(),
+        key,
+        r.value.clone(),
+        r.invert,
+    )
+}
+
+fn observed_rule_key(r: &ObservedRule) -> (String, String, Option<String>, String, bool) {
+    let key = if r.kind == "HEADER" {
+        r.key.clone()
+    } else {
+        None
+    };
+    (
+        r.kind.clone(),
+        r.compare_type.clone(),
         key,
         r.value.clone(),
         r.invert,
@@ -455,6 +490,49 @@ fn policy_steps(
             j
         })
         .collect();
+    // A designed policy no kept one equals takes, in place, an unmatched
+    // one of the same action and target whose rules differ: its rules are
+    // edited (fewer writes than a delete and a create, and the policy keeps
+    // its id), unless the two sets together would pass Octavia's 50.
+    let mut matched = matched;
+    let mut edits = Vec::new();
+    for (i, d) in designed.iter().enumerate() {
+        if matched[i].is_some() {
+            continue;
+        }
+        let want = desired_content(d, address);
+        let j = (0..observed.len()).find(|&j| {
+            !used[j]
+                && observed[j].action == want.action
+                && observed[j].target == want.target
+                && observed[j].code == want.code
+                && observed[j].rules.len() + want.rules.len() <= crate::gateway::compile::MAX_RULES
+        });
+        let Some(j) = j else {
+            continue;
+        };
+        used[j] = true;
+        matched[i] = Some(j);
+        let add: Vec<DesignRule> = d
+            .rules
+            .iter()
+            .filter(|r| !observed[j].rules.contains(&rule_key(r)))
+            .cloned()
+            .collect();
+        let remove: Vec<String> = o.policies[j]
+            .rules
+            .iter()
+            .filter(|r| !want.rules.contains(&observed_rule_key(r)))
+            .map(|r| r.id.clone())
+            .collect();
+        edits.push(GatewayOp::EditPolicy {
+            id: o.policies[j].id.clone(),
+            listener: listener.to_string(),
+            source: d.source.clone(),
+            add,
+            remove,
+        });
+    }
     for (j, p) in o.policies.iter().enumerate() {
         if !used[j] {
             ops.push(GatewayOp::DeletePolicy {
@@ -463,6 +541,7 @@ fn policy_steps(
             });
         }
     }
+    ops.extend(edits);
     // The kept policies in their current order, then each step applied.
     let mut order: Vec<Option<usize>> = (0..o.policies.len())
         .filter(|&j| used[j])
@@ -672,18 +751,28 @@ mod tests {
         ];
         let ops = plan(&d, &observed(start.clone()), &cx(&certs));
         let final_order = replay(&start, &ops);
-        assert_eq!(final_order, vec!["pc", "pa", "new1:b/b2"], "{ops:#?}");
-        // Nothing kept is recreated: two deletes, one move, one create.
+        // b's path changed, its pool did not: edited in place; x (whose
+        // pool is a's, which has its policy already) goes.
+        assert_eq!(final_order, vec!["pc", "pa", "pb"], "{ops:#?}");
         let kinds: Vec<&str> = ops
             .iter()
             .map(|o| match o {
                 GatewayOp::DeletePolicy { .. } => "delete",
+                GatewayOp::EditPolicy { .. } => "edit",
                 GatewayOp::MovePolicy { .. } => "move",
                 GatewayOp::CreatePolicy { .. } => "create",
                 _ => "other",
             })
             .collect();
-        assert_eq!(kinds, vec!["delete", "delete", "move", "create"]);
+        assert_eq!(kinds, vec!["delete", "edit", "move"]);
+        let GatewayOp::EditPolicy {
+            id, add, remove, ..
+        } = &ops[1]
+        else {
+            panic!("{ops:#?}");
+        };
+        assert_eq!((id.as_str(), add[0].value.as_str()), ("pb", "/b2"));
+        assert_eq!(remove, &vec!["r-pb".to_string()]);
     }
 
     #[test]

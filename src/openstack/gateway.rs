@@ -542,4 +542,21 @@ impl Cloud {
         )
         .await
     }
+
+    /// A rule of a policy; one already gone is done.
+    pub async fn delete_l7_rule(
+        &self,
+        calls: &Calls,
+        policy_id: &str,
+        id: &str,
+    ) -> Result<(), OpenStackError> {
+        let path = ApiPath::of("l7policies")
+            .id("L7 policy id", policy_id)?
+            .then("rules")
+            .id("L7 rule id", id)?;
+        match self.lb_send(calls, Method::DELETE, path, None).await {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other,
+        }
+    }
 }

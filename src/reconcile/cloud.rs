@@ -514,6 +514,9 @@ pub trait Gateways: Send + Sync {
     ) -> Result<()> {
         Err(no_gateways())
     }
+    async fn delete_l7_rule(&self, _calls: &Calls, _policy_id: &str, _id: &str) -> Result<()> {
+        Err(no_gateways())
+    }
 }
 
 fn no_gateways() -> OpenStackError {
@@ -599,6 +602,9 @@ impl Gateways for Cloud {
         owner: &[String],
     ) -> Result<()> {
         Cloud::create_l7_rule(self, calls, policy_id, rule, owner).await
+    }
+    async fn delete_l7_rule(&self, calls: &Calls, policy_id: &str, id: &str) -> Result<()> {
+        Cloud::delete_l7_rule(self, calls, policy_id, id).await
     }
 }
 

@@ -831,6 +831,18 @@ impl Reconciler {
                 self.wait_settled(calls, &lb()?, options).await?;
                 cloud.delete_l7_policy(calls, id).await?;
             }
+            GatewayOp::EditPolicy {
+                id, add, remove, ..
+            } => {
+                for rule in add {
+                    self.wait_settled(calls, &lb()?, options).await?;
+                    cloud.create_l7_rule(calls, id, rule, owner).await?;
+                }
+                for rule in remove {
+                    self.wait_settled(calls, &lb()?, options).await?;
+                    cloud.delete_l7_rule(calls, id, rule).await?;
+                }
+            }
             GatewayOp::MovePolicy { id, position, .. } => {
                 self.wait_settled(calls, &lb()?, options).await?;
                 cloud.move_l7_policy(calls, id, *position).await?;

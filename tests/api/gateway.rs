@@ -99,9 +99,12 @@ fn site(api_prefix: &str) -> Value {
     json!({
         "gateway": gateway(json!([
             {"name": "web", "port": 80, "protocol": "HTTP", "hostname": "*.example.com"},
+            {"name": "websecure", "port": 443, "protocol": "HTTPS", "hostname": "*.example.com",
+             "tls": {"certificateRefs": [{"name": "shop-cert"}]}},
             {"name": "db", "port": 5432, "protocol": "TCP"},
         ])),
         "gatewayClass": class(),
+        "tlsSecrets": [tls_secret("shop-cert", "")],
         "routes": [
             http_route("shop", "site", json!({
                 "hostnames": ["shop.example.com"],
@@ -116,6 +119,10 @@ fn site(api_prefix: &str) -> Value {
              "metadata": {"name": "db", "namespace": "shop"},
              "spec": {"parentRefs": [{"name": "edge", "sectionName": "db"}],
                       "rules": [{"backendRefs": [{"name": "db", "port": 80}]}]}},
+            // Octavia cannot match a method: refused whole, the rest served.
+            http_route("shop", "bad", json!({
+                "hostnames": ["bad.example.com"],
+                "rules": [{"matches": [{"method": "GET"}], "backendRefs": backend("web")}]})),
         ],
         "services": [backend_service("shop", "web"), backend_service("shop", "api"), backend_service("shop", "db")],
         "endpointSlices": [
@@ -158,8 +165,30 @@ async fn a_gateway_routes_by_host_path_and_header_converges_and_is_deleted_whole
         .iter()
         .map(|l| l["attachedRoutes"].as_i64().unwrap())
         .collect();
-    assert_eq!(attached, vec![1, 1]);
+    assert_eq!(attached, vec![1, 1, 1], "the refused route is not counted");
+    let bad = a.body["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "bad")
+        .expect("the refused route's status");
+    let refused = condition(&bad["status"]["parents"][0]["conditions"], "Accepted");
+    assert_eq!(
+        (refused["status"].as_str(), refused["reason"].as_str()),
+        (Some("False"), Some("UnsupportedValue")),
+        "{bad}"
+    );
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("spec.rules[0].matches[0].method"),
+        "{refused}"
+    );
     for r in a.body["routes"].as_array().unwrap() {
+        if r["name"] == "bad" {
+            continue;
+        }
         let c = &r["status"]["parents"][0];
         assert_eq!(c["controllerName"], "svc-lbaas.io/gateway-controller");
         assert_eq!(
@@ -198,6 +227,19 @@ async fn a_gateway_routes_by_host_path_and_header_converges_and_is_deleted_whole
         .expect("a TCP listener");
     assert_eq!(tcp["protocol_port"], 5432);
     assert!(tcp["default_pool_id"].is_string());
+    let https = listeners
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["protocol"] == "TERMINATED_HTTPS")
+        .expect("a TERMINATED_HTTPS listener");
+    assert_eq!(https["protocol_port"], 443);
+    assert!(https["default_tls_container_ref"].is_string(), "{https}");
+    assert_eq!(
+        app.l7policies(https["id"].as_str().unwrap()).await.len(),
+        3,
+        "the route serves HTTPS too"
+    );
     let policies = app.l7policies(http["id"].as_str().unwrap()).await;
     assert_eq!(policies.len(), 3, "{policies:#?}");
     let positions: Vec<u64> = policies
@@ -271,8 +313,10 @@ async fn a_gateway_routes_by_host_path_and_header_converges_and_is_deleted_whole
     assert_eq!(again.body["action"], "unchanged", "{}", again.body);
     assert_eq!(again.body["openstackCalls"]["writes"], 0);
 
-    // The route edited in place: the two /api policies are replaced, the
-    // `/` one kept; nothing else is touched.
+    // The route edited in place: on each HTTP(S) listener the two /api
+    // policies get the /v2 rule and lose the /api one (the same policies,
+    // their rules changed); nothing else is touched.
+    let before: Vec<Value> = policies.iter().map(|p| p["id"].clone()).collect();
     let edited = app.gateway(site("/v2")).await;
     assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
     assert_eq!(edited.body["action"], "updated");
@@ -284,19 +328,17 @@ async fn a_gateway_routes_by_host_path_and_header_converges_and_is_deleted_whole
         .collect();
     assert_eq!(ops.len(), 4, "{ops:#?}");
     assert!(
-        ops[..2].iter().all(|o| o.starts_with("delete L7 policy")),
+        ops.iter()
+            .all(|o| o.starts_with("edit L7 policy") && o.ends_with("1 rule(s) added, 1 removed")),
         "{ops:#?}"
     );
-    assert!(
-        ops[2..].iter().all(|o| o.starts_with("create L7 policy")),
-        "{ops:#?}"
+    assert_eq!(
+        edited.body["openstackCalls"]["writes"], 8,
+        "a rule added and one removed a policy"
     );
     let policies = app.l7policies(http["id"].as_str().unwrap()).await;
-    assert_eq!(policies.len(), 3);
-    assert_eq!(
-        policies[2]["id"],
-        app.l7policies(http["id"].as_str().unwrap()).await[2]["id"]
-    );
+    let after: Vec<Value> = policies.iter().map(|p| p["id"].clone()).collect();
+    assert_eq!(after, before, "the same policies, in the same positions");
     let got = app
         .send(reqwest::Method::GET, "/v1/gateways/shop/edge", None)
         .await;
