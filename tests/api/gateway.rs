@@ -1,7 +1,8 @@
 //! Gateways end to end (`/v1/gateways/...`), on the simulator and, with
 //! `SVC_LBAAS_TEST_CLOUD=real`, on the loopback Octavia 19 with Barbican:
-//! HTTP routing by host, path and header as L7 policies in their
-//! positions, TLS termination with SNI, TCP, a route edited in place, a
+//! one Gateway with HTTP, HTTPS (SNI) and TCP listeners routing by host,
+//! path and header as L7 policies in their positions, a refused route, a
+//! route edited in place; TLS passthrough and UDP; a
 //! cross-namespace backend with and without a ReferenceGrant, tokens that
 //! speak only for their namespace, and the Gateway deleted with nothing left.
 
@@ -101,10 +102,13 @@ fn site(api_prefix: &str) -> Value {
             {"name": "web", "port": 80, "protocol": "HTTP", "hostname": "*.example.com"},
             {"name": "websecure", "port": 443, "protocol": "HTTPS", "hostname": "*.example.com",
              "tls": {"certificateRefs": [{"name": "shop-cert"}]}},
+            // The same port for one host with its own certificate: SNI.
+            {"name": "shop-secure", "port": 443, "protocol": "HTTPS", "hostname": "shop.example.com",
+             "tls": {"certificateRefs": [{"name": "shop-only"}]}},
             {"name": "db", "port": 5432, "protocol": "TCP"},
         ])),
         "gatewayClass": class(),
-        "tlsSecrets": [tls_secret("shop-cert", "")],
+        "tlsSecrets": [tls_secret("shop-cert", ""), tls_secret("shop-only", "\n")],
         "routes": [
             http_route("shop", "site", json!({
                 "hostnames": ["shop.example.com"],
@@ -165,7 +169,11 @@ async fn a_gateway_routes_by_host_path_and_header_converges_and_is_deleted_whole
         .iter()
         .map(|l| l["attachedRoutes"].as_i64().unwrap())
         .collect();
-    assert_eq!(attached, vec![1, 1, 1], "the refused route is not counted");
+    assert_eq!(
+        attached,
+        vec![1, 1, 1, 1],
+        "the refused route is not counted"
+    );
     let bad = a.body["routes"]
         .as_array()
         .unwrap()
@@ -234,7 +242,18 @@ async fn a_gateway_routes_by_host_path_and_header_converges_and_is_deleted_whole
         .find(|l| l["protocol"] == "TERMINATED_HTTPS")
         .expect("a TERMINATED_HTTPS listener");
     assert_eq!(https["protocol_port"], 443);
+    // One listener for both HTTPS listeners of port 443: the first one's
+    // certificate the default, the host's one by SNI.
     assert!(https["default_tls_container_ref"].is_string(), "{https}");
+    assert_eq!(
+        https["sni_container_refs"].as_array().unwrap().len(),
+        1,
+        "{https}"
+    );
+    assert_ne!(
+        https["default_tls_container_ref"],
+        https["sni_container_refs"][0]
+    );
     assert_eq!(
         app.l7policies(https["id"].as_str().unwrap()).await.len(),
         3,
@@ -366,6 +385,16 @@ async fn a_gateway_routes_by_host_path_and_header_converges_and_is_deleted_whole
         .await;
     assert_eq!(d.status, StatusCode::OK, "{}", d.body);
     assert_eq!(d.body["action"], "deleted");
+    let containers = d.body["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| {
+            o.as_str()
+                .is_some_and(|o| o.starts_with("delete certificate container"))
+        })
+        .count();
+    assert_eq!(containers, 2, "{}", d.body);
     assert!(app.load_balancers().await.is_empty());
     assert!(app.floating_ips().await.is_empty());
     let again = app
@@ -378,55 +407,6 @@ async fn a_gateway_routes_by_host_path_and_header_converges_and_is_deleted_whole
         .send(reqwest::Method::GET, "/v1/gateways/shop/edge", None)
         .await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND, "{}", gone.body);
-}
-
-#[tokio::test]
-async fn https_listeners_terminate_tls_with_sni_from_secrets() {
-    let app = spawn_app().await;
-    if app.cloud_access.key_manager.is_none() {
-        eprintln!("skipped: the cloud has no Barbican");
-        return;
-    }
-    let body = json!({
-        "gateway": gateway(json!([
-            {"name": "any", "port": 443, "protocol": "HTTPS", "tls": {"certificateRefs": [{"name": "default-cert"}]}},
-            {"name": "shop", "port": 443, "protocol": "HTTPS", "hostname": "shop.example.com",
-             "tls": {"certificateRefs": [{"name": "shop-cert"}]}},
-        ])),
-        "routes": [http_route("shop", "site", json!({"rules": [{"backendRefs": backend("web")}]}))],
-        "services": [backend_service("shop", "web")],
-        "endpointSlices": [slice("shop", "web", &["10.1.0.5"])],
-        "tlsSecrets": [tls_secret("default-cert", ""), tls_secret("shop-cert", "\n")],
-    });
-    let a = app.gateway(body.clone()).await;
-    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
-    let listeners = app.listeners().await;
-    let l = &listeners[0];
-    assert_eq!(listeners.as_array().unwrap().len(), 1, "{listeners}");
-    assert_eq!(l["protocol"], "TERMINATED_HTTPS");
-    assert!(l["default_tls_container_ref"].is_string(), "{l}");
-    assert_eq!(l["sni_container_refs"].as_array().unwrap().len(), 1, "{l}");
-    assert_ne!(l["default_tls_container_ref"], l["sni_container_refs"][0]);
-    // One policy a Gateway listener the route attaches to: any host (on
-    // `any`) and shop.example.com (on `shop`), the named host first.
-    let policies = app.l7policies(l["id"].as_str().unwrap()).await;
-    assert_eq!(policies.len(), 2, "{policies:#?}");
-    let first = app.l7rules(policies[0]["id"].as_str().unwrap()).await;
-    assert!(first.iter().any(|r| r["type"] == "HOST_NAME"), "{first:#?}");
-    let again = app.gateway(body).await;
-    assert_eq!(again.body["action"], "unchanged", "{}", again.body);
-    let d = app
-        .send(reqwest::Method::DELETE, "/v1/gateways/shop/edge", None)
-        .await;
-    assert_eq!(d.status, StatusCode::OK, "{}", d.body);
-    let deleted: Vec<&str> = d.body["operations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|o| o.as_str())
-        .filter(|o| o.starts_with("delete certificate container"))
-        .collect();
-    assert_eq!(deleted.len(), 2, "{}", d.body);
 }
 
 #[tokio::test]
