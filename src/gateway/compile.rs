@@ -119,6 +119,8 @@ pub struct Source<'a> {
     pub rule_index: usize,
     pub rule: &'a HttpRouteRule,
     pub host: Option<&'a str>,
+    /// Hostnames a narrower listener on the port takes: excluded.
+    pub exclude: &'a [String],
     pub port: u16,
     pub listener: ListenerProtocol,
     pub pool: &'a str,
@@ -182,6 +184,11 @@ pub fn entries(src: Source<'_>) -> Result<Vec<Entry>, (String, String)> {
         if let Some(h) = src.host {
             rules.push(rule("HOST_NAME", "REGEX", None, host_regex(h)));
         }
+        for x in src.exclude {
+            let mut not = rule("HOST_NAME", "REGEX", None, host_regex(x));
+            not.invert = true;
+            rules.push(not);
+        }
         let kind = m
             .path
             .as_ref()
@@ -205,7 +212,7 @@ pub fn entries(src: Source<'_>) -> Result<Vec<Entry>, (String, String)> {
             }
             "PathPrefix" => {
                 if value.trim_end_matches('/').is_empty() {
-                    if src.host.is_none() && m.headers.is_empty() {
+                    if src.host.is_none() && src.exclude.is_empty() && m.headers.is_empty() {
                         // A policy without rules does nothing in HAProxy.
                         rules.push(rule("PATH", "STARTS_WITH", None, "/".into()));
                     }

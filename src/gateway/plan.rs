@@ -54,6 +54,9 @@ pub struct ObservedPolicy {
     pub redirect_url: Option<String>,
     pub redirect_prefix: Option<String>,
     pub redirect_http_code: Option<u16>,
+    /// A disabled policy is one whose create did not finish (its rules are
+    /// added before it is enabled): never kept as it is.
+    pub enabled: bool,
     pub rules: Vec<ObservedRule>,
 }
 
@@ -84,6 +87,12 @@ pub enum GatewayOp {
         name: String,
     },
     CreateFloatingIp,
+    /// The Gateway's floating IP bound to the VIP port again (the load
+    /// balancer was made anew, or it was moved by hand).
+    BindFloatingIp {
+        id: String,
+        address: String,
+    },
     #[serde(rename_all = "camelCase")]
     CreatePool {
         name: String,
@@ -156,6 +165,9 @@ impl GatewayOp {
         match self {
             GatewayOp::CreateLoadBalancer { name } => format!("create load balancer {name}"),
             GatewayOp::CreateFloatingIp => "create a floating IP for the VIP".into(),
+            GatewayOp::BindFloatingIp { address, .. } => {
+                format!("bind floating IP {address} to the VIP port")
+            }
             GatewayOp::CreatePool { name, protocol } => format!("create {protocol} pool {name}"),
             GatewayOp::SetMembers { pool, members } => {
                 format!("set the {} member(s) of pool {pool}", members.len())
@@ -320,6 +332,8 @@ fn observed_content(p: &ObservedPolicy, pool_names: &BTreeMap<&str, &str>) -> Co
         ),
         _ => ("REJECT", String::new(), None),
     };
+    // A disabled policy equals no designed one: it is deleted and made again.
+    let action = if p.enabled { action } else { "DISABLED" };
     Content {
         action,
         target,
@@ -343,6 +357,14 @@ pub fn plan(design: &Design, observed: &ObservedGateway, cx: &PlanContext<'_>) -
     };
     if cx.floating_ip && observed.floating_ips.is_empty() {
         ops.push(GatewayOp::CreateFloatingIp);
+    }
+    if let (Some(fip), Some(port)) = (observed.floating_ips.first(), &lb.vip_port_id)
+        && fip.port_id.as_ref() != Some(port)
+    {
+        ops.push(GatewayOp::BindFloatingIp {
+            id: fip.id.clone(),
+            address: fip.address.to_string(),
+        });
     }
     let address = cx.address.unwrap_or("");
     let pool_names: BTreeMap<&str, &str> = lb
@@ -623,6 +645,7 @@ mod tests {
             position,
             action: "REDIRECT_TO_POOL".into(),
             redirect_pool_id: Some(pool_id.into()),
+            enabled: true,
             rules: vec![ObservedRule {
                 id: format!("r-{id}"),
                 kind: "PATH".into(),
@@ -817,6 +840,38 @@ mod tests {
                     .all(|o| matches!(o, GatewayOp::MovePolicy { .. }))
             );
         }
+    }
+
+    #[test]
+    fn a_policy_left_disabled_is_made_again_and_a_moved_floating_ip_bound_back() {
+        let certs = BTreeMap::new();
+        let d = design(vec![to_pool("a", "/a")]);
+        let mut half = observed_policy("p1", "id-a", "/a", 1);
+        half.enabled = false;
+        let mut o = observed(vec![half]);
+        if let Some(lb) = o.load_balancer.as_mut() {
+            lb.vip_port_id = Some("vip".into());
+        }
+        o.floating_ips.push(crate::model::ObservedFloatingIp {
+            id: "f".into(),
+            address: "203.0.113.5".parse().unwrap(),
+            port_id: Some("elsewhere".into()),
+            network_id: None,
+            tags: vec![],
+            description: None,
+        });
+        let summaries: Vec<String> = plan(&d, &o, &cx(&certs))
+            .iter()
+            .map(GatewayOp::summary)
+            .collect();
+        assert_eq!(
+            summaries,
+            vec![
+                "bind floating IP 203.0.113.5 to the VIP port",
+                "delete L7 policy p1 of listener gw:HTTP:80",
+                "create L7 policy a/a (1 rule(s)) at position 1 of listener gw:HTTP:80",
+            ]
+        );
     }
 
     #[test]

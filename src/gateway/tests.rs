@@ -1190,3 +1190,131 @@ fn names_never_collide_with_a_services() {
         "{tags:?}"
     );
 }
+
+#[test]
+fn a_narrower_listener_keeps_its_hosts_requests_from_the_broader_ones_routes() {
+    // admin.example.com for infra's routes only; any host for everyone.
+    let mut w = World::new(gateway(json!([
+        {"name": "admin", "port": 80, "protocol": "HTTP", "hostname": "admin.example.com"},
+        {"name": "any", "port": 80, "protocol": "HTTP", "allowedRoutes": {"namespaces": {"from": "All"}}},
+        {"name": "dns", "port": 80, "protocol": "UDP", "allowedRoutes": {"namespaces": {"from": "All"}}},
+    ])));
+    w.services.push(service("infra", "console", 80, 8080));
+    w.slices
+        .push(slice("infra", "console", 8080, &["10.9.0.1"]));
+    let to = |section: &str| json!([{"name": "gw", "namespace": "infra", "sectionName": section}]);
+    w.routes = vec![
+        http_route(
+            "infra",
+            "console",
+            "2026-01-01T00:00:00Z",
+            json!({"parentRefs": to("admin"),
+            "rules": [{"backendRefs": backend("console")}]}),
+        ),
+        // Another namespace claims the admin host on the catch-all listener.
+        http_route(
+            "apps",
+            "evil",
+            "2025-01-01T00:00:00Z",
+            json!({"parentRefs": to("any"),
+            "hostnames": ["admin.example.com"],
+            "rules": [{"matches": [{"path": {"type": "Exact", "value": "/login"}}], "backendRefs": backend("api")}]}),
+        ),
+        http_route(
+            "apps",
+            "all",
+            "2026-01-01T00:00:00Z",
+            json!({"parentRefs": to("any"),
+            "rules": [{"backendRefs": backend("web")}]}),
+        ),
+        from(
+            json!({"kind": "UDPRoute", "metadata": {"name": "dns", "namespace": "apps"},
+            "spec": {"parentRefs": to("dns"), "rules": [{"backendRefs": [{"name": "dns", "port": 80}]}]}}),
+        ),
+    ];
+    let d = w.design();
+    let http = d
+        .listeners
+        .iter()
+        .find(|l| l.protocol.as_str() == "HTTP")
+        .expect("HTTP");
+    let udp = d
+        .listeners
+        .iter()
+        .find(|l| l.protocol.as_str() == "UDP")
+        .expect("UDP on the same port");
+    assert!(
+        udp.policies.is_empty(),
+        "a UDP listener takes no L7 policy: {udp:#?}"
+    );
+    assert!(udp.default_pool.is_some());
+    let req = |host: &str, path: &str| Request {
+        host: host.into(),
+        path: path.into(),
+        headers: vec![],
+    };
+    let pool_of = |r: Request| match haproxy(&http.policies, &r, "192.0.2.1") {
+        Outcome::Pool(p) => p,
+        other => panic!("{r:?}: {other:?}"),
+    };
+    for path in ["/login", "/", "/x"] {
+        assert!(
+            pool_of(req("admin.example.com", path)).ends_with("HTTPRoute/infra/console:rule0"),
+            "{path}"
+        );
+        assert!(
+            pool_of(req("ADMIN.example.com:8080", path)).ends_with("HTTPRoute/infra/console:rule0"),
+            "{path}"
+        );
+    }
+    assert!(pool_of(req("shop.example.com", "/login")).ends_with("HTTPRoute/apps/all:rule0"));
+    assert!(pool_of(req("10.1.2.3", "/")).ends_with("HTTPRoute/apps/all:rule0"));
+    assert!(
+        http.policies
+            .iter()
+            .all(|p| !p.source.starts_with("HTTPRoute/apps/evil")),
+        "the claim on the admin host programs nothing: {:#?}",
+        http.policies
+    );
+}
+
+#[test]
+fn a_route_refused_on_one_l4_listener_takes_none() {
+    let mut w = World::new(gateway(json!([
+        {"name": "a", "port": 1000, "protocol": "TCP"},
+        {"name": "b", "port": 2000, "protocol": "TCP"},
+    ])));
+    w.services.push(service("infra", "db", 80, 8080));
+    let tcp = |name: &str, created: &str, sections: &[&str]| -> Route {
+        let parents: Vec<Value> = sections
+            .iter()
+            .map(|s| json!({"name": "gw", "sectionName": s}))
+            .collect();
+        from(
+            json!({"kind": "TCPRoute", "metadata": {"name": name, "namespace": "infra", "creationTimestamp": created},
+            "spec": {"parentRefs": parents, "rules": [{"backendRefs": [{"name": "db", "port": 80}]}]}}),
+        )
+    };
+    // `old` holds port 2000; `both` wants 1000 and 2000: refused, on 1000 too.
+    w.routes = vec![
+        tcp("old", "2026-01-01T00:00:00Z", &["b"]),
+        tcp("both", "2026-02-01T00:00:00Z", &["a", "b"]),
+    ];
+    let d = w.design();
+    let on = |port: u16| {
+        d.listeners
+            .iter()
+            .find(|l| l.port == port)
+            .and_then(|l| l.default_pool.clone())
+    };
+    assert_eq!(on(1000), None, "{:#?}", d.listeners);
+    assert!(on(2000).is_some());
+    let both = d.routes.iter().find(|r| r.name == "both").unwrap();
+    let accepted = both
+        .status
+        .parents
+        .iter()
+        .map(|p| p.conditions[0].status.as_str())
+        .collect::<Vec<_>>();
+    assert!(accepted.contains(&"False"), "{both:?}");
+}

@@ -757,6 +757,16 @@ pub fn translate(inputs: &Inputs<'_>) -> Design {
             continue;
         }
         let refusal = compile::refusal(route);
+        // What this route programs, to take back if any of its parents
+        // refuses it: a refusal covers the whole route.
+        let saved = (
+            entries.len(),
+            pools.len(),
+            l4_routes.clone(),
+            default_pools.clone(),
+            checked.iter().map(|c| c.attached).collect::<Vec<_>>(),
+        );
+        let mut failed: Option<(String, String)> = None;
         let mut parents = Vec::new();
         for att in attachments {
             let mut conditions = Vec::new();
@@ -791,7 +801,10 @@ pub fn translate(inputs: &Inputs<'_>) -> Design {
                             }
                             Ok(())
                         }
-                        Err(e) => Err(e),
+                        Err(e) => {
+                            failed.get_or_insert(e.clone());
+                            Err(e)
+                        }
                     }
                 }
             };
@@ -815,6 +828,28 @@ pub fn translate(inputs: &Inputs<'_>) -> Design {
                 controller_name: CONTROLLER_NAME.into(),
                 conditions,
             });
+        }
+        if let Some((reason, message)) = failed {
+            let (e, p, l4, defaults, attached) = saved;
+            entries.truncate(e);
+            pools.truncate(p);
+            l4_routes = l4;
+            default_pools = defaults;
+            for (c, a) in checked.iter_mut().zip(attached) {
+                c.attached = a;
+            }
+            // Every parent that had taken it says why it no longer does.
+            for parent in &mut parents {
+                if let Some(c) = parent
+                    .conditions
+                    .iter_mut()
+                    .find(|c| c.kind == "Accepted" && c.status == "True")
+                {
+                    c.status = "False".into();
+                    c.reason = reason.clone();
+                    c.message = message.clone();
+                }
+            }
         }
         outcomes[ri] = Some(RouteOutcome {
             kind: route.kind().into(),
@@ -890,7 +925,13 @@ pub fn translate(inputs: &Inputs<'_>) -> Design {
                 .collect(),
             certificates,
             default_pool: default_pools.get(&(transport, port)).cloned(),
-            policies: policies.get(&port).cloned().unwrap_or_default(),
+            // Only an HTTP or TERMINATED_HTTPS listener takes L7 policies
+            // (a UDP one may share the port number).
+            policies: if protocol.is_http() {
+                policies.get(&port).cloned().unwrap_or_default()
+            } else {
+                Vec::new()
+            },
         });
     }
 
@@ -968,13 +1009,40 @@ fn program(
                         continue;
                     };
                     let port = l.spec.port as u16;
+                    // Listeners sharing this Octavia listener with a
+                    // narrower hostname take their hosts' requests: this
+                    // one's routes must not (Gateway API matches a request
+                    // to the most specific listener first).
+                    let narrower: Vec<String> = slots
+                        .get(&(Transport::Tcp, port))
+                        .into_iter()
+                        .flatten()
+                        .filter(|&&j| j != li)
+                        .filter_map(|&j| checked[j].spec.hostname.clone())
+                        .filter(|h| match l.spec.hostname.as_deref() {
+                            None => true,
+                            Some(own) => h != own && matching::covers(own, h),
+                        })
+                        .collect();
                     let hosts: Vec<Option<String>> = if hostnames.is_empty() {
                         vec![None]
                     } else {
                         hostnames.into_iter().map(Some).collect()
                     };
                     for host in hosts {
+                        // A host a narrower listener covers is that one's.
+                        if let Some(h) = &host
+                            && narrower.iter().any(|n| matching::covers(n, h))
+                        {
+                            continue;
+                        }
+                        let exclude: Vec<String> = narrower
+                            .iter()
+                            .filter(|n| host.as_deref().is_none_or(|h| matching::covers(h, n)))
+                            .cloned()
+                            .collect();
                         let built = compile::entries(compile::Source {
+                            exclude: &exclude,
                             route: who,
                             created: &created,
                             rule_index: ri,
@@ -1011,7 +1079,10 @@ fn program(
                     ),
                 ));
             }
+            // Built aside and kept only if every listener takes it: a
+            // refused route gets no listener at all.
             let mut problem = None;
+            let mut taken: Vec<((Transport, u16), String, DesignPool)> = Vec::new();
             for &li in &att.listeners {
                 let l = &checked[li];
                 let protocol = l.protocol.unwrap_or(ListenerProtocol::Tcp);
@@ -1046,18 +1117,22 @@ fn program(
                 );
                 problem = problem.or(resolved.problem);
                 let pool = names::fit(format!("{lb}:{}:{port}", protocol.as_str()));
-                l4_routes.insert((transport, port), (who.to_string(), pool.clone()));
-                default_pools.insert((transport, port), pool.clone());
+                let design = DesignPool {
+                    name: pool.clone(),
+                    protocol: if protocol == ListenerProtocol::Udp {
+                        PoolProtocol::Udp
+                    } else {
+                        PoolProtocol::Tcp
+                    },
+                    members: resolved.members,
+                };
+                taken.push(((transport, port), pool, design));
+            }
+            for (slot, pool, design) in taken {
+                l4_routes.insert(slot, (who.to_string(), pool.clone()));
+                default_pools.insert(slot, pool.clone());
                 if !pools.iter().any(|p| p.name == pool) {
-                    pools.push(DesignPool {
-                        name: pool,
-                        protocol: if protocol == ListenerProtocol::Udp {
-                            PoolProtocol::Udp
-                        } else {
-                            PoolProtocol::Tcp
-                        },
-                        members: resolved.members,
-                    });
+                    pools.push(design);
                 }
             }
             Ok(problem)

@@ -33,6 +33,7 @@ struct PolicyRead {
     redirect_prefix: Option<String>,
     redirect_http_code: Option<u16>,
     provisioning_status: Option<String>,
+    admin_state_up: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -117,11 +118,19 @@ struct PolicyCreate<'a> {
     redirect_http_code: Option<u16>,
     description: &'a str,
     tags: &'a [String],
+    /// Created disabled, enabled once its rules are all there: a policy
+    /// without all its ANDed rules would match more than it should.
+    admin_state_up: bool,
 }
 
 #[derive(Debug, Serialize)]
 struct PolicyMove {
     position: u32,
+}
+
+#[derive(Debug, Serialize)]
+struct PolicyEnable {
+    admin_state_up: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -340,6 +349,7 @@ impl Cloud {
                         redirect_url: p.redirect_url,
                         redirect_prefix: p.redirect_prefix,
                         redirect_http_code: p.redirect_http_code,
+                        enabled: p.admin_state_up.unwrap_or(true),
                         rules,
                     })
                     .collect(),
@@ -473,6 +483,7 @@ impl Cloud {
             redirect_http_code: code,
             description: description(source),
             tags: owner,
+            admin_state_up: false,
         };
         let created: Option<wire::Created> = self
             .lb_call(
@@ -498,6 +509,22 @@ impl Cloud {
             Method::PUT,
             ApiPath::of("l7policies").id("L7 policy id", id)?,
             Some(&body("l7policy", &PolicyMove { position })?),
+        )
+        .await
+    }
+
+    /// Turns on a policy created disabled, once its rules are there.
+    pub async fn enable_l7_policy(&self, calls: &Calls, id: &str) -> Result<(), OpenStackError> {
+        self.lb_send(
+            calls,
+            Method::PUT,
+            ApiPath::of("l7policies").id("L7 policy id", id)?,
+            Some(&body(
+                "l7policy",
+                &PolicyEnable {
+                    admin_state_up: true,
+                },
+            )?),
         )
         .await
     }

@@ -517,6 +517,9 @@ pub trait Gateways: Send + Sync {
     async fn delete_l7_rule(&self, _calls: &Calls, _policy_id: &str, _id: &str) -> Result<()> {
         Err(no_gateways())
     }
+    async fn enable_l7_policy(&self, _calls: &Calls, _id: &str) -> Result<()> {
+        Err(no_gateways())
+    }
 }
 
 fn no_gateways() -> OpenStackError {
@@ -605,6 +608,9 @@ impl Gateways for Cloud {
     }
     async fn delete_l7_rule(&self, calls: &Calls, policy_id: &str, id: &str) -> Result<()> {
         Cloud::delete_l7_rule(self, calls, policy_id, id).await
+    }
+    async fn enable_l7_policy(&self, calls: &Calls, id: &str) -> Result<()> {
+        Cloud::enable_l7_policy(self, calls, id).await
     }
 }
 

@@ -512,7 +512,10 @@ impl Reconciler {
             .vip
             .address
             .map_or(IpFamily::IPv4, |a| IpFamily::of(&a));
-        let cidrs = self.settings.tenancy.member_cidrs.clone();
+        // Members only where Services' may be: `[tenancy] member_cidrs`,
+        // else the pod and member subnets' CIDRs (never any address an
+        // EndpointSlice names).
+        let cidrs = self.member_cidrs(&calls, true).await?;
         let design = gwtranslate::translate(&gwtranslate::Inputs {
             gateway: &input.gateway,
             routes: &input.routes,
@@ -597,6 +600,27 @@ impl Reconciler {
                     break;
                 }
                 Err(e) => return Err(e.into()),
+            }
+        }
+        // Containers of the Gateway's Secrets no listener uses any more (an
+        // older content of a Secret): deleted, as the key they hold.
+        if converged {
+            for (key, current) in &certificates {
+                for stored in self
+                    .cloud
+                    .certificates(&calls, &names.certificate(key))
+                    .await?
+                {
+                    if stored.container_ref != *current {
+                        self.cloud
+                            .delete_certificate(&calls, &stored.container_ref)
+                            .await?;
+                        done.push(format!(
+                            "delete certificate container {}",
+                            stored.container_ref
+                        ));
+                    }
+                }
             }
         }
         // The last write settles before the answer says Programmed.
@@ -754,6 +778,13 @@ impl Reconciler {
                 // read again before a redirect needs it.
                 *address = None;
             }
+            GatewayOp::BindFloatingIp { id, .. } => {
+                let port = made.vip_port.clone().ok_or_else(|| {
+                    OpenStackError::Precondition("the VIP port is not known".into())
+                })?;
+                cloud.set_floating_ip_port(calls, id, Some(&port)).await?;
+                return Ok(());
+            }
             GatewayOp::CreatePool { name, protocol } => {
                 self.wait_settled(calls, &lb()?, options).await?;
                 let id = cloud
@@ -889,6 +920,11 @@ impl Reconciler {
                     self.wait_settled(calls, &lb()?, options).await?;
                     cloud.create_l7_rule(calls, &id, rule, owner).await?;
                 }
+                // Enabled only now: before, it would match more than its
+                // rules together say (a failure here leaves it disabled,
+                // and the next apply makes it again).
+                self.wait_settled(calls, &lb()?, options).await?;
+                cloud.enable_l7_policy(calls, &id).await?;
             }
             GatewayOp::DeletePool { id, name } => {
                 self.wait_settled(calls, &lb()?, options).await?;
@@ -1092,7 +1128,14 @@ impl Reconciler {
                     .await?;
                     done.push(op.summary());
                 }
+                // Only containers named for this Gateway (a listener may
+                // name another's by hand).
+                let ours = format!("{},", names::certificate_name(&names.owner));
                 for c in certificates {
+                    let name = self.cloud.certificate_name(&calls, &c).await?;
+                    if !name.is_some_and(|n| n.starts_with(&ours)) {
+                        continue;
+                    }
                     self.cloud.delete_certificate(&calls, &c).await?;
                     done.push(format!("delete certificate container {c}"));
                 }

@@ -52,6 +52,8 @@ pub struct GatewayStores {
     /// Gateways are served and listed: a Gateway sync may run (never from
     /// an empty store that was not listed, which would collect them all).
     listed: std::sync::atomic::AtomicBool,
+    /// The kinds (and `Namespace`) whose first list is in.
+    ready: std::sync::Mutex<BTreeSet<&'static str>>,
 }
 
 pub fn gateway_key(namespace: &str, name: &str) -> String {
@@ -114,6 +116,28 @@ impl GatewayStores {
     fn resource(&self, kind: &str) -> Option<ApiResource> {
         let kinds = self.kinds.read().unwrap_or_else(|e| e.into_inner());
         kinds.get(kind).map(|(ar, _)| ar.clone())
+    }
+
+    /// Whether every kind watched, and the Namespaces, were listed: before,
+    /// a Gateway's apply would lack routes or grants the cluster has and
+    /// take down what they programmed.
+    pub fn all_listed(&self) -> bool {
+        let kinds: Vec<&'static str> = self
+            .kinds
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .copied()
+            .collect();
+        let ready = self.ready.lock().unwrap_or_else(|e| e.into_inner());
+        ready.contains("Namespace") && kinds.iter().all(|k| ready.contains(k))
+    }
+
+    fn mark_listed(&self, kind: &'static str) {
+        self.ready
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(kind);
     }
 
     /// Whether Gateways are watched and were listed.
@@ -207,11 +231,22 @@ pub async fn discover_loop(
                         .default_backoff()
                         .modify(|n| n.managed_fields_mut().clear())
                         .reflect(writer);
+                    let (stores, queue) = (stores.clone(), queue.clone());
                     tasks.spawn(async move {
                         futures_util::pin_mut!(stream);
                         while let Some(item) = stream.next().await {
-                            if let Err(e) = item {
-                                tracing::warn!(error = %e, "the Namespace watch failed; retrying");
+                            match item {
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "the Namespace watch failed; retrying");
+                                }
+                                Ok(watcher::Event::InitDone) => stores.mark_listed("Namespace"),
+                                // Labels decide `from: Selector`: every Gateway may change.
+                                Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => {
+                                    for (n, g) in stores.gateway_names() {
+                                        queue.add(&gateway_key(&n, &g));
+                                    }
+                                }
+                                Ok(_) => {}
                             }
                         }
                     });
@@ -300,6 +335,7 @@ async fn follow(
             watcher::Event::Init => listing.clear(),
             watcher::Event::InitApply(o) => listing.extend(stores.keys_for(kind, &o)),
             watcher::Event::InitDone => {
+                stores.mark_listed(kind);
                 for key in listing.drain(..) {
                     queue.add(&key);
                 }
@@ -366,12 +402,12 @@ fn gateway_status(new: &Value, old: &Value) -> Value {
 
 /// A route's `status.parents`: other controllers' entries kept, this
 /// controller's replaced by `ours` (their transition times kept).
-fn route_parents(current: &Value, ours: &Value) -> Value {
+fn route_parents(current: &Value, ours: &Value, names_this: impl Fn(&Value) -> bool) -> Value {
     let mut parents: Vec<Value> = current["parents"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|p| p["controllerName"] != CONTROLLER_NAME)
+        .filter(|p| p["controllerName"] != CONTROLLER_NAME || !names_this(&p["parentRef"]))
         .cloned()
         .collect();
     for p in ours["parents"].as_array().into_iter().flatten() {
@@ -493,6 +529,12 @@ impl Controller {
             }
         }
         for (ns, name) in wanted {
+            // Another namespace's Secret is read only where it lets this
+            // Gateway in: the server would refuse it, but its key would
+            // already have travelled.
+            if ns != gw_ns && !self.grants_secret(&gw_ns, &ns, &name) {
+                continue;
+            }
             let api: Api<Secret> = Api::namespaced(self.client.clone(), &ns);
             match api.get_opt(&name).await {
                 Ok(Some(s)) => secrets.push(serde_json::to_value(&s).unwrap_or_default()),
@@ -507,6 +549,29 @@ impl Controller {
             "gateway": gw, "gatewayClass": class, "routes": routes,
             "referenceGrants": grants, "services": services, "endpointSlices": slices,
             "namespaces": namespaces, "tlsSecrets": secrets,
+        })
+    }
+
+    /// Whether a ReferenceGrant in `ns` lets Gateways of `gw_ns` use Secret `name`.
+    fn grants_secret(&self, gw_ns: &str, ns: &str, name: &str) -> bool {
+        self.gateways.all("ReferenceGrant").iter().any(|g| {
+            ns_of(g) == ns
+                && g.data["spec"]["from"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|f| {
+                        f["group"] == GROUP && f["kind"] == "Gateway" && f["namespace"] == gw_ns
+                    })
+                && g.data["spec"]["to"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|t| {
+                        t["group"].as_str().is_none_or(str::is_empty)
+                            && t["kind"] == "Secret"
+                            && t["name"].as_str().is_none_or(|n| n == name)
+                    })
         })
     }
 
@@ -562,7 +627,12 @@ impl Controller {
             let Some(route) = self.gateways.find(kind, Some(ns), name) else {
                 continue;
             };
-            let status = route_parents(&route.data["status"], &outcome["status"]);
+            let (gw_ns, gw_name) = (ns_of(gw), gw.name_any());
+            let route_ns = ns_of(&route);
+            let status = route_parents(&route.data["status"], &outcome["status"], |p| {
+                p["name"].as_str() == Some(gw_name.as_str())
+                    && p["namespace"].as_str().unwrap_or(&route_ns) == gw_ns
+            });
             if status == route.data["status"] {
                 continue;
             }
@@ -601,6 +671,9 @@ impl Controller {
         let Some((namespace, name)) = key.split_once('/') else {
             return Outcome::Done;
         };
+        if !self.gateways.all_listed() {
+            return Outcome::After(Duration::from_secs(1));
+        }
         let Some(gw) = self.gateways.find("Gateway", Some(namespace), name) else {
             return Outcome::Done;
         };
@@ -758,7 +831,7 @@ mod tests {
                 {"type": "Accepted", "status": "True", "reason": "Accepted", "message": "attached", "lastTransitionTime": "T0"}]}]});
         let ours = json!({"parents": [{"parentRef": {"name": "gw"}, "controllerName": CONTROLLER_NAME,
             "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "message": "attached", "lastTransitionTime": "T1"}]}]});
-        let merged = route_parents(&current, &ours);
+        let merged = route_parents(&current, &ours, |p| p["name"] == "gw");
         assert_eq!(merged["parents"].as_array().unwrap().len(), 2);
         assert_eq!(merged["parents"][0]["controllerName"], "example.com/other");
         assert_eq!(

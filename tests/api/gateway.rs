@@ -420,7 +420,8 @@ async fn a_backend_of_another_namespace_needs_its_reference_grant() {
                 "rules": [{"backendRefs": [{"name": "api", "namespace": "shop", "port": 80}]}]}))],
             "referenceGrants": grants,
             "services": [backend_service("shop", "api")],
-            "endpointSlices": [slice("shop", "api", &["10.1.0.7"])],
+            // An address outside the pod subnet never becomes a member.
+            "endpointSlices": [slice("shop", "api", &["10.1.0.7", "192.0.2.99"])],
         })
     };
     let a = app.gateway(body(json!([]))).await;
@@ -474,6 +475,7 @@ async fn a_backend_of_another_namespace_needs_its_reference_grant() {
         )
         .await;
     assert_eq!(members["members"][0]["address"], "10.1.0.7");
+    assert_eq!(members["members"].as_array().unwrap().len(), 1, "{members}");
     app.send(reqwest::Method::DELETE, "/v1/gateways/shop/edge", None)
         .await;
 }
