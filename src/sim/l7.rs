@@ -4,9 +4,8 @@
 //! sources' reading).
 
 use crate::sim::json::{ApiError, Body};
-use crate::sim::octavia::{ACTIVE, Meta, Octavia, PENDING_DELETE, merge};
+use crate::sim::meta::Meta;
 use axum::http::StatusCode;
-use serde_json::{Value, json};
 
 pub(crate) const ACTIONS: [&str; 4] = [
     "REJECT",
@@ -89,7 +88,7 @@ pub(crate) enum Redirect {
 }
 
 impl Redirect {
-    fn action(&self) -> &'static str {
+    pub(crate) fn action(&self) -> &'static str {
         match self {
             Redirect::Reject { .. } => "REJECT",
             Redirect::ToUrl { .. } => "REDIRECT_TO_URL",
@@ -105,7 +104,7 @@ impl Redirect {
         }
     }
 
-    fn code(&self) -> Option<i64> {
+    pub(crate) fn code(&self) -> Option<i64> {
         match self {
             Redirect::Reject { code }
             | Redirect::ToUrl { code, .. }
@@ -466,171 +465,6 @@ fn late_global_flags(value: &str) -> Option<usize> {
 /// Whether a rule type keeps its `key` once stored.
 pub(crate) fn uses_key(kind: &str) -> bool {
     !matches!(kind, "HOST_NAME" | "PATH" | "FILE_TYPE")
-}
-
-impl Octavia {
-    /// The listener's policies in position order.
-    pub(crate) fn listener_policies(&self, listener_id: &str) -> Vec<&L7Policy> {
-        let mut v: Vec<&L7Policy> = self
-            .l7policies
-            .iter()
-            .filter(|p| p.listener_id == listener_id)
-            .collect();
-        v.sort_by_key(|p| p.position);
-        v
-    }
-
-    /// Puts `policy_id` at `position` among its listener's policies (past
-    /// the end: last) and renumbers them 1..n, as Octavia's ordering list.
-    pub(crate) fn place_policy(&mut self, policy_id: &str, position: i64) {
-        let Some(listener_id) = self
-            .l7policies
-            .iter()
-            .find(|p| p.meta.id == policy_id)
-            .map(|p| p.listener_id.clone())
-        else {
-            return;
-        };
-        let mut order: Vec<String> = self
-            .listener_policies(&listener_id)
-            .into_iter()
-            .filter(|p| p.meta.id != policy_id)
-            .map(|p| p.meta.id.clone())
-            .collect();
-        let at = usize::try_from(position.saturating_sub(1))
-            .unwrap_or(0)
-            .min(order.len());
-        order.insert(at, policy_id.to_string());
-        self.number_policies(&order);
-    }
-
-    fn number_policies(&mut self, order: &[String]) {
-        for p in &mut self.l7policies {
-            if let Some(i) = order.iter().position(|id| *id == p.meta.id) {
-                p.position = i as i64 + 1;
-            }
-        }
-    }
-
-    /// Drops the policies of listeners gone and the rules of policies gone,
-    /// and renumbers what is left (the worker's cascade and `reorder()`).
-    pub(crate) fn collect_policies(&mut self) {
-        let listeners: std::collections::HashSet<&str> =
-            self.listeners.iter().map(|l| l.meta.id.as_str()).collect();
-        self.l7policies
-            .retain(|p| listeners.contains(p.listener_id.as_str()));
-        let policies: std::collections::HashSet<String> =
-            self.l7policies.iter().map(|p| p.meta.id.clone()).collect();
-        self.l7rules.retain(|r| policies.contains(&r.policy_id));
-        let mut listener_ids: Vec<String> = self
-            .l7policies
-            .iter()
-            .map(|p| p.listener_id.clone())
-            .collect();
-        listener_ids.sort();
-        listener_ids.dedup();
-        for l in listener_ids {
-            let order: Vec<String> = self
-                .listener_policies(&l)
-                .into_iter()
-                .map(|p| p.meta.id.clone())
-                .collect();
-            self.number_policies(&order);
-        }
-    }
-
-    /// The worker's part for the load balancers `due`: their policies and
-    /// rules pending deletion go, the others become ACTIVE.
-    pub(crate) fn settle_policies(&mut self, due: &std::collections::HashSet<String>) {
-        if self.l7policies.is_empty() {
-            return;
-        }
-        let listeners: std::collections::HashSet<&str> = self
-            .listeners
-            .iter()
-            .filter(|l| due.contains(&l.lb_id))
-            .map(|l| l.meta.id.as_str())
-            .collect();
-        let policies: std::collections::HashSet<String> = self
-            .l7policies
-            .iter()
-            .filter(|p| listeners.contains(p.listener_id.as_str()))
-            .map(|p| p.meta.id.clone())
-            .collect();
-        let settle = |m: &mut Meta| {
-            m.provisioning = ACTIVE;
-            m.operating = if m.admin_state_up {
-                "ONLINE"
-            } else {
-                "OFFLINE"
-            };
-        };
-        self.l7rules.retain(|r| {
-            !(policies.contains(&r.policy_id) && r.meta.provisioning == PENDING_DELETE)
-        });
-        for r in self
-            .l7rules
-            .iter_mut()
-            .filter(|r| policies.contains(&r.policy_id))
-        {
-            settle(&mut r.meta);
-        }
-        self.l7policies
-            .retain(|p| !(policies.contains(&p.meta.id) && p.meta.provisioning == PENDING_DELETE));
-        for p in self
-            .l7policies
-            .iter_mut()
-            .filter(|p| policies.contains(&p.meta.id))
-        {
-            settle(&mut p.meta);
-        }
-        self.collect_policies();
-    }
-
-    /// The pools a listener sends to through its enabled policies that have
-    /// rules (Octavia's `Listener.pools` beside the default pool).
-    pub(crate) fn policy_pools(&self, listener_id: &str) -> Vec<&str> {
-        self.listener_policies(listener_id)
-            .into_iter()
-            .filter(|p| {
-                p.meta.admin_state_up && self.l7rules.iter().any(|r| r.policy_id == p.meta.id)
-            })
-            .filter_map(|p| p.redirect.pool_id())
-            .collect()
-    }
-
-    pub(crate) fn policy_json(&self, p: &L7Policy) -> Value {
-        let rules: Vec<Value> = self
-            .l7rules
-            .iter()
-            .filter(|r| r.policy_id == p.meta.id)
-            .map(|r| json!({"id": r.meta.id}))
-            .collect();
-        let (url, prefix) = match &p.redirect {
-            Redirect::ToUrl { url, .. } => (Some(url), None),
-            Redirect::Prefix { prefix, .. } => (None, Some(prefix)),
-            _ => (None, None),
-        };
-        merge(
-            p.meta.fields(),
-            json!({
-                "action": p.redirect.action(), "listener_id": p.listener_id,
-                "redirect_pool_id": p.redirect.pool_id(), "redirect_url": url,
-                "redirect_prefix": prefix, "redirect_http_code": p.redirect.code(),
-                "position": p.position, "rules": rules,
-            }),
-        )
-    }
-
-    pub(crate) fn rule_json(r: &L7Rule) -> Value {
-        merge(
-            r.meta.fields(),
-            json!({
-                "type": r.kind, "compare_type": r.compare_type, "key": r.key,
-                "value": r.value, "invert": r.invert,
-            }),
-        )
-    }
 }
 
 /// Octavia's answer to a policy on a listener its amphora cannot route.

@@ -19,6 +19,7 @@ pub mod http;
 pub mod json;
 pub mod keystone;
 pub mod l7;
+pub mod meta;
 pub mod neutron;
 pub mod octavia;
 pub mod security_groups;

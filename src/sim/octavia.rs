@@ -11,16 +11,12 @@ use ipnet::IpNet;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::common::{new_id, timestamp};
+use super::common::timestamp;
 use super::json::{ApiError, Body};
-use super::keystone::PROJECT_ID;
+use super::l7::{L7Policy, L7Rule, Redirect};
+pub use super::meta::{ACTIVE, ERROR};
+pub(crate) use super::meta::{Meta, PENDING_DELETE, PENDING_UPDATE, merge};
 use super::neutron::Neutron;
-
-pub const ACTIVE: &str = "ACTIVE";
-pub const ERROR: &str = "ERROR";
-pub(crate) const PENDING_CREATE: &str = "PENDING_CREATE";
-pub(crate) const PENDING_UPDATE: &str = "PENDING_UPDATE";
-pub(crate) const PENDING_DELETE: &str = "PENDING_DELETE";
 
 pub(crate) const LISTENER_PROTOCOLS: [&str; 7] = [
     "HTTP",
@@ -62,70 +58,6 @@ pub(crate) fn pool_fits_listener(listener: &str, pool: &str) -> bool {
         _ => &[],
     };
     ok.contains(&pool)
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct Meta {
-    pub(crate) id: String,
-    pub(crate) name: String,
-    pub(crate) description: String,
-    pub(crate) provisioning: &'static str,
-    pub(crate) operating: &'static str,
-    pub(crate) admin_state_up: bool,
-    pub(crate) tags: Vec<String>,
-    pub(crate) created_at: String,
-    pub(crate) updated_at: Option<String>,
-}
-
-impl Meta {
-    pub(crate) fn new(b: &Body<'_>) -> Result<Meta, ApiError> {
-        Ok(Meta {
-            id: new_id(),
-            name: b.string("name")?.unwrap_or_default(),
-            description: b.string("description")?.unwrap_or_default(),
-            provisioning: PENDING_CREATE,
-            operating: "OFFLINE",
-            admin_state_up: b.boolean("admin_state_up")?.unwrap_or(true),
-            tags: b.strings("tags")?.unwrap_or_default(),
-            created_at: timestamp(),
-            updated_at: None,
-        })
-    }
-
-    pub(crate) fn update(&mut self, b: &Body<'_>) -> Result<(), ApiError> {
-        if let Some(n) = b.string("name")? {
-            self.name = n;
-        }
-        if let Some(d) = b.string("description")? {
-            self.description = d;
-        }
-        if let Some(a) = b.boolean("admin_state_up")? {
-            self.admin_state_up = a;
-        }
-        if let Some(t) = b.strings("tags")? {
-            self.tags = t;
-        }
-        self.provisioning = PENDING_UPDATE;
-        self.updated_at = Some(timestamp());
-        Ok(())
-    }
-
-    pub(crate) fn fields(&self) -> Value {
-        json!({
-            "id": self.id, "name": self.name, "description": self.description,
-            "provisioning_status": self.provisioning, "operating_status": self.operating,
-            "admin_state_up": self.admin_state_up, "tags": self.tags,
-            "project_id": PROJECT_ID, "tenant_id": PROJECT_ID,
-            "created_at": self.created_at, "updated_at": self.updated_at,
-        })
-    }
-}
-
-pub(crate) fn merge(mut base: Value, extra: Value) -> Value {
-    if let (Value::Object(b), Value::Object(e)) = (&mut base, extra) {
-        b.extend(e);
-    }
-    base
 }
 
 #[derive(Debug, Clone)]
@@ -414,8 +346,8 @@ pub struct Octavia {
     pub(crate) pools: Vec<Pool>,
     pub(crate) members: Vec<Member>,
     pub(crate) monitors: Vec<Monitor>,
-    pub(crate) l7policies: Vec<crate::sim::l7::L7Policy>,
-    pub(crate) l7rules: Vec<crate::sim::l7::L7Rule>,
+    pub(crate) l7policies: Vec<L7Policy>,
+    pub(crate) l7rules: Vec<L7Rule>,
 }
 
 pub(crate) fn lb_not_found(id: &str) -> ApiError {
@@ -1228,5 +1160,173 @@ impl Octavia {
             }
         }
         Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Layer 7: the policies and rules of `l7.rs` in the tree.
+
+impl Octavia {
+    /// The listener's policies in position order.
+    pub(crate) fn listener_policies(&self, listener_id: &str) -> Vec<&L7Policy> {
+        let mut v: Vec<&L7Policy> = self
+            .l7policies
+            .iter()
+            .filter(|p| p.listener_id == listener_id)
+            .collect();
+        v.sort_by_key(|p| p.position);
+        v
+    }
+
+    /// Puts `policy_id` at `position` among its listener's policies (past
+    /// the end: last) and renumbers them 1..n, as Octavia's ordering list.
+    pub(crate) fn place_policy(&mut self, policy_id: &str, position: i64) {
+        let Some(listener_id) = self
+            .l7policies
+            .iter()
+            .find(|p| p.meta.id == policy_id)
+            .map(|p| p.listener_id.clone())
+        else {
+            return;
+        };
+        let mut order: Vec<String> = self
+            .listener_policies(&listener_id)
+            .into_iter()
+            .filter(|p| p.meta.id != policy_id)
+            .map(|p| p.meta.id.clone())
+            .collect();
+        let at = usize::try_from(position.saturating_sub(1))
+            .unwrap_or(0)
+            .min(order.len());
+        order.insert(at, policy_id.to_string());
+        self.number_policies(&order);
+    }
+
+    fn number_policies(&mut self, order: &[String]) {
+        for p in &mut self.l7policies {
+            if let Some(i) = order.iter().position(|id| *id == p.meta.id) {
+                p.position = i as i64 + 1;
+            }
+        }
+    }
+
+    /// Drops the policies of listeners gone and the rules of policies gone,
+    /// and renumbers what is left (the worker's cascade and `reorder()`).
+    pub(crate) fn collect_policies(&mut self) {
+        let listeners: std::collections::HashSet<&str> =
+            self.listeners.iter().map(|l| l.meta.id.as_str()).collect();
+        self.l7policies
+            .retain(|p| listeners.contains(p.listener_id.as_str()));
+        let policies: std::collections::HashSet<String> =
+            self.l7policies.iter().map(|p| p.meta.id.clone()).collect();
+        self.l7rules.retain(|r| policies.contains(&r.policy_id));
+        let mut listener_ids: Vec<String> = self
+            .l7policies
+            .iter()
+            .map(|p| p.listener_id.clone())
+            .collect();
+        listener_ids.sort();
+        listener_ids.dedup();
+        for l in listener_ids {
+            let order: Vec<String> = self
+                .listener_policies(&l)
+                .into_iter()
+                .map(|p| p.meta.id.clone())
+                .collect();
+            self.number_policies(&order);
+        }
+    }
+
+    /// The worker's part for the load balancers `due`: their policies and
+    /// rules pending deletion go, the others become ACTIVE.
+    pub(crate) fn settle_policies(&mut self, due: &std::collections::HashSet<String>) {
+        if self.l7policies.is_empty() {
+            return;
+        }
+        let listeners: std::collections::HashSet<&str> = self
+            .listeners
+            .iter()
+            .filter(|l| due.contains(&l.lb_id))
+            .map(|l| l.meta.id.as_str())
+            .collect();
+        let policies: std::collections::HashSet<String> = self
+            .l7policies
+            .iter()
+            .filter(|p| listeners.contains(p.listener_id.as_str()))
+            .map(|p| p.meta.id.clone())
+            .collect();
+        let settle = |m: &mut Meta| {
+            m.provisioning = ACTIVE;
+            m.operating = if m.admin_state_up {
+                "ONLINE"
+            } else {
+                "OFFLINE"
+            };
+        };
+        self.l7rules.retain(|r| {
+            !(policies.contains(&r.policy_id) && r.meta.provisioning == PENDING_DELETE)
+        });
+        for r in self
+            .l7rules
+            .iter_mut()
+            .filter(|r| policies.contains(&r.policy_id))
+        {
+            settle(&mut r.meta);
+        }
+        self.l7policies
+            .retain(|p| !(policies.contains(&p.meta.id) && p.meta.provisioning == PENDING_DELETE));
+        for p in self
+            .l7policies
+            .iter_mut()
+            .filter(|p| policies.contains(&p.meta.id))
+        {
+            settle(&mut p.meta);
+        }
+        self.collect_policies();
+    }
+
+    /// The pools a listener sends to through its enabled policies that have
+    /// rules (Octavia's `Listener.pools` beside the default pool).
+    pub(crate) fn policy_pools(&self, listener_id: &str) -> Vec<&str> {
+        self.listener_policies(listener_id)
+            .into_iter()
+            .filter(|p| {
+                p.meta.admin_state_up && self.l7rules.iter().any(|r| r.policy_id == p.meta.id)
+            })
+            .filter_map(|p| p.redirect.pool_id())
+            .collect()
+    }
+
+    pub(crate) fn policy_json(&self, p: &L7Policy) -> Value {
+        let rules: Vec<Value> = self
+            .l7rules
+            .iter()
+            .filter(|r| r.policy_id == p.meta.id)
+            .map(|r| json!({"id": r.meta.id}))
+            .collect();
+        let (url, prefix) = match &p.redirect {
+            Redirect::ToUrl { url, .. } => (Some(url), None),
+            Redirect::Prefix { prefix, .. } => (None, Some(prefix)),
+            _ => (None, None),
+        };
+        merge(
+            p.meta.fields(),
+            json!({
+                "action": p.redirect.action(), "listener_id": p.listener_id,
+                "redirect_pool_id": p.redirect.pool_id(), "redirect_url": url,
+                "redirect_prefix": prefix, "redirect_http_code": p.redirect.code(),
+                "position": p.position, "rules": rules,
+            }),
+        )
+    }
+
+    pub(crate) fn rule_json(r: &L7Rule) -> Value {
+        merge(
+            r.meta.fields(),
+            json!({
+                "type": r.kind, "compare_type": r.compare_type, "key": r.key,
+                "value": r.value, "invert": r.invert,
+            }),
+        )
     }
 }

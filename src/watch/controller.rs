@@ -40,7 +40,7 @@ pub struct Controller {
     pub recorder: Recorder,
     pub metrics: Arc<WatchMetrics>,
     /// The Gateway API objects (the kinds the cluster serves).
-    pub gateways: Arc<super::gateways::GatewayStores>,
+    pub gateways: Arc<super::gateway_store::GatewayStores>,
     /// Namespaces and their labels (listeners' `from: Selector`), reflected
     /// once Gateways are served.
     pub namespaces: Store<k8s_openapi::api::core::v1::Namespace>,
@@ -313,9 +313,6 @@ impl Controller {
     }
 
     pub async fn reconcile(&self, key: &str) -> Outcome {
-        if let Some(gateway) = key.strip_prefix(super::gateways::KEY_PREFIX) {
-            return self.reconcile_gateway(gateway).await;
-        }
         let Some((namespace, name)) = split_key(key) else {
             return Outcome::Done;
         };

@@ -8,6 +8,7 @@
 //! `/readyz` and `/metrics` either way.
 
 pub mod controller;
+pub mod gateway_store;
 pub mod gateways;
 pub mod lease;
 pub mod metrics;
@@ -324,7 +325,7 @@ async fn lead(
         max: Duration::from_secs(args.backoff_max_s),
     });
     let relisted = Arc::new(Notify::new());
-    let gateway_stores = Arc::new(gateways::GatewayStores::default());
+    let gateway_stores = Arc::new(gateway_store::GatewayStores::default());
     let (namespaces, namespaces_w) = reflector::store::<k8s_openapi::api::core::v1::Namespace>();
     let (services, services_w) = reflector::store::<Service>();
     let (slices, slices_w) = reflector::store::<EndpointSlice>();
@@ -422,7 +423,10 @@ async fn lead(
             loop {
                 let key = queue.next().await;
                 gauges(&queue);
-                let outcome = controller.reconcile(&key).await;
+                let outcome = match key.strip_prefix(gateway_store::KEY_PREFIX) {
+                    Some(gateway) => controller.reconcile_gateway(gateway).await,
+                    None => controller.reconcile(&key).await,
+                };
                 if let Some(pause) = queue.done(&key, outcome) {
                     tracing::debug!(service = %key, ?outcome, ?pause, "back later");
                 }
@@ -450,7 +454,7 @@ type WatchItem<K> = Result<watcher::Event<K>, watcher::Error>;
 /// to it (its endpoints are their members).
 struct Fanout {
     queue: Arc<Queue>,
-    gateways: Arc<gateways::GatewayStores>,
+    gateways: Arc<gateway_store::GatewayStores>,
 }
 
 impl Fanout {
@@ -471,7 +475,7 @@ async fn follow_services(
     stream: impl futures_util::Stream<Item = WatchItem<Service>>,
     queue: Arc<Queue>,
     relisted: Arc<Notify>,
-    gateways: Arc<gateways::GatewayStores>,
+    gateways: Arc<gateway_store::GatewayStores>,
 ) {
     let queue = Fanout { queue, gateways };
     let mut seen: HashMap<String, String> = HashMap::new();
@@ -529,7 +533,7 @@ fn service_key(s: &Service) -> String {
 async fn follow_members<K>(
     stream: impl futures_util::Stream<Item = WatchItem<K>>,
     queue: Arc<Queue>,
-    gateways: Arc<gateways::GatewayStores>,
+    gateways: Arc<gateway_store::GatewayStores>,
     service_of: impl Fn(&K) -> Option<String>,
 ) where
     K: Resource + ResourceExt,
@@ -611,7 +615,7 @@ async fn sync_loop(
                     queue.add(&service_key(&s));
                 }
                 for (namespace, name) in controller.gateways.gateway_names() {
-                    queue.add(&gateways::gateway_key(&namespace, &name));
+                    queue.add(&gateway_store::gateway_key(&namespace, &name));
                 }
             }
             () = tokio::time::sleep(pause), if retry.is_some() => {}
