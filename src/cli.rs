@@ -407,18 +407,11 @@ pub fn plan_gateways_offline(
             crate::model::Translation::LoadBalancer(d) if !matches!(d.floating_ip, crate::model::FloatingIpIntent::None)
         );
         let now = crate::sim::format_time(std::time::SystemTime::now());
-        let design = gw::translate(&gw::Inputs {
-            gateway: &input.gateway,
-            routes: &input.routes,
-            reference_grants: &input.reference_grants,
-            services: &input.services,
-            endpoint_slices: &input.endpoint_slices,
-            namespaces: &input.namespaces,
-            tls_secrets: &input.tls_secrets,
-            member_cidrs: settings.tenancy.member_cidrs.as_deref(),
-            family: crate::model::IpFamily::IPv4,
-            now: &now,
-        });
+        let design = gw::translate(&input.translation_inputs(
+            settings.tenancy.member_cidrs.as_deref(),
+            crate::model::IpFamily::IPv4,
+            &now,
+        ));
         let certificates = design
             .listeners
             .iter()

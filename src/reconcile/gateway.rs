@@ -176,6 +176,27 @@ impl GatewayInput {
         out
     }
 
+    /// What the pure translation reads of this request.
+    pub fn translation_inputs<'a>(
+        &'a self,
+        member_cidrs: Option<&'a [ipnet::IpNet]>,
+        family: IpFamily,
+        now: &'a str,
+    ) -> gwtranslate::Inputs<'a> {
+        gwtranslate::Inputs {
+            gateway: &self.gateway,
+            routes: &self.routes,
+            reference_grants: &self.reference_grants,
+            services: &self.services,
+            endpoint_slices: &self.endpoint_slices,
+            namespaces: &self.namespaces,
+            tls_secrets: &self.tls_secrets,
+            member_cidrs,
+            family,
+            now,
+        }
+    }
+
     pub fn namespace(&self) -> String {
         self.gateway
             .metadata
@@ -516,18 +537,8 @@ impl Reconciler {
         // else the pod and member subnets' CIDRs (never any address an
         // EndpointSlice names).
         let cidrs = self.member_cidrs(&calls, true).await?;
-        let design = gwtranslate::translate(&gwtranslate::Inputs {
-            gateway: &input.gateway,
-            routes: &input.routes,
-            reference_grants: &input.reference_grants,
-            services: &input.services,
-            endpoint_slices: &input.endpoint_slices,
-            namespaces: &input.namespaces,
-            tls_secrets: &input.tls_secrets,
-            member_cidrs: cidrs.as_deref(),
-            family,
-            now: &now,
-        });
+        let design =
+            gwtranslate::translate(&input.translation_inputs(cidrs.as_deref(), family, &now));
 
         let mut observed = self
             .cloud
