@@ -253,7 +253,7 @@ async fn server(
 
 /// This process's status reads (the lone applies').
 fn status_reads() -> f64 {
-    svc_lbaas::metrics::global().total("svc_lbaas_status_reads_total")
+    svc_lbaas::metrics::global().status_reads() as f64
 }
 
 /// What a run's figures are counted from.

@@ -669,13 +669,7 @@ pub fn success_status(converged: bool) -> u16 {
 /// retryability, and logs the server's and the cloud's failures.
 pub fn record(p: &Problem) {
     let class = p.kind.class();
-    crate::metrics::global().inc(
-        "svc_lbaas_problems_total",
-        &[
-            ("type", class.slug),
-            ("retryable", if class.retryable { "true" } else { "false" }),
-        ],
-    );
+    crate::metrics::global().problem(class.slug, class.retryable);
     if p.status >= 500 {
         tracing::warn!(problem = class.slug, detail = %p.shown_detail(), "request failed");
     }

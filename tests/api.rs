@@ -1148,12 +1148,16 @@ async fn metrics_count_requests_openstack_calls_waits_and_applies() {
             .unwrap()
             .to_str()
             .unwrap()
-            .starts_with("text/plain")
+            .starts_with("application/openmetrics-text; version=1.0.0")
     );
     let text = res.text().await.unwrap();
     // Counters are process-wide (tests share the process): check presence, not totals.
     for needle in [
-        "# TYPE svc_lbaas_applies_total counter",
+        "# TYPE svc_lbaas_applies counter",
+        "svc_lbaas_apply_duration_seconds_count{kind=\"service\",action=\"created\",outcome=\"ok\"}",
+        "svc_lbaas_openstack_call_duration_seconds_count{service=\"load-balancer\",method=\"POST\"}",
+        "svc_lbaas_wait_duration_seconds_count{kind=\"create\",outcome=\"settled\"}",
+        "svc_lbaas_applies_in_flight ",
         "svc_lbaas_applies_total{action=\"created\"}",
         "svc_lbaas_http_requests_total{method=\"POST\",route=\"/v1/apply\",status=\"200\"}",
         "svc_lbaas_openstack_calls_total{service=\"load-balancer\",method=\"POST\",status=\"201\"}",

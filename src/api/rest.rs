@@ -72,16 +72,9 @@ pub(super) async fn request_id(req: Request<axum::body::Body>, next: Next) -> Re
         .get::<axum::extract::MatchedPath>()
         .map_or("unmatched", |p| p.as_str())
         .to_string();
-    let method = req.method().to_string();
+    let method = req.method().clone();
     let mut res = tracing::Instrument::instrument(next.run(req), span).await;
-    crate::metrics::global().inc(
-        "svc_lbaas_http_requests_total",
-        &[
-            ("method", &method),
-            ("route", &route),
-            ("status", res.status().as_str()),
-        ],
-    );
+    crate::metrics::global().http_request(&method, &route, res.status().as_u16());
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert("x-request-id", v);
     }
@@ -97,14 +90,14 @@ pub(super) async fn no_route(uri: axum::http::Uri) -> ProblemResponse {
     )
 }
 
-/// Prometheus counters.
+/// Prometheus metrics.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String)))]
+    responses((status = 200, description = "The OpenMetrics text exposition format", content_type = "application/openmetrics-text", body = String)))]
 pub(super) async fn metrics() -> Response {
     (
         [(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
+            crate::metrics::CONTENT_TYPE,
         )],
         crate::metrics::global().render(),
     )

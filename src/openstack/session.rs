@@ -300,7 +300,9 @@ impl Session {
                 status = tracing::field::Empty,
                 request_id = tracing::field::Empty
             );
+            let sent_at = std::time::Instant::now();
             let sent = tracing::Instrument::instrument(req.send(), span.clone()).await;
+            let took = sent_at.elapsed();
             // A read that failed on the way (a dropped connection, a 5xx) is
             // tried again after a pause; a write is not: the caller observes
             // and plans again instead. The request's deadline bounds it all.
@@ -312,34 +314,20 @@ impl Session {
                 let pause = READ_RETRIES[attempt];
                 attempt += 1;
                 tracing::debug!(service = name, %url, ?pause, "read failed; trying again");
-                let label = match &sent {
+                let (status, took) = match &sent {
                     Err(e) => {
                         span.in_scope(|| tracing::debug!(error = %e, "unreachable"));
-                        "0".to_string()
+                        (0, None)
                     }
-                    Ok(r) => r.status().as_u16().to_string(),
+                    Ok(r) => (r.status().as_u16(), Some(took)),
                 };
-                crate::metrics::global().inc(
-                    "svc_lbaas_openstack_calls_total",
-                    &[
-                        ("service", name),
-                        ("method", method.as_str()),
-                        ("status", &label),
-                    ],
-                );
+                crate::metrics::global().openstack_call(name, &method, status, took);
                 calls.reads.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(pause).await;
                 continue;
             }
             let res = sent.map_err(|e| {
-                crate::metrics::global().inc(
-                    "svc_lbaas_openstack_calls_total",
-                    &[
-                        ("service", name),
-                        ("method", method.as_str()),
-                        ("status", "0"),
-                    ],
-                );
+                crate::metrics::global().openstack_call(name, &method, 0, None);
                 OpenStackError::Unreachable {
                     service: name,
                     method: method.to_string(),
@@ -348,14 +336,7 @@ impl Session {
                 }
             })?;
             let status = res.status().as_u16();
-            crate::metrics::global().inc(
-                "svc_lbaas_openstack_calls_total",
-                &[
-                    ("service", name),
-                    ("method", method.as_str()),
-                    ("status", &status.to_string()),
-                ],
-            );
+            crate::metrics::global().openstack_call(name, &method, status, Some(took));
             let request_id = res
                 .headers()
                 .get("x-openstack-request-id")

@@ -57,9 +57,12 @@ impl Reconciler {
         options: ApplyOptions,
         progress: Option<tokio::sync::mpsc::UnboundedSender<ProgressEvent>>,
     ) -> Result<ApplyResponse, ReconcileError> {
-        options
+        let timer = crate::metrics::global().start(Verb::Apply, Subject::Service);
+        let r = options
             .bounded(self.apply_within(input, options, progress))
-            .await
+            .await;
+        timed(timer, &r, |a| a.action.as_str());
+        r
     }
 
     pub(super) async fn apply_within(
@@ -199,7 +202,7 @@ impl Reconciler {
         };
         let c = answer.openstack_calls;
         tracing::info!(service = %service, ?action, reads = c.reads, writes = c.writes, waits = c.waits, converged, "applied");
-        crate::metrics::global().inc("svc_lbaas_applies_total", &[("action", action.as_str())]);
+        crate::metrics::global().applied(action.as_str());
         Ok(answer)
     }
 

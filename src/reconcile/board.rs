@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use super::cloud::{Calls, LoadBalancing, ProgressEvent};
 use super::wait::{Learnt, Verdict, WaitKind, judge, next_read};
+use crate::metrics::WaitOutcome;
 use crate::openstack::OpenStackError;
 
 type Result<T> = std::result::Result<T, OpenStackError>;
@@ -127,6 +128,7 @@ impl StatusBoard {
             .waits
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let started = Instant::now();
+        let _waiter = crate::metrics::global().waiter();
         let result = self.poll(cloud, calls, id, kind, gone, timeout).await;
         let elapsed = started.elapsed();
         if result.is_ok() {
@@ -141,9 +143,12 @@ impl StatusBoard {
             },
             elapsed_ms: elapsed.as_millis() as u64,
         });
-        let m = crate::metrics::global();
-        m.inc("svc_lbaas_waits_total", &[]);
-        m.add("svc_lbaas_wait_seconds_total", &[], elapsed.as_secs_f64());
+        let outcome = match &result {
+            Ok(()) => WaitOutcome::Settled,
+            Err(OpenStackError::WaitTimeout { .. }) => WaitOutcome::Timeout,
+            Err(_) => WaitOutcome::Error,
+        };
+        crate::metrics::global().waited(kind.label(gone), outcome, elapsed);
         result
     }
 
@@ -222,7 +227,7 @@ impl StatusBoard {
                 }
             }
             let at = Instant::now();
-            crate::metrics::global().inc("svc_lbaas_status_reads_total", &[]);
+            crate::metrics::global().status_read();
             let statuses = cloud.load_balancer_statuses(calls, &ids).await?;
             *last = Reading {
                 at: Some(at),

@@ -128,9 +128,12 @@ impl Reconciler {
         keep_floating_ip: bool,
         options: ApplyOptions,
     ) -> Result<ApplyResponse, ReconcileError> {
-        options
+        let timer = crate::metrics::global().start(Verb::Delete, Subject::Service);
+        let r = options
             .bounded(self.delete_within(service, keep_floating_ip, options))
-            .await
+            .await;
+        timed(timer, &r, |a| a.action.as_str());
+        r
     }
 
     pub(super) async fn delete_within(

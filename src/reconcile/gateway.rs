@@ -451,9 +451,17 @@ impl Reconciler {
         options: ApplyOptions,
         write: bool,
     ) -> Result<GatewayAnswer, ReconcileError> {
-        options
+        if !write {
+            return options
+                .bounded(self.gateway_apply_within(input, options, write))
+                .await;
+        }
+        let timer = crate::metrics::global().start(Verb::Apply, Subject::Gateway);
+        let r = options
             .bounded(self.gateway_apply_within(input, options, write))
-            .await
+            .await;
+        timed(timer, &r, |a| a.action);
+        r
     }
 
     async fn gateway_apply_within(
@@ -1098,7 +1106,8 @@ impl Reconciler {
         name: &str,
         options: ApplyOptions,
     ) -> Result<GatewayAnswer, ReconcileError> {
-        options
+        let timer = crate::metrics::global().start(Verb::Delete, Subject::Gateway);
+        let r = options
             .bounded(async {
                 let calls = Calls::default();
                 let names = Names::of(&self.settings.cluster.name, namespace, name);
@@ -1165,7 +1174,9 @@ impl Reconciler {
                     notes: Vec::new(),
                 })
             })
-            .await
+            .await;
+        timed(timer, &r, |a| a.action);
+        r
     }
 }
 

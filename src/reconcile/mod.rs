@@ -41,11 +41,13 @@ mod tests;
 pub mod wait;
 
 pub use crate::error::ReconcileError;
+use crate::metrics::{Subject, Verb};
 pub use answer::*;
 use board::StatusBoard;
 use cloud::Calls;
 pub use cloud::{CloudPort, LoadBalancing, Observing, ProgressEvent};
 use execute::Progress;
+use request::timed;
 pub use request::{ApplyInput, ApplyOptions, DEFAULT_TIMEOUT};
 
 /// How many times a plan is redone after a 409 before giving up.

@@ -195,6 +195,19 @@ impl ApplyOptions {
     }
 }
 
+/// Ends an apply's or delete's timer with its answer's action (`none`
+/// when it failed) and the status it is answered with.
+pub(super) fn timed<T>(
+    timer: crate::metrics::InFlight<'_>,
+    result: &Result<T, ReconcileError>,
+    action: impl Fn(&T) -> &'static str,
+) {
+    match result {
+        Ok(answer) => timer.end(action(answer), 200),
+        Err(e) => timer.end("none", crate::error::problem(e).status),
+    }
+}
+
 impl ApplyOptions {
     /// The options a request gives (REST query or gRPC fields): wait by
     /// default, within `timeout_s` or [`DEFAULT_TIMEOUT`].

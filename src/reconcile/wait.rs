@@ -46,6 +46,8 @@ pub fn judge(id: &str, status: Option<&str>, gone: bool) -> Verdict {
 /// is shown), or a wait that follows no operation of the plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum WaitKind {
+    /// A load balancer being created.
+    Create,
     After(std::mem::Discriminant<crate::plan::Operation>),
     /// Another writer's change, settling.
     Update,
@@ -55,7 +57,21 @@ pub enum WaitKind {
 
 impl WaitKind {
     pub fn after(op: &crate::plan::Operation) -> WaitKind {
-        WaitKind::After(std::mem::discriminant(op))
+        match op {
+            crate::plan::Operation::CreateLoadBalancer { .. } => WaitKind::Create,
+            _ => WaitKind::After(std::mem::discriminant(op)),
+        }
+    }
+
+    /// The wait's kind in the metrics: create, update or delete (`gone`:
+    /// waited until the load balancer is deleted).
+    pub fn label(self, gone: bool) -> &'static str {
+        match self {
+            WaitKind::Create => "create",
+            WaitKind::Delete => "delete",
+            _ if gone => "delete",
+            WaitKind::After(_) | WaitKind::Update => "update",
+        }
     }
 }
 

@@ -1,77 +1,104 @@
-//! The watcher's own Prometheus metrics: queue depth, reconciles by result,
-//! syncs by result, whether this replica holds the Lease.
+//! The watcher's own Prometheus metrics (OpenMetrics, `prometheus-client`):
+//! queue depth, reconciles by result, syncs by result, whether this replica
+//! holds the Lease. Labels take a few known values, never a Service's name.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicBool;
 
-#[derive(Default)]
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
 pub struct WatchMetrics {
-    reconciles: Mutex<BTreeMap<String, u64>>,
-    syncs: Mutex<BTreeMap<&'static str, u64>>,
-    pub queue_depth: AtomicU64,
-    pub in_flight: AtomicU64,
-    pub lease_held: AtomicBool,
+    registry: Registry,
+    reconciles: Family<ResultLabels, Counter>,
+    syncs: Family<ResultLabels, Counter>,
+    queue_depth: Gauge,
+    in_flight: Gauge,
+    lease_held: Gauge,
     /// The lists of Services, EndpointSlices and Endpoints are in.
     pub synced: AtomicBool,
 }
 
+impl Default for WatchMetrics {
+    fn default() -> Self {
+        let mut m = WatchMetrics {
+            registry: Registry::default(),
+            reconciles: Family::default(),
+            syncs: Family::default(),
+            queue_depth: Gauge::default(),
+            in_flight: Gauge::default(),
+            lease_held: Gauge::default(),
+            synced: AtomicBool::new(false),
+        };
+        let r = &mut m.registry;
+        r.register(
+            "svc_lbaas_watch_queue_depth",
+            "Services and Gateways waiting for a reconcile",
+            m.queue_depth.clone(),
+        );
+        r.register(
+            "svc_lbaas_watch_reconciles_in_flight",
+            "Services and Gateways being reconciled now",
+            m.in_flight.clone(),
+        );
+        r.register(
+            "svc_lbaas_watch_reconciles",
+            "Reconciles of Services and Gateways by result (created, updated, unchanged, skipped, deleted, failed, other)",
+            m.reconciles.clone(),
+        );
+        r.register(
+            "svc_lbaas_watch_syncs",
+            "Orphan collections (/v1/sync) by result (ok, failed)",
+            m.syncs.clone(),
+        );
+        r.register(
+            "svc_lbaas_watch_lease_held",
+            "1 while this replica holds the leader Lease",
+            m.lease_held.clone(),
+        );
+        m
+    }
+}
+
 impl WatchMetrics {
-    pub fn reconciled(&self, result: &str) {
-        let mut m = self.reconciles.lock().unwrap_or_else(|e| e.into_inner());
-        *m.entry(result.to_string()).or_default() += 1;
+    pub fn reconciled(&self, result: &'static str) {
+        self.reconciles
+            .get_or_create(&ResultLabels { result })
+            .inc();
     }
 
     pub fn synced_once(&self, result: &'static str) {
-        let mut m = self.syncs.lock().unwrap_or_else(|e| e.into_inner());
-        *m.entry(result).or_default() += 1;
+        self.syncs.get_or_create(&ResultLabels { result }).inc();
     }
 
-    /// The text exposition format.
+    /// The work queue's depth and the reconciles running.
+    pub fn queue(&self, depth: usize, in_flight: usize) {
+        self.queue_depth
+            .set(i64::try_from(depth).unwrap_or(i64::MAX));
+        self.in_flight
+            .set(i64::try_from(in_flight).unwrap_or(i64::MAX));
+    }
+
+    pub fn hold_lease(&self, held: bool) {
+        self.lease_held.set(i64::from(held));
+    }
+
+    pub fn holds_lease(&self) -> bool {
+        self.lease_held.get() == 1
+    }
+
+    /// The OpenMetrics text exposition, `# EOF` included.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP svc_lbaas_watch_queue_depth Services waiting for a reconcile.\n# TYPE svc_lbaas_watch_queue_depth gauge\nsvc_lbaas_watch_queue_depth {}",
-            self.queue_depth.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP svc_lbaas_watch_reconciles_in_flight Services being reconciled now.\n# TYPE svc_lbaas_watch_reconciles_in_flight gauge\nsvc_lbaas_watch_reconciles_in_flight {}",
-            self.in_flight.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP svc_lbaas_watch_reconciles_total Service reconciles by result (created, updated, unchanged, skipped, deleted, failed).\n# TYPE svc_lbaas_watch_reconciles_total counter"
-        );
-        for (result, n) in self
-            .reconciles
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            let result = result.replace(['\\', '"', '\n'], "_");
-            let _ = writeln!(
-                out,
-                "svc_lbaas_watch_reconciles_total{{result=\"{result}\"}} {n}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP svc_lbaas_watch_syncs_total Orphan collections (/v1/sync) by result.\n# TYPE svc_lbaas_watch_syncs_total counter"
-        );
-        for (result, n) in self.syncs.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            let _ = writeln!(
-                out,
-                "svc_lbaas_watch_syncs_total{{result=\"{result}\"}} {n}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP svc_lbaas_watch_lease_held 1 while this replica holds the leader Lease.\n# TYPE svc_lbaas_watch_lease_held gauge\nsvc_lbaas_watch_lease_held {}",
-            u8::from(self.lease_held.load(Ordering::Relaxed))
-        );
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
 }
@@ -87,13 +114,19 @@ mod tests {
         m.reconciled("created");
         m.reconciled("failed");
         m.synced_once("ok");
-        m.lease_held.store(true, Ordering::Relaxed);
-        m.queue_depth.store(3, Ordering::Relaxed);
+        m.hold_lease(true);
+        m.queue(3, 1);
         let text = m.render();
         assert!(text.contains("svc_lbaas_watch_reconciles_total{result=\"created\"} 2\n"));
         assert!(text.contains("svc_lbaas_watch_reconciles_total{result=\"failed\"} 1\n"));
         assert!(text.contains("svc_lbaas_watch_syncs_total{result=\"ok\"} 1\n"));
         assert!(text.contains("svc_lbaas_watch_lease_held 1\n"));
         assert!(text.contains("svc_lbaas_watch_queue_depth 3\n"));
+        assert!(text.contains("svc_lbaas_watch_reconciles_in_flight 1\n"));
+        assert!(text.contains("# TYPE svc_lbaas_watch_lease_held gauge\n"));
+        assert!(text.ends_with("# EOF\n"));
+        assert!(m.holds_lease());
+        m.hold_lease(false);
+        assert!(!m.holds_lease());
     }
 }

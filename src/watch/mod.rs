@@ -183,7 +183,7 @@ pub async fn run(args: WatchArgs) -> Result<(), String> {
             () = tokio::time::sleep(elector.config().retry_period) => {}
         }
     }
-    metrics.lease_held.store(true, Ordering::Relaxed);
+    metrics.hold_lease(true);
     tracing::info!(identity = %identity, "holding the lease: watching Services, EndpointSlices and Endpoints");
     let recorder = Recorder::new(
         client.clone(),
@@ -202,7 +202,7 @@ pub async fn run(args: WatchArgs) -> Result<(), String> {
         r = lead(client, server, recorder, metrics.clone(), &args) => End::Failed(r.err().unwrap_or_default()),
         () = &mut shutdown => End::Shutdown,
     };
-    metrics.lease_held.store(false, Ordering::Relaxed);
+    metrics.hold_lease(false);
     match end {
         End::Shutdown => {
             elector.release().await;
@@ -288,7 +288,7 @@ fn health_router(metrics: Arc<WatchMetrics>) -> Router {
         .route(
             "/readyz",
             get(|State(m): State<Arc<WatchMetrics>>| async move {
-                let (ready, says) = if !m.lease_held.load(Ordering::Relaxed) {
+                let (ready, says) = if !m.holds_lease() {
                     (true, "standby: another replica holds the lease\n")
                 } else if m.synced.load(Ordering::Relaxed) {
                     (true, "leader: lists synced\n")
@@ -305,7 +305,7 @@ fn health_router(metrics: Arc<WatchMetrics>) -> Router {
         .route(
             "/metrics",
             get(|State(m): State<Arc<WatchMetrics>>| async move {
-                ([("content-type", "text/plain; version=0.0.4")], m.render())
+                ([("content-type", crate::metrics::CONTENT_TYPE)], m.render())
             }),
         )
         .with_state(metrics)
@@ -413,12 +413,7 @@ async fn lead(
         let (queue, controller, metrics) = (queue.clone(), controller.clone(), metrics.clone());
         tasks.spawn(async move {
             let gauges = |queue: &Queue| {
-                metrics
-                    .queue_depth
-                    .store(queue.depth() as u64, Ordering::Relaxed);
-                metrics
-                    .in_flight
-                    .store(queue.in_flight() as u64, Ordering::Relaxed);
+                metrics.queue(queue.depth(), queue.in_flight());
             };
             loop {
                 let key = queue.next().await;
