@@ -690,6 +690,9 @@ async fn services_are_created_updated_and_deleted_through_the_finalizer() {
         "no event for an unchanged apply"
     );
     assert_eq!(status_writes(&fake), status_before, "no status write");
+    // The leader counts web's load balancer by the operating status answered.
+    let online = "svc_lbaas_watch_load_balancers{operating_status=\"ONLINE\"}";
+    assert_eq!(metric(&metrics(&health).await, online), 1.0);
 
     // Deletion: held by the finalizer until the load balancer is gone.
     fake.delete(Kind::Service, "shop", "web");
@@ -701,6 +704,7 @@ async fn services_are_created_updated_and_deleted_through_the_finalizer() {
     assert_eq!(events(&fake, "web", "LoadBalancerDeleted").len(), 1);
     let text = metrics(&health).await;
     assert_eq!(gauge(&text, "svc_lbaas_watch_lease_held"), 1.0);
+    assert_eq!(metric(&text, online), 0.0, "web's load balancer is gone");
     assert!(
         metric(
             &text,

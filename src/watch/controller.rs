@@ -323,6 +323,7 @@ impl Controller {
         else {
             // Gone: its deletion went through the finalizer (or, without
             // one, the next sync collects what it left).
+            self.metrics.load_balancer(key, None);
             return Outcome::Done;
         };
         let ours = has_finalizer(&service);
@@ -342,6 +343,7 @@ impl Controller {
             match self.server.plan_offline(&request).await {
                 Ok(plan) if plan["action"] == "skip" && !shows_ingress(&service) => {
                     self.metrics.reconciled("skipped");
+                    self.metrics.load_balancer(key, None);
                     return Outcome::Done;
                 }
                 Ok(plan) if plan["action"] == "skip" => {}
@@ -416,6 +418,12 @@ impl Controller {
         }
         tracing::info!(service = %key, action = %action, operations, "applied");
         self.metrics.reconciled(result_label(&action));
+        self.metrics.load_balancer(
+            key,
+            answer
+                .pointer("/loadBalancer/operatingStatus")
+                .and_then(Value::as_str),
+        );
         if answer["converged"] == false {
             return Outcome::After(NOT_CONVERGED_PAUSE);
         }
@@ -446,6 +454,7 @@ impl Controller {
                 }
                 tracing::info!(service = %key, operations, "deleted; finalizer removed");
                 self.metrics.reconciled("deleted");
+                self.metrics.load_balancer(key, None);
                 Outcome::Done
             }
             Err(e) => {

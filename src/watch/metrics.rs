@@ -2,6 +2,8 @@
 //! queue depth, reconciles by result, syncs by result, whether this replica
 //! holds the Lease. Labels take a few known values, never a Service's name.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -15,6 +17,21 @@ struct ResultLabels {
     result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    operating_status: &'static str,
+}
+
+/// Octavia's operating statuses; anything else counts as `UNKNOWN`.
+const OPERATING_STATUSES: [&str; 6] = [
+    "ONLINE",
+    "DEGRADED",
+    "ERROR",
+    "OFFLINE",
+    "NO_MONITOR",
+    "DRAINING",
+];
+
 pub struct WatchMetrics {
     registry: Registry,
     reconciles: Family<ResultLabels, Counter>,
@@ -22,6 +39,9 @@ pub struct WatchMetrics {
     queue_depth: Gauge,
     in_flight: Gauge,
     lease_held: Gauge,
+    load_balancers: Family<StatusLabels, Gauge>,
+    /// The operating status last answered for each Service's load balancer.
+    statuses: Mutex<HashMap<String, &'static str>>,
     /// The lists of Services, EndpointSlices and Endpoints are in.
     pub synced: AtomicBool,
 }
@@ -35,6 +55,8 @@ impl Default for WatchMetrics {
             queue_depth: Gauge::default(),
             in_flight: Gauge::default(),
             lease_held: Gauge::default(),
+            load_balancers: Family::default(),
+            statuses: Mutex::default(),
             synced: AtomicBool::new(false),
         };
         let r = &mut m.registry;
@@ -63,6 +85,11 @@ impl Default for WatchMetrics {
             "1 while this replica holds the leader Lease",
             m.lease_held.clone(),
         );
+        r.register(
+            "svc_lbaas_watch_load_balancers",
+            "Services' load balancers by the operating status last answered for them (ONLINE, DEGRADED, ERROR, OFFLINE, NO_MONITOR, DRAINING, UNKNOWN), counted by the leader",
+            m.load_balancers.clone(),
+        );
         m
     }
 }
@@ -86,8 +113,49 @@ impl WatchMetrics {
             .set(i64::try_from(in_flight).unwrap_or(i64::MAX));
     }
 
+    /// The leader counts; a replica that stops leading forgets what it counted.
     pub fn hold_lease(&self, held: bool) {
         self.lease_held.set(i64::from(held));
+        if !held {
+            self.statuses
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+            self.load_balancers.clear();
+        }
+    }
+
+    /// The operating status answered for the Service `key`'s load balancer
+    /// (`None`: it has none any more).
+    pub fn load_balancer(&self, key: &str, status: Option<&str>) {
+        let status = status.map(|s| {
+            OPERATING_STATUSES
+                .into_iter()
+                .find(|k| *k == s)
+                .unwrap_or("UNKNOWN")
+        });
+        let mut statuses = self.statuses.lock().unwrap_or_else(|e| e.into_inner());
+        let before = match status {
+            Some(s) => statuses.insert(key.to_string(), s),
+            None => statuses.remove(key),
+        };
+        if before == status {
+            return;
+        }
+        if let Some(b) = before {
+            self.load_balancers
+                .get_or_create(&StatusLabels {
+                    operating_status: b,
+                })
+                .dec();
+        }
+        if let Some(s) = status {
+            self.load_balancers
+                .get_or_create(&StatusLabels {
+                    operating_status: s,
+                })
+                .inc();
+        }
     }
 
     pub fn holds_lease(&self) -> bool {
@@ -126,7 +194,33 @@ mod tests {
         assert!(text.contains("# TYPE svc_lbaas_watch_lease_held gauge\n"));
         assert!(text.ends_with("# EOF\n"));
         assert!(m.holds_lease());
+        m.load_balancer("a/web", Some("ONLINE"));
+        m.load_balancer("a/api", Some("ONLINE"));
+        m.load_balancer("a/web", Some("ERROR"));
+        m.load_balancer("a/web", Some("ERROR"));
+        m.load_balancer("a/odd", Some("SOMETHING"));
+        let text = m.render();
+        let count = |s: &str| {
+            text.lines()
+                .find_map(|l| {
+                    l.strip_prefix(&format!(
+                        "svc_lbaas_watch_load_balancers{{operating_status=\"{s}\"}} "
+                    ))
+                })
+                .unwrap_or_else(|| panic!("no {s} in {text}"))
+                .to_string()
+        };
+        assert_eq!(count("ONLINE"), "1");
+        assert_eq!(count("ERROR"), "1");
+        assert_eq!(count("UNKNOWN"), "1");
+        m.load_balancer("a/web", None);
+        m.load_balancer("a/gone", None);
+        assert!(
+            m.render()
+                .contains("svc_lbaas_watch_load_balancers{operating_status=\"ERROR\"} 0\n")
+        );
         m.hold_lease(false);
         assert!(!m.holds_lease());
+        assert!(!m.render().contains("svc_lbaas_watch_load_balancers{"));
     }
 }
