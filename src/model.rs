@@ -739,6 +739,8 @@ pub struct ObservedMember {
     /// (a Service with a draining member reads its pools' member lists).
     pub weight: Option<u16>,
     pub tags: Vec<String>,
+    /// Octavia's `operating_status` (empty where the cloud did not say).
+    pub operating_status: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

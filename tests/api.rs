@@ -947,6 +947,131 @@ async fn openstack_errors_are_502_with_openstacks_status_and_request_id() {
     assert_eq!(app.load_balancers().await.len(), 1);
 }
 
+/// Each member's `address operatingStatus`, sorted.
+fn member_health(body: &Value) -> Vec<String> {
+    let mut out: Vec<String> = body["loadBalancer"]["listeners"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|l| l["pool"]["members"].as_array().cloned().unwrap_or_default())
+        .map(|m| {
+            format!(
+                "{} {}",
+                m["address"].as_str().unwrap_or("?"),
+                m["operatingStatus"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn member_and_load_balancer_health_are_answered_as_octavia_reports_them() {
+    let app = spawn_app().await;
+    let svc = || {
+        service(
+            "ClusterIP",
+            json!([{"name": "http", "port": 80, "targetPort": 8080}]),
+            json!({}),
+        )
+    };
+    let created = app
+        .apply(json!({"service": svc(), "endpoints": endpoints(&["10.1.0.5", "10.1.0.6"])}))
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    // No health monitor: Octavia checks nothing (both clouds say NO_MONITOR).
+    assert_eq!(
+        member_health(&created.body),
+        ["10.1.0.5 NO_MONITOR", "10.1.0.6 NO_MONITOR"],
+        "{}",
+        created.body
+    );
+    assert!(created.body["loadBalancer"]["operatingStatus"].is_string());
+    let Some(sim) = app.sim_only("members reported down") else {
+        app.send(reqwest::Method::DELETE, "/v1/services/shop/web", None)
+            .await;
+        return;
+    };
+    // Octavia's health manager finds 10.1.0.6 down (the simulator's fault
+    // injection stands for the amphora's heartbeat).
+    let down = created.body["loadBalancer"]["listeners"][0]["pool"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["address"] == "10.1.0.6")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let report = |status: Value| {
+        let url = format!(
+            "{}/sim/faults/members/{down}/operating-status",
+            sim.state.base_url
+        );
+        let http = app.http.clone();
+        async move {
+            let r = http
+                .post(url)
+                .json(&json!({"status": status}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        }
+    };
+    report(json!("ERROR")).await;
+    let got = app
+        .send(reqwest::Method::GET, "/v1/services/shop/web", None)
+        .await;
+    assert_eq!(
+        member_health(&got.body),
+        ["10.1.0.5 NO_MONITOR", "10.1.0.6 ERROR"],
+        "{}",
+        got.body
+    );
+    assert_eq!(
+        got.body["loadBalancer"]["operatingStatus"], "DEGRADED",
+        "{}",
+        got.body
+    );
+    // A re-apply (the watcher's resync) answers it too, and changes nothing.
+    let again = app
+        .apply(json!({"service": svc(), "endpoints": endpoints(&["10.1.0.5", "10.1.0.6"])}))
+        .await;
+    assert_eq!(again.body["action"], "unchanged", "{}", again.body);
+    assert_eq!(
+        member_health(&again.body),
+        ["10.1.0.5 NO_MONITOR", "10.1.0.6 ERROR"]
+    );
+    assert_eq!(again.body["loadBalancer"]["operatingStatus"], "DEGRADED");
+    // Reported healthy again.
+    report(Value::Null).await;
+    let got = app
+        .send(reqwest::Method::GET, "/v1/services/shop/web", None)
+        .await;
+    assert_eq!(
+        member_health(&got.body),
+        ["10.1.0.5 NO_MONITOR", "10.1.0.6 NO_MONITOR"]
+    );
+    assert_eq!(got.body["loadBalancer"]["operatingStatus"], "ONLINE");
+    // What is no member status is refused, naming the choices.
+    let bad = app
+        .http
+        .post(format!(
+            "{}/sim/faults/members/{down}/operating-status",
+            sim.state.base_url
+        ))
+        .json(&json!({"status": "SICK"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad.text().await.unwrap().contains("NO_MONITOR"));
+    app.send(reqwest::Method::DELETE, "/v1/services/shop/web", None)
+        .await;
+}
+
 #[tokio::test]
 async fn a_409_from_a_busy_load_balancer_is_waited_out_and_planned_again() {
     let app = spawn_app().await;

@@ -134,6 +134,10 @@ pub struct Member {
     /// 1 serving, 0 draining; unset where not read
     #[prost(uint32, optional, tag = "4")]
     pub weight: ::core::option::Option<u32>,
+    /// Octavia's operating status (ONLINE, ERROR, DRAINING, OFFLINE, NO_MONITOR);
+    /// empty where the cloud did not say.
+    #[prost(string, tag = "5")]
+    pub operating_status: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct Pool {

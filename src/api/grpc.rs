@@ -200,6 +200,7 @@ impl From<&crate::reconcile::LoadBalancerView> for pb::LoadBalancer {
                                 address: m.address.to_string(),
                                 protocol_port: u32::from(m.protocol_port),
                                 weight: m.weight.map(u32::from),
+                                operating_status: m.operating_status.clone(),
                             })
                             .collect(),
                     }),

@@ -826,6 +826,7 @@ fn member_of(m: wire::Member) -> Option<ObservedMember> {
         protocol_port: m.protocol_port.and_then(|p| u16::try_from(p).ok())?,
         weight: weight.or(drained.then_some(crate::model::Member::DRAINING)),
         tags,
+        operating_status: m.operating_status.unwrap_or_default(),
     })
 }
 

@@ -403,6 +403,9 @@ pub struct Member {
     pub name: Option<String>,
     #[serde(default)]
     pub tags: Option<Vec<String>>,
+    /// In Octavia's member lists and status tree; not in the legacy API's.
+    #[serde(default)]
+    pub operating_status: Option<String>,
 }
 
 /// The reads of `observe`: every field optional (OpenStack omits, nulls or

@@ -167,6 +167,7 @@ pub(super) fn adopt(
                         protocol_port: m.protocol_port,
                         weight: Some(m.weight),
                         tags: owner.clone(),
+                        operating_status: String::new(),
                     })
                     .collect();
             } else {
@@ -343,6 +344,7 @@ mod tests {
             protocol_port: 30080,
             weight: Some(1),
             tags: name_tags,
+            operating_status: String::new(),
         }
     }
 

@@ -346,6 +346,7 @@ fn a_batch_replacement_keeps_members_this_tool_did_not_create() {
             protocol_port: 22,
             weight: Some(5),
             tags: vec![],
+            operating_status: String::new(),
         });
     let after = translation(spec("ClusterIP"), json!({}), Some(&["10.1.0.6"]));
     let ops = converge(&mut cloud, &after, Capabilities::OCTAVIA);
@@ -912,6 +913,7 @@ fn disturbed_cloud(earlier: &Translation, d: &Disturbance, caps: Capabilities) -
                 protocol_port: 22,
                 weight: None,
                 tags: vec!["someone".into()],
+                operating_status: String::new(),
             });
         }
         if d.foreign_listener {

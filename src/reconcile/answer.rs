@@ -47,6 +47,10 @@ pub struct MemberView {
     /// (it shows none: weights are read when a member drains).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weight: Option<u16>,
+    /// Octavia's operating status of the member (`ONLINE`, `ERROR`: its
+    /// health monitor finds it down, `DRAINING`, `OFFLINE`, `NO_MONITOR`:
+    /// its pool has no health monitor); empty where the cloud did not say.
+    pub operating_status: String,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -173,6 +177,7 @@ fn lb_view(lb: &ObservedLoadBalancer, owner: &[String]) -> LoadBalancerView {
                             address: m.address,
                             protocol_port: m.protocol_port,
                             weight: m.weight,
+                            operating_status: m.operating_status.clone(),
                         })
                         .collect(),
                 }),

@@ -348,7 +348,14 @@ pub struct Octavia {
     pub(crate) monitors: Vec<Monitor>,
     pub(crate) l7policies: Vec<L7Policy>,
     pub(crate) l7rules: Vec<L7Rule>,
+    /// Members' operating statuses as a health manager would report them
+    /// from the amphorae's heartbeats (set by a test: fault injection).
+    pub(crate) health: std::collections::HashMap<String, &'static str>,
 }
+
+/// The operating statuses a member can be reported in.
+pub const MEMBER_OPERATING_STATUSES: [&str; 5] =
+    ["ONLINE", "ERROR", "DRAINING", "OFFLINE", "NO_MONITOR"];
 
 pub(crate) fn lb_not_found(id: &str) -> ApiError {
     ApiError::not_found(
@@ -467,6 +474,93 @@ impl Octavia {
         for m in self.monitors.iter_mut().filter(|m| settles(&m.pool_id)) {
             m.meta.provisioning = ACTIVE;
             m.meta.operating = "ONLINE";
+        }
+        if !self.health.is_empty() {
+            for id in &due {
+                self.derive_health(id);
+            }
+        }
+    }
+
+    /// Reports a member's operating status as Octavia's health manager
+    /// would (`None`: reported healthy again), then derives its pool's and
+    /// load balancer's.
+    pub fn report_member(&mut self, id: &str, status: Option<&str>) -> Result<(), ApiError> {
+        let Some(member) = self.members.iter().find(|m| m.meta.id == id) else {
+            return Err(ApiError::not_found(
+                "EntityNotFound",
+                format!("Member {id} could not be found."),
+            ));
+        };
+        let Some(pool) = self.pools.iter().find(|p| p.meta.id == member.pool_id) else {
+            return Err(ApiError::not_found(
+                "EntityNotFound",
+                format!("Pool {} could not be found.", member.pool_id),
+            ));
+        };
+        let lb_id = pool.lb_id.clone();
+        match status {
+            Some(s) => {
+                let Some(s) = MEMBER_OPERATING_STATUSES.into_iter().find(|k| *k == s) else {
+                    return Err(ApiError::bad_request(format!(
+                        "{s:?} is not a member operating status (one of {})",
+                        MEMBER_OPERATING_STATUSES.join(", ")
+                    )));
+                };
+                self.health.insert(id.to_string(), s);
+            }
+            None => {
+                self.health.remove(id);
+            }
+        }
+        self.derive_health(&lb_id);
+        Ok(())
+    }
+
+    /// The operating statuses of one settled load balancer's tree, from its
+    /// members' reports, as Octavia's health manager derives them: a member
+    /// ERROR makes its pool DEGRADED (ERROR when all its members are), a
+    /// pool ERROR makes the load balancer ERROR, a DEGRADED one DEGRADED.
+    fn derive_health(&mut self, lb_id: &str) {
+        let Some(lb) = self.load_balancers.iter().find(|l| l.meta.id == lb_id) else {
+            return;
+        };
+        if lb.meta.provisioning != ACTIVE {
+            return;
+        }
+        let monitored: std::collections::HashSet<String> =
+            self.monitors.iter().map(|m| m.pool_id.clone()).collect();
+        let mut worst = "ONLINE";
+        for pool in self.pools.iter_mut().filter(|p| p.lb_id == lb_id) {
+            let (mut total, mut down) = (0, 0);
+            for m in self
+                .members
+                .iter_mut()
+                .filter(|m| m.pool_id == pool.meta.id)
+            {
+                m.meta.operating = self.health.get(&m.meta.id).copied().unwrap_or(
+                    if monitored.contains(&pool.meta.id) {
+                        "ONLINE"
+                    } else {
+                        "NO_MONITOR"
+                    },
+                );
+                total += 1;
+                down += usize::from(m.meta.operating == ERROR);
+            }
+            pool.meta.operating = match down {
+                0 => "ONLINE",
+                d if d == total => ERROR,
+                _ => "DEGRADED",
+            };
+            worst = match (worst, pool.meta.operating) {
+                (ERROR, _) | (_, ERROR) => ERROR,
+                ("DEGRADED", _) | (_, "DEGRADED") => "DEGRADED",
+                _ => "ONLINE",
+            };
+        }
+        if let Some(lb) = self.load_balancers.iter_mut().find(|l| l.meta.id == lb_id) {
+            lb.meta.operating = worst;
         }
     }
 

@@ -115,6 +115,18 @@ impl MemoryCloud {
                         }
                     }
                 }
+                // As the simulator's health manager reports them: a member
+                // of a monitored pool ONLINE, else NO_MONITOR.
+                for pool in &mut lb.pools {
+                    let status = if pool.health_monitor.is_some() {
+                        "ONLINE"
+                    } else {
+                        "NO_MONITOR"
+                    };
+                    for m in &mut pool.members {
+                        m.operating_status = status.to_string();
+                    }
+                }
                 lb
             })
             .collect();
@@ -467,6 +479,7 @@ impl MemoryCloud {
                 protocol_port: member.protocol_port,
                 weight: Some(member.weight),
                 tags,
+                operating_status: String::new(),
             });
         }
         self.pool(pool_id)?.members = new;
@@ -487,6 +500,7 @@ impl MemoryCloud {
             protocol_port: member.protocol_port,
             weight: Some(member.weight),
             tags: tags.to_vec(),
+            operating_status: String::new(),
         });
         Ok(id)
     }
@@ -631,6 +645,7 @@ impl MemoryCloud {
                     protocol_port: m.protocol_port,
                     weight: Some(m.weight),
                     tags: tags.to_vec(),
+                    operating_status: String::new(),
                 });
             }
             health_monitor = pool

@@ -80,6 +80,10 @@ pub fn admin_router() -> Router<Arc<SimState>> {
             "/sim/faults/loadbalancers/{id}/error",
             post(error_load_balancer),
         )
+        .route(
+            "/sim/faults/members/{id}/operating-status",
+            post(report_member),
+        )
         .route("/sim/stats", get(stats).delete(reset_stats))
 }
 
@@ -128,6 +132,27 @@ async fn expire_tokens(State(s): State<Arc<SimState>>) -> StatusCode {
 
 async fn error_load_balancer(State(s): State<Arc<SimState>>, Path(id): Path<String>) -> Response {
     match s.cloud().octavia.force_error(&id) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.render(ApiKind::Octavia),
+    }
+}
+
+/// `{"status": "ERROR"}` (or ONLINE, DRAINING, OFFLINE, NO_MONITOR; `null`:
+/// healthy again): what Octavia's health manager would report for the member.
+async fn report_member(
+    State(s): State<Arc<SimState>>,
+    Path(id): Path<String>,
+    Json(body): Json<serde_json::Value>,
+) -> Response {
+    let status = match &body["status"] {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(v) => Some(v.as_str()),
+        _ => {
+            return ApiError::bad_request("status: a member operating status or null")
+                .render(ApiKind::Octavia);
+        }
+    };
+    match s.cloud().octavia.report_member(&id, status) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.render(ApiKind::Octavia),
     }
