@@ -1264,6 +1264,115 @@ async fn every_endpointslice_of_a_service_gives_members() {
     });
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_reported_down_is_one_warning_event_and_its_recovery_one_normal_event() {
+    let Rig {
+        dir,
+        fake,
+        serve,
+        server,
+    } = rig("health").await;
+    let sim = serve
+        .printed("SIM_AUTH_URL=")
+        .await
+        .trim_end_matches("/v3")
+        .to_string();
+    // A resync every 2 s: a change nobody applied is noticed by it.
+    let (watcher, health) = watch_every(&dir.0, &fake, &server, "a", 2).await;
+    let logs = [&watcher, &serve];
+    fake.put(Kind::Service, service("web", "10.2.0.42", &[80]));
+    fake.put(
+        Kind::EndpointSlice,
+        slice("web", &[80], &["10.1.0.5", "10.1.0.6"]),
+    );
+    eventually_async!("two members", logs, {
+        members(&server_view(&server, "web").await.1) == [2]
+    });
+    let view = server_view(&server, "web").await.1;
+    let down = view["loadBalancer"]["listeners"][0]["pool"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["address"] == "10.1.0.6")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let report = |status: Value| {
+        let url = format!("{sim}/sim/faults/members/{down}/operating-status");
+        async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .json(&json!({"status": status}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 204);
+        }
+    };
+    let annotation = |fake: &FakeKube| {
+        fake.get(Kind::Service, "shop", "web").unwrap()["metadata"]["annotations"]
+            ["svc-lbaas.io/operating-status"]
+            .clone()
+    };
+    assert!(annotation(&fake).is_null(), "healthy: no annotation");
+    assert!(fake.all(Kind::Event).iter().all(|e| e["type"] != "Warning"));
+    // Octavia's health manager finds 10.1.0.6 down.
+    report(json!("ERROR")).await;
+    eventually("a Warning naming the member", &logs, || {
+        events(&fake, "web", "LoadBalancerDegraded").len() == 1
+    })
+    .await;
+    let warning = &events(&fake, "web", "LoadBalancerDegraded")[0];
+    assert_eq!(warning["type"], "Warning");
+    assert_eq!(
+        warning["note"],
+        "Octavia reports the load balancer DEGRADED; members down: 10.1.0.6:8080"
+    );
+    assert_eq!(annotation(&fake), "DEGRADED; members down: 10.1.0.6:8080");
+    let degraded = "svc_lbaas_watch_load_balancers{operating_status=\"DEGRADED\"}";
+    assert_eq!(metric(&metrics(&health).await, degraded), 1.0);
+    // Resyncs (every 2 s) see the same: no second Event, no re-count.
+    let syncs = |text: &str| metric(text, "svc_lbaas_watch_syncs_total{result=\"ok\"}");
+    let before = syncs(&metrics(&health).await);
+    eventually_async!("two more resyncs", logs, {
+        syncs(&metrics(&health).await) >= before + 2.0
+    });
+    let warning = &events(&fake, "web", "LoadBalancerDegraded")[0];
+    assert!(
+        warning["series"].is_null(),
+        "one Event, not repeated: {warning}"
+    );
+    // A new leader reads the annotation: it repeats nothing either.
+    drop(watcher);
+    let (second, health_b) = watch_every(&dir.0, &fake, &server, "b", 2).await;
+    let logs = [&second, &serve];
+    eventually_async!("b leads and re-applies web twice", logs, {
+        metric(
+            &metrics(&health_b).await,
+            "svc_lbaas_watch_reconciles_total{result=\"unchanged\"}",
+        ) >= 2.0
+    });
+    assert_eq!(events(&fake, "web", "LoadBalancerDegraded").len(), 1);
+    assert!(
+        events(&fake, "web", "LoadBalancerDegraded")[0]["series"].is_null(),
+        "b repeated the Warning"
+    );
+    // Reported healthy again: one Normal Event, the annotation gone.
+    report(Value::Null).await;
+    eventually("a Normal recovery", &logs, || {
+        events(&fake, "web", "LoadBalancerRecovered").len() == 1
+    })
+    .await;
+    let normal = &events(&fake, "web", "LoadBalancerRecovered")[0];
+    assert_eq!(normal["type"], "Normal");
+    assert_eq!(
+        normal["note"],
+        "the load balancer is healthy again (was DEGRADED; members down: 10.1.0.6:8080)"
+    );
+    assert!(annotation(&fake).is_null());
+}
+
 /// A Gateway API object of the fake's kinds.
 fn gateway_object(
     kind: &str,

@@ -71,13 +71,60 @@ pub fn has_finalizer(service: &Service) -> bool {
 /// removes comes back at the next resync).
 pub fn fingerprint(service: &Service) -> String {
     let m = &service.metadata;
+    // The health annotation is this watcher's own note, not input.
+    let annotations = m
+        .annotations
+        .as_ref()
+        .map(|a| {
+            a.iter()
+                .filter(|(k, _)| k.as_str() != HEALTH_ANNOTATION)
+                .collect::<std::collections::BTreeMap<_, _>>()
+        })
+        .filter(|a| !a.is_empty());
     serde_json::to_string(&(
         &service.spec,
-        &m.annotations,
+        &annotations,
         &m.labels,
         m.deletion_timestamp.is_some(),
     ))
     .unwrap_or_default()
+}
+
+/// Where the watcher keeps the last unhealthy operating status it reported
+/// for a Service's load balancer (absent: healthy), so that a change is one
+/// Event, not one per resync nor per new leader.
+pub const HEALTH_ANNOTATION: &str = "svc-lbaas.io/operating-status";
+
+/// What an answer says of the load balancer's health: `None` when healthy
+/// (neither it DEGRADED or ERROR nor a member ERROR), else a short text such
+/// as `DEGRADED; members down: 10.1.0.6:8080`.
+pub fn health(answer: &Value) -> Option<String> {
+    let lb = answer.get("loadBalancer")?;
+    let status = lb["operatingStatus"].as_str().unwrap_or("");
+    let mut down: Vec<String> = lb["listeners"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|l| l["pool"]["members"].as_array().cloned().unwrap_or_default())
+        .filter(|m| m["operatingStatus"] == "ERROR")
+        .map(|m| {
+            format!(
+                "{}:{}",
+                m["address"].as_str().unwrap_or("?"),
+                m["protocolPort"]
+            )
+        })
+        .collect();
+    down.sort();
+    down.dedup();
+    if !matches!(status, "DEGRADED" | "ERROR") && down.is_empty() {
+        return None;
+    }
+    let mut text = status.to_string();
+    if !down.is_empty() {
+        text.push_str(&format!("; members down: {}", down.join(", ")));
+    }
+    Some(text)
 }
 
 /// A `status.loadBalancer` as the API server keeps it: an ingress entry with
@@ -195,6 +242,54 @@ impl Controller {
         {
             tracing::warn!(service = %key_of(&service.namespace().unwrap_or_default(), &service.name_any()), error = %e, "could not record an event");
         }
+    }
+
+    /// A change of the load balancer's health since the last one reported
+    /// (the Service's [`HEALTH_ANNOTATION`]) becomes one Event: Warning when
+    /// it is down, Normal when it recovers. The annotation is written first
+    /// (with the resourceVersion read): a leader that stops between the two
+    /// loses at most that Event, and never repeats one.
+    async fn report_health(&self, service: &Service, answer: &Value) -> Result<(), kube::Error> {
+        let now = health(answer);
+        let before = service.annotations().get(HEALTH_ANNOTATION).cloned();
+        if now == before {
+            return Ok(());
+        }
+        let api: Api<Service> = Api::namespaced(
+            self.client.clone(),
+            &service.namespace().unwrap_or_default(),
+        );
+        let patch = json!({"metadata": {
+            "annotations": {HEALTH_ANNOTATION: now},
+            "resourceVersion": service.resource_version(),
+        }});
+        api.patch(
+            &service.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await?;
+        match now {
+            Some(text) => {
+                let reason = if text.starts_with("ERROR") {
+                    "LoadBalancerError"
+                } else if text.starts_with("DEGRADED") {
+                    "LoadBalancerDegraded"
+                } else {
+                    "MembersDown"
+                };
+                let text = format!("Octavia reports the load balancer {text}");
+                self.publish(service, EventType::Warning, reason, text)
+                    .await;
+            }
+            None => {
+                let was = before.unwrap_or_default();
+                let text = format!("the load balancer is healthy again (was {was})");
+                self.publish(service, EventType::Normal, "LoadBalancerRecovered", text)
+                    .await;
+            }
+        }
+        Ok(())
     }
 
     /// Adds or removes the finalizer; the patch carries the resourceVersion
@@ -416,6 +511,9 @@ impl Controller {
             }
             _ => {}
         }
+        if let Err(e) = self.report_health(&current, &answer).await {
+            return self.kube_failed(key, "writing the health annotation", &e);
+        }
         tracing::info!(service = %key, action = %action, operations, "applied");
         self.metrics.reconciled(result_label(&action));
         self.metrics.load_balancer(
@@ -516,9 +614,37 @@ mod tests {
         let mut finalized = base.clone();
         finalized["metadata"]["finalizers"] = json!([FINALIZER]);
         assert_eq!(fingerprint(&a), fingerprint(&service(finalized)));
-        let mut annotated = base;
+        let mut annotated = base.clone();
         annotated["metadata"]["annotations"] = json!({"svc-lbaas.io/adopt": "x"});
         assert_ne!(fingerprint(&a), fingerprint(&service(annotated)));
+        // The health this watcher notes on the Service is no input.
+        let mut noted = base;
+        noted["metadata"]["annotations"] = json!({HEALTH_ANNOTATION: "DEGRADED"});
+        assert_eq!(fingerprint(&a), fingerprint(&service(noted)));
+    }
+
+    #[test]
+    fn health_is_down_members_and_a_degraded_or_failed_load_balancer() {
+        let answer = |lb: &str, members: Value| {
+            json!({"loadBalancer": {"operatingStatus": lb, "listeners": [
+                {"pool": {"members": members}}, {"pool": null}]}})
+        };
+        let ok = json!([{"address": "10.1.0.5", "protocolPort": 8080, "operatingStatus": "ONLINE"},
+                        {"address": "10.1.0.7", "protocolPort": 8080, "operatingStatus": "NO_MONITOR"}]);
+        assert_eq!(health(&answer("ONLINE", ok.clone())), None);
+        // A standby replica's OFFLINE (no health manager) is no alarm.
+        assert_eq!(health(&answer("OFFLINE", ok)), None);
+        let down = json!([{"address": "10.1.0.6", "protocolPort": 8080, "operatingStatus": "ERROR"},
+                          {"address": "10.1.0.5", "protocolPort": 8080, "operatingStatus": "ERROR"}]);
+        assert_eq!(
+            health(&answer("DEGRADED", down)).as_deref(),
+            Some("DEGRADED; members down: 10.1.0.5:8080, 10.1.0.6:8080")
+        );
+        assert_eq!(
+            health(&answer("ERROR", json!([]))).as_deref(),
+            Some("ERROR")
+        );
+        assert_eq!(health(&json!({"action": "skipped"})), None);
     }
 
     #[test]
