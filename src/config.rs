@@ -122,6 +122,10 @@ pub struct OctaviaDefaults {
     /// members with weight 0 until their slice drops them (open connections
     /// finish, no new ones); off: they leave at once.
     pub drain_terminating: bool,
+    /// Who may scrape a load balancer's own PROMETHEUS listener (the
+    /// annotation `svc-lbaas.io/prometheus-listener-port`): its
+    /// `allowed_cidrs`. Empty: the annotation is refused (never open to all).
+    pub prometheus_allowed_cidrs: Vec<ipnet::IpNet>,
     /// kuryr.conf keys svc-lbaas does not use (and, until validated, unknown ones).
     #[serde(flatten)]
     pub unused: std::collections::BTreeMap<String, Unused>,
@@ -139,6 +143,7 @@ impl Default for OctaviaDefaults {
             timeout_client_data: 0,
             timeout_member_data: 0,
             source_ranges: SourceRanges::AllowedCidrs,
+            prometheus_allowed_cidrs: Vec::new(),
             drain_terminating: true,
             unused: Default::default(),
         }
@@ -461,7 +466,7 @@ pub enum ConfigError {
 }
 
 /// Each environment variable and the setting it overrides.
-pub const ENV_KEYS: [(&str, &str); 13] = [
+pub const ENV_KEYS: [(&str, &str); 14] = [
     ("SVC_LBAAS_POD_SUBNET", "neutron_defaults.pod_subnet"),
     (
         "SVC_LBAAS_SERVICE_SUBNET",
@@ -492,6 +497,10 @@ pub const ENV_KEYS: [(&str, &str); 13] = [
     ),
     ("SVC_LBAAS_CLUSTER_NAME", "cluster.name"),
     ("SVC_LBAAS_SOURCE_RANGES", "octavia_defaults.source_ranges"),
+    (
+        "SVC_LBAAS_PROMETHEUS_ALLOWED_CIDRS",
+        "octavia_defaults.prometheus_allowed_cidrs",
+    ),
     (
         "SVC_LBAAS_DRAIN_TERMINATING",
         "octavia_defaults.drain_terminating",
@@ -722,6 +731,16 @@ impl Settings {
                                 format!("{value:?} is not allowed_cidrs or security_group"),
                             )
                         })?
+                }
+                "SVC_LBAAS_PROMETHEUS_ALLOWED_CIDRS" => {
+                    // Comma-separated; empty: unset.
+                    let mut cidrs = Vec::new();
+                    for item in value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                        cidrs.push(item.parse().map_err(|_| {
+                            invalid(key, format!("{} is not a CIDR", crate::echo::quote(item)))
+                        })?);
+                    }
+                    self.octavia_defaults.prometheus_allowed_cidrs = cidrs;
                 }
                 "SVC_LBAAS_LB_ALGORITHM" => {
                     self.octavia_defaults.lb_algorithm =

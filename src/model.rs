@@ -369,6 +369,17 @@ pub struct DesiredListener {
     pub pool: DesiredPool,
 }
 
+/// A load balancer's own Prometheus endpoint (Octavia API 2.25): a
+/// `PROMETHEUS` listener, which takes no pool, open only to `allowed_cidrs`
+/// (`[octavia_defaults] prometheus_allowed_cidrs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrometheusListener {
+    pub name: String,
+    pub protocol_port: u16,
+    /// Sorted, deduplicated, of the VIP's family; never empty.
+    pub allowed_cidrs: Vec<IpNet>,
+}
+
 /// A VIP: the address (None lets Neutron pick) on a subnet (None: unknown offline).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -576,6 +587,9 @@ pub struct DesiredLoadBalancer {
     pub occm_cluster: String,
     /// Sorted by name.
     pub listeners: Vec<DesiredListener>,
+    /// `svc-lbaas.io/prometheus-listener-port`: the load balancer's own
+    /// metrics endpoint.
+    pub prometheus_listener: Option<PrometheusListener>,
     pub floating_ip: FloatingIpIntent,
     /// On removal keep an allocated floating IP, only disassociated.
     pub keep_floating_ip: bool,

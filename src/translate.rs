@@ -84,6 +84,8 @@ pub mod annotation {
     /// The namespaces (comma-separated, or `*`) whose Services may join this
     /// Service's load balancer with `load-balancer-id`; its own always may.
     pub const SHARE_WITH_NAMESPACES: &str = "svc-lbaas.io/share-with-namespaces";
+    /// A `PROMETHEUS` listener on this port: the load balancer's own metrics.
+    pub const PROMETHEUS_LISTENER_PORT: &str = "svc-lbaas.io/prometheus-listener-port";
 }
 
 mod annotations;
@@ -337,6 +339,14 @@ pub fn translate_with(
         &mut notes,
     );
     let uid = service.metadata.uid.as_deref();
+    let prometheus_listener = prometheus_listener(
+        settings,
+        service,
+        &service_ref,
+        &spec,
+        annotations.load_balancer_id.is_some(),
+        family,
+    )?;
     let share_with = share_with(service)?;
     let user_load_balancers_open = settings
         .tenancy
@@ -367,6 +377,7 @@ pub fn translate_with(
             .occm_cluster(&settings.cluster.name)
             .to_string(),
         listeners,
+        prometheus_listener,
         floating_ip,
         keep_floating_ip: annotations.keep_floating_ip,
         notes,
@@ -376,6 +387,101 @@ pub fn translate_with(
         tls_secret,
         tls_secret_kept,
     })))
+}
+
+/// `svc-lbaas.io/prometheus-listener-port`: a PROMETHEUS listener on that
+/// port, open only to `[octavia_defaults] prometheus_allowed_cidrs` of the
+/// VIP's family. Refused where it cannot work or would be open to anyone:
+/// no such setting, a port the Service serves, the legacy API or the ovn
+/// provider (neither has PROMETHEUS listeners), a Service that joins a load
+/// balancer (`load-balancer-id`: the metrics are the whole load balancer's,
+/// its owner's to expose).
+fn prometheus_listener(
+    settings: &Settings,
+    service: &Service,
+    service_ref: &ServiceRef,
+    spec: &ServiceSpec,
+    joins: bool,
+    family: IpFamily,
+) -> Result<Option<crate::model::PrometheusListener>, TranslateError> {
+    let key = annotation::PROMETHEUS_LISTENER_PORT;
+    let Some(value) = service
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(key))
+        .map(|v| v.trim())
+    else {
+        return Ok(None);
+    };
+    let refuse = |message: String| Err(TranslateError::annotation(key, message));
+    let Some(port) = value.parse::<u16>().ok().filter(|p| *p > 0) else {
+        return refuse(format!(
+            "{} is not a port (1-65535)",
+            crate::echo::quote(value)
+        ));
+    };
+    if let Some(i) = spec
+        .ports
+        .iter()
+        .flatten()
+        .position(|p| p.port == i32::from(port))
+    {
+        return refuse(format!(
+            "{port} is the Service's port (spec.ports[{i}]): the metrics listener needs a port of its own"
+        ));
+    }
+    let d = &settings.octavia_defaults;
+    if d.api == crate::config::Api::NeutronLbaas {
+        return refuse(
+            "the legacy Neutron LBaaS v2 API has no PROMETHEUS listeners (Octavia API 2.25)".into(),
+        );
+    }
+    if d.provider.as_deref() == Some("ovn") {
+        return refuse(
+            "the ovn provider has no PROMETHEUS listeners ([octavia_defaults] provider = \"ovn\")"
+                .into(),
+        );
+    }
+    if joins {
+        return refuse(format!(
+            "a Service that joins a load balancer ({}) cannot add its metrics listener: the metrics are the whole load balancer's, its owner's to expose",
+            annotation::LOAD_BALANCER_ID
+        ));
+    }
+    if d.prometheus_allowed_cidrs.is_empty() {
+        return refuse(
+            "needs the setting [octavia_defaults] prometheus_allowed_cidrs (env SVC_LBAAS_PROMETHEUS_ALLOWED_CIDRS): who may scrape it; a metrics listener is never open to everyone".into(),
+        );
+    }
+    let allowed_cidrs: BTreeSet<ipnet::IpNet> = d
+        .prometheus_allowed_cidrs
+        .iter()
+        .map(ipnet::IpNet::trunc)
+        .filter(|c| {
+            matches!(
+                (c, family),
+                (ipnet::IpNet::V4(_), IpFamily::IPv4) | (ipnet::IpNet::V6(_), IpFamily::IPv6)
+            )
+        })
+        .collect();
+    if allowed_cidrs.is_empty() {
+        return refuse(format!(
+            "[octavia_defaults] prometheus_allowed_cidrs has no {} CIDR, the family of the load balancer's VIP",
+            match family {
+                IpFamily::IPv4 => "IPv4",
+                IpFamily::IPv6 => "IPv6",
+            }
+        ));
+    }
+    Ok(Some(crate::model::PrometheusListener {
+        name: names::fit(format!(
+            "{}/{}:PROMETHEUS:{port}",
+            service_ref.namespace, service_ref.name
+        )),
+        protocol_port: port,
+        allowed_cidrs: allowed_cidrs.into_iter().collect(),
+    }))
 }
 
 /// `svc-lbaas.io/share-with-namespaces`: namespace names or `*`, sorted.

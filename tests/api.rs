@@ -947,6 +947,140 @@ async fn openstack_errors_are_502_with_openstacks_status_and_request_id() {
     assert_eq!(app.load_balancers().await.len(), 1);
 }
 
+/// The answer's listeners as `PROTOCOL:port`, sorted.
+fn listener_ports(body: &Value) -> Vec<String> {
+    let mut out: Vec<String> = body["loadBalancer"]["listeners"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|l| {
+            format!(
+                "{}:{}",
+                l["protocol"].as_str().unwrap_or("?"),
+                l["protocolPort"]
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn a_prometheus_listener_exposes_the_load_balancers_metrics_to_the_allowed_cidrs_only() {
+    let key = "svc-lbaas.io/prometheus-listener-port";
+    let svc = |annotations: Value| {
+        let mut s = service("ClusterIP", one_port(), json!({}));
+        s["metadata"]["annotations"] = annotations;
+        s
+    };
+    // Without prometheus_allowed_cidrs the annotation is refused, naming both.
+    let closed = spawn_app().await;
+    let refused = closed
+        .apply(json!({"service": svc(json!({key: "9100"}))}))
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert_eq!(
+        refused.body["field"],
+        format!("service.metadata.annotations[\"{key}\"]")
+    );
+    let detail = refused.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("prometheus_allowed_cidrs")
+            && detail.contains("SVC_LBAAS_PROMETHEUS_ALLOWED_CIDRS"),
+        "{detail}"
+    );
+    assert!(
+        closed.load_balancers().await.is_empty(),
+        "nothing half-made"
+    );
+    drop(closed);
+
+    let app = spawn_app_with_settings(|s| {
+        s.octavia_defaults.prometheus_allowed_cidrs = vec![
+            "10.9.0.0/24".parse().unwrap(),
+            "fd00:9::/64".parse().unwrap(),
+        ];
+    })
+    .await;
+    // Not a port; a port the Service serves; a Service joining a load balancer.
+    for (value, extra, says) in [
+        ("metrics", json!({}), "is not a port"),
+        ("0", json!({}), "is not a port"),
+        ("80", json!({}), "the Service's port"),
+        (
+            "9100",
+            json!({"loadbalancer.openstack.org/load-balancer-id": "7e2b9a5c-1111-4a4a-9c9c-0123456789ab"}),
+            "joins a load balancer",
+        ),
+    ] {
+        let mut annotations = extra.clone();
+        annotations[key] = json!(value);
+        let r = app.apply(json!({"service": svc(annotations)})).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{value}: {}", r.body);
+        assert_eq!(
+            r.body["field"],
+            format!("service.metadata.annotations[\"{key}\"]"),
+            "{}",
+            r.body
+        );
+        assert!(
+            r.body["detail"].as_str().unwrap().contains(says),
+            "{}",
+            r.body
+        );
+    }
+    assert!(app.load_balancers().await.is_empty());
+    // Created with the load balancer: PROMETHEUS on 9100, no pool, open to
+    // the IPv4 CIDR only (the VIP's family).
+    let created = app
+        .apply(json!({"service": svc(json!({key: "9100"}))}))
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    assert_eq!(
+        listener_ports(&created.body),
+        ["PROMETHEUS:9100", "TCP:80"],
+        "{}",
+        created.body
+    );
+    let metrics = created.body["loadBalancer"]["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["protocol"] == "PROMETHEUS")
+        .unwrap()
+        .clone();
+    assert_eq!(metrics["allowedCidrs"], json!(["10.9.0.0/24"]), "{metrics}");
+    assert!(metrics["pool"].is_null(), "{metrics}");
+    // Unchanged: no write.
+    let again = app
+        .apply(json!({"service": svc(json!({key: "9100"}))}))
+        .await;
+    assert_eq!(again.body["action"], "unchanged", "{}", again.body);
+    assert_eq!(again.body["openstackCalls"]["writes"], 0);
+    // Moved to another port: the old one goes, the new one comes.
+    let moved = app
+        .apply(json!({"service": svc(json!({key: "9200"}))}))
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+    assert_eq!(
+        listener_ports(&moved.body),
+        ["PROMETHEUS:9200", "TCP:80"],
+        "{}",
+        moved.body
+    );
+    // The annotation removed: the listener goes.
+    let removed = app.apply(json!({"service": svc(json!({}))})).await;
+    assert_eq!(removed.status, StatusCode::OK, "{}", removed.body);
+    assert_eq!(
+        listener_ports(&removed.body),
+        ["TCP:80"],
+        "{}",
+        removed.body
+    );
+    app.send(reqwest::Method::DELETE, "/v1/services/shop/web", None)
+        .await;
+}
+
 /// Each member's `address operatingStatus`, sorted.
 fn member_health(body: &Value) -> Vec<String> {
     let mut out: Vec<String> = body["loadBalancer"]["listeners"]

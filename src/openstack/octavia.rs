@@ -230,6 +230,43 @@ impl Cloud {
         Ok(created.and_then(|c| c.id("listener")))
     }
 
+    pub async fn create_prometheus_listener(
+        &self,
+        calls: &Calls,
+        load_balancer_id: &str,
+        listener: &crate::model::PrometheusListener,
+        owner: &[String],
+    ) -> Result<Option<String>, OpenStackError> {
+        self.forget_details(load_balancer_id);
+        let create = wire::ListenerCreate {
+            name: listener.name.clone(),
+            protocol: "PROMETHEUS",
+            protocol_port: listener.protocol_port,
+            settings: wire::ListenerSettings {
+                allowed_cidrs: Some(
+                    listener
+                        .allowed_cidrs
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect(),
+                ),
+                ..wire::ListenerSettings::default()
+            },
+            tags: self.tags(owner, "description"),
+            default_pool: None,
+            loadbalancer_id: Some(load_balancer_id.to_string()),
+        };
+        let created: Option<wire::Created> = self
+            .lb_call(
+                calls,
+                Method::POST,
+                ApiPath::of("listeners"),
+                Some(&body("listener", &create)?),
+            )
+            .await?;
+        Ok(created.and_then(|c| c.id("listener")))
+    }
+
     pub async fn update_listener(
         &self,
         calls: &Calls,

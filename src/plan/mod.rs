@@ -71,6 +71,13 @@ fn check_capabilities(desired: &DesiredLoadBalancer, caps: Capabilities) -> Resu
             api,
         });
     }
+    if !caps.prometheus_listeners && desired.prometheus_listener.is_some() {
+        return Err(PlanError::Unsupported {
+            what: "a PROMETHEUS listener (svc-lbaas.io/prometheus-listener-port; Octavia API 2.25)"
+                .into(),
+            api,
+        });
+    }
     // Its tags would go into the legacy objects' 255-character description.
     if !caps.octavia_protocols && !desired.share_with.is_empty() {
         return Err(PlanError::Unsupported {
@@ -289,6 +296,12 @@ pub fn plan_load_balancer(
                 for listener in &desired.listeners {
                     create_listener(listener, caps, &lb_ref, &mut tree_ops);
                 }
+            }
+            if let Some(listener) = &desired.prometheus_listener {
+                tree_ops.push(Operation::CreatePrometheusListener {
+                    load_balancer: lb_ref.clone(),
+                    listener: listener.clone(),
+                });
             }
         }
     }

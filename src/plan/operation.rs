@@ -43,6 +43,8 @@ pub struct Capabilities {
     pub persistence_timeout: bool,
     /// Listener `alpn_protocols` (Octavia API 2.20).
     pub alpn: bool,
+    /// `PROMETHEUS` listeners (Octavia API 2.25).
+    pub prometheus_listeners: bool,
 }
 
 impl Capabilities {
@@ -58,6 +60,7 @@ impl Capabilities {
         vip_sg_ids: true,
         persistence_timeout: true,
         alpn: true,
+        prometheus_listeners: true,
     };
     /// The legacy Neutron LBaaS v2 API: one object per call.
     pub const NEUTRON_LBAAS: Capabilities = Capabilities {
@@ -72,6 +75,7 @@ impl Capabilities {
         vip_sg_ids: false,
         persistence_timeout: false,
         alpn: false,
+        prometheus_listeners: false,
     };
 
     pub fn of(api: Api) -> Capabilities {
@@ -101,6 +105,7 @@ impl Capabilities {
                 vip_sg_ids: m >= 29,
                 persistence_timeout: m >= 2,
                 alpn: m >= 20,
+                prometheus_listeners: m >= 25,
             },
             _ => most,
         }
@@ -150,6 +155,11 @@ pub enum Operation {
         load_balancer: Ref,
         listener: Box<DesiredListener>,
         with_pool: bool,
+    },
+    /// The load balancer's own metrics endpoint: no pool, `allowed_cidrs` only.
+    CreatePrometheusListener {
+        load_balancer: Ref,
+        listener: crate::model::PrometheusListener,
     },
     UpdateListener {
         id: String,
@@ -376,6 +386,21 @@ impl Operation {
                 });
                 s("create", "listener", &listener.name, None, detail)
             }
+            CreatePrometheusListener { listener, .. } => s(
+                "create",
+                "listener",
+                &listener.name,
+                None,
+                Some(format!(
+                    "PROMETHEUS, open to {}",
+                    listener
+                        .allowed_cidrs
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            ),
             UpdateListener { id, name, update } => s(
                 "update",
                 "listener",

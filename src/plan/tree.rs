@@ -136,6 +136,17 @@ pub(super) fn plan_listeners(
             }
         }
     }
+    if let Some(want) = &desired.prometheus_listener {
+        plan_prometheus_listener(
+            want,
+            lb,
+            owner,
+            lb_ref,
+            &mut matched,
+            &mut changes,
+            &mut creations,
+        )?;
+    }
     // Listeners of ports the Service no longer has, then their pools.
     let mut kept_pools: HashSet<&str> = HashSet::new();
     for have in &lb.listeners {
@@ -164,6 +175,62 @@ pub(super) fn plan_listeners(
     ops.extend(removals);
     ops.extend(changes);
     ops.extend(creations);
+    Ok(())
+}
+
+/// The load balancer's PROMETHEUS listener: created, its `allowed_cidrs`
+/// followed; a port another owner's listener holds (PROMETHEUS counts as
+/// TCP) is a conflict.
+fn plan_prometheus_listener<'a>(
+    want: &crate::model::PrometheusListener,
+    lb: &'a ObservedLoadBalancer,
+    owner: &[String],
+    lb_ref: &Ref,
+    matched: &mut HashSet<&'a str>,
+    changes: &mut Vec<Operation>,
+    creations: &mut Vec<Operation>,
+) -> Result<(), PlanError> {
+    let on_port = |l: &&ObservedListener| {
+        l.protocol_port == want.protocol_port && !matches!(l.protocol.as_str(), "UDP" | "SCTP")
+    };
+    let ours = lb
+        .listeners
+        .iter()
+        .filter(on_port)
+        .find(|l| l.protocol == "PROMETHEUS" && is_owned(&l.tags, owner));
+    if let Some(have) = ours {
+        matched.insert(have.id.as_str());
+        let have_cidrs: BTreeSet<IpNet> = have.allowed_cidrs.iter().map(IpNet::trunc).collect();
+        let want_cidrs: BTreeSet<IpNet> = want.allowed_cidrs.iter().copied().collect();
+        if have_cidrs != want_cidrs {
+            changes.push(Operation::UpdateListener {
+                id: have.id.clone(),
+                name: have.name.clone(),
+                update: ListenerUpdate {
+                    allowed_cidrs: Some(want.allowed_cidrs.clone()),
+                    ..ListenerUpdate::default()
+                },
+            });
+        }
+        return Ok(());
+    }
+    if let Some(have) = lb
+        .listeners
+        .iter()
+        .filter(on_port)
+        .find(|l| !is_owned(&l.tags, owner))
+    {
+        return Err(PlanError::PortTaken {
+            port: want.protocol_port,
+            protocol: "PROMETHEUS",
+            load_balancer: format!("{} ({})", lb.name, lb.id),
+            listener: have.name.clone(),
+        });
+    }
+    creations.push(Operation::CreatePrometheusListener {
+        load_balancer: lb_ref.clone(),
+        listener: want.clone(),
+    });
     Ok(())
 }
 

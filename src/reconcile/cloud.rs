@@ -115,6 +115,14 @@ pub trait LoadBalancing: Send + Sync {
         owner: &[String],
         with_pool: bool,
     ) -> Result<Option<String>>;
+    /// A `PROMETHEUS` listener (no pool, `allowed_cidrs` only).
+    async fn create_prometheus_listener(
+        &self,
+        calls: &Calls,
+        load_balancer_id: &str,
+        listener: &crate::model::PrometheusListener,
+        owner: &[String],
+    ) -> Result<Option<String>>;
     async fn update_listener(&self, calls: &Calls, id: &str, update: &ListenerUpdate)
     -> Result<()>;
     async fn delete_listener(&self, calls: &Calls, id: &str) -> Result<()>;
@@ -281,6 +289,15 @@ impl LoadBalancing for Cloud {
         with_pool: bool,
     ) -> Result<Option<String>> {
         Cloud::create_listener(self, calls, load_balancer_id, listener, owner, with_pool).await
+    }
+    async fn create_prometheus_listener(
+        &self,
+        calls: &Calls,
+        load_balancer_id: &str,
+        listener: &crate::model::PrometheusListener,
+        owner: &[String],
+    ) -> Result<Option<String>> {
+        Cloud::create_prometheus_listener(self, calls, load_balancer_id, listener, owner).await
     }
     async fn update_listener(
         &self,

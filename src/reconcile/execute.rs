@@ -253,6 +253,16 @@ pub async fn execute(
             }
             id
         }
+        Operation::CreatePrometheusListener {
+            load_balancer,
+            listener,
+        } => {
+            let lb = lb_id(load_balancer, progress)?;
+            progress.load_balancer.get_or_insert(lb.clone());
+            cloud
+                .create_prometheus_listener(calls, &lb, listener, owner)
+                .await?
+        }
         Operation::UpdateListener { id, update, .. } => {
             cloud.update_listener(calls, id, update).await?;
             Some(id.clone())

@@ -1034,6 +1034,9 @@ pub(crate) fn parse_pool(
             ),
         ));
     }
+    if listener_protocol == Some("PROMETHEUS") {
+        return Err(no_children());
+    }
     if let Some(l) = listener_protocol
         && !pool_fits_listener(l, &protocol)
     {
@@ -1136,6 +1139,13 @@ pub(crate) fn parse_listener(
             "Invalid input for field/attribute listener. Unknown attribute for argument listener: default_pool",
         ));
     }
+    // Octavia's ListenerNoChildren, before any pool is looked up.
+    if protocol == "PROMETHEUS"
+        && (b.value("default_pool").is_some_and(|v| !v.is_null())
+            || b.value("default_pool_id").is_some_and(|v| !v.is_null()))
+    {
+        return Err(no_children());
+    }
     let reference = b
         .value("default_pool")
         .and_then(Value::as_object)
@@ -1164,6 +1174,11 @@ pub(crate) fn parse_listener(
         default_pool_name: reference,
         protocol,
     })
+}
+
+/// Octavia's ListenerNoChildren: a PROMETHEUS listener takes no pool nor policy.
+pub(crate) fn no_children() -> ApiError {
+    ApiError::bad_request("Protocol PROMETHEUS listeners cannot have child objects.")
 }
 
 pub(crate) fn port_clash(a: &str, b: &str) -> bool {

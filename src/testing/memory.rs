@@ -369,6 +369,32 @@ impl MemoryCloud {
         Ok(id)
     }
 
+    pub fn create_prometheus_listener(
+        &mut self,
+        lb_id: &str,
+        listener: &crate::model::PrometheusListener,
+        tags: &[String],
+    ) -> Result<String> {
+        self.lb(lb_id)?;
+        let id = self.id("listener");
+        let lb = self.lb(lb_id)?;
+        lb.listeners.push(ObservedListener {
+            id: id.clone(),
+            name: listener.name.clone(),
+            protocol: "PROMETHEUS".into(),
+            protocol_port: listener.protocol_port,
+            allowed_cidrs: listener.allowed_cidrs.clone(),
+            connection_limit: Some(-1),
+            timeout_client_data: Some(50_000),
+            timeout_member_connect: Some(5_000),
+            timeout_member_data: Some(50_000),
+            timeout_tcp_inspect: Some(0),
+            tags: tags.to_vec(),
+            ..ObservedListener::default()
+        });
+        Ok(id)
+    }
+
     pub fn update_listener(&mut self, id: &str, update: &ListenerUpdate) -> Result<()> {
         let l = self.listener(id)?;
         if let Some(c) = &update.allowed_cidrs {
@@ -1007,6 +1033,18 @@ impl LoadBalancing for InMemoryCloud {
     ) -> Result<Option<String>> {
         self.write(Some(load_balancer_id), |c| {
             c.create_listener(load_balancer_id, listener, owner, with_pool)
+                .map(Some)
+        })
+    }
+    async fn create_prometheus_listener(
+        &self,
+        _: &Calls,
+        load_balancer_id: &str,
+        listener: &crate::model::PrometheusListener,
+        owner: &[String],
+    ) -> Result<Option<String>> {
+        self.write(Some(load_balancer_id), |c| {
+            c.create_prometheus_listener(load_balancer_id, listener, owner)
                 .map(Some)
         })
     }
