@@ -1127,40 +1127,66 @@ async fn member_and_load_balancer_health_are_answered_as_octavia_reports_them() 
             .await;
         return;
     };
-    // Octavia's health manager finds 10.1.0.6 down (the simulator's fault
-    // injection stands for the amphora's heartbeat).
-    let down = created.body["loadBalancer"]["listeners"][0]["pool"]["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["address"] == "10.1.0.6")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let report = |status: Value| {
+    let id_of = |body: &Value, address: &str| {
+        body["loadBalancer"]["listeners"][0]["pool"]["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["address"] == address)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // What Octavia's health manager would report from the amphora's
+    // heartbeat (the simulator's fault injection stands for it).
+    let report = |member: String, status: Value| {
         let url = format!(
-            "{}/sim/faults/members/{down}/operating-status",
+            "{}/sim/faults/members/{member}/operating-status",
             sim.state.base_url
         );
         let http = app.http.clone();
         async move {
-            let r = http
-                .post(url)
+            http.post(url)
                 .json(&json!({"status": status}))
                 .send()
                 .await
-                .unwrap();
-            assert_eq!(r.status(), StatusCode::NO_CONTENT);
+                .unwrap()
         }
     };
-    report(json!("ERROR")).await;
+    // No health monitor checks them: Octavia cannot find them down.
+    let unchecked = report(id_of(&created.body, "10.1.0.6"), json!("ERROR")).await;
+    assert_eq!(unchecked.status(), StatusCode::CONFLICT);
+    // With a health monitor, members are checked: ONLINE.
+    let mut monitored = svc();
+    monitored["metadata"]["annotations"] =
+        json!({"loadbalancer.openstack.org/enable-health-monitor": "true"});
+    let members = || endpoints(&["10.1.0.5", "10.1.0.6"]);
+    let checked = app
+        .apply(json!({"service": monitored.clone(), "endpoints": members()}))
+        .await;
+    assert_eq!(checked.status, StatusCode::OK, "{}", checked.body);
+    assert_eq!(
+        member_health(&checked.body),
+        ["10.1.0.5 ONLINE", "10.1.0.6 ONLINE"],
+        "{}",
+        checked.body
+    );
+    // 10.1.0.6 found down: it is ERROR, the load balancer DEGRADED.
+    let (five, six) = (
+        id_of(&checked.body, "10.1.0.5"),
+        id_of(&checked.body, "10.1.0.6"),
+    );
+    assert_eq!(
+        report(six.clone(), json!("ERROR")).await.status(),
+        StatusCode::NO_CONTENT
+    );
     let got = app
         .send(reqwest::Method::GET, "/v1/services/shop/web", None)
         .await;
     assert_eq!(
         member_health(&got.body),
-        ["10.1.0.5 NO_MONITOR", "10.1.0.6 ERROR"],
+        ["10.1.0.5 ONLINE", "10.1.0.6 ERROR"],
         "{}",
         got.body
     );
@@ -1171,35 +1197,48 @@ async fn member_and_load_balancer_health_are_answered_as_octavia_reports_them() 
     );
     // A re-apply (the watcher's resync) answers it too, and changes nothing.
     let again = app
-        .apply(json!({"service": svc(), "endpoints": endpoints(&["10.1.0.5", "10.1.0.6"])}))
+        .apply(json!({"service": monitored.clone(), "endpoints": members()}))
         .await;
     assert_eq!(again.body["action"], "unchanged", "{}", again.body);
     assert_eq!(
         member_health(&again.body),
-        ["10.1.0.5 NO_MONITOR", "10.1.0.6 ERROR"]
+        ["10.1.0.5 ONLINE", "10.1.0.6 ERROR"]
     );
     assert_eq!(again.body["loadBalancer"]["operatingStatus"], "DEGRADED");
-    // Reported healthy again.
-    report(Value::Null).await;
+    // Both down: the pool and the load balancer ERROR.
+    assert_eq!(
+        report(five.clone(), json!("ERROR")).await.status(),
+        StatusCode::NO_CONTENT
+    );
     let got = app
         .send(reqwest::Method::GET, "/v1/services/shop/web", None)
         .await;
     assert_eq!(
         member_health(&got.body),
-        ["10.1.0.5 NO_MONITOR", "10.1.0.6 NO_MONITOR"]
+        ["10.1.0.5 ERROR", "10.1.0.6 ERROR"]
+    );
+    assert_eq!(
+        got.body["loadBalancer"]["operatingStatus"], "ERROR",
+        "{}",
+        got.body
+    );
+    // Reported healthy again.
+    for id in [five, six.clone()] {
+        assert_eq!(
+            report(id, Value::Null).await.status(),
+            StatusCode::NO_CONTENT
+        );
+    }
+    let got = app
+        .send(reqwest::Method::GET, "/v1/services/shop/web", None)
+        .await;
+    assert_eq!(
+        member_health(&got.body),
+        ["10.1.0.5 ONLINE", "10.1.0.6 ONLINE"]
     );
     assert_eq!(got.body["loadBalancer"]["operatingStatus"], "ONLINE");
     // What is no member status is refused, naming the choices.
-    let bad = app
-        .http
-        .post(format!(
-            "{}/sim/faults/members/{down}/operating-status",
-            sim.state.base_url
-        ))
-        .json(&json!({"status": "SICK"}))
-        .send()
-        .await
-        .unwrap();
+    let bad = report(six, json!("SICK")).await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     assert!(bad.text().await.unwrap().contains("NO_MONITOR"));
     app.send(reqwest::Method::DELETE, "/v1/services/shop/web", None)

@@ -692,7 +692,7 @@ async fn services_are_created_updated_and_deleted_through_the_finalizer() {
     assert_eq!(status_writes(&fake), status_before, "no status write");
     // The leader counts web's load balancer by the operating status answered.
     let online = "svc_lbaas_watch_load_balancers{operating_status=\"ONLINE\"}";
-    assert_eq!(metric(&metrics(&health).await, online), 1.0);
+    assert_eq!(gauge(&metrics(&health).await, online), 1.0);
 
     // Deletion: held by the finalizer until the load balancer is gone.
     fake.delete(Kind::Service, "shop", "web");
@@ -704,7 +704,7 @@ async fn services_are_created_updated_and_deleted_through_the_finalizer() {
     assert_eq!(events(&fake, "web", "LoadBalancerDeleted").len(), 1);
     let text = metrics(&health).await;
     assert_eq!(gauge(&text, "svc_lbaas_watch_lease_held"), 1.0);
-    assert_eq!(metric(&text, online), 0.0, "web's load balancer is gone");
+    assert_eq!(gauge(&text, online), 0.0, "web's load balancer is gone");
     assert!(
         metric(
             &text,
@@ -1280,7 +1280,11 @@ async fn a_member_reported_down_is_one_warning_event_and_its_recovery_one_normal
     // A resync every 2 s: a change nobody applied is noticed by it.
     let (watcher, health) = watch_every(&dir.0, &fake, &server, "a", 2).await;
     let logs = [&watcher, &serve];
-    fake.put(Kind::Service, service("web", "10.2.0.42", &[80]));
+    // A health monitor checks the members: Octavia can find one down.
+    let mut web = service("web", "10.2.0.42", &[80]);
+    web["metadata"]["annotations"] =
+        json!({"loadbalancer.openstack.org/enable-health-monitor": "true"});
+    fake.put(Kind::Service, web);
     fake.put(
         Kind::EndpointSlice,
         slice("web", &[80], &["10.1.0.5", "10.1.0.6"]),
@@ -1331,7 +1335,7 @@ async fn a_member_reported_down_is_one_warning_event_and_its_recovery_one_normal
     );
     assert_eq!(annotation(&fake), "DEGRADED; members down: 10.1.0.6:8080");
     let degraded = "svc_lbaas_watch_load_balancers{operating_status=\"DEGRADED\"}";
-    assert_eq!(metric(&metrics(&health).await, degraded), 1.0);
+    assert_eq!(gauge(&metrics(&health).await, degraded), 1.0);
     // Resyncs (every 2 s) see the same: no second Event, no re-count.
     let syncs = |text: &str| metric(text, "svc_lbaas_watch_syncs_total{result=\"ok\"}");
     let before = syncs(&metrics(&health).await);

@@ -129,7 +129,16 @@ impl StatusBoard {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let started = Instant::now();
         let _waiter = crate::metrics::global().waiter();
-        let result = self.poll(cloud, calls, id, kind, gone, timeout).await;
+        // Recorded however the wait ends, a request's deadline cutting it
+        // short included (a timeout).
+        let mut record = WaitRecord {
+            kind: kind.label(gone),
+            started,
+            outcome: WaitOutcome::Timeout,
+        };
+        let result = self
+            .poll(cloud, calls, id, kind, gone, timeout, &mut record.kind)
+            .await;
         let elapsed = started.elapsed();
         if result.is_ok() {
             self.learnt().record(kind, elapsed);
@@ -143,15 +152,17 @@ impl StatusBoard {
             },
             elapsed_ms: elapsed.as_millis() as u64,
         });
-        let outcome = match &result {
+        record.outcome = match &result {
             Ok(()) => WaitOutcome::Settled,
             Err(OpenStackError::WaitTimeout { .. }) => WaitOutcome::Timeout,
             Err(_) => WaitOutcome::Error,
         };
-        crate::metrics::global().waited(kind.label(gone), outcome, elapsed);
         result
     }
 
+    /// `label`: the wait's kind in the metrics, `create` once it reads
+    /// PENDING_CREATE (whatever the caller knew of it).
+    #[allow(clippy::too_many_arguments)]
     async fn poll(
         &self,
         cloud: &dyn LoadBalancing,
@@ -160,6 +171,7 @@ impl StatusBoard {
         kind: WaitKind,
         gone: bool,
         timeout: Duration,
+        label: &mut &'static str,
     ) -> Result<()> {
         *self.waiting().entry(id.to_string()).or_default() += 1;
         let _registered = Registered {
@@ -175,6 +187,9 @@ impl StatusBoard {
         loop {
             tokio::time::sleep_until(due).await;
             let status = self.status_since(cloud, calls, id, due).await?;
+            if status.as_deref() == Some("PENDING_CREATE") {
+                *label = "create";
+            }
             match judge(id, status.as_deref(), gone) {
                 Verdict::Done => return Ok(()),
                 Verdict::Fail(e) => return Err(e),
@@ -237,6 +252,19 @@ impl StatusBoard {
             };
             return Ok(last.statuses.get(id).cloned());
         }
+    }
+}
+
+/// A wait's observation in the metrics, made when it ends (or is dropped).
+struct WaitRecord {
+    kind: &'static str,
+    started: Instant,
+    outcome: WaitOutcome,
+}
+
+impl Drop for WaitRecord {
+    fn drop(&mut self) {
+        crate::metrics::global().waited(self.kind, self.outcome, self.started.elapsed());
     }
 }
 

@@ -499,6 +499,7 @@ impl Octavia {
             ));
         };
         let lb_id = pool.lb_id.clone();
+        let monitored = self.monitors.iter().any(|m| m.pool_id == pool.meta.id);
         match status {
             Some(s) => {
                 let Some(s) = MEMBER_OPERATING_STATUSES.into_iter().find(|k| *k == s) else {
@@ -507,6 +508,16 @@ impl Octavia {
                         MEMBER_OPERATING_STATUSES.join(", ")
                     )));
                 };
+                // No health monitor checks it: Octavia reports NO_MONITOR,
+                // never ONLINE or ERROR.
+                if !monitored && matches!(s, "ONLINE" | "ERROR") {
+                    return Err(ApiError::conflict(
+                        "StateInvalid",
+                        format!(
+                            "Member {id}'s pool has no health monitor: Octavia reports it NO_MONITOR, never {s}"
+                        ),
+                    ));
+                }
                 self.health.insert(id.to_string(), s);
             }
             None => {
@@ -528,6 +539,10 @@ impl Octavia {
         if lb.meta.provisioning != ACTIVE {
             return;
         }
+        // Reports of members gone meanwhile are forgotten.
+        let members: std::collections::HashSet<&str> =
+            self.members.iter().map(|m| m.meta.id.as_str()).collect();
+        self.health.retain(|id, _| members.contains(id.as_str()));
         let monitored: std::collections::HashSet<String> =
             self.monitors.iter().map(|m| m.pool_id.clone()).collect();
         let mut worst = "ONLINE";

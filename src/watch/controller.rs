@@ -95,12 +95,22 @@ pub fn fingerprint(service: &Service) -> String {
 /// Event, not one per resync nor per new leader.
 pub const HEALTH_ANNOTATION: &str = "svc-lbaas.io/operating-status";
 
+/// The most members a health text names (then `and N more`).
+const NAMED_DOWN: usize = 5;
+
 /// What an answer says of the load balancer's health: `None` when healthy
 /// (neither it DEGRADED or ERROR nor a member ERROR), else a short text such
-/// as `DEGRADED; members down: 10.1.0.6:8080`.
+/// as `DEGRADED; members down: 10.1.0.6:8080`. A Service that joined
+/// another's load balancer (its answer shows no name) speaks only of its own
+/// members: the load balancer's status is its owner's to report.
 pub fn health(answer: &Value) -> Option<String> {
-    let lb = answer.get("loadBalancer")?;
-    let status = lb["operatingStatus"].as_str().unwrap_or("");
+    let lb = answer.get("loadBalancer").filter(|l| l.is_object())?;
+    let owner = lb.get("name").is_some_and(Value::is_string);
+    let status = if owner {
+        lb["operatingStatus"].as_str().unwrap_or("")
+    } else {
+        ""
+    };
     let mut down: Vec<String> = lb["listeners"]
         .as_array()
         .into_iter()
@@ -108,11 +118,13 @@ pub fn health(answer: &Value) -> Option<String> {
         .flat_map(|l| l["pool"]["members"].as_array().cloned().unwrap_or_default())
         .filter(|m| m["operatingStatus"] == "ERROR")
         .map(|m| {
-            format!(
-                "{}:{}",
-                m["address"].as_str().unwrap_or("?"),
-                m["protocolPort"]
-            )
+            let address = m["address"].as_str().unwrap_or("?");
+            let port = &m["protocolPort"];
+            if address.contains(':') {
+                format!("[{address}]:{port}")
+            } else {
+                format!("{address}:{port}")
+            }
         })
         .collect();
     down.sort();
@@ -120,11 +132,19 @@ pub fn health(answer: &Value) -> Option<String> {
     if !matches!(status, "DEGRADED" | "ERROR") && down.is_empty() {
         return None;
     }
-    let mut text = status.to_string();
-    if !down.is_empty() {
-        text.push_str(&format!("; members down: {}", down.join(", ")));
+    let mut parts = Vec::new();
+    if !status.is_empty() {
+        parts.push(status.to_string());
     }
-    Some(text)
+    if !down.is_empty() {
+        let more = down.len().saturating_sub(NAMED_DOWN);
+        let mut named = down[..down.len().min(NAMED_DOWN)].join(", ");
+        if more > 0 {
+            named.push_str(&format!(" and {more} more"));
+        }
+        parts.push(format!("members down: {named}"));
+    }
+    Some(parts.join("; "))
 }
 
 /// A `status.loadBalancer` as the API server keeps it: an ingress entry with
@@ -255,6 +275,8 @@ impl Controller {
         if now == before {
             return Ok(());
         }
+        // No load balancer any more (skipped): the note goes, with no Event.
+        let gone = !answer.get("loadBalancer").is_some_and(Value::is_object);
         let api: Api<Service> = Api::namespaced(
             self.client.clone(),
             &service.namespace().unwrap_or_default(),
@@ -270,6 +292,7 @@ impl Controller {
         )
         .await?;
         match now {
+            None if gone => {}
             Some(text) => {
                 let reason = if text.starts_with("ERROR") {
                     "LoadBalancerError"
@@ -503,10 +526,11 @@ impl Controller {
                         .await;
                 }
                 // The Service needs none any more: nothing to hold its deletion.
-                if has_finalizer(&current)
-                    && let Err(e) = self.set_finalizer(&current, false).await
-                {
-                    return self.kube_failed(key, "removing the finalizer", &e);
+                if has_finalizer(&current) {
+                    match self.set_finalizer(&current, false).await {
+                        Ok(patched) => current = patched,
+                        Err(e) => return self.kube_failed(key, "removing the finalizer", &e),
+                    }
                 }
             }
             _ => {}
@@ -626,13 +650,13 @@ mod tests {
     #[test]
     fn health_is_down_members_and_a_degraded_or_failed_load_balancer() {
         let answer = |lb: &str, members: Value| {
-            json!({"loadBalancer": {"operatingStatus": lb, "listeners": [
+            json!({"loadBalancer": {"name": "shop/web", "operatingStatus": lb, "listeners": [
                 {"pool": {"members": members}}, {"pool": null}]}})
         };
         let ok = json!([{"address": "10.1.0.5", "protocolPort": 8080, "operatingStatus": "ONLINE"},
                         {"address": "10.1.0.7", "protocolPort": 8080, "operatingStatus": "NO_MONITOR"}]);
         assert_eq!(health(&answer("ONLINE", ok.clone())), None);
-        // A standby replica's OFFLINE (no health manager) is no alarm.
+        // OFFLINE (a cloud without a health manager) is no alarm.
         assert_eq!(health(&answer("OFFLINE", ok)), None);
         let down = json!([{"address": "10.1.0.6", "protocolPort": 8080, "operatingStatus": "ERROR"},
                           {"address": "10.1.0.5", "protocolPort": 8080, "operatingStatus": "ERROR"}]);
@@ -645,6 +669,35 @@ mod tests {
             Some("ERROR")
         );
         assert_eq!(health(&json!({"action": "skipped"})), None);
+        assert_eq!(health(&json!({"loadBalancer": null})), None);
+        // Many down: five named; IPv6 in brackets.
+        let many: Vec<Value> = (1..=7)
+            .map(|i| json!({"address": format!("fd00::{i}"), "protocolPort": 80, "operatingStatus": "ERROR"}))
+            .collect();
+        assert_eq!(
+            health(&answer("DEGRADED", json!(many))).as_deref(),
+            Some(
+                "DEGRADED; members down: [fd00::1]:80, [fd00::2]:80, [fd00::3]:80, [fd00::4]:80, [fd00::5]:80 and 2 more"
+            )
+        );
+        // A sharer (its view has no name) speaks of its own members only.
+        let mut shared = answer("DEGRADED", json!([]));
+        assert_eq!(
+            health(&shared).as_deref(),
+            Some("DEGRADED"),
+            "the owner's view"
+        );
+        shared["loadBalancer"]
+            .as_object_mut()
+            .unwrap()
+            .remove("name");
+        assert_eq!(health(&shared), None, "the owner's DEGRADED is the owner's");
+        shared["loadBalancer"]["listeners"][0]["pool"]["members"] =
+            json!([{"address": "10.1.0.9", "protocolPort": 80, "operatingStatus": "ERROR"}]);
+        assert_eq!(
+            health(&shared).as_deref(),
+            Some("members down: 10.1.0.9:80")
+        );
     }
 
     #[test]

@@ -19,6 +19,4 @@ fi
 trap 'if [ "$had_policy" -eq 0 ]; then $sudo rm -f "$policy"; fi' EXIT
 $sudo apt-get update -qq >/dev/null
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-# Whatever the package started anyway is stopped: nothing but ours runs.
-$sudo pkill -x prometheus 2>/dev/null || true
 prometheus --version 2>&1 | head -1

@@ -19,6 +19,7 @@ Prints `prometheus: N passed, M failed`. Everything it starts listens on
 
 import json
 import math
+import re
 import os
 import socket
 import subprocess
@@ -249,6 +250,18 @@ def main():
         bad = [(r["name"], r.get("lastError")) for r in loaded if r.get("health") not in ("ok",)]
         check(f"Prometheus loaded the shipped rules ({len(loaded)}) and each evaluates",
               {r["name"] for r in loaded if r["type"] == "alerting"} == set(alerts) and not bad, bad or loaded)
+        # Every series a rule reads exists: a misspelt name would evaluate
+        # "ok" to nothing forever. The two the leader alone writes cannot
+        # exist here (this watcher never leads): their names are checked
+        # against the code's own tests instead (src/watch/metrics.rs).
+        with open(RULES) as f:
+            exprs = [r["expr"] for g in yaml.safe_load(f)["groups"] for r in g["rules"]]
+        read = sorted({n for e in exprs for n in re.findall(r"(?<![:\w])svc_lbaas_[a-z_]+(?![:\w])", e)})
+        leader_only = {"svc_lbaas_watch_load_balancers", "svc_lbaas_watch_reconciles_total"}
+        missing = [n for n in read if n not in leader_only
+                   and not value(prom, f'count({{__name__="{n}"}})')]
+        check(f"every series the rules read is scraped ({len(read) - len(leader_only)} names)",
+              not missing and leader_only <= set(read), missing)
         status, body = http("GET", f"http://{prom}/api/v1/alerts", timeout=10)
         active = json.loads(body)["data"]["alerts"] if status == 200 else []
         names = {a["labels"]["alertname"] for a in active}
