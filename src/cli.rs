@@ -429,6 +429,17 @@ pub fn plan_gateways_offline(
             })
             .collect();
         let name = gw::load_balancer_name(&input.namespace(), &input.name());
+        let read = match &translation {
+            crate::model::Translation::LoadBalancer(d) => d.prometheus_listener.as_ref(),
+            _ => None,
+        };
+        let prometheus = gw::prometheus_listener(&name, read, &design).map_err(|e| {
+            Box::new(
+                Problem::from(&e)
+                    .with_file(origin.clone())
+                    .with_object(object.clone()),
+            )
+        })?;
         let ops = gateway_plan(
             &design,
             &ObservedGateway::default(),
@@ -437,6 +448,7 @@ pub fn plan_gateways_offline(
                 certificates: &certificates,
                 address: None,
                 floating_ip,
+                prometheus: prometheus.as_ref(),
             },
         );
         out.push(json!({

@@ -372,7 +372,8 @@ pub struct DesiredListener {
 /// A load balancer's own Prometheus endpoint (Octavia API 2.25): a
 /// `PROMETHEUS` listener, which takes no pool, open only to `allowed_cidrs`
 /// (`[octavia_defaults] prometheus_allowed_cidrs`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PrometheusListener {
     pub name: String,
     pub protocol_port: u16,

@@ -43,6 +43,7 @@ pub struct ObservedGwListener {
     pub sni_container_refs: Vec<String>,
     /// In position order.
     pub policies: Vec<ObservedPolicy>,
+    pub allowed_cidrs: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -122,6 +123,16 @@ pub enum GatewayOp {
         id: String,
         name: String,
     },
+    /// The load balancer's own metrics endpoint (no pool, no policy).
+    CreatePrometheusListener {
+        listener: crate::model::PrometheusListener,
+    },
+    /// Who may scrape it.
+    SetAllowedCidrs {
+        id: String,
+        name: String,
+        allowed_cidrs: Vec<ipnet::IpNet>,
+    },
     DeletePolicy {
         id: String,
         listener: String,
@@ -159,6 +170,14 @@ pub enum GatewayOp {
     },
 }
 
+fn cidr_list(cidrs: &[ipnet::IpNet]) -> String {
+    cidrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl GatewayOp {
     /// One line for answers and logs.
     pub fn summary(&self) -> String {
@@ -175,6 +194,16 @@ impl GatewayOp {
             GatewayOp::CreateListener { name, .. } => format!("create listener {name}"),
             GatewayOp::UpdateListener { name, .. } => format!("update listener {name}"),
             GatewayOp::DeleteListener { name, .. } => format!("delete listener {name}"),
+            GatewayOp::CreatePrometheusListener { listener } => format!(
+                "create PROMETHEUS listener {} open to {}",
+                listener.name,
+                cidr_list(&listener.allowed_cidrs)
+            ),
+            GatewayOp::SetAllowedCidrs {
+                name,
+                allowed_cidrs,
+                ..
+            } => format!("open listener {name} to {} only", cidr_list(allowed_cidrs)),
             GatewayOp::DeletePolicy { id, listener } => {
                 format!("delete L7 policy {id} of listener {listener}")
             }
@@ -222,6 +251,8 @@ pub struct PlanContext<'a> {
     /// The address a redirect keeping no host sends to (the Gateway's).
     pub address: Option<&'a str>,
     pub floating_ip: bool,
+    /// `svc-lbaas.io/prometheus-listener-port` on the Gateway.
+    pub prometheus: Option<&'a crate::model::PrometheusListener>,
 }
 
 /// A policy as Octavia holds it, to compare a design's with an observed one.
@@ -400,11 +431,17 @@ pub fn plan(design: &Design, observed: &ObservedGateway, cx: &PlanContext<'_>) -
 
     // Listeners: those no longer designed (or changed in protocol or
     // port, which Octavia cannot update) go first, freeing their ports.
+    let metrics = |o: &ObservedGwListener| {
+        cx.prometheus.is_some_and(|p| {
+            o.protocol == "PROMETHEUS" && o.name == p.name && o.port == p.protocol_port
+        })
+    };
     let designed = |o: &ObservedGwListener| {
-        design
-            .listeners
-            .iter()
-            .any(|d| d.name == o.name && d.protocol.as_str() == o.protocol && d.port == o.port)
+        metrics(o)
+            || design
+                .listeners
+                .iter()
+                .any(|d| d.name == o.name && d.protocol.as_str() == o.protocol && d.port == o.port)
     };
     for o in lb.listeners.iter().filter(|o| !designed(o)) {
         ops.push(GatewayOp::DeleteListener {
@@ -470,6 +507,24 @@ pub fn plan(design: &Design, observed: &ObservedGateway, cx: &PlanContext<'_>) -
             address,
             &mut ops,
         );
+    }
+    if let Some(p) = cx.prometheus {
+        match lb.listeners.iter().find(|o| metrics(o)) {
+            None => ops.push(GatewayOp::CreatePrometheusListener {
+                listener: p.clone(),
+            }),
+            Some(o) => {
+                let have: BTreeSet<ipnet::IpNet> =
+                    o.allowed_cidrs.iter().map(ipnet::IpNet::trunc).collect();
+                if have != p.allowed_cidrs.iter().copied().collect() {
+                    ops.push(GatewayOp::SetAllowedCidrs {
+                        id: o.id.clone(),
+                        name: o.name.clone(),
+                        allowed_cidrs: p.allowed_cidrs.clone(),
+                    });
+                }
+            }
+        }
     }
 
     // Pools no longer designed, once nothing sends to them.
@@ -717,7 +772,69 @@ mod tests {
             certificates: certs,
             address: Some("192.0.2.1"),
             floating_ip: false,
+            prometheus: None,
         }
+    }
+
+    #[test]
+    fn the_prometheus_listener_is_made_kept_reopened_and_removed() {
+        let certs = BTreeMap::new();
+        let d = design(vec![to_pool("a", "/a")]);
+        let have = observed(vec![observed_policy("p1", "id-a", "/a", 1)]);
+        let want = crate::model::PrometheusListener {
+            name: "gw:PROMETHEUS:9100".into(),
+            protocol_port: 9100,
+            allowed_cidrs: vec!["10.9.0.0/24".parse().unwrap()],
+        };
+        let with = PlanContext {
+            prometheus: Some(&want),
+            ..cx(&certs)
+        };
+        assert_eq!(
+            plan(&d, &have, &with),
+            vec![GatewayOp::CreatePrometheusListener {
+                listener: want.clone()
+            }]
+        );
+        // There: kept (not deleted as undesigned); other CIDRs: reopened.
+        let mut there = have.clone();
+        let lb = there.load_balancer.as_mut().unwrap();
+        lb.listeners.push(ObservedGwListener {
+            id: "m1".into(),
+            name: want.name.clone(),
+            protocol: "PROMETHEUS".into(),
+            port: 9100,
+            allowed_cidrs: want.allowed_cidrs.clone(),
+            ..Default::default()
+        });
+        assert_eq!(plan(&d, &there, &with), vec![]);
+        let wider = crate::model::PrometheusListener {
+            allowed_cidrs: vec!["10.9.0.0/16".parse().unwrap()],
+            ..want.clone()
+        };
+        assert_eq!(
+            plan(
+                &d,
+                &there,
+                &PlanContext {
+                    prometheus: Some(&wider),
+                    ..cx(&certs)
+                }
+            ),
+            vec![GatewayOp::SetAllowedCidrs {
+                id: "m1".into(),
+                name: want.name.clone(),
+                allowed_cidrs: wider.allowed_cidrs.clone(),
+            }]
+        );
+        // The annotation removed: the listener goes.
+        assert_eq!(
+            plan(&d, &there, &cx(&certs)),
+            vec![GatewayOp::DeleteListener {
+                id: "m1".into(),
+                name: want.name.clone(),
+            }]
+        );
     }
 
     /// Applies the policy steps to positions as Octavia does (deletes

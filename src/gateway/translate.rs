@@ -79,6 +79,40 @@ pub fn as_service(gw: &Gateway) -> Service {
     }
 }
 
+/// The Gateway's PROMETHEUS listener (`svc-lbaas.io/prometheus-listener-port`,
+/// read as a Service's), named for its load balancer `lb_name`: refused on a
+/// port one of the Gateway's TCP-borne listeners takes (Octavia counts
+/// PROMETHEUS as TCP).
+pub fn prometheus_listener(
+    lb_name: &str,
+    read: Option<&crate::model::PrometheusListener>,
+    design: &Design,
+) -> Result<Option<crate::model::PrometheusListener>, crate::translate::TranslateError> {
+    let Some(p) = read else {
+        return Ok(None);
+    };
+    if let Some(l) = design
+        .listeners
+        .iter()
+        .find(|l| l.port == p.protocol_port && l.protocol != ListenerProtocol::Udp)
+    {
+        return Err(crate::translate::TranslateError::Field {
+            field: format!(
+                "gateway.metadata.annotations[\"{}\"]",
+                crate::translate::annotation::PROMETHEUS_LISTENER_PORT
+            ),
+            message: format!(
+                "{} is the port of the Gateway's listener {}: the metrics listener needs a port of its own",
+                p.protocol_port, l.name
+            ),
+        });
+    }
+    Ok(Some(crate::model::PrometheusListener {
+        name: names::fit(format!("{lb_name}:PROMETHEUS:{}", p.protocol_port)),
+        ..p.clone()
+    }))
+}
+
 /// The tags that say a cloud object belongs to this Gateway of `cluster`.
 pub fn owner_tags(cluster: &str, namespace: &str, name: &str) -> Vec<String> {
     vec![

@@ -258,6 +258,10 @@ pub struct GatewayListenerView {
     pub default_pool: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub certificates: Vec<String>,
+    /// Who may connect (the PROMETHEUS listener's scrapers).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<String>)]
+    pub allowed_cidrs: Vec<ipnet::IpNet>,
     #[serde(rename = "l7Policies")]
     pub l7_policies: Vec<PolicyView>,
 }
@@ -341,6 +345,14 @@ fn counts(calls: &Calls) -> CallCounts {
 /// A translation error named in the Gateway's words.
 fn gateway_field(e: ReconcileError) -> ReconcileError {
     match e {
+        ReconcileError::Translate(crate::translate::TranslateError::Annotation {
+            annotation,
+            message,
+        }) => ReconcileError::Translate(crate::translate::TranslateError::Field {
+            field: crate::translate::annotation_field(&annotation)
+                .replacen("service.", "gateway.", 1),
+            message,
+        }),
         ReconcileError::Translate(crate::translate::TranslateError::Field { field, message }) => {
             ReconcileError::Translate(crate::translate::TranslateError::Field {
                 field: field.replacen("service.", "gateway.", 1),
@@ -381,6 +393,7 @@ fn view(observed: &ObservedGateway) -> Option<GatewayLoadBalancerView> {
                     .chain(&l.sni_container_refs)
                     .cloned()
                     .collect(),
+                allowed_cidrs: l.allowed_cidrs.clone(),
                 l7_policies: l
                     .policies
                     .iter()
@@ -535,6 +548,7 @@ impl Reconciler {
         desired.name = names.name.clone();
         desired.owner_tags = names.owner.clone();
         desired.tags = names.owner.clone();
+
         // Its one listener stands for the annotations' member subnet only:
         // the load balancer is created without children.
         let family = desired
@@ -547,6 +561,11 @@ impl Reconciler {
         let cidrs = self.member_cidrs(&calls, true).await?;
         let design =
             gwtranslate::translate(&input.translation_inputs(cidrs.as_deref(), family, &now));
+        desired.prometheus_listener = gwtranslate::prometheus_listener(
+            &names.name,
+            desired.prometheus_listener.as_ref(),
+            &design,
+        )?;
 
         let mut observed = self
             .cloud
@@ -566,6 +585,7 @@ impl Reconciler {
                 certificates: &certificates,
                 address: address_now.as_deref(),
                 floating_ip: wants_fip,
+                prometheus: desired.prometheus_listener.as_ref(),
             },
         );
         let mut notes = Vec::new();
@@ -876,6 +896,25 @@ impl Reconciler {
                 self.wait_settled(calls, &lb()?, options).await?;
                 cloud.delete_listener(calls, id).await?;
                 made.listeners.remove(name);
+            }
+            GatewayOp::CreatePrometheusListener { listener } => {
+                self.wait_settled(calls, &lb()?, options).await?;
+                if let Some(id) = cloud
+                    .create_prometheus_listener(calls, &lb()?, listener, owner)
+                    .await?
+                {
+                    made.listeners.insert(listener.name.clone(), id);
+                }
+            }
+            GatewayOp::SetAllowedCidrs {
+                id, allowed_cidrs, ..
+            } => {
+                self.wait_settled(calls, &lb()?, options).await?;
+                let update = crate::model::ListenerUpdate {
+                    allowed_cidrs: Some(allowed_cidrs.clone()),
+                    ..Default::default()
+                };
+                cloud.update_listener(calls, id, &update).await?;
             }
             GatewayOp::DeletePolicy { id, .. } => {
                 self.wait_settled(calls, &lb()?, options).await?;

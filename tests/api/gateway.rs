@@ -481,6 +481,87 @@ async fn a_backend_of_another_namespace_needs_its_reference_grant() {
 }
 
 #[tokio::test]
+async fn a_gateway_exposes_its_load_balancers_metrics_on_a_prometheus_listener() {
+    let app = spawn_app_with_settings(|s| {
+        s.octavia_defaults.prometheus_allowed_cidrs = vec!["10.9.0.0/24".parse().unwrap()];
+    })
+    .await;
+    let key = "svc-lbaas.io/prometheus-listener-port";
+    let body = |port: &str| {
+        let mut gw = gateway(json!([{"name": "web", "port": 80, "protocol": "HTTP"},
+            {"name": "alt", "port": 8080, "protocol": "HTTP"}]));
+        gw["metadata"]["annotations"] = json!({key: port});
+        json!({"gateway": gw, "gatewayClass": class()})
+    };
+    // A port one of the Gateway's listeners takes: refused, naming the
+    // annotation in the Gateway's words, nothing made.
+    for port in ["80", "8080"] {
+        let taken = app.gateway(body(port)).await;
+        assert_eq!(
+            taken.status,
+            StatusCode::BAD_REQUEST,
+            "{port}: {}",
+            taken.body
+        );
+        assert_eq!(
+            taken.body["field"],
+            format!("gateway.metadata.annotations[\"{key}\"]"),
+            "{}",
+            taken.body
+        );
+    }
+    assert!(app.load_balancers().await.is_empty(), "nothing half-made");
+    let a = app.gateway(body("9100")).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let listeners = a.body["loadBalancer"]["listeners"].as_array().unwrap();
+    let metrics = listeners
+        .iter()
+        .find(|l| l["protocol"] == "PROMETHEUS")
+        .unwrap_or_else(|| panic!("no PROMETHEUS listener: {}", a.body));
+    assert_eq!(metrics["port"], 9100, "{metrics}");
+    assert_eq!(metrics["allowedCidrs"], json!(["10.9.0.0/24"]), "{metrics}");
+    assert!(
+        a.body["operations"].as_array().unwrap().iter().any(|o| o
+            .as_str()
+            .is_some_and(|o| o.contains("PROMETHEUS") && o.contains("10.9.0.0/24"))),
+        "{}",
+        a.body
+    );
+    let listed = app
+        .cloud(
+            reqwest::Method::GET,
+            &format!(
+                "/load-balancer/v2/lbaas/listeners/{}",
+                metrics["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(
+        listed["listener"]["allowed_cidrs"],
+        json!(["10.9.0.0/24"]),
+        "{listed}"
+    );
+    assert!(listed["listener"]["default_pool_id"].is_null());
+    // Unchanged: no write; another port: the listener moves.
+    let again = app.gateway(body("9100")).await;
+    assert_eq!(again.body["action"], "unchanged", "{}", again.body);
+    let moved = app.gateway(body("9200")).await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+    let ports: Vec<u64> = moved.body["loadBalancer"]["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["protocol"] == "PROMETHEUS")
+        .filter_map(|l| l["port"].as_u64())
+        .collect();
+    assert_eq!(ports, [9200], "{}", moved.body);
+    app.send(reqwest::Method::DELETE, "/v1/gateways/shop/edge", None)
+        .await;
+    assert!(app.load_balancers().await.is_empty());
+}
+
+#[tokio::test]
 async fn a_namespace_token_speaks_only_for_its_namespace() {
     let tokens = svc_lbaas::api::auth::Tokens::parse(
         "[[tokens]]\nname = \"shop-team\"\ntoken = \"shop-token-0123456789\"\nnamespaces = [\"shop\"]\n\
