@@ -1222,6 +1222,44 @@ proptest! {
 }
 
 #[test]
+fn a_prometheus_listener_comes_after_the_load_balancer_and_needs_api_2_25() {
+    let mut t = translation(spec("LoadBalancer"), json!({}), Some(&["10.1.0.5"]));
+    let Translation::LoadBalancer(d) = &mut t else {
+        panic!("a load balancer")
+    };
+    d.prometheus_listener = Some(crate::model::PrometheusListener {
+        name: "shop/web:PROMETHEUS:9100".into(),
+        protocol_port: 9100,
+        allowed_cidrs: vec!["10.9.0.0/24".parse().unwrap()],
+    });
+    let ops = plan(&t, &Observed::default(), Capabilities::OCTAVIA).unwrap();
+    let k = kinds(&ops);
+    let lb = k
+        .iter()
+        .position(|o| o.starts_with("create loadbalancer"))
+        .unwrap();
+    let metrics = k
+        .iter()
+        .position(|o| o == "create listener shop/web:PROMETHEUS:9100")
+        .unwrap_or_else(|| panic!("{k:?}"));
+    assert!(lb < metrics, "{k:?}");
+    // Converged on the in-memory cloud, then nothing more to do.
+    let mut cloud = MemoryCloud::new();
+    converge(&mut cloud, &t, Capabilities::OCTAVIA);
+    let again = plan(&t, &observe(&cloud, &t), Capabilities::OCTAVIA).unwrap();
+    assert!(again.is_empty(), "{:?}", kinds(&again));
+    // Below Octavia API 2.25 (and on the legacy API): refused, naming it.
+    let old = Capabilities::discovered(crate::config::Api::Octavia, Some(24));
+    let e = plan(&t, &Observed::default(), old).unwrap_err();
+    assert!(matches!(e, PlanError::Unsupported { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .contains("svc-lbaas.io/prometheus-listener-port"),
+        "{e}"
+    );
+}
+
+#[test]
 fn capabilities_follow_octavias_api_version() {
     use crate::config::Api;
     let at = |m| Capabilities::discovered(Api::Octavia, Some(m));
@@ -1229,6 +1267,7 @@ fn capabilities_follow_octavias_api_version() {
     assert!(at(1).batch_members && at(1).listener_timeouts && !at(1).allowed_cidrs);
     assert!(at(12).allowed_cidrs && !at(12).sctp);
     assert!(at(23).sctp && !at(23).additional_vips);
+    assert!(!at(24).prometheus_listeners && at(25).prometheus_listeners);
     assert_eq!(at(29), Capabilities::OCTAVIA);
     assert_eq!(
         Capabilities::discovered(Api::Octavia, None),

@@ -2031,3 +2031,101 @@ fn a_tls_secret_that_cannot_serve_is_a_400_naming_it() {
     );
     assert!(matches!(e, TranslateError::Annotation { .. }));
 }
+
+#[test]
+fn a_prometheus_listener_is_open_only_to_the_configured_cidrs_of_the_vips_family() {
+    use annotation::PROMETHEUS_LISTENER_PORT as KEY;
+    let mut s = settings();
+    s.octavia_defaults.prometheus_allowed_cidrs = vec![
+        "10.9.0.7/24".parse().unwrap(),
+        "fd00:9::/64".parse().unwrap(),
+    ];
+    let d = desired(translate(&s, &annotated(&[(KEY, " 9100 ")]), None).unwrap());
+    let p = d.prometheus_listener.expect("a PROMETHEUS listener");
+    assert_eq!(p.protocol_port, 9100);
+    assert_eq!(p.name, "shop/web:PROMETHEUS:9100");
+    // The VIP's family only, and as Octavia keeps a network.
+    assert_eq!(p.allowed_cidrs, ["10.9.0.0/24".parse().unwrap()]);
+    // An IPv6 Service gets the IPv6 ones.
+    let mut v6 =
+        web(json!({"type": "LoadBalancer", "clusterIP": "fd00:10:2::42", "ipFamilies": ["IPv6"]}));
+    v6.metadata.annotations = Some([(KEY.to_string(), "9100".to_string())].into());
+    let d = desired(translate(&s, &v6, None).unwrap());
+    assert_eq!(
+        d.prometheus_listener.unwrap().allowed_cidrs,
+        ["fd00:9::/64".parse().unwrap()]
+    );
+    // Without the annotation, none.
+    assert!(
+        desired(translate(&s, &annotated(&[]), None).unwrap())
+            .prometheus_listener
+            .is_none()
+    );
+}
+
+#[test]
+fn a_prometheus_listener_is_refused_where_it_cannot_work_or_would_be_open_to_all() {
+    use annotation::PROMETHEUS_LISTENER_PORT as KEY;
+    let open = |change: fn(&mut Settings)| {
+        let mut s = settings();
+        s.octavia_defaults.prometheus_allowed_cidrs = vec!["10.9.0.0/24".parse().unwrap()];
+        change(&mut s);
+        s
+    };
+    let refused = |s: &Settings, svc: &Service| -> String {
+        match translate(s, svc, None) {
+            Err(e) => {
+                assert_eq!(e.field_path(), annotation_field(KEY), "{e}");
+                e.to_string()
+            }
+            Ok(t) => panic!("accepted: {t:?}"),
+        }
+    };
+    let plain = open(|_| {});
+    for (value, says) in [
+        ("metrics", "is not a port"),
+        ("0", "is not a port"),
+        ("65536", "is not a port"),
+        ("80", "the Service's port (spec.ports[0])"),
+    ] {
+        let e = refused(&plain, &annotated(&[(KEY, value)]));
+        assert!(e.contains(says), "{value}: {e}");
+    }
+    let e = refused(
+        &open(|s| s.octavia_defaults.prometheus_allowed_cidrs.clear()),
+        &annotated(&[(KEY, "9100")]),
+    );
+    assert!(
+        e.contains("[octavia_defaults] prometheus_allowed_cidrs")
+            && e.contains("SVC_LBAAS_PROMETHEUS_ALLOWED_CIDRS"),
+        "{e}"
+    );
+    let e = refused(
+        &open(|s| s.octavia_defaults.provider = Some("ovn".into())),
+        &annotated(&[(KEY, "9100")]),
+    );
+    assert!(e.contains("ovn"), "{e}");
+    let e = refused(
+        &open(|s| s.octavia_defaults.api = crate::config::Api::NeutronLbaas),
+        &annotated(&[(KEY, "9100")]),
+    );
+    assert!(e.contains("Neutron LBaaS v2"), "{e}");
+    let e = refused(
+        &plain,
+        &annotated(&[
+            (KEY, "9100"),
+            (
+                annotation::LOAD_BALANCER_ID,
+                "1b000000-0000-4000-8000-000000000006",
+            ),
+        ]),
+    );
+    assert!(e.contains("joins a load balancer"), "{e}");
+    let e = refused(
+        &open(|s| {
+            s.octavia_defaults.prometheus_allowed_cidrs = vec!["fd00:9::/64".parse().unwrap()]
+        }),
+        &annotated(&[(KEY, "9100")]),
+    );
+    assert!(e.contains("no IPv4 CIDR"), "{e}");
+}

@@ -209,6 +209,42 @@ def run_on(c, lb):
     check("a listener deleted takes its policies", s == 404, (s, j))
     s, _ = c.call("delete", f"/lbaas/pools/{P}")
     check("... and frees the pool they sent to", s == 204, s)
+    prometheus(c, lb, T)
+
+
+def prometheus(c, lb, tcp):
+    """A PROMETHEUS listener (Octavia API 2.25): no children, a TCP port."""
+    c.wait(lb)
+    s, m = create(c, lb, "/lbaas/listeners", {"listener": {
+        "loadbalancer_id": lb, "protocol": "PROMETHEUS", "protocol_port": 9100,
+        "allowed_cidrs": ["10.9.0.0/24"], "name": "metrics"}}, "listener")
+    check("a PROMETHEUS listener: 201, its allowed_cidrs kept, no pool",
+          s == 201 and m.get("allowed_cidrs") == ["10.9.0.0/24"] and m.get("default_pool_id") is None, (s, m))
+    no_children = "Protocol PROMETHEUS listeners cannot have child objects."
+    s, j = c.call("post", "/lbaas/pools", {"pool": {"listener_id": m.get("id"), "protocol": "TCP",
+                                                      "lb_algorithm": "ROUND_ROBIN"}})
+    check("a pool under it: 400", s == 400 and no_children in c.fault(j), (s, j))
+    s, j = c.call("post", "/lbaas/l7policies", {"l7policy": {"listener_id": m.get("id"), "action": "REJECT"}})
+    check("a policy on it: 400", s == 400 and no_children in c.fault(j), (s, j))
+    c.wait(lb)
+    s, j = c.call("post", "/lbaas/listeners", {"listener": {
+        "loadbalancer_id": lb, "protocol": "PROMETHEUS", "protocol_port": 9101,
+        "default_pool_id": OTHER}})
+    check("one created with a default pool: 400 before the pool is looked up",
+          s == 400 and no_children in c.fault(j), (s, j))
+    s, j = c.call("post", "/lbaas/listeners", {"listener": {
+        "loadbalancer_id": lb, "protocol": "PROMETHEUS", "protocol_port": 9102,
+        "insert_headers": {"X-Forwarded-For": "true"}}})
+    check("one with inserted headers: 400", s == 400
+          and "insert-headers is not a valid option for a PROMETHEUS protocol listener." in c.fault(j), (s, j))
+    s, j = c.call("post", "/lbaas/listeners", {"listener": {
+        "loadbalancer_id": lb, "protocol": "HTTP", "protocol_port": 9100}})
+    check("an HTTP listener on its port: 409 naming it", s == 409
+          and "already using protocol PROMETHEUS and protocol_port 9100" in c.fault(j), (s, j))
+    s, j = c.call("post", "/lbaas/listeners", {"listener": {
+        "loadbalancer_id": lb, "protocol": "PROMETHEUS", "protocol_port": 81}})
+    check("one on a TCP listener's port: 409 naming that one", s == 409
+          and "already using protocol TCP and protocol_port 81" in c.fault(j), (s, j))
 
 
 def start_sim(binary):

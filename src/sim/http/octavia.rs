@@ -552,19 +552,23 @@ impl LbRequest {
 
 /// A populated create's tree: no two listeners on one port, default pools
 /// among the load balancer's and of a fitting protocol, no member twice.
+/// Octavia 19's DuplicateListenerEntry: it names the listener there.
+fn duplicate_listener(protocol: &str, port: i64) -> ApiError {
+    ApiError::conflict(
+        "DuplicateListenerEntry",
+        format!(
+            "Another Listener on this Load Balancer is already using protocol {protocol} and protocol_port {port}"
+        ),
+    )
+}
+
 fn check_tree(listeners: &[ListenerSpec], pools: &[PoolSpec]) -> Result<(), ApiError> {
     for (i, l) in listeners.iter().enumerate() {
-        if listeners[..i]
+        if let Some(o) = listeners[..i]
             .iter()
-            .any(|o| o.protocol_port == l.protocol_port && port_clash(&o.protocol, &l.protocol))
+            .find(|o| o.protocol_port == l.protocol_port && port_clash(&o.protocol, &l.protocol))
         {
-            return Err(ApiError::conflict(
-                "DuplicateListenerEntry",
-                format!(
-                    "Another Listener on this Load Balancer is already using protocol_port {}",
-                    l.protocol_port
-                ),
-            ));
+            return Err(duplicate_listener(&o.protocol, l.protocol_port));
         }
     }
     for l in listeners {
@@ -853,18 +857,12 @@ async fn create_listener(State(s): Sim, Extension(api): Api, body: Bytes) -> Res
             for r in spec.l7.certificate_refs() {
                 barbican.check_certificate(r)?;
             }
-            if octavia.listeners.iter().any(|l| {
+            if let Some(taken) = octavia.listeners.iter().find(|l| {
                 l.lb_id == lb_id
                     && l.protocol_port == spec.protocol_port
                     && port_clash(&l.protocol, &spec.protocol)
             }) {
-                return Err(ApiError::conflict(
-                    "DuplicateListenerEntry",
-                    format!(
-                        "Another Listener on this Load Balancer is already using protocol_port {}",
-                        spec.protocol_port
-                    ),
-                ));
+                return Err(duplicate_listener(&taken.protocol, spec.protocol_port));
             }
             if let Some(pid) = &spec.default_pool_id {
                 let pool = octavia
