@@ -1421,6 +1421,37 @@ max-shared-lb = 3
     }
 
     #[test]
+    fn prometheus_allowed_cidrs_come_from_the_file_or_the_environment() {
+        let env = |k: &str| {
+            (k == "SVC_LBAAS_PROMETHEUS_ALLOWED_CIDRS")
+                .then(|| " 10.9.0.0/24, fd00:9::/64 ,".to_string())
+        };
+        let s = Settings::load(None, env).unwrap();
+        assert_eq!(
+            s.octavia_defaults.prometheus_allowed_cidrs,
+            vec![
+                "10.9.0.0/24".parse::<ipnet::IpNet>().unwrap(),
+                "fd00:9::/64".parse().unwrap()
+            ]
+        );
+        let bad = |k: &str| {
+            (k == "SVC_LBAAS_PROMETHEUS_ALLOWED_CIDRS").then(|| "10.9.0.0/24,nope".to_string())
+        };
+        let e = Settings::load(None, bad).unwrap_err().to_string();
+        assert!(
+            e.contains("octavia_defaults.prometheus_allowed_cidrs") && e.contains("nope"),
+            "{e}"
+        );
+        assert!(
+            Settings::load(None, no_env)
+                .unwrap()
+                .octavia_defaults
+                .prometheus_allowed_cidrs
+                .is_empty()
+        );
+    }
+
+    #[test]
     fn defaults_follow_kuryr() {
         let s = Settings::load(None, no_env).unwrap();
         assert_eq!(s.octavia_defaults.api, Api::Octavia);

@@ -625,6 +625,7 @@ impl From<&PlanError> for Problem {
             }
             PlanError::ShareForbidden { .. } => Kind::ForbiddenReference,
             PlanError::Unsupported { .. } => Kind::Unsupported,
+            PlanError::MetricsOfShared { .. } => Kind::InvalidService,
             PlanError::PortTaken { .. }
             | PlanError::SharedFull { .. }
             | PlanError::SharedRecreate { .. }
@@ -639,6 +640,9 @@ impl From<&PlanError> for Problem {
             | PlanError::FloatingIpInUse { .. }
             | PlanError::FloatingIpTaken { .. } => Some("service.spec.loadBalancerIP".into()),
             PlanError::PortTaken { .. } => Some("service.spec.ports".into()),
+            PlanError::MetricsOfShared { .. } => Some(annotation_field(
+                crate::translate::annotation::PROMETHEUS_LISTENER_PORT,
+            )),
             PlanError::SharedFull { .. }
             | PlanError::NamedRecreate { .. }
             | PlanError::ShareForbidden { .. } => Some(annotation_field(

@@ -75,7 +75,7 @@ impl fmt::Display for ServiceRef {
 }
 
 /// Address family of a Service's VIP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub enum IpFamily {
     IPv4,
     IPv6,

@@ -332,21 +332,23 @@ pub fn translate_with(
     };
     let mut listeners = listeners;
     fit_provider(settings, &annotations, &mut listeners, &mut notes)?;
+    let families: BTreeSet<IpFamily> = std::iter::once(family)
+        .chain(
+            additional_vips
+                .iter()
+                .filter_map(|v| v.address.map(|a| IpFamily::of(&a))),
+        )
+        .collect();
+    let prometheus_listener =
+        prometheus_listener(settings, service, &service_ref, &spec, &families)?;
     let vip_security_group = vip_security_group(
         settings,
         &names::load_balancer_name(&service_ref),
         &mut listeners,
+        prometheus_listener.as_ref(),
         &mut notes,
     );
     let uid = service.metadata.uid.as_deref();
-    let prometheus_listener = prometheus_listener(
-        settings,
-        service,
-        &service_ref,
-        &spec,
-        annotations.load_balancer_id.is_some(),
-        family,
-    )?;
     let share_with = share_with(service)?;
     let user_load_balancers_open = settings
         .tenancy
@@ -391,18 +393,16 @@ pub fn translate_with(
 
 /// `svc-lbaas.io/prometheus-listener-port`: a PROMETHEUS listener on that
 /// port, open only to `[octavia_defaults] prometheus_allowed_cidrs` of the
-/// VIP's family. Refused where it cannot work or would be open to anyone:
+/// VIPs' families. Refused where it cannot work or would be open to anyone:
 /// no such setting, a port the Service serves, the legacy API or the ovn
-/// provider (neither has PROMETHEUS listeners), a Service that joins a load
-/// balancer (`load-balancer-id`: the metrics are the whole load balancer's,
-/// its owner's to expose).
+/// provider (neither has PROMETHEUS listeners). A Service that joins
+/// another's load balancer is refused by the plan, which knows whose it is.
 fn prometheus_listener(
     settings: &Settings,
     service: &Service,
     service_ref: &ServiceRef,
     spec: &ServiceSpec,
-    joins: bool,
-    family: IpFamily,
+    families: &BTreeSet<IpFamily>,
 ) -> Result<Option<crate::model::PrometheusListener>, TranslateError> {
     let key = annotation::PROMETHEUS_LISTENER_PORT;
     let Some(value) = service
@@ -415,7 +415,10 @@ fn prometheus_listener(
         return Ok(None);
     };
     let refuse = |message: String| Err(TranslateError::annotation(key, message));
-    let Some(port) = value.parse::<u16>().ok().filter(|p| *p > 0) else {
+    // Digits only, no sign nor leading zero: the port as written is the port.
+    let digits =
+        !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) && !value.starts_with('0');
+    let Some(port) = value.parse::<u16>().ok().filter(|p| digits && *p > 0) else {
         return refuse(format!(
             "{} is not a port (1-65535)",
             crate::echo::quote(value)
@@ -443,12 +446,6 @@ fn prometheus_listener(
                 .into(),
         );
     }
-    if joins {
-        return refuse(format!(
-            "a Service that joins a load balancer ({}) cannot add its metrics listener: the metrics are the whole load balancer's, its owner's to expose",
-            annotation::LOAD_BALANCER_ID
-        ));
-    }
     if d.prometheus_allowed_cidrs.is_empty() {
         return refuse(
             "needs the setting [octavia_defaults] prometheus_allowed_cidrs (env SVC_LBAAS_PROMETHEUS_ALLOWED_CIDRS): who may scrape it; a metrics listener is never open to everyone".into(),
@@ -459,19 +456,23 @@ fn prometheus_listener(
         .iter()
         .map(ipnet::IpNet::trunc)
         .filter(|c| {
-            matches!(
-                (c, family),
-                (ipnet::IpNet::V4(_), IpFamily::IPv4) | (ipnet::IpNet::V6(_), IpFamily::IPv6)
-            )
+            families.contains(&match c {
+                ipnet::IpNet::V4(_) => IpFamily::IPv4,
+                ipnet::IpNet::V6(_) => IpFamily::IPv6,
+            })
         })
         .collect();
     if allowed_cidrs.is_empty() {
-        return refuse(format!(
-            "[octavia_defaults] prometheus_allowed_cidrs has no {} CIDR, the family of the load balancer's VIP",
-            match family {
+        let names: Vec<&str> = families
+            .iter()
+            .map(|f| match f {
                 IpFamily::IPv4 => "IPv4",
                 IpFamily::IPv6 => "IPv6",
-            }
+            })
+            .collect();
+        return refuse(format!(
+            "[octavia_defaults] prometheus_allowed_cidrs has no {} CIDR, the family of the load balancer's VIP",
+            names.join(" or ")
         ));
     }
     Ok(Some(crate::model::PrometheusListener {
@@ -657,6 +658,7 @@ fn vip_security_group(
     settings: &Settings,
     name: &str,
     listeners: &mut [DesiredListener],
+    metrics: Option<&crate::model::PrometheusListener>,
     notes: &mut Vec<String>,
 ) -> Option<crate::model::VipSecurityGroup> {
     use crate::config::SourceRanges;
@@ -678,6 +680,17 @@ fn vip_security_group(
                 protocol,
                 port: l.protocol_port,
                 remote,
+            });
+        }
+    }
+    // The group is the VIP port's only one: the metrics port needs its
+    // scrapers let in too (the listener keeps its own allowed_cidrs).
+    if let Some(m) = metrics {
+        for remote in &m.allowed_cidrs {
+            rules.insert(crate::model::SecurityGroupRule {
+                protocol: "tcp",
+                port: m.protocol_port,
+                remote: *remote,
             });
         }
     }

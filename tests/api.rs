@@ -1006,12 +1006,8 @@ async fn a_prometheus_listener_exposes_the_load_balancers_metrics_to_the_allowed
     for (value, extra, says) in [
         ("metrics", json!({}), "is not a port"),
         ("0", json!({}), "is not a port"),
+        ("+9100", json!({}), "is not a port"),
         ("80", json!({}), "the Service's port"),
-        (
-            "9100",
-            json!({"loadbalancer.openstack.org/load-balancer-id": "7e2b9a5c-1111-4a4a-9c9c-0123456789ab"}),
-            "joins a load balancer",
-        ),
     ] {
         let mut annotations = extra.clone();
         annotations[key] = json!(value);
@@ -1067,6 +1063,37 @@ async fn a_prometheus_listener_exposes_the_load_balancers_metrics_to_the_allowed
         ["PROMETHEUS:9200", "TCP:80"],
         "{}",
         moved.body
+    );
+    // The owner naming its own load balancer by id keeps it; a Service
+    // joining it cannot add one: the metrics are the whole load balancer's.
+    let id = moved.body["loadBalancer"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let by_id = app
+        .apply(json!({"service": svc(json!({key: "9200", "loadbalancer.openstack.org/load-balancer-id": id}))}))
+        .await;
+    assert_eq!(by_id.status, StatusCode::OK, "{}", by_id.body);
+    assert_eq!(by_id.body["action"], "unchanged", "{}", by_id.body);
+    let mut joiner = svc(json!({key: "9300", "loadbalancer.openstack.org/load-balancer-id": id}));
+    joiner["metadata"]["name"] = json!("other");
+    joiner["metadata"]["uid"] = json!("u-2");
+    joiner["spec"]["ports"] = json!([{"name": "http", "port": 81, "targetPort": 8080}]);
+    let joins = app.apply(json!({"service": joiner})).await;
+    assert_eq!(joins.status, StatusCode::BAD_REQUEST, "{}", joins.body);
+    assert_eq!(
+        joins.body["field"],
+        format!("service.metadata.annotations[\"{key}\"]"),
+        "{}",
+        joins.body
+    );
+    assert!(
+        joins.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("its owner's to expose"),
+        "{}",
+        joins.body
     );
     // The annotation removed: the listener goes.
     let removed = app.apply(json!({"service": svc(json!({}))})).await;

@@ -338,12 +338,7 @@ impl Cloud {
                 default_pool_id: wire::present(&l.default_pool_id),
                 default_tls_container_ref: wire::present(&l.default_tls_container_ref),
                 sni_container_refs: l.sni_container_refs.clone().unwrap_or_default(),
-                allowed_cidrs: l
-                    .allowed_cidrs
-                    .iter()
-                    .flatten()
-                    .filter_map(|c| c.parse().ok())
-                    .collect(),
+                allowed_cidrs: wire::cidrs(&l.allowed_cidrs),
                 policies: policies
                     .into_iter()
                     .zip(rules)

@@ -743,12 +743,7 @@ fn listener_of(l: &wire::ListenerRead) -> ObservedListener {
             .protocol_port
             .and_then(|p| u16::try_from(p).ok())
             .unwrap_or(0),
-        allowed_cidrs: l
-            .allowed_cidrs
-            .iter()
-            .flatten()
-            .filter_map(|c| c.parse().ok())
-            .collect(),
+        allowed_cidrs: wire::cidrs(&l.allowed_cidrs),
         connection_limit: l.connection_limit,
         timeout_client_data: timeout(l.timeout_client_data),
         timeout_member_connect: timeout(l.timeout_member_connect),

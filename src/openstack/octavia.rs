@@ -216,8 +216,17 @@ impl Cloud {
         owner: &[String],
         with_pool: bool,
     ) -> Result<Option<String>, OpenStackError> {
+        let create = self.listener_body(listener, owner, with_pool);
+        self.post_listener(calls, load_balancer_id, create).await
+    }
+
+    async fn post_listener(
+        &self,
+        calls: &Calls,
+        load_balancer_id: &str,
+        mut create: wire::ListenerCreate,
+    ) -> Result<Option<String>, OpenStackError> {
         self.forget_details(load_balancer_id);
-        let mut create = self.listener_body(listener, owner, with_pool);
         create.loadbalancer_id = Some(load_balancer_id.to_string());
         let created: Option<wire::Created> = self
             .lb_call(
@@ -237,7 +246,12 @@ impl Cloud {
         listener: &crate::model::PrometheusListener,
         owner: &[String],
     ) -> Result<Option<String>, OpenStackError> {
-        self.forget_details(load_balancer_id);
+        // Octavia opens a listener without allowed_cidrs to everyone.
+        if listener.allowed_cidrs.is_empty() {
+            return Err(OpenStackError::Precondition(
+                "a PROMETHEUS listener is never opened to everyone".into(),
+            ));
+        }
         let create = wire::ListenerCreate {
             name: listener.name.clone(),
             protocol: "PROMETHEUS",
@@ -254,17 +268,9 @@ impl Cloud {
             },
             tags: self.tags(owner, "description"),
             default_pool: None,
-            loadbalancer_id: Some(load_balancer_id.to_string()),
+            loadbalancer_id: None,
         };
-        let created: Option<wire::Created> = self
-            .lb_call(
-                calls,
-                Method::POST,
-                ApiPath::of("listeners"),
-                Some(&body("listener", &create)?),
-            )
-            .await?;
-        Ok(created.and_then(|c| c.id("listener")))
+        self.post_listener(calls, load_balancer_id, create).await
     }
 
     pub async fn update_listener(

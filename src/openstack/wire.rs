@@ -632,6 +632,14 @@ pub fn present(s: &Option<String>) -> Option<String> {
     s.as_ref().filter(|s| !s.is_empty()).cloned()
 }
 
+/// A listener's `allowed_cidrs` as read (`null`: none); what does not parse is left out.
+pub fn cidrs(read: &Option<Vec<String>>) -> Vec<ipnet::IpNet> {
+    read.iter()
+        .flatten()
+        .filter_map(|c| c.parse().ok())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -104,9 +104,27 @@ pub(super) fn adopt(
             .iter()
             .find(|w| w.protocol.as_str() == protocol && w.protocol_port == port)
     };
+    let metrics = desired.prometheus_listener.as_ref();
     let mut pool_wants = Vec::new();
     for l in &mut lb.listeners {
         let listener_pending = pending(&l.tags, &l.name);
+        // The metrics listener, where the other tool made one on its port.
+        if let Some(m) =
+            metrics.filter(|m| l.protocol == "PROMETHEUS" && l.protocol_port == m.protocol_port)
+        {
+            if listener_pending {
+                ops.push(adopt(
+                    Adoptee::Listener,
+                    &l.id,
+                    &l.name,
+                    Some(&m.name),
+                    owner.clone(),
+                ));
+                l.name = m.name.clone();
+                l.tags = owner.clone();
+            }
+            continue;
+        }
         if let Some(w) = wanted(&l.protocol, l.protocol_port) {
             if listener_pending {
                 ops.push(adopt(

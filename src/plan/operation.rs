@@ -676,6 +676,10 @@ pub enum PlanError {
     #[error("{what} is not offered by the {api} API")]
     Unsupported { what: String, api: &'static str },
     #[error(
+        "a Service that joins load balancer {id} (loadbalancer.openstack.org/load-balancer-id) cannot add its metrics listener (svc-lbaas.io/prometheus-listener-port): the metrics are the whole load balancer's, its owner's to expose"
+    )]
+    MetricsOfShared { id: String },
+    #[error(
         "port {port}/{protocol} of load balancer {load_balancer} is taken by listener {listener}, not this Service's; nothing was changed"
     )]
     PortTaken {

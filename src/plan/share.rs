@@ -49,6 +49,9 @@ pub(super) fn plan_shared(
             why,
         });
     }
+    if desired.prometheus_listener.is_some() {
+        return Err(PlanError::MetricsOfShared { id: lb.id.clone() });
+    }
     if lb.provisioning_status == "ERROR" {
         return Err(PlanError::SharedInError {
             name: lb.name.clone(),

@@ -202,7 +202,8 @@ fn plan_prometheus_listener<'a>(
         matched.insert(have.id.as_str());
         let have_cidrs: BTreeSet<IpNet> = have.allowed_cidrs.iter().map(IpNet::trunc).collect();
         let want_cidrs: BTreeSet<IpNet> = want.allowed_cidrs.iter().copied().collect();
-        if have_cidrs != want_cidrs {
+        // Never emptied: that would open the metrics to everyone.
+        if have_cidrs != want_cidrs && !want_cidrs.is_empty() {
             changes.push(Operation::UpdateListener {
                 id: have.id.clone(),
                 name: have.name.clone(),

@@ -566,6 +566,18 @@ impl Reconciler {
             desired.prometheus_listener.as_ref(),
             &design,
         )?;
+        // PROMETHEUS listeners came with Octavia API 2.25: refused before
+        // anything is made, as for a Service.
+        if desired.prometheus_listener.is_some()
+            && !self.capabilities(&calls).await?.prometheus_listeners
+        {
+            return Err(crate::plan::PlanError::Unsupported {
+                what: "a PROMETHEUS listener (svc-lbaas.io/prometheus-listener-port; Octavia API 2.25)"
+                    .into(),
+                api: "load-balancer",
+            }
+            .into());
+        }
 
         let mut observed = self
             .cloud
@@ -909,6 +921,12 @@ impl Reconciler {
             GatewayOp::SetAllowedCidrs {
                 id, allowed_cidrs, ..
             } => {
+                // Empty would open the metrics to everyone.
+                if allowed_cidrs.is_empty() {
+                    return Err(OpenStackError::Precondition(
+                        "a PROMETHEUS listener is never opened to everyone".into(),
+                    ));
+                }
                 self.wait_settled(calls, &lb()?, options).await?;
                 let update = crate::model::ListenerUpdate {
                     allowed_cidrs: Some(allowed_cidrs.clone()),

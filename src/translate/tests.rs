@@ -2110,17 +2110,23 @@ fn a_prometheus_listener_is_refused_where_it_cannot_work_or_would_be_open_to_all
         &annotated(&[(KEY, "9100")]),
     );
     assert!(e.contains("Neutron LBaaS v2"), "{e}");
-    let e = refused(
-        &plain,
-        &annotated(&[
-            (KEY, "9100"),
-            (
-                annotation::LOAD_BALANCER_ID,
-                "1b000000-0000-4000-8000-000000000006",
-            ),
-        ]),
+    // With load-balancer-id the plan decides: its owner may, a sharer may not.
+    let by_id = annotated(&[
+        (KEY, "9100"),
+        (
+            annotation::LOAD_BALANCER_ID,
+            "1b000000-0000-4000-8000-000000000006",
+        ),
+    ]);
+    assert!(
+        desired(translate(&plain, &by_id, None).unwrap())
+            .prometheus_listener
+            .is_some()
     );
-    assert!(e.contains("joins a load balancer"), "{e}");
+    for value in ["+9100", "09100", "9100.0", ""] {
+        let e = refused(&plain, &annotated(&[(KEY, value)]));
+        assert!(e.contains("is not a port"), "{value:?}: {e}");
+    }
     let e = refused(
         &open(|s| {
             s.octavia_defaults.prometheus_allowed_cidrs = vec!["fd00:9::/64".parse().unwrap()]
@@ -2128,4 +2134,23 @@ fn a_prometheus_listener_is_refused_where_it_cannot_work_or_would_be_open_to_all
         &annotated(&[(KEY, "9100")]),
     );
     assert!(e.contains("no IPv4 CIDR"), "{e}");
+}
+
+#[test]
+fn with_source_ranges_as_a_security_group_the_metrics_port_lets_its_scrapers_in() {
+    let mut s = settings();
+    s.octavia_defaults.source_ranges = crate::config::SourceRanges::SecurityGroup;
+    s.octavia_defaults.prometheus_allowed_cidrs = vec!["10.9.0.0/24".parse().unwrap()];
+    let mut svc = annotated(&[(annotation::PROMETHEUS_LISTENER_PORT, "9100")]);
+    svc.spec.as_mut().unwrap().load_balancer_source_ranges = Some(vec!["192.0.2.0/24".into()]);
+    let d = desired(translate(&s, &svc, None).unwrap());
+    let group = d.vip_security_group.expect("a VIP security group");
+    let rules: Vec<(u16, String)> = group
+        .rules
+        .iter()
+        .map(|r| (r.port, r.remote.to_string()))
+        .collect();
+    assert!(rules.contains(&(80, "192.0.2.0/24".into())), "{rules:?}");
+    assert!(rules.contains(&(9100, "10.9.0.0/24".into())), "{rules:?}");
+    assert!(!rules.contains(&(9100, "192.0.2.0/24".into())), "{rules:?}");
 }

@@ -111,10 +111,17 @@ pub fn health(answer: &Value) -> Option<String> {
     } else {
         ""
     };
+    // Only the Service's own listeners (`ns/name:PROTOCOL:port`): an owner's
+    // view shows its sharers' too, whose members are theirs to report.
+    let own = answer["service"].as_str().map(|s| format!("{s}:"));
     let mut down: Vec<String> = lb["listeners"]
         .as_array()
         .into_iter()
         .flatten()
+        .filter(|l| match (&own, l["name"].as_str()) {
+            (Some(own), Some(name)) => name.starts_with(own.as_str()),
+            _ => true,
+        })
         .flat_map(|l| l["pool"]["members"].as_array().cloned().unwrap_or_default())
         .filter(|m| m["operatingStatus"] == "ERROR")
         .map(|m| {
@@ -698,6 +705,14 @@ mod tests {
             health(&shared).as_deref(),
             Some("members down: 10.1.0.9:80")
         );
+        // An owner's view lists its sharers' listeners: their members are not its.
+        let owner = json!({"service": "shop/web", "loadBalancer": {"name": "shop/web",
+            "operatingStatus": "ONLINE", "listeners": [
+            {"name": "shop/web:TCP:80", "pool": {"members": [
+                {"address": "10.1.0.5", "protocolPort": 80, "operatingStatus": "ONLINE"}]}},
+            {"name": "evil/x:TCP:81", "pool": {"members": [
+                {"address": "10.1.0.8", "protocolPort": 81, "operatingStatus": "ERROR"}]}}]}});
+        assert_eq!(health(&owner), None);
     }
 
     #[test]
