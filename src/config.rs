@@ -222,6 +222,10 @@ pub struct OpenStack {
     /// shows no change (a change made by hand always bumps it); then it
     /// reads them all again.
     pub full_read_every_s: u64,
+    /// How long a subnet's network and CIDR, once read, are trusted (0:
+    /// read at each apply that needs them, once in that apply). A write the
+    /// cloud refuses with a 400 or 404 forgets them all sooner.
+    pub subnet_cache_s: u64,
     /// Services an event List or a sync converges at once (their calls
     /// still queue for `max_concurrent_calls`; their waits share reads).
     pub services_at_once: usize,
@@ -233,6 +237,7 @@ impl Default for OpenStack {
             call_timeout_s: 60,
             max_concurrent_calls: 16,
             full_read_every_s: 300,
+            subnet_cache_s: 300,
             services_at_once: 1000,
         }
     }
@@ -508,7 +513,7 @@ pub const ENV_KEYS: [(&str, &str); 14] = [
 ];
 /// The numeric settings' environment variables: `[server]`, `[openstack]`
 /// and `[cluster] orphan_grace_s`.
-pub const ENV_SERVER: [(&str, &str); 12] = [
+pub const ENV_SERVER: [(&str, &str); 13] = [
     ("SVC_LBAAS_ORPHAN_GRACE_S", "cluster.orphan_grace_s"),
     (
         "SVC_LBAAS_HEADER_READ_TIMEOUT_S",
@@ -536,6 +541,7 @@ pub const ENV_SERVER: [(&str, &str); 12] = [
         "SVC_LBAAS_OPENSTACK_SERVICES_AT_ONCE",
         "openstack.services_at_once",
     ),
+    ("SVC_LBAAS_SUBNET_CACHE_S", "openstack.subnet_cache_s"),
     (
         "SVC_LBAAS_TIMEOUT_CLIENT_DATA",
         "octavia_defaults.timeout_client_data",
@@ -690,6 +696,7 @@ impl Settings {
                     self.openstack.max_concurrent_calls = n as usize
                 }
                 "SVC_LBAAS_OPENSTACK_FULL_READ_EVERY_S" => self.openstack.full_read_every_s = n,
+                "SVC_LBAAS_SUBNET_CACHE_S" => self.openstack.subnet_cache_s = n,
                 "SVC_LBAAS_OPENSTACK_SERVICES_AT_ONCE" => {
                     self.openstack.services_at_once = n as usize
                 }
@@ -1018,6 +1025,13 @@ impl Settings {
             if !(1..=max).contains(&value) {
                 return Err(invalid(key, format!("{value} is not from 1 to {max}")));
             }
+        }
+        // 0 is allowed: read at every apply.
+        if calls.subnet_cache_s > 86_400 {
+            return Err(invalid(
+                "openstack.subnet_cache_s",
+                format!("{} is not from 0 to 86400", calls.subnet_cache_s),
+            ));
         }
         Ok(())
     }

@@ -133,7 +133,8 @@ pub async fn build_state(
     )
     .map_err(invalid)?;
     let cloud = Cloud::new(Arc::new(session), settings.octavia_defaults.api)
-        .with_full_read_every(std::time::Duration::from_secs(calls.full_read_every_s));
+        .with_full_read_every(std::time::Duration::from_secs(calls.full_read_every_s))
+        .with_subnet_cache(std::time::Duration::from_secs(calls.subnet_cache_s));
     let state = Arc::new(crate::api::AppState {
         reconciler: crate::reconcile::Reconciler::new(cloud, settings),
         body_limit: crate::api::DEFAULT_BODY_LIMIT,

@@ -503,6 +503,250 @@ impl App {
 /// changed by hand in OpenStack is still found: a listener option (the load
 /// balancer's `updated_at` moves, so listeners and pools are read again)
 /// and a member (the status tree shows every member).
+/// One call of the simulator's journal: `METHOD /path?query`, when it began
+/// and ended (ms).
+type Journaled = (String, f64, f64);
+
+/// The simulator's journal of calls since its stats were reset, in the
+/// order they began.
+async fn journal(app: &App) -> Vec<Journaled> {
+    let sim = app.sim.as_ref().expect("the simulator");
+    let stats: Value = app
+        .http
+        .get(format!("{}/sim/stats", sim.state.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut calls: Vec<Journaled> = stats["journal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["call"].as_str().unwrap().to_string(),
+                c["beganMs"].as_f64().unwrap(),
+                c["endedMs"].as_f64().unwrap(),
+            )
+        })
+        .filter(|(c, _, _)| !c.contains("/v3/"))
+        .collect();
+    calls.sort_by(|a, b| a.1.total_cmp(&b.1));
+    calls
+}
+
+async fn reset_journal(app: &App) {
+    let sim = app.sim.as_ref().expect("the simulator");
+    app.http
+        .delete(format!("{}/sim/stats", sim.state.base_url))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Round trips: the longest chain of calls each begun after the one before
+/// it was answered (calls sent together count once).
+fn round_trips(calls: &[Journaled]) -> usize {
+    let mut depth: Vec<usize> = Vec::with_capacity(calls.len());
+    for (i, (_, began, _)) in calls.iter().enumerate() {
+        let after = (0..i)
+            .filter(|&j| calls[j].2 <= *began)
+            .map(|j| depth[j])
+            .max()
+            .unwrap_or(0);
+        depth.push(after + 1);
+    }
+    depth.into_iter().max().unwrap_or(0)
+}
+
+/// The calls before the first write, and those begun after the last write
+/// was answered other than the waits' status reads (`GET` of one load
+/// balancer): the observation and the answer's reads.
+fn before_and_after_the_writes(calls: &[Journaled]) -> (Vec<Journaled>, Vec<Journaled>) {
+    let write = |c: &Journaled| !c.0.starts_with("GET ");
+    let first = calls.iter().position(write).unwrap_or(calls.len());
+    let last_end = calls
+        .iter()
+        .filter(|c| write(c))
+        .map(|c| c.2)
+        .fold(f64::MIN, f64::max);
+    let status_read = |c: &str| {
+        c.strip_prefix("GET /load-balancer/v2/lbaas/loadbalancers/")
+            .is_some_and(|rest| !rest.contains('/') && !rest.contains('?'))
+    };
+    let after = calls
+        .iter()
+        .filter(|c| c.1 >= last_end && !status_read(&c.0))
+        .cloned()
+        .collect();
+    (calls[..first].to_vec(), after)
+}
+
+#[tokio::test]
+async fn an_apply_observes_in_one_round_trip_and_answers_after_one_more() {
+    let app = spawn_app().await;
+    let Some(sim) = app.sim_only("the simulator's journal of calls") else {
+        return;
+    };
+    // Every read answered 40 ms late: calls sent together overlap, one
+    // sent after another's answer does not.
+    app.http
+        .post(format!("{}/sim/faults", sim.state.base_url))
+        .json(&json!({"method": "GET", "path": "*", "latency_ms": 40}))
+        .send()
+        .await
+        .unwrap();
+    let request = |ips: &[&str]| json!({"service": service("LoadBalancer", two_ports(), json!({})), "endpoints": endpoints(ips)});
+    let show = |calls: &[Journaled]| {
+        calls
+            .iter()
+            .map(|(c, b, e)| format!("{b:.0}-{e:.0} {c}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+
+    // A create by a process that has read nothing yet (its subnets too).
+    reset_journal(&app).await;
+    let created = app
+        .apply(request(&["10.1.0.5", "10.1.0.6", "10.1.0.7"]))
+        .await;
+    assert_eq!(created.body["action"], "created", "{}", created.body);
+    let calls = journal(&app).await;
+    let (before, after) = before_and_after_the_writes(&calls);
+    assert_eq!(
+        round_trips(&before),
+        1,
+        "before the first write:\n{}",
+        show(&calls)
+    );
+    assert!(
+        before.iter().any(|c| c.0.contains("/subnets/")),
+        "the subnets are read with the lookups:\n{}",
+        show(&before)
+    );
+    assert_eq!(
+        round_trips(&after),
+        1,
+        "after the last write:\n{}",
+        show(&calls)
+    );
+    // Nothing read twice: each subnet once; the load balancer by name once
+    // to observe and once after ACTIVE (a racing replica's copy).
+    let count =
+        |calls: &[Journaled], part: &str| calls.iter().filter(|c| c.0.contains(part)).count();
+    for (c, _, _) in calls.iter().filter(|c| c.0.contains("/subnets/")) {
+        assert_eq!(count(&calls, c), 1, "{c} read twice:\n{}", show(&calls));
+    }
+    assert_eq!(count(&calls, "loadbalancers?name="), 2, "{}", show(&calls));
+
+    // A no-op: at most 4 reads, one round trip, no subnet read again.
+    reset_journal(&app).await;
+    let again = app
+        .apply(request(&["10.1.0.5", "10.1.0.6", "10.1.0.7"]))
+        .await;
+    assert_eq!(again.body["action"], "unchanged", "{}", again.body);
+    let calls = journal(&app).await;
+    assert!(calls.len() <= 4 && reads(&again) <= 4, "{}", show(&calls));
+    assert_eq!(round_trips(&calls), 1, "{}", show(&calls));
+
+    // One endpoint replaced: one round trip before the first member write,
+    // one after the last (the waits between them are Octavia's).
+    reset_journal(&app).await;
+    let changed = app
+        .apply(request(&["10.1.0.5", "10.1.0.6", "10.1.0.8"]))
+        .await;
+    assert_eq!(changed.body["action"], "updated", "{}", changed.body);
+    let calls = journal(&app).await;
+    let (before, after) = before_and_after_the_writes(&calls);
+    assert!(before.len() <= 4, "{}", show(&calls));
+    assert_eq!(round_trips(&before), 1, "{}", show(&calls));
+    assert_eq!(round_trips(&after), 1, "{}", show(&calls));
+    // The answer shows the members the writes made.
+    let members: Vec<&str> = changed.body["loadBalancer"]["listeners"][0]["pool"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(members.len(), 3, "{}", changed.body);
+    assert!(members.contains(&"10.1.0.8"), "{}", changed.body);
+}
+
+#[tokio::test]
+async fn subnets_are_kept_for_subnet_cache_s_read_once_an_apply_and_forgotten_on_a_refused_write() {
+    let subnet_reads = |calls: &[Journaled]| {
+        calls
+            .iter()
+            .filter(|c| c.0.starts_with("GET /network/v2.0/subnets/"))
+            .map(|c| c.0.clone())
+            .collect::<Vec<_>>()
+    };
+    let request = |name: &str| {
+        let mut s = service("LoadBalancer", two_ports(), json!({}));
+        s["metadata"]["name"] = json!(name);
+        s["metadata"]["uid"] = json!(format!("u-{name}"));
+        let ip = match name {
+            "a" => "10.2.0.50",
+            "b" => "10.2.0.51",
+            _ => "10.2.0.52",
+        };
+        s["spec"]["clusterIP"] = json!(ip);
+        let mut e = endpoints(&["10.1.0.5"]);
+        e["metadata"]["name"] = json!(name);
+        json!({"service": s, "endpoints": e})
+    };
+    // 0: every apply reads them, each once.
+    let app = spawn_app_with_settings(|s| s.openstack.subnet_cache_s = 0).await;
+    if app.sim_only("the simulator's journal of calls").is_none() {
+        return;
+    }
+    for (name, expect) in [("a", "created"), ("a", "unchanged"), ("b", "created")] {
+        reset_journal(&app).await;
+        let a = app.apply(request(name)).await;
+        assert_eq!(a.body["action"], expect, "{}", a.body);
+        let read = subnet_reads(&journal(&app).await);
+        let once: std::collections::BTreeSet<&String> = read.iter().collect();
+        assert!(!read.is_empty(), "{name} {expect}: no subnet read");
+        assert_eq!(
+            once.len(),
+            read.len(),
+            "{name} {expect}: read twice: {read:?}"
+        );
+    }
+
+    // The default: kept; a write refused with a 400 forgets them.
+    let app = spawn_app().await;
+    let sim = app.sim.as_ref().expect("the simulator");
+    let a = app.apply(request("a")).await;
+    assert_eq!(a.body["action"], "created", "{}", a.body);
+    reset_journal(&app).await;
+    let a = app.apply(request("b")).await;
+    assert_eq!(a.body["action"], "created", "{}", a.body);
+    let calls = journal(&app).await;
+    assert_eq!(subnet_reads(&calls), Vec::<String>::new());
+    app.http
+        .post(format!("{}/sim/faults", sim.state.base_url))
+        .json(&json!({"method": "POST", "path": "/load-balancer/*/loadbalancers", "error_rate": 1.0, "status": 400, "times": 1}))
+        .send()
+        .await
+        .unwrap();
+    let refused = app.apply(request("c")).await;
+    assert!(
+        refused.status.is_client_error() || refused.status.is_server_error(),
+        "{}",
+        refused.body
+    );
+    reset_journal(&app).await;
+    let a = app.apply(request("c")).await;
+    assert_eq!(a.body["action"], "created", "{}", a.body);
+    assert!(
+        !subnet_reads(&journal(&app).await).is_empty(),
+        "read again after the refusal"
+    );
+}
+
 #[tokio::test]
 async fn a_re_apply_reads_four_times_and_still_finds_what_was_changed_by_hand() {
     let app = spawn_app().await;

@@ -21,6 +21,9 @@ use super::wire;
 use crate::config::Api;
 use crate::model::ReferenceKind;
 
+/// A subnet's details as last read, and when (`None`: not read yet).
+type KeptSubnet = std::sync::Arc<Mutex<Option<(SubnetInfo, std::time::Instant)>>>;
+
 #[derive(Debug, Clone)]
 pub struct SubnetInfo {
     pub network_id: String,
@@ -59,7 +62,11 @@ pub struct Cloud {
     discovered: Mutex<Option<Option<u32>>>,
     /// The providers Octavia offers (`None`: not read yet).
     providers: Mutex<Option<Vec<String>>>,
-    subnets: Mutex<HashMap<String, SubnetInfo>>,
+    /// Subnets read, with when: trusted for `subnet_cache`. One lock each,
+    /// held across its read: many applies at once read a subnet once, and
+    /// different subnets are read at the same time.
+    subnets: std::sync::Mutex<HashMap<String, KeptSubnet>>,
+    subnet_cache: std::time::Duration,
     external_network: Mutex<Option<String>>,
     /// User-named networks, flavors and availability zones found to exist.
     known: Mutex<std::collections::HashSet<String>>,
@@ -71,6 +78,10 @@ pub struct Cloud {
     /// read: a full read that began before a write is not kept after it.
     pub(super) details_epoch: std::sync::atomic::AtomicU64,
     pub(super) full_read_every: std::time::Duration,
+    /// The load balancer (id, VIP port) each name last was, as this process
+    /// saw or made it: its status tree and VIP port's floating IPs are then
+    /// read with the lookup by name, in one round trip (`observe.rs`).
+    pub(super) last_seen: std::sync::Mutex<HashMap<String, (String, Option<String>)>>,
 }
 
 impl Cloud {
@@ -78,7 +89,8 @@ impl Cloud {
         Cloud {
             session,
             api,
-            subnets: Mutex::new(HashMap::new()),
+            subnets: std::sync::Mutex::new(HashMap::new()),
+            subnet_cache: std::time::Duration::from_secs(300),
             external_network: Mutex::new(None),
             known: Mutex::new(Default::default()),
             certificate_names: Mutex::new(HashMap::new()),
@@ -87,12 +99,20 @@ impl Cloud {
             details: std::sync::Mutex::new(HashMap::new()),
             details_epoch: std::sync::atomic::AtomicU64::new(0),
             full_read_every: std::time::Duration::from_secs(300),
+            last_seen: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
     /// How long what a full read found is trusted while nothing changed.
     pub fn with_full_read_every(mut self, every: std::time::Duration) -> Cloud {
         self.full_read_every = every;
+        self
+    }
+
+    /// How long a subnet's details, once read, are trusted (0: each apply
+    /// reads them).
+    pub fn with_subnet_cache(mut self, keep: std::time::Duration) -> Cloud {
+        self.subnet_cache = keep;
         self
     }
 
@@ -117,15 +137,18 @@ impl Cloud {
         path: ApiPath,
         body: Option<&Value>,
     ) -> Result<Option<T>, OpenStackError> {
-        self.session
+        let r = self
+            .session
             .call_as(
                 calls,
                 self.lb_service(),
-                method,
+                method.clone(),
                 &path.below("/lbaas"),
                 body,
             )
-            .await
+            .await;
+        self.after_write(&method, &r);
+        r
     }
 
     /// A call of the load-balancing API whose answer is not needed.
@@ -149,9 +172,12 @@ impl Cloud {
         path: ApiPath,
         body: Option<&Value>,
     ) -> Result<Option<T>, OpenStackError> {
-        self.session
-            .call_as(calls, Service::Network, method, &path, body)
-            .await
+        let r = self
+            .session
+            .call_as(calls, Service::Network, method.clone(), &path, body)
+            .await;
+        self.after_write(&method, &r);
+        r
     }
 
     /// A call of Neutron's API whose answer is not needed.
@@ -222,11 +248,25 @@ impl Cloud {
         Ok(Some(names))
     }
 
-    /// A subnet's network and CIDR (cached: they never change).
+    /// A subnet's network and CIDR: read once per request, and kept for
+    /// `subnet_cache` (a subnet's network and CIDR never change; the subnet
+    /// may go, and a write the cloud refuses forgets them all).
     pub async fn subnet(&self, calls: &Calls, id: &str) -> Result<SubnetInfo, OpenStackError> {
-        // Held across the read: many applies at once read a subnet once.
-        let mut subnets = self.subnets.lock().await;
-        if let Some(s) = subnets.get(id) {
+        if let Some(s) = calls.subnet_known(id) {
+            return Ok(s);
+        }
+        let asked = std::time::Instant::now();
+        let entry = {
+            let mut subnets = self.subnets.lock().unwrap_or_else(|e| e.into_inner());
+            subnets.entry(id.to_string()).or_default().clone()
+        };
+        // Held across the read (with a cache of 0 too: a read that ended
+        // while this one waited for the lock is as fresh as its own).
+        let mut kept = entry.lock().await;
+        if let Some((s, at)) = &*kept
+            && (at.elapsed() < self.subnet_cache || *at >= asked)
+        {
+            calls.subnet_seen(id, s);
             return Ok(s.clone());
         }
         let read: Option<wire::OneSubnet> = self
@@ -244,8 +284,23 @@ impl Cloud {
                 OpenStackError::Precondition(format!("subnet {id} has no readable CIDR"))
             })?,
         };
-        subnets.insert(id.to_string(), info.clone());
+        *kept = Some((info.clone(), std::time::Instant::now()));
+        calls.subnet_seen(id, &info);
         Ok(info)
+    }
+
+    /// A write refused with a 400 or a 404 may have named a subnet that
+    /// went: what was kept of subnets is read again.
+    fn after_write(&self, method: &Method, result: &Result<impl Sized, OpenStackError>) {
+        if *method != Method::GET
+            && let Err(e) = result
+            && matches!(e.status(), Some(400 | 404))
+        {
+            self.subnets
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+        }
     }
 
     /// The subnets of `network_id` that `m` selects (Neutron filters the

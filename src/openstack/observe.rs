@@ -108,8 +108,32 @@ impl Cloud {
             let path = ApiPath::of("loadbalancers").query(&[("name", n.as_str())]);
             self.lb_read::<wire::LoadBalancers>(calls, path)
         }));
+        // What this process last saw under this name: its tree and VIP
+        // port's floating IPs are read in round one too (a re-apply then
+        // takes one round trip); with nothing seen, the load balancers it
+        // shares are (a create reads them: its annotation may have gone).
+        let last = match (self.api, id_hint) {
+            (Api::Octavia, None) => self.last_seen(name),
+            _ => None,
+        };
+        let ahead_shared = !shared && last.is_none() && id_hint.is_none();
         // The load balancers it shares.
-        let joined = self.shared_by(calls, sharer.filter(|_| shared));
+        let joined = self.shared_by(calls, sharer.filter(|_| shared || ahead_shared));
+        let ahead_tree = async {
+            match (&last, members) {
+                (Some((id, _)), MemberRead::Tree) => self.status_tree(calls, id).await.ok(),
+                _ => None,
+            }
+        };
+        let ahead_bound = async {
+            match last.as_ref().and_then(|(_, p)| p.as_deref()) {
+                Some(p) if Some(p) != vip_port => {
+                    let path = ApiPath::of("floatingips").query(&[("port_id", p)]);
+                    self.floating_ips(calls, path).await.ok()
+                }
+                _ => None,
+            }
+        };
         // A VIP port of the user's: its floating IPs (a user's one is kept).
         let on_port = async {
             match vip_port {
@@ -128,15 +152,28 @@ impl Cloud {
             }
         };
         // Round one: the load balancers and this Service's floating IPs.
-        let (mut found, mut floating_ips, others, joined, on_port, security_groups) = tokio::try_join!(
-            self.find_load_balancers(calls, name, id_hint),
-            self.floating_ips(calls, ours),
-            others,
-            joined,
-            on_port,
-            groups,
-        )?;
+        let (round_one, mut ahead_tree, mut ahead_bound) = tokio::join!(
+            async {
+                tokio::try_join!(
+                    self.find_load_balancers(calls, name, id_hint),
+                    self.floating_ips(calls, ours),
+                    others,
+                    joined,
+                    on_port,
+                    groups,
+                )
+            },
+            ahead_tree,
+            ahead_bound
+        );
+        let (mut found, mut floating_ips, others, joined, on_port, security_groups) = round_one?;
         add_missing(&mut floating_ips, on_port, |f| f.id.as_str());
+        // Read ahead: held only where the rules read them (below).
+        let (joined, joined_ahead) = if ahead_shared {
+            (None, joined)
+        } else {
+            (joined, None)
+        };
         let others = others.into_iter().flatten().chain(joined);
         add_missing(&mut found, others.flat_map(|l| l.loadbalancers), lb_key);
         // What else the Service may still be on, where that can change: a
@@ -156,7 +193,10 @@ impl Cloud {
         let shared_read = rules.reads_shared(seen);
         let to_share = seen.to_share;
         // The shared ones, unless round one read them.
-        let by_tag = shared_read && !shared;
+        let by_tag = shared_read && !shared && !ahead_shared;
+        if shared_read && let Some(ahead) = joined_ahead {
+            add_missing(&mut found, ahead.loadbalancers, lb_key);
+        }
         if to_share || by_tag {
             let named = async {
                 if !to_share {
@@ -185,13 +225,25 @@ impl Cloud {
                 Going::Deleting => deleting.push(observed.id.clone()),
                 Going::Gone => {}
                 Going::No => {
-                    // Round two: its tree and the floating IPs on its VIP port.
-                    // The user's port's were read in round one.
+                    // Round two: its tree and the floating IPs on its VIP port,
+                    // unless read ahead in round one. The user's port's were
+                    // read in round one.
                     let port = observed
                         .vip_port_id
                         .clone()
                         .filter(|p| Some(p.as_str()) != vip_port);
+                    let seen_before = last.as_ref().is_some_and(|(id, p)| {
+                        *id == observed.id && p.as_deref() == observed.vip_port_id.as_deref()
+                    });
+                    let (prefetched, bound_ahead) = if seen_before {
+                        (ahead_tree.take(), ahead_bound.take())
+                    } else {
+                        (None, None)
+                    };
                     let bound = async {
+                        if let Some(b) = bound_ahead {
+                            return Ok(b);
+                        }
                         match &port {
                             Some(p) => {
                                 let path = ApiPath::of("floatingips").query(&[("port_id", p)]);
@@ -209,8 +261,15 @@ impl Cloud {
                             TreeRead::Own => {}
                         }
                         let updated_at = wire::present(&lb.updated_at);
-                        self.read_tree(calls, &mut observed, updated_at, owner_tags, members)
-                            .await
+                        self.read_tree(
+                            calls,
+                            &mut observed,
+                            updated_at,
+                            owner_tags,
+                            members,
+                            prefetched,
+                        )
+                        .await
                     };
                     let (tree, bound) = tokio::join!(tree, bound);
                     match tree {
@@ -230,6 +289,13 @@ impl Cloud {
         }
         // Every reader sees several copies in the same order: the survivor first.
         crate::model::in_survival_order(&mut load_balancers);
+        if self.api == Api::Octavia && id_hint.is_none() {
+            let own = load_balancers.iter().find(|lb| rules.owns(&lb.tags));
+            self.saw_load_balancer(
+                name,
+                own.map(|lb| (lb.id.as_str(), lb.vip_port_id.as_deref())),
+            );
+        }
         // Source ranges no longer wanting a VIP security group: the one the
         // load balancer still has is read, to be let go.
         let mut security_groups = security_groups;
@@ -443,6 +509,7 @@ impl Cloud {
         updated_at: Option<String>,
         owner_tags: &[String],
         members: MemberRead,
+        prefetched: Option<wire::StatusTree>,
     ) -> Result<(), OpenStackError> {
         if self.api == Api::NeutronLbaas {
             let members = members != MemberRead::No;
@@ -455,11 +522,10 @@ impl Cloud {
                 MemberRead::Lists => return Ok(Some(wire::StatusTree::default())),
                 MemberRead::Tree => {}
             }
-            let path = ApiPath::of("loadbalancers")
-                .id("load balancer id", &lb.id)?
-                .then("status");
-            let tree: Option<wire::StatusTree> = self.lb_read(calls, path).await?;
-            Ok(Some(tree.unwrap_or_default()))
+            match prefetched {
+                Some(tree) => Ok(Some(tree)),
+                None => self.status_tree(calls, &lb.id).await.map(Some),
+            }
         };
         let details = self.cached_details(&lb.id, updated_at.as_deref());
         let (details, tree) = match details {
@@ -485,6 +551,19 @@ impl Cloud {
             self.place_members(calls, lb, tree).await?;
         }
         Ok(())
+    }
+
+    /// A load balancer's status tree (its members, with their statuses).
+    async fn status_tree(
+        &self,
+        calls: &Calls,
+        lb_id: &str,
+    ) -> Result<wire::StatusTree, OpenStackError> {
+        let path = ApiPath::of("loadbalancers")
+            .id("load balancer id", lb_id)?
+            .then("status");
+        let tree: Option<wire::StatusTree> = self.lb_read(calls, path).await?;
+        Ok(tree.unwrap_or_default())
     }
 
     /// Listeners, pools and this Service's monitors, read together; a
@@ -717,6 +796,33 @@ impl Cloud {
                 d.updated_at = None;
             }
         }
+    }
+
+    /// The load balancer (id, VIP port) named `name` as this process last
+    /// saw or made it.
+    fn last_seen(&self, name: &str) -> Option<(String, Option<String>)> {
+        let seen = self.last_seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.get(name).cloned()
+    }
+
+    /// What an observation found (or a create made) under `name`: `None`
+    /// when it has none (deleted, or not made yet).
+    pub(super) fn saw_load_balancer(&self, name: &str, lb: Option<(&str, Option<&str>)>) {
+        let mut seen = self.last_seen.lock().unwrap_or_else(|e| e.into_inner());
+        match lb {
+            Some((id, port)) => {
+                seen.insert(name.to_string(), (id.to_string(), port.map(str::to_string)));
+            }
+            None => {
+                seen.remove(name);
+            }
+        }
+    }
+
+    /// A load balancer deleted: no name leads to it any more.
+    pub(super) fn forget_load_balancer(&self, lb_id: &str) {
+        let mut seen = self.last_seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.retain(|_, (id, _)| id != lb_id);
     }
 
     /// A status read saw a load balancer `status` at `updated_at`: details

@@ -123,6 +123,10 @@ impl Cloud {
         };
         if let Some(id) = wire::present(&lb.id) {
             self.keep_created(&id, &lb);
+            if self.api == crate::config::Api::Octavia {
+                let port = wire::present(&lb.vip_port_id);
+                self.saw_load_balancer(&load_balancer.name, Some((&id, port.as_deref())));
+            }
         }
         Ok(CreatedLoadBalancer {
             id: wire::present(&lb.id),
@@ -142,6 +146,7 @@ impl Cloud {
         id: &str,
     ) -> Result<(), OpenStackError> {
         self.forget_details(id);
+        self.forget_load_balancer(id);
         self.lb_send(
             calls,
             Method::DELETE,

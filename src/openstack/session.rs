@@ -42,9 +42,23 @@ pub struct Calls {
     pub reads: AtomicU32,
     pub writes: AtomicU32,
     pub waits: AtomicU32,
+    /// Subnets this request read (or took from the process's cache): none
+    /// is read twice in one request, whatever `[openstack] subnet_cache_s`.
+    pub(super) subnets:
+        std::sync::Mutex<std::collections::HashMap<String, super::cloud::SubnetInfo>>,
 }
 
 impl Calls {
+    pub(super) fn subnet_known(&self, id: &str) -> Option<super::cloud::SubnetInfo> {
+        let known = self.subnets.lock().unwrap_or_else(|e| e.into_inner());
+        known.get(id).cloned()
+    }
+
+    pub(super) fn subnet_seen(&self, id: &str, info: &super::cloud::SubnetInfo) {
+        let mut known = self.subnets.lock().unwrap_or_else(|e| e.into_inner());
+        known.insert(id.to_string(), info.clone());
+    }
+
     pub fn snapshot(&self) -> (u32, u32, u32) {
         (
             self.reads.load(Ordering::Relaxed),

@@ -75,13 +75,22 @@ impl Reconciler {
             progress,
             ..Default::default()
         };
-        let mut translation = self.translate(input, &calls, true).await?;
+        let mut translation = self.translate_unchecked(input)?;
         let service = match &translation {
             Translation::LoadBalancer(d) => d.service.clone(),
             Translation::Skip { service, .. } => service.clone(),
         };
         let lock = self.lock_for(&service);
         let _guard = lock.lock().await;
+        // One round trip: the checks of what the Service names (subnets,
+        // ports, certificates) are reads, sent with the observation's.
+        let (allowed, observed) = tokio::join!(
+            self.check_online(input, &calls, &translation, true),
+            self.observe_for(&calls, &translation)
+        );
+        let allowed = allowed?;
+        let mut observed = observed?;
+        references::leave_out_members(&mut translation, allowed.as_deref());
         let certificate = self
             .certificate(&calls, input, &mut translation, true)
             .await?;
@@ -89,7 +98,6 @@ impl Reconciler {
             .map(<[String]>::to_vec)
             .unwrap_or_default();
 
-        let mut observed = self.observe_for(&calls, &translation).await?;
         // Certificates the listeners used before that the translation no
         // longer wants: their containers (ours, by name) go afterwards.
         let certificates_dropped = observed_certificates(&observed)

@@ -19,74 +19,163 @@ impl Reconciler {
         calls: &Calls,
         online: bool,
     ) -> Result<Translation, ReconcileError> {
+        let mut first = self.translate_unchecked(input)?;
+        let allowed = self.check_online(input, calls, &first, online).await?;
+        leave_out_members(&mut first, allowed.as_deref());
+        Ok(first)
+    }
+
+    /// The translation alone (no call): its endpoint addresses are checked
+    /// by [`leave_out_members`] with what [`Self::check_online`] answers.
+    pub(super) fn translate_unchecked(
+        &self,
+        input: &ApplyInput,
+    ) -> Result<Translation, ReconcileError> {
         let tls = translate::TlsInput {
             secrets: input.tls_secrets.as_ref().map(|s| s.0.as_slice()),
             now: std::time::SystemTime::now(),
         };
-        let first = self.translate_members(calls, input, tls, online).await?;
-        if online && matches!(first, Translation::LoadBalancer(_)) {
-            // SCTP came with Octavia API 2.23: name the port on older clouds.
-            let caps = self.capabilities(calls).await?;
-            let ports = input.service.spec.as_ref().and_then(|s| s.ports.as_ref());
-            if !caps.sctp
-                && let Some(i) =
-                    ports.and_then(|p| p.iter().position(|p| p.protocol.as_deref() == Some("SCTP")))
-            {
-                return Err(TranslateError::Field {
-                    field: format!("service.spec.ports[{i}].protocol"),
-                    message: "SCTP is not offered by this cloud's load-balancer API (Octavia API 2.23 or later is needed)".into(),
-                }
-                .into());
+        Ok(translate::translate_with(
+            &self.settings,
+            &input.service,
+            input.backends(),
+            tls,
+        )?)
+    }
+
+    /// What the translation names, checked in the cloud before any write
+    /// (online; reads only, so an apply runs them beside its observation):
+    /// answers the CIDRs endpoint addresses must lie in.
+    pub(super) async fn check_online(
+        &self,
+        input: &ApplyInput,
+        calls: &Calls,
+        first: &Translation,
+        online: bool,
+    ) -> Result<Option<Vec<ipnet::IpNet>>, ReconcileError> {
+        let Translation::LoadBalancer(d) = first else {
+            return Ok(None);
+        };
+        // The member subnets, the VIP's and the floating IP's are read
+        // together (each once), with the checks of what the annotations name.
+        let (allowed, checked, vip, floating) = tokio::join!(
+            self.member_cidrs(calls, online),
+            self.check_references(input, calls, d, online),
+            self.check_vip_subnet(calls, d, online),
+            self.read_floating_subnet(calls, d, online),
+        );
+        let allowed = allowed?;
+        checked?;
+        vip?;
+        floating?;
+        Ok(allowed)
+    }
+
+    /// The subnet a floating IP is to come from, read now (a create needs
+    /// its network after the load balancer's POST: then it is known).
+    async fn read_floating_subnet(
+        &self,
+        calls: &Calls,
+        d: &crate::model::DesiredLoadBalancer,
+        online: bool,
+    ) -> Result<(), ReconcileError> {
+        match &d.floating_ip {
+            FloatingIpIntent::Pool {
+                subnet_id: Some(s),
+                network_id: None,
+                ..
+            } if online => match self.cloud.subnet(calls, s).await {
+                // The create that needs it says so, with its context.
+                Err(e) if e.is_not_found() => Ok(()),
+                other => other.map(drop).map_err(Into::into),
+            },
+            _ => Ok(()),
+        }
+    }
+
+    async fn check_references(
+        &self,
+        input: &ApplyInput,
+        calls: &Calls,
+        d: &crate::model::DesiredLoadBalancer,
+        online: bool,
+    ) -> Result<(), ReconcileError> {
+        if !online {
+            return Ok(());
+        }
+        // The API's version and providers (each read once a process) together.
+        let offered = async {
+            match &self.settings.octavia_defaults.provider {
+                Some(_) => self.cloud.providers(calls).await,
+                None => Ok(None),
             }
-            // The configured provider must be one the cloud offers.
-            if let Some(provider) = &self.settings.octavia_defaults.provider
-                && let Some(offered) = self.cloud.providers(calls).await?
-                && !offered.iter().any(|o| o == provider)
-            {
-                return Err(OpenStackError::Config(format!(
-                    "[octavia_defaults] provider {provider:?} is not offered by this cloud (it offers: {})",
-                    offered.join(", ")
-                ))
-                .into());
+        };
+        let (caps, offered) = tokio::join!(self.capabilities(calls), offered);
+        // SCTP came with Octavia API 2.23: name the port on older clouds.
+        let caps = caps?;
+        let ports = input.service.spec.as_ref().and_then(|s| s.ports.as_ref());
+        if !caps.sctp
+            && let Some(i) =
+                ports.and_then(|p| p.iter().position(|p| p.protocol.as_deref() == Some("SCTP")))
+        {
+            return Err(TranslateError::Field {
+                field: format!("service.spec.ports[{i}].protocol"),
+                message: "SCTP is not offered by this cloud's load-balancer API (Octavia API 2.23 or later is needed)".into(),
             }
-            // What the annotations name must exist before anything is written.
-            // (A VIP port is read whole, fresh, by port_is_free_for below.)
-            for r in translate::references(&input.service)? {
-                if r.kind == crate::model::ReferenceKind::Port {
-                    continue;
-                }
-                self.cloud
-                    .require(calls, r.kind, &r.id)
-                    .await
-                    .map_err(ReconcileError::named_by(r.annotation))?;
-                if r.kind == crate::model::ReferenceKind::Certificate
-                    && let Translation::LoadBalancer(d) = &first
-                {
-                    self.certificate_is_the_namespaces(calls, d, &r).await?;
-                }
+            .into());
+        }
+        // The configured provider must be one the cloud offers.
+        if let Some(provider) = &self.settings.octavia_defaults.provider
+            && let Some(offered) = offered?
+            && !offered.iter().any(|o| o == provider)
+        {
+            return Err(OpenStackError::Config(format!(
+                "[octavia_defaults] provider {provider:?} is not offered by this cloud (it offers: {})",
+                offered.join(", ")
+            ))
+            .into());
+        }
+        // What the annotations name must exist before anything is written.
+        // (A VIP port is read whole, fresh, by port_is_free_for below.)
+        for r in translate::references(&input.service)? {
+            if r.kind == crate::model::ReferenceKind::Port {
+                continue;
             }
-            if let Translation::LoadBalancer(d) = &first
-                && let Some(port) = &d.vip.port_id
-            {
-                self.port_is_free_for(calls, d, port).await?;
+            self.cloud
+                .require(calls, r.kind, &r.id)
+                .await
+                .map_err(ReconcileError::named_by(r.annotation))?;
+            if r.kind == crate::model::ReferenceKind::Certificate {
+                self.certificate_is_the_namespaces(calls, d, &r).await?;
             }
         }
-        let subnet = match (&first, online) {
-            (Translation::LoadBalancer(d), true) => d.vip.subnet_id.clone(),
-            _ => None,
-        };
-        let Some(subnet) = subnet else {
+        if let Some(port) = &d.vip.port_id {
+            self.port_is_free_for(calls, d, port).await?;
+        }
+        Ok(())
+    }
+
+    /// The VIP inside its subnet (a clusterIP outside it is caught before
+    /// any write).
+    async fn check_vip_subnet(
+        &self,
+        calls: &Calls,
+        d: &crate::model::DesiredLoadBalancer,
+        online: bool,
+    ) -> Result<(), ReconcileError> {
+        if !online {
+            return Ok(());
+        }
+        let Some(subnet) = d.vip.subnet_id.clone() else {
             // A VIP network (network-id) or port (port-id) alone: Neutron's subnet.
-            let network = matches!(&first, Translation::LoadBalancer(d)
-                if d.vip.network_id.is_some() || d.vip.port_id.is_some());
-            if online && matches!(first, Translation::LoadBalancer(_)) && !network {
+            if d.vip.network_id.is_none() && d.vip.port_id.is_none() {
                 // Octavia would answer a 400 about the VIP; say what to configure instead.
                 return Err(OpenStackError::Config(
                     "no VIP subnet: set [neutron_defaults] service_subnet (SVC_LBAAS_SERVICE_SUBNET) or the loadbalancer.openstack.org/subnet-id or network-id annotation".into(),
                 )
                 .into());
             }
-            return Ok(first);
+            return Ok(());
         };
         // An annotated subnet was found above: a missing one here is a setting's.
         let cidr = match self.cloud.subnet(calls, &subnet).await {
@@ -100,15 +189,12 @@ impl Reconciler {
             Err(e) => return Err(e.into()),
         };
         // Translated once; the subnet's CIDR only adds a check of the VIP.
-        if let Translation::LoadBalancer(d) = &first {
-            translate::check_vip_in_subnet(&d.vip, cidr)?;
-        }
-        Ok(first)
+        translate::check_vip_in_subnet(&d.vip, cidr)?;
+        Ok(())
     }
 
     /// The translation, its endpoint addresses outside the member CIDRs
-    /// left out (with a note, and a WARN): every translation an apply or a
-    /// plan acts on comes through here.
+    /// left out (with a note, and a WARN).
     pub(super) async fn translate_members(
         &self,
         calls: &Calls,
@@ -118,12 +204,9 @@ impl Reconciler {
     ) -> Result<Translation, ReconcileError> {
         let mut translation =
             translate::translate_with(&self.settings, &input.service, input.backends(), tls)?;
-        if let Translation::LoadBalancer(d) = &mut translation {
+        if matches!(translation, Translation::LoadBalancer(_)) {
             let allowed = self.member_cidrs(calls, online).await?;
-            let left = translate::leave_out_desired_members(d, allowed.as_deref());
-            if let Some(first) = left.first() {
-                tracing::warn!(service = %d.service, left_out = left.len(), first = %first, "endpoint addresses outside [tenancy] member_cidrs (or link-local, loopback) left out of the members");
-            }
+            leave_out_members(&mut translation, allowed.as_deref());
         }
         Ok(translation)
     }
@@ -283,5 +366,17 @@ impl Reconciler {
             }
         }
         Ok(Some(cidrs))
+    }
+}
+
+/// Endpoint addresses outside the member CIDRs `allowed` left out (with a
+/// note, and a WARN): every translation an apply or a plan acts on comes
+/// through here.
+pub(super) fn leave_out_members(translation: &mut Translation, allowed: Option<&[ipnet::IpNet]>) {
+    if let Translation::LoadBalancer(d) = translation {
+        let left = translate::leave_out_desired_members(d, allowed);
+        if let Some(first) = left.first() {
+            tracing::warn!(service = %d.service, left_out = left.len(), first = %first, "endpoint addresses outside [tenancy] member_cidrs (or link-local, loopback) left out of the members");
+        }
     }
 }

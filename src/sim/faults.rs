@@ -113,13 +113,60 @@ pub(crate) fn glob(pattern: &str, text: &str) -> bool {
     true
 }
 
-/// Calls per `METHOD /path` with ids folded to `{id}`.
-#[derive(Debug, Default)]
+/// Calls per `METHOD /path` with ids folded to `{id}`, and a journal of
+/// the last [`JOURNAL`] calls with when each began and ended (a client's
+/// round trips: a call that begins after another ended may have waited for
+/// its answer).
+#[derive(Debug)]
 pub struct Stats {
     pub(crate) calls: BTreeMap<String, u64>,
+    pub(crate) journal: std::collections::VecDeque<Call>,
+    pub(crate) since: std::time::Instant,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            calls: BTreeMap::new(),
+            journal: Default::default(),
+            since: std::time::Instant::now(),
+        }
+    }
+}
+
+/// Calls the journal holds at most (the oldest go first).
+pub const JOURNAL: usize = 4096;
+
+/// One call in the journal: `METHOD /path?query`, milliseconds since the
+/// stats were reset.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Call {
+    pub call: String,
+    pub began_ms: f64,
+    pub ended_ms: f64,
 }
 
 impl Stats {
+    /// A call answered: into the journal.
+    pub(crate) fn answered(&mut self, call: String, began: std::time::Instant) {
+        let ms =
+            |t: std::time::Instant| t.saturating_duration_since(self.since).as_secs_f64() * 1000.0;
+        let (began_ms, ended_ms) = (ms(began), ms(std::time::Instant::now()));
+        if self.journal.len() == JOURNAL {
+            self.journal.pop_front();
+        }
+        self.journal.push_back(Call {
+            call,
+            began_ms,
+            ended_ms,
+        });
+    }
+
+    pub(crate) fn reset(&mut self) {
+        *self = Stats::default();
+    }
+
     pub(crate) fn record(&mut self, method: &str, path: &str) {
         let folded: Vec<&str> = path
             .split('/')

@@ -34,6 +34,24 @@ pub async fn inject(State(state): State<Arc<SimState>>, req: Request, next: Next
     }
     let method = req.method().to_string();
     lock(&state.stats).record(&method, &path);
+    let call = match req.uri().query() {
+        Some(q) => format!("{method} {path}?{q}"),
+        None => format!("{method} {path}"),
+    };
+    let began = std::time::Instant::now();
+    let answer = faulted(&state, req, next, method, path).await;
+    lock(&state.stats).answered(call, began);
+    answer
+}
+
+/// The call, with the first matching fault applied.
+async fn faulted(
+    state: &SimState,
+    req: Request,
+    next: Next,
+    method: String,
+    path: String,
+) -> Response {
     let (fault, roll) = {
         let mut faults = lock(&state.faults);
         let fault = faults.take(&method, &path);
@@ -162,11 +180,16 @@ async fn stats(State(s): State<Arc<SimState>>) -> Json<serde_json::Value> {
     let stats = lock(&s.stats);
     let total: u64 = stats.calls.values().sum();
     let held = s.cloud_held_us.load(std::sync::atomic::Ordering::Relaxed);
-    Json(json!({"total": total, "calls": stats.calls, "cloudLockHeldMs": held / 1000}))
+    Json(json!({
+        "total": total,
+        "calls": stats.calls,
+        "journal": stats.journal,
+        "cloudLockHeldMs": held / 1000
+    }))
 }
 
 async fn reset_stats(State(s): State<Arc<SimState>>) -> StatusCode {
-    lock(&s.stats).calls.clear();
+    lock(&s.stats).reset();
     s.cloud_held_us
         .store(0, std::sync::atomic::Ordering::Relaxed);
     StatusCode::NO_CONTENT
