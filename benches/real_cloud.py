@@ -18,7 +18,9 @@ Prints a table of medians and the ratio svc-lbaas / minimum. --scale N instead
 creates N Services at once (svc-lbaas: N concurrent REST applies; the minimum:
 N scripts in parallel, one thread each, authenticated beforehand), then deletes
 them at once, each tool's create and delete in turn, alternating which goes
-first, R rounds (default 1): total and p50 times, wire requests. --trace writes
+first, R rounds (default 1): total and p50 times, wire requests; every apply
+must answer 200 (created, converged) and, after each tool's deletes, no load
+balancer and no floating IP may be left. --trace writes
 every proxied request as a JSON line (phase, start and duration in seconds
 from the phase's start, service, method, path, status).
 """
@@ -377,6 +379,15 @@ def scale_main():
         PHASE[0] = "between"
         times.setdefault((tool, step), []).append((total, p50, calls(phase)))
 
+    def nothing_left(tool):
+        """After a tool's deletes: no load balancer and no floating IP left."""
+        conn = minimums[0].conn
+        lbs = [lb.name for lb in conn.load_balancer.load_balancers()]
+        fips = [f.floating_ip_address for f in conn.network.ips()]
+        if lbs or fips:
+            raise RuntimeError(f"{tool} left {len(lbs)} load balancers and {len(fips)} floating IPs: "
+                               f"{lbs[:5]} {fips[:5]}")
+
     names = [f"web-{i}" for i in range(SCALE)]
     blocks = {
         "minimum": [("create", [lambda m=m, i=i: m.create(f"minimum-{i}") for i, m in enumerate(minimums)]),
@@ -390,6 +401,7 @@ def scale_main():
             for tool in order:
                 for step, fns in blocks[tool]:
                     run(tool, step, fns)
+                nothing_left(tool)
     finally:
         ours.stop()
     lines = [f"{SCALE} Services at once, svc-lbaas against {SCALE} minimum scripts in parallel on the real cloud, "

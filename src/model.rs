@@ -649,6 +649,11 @@ pub struct Lookup<'a> {
     /// The load balancers it shares too (by its sharer tag): one more read,
     /// for removals and Endpoints-only changes, which carry no annotations.
     pub shared: bool,
+    /// Right after this process's own writes settled: the floating IPs are
+    /// not read (the caller knows them: those it observed and those it
+    /// made), nor the members a fully populated create answered where no
+    /// monitor can have changed their status since.
+    pub after_writes: bool,
 }
 
 impl<'a> Lookup<'a> {
@@ -665,6 +670,7 @@ impl<'a> Lookup<'a> {
             security_group: None,
             member_weights: false,
             shared: false,
+            after_writes: false,
         }
     }
 

@@ -640,6 +640,39 @@ async fn an_apply_observes_in_one_round_trip_and_answers_after_one_more() {
         assert_eq!(count(&calls, c), 1, "{c} read twice:\n{}", show(&calls));
     }
     assert_eq!(count(&calls, "loadbalancers?name="), 2, "{}", show(&calls));
+    // After ACTIVE, only the lookup by name (a racing replica's copy): the
+    // tree is the create's answer (no monitor: the members' statuses stay),
+    // the floating IP the POST's.
+    let after: Vec<&str> = after.iter().map(|c| c.0.as_str()).collect();
+    assert!(
+        matches!(after.as_slice(), [one] if one.contains("loadbalancers?name=")),
+        "{after:?}"
+    );
+    let fip = created.body["floatingIp"]["address"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        fip.parse::<std::net::Ipv4Addr>().is_ok(),
+        "{}",
+        created.body
+    );
+    assert_eq!(
+        created.body["status"]["loadBalancer"]["ingress"][0]["ip"],
+        fip
+    );
+    let pools = created.body["loadBalancer"]["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| &l["pool"]["members"]);
+    for members in pools {
+        let members = members.as_array().unwrap();
+        assert_eq!(members.len(), 3, "{}", created.body);
+        for m in members {
+            assert_eq!(m["operatingStatus"], "NO_MONITOR", "{}", created.body);
+            assert!(m["id"].as_str().is_some_and(|id| !id.is_empty()));
+        }
+    }
 
     // A no-op: at most 4 reads, one round trip, no subnet read again.
     reset_journal(&app).await;
@@ -663,6 +696,13 @@ async fn an_apply_observes_in_one_round_trip_and_answers_after_one_more() {
     assert!(before.len() <= 4, "{}", show(&calls));
     assert_eq!(round_trips(&before), 1, "{}", show(&calls));
     assert_eq!(round_trips(&after), 1, "{}", show(&calls));
+    // The new member's id is Octavia's: the tree is read; the floating IPs
+    // are as observed (no write touched them).
+    assert!(
+        !after.iter().any(|c| c.0.contains("floatingips")),
+        "{}",
+        show(&after)
+    );
     // The answer shows the members the writes made.
     let members: Vec<&str> = changed.body["loadBalancer"]["listeners"][0]["pool"]["members"]
         .as_array()

@@ -82,6 +82,10 @@ pub struct Cloud {
     /// saw or made it: its status tree and VIP port's floating IPs are then
     /// read with the lookup by name, in one round trip (`observe.rs`).
     pub(super) last_seen: std::sync::Mutex<HashMap<String, (String, Option<String>)>>,
+    /// The members a fully populated create answered, as a status tree, by
+    /// load balancer, with the `details_epoch` then: the observation right
+    /// after that create's writes takes them instead of reading the tree.
+    pub(super) created_trees: std::sync::Mutex<HashMap<String, (u64, wire::StatusTree)>>,
 }
 
 impl Cloud {
@@ -100,6 +104,7 @@ impl Cloud {
             details_epoch: std::sync::atomic::AtomicU64::new(0),
             full_read_every: std::time::Duration::from_secs(300),
             last_seen: std::sync::Mutex::new(HashMap::new()),
+            created_trees: std::sync::Mutex::new(HashMap::new()),
         }
     }
 

@@ -24,7 +24,7 @@ impl Cloud {
         }
     }
 
-    /// Allocates a floating IP on `port`. Neutron takes no tags in a create:
+    /// Allocates a floating IP on `port`, answered as Neutron made it. Neutron takes no tags in a create:
     /// the ownership goes into `description`, set in the same call, so no
     /// crash can leave an allocated floating IP that no later run recognises.
     pub async fn create_floating_ip(
@@ -34,7 +34,7 @@ impl Cloud {
         port_id: &str,
         subnet_id: &Option<String>,
         description: &str,
-    ) -> Result<Option<String>, OpenStackError> {
+    ) -> Result<Option<crate::model::ObservedFloatingIp>, OpenStackError> {
         let create = wire::FloatingIpCreate {
             floating_network_id: network_id,
             port_id,
@@ -42,10 +42,10 @@ impl Cloud {
             subnet_id: subnet_id.as_deref(),
         };
         let body = envelope("floatingip", &create).map_err(OpenStackError::Precondition)?;
-        let created: Option<wire::Created> = self
+        let created: Option<wire::OneFloatingIp> = self
             .net_call(calls, Method::POST, ApiPath::of("floatingips"), Some(&body))
             .await?;
-        Ok(created.and_then(|c| c.id("floatingip")))
+        Ok(created.and_then(|c| super::observe::parse_fip(&c.floatingip)))
     }
 
     /// Binds a floating IP to `port_id`, or (`None`) unbinds it.

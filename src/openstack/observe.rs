@@ -1,13 +1,16 @@
 //! Observing what exists for a Service, in as few calls and round trips as
-//! the API allows. On Octavia a re-apply reads, in two round trips: the
-//! load balancer by name and this Service's floating IPs together, then its
-//! status tree (the members of every pool in one call) and the floating IPs
-//! on its VIP port together. Listeners, pools and monitors (which only a
-//! change can alter) are read whole only when the load balancer's
-//! `updated_at` moved since this process last read them (every change made
-//! through the API moves it), when this process changed them itself, or
-//! `full_read_every` after the last full read; those reads run together in
-//! the second round trip too. The legacy API is read object by object.
+//! the API allows. On Octavia an observation is one round trip: the load
+//! balancer by name and this Service's floating IPs, with either (this
+//! process saw a load balancer under the name) its status tree (the members
+//! of every pool in one call) and the floating IPs on its VIP port, or (it
+//! saw none) the load balancers carrying the Service's sharer tag. A guess
+//! the lookup proves wrong costs a second round trip. Listeners, pools and
+//! monitors (which only a change can alter) are read whole only when the
+//! load balancer's `updated_at` moved since this process last read them
+//! (every change made through the API moves it), when this process changed
+//! them itself, or `full_read_every` after the last full read; those reads
+//! run together in a second round trip. The legacy API is read object by
+//! object.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -93,7 +96,9 @@ impl Cloud {
             vip_port,
             security_group,
             shared,
+            after_writes,
         } = lookup;
+        let read_floating_ips = !after_writes;
         let members = match (members, member_weights) {
             (false, _) => MemberRead::No,
             (true, false) => MemberRead::Tree,
@@ -119,14 +124,26 @@ impl Cloud {
         let ahead_shared = !shared && last.is_none() && id_hint.is_none();
         // The load balancers it shares.
         let joined = self.shared_by(calls, sharer.filter(|_| shared || ahead_shared));
+        // Right after a fully populated create, its answer's members (any
+        // other observation lets them go).
+        let created = match (&last, members) {
+            (Some((id, _)), MemberRead::Tree) => {
+                self.created_tree(id, after_writes).map(|t| (id.clone(), t))
+            }
+            _ => None,
+        };
         let ahead_tree = async {
-            match (&last, members) {
-                (Some((id, _)), MemberRead::Tree) => self.status_tree(calls, id).await.ok(),
+            match (&last, members, &created) {
+                (Some((id, _)), MemberRead::Tree, None) => self.status_tree(calls, id).await.ok(),
                 _ => None,
             }
         };
         let ahead_bound = async {
-            match last.as_ref().and_then(|(_, p)| p.as_deref()) {
+            match last
+                .as_ref()
+                .and_then(|(_, p)| p.as_deref())
+                .filter(|_| read_floating_ips)
+            {
                 Some(p) if Some(p) != vip_port => {
                     let path = ApiPath::of("floatingips").query(&[("port_id", p)]);
                     self.floating_ips(calls, path).await.ok()
@@ -136,7 +153,7 @@ impl Cloud {
         };
         // A VIP port of the user's: its floating IPs (a user's one is kept).
         let on_port = async {
-            match vip_port {
+            match vip_port.filter(|_| read_floating_ips) {
                 Some(p) => {
                     let path = ApiPath::of("floatingips").query(&[("port_id", p)]);
                     self.floating_ips(calls, path).await
@@ -152,11 +169,16 @@ impl Cloud {
             }
         };
         // Round one: the load balancers and this Service's floating IPs.
-        let (round_one, mut ahead_tree, mut ahead_bound) = tokio::join!(
+        let (round_one, ahead_tree, mut ahead_bound) = tokio::join!(
             async {
                 tokio::try_join!(
                     self.find_load_balancers(calls, name, id_hint),
-                    self.floating_ips(calls, ours),
+                    async {
+                        match read_floating_ips {
+                            true => self.floating_ips(calls, ours).await,
+                            false => Ok(Vec::new()),
+                        }
+                    },
                     others,
                     joined,
                     on_port,
@@ -167,6 +189,7 @@ impl Cloud {
             ahead_bound
         );
         let (mut found, mut floating_ips, others, joined, on_port, security_groups) = round_one?;
+        let mut ahead_tree = ahead_tree.or(created.map(|(_, t)| t));
         add_missing(&mut floating_ips, on_port, |f| f.id.as_str());
         // Read ahead: held only where the rules read them (below).
         let (joined, joined_ahead) = if ahead_shared {
@@ -231,7 +254,7 @@ impl Cloud {
                     let port = observed
                         .vip_port_id
                         .clone()
-                        .filter(|p| Some(p.as_str()) != vip_port);
+                        .filter(|p| Some(p.as_str()) != vip_port && read_floating_ips);
                     let seen_before = last.as_ref().is_some_and(|(id, p)| {
                         *id == observed.id && p.as_deref() == observed.vip_port_id.as_deref()
                     });
@@ -305,6 +328,7 @@ impl Cloud {
         }
         // The user's floating IP: among those read, else by its address.
         let user_floating_ip = match (rules.user_floating_ip(&floating_ips), user_address) {
+            _ if !read_floating_ips => FloatingIpLookup::NotLookedUp,
             (FloatingIpLookup::NotFound, Some(a)) => self
                 .floating_ips(
                     calls,
@@ -774,6 +798,52 @@ impl Cloud {
             return;
         }
         self.keep_details(lb_id, None, &listeners, &pools);
+        // Members' statuses change without this process only where a
+        // monitor watches them: without one, what the create answered
+        // stays true until the next write.
+        if created.pools.iter().any(|p| p.healthmonitor.is_some()) {
+            return;
+        }
+        let pools = created
+            .pools
+            .iter()
+            .map(|p| wire::TreePool {
+                id: p.pool.id.clone(),
+                // As the status tree shows them: no weights.
+                members: p
+                    .members
+                    .iter()
+                    .map(|m| wire::Member {
+                        weight: None,
+                        ..m.clone()
+                    })
+                    .collect(),
+            })
+            .collect();
+        let tree = wire::StatusTree {
+            statuses: wire::TreeStatuses {
+                loadbalancer: wire::TreeLoadBalancer {
+                    listeners: vec![wire::TreeListener { id: None, pools }],
+                },
+            },
+        };
+        let epoch = self
+            .details_epoch
+            .load(std::sync::atomic::Ordering::Acquire);
+        let mut trees = self.created_trees.lock().unwrap_or_else(|e| e.into_inner());
+        trees.insert(lb_id.to_string(), (epoch, tree));
+    }
+
+    /// The members a fully populated create of `lb_id` answered, once, if
+    /// no write of this process came since (`take`: only right after the
+    /// create's writes; any other observation lets them go).
+    fn created_tree(&self, lb_id: &str, take: bool) -> Option<wire::StatusTree> {
+        let mut trees = self.created_trees.lock().unwrap_or_else(|e| e.into_inner());
+        let (epoch, tree) = trees.remove(lb_id)?;
+        let now = self
+            .details_epoch
+            .load(std::sync::atomic::Ordering::Acquire);
+        (take && epoch == now).then_some(tree)
     }
 
     /// A write changed a listener, pool or monitor (`id`, or what the load
@@ -823,6 +893,8 @@ impl Cloud {
     pub(super) fn forget_load_balancer(&self, lb_id: &str) {
         let mut seen = self.last_seen.lock().unwrap_or_else(|e| e.into_inner());
         seen.retain(|_, (id, _)| id != lb_id);
+        drop(seen);
+        self.created_tree(lb_id, false);
     }
 
     /// A status read saw a load balancer `status` at `updated_at`: details
@@ -1016,7 +1088,7 @@ fn tags_or(tags: &Option<Vec<String>>, legacy: &Option<String>) -> Vec<String> {
     }
 }
 
-fn parse_fip(v: &wire::FloatingIpRead) -> Option<ObservedFloatingIp> {
+pub(super) fn parse_fip(v: &wire::FloatingIpRead) -> Option<ObservedFloatingIp> {
     Some(ObservedFloatingIp {
         id: wire::present(&v.id)?,
         address: v.floating_ip_address.as_deref()?.parse().ok()?,

@@ -340,6 +340,8 @@ pub struct PoolWithMonitor {
     #[serde(flatten)]
     pub pool: PoolRead,
     pub healthmonitor: Option<MonitorRead>,
+    /// Its members whole (ids, names, tags, operating statuses).
+    pub members: Vec<Member>,
 }
 
 /// `GET /lbaas/loadbalancers/{id}/status`: the tree of a load balancer's
@@ -391,7 +393,7 @@ pub struct MemberList {
     pub members: Vec<Member>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct Member {
     pub id: Option<String>,
     pub address: Option<String>,
@@ -619,6 +621,12 @@ pub struct FloatingIpRead {
     pub floating_network_id: Option<String>,
     pub tags: Option<Vec<String>>,
     pub description: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct OneFloatingIp {
+    pub floatingip: FloatingIpRead,
 }
 
 #[derive(Debug, Default, Deserialize)]

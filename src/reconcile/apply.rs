@@ -144,7 +144,9 @@ impl Reconciler {
                 converged = false;
             }
             if !done.is_empty() || vanished {
-                observed = self.observe_for(&calls, &translation).await?;
+                observed = self
+                    .observe_after(&calls, &translation, &owner, &observed, &progress, vanished)
+                    .await?;
             }
             // Another replica created a copy while this one worked (the race of
             // two applies of a new Service): converge again, on the survivor
@@ -212,6 +214,46 @@ impl Reconciler {
         tracing::info!(service = %service, ?action, reads = c.reads, writes = c.writes, waits = c.waits, converged, "applied");
         crate::metrics::global().applied(action.as_str());
         Ok(answer)
+    }
+
+    /// What there is after this apply's writes, for its answer and the
+    /// check for a racing replica's copy. What the writes made is known
+    /// from their answers and Octavia holds a load balancer's tree still
+    /// while it is PENDING (no one else's write lands between ours and
+    /// ACTIVE), so only what may have changed without this process is read:
+    /// the load balancers by name (a racing replica's copy), the status tree
+    /// (operating statuses are Octavia's health manager's) and, when their
+    /// `updated_at` moved since this process's last read, listeners and
+    /// pools. Floating IPs are those observed plus those made, unless a
+    /// write deleted, bound, unbound or retagged one, a copy went, or a
+    /// copy is found (its floating IP goes with it): then all is read.
+    async fn observe_after(
+        &self,
+        calls: &Calls,
+        translation: &Translation,
+        owner: &[String],
+        before: &Observed,
+        progress: &Progress,
+        vanished: bool,
+    ) -> Result<Observed, ReconcileError> {
+        let known = progress
+            .floating_ips_now(&before.floating_ips)
+            .filter(|_| !vanished);
+        let Some(known) = known else {
+            return self.observe_for(calls, translation).await;
+        };
+        let mut now = self.observe_reading(calls, translation, true).await?;
+        let copies = now
+            .load_balancers
+            .iter()
+            .filter(|lb| is_owned(&lb.tags, owner))
+            .count();
+        if copies > 1 || !now.deleting.is_empty() {
+            return self.observe_for(calls, translation).await;
+        }
+        now.floating_ips = known;
+        now.user_floating_ip = before.user_floating_ip.clone();
+        Ok(now)
     }
 
     /// Plans and executes until the plan ran through, observing and planning

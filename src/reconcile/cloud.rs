@@ -188,7 +188,7 @@ pub trait LoadBalancing: Send + Sync {
         port_id: &str,
         subnet_id: &Option<String>,
         description: &str,
-    ) -> Result<Option<String>>;
+    ) -> Result<Option<crate::model::ObservedFloatingIp>>;
     async fn set_floating_ip_port(
         &self,
         calls: &Calls,
@@ -393,7 +393,7 @@ impl LoadBalancing for Cloud {
         port_id: &str,
         subnet_id: &Option<String>,
         description: &str,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<crate::model::ObservedFloatingIp>> {
         Cloud::create_floating_ip(self, calls, network_id, port_id, subnet_id, description).await
     }
     async fn set_floating_ip_port(

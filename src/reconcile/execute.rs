@@ -29,6 +29,26 @@ pub struct Progress {
     pub deleting: Option<String>,
     /// Ids of what each operation touched, in order, for the answer.
     pub ids: Vec<Option<String>>,
+    /// Floating IPs this plan made, as Neutron answered them.
+    pub made_floating_ips: Vec<crate::model::ObservedFloatingIp>,
+    /// A floating IP was deleted, bound or unbound by this plan.
+    pub moved_floating_ips: bool,
+}
+
+impl Progress {
+    /// The floating IPs there are now, when what was observed before this
+    /// plan and what it made tell (nothing else of theirs was written).
+    pub fn floating_ips_now(
+        &self,
+        before: &[crate::model::ObservedFloatingIp],
+    ) -> Option<Vec<crate::model::ObservedFloatingIp>> {
+        if self.moved_floating_ips {
+            return None;
+        }
+        let mut now = before.to_vec();
+        now.extend(self.made_floating_ips.iter().cloned());
+        Some(now)
+    }
 }
 
 type Result<T> = std::result::Result<T, OpenStackError>;
@@ -139,7 +159,7 @@ async fn create_floating_ip_on_first_free(
     port: &str,
     subnets: &[Option<String>],
     description: &str,
-) -> Result<Option<String>> {
+) -> Result<Option<crate::model::ObservedFloatingIp>> {
     for (i, subnet) in subnets.iter().enumerate() {
         match cloud
             .create_floating_ip(calls, network, port, subnet, description)
@@ -183,6 +203,31 @@ async fn change_shared_tags(
         .await
 }
 
+/// Whether an operation leaves every floating IP as it was (a made one is
+/// known from its answer): a load balancer's deletion unbinds those on its
+/// VIP port, adoption retags them.
+fn keeps_floating_ips(op: &Operation) -> bool {
+    matches!(
+        op,
+        Operation::CreateLoadBalancer { .. }
+            | Operation::CreateListener { .. }
+            | Operation::CreatePrometheusListener { .. }
+            | Operation::UpdateListener { .. }
+            | Operation::DeleteListener { .. }
+            | Operation::CreatePool { .. }
+            | Operation::UpdatePool { .. }
+            | Operation::DeletePool { .. }
+            | Operation::ReplaceMembers { .. }
+            | Operation::CreateMember { .. }
+            | Operation::UpdateMember { .. }
+            | Operation::DeleteMember { .. }
+            | Operation::CreateHealthMonitor { .. }
+            | Operation::UpdateHealthMonitor { .. }
+            | Operation::DeleteHealthMonitor { .. }
+            | Operation::CreateFloatingIp { .. }
+    )
+}
+
 /// The kinds of wait that follow no one operation of this plan.
 pub const DELETE: WaitKind = WaitKind::Delete;
 pub const UPDATE: WaitKind = WaitKind::Update;
@@ -200,6 +245,9 @@ pub async fn execute(
 ) -> Result<Option<String>> {
     if op.is_load_balancer_write() {
         settle(cloud, board, calls, progress, timeout).await?;
+    }
+    if !keeps_floating_ips(op) {
+        progress.moved_floating_ips = true;
     }
     let touched = match op {
         Operation::CreateLoadBalancer {
@@ -356,7 +404,7 @@ pub async fn execute(
             let description = crate::names::owner_description(owner);
             let mut candidates = vec![subnet_id.clone()];
             candidates.extend(more_subnets.iter().cloned().map(Some));
-            create_floating_ip_on_first_free(
+            let made = create_floating_ip_on_first_free(
                 cloud,
                 calls,
                 &network,
@@ -364,7 +412,10 @@ pub async fn execute(
                 &candidates,
                 &description,
             )
-            .await?
+            .await?;
+            let id = made.as_ref().map(|f| f.id.clone());
+            progress.made_floating_ips.extend(made);
+            id
         }
         Operation::AssociateFloatingIp {
             id,

@@ -173,6 +173,17 @@ impl Reconciler {
         calls: &Calls,
         translation: &Translation,
     ) -> Result<Observed, ReconcileError> {
+        self.observe_reading(calls, translation, false).await
+    }
+
+    /// An observation; `after_writes`: right after this apply's own writes
+    /// (see [`Lookup::after_writes`]), the floating IPs left for the caller.
+    async fn observe_reading(
+        &self,
+        calls: &Calls,
+        translation: &Translation,
+        after_writes: bool,
+    ) -> Result<Observed, ReconcileError> {
         let adoptable: Vec<String>;
         let removed: String;
         let lookup = match translation {
@@ -204,6 +215,7 @@ impl Reconciler {
                     // is read when the load balancer still has it).
                     security_group: d.vip_security_group.as_ref().map(|_| d.name.as_str()),
                     shared: false,
+                    after_writes,
                 }
             }
             Translation::Skip {
@@ -212,7 +224,10 @@ impl Reconciler {
                 ..
             } => {
                 removed = names::load_balancer_name(service);
-                Lookup::removal(&removed, owner_tags)
+                Lookup {
+                    after_writes,
+                    ..Lookup::removal(&removed, owner_tags)
+                }
             }
         };
         self.cloud

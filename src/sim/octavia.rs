@@ -1196,6 +1196,13 @@ pub(crate) fn no_children() -> ApiError {
     ApiError::bad_request("Protocol PROMETHEUS listeners cannot have child objects.")
 }
 
+/// A member's operating status as Octavia answers its create: `NO_MONITOR`
+/// in a pool no monitor watches (and so it stays), `OFFLINE` until the
+/// health manager reports it otherwise.
+pub(crate) fn member_created_status(monitored: bool) -> &'static str {
+    if monitored { "OFFLINE" } else { "NO_MONITOR" }
+}
+
 pub(crate) fn port_clash(a: &str, b: &str) -> bool {
     let family = |p: &str| match p {
         "UDP" => "UDP",
@@ -1208,7 +1215,9 @@ pub(crate) fn port_clash(a: &str, b: &str) -> bool {
 impl Octavia {
     pub(crate) fn insert_pool(&mut self, lb_id: &str, spec: PoolSpec) -> String {
         let id = spec.meta.id.clone();
-        for m in spec.members {
+        let monitored = spec.monitor.is_some();
+        for mut m in spec.members {
+            m.meta.operating = member_created_status(monitored);
             self.members.push(Member {
                 meta: m.meta,
                 pool_id: id.clone(),

@@ -131,13 +131,17 @@ impl MemoryCloud {
             })
             .collect();
         let ports = rules.vip_ports(&load_balancers);
+        let read = !lookup.after_writes;
         let floating_ips = self
             .floating_ips
             .iter()
-            .filter(|f| rules.holds_floating_ip(f, &ports))
+            .filter(|f| read && rules.holds_floating_ip(f, &ports))
             .cloned()
             .collect();
-        let user_floating_ip = rules.user_floating_ip(&self.floating_ips);
+        let user_floating_ip = match read {
+            true => rules.user_floating_ip(&self.floating_ips),
+            false => crate::model::FloatingIpLookup::NotLookedUp,
+        };
         let left = rules.reads_left_security_group(&load_balancers);
         let security_groups = self
             .security_groups
@@ -590,7 +594,7 @@ impl MemoryCloud {
         network_id: &str,
         port_id: &str,
         tags: &[String],
-    ) -> String {
+    ) -> ObservedFloatingIp {
         let id = self.id("fip");
         let address = IpAddr::V4(Ipv4Addr::new(
             172,
@@ -598,15 +602,16 @@ impl MemoryCloud {
             (self.next_id / 250) as u8 % 250,
             (self.next_id % 250) as u8 + 1,
         ));
-        self.floating_ips.push(ObservedFloatingIp {
-            id: id.clone(),
+        let made = ObservedFloatingIp {
+            id,
             address,
             port_id: Some(port_id.to_string()),
             network_id: Some(network_id.to_string()),
             tags: tags.to_vec(),
             description: None,
-        });
-        id
+        };
+        self.floating_ips.push(made.clone());
+        made
     }
 
     pub fn set_floating_ip_port(&mut self, id: &str, port_id: Option<&str>) -> Result<()> {
@@ -1161,7 +1166,7 @@ impl LoadBalancing for InMemoryCloud {
         port_id: &str,
         _subnet_id: &Option<String>,
         description: &str,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<ObservedFloatingIp>> {
         // The ownership travels in the description, as on Neutron.
         let tags = crate::names::legacy_tags(Some(description));
         Ok(Some(

@@ -702,12 +702,29 @@ fn render_lb(octavia: &Octavia, lb_id: &str, graph: bool) -> Result<Value, ApiEr
                 .map(|l| octavia.listener_json(l))
                 .collect::<Vec<_>>()
         );
+        // As Octavia's graph answer: each pool's members and monitor whole.
         doc["pools"] = json!(
             octavia
                 .pools
                 .iter()
                 .filter(|p| p.lb_id == lb_id)
-                .map(|p| octavia.pool_json(p))
+                .map(|p| {
+                    let mut v = octavia.pool_json(p);
+                    v["members"] = json!(
+                        octavia
+                            .members
+                            .iter()
+                            .filter(|m| m.pool_id == p.meta.id)
+                            .map(Octavia::member_json)
+                            .collect::<Vec<_>>()
+                    );
+                    v["healthmonitor"] = octavia
+                        .monitors
+                        .iter()
+                        .find(|m| m.pool_id == p.meta.id)
+                        .map_or(Value::Null, |m| octavia.monitor_json(m));
+                    v
+                })
                 .collect::<Vec<_>>()
         );
     }
@@ -1196,8 +1213,11 @@ async fn create_member(
             octavia.check_member_duplicates(&pool, std::slice::from_ref(&spec))?;
             octavia.begin_write(&lb_id, s.config.provisioning_delay)?;
             let id = spec.meta.id.clone();
+            let mut meta = spec.meta;
+            meta.operating =
+                member_created_status(octavia.monitors.iter().any(|m| m.pool_id == pool));
             octavia.members.push(Member {
-                meta: spec.meta,
+                meta,
                 pool_id: pool.clone(),
                 address: spec.address,
                 protocol_port: spec.protocol_port,
@@ -1261,6 +1281,7 @@ async fn batch_members(
                 }
             }
             octavia.begin_write(&lb_id, s.config.provisioning_delay)?;
+            let monitored = octavia.monitors.iter().any(|m| m.pool_id == pool);
             let mut keep = Vec::new();
             for spec in specs {
                 let existing = octavia.members.iter_mut().find(|m| {
@@ -1281,8 +1302,10 @@ async fn batch_members(
                     }
                     None => {
                         keep.push(spec.meta.id.clone());
+                        let mut meta = spec.meta;
+                        meta.operating = member_created_status(monitored);
                         octavia.members.push(Member {
-                            meta: spec.meta,
+                            meta,
                             pool_id: pool.clone(),
                             address: spec.address,
                             protocol_port: spec.protocol_port,
