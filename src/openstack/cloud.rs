@@ -83,9 +83,9 @@ pub struct Cloud {
     /// read with the lookup by name, in one round trip (`observe.rs`).
     pub(super) last_seen: std::sync::Mutex<HashMap<String, (String, Option<String>)>>,
     /// The members a fully populated create answered, as a status tree, by
-    /// load balancer, with the `details_epoch` then: the observation right
+    /// load balancer (until a write changes it): the observation right
     /// after that create's writes takes them instead of reading the tree.
-    pub(super) created_trees: std::sync::Mutex<HashMap<String, (u64, wire::StatusTree)>>,
+    pub(super) created_trees: std::sync::Mutex<HashMap<String, wire::StatusTree>>,
 }
 
 impl Cloud {
@@ -294,10 +294,11 @@ impl Cloud {
         Ok(info)
     }
 
-    /// A write refused with a 400 or a 404 may have named a subnet that
-    /// went: what was kept of subnets is read again.
+    /// A create or update refused with a 400 or a 404 may have named a
+    /// subnet that went: what was kept of subnets is read again. (A DELETE's
+    /// 404 is something already gone.)
     fn after_write(&self, method: &Method, result: &Result<impl Sized, OpenStackError>) {
-        if *method != Method::GET
+        if matches!(*method, Method::POST | Method::PUT)
             && let Err(e) = result
             && matches!(e.status(), Some(400 | 404))
         {

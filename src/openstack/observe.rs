@@ -827,23 +827,34 @@ impl Cloud {
                 },
             },
         };
-        let epoch = self
-            .details_epoch
-            .load(std::sync::atomic::Ordering::Acquire);
-        let mut trees = self.created_trees.lock().unwrap_or_else(|e| e.into_inner());
-        trees.insert(lb_id.to_string(), (epoch, tree));
+        self.created_trees().insert(lb_id.to_string(), tree);
+    }
+
+    fn created_trees(&self) -> std::sync::MutexGuard<'_, HashMap<String, wire::StatusTree>> {
+        self.created_trees.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The members a fully populated create of `lb_id` answered, once, if
-    /// no write of this process came since (`take`: only right after the
-    /// create's writes; any other observation lets them go).
+    /// no write of this process changed that load balancer since (`take`:
+    /// only right after the create's writes; any other observation lets
+    /// them go).
     fn created_tree(&self, lb_id: &str, take: bool) -> Option<wire::StatusTree> {
-        let mut trees = self.created_trees.lock().unwrap_or_else(|e| e.into_inner());
-        let (epoch, tree) = trees.remove(lb_id)?;
-        let now = self
-            .details_epoch
-            .load(std::sync::atomic::Ordering::Acquire);
-        (take && epoch == now).then_some(tree)
+        let tree = self.created_trees().remove(lb_id)?;
+        take.then_some(tree)
+    }
+
+    /// A write changed `id` (a load balancer, or a listener or pool of the
+    /// load balancers `under`): their create's answer is no longer what is.
+    fn created_trees_void(&self, id: &str, under: &[String]) {
+        self.created_trees().retain(|lb_id, tree| {
+            let pools = &tree.statuses.loadbalancer.listeners;
+            lb_id != id
+                && !under.contains(lb_id)
+                && !pools
+                    .iter()
+                    .flat_map(|l| &l.pools)
+                    .any(|p| p.id.as_deref() == Some(id))
+        });
     }
 
     /// A write changed a listener, pool or monitor (`id`, or what the load
@@ -852,7 +863,14 @@ impl Cloud {
         let mut map = self.details_map();
         self.details_epoch
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        let under: Vec<String> = map
+            .iter()
+            .filter(|(_, d)| d.holds(id))
+            .map(|(lb_id, _)| lb_id.clone())
+            .collect();
         map.retain(|lb_id, d| lb_id != id && !d.holds(id));
+        drop(map);
+        self.created_trees_void(id, &under);
     }
 
     /// A write changed members of the pool `pool_id` only: what was read of
@@ -866,6 +884,8 @@ impl Cloud {
                 d.updated_at = None;
             }
         }
+        drop(map);
+        self.created_trees_void(pool_id, &[]);
     }
 
     /// The load balancer (id, VIP port) named `name` as this process last
@@ -1116,6 +1136,61 @@ mod tests {
             crate::openstack::session::Session::new(creds, 1, std::time::Duration::from_secs(1))
                 .unwrap();
         super::Cloud::new(std::sync::Arc::new(session), crate::config::Api::Octavia)
+    }
+
+    /// A fully populated create's answer, as Octavia 19 gives it (members
+    /// whole; `monitor`: the pool's monitor inline).
+    fn created(monitor: bool) -> super::wire::CreatedTree {
+        let hm = json!({"id": "hm-1", "type": "TCP", "delay": 5, "timeout": 3, "max_retries": 3});
+        serde_json::from_value(json!({
+            "id": "lb", "vip_port_id": "port",
+            "listeners": [{"id": "l-1", "name": "shop/web:TCP:80", "protocol": "TCP", "protocol_port": 80,
+                           "default_pool_id": "p-1"}],
+            "pools": [{"id": "p-1", "name": "shop/web:TCP:80", "protocol": "TCP", "lb_algorithm": "ROUND_ROBIN",
+                       "healthmonitor": if monitor { hm } else { json!(null) },
+                       "members": [{"id": "m-1", "name": "svc-lbaas-tags:svc-lbaas", "address": "10.1.0.5",
+                                    "protocol_port": 8080, "weight": 1, "operating_status": "NO_MONITOR"}]}]
+        }))
+        .unwrap()
+    }
+
+    /// The members a create answered stand for its status tree once, right
+    /// after its writes, and only while no write changed that load balancer;
+    /// never where a monitor may have changed their status.
+    #[test]
+    fn a_creates_members_answer_once_until_a_write_changes_them() {
+        let c = cloud();
+        c.keep_created("lb", &created(false));
+        let tree = c.created_tree("lb", true).expect("kept");
+        let pools = &tree.statuses.loadbalancer.listeners[0].pools;
+        assert_eq!(pools[0].id.as_deref(), Some("p-1"));
+        assert_eq!(pools[0].members[0].id.as_deref(), Some("m-1"));
+        assert_eq!(
+            pools[0].members[0].weight, None,
+            "as the status tree: no weight"
+        );
+        assert!(c.created_tree("lb", true).is_none(), "once");
+        // Any other observation lets it go.
+        c.keep_created("lb", &created(false));
+        assert!(c.created_tree("lb", false).is_none());
+        assert!(c.created_tree("lb", true).is_none());
+        // A write on its pool's members, its listener, or itself voids it.
+        for written in ["members", "l-1", "lb"] {
+            c.keep_created("lb", &created(false));
+            match written {
+                "members" => c.members_written("p-1"),
+                id => c.forget_details(id),
+            }
+            assert!(c.created_tree("lb", true).is_none(), "{written}");
+        }
+        // Another load balancer's write does not.
+        c.keep_created("lb", &created(false));
+        c.forget_details("another-lb");
+        c.members_written("another-pool");
+        assert!(c.created_tree("lb", true).is_some());
+        // A monitor may change a member's status at any time: not kept.
+        c.keep_created("lb", &created(true));
+        assert!(c.created_tree("lb", true).is_none());
     }
 
     /// A full read that a write of this process overtook is not kept: the
