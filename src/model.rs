@@ -862,6 +862,13 @@ pub struct ObservedFloatingIp {
     pub description: Option<String>,
 }
 
+/// A Neutron subnet's network and CIDR (what an apply needs of a subnet).
+#[derive(Debug, Clone)]
+pub struct SubnetInfo {
+    pub network_id: String,
+    pub cidr: IpNet,
+}
+
 /// The User method's floating IP, looked up by address.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum FloatingIpLookup {

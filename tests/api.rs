@@ -503,6 +503,19 @@ impl App {
 /// changed by hand in OpenStack is still found: a listener option (the load
 /// balancer's `updated_at` moves, so listeners and pools are read again)
 /// and a member (the status tree shows every member).
+/// The simulator's `/sim/stats`.
+async fn sim_stats(app: &App) -> Value {
+    let sim = app.sim.as_ref().expect("the simulator");
+    app.http
+        .get(format!("{}/sim/stats", sim.state.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// One call of the simulator's journal: `METHOD /path?query`, when it began
 /// and ended (ms).
 type Journaled = (String, f64, f64);
@@ -510,16 +523,7 @@ type Journaled = (String, f64, f64);
 /// The simulator's journal of calls since its stats were reset, in the
 /// order they began.
 async fn journal(app: &App) -> Vec<Journaled> {
-    let sim = app.sim.as_ref().expect("the simulator");
-    let stats: Value = app
-        .http
-        .get(format!("{}/sim/stats", sim.state.base_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = sim_stats(app).await;
     let mut calls: Vec<Journaled> = stats["journal"]
         .as_array()
         .unwrap()
@@ -1176,17 +1180,9 @@ async fn annotated_ids_are_checked_before_any_url_and_any_write() {
     }
     assert!(app.load_balancers().await.is_empty());
     assert!(app.floating_ips().await.is_empty());
-    if let Some(sim) = &app.sim {
+    if app.sim.is_some() {
         // Nothing but token requests reached Keystone.
-        let stats: Value = app
-            .http
-            .get(format!("{}/sim/stats", sim.state.base_url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let stats = sim_stats(&app).await;
         let calls = stats["calls"].as_object().unwrap();
         let keystone: Vec<&String> = calls
             .keys()

@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 
-use ipnet::IpNet;
 use reqwest::Method;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::Value;
@@ -24,11 +23,7 @@ use crate::model::ReferenceKind;
 /// A subnet's details as last read, and when (`None`: not read yet).
 type KeptSubnet = std::sync::Arc<Mutex<Option<(SubnetInfo, std::time::Instant)>>>;
 
-#[derive(Debug, Clone)]
-pub struct SubnetInfo {
-    pub network_id: String,
-    pub cidr: IpNet,
-}
+pub use crate::model::SubnetInfo;
 
 /// Who uses a Neutron port: its device (`lb-<id>` for an Octavia-made VIP
 /// port), its tags, and the load balancers whose VIP it is.

@@ -45,16 +45,16 @@ pub struct Calls {
     /// Subnets this request read (or took from the process's cache): none
     /// is read twice in one request, whatever `[openstack] subnet_cache_s`.
     pub(super) subnets:
-        std::sync::Mutex<std::collections::HashMap<String, super::cloud::SubnetInfo>>,
+        std::sync::Mutex<std::collections::HashMap<String, crate::model::SubnetInfo>>,
 }
 
 impl Calls {
-    pub(super) fn subnet_known(&self, id: &str) -> Option<super::cloud::SubnetInfo> {
+    pub(super) fn subnet_known(&self, id: &str) -> Option<crate::model::SubnetInfo> {
         let known = self.subnets.lock().unwrap_or_else(|e| e.into_inner());
         known.get(id).cloned()
     }
 
-    pub(super) fn subnet_seen(&self, id: &str, info: &super::cloud::SubnetInfo) {
+    pub(super) fn subnet_seen(&self, id: &str, info: &crate::model::SubnetInfo) {
         let mut known = self.subnets.lock().unwrap_or_else(|e| e.into_inner());
         known.insert(id.to_string(), info.clone());
     }
