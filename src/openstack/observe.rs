@@ -127,14 +127,12 @@ impl Cloud {
         // Right after a fully populated create, its answer's members (any
         // other observation lets them go).
         let created = match (&last, members) {
-            (Some((id, _)), MemberRead::Tree) => {
-                self.created_tree(id, after_writes).map(|t| (id.clone(), t))
-            }
+            (Some((id, _)), MemberRead::Tree) => self.created_tree(id, after_writes),
             _ => None,
         };
         let ahead_tree = async {
-            match (&last, members, &created) {
-                (Some((id, _)), MemberRead::Tree, None) => self.status_tree(calls, id).await.ok(),
+            match (&last, members, created.is_none()) {
+                (Some((id, _)), MemberRead::Tree, true) => self.status_tree(calls, id).await.ok(),
                 _ => None,
             }
         };
@@ -189,7 +187,7 @@ impl Cloud {
             ahead_bound
         );
         let (mut found, mut floating_ips, others, joined, on_port, security_groups) = round_one?;
-        let mut ahead_tree = ahead_tree.or(created.map(|(_, t)| t));
+        let mut ahead_tree = ahead_tree.or(created);
         add_missing(&mut floating_ips, on_port, |f| f.id.as_str());
         // Read ahead: held only where the rules read them (below).
         let (joined, joined_ahead) = if ahead_shared {

@@ -31,7 +31,8 @@ pub struct Progress {
     pub ids: Vec<Option<String>>,
     /// Floating IPs this plan made, as Neutron answered them.
     pub made_floating_ips: Vec<crate::model::ObservedFloatingIp>,
-    /// A floating IP was deleted, bound or unbound by this plan.
+    /// An operation of this plan may have changed a floating IP (deleted,
+    /// bound, unbound or retagged one: see [`keeps_floating_ips`]).
     pub moved_floating_ips: bool,
 }
 

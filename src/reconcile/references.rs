@@ -56,13 +56,16 @@ impl Reconciler {
         let Translation::LoadBalancer(d) = first else {
             return Ok(None);
         };
+        if !online {
+            return self.member_cidrs(calls, false).await;
+        }
         // The member subnets, the VIP's and the floating IP's are read
         // together (each once), with the checks of what the annotations name.
         let (allowed, checked, vip, floating) = tokio::join!(
-            self.member_cidrs(calls, online),
-            self.check_references(input, calls, d, online),
-            self.check_vip_subnet(calls, d, online),
-            self.read_floating_subnet(calls, d, online),
+            self.member_cidrs(calls, true),
+            self.check_references(input, calls, d),
+            self.check_vip_subnet(calls, d),
+            self.read_floating_subnet(calls, d),
         );
         let allowed = allowed?;
         checked?;
@@ -77,14 +80,13 @@ impl Reconciler {
         &self,
         calls: &Calls,
         d: &crate::model::DesiredLoadBalancer,
-        online: bool,
     ) -> Result<(), ReconcileError> {
         match &d.floating_ip {
             FloatingIpIntent::Pool {
                 subnet_id: Some(s),
                 network_id: None,
                 ..
-            } if online => match self.cloud.subnet(calls, s).await {
+            } => match self.cloud.subnet(calls, s).await {
                 // The create that needs it says so, with its context.
                 Err(e) if e.is_not_found() => Ok(()),
                 other => other.map(drop).map_err(Into::into),
@@ -98,11 +100,7 @@ impl Reconciler {
         input: &ApplyInput,
         calls: &Calls,
         d: &crate::model::DesiredLoadBalancer,
-        online: bool,
     ) -> Result<(), ReconcileError> {
-        if !online {
-            return Ok(());
-        }
         // The API's version and providers (each read once a process) together.
         let offered = async {
             match &self.settings.octavia_defaults.provider {
@@ -161,11 +159,7 @@ impl Reconciler {
         &self,
         calls: &Calls,
         d: &crate::model::DesiredLoadBalancer,
-        online: bool,
     ) -> Result<(), ReconcileError> {
-        if !online {
-            return Ok(());
-        }
         let Some(subnet) = d.vip.subnet_id.clone() else {
             // A VIP network (network-id) or port (port-id) alone: Neutron's subnet.
             if d.vip.network_id.is_none() && d.vip.port_id.is_none() {

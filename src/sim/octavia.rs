@@ -499,7 +499,7 @@ impl Octavia {
             ));
         };
         let lb_id = pool.lb_id.clone();
-        let monitored = self.monitors.iter().any(|m| m.pool_id == pool.meta.id);
+        let monitored = self.monitored(&pool.meta.id);
         match status {
             Some(s) => {
                 let Some(s) = MEMBER_OPERATING_STATUSES.into_iter().find(|k| *k == s) else {
@@ -1213,6 +1213,11 @@ pub(crate) fn port_clash(a: &str, b: &str) -> bool {
 }
 
 impl Octavia {
+    /// Whether a health monitor watches the pool `pool_id`.
+    pub(crate) fn monitored(&self, pool_id: &str) -> bool {
+        self.monitors.iter().any(|m| m.pool_id == pool_id)
+    }
+
     pub(crate) fn insert_pool(&mut self, lb_id: &str, spec: PoolSpec) -> String {
         let id = spec.meta.id.clone();
         let monitored = spec.monitor.is_some();

@@ -1214,8 +1214,7 @@ async fn create_member(
             octavia.begin_write(&lb_id, s.config.provisioning_delay)?;
             let id = spec.meta.id.clone();
             let mut meta = spec.meta;
-            meta.operating =
-                member_created_status(octavia.monitors.iter().any(|m| m.pool_id == pool));
+            meta.operating = member_created_status(octavia.monitored(&pool));
             octavia.members.push(Member {
                 meta,
                 pool_id: pool.clone(),
@@ -1281,7 +1280,7 @@ async fn batch_members(
                 }
             }
             octavia.begin_write(&lb_id, s.config.provisioning_delay)?;
-            let monitored = octavia.monitors.iter().any(|m| m.pool_id == pool);
+            let monitored = octavia.monitored(&pool);
             let mut keep = Vec::new();
             for spec in specs {
                 let existing = octavia.members.iter_mut().find(|m| {
