@@ -1634,6 +1634,31 @@ max-shared-lb = 3
     }
 
     #[test]
+    fn subnet_cache_s_defaults_to_300_and_takes_0_to_86400() {
+        let s = Settings::load(None, no_env).unwrap();
+        assert_eq!(s.openstack.subnet_cache_s, 300);
+        let s = Settings::from_toml("[openstack]\nsubnet_cache_s = 0\n").unwrap();
+        assert_eq!(s.openstack.subnet_cache_s, 0);
+        let env_of = |v: &'static str| {
+            move |k: &str| (k == "SVC_LBAAS_SUBNET_CACHE_S").then(|| v.to_string())
+        };
+        for (value, kept) in [("0", 0), ("86400", 86_400), ("60", 60)] {
+            let s = Settings::load(None, env_of(value)).unwrap();
+            assert_eq!(s.openstack.subnet_cache_s, kept, "{value}");
+        }
+        for value in ["86401", "-1", "five minutes"] {
+            let e = Settings::load(None, env_of(value)).unwrap_err().to_string();
+            assert!(e.contains("openstack.subnet_cache_s"), "{value}: {e}");
+        }
+        let e = Settings::from_toml("[openstack]\nsubnet_cache_s = 86401\n")
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("openstack.subnet_cache_s"), "{e}");
+    }
+
+    #[test]
     fn listener_limits_have_defaults_files_and_env() {
         let s = Settings::load(None, no_env).unwrap();
         assert_eq!(s.server.limits(), crate::listener::Limits::default());
