@@ -163,10 +163,19 @@ def start_proxies():
     return auth_url
 
 
-def counted(phase, fn):
-    started = time.monotonic()
-    PHASE_STARTED[0] = started
+def begin(phase):
+    """Starts a phase; the trace keeps its wall-clock start, to line it up
+    with Octavia's logs (trace_summary.py --worker-log)."""
+    PHASE_STARTED[0] = time.monotonic()
     PHASE[0] = phase
+    if TRACE:
+        with COUNTS_LOCK:
+            TRACED.append({"phase": phase, "wall": time.time()})
+    return PHASE_STARTED[0]
+
+
+def counted(phase, fn):
+    started = begin(phase)
     fn()
     took = time.monotonic() - started
     PHASE[0] = "between"
@@ -390,8 +399,7 @@ def scale_main():
 
     def run(tool, step, fns):
         phase = f"{tool} {step} {len(times.get((tool, step), []))}"
-        PHASE_STARTED[0] = time.monotonic()
-        PHASE[0] = phase
+        begin(phase)
         total, p50 = at_once(fns)
         PHASE[0] = "between"
         times.setdefault((tool, step), []).append((total, p50, calls(phase)))

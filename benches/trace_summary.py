@@ -4,13 +4,19 @@ of the phase with at least one request of it in flight; this cloud's Octavia
 API is one worker), the most requests in flight at once, reads a second, and
 the load balancer POSTs' times (sent to answered).
 
-Usage: python3 benches/trace_summary.py TRACE.jsonl [PHASE-PREFIX]
-       python3 benches/trace_summary.py TRACE.jsonl --creates
+Usage: python3 benches/trace_summary.py TRACE.jsonl [PHASE-PREFIX] [--worker-log LOG]
+       python3 benches/trace_summary.py TRACE.jsonl --creates [--worker-log LOG]
 --creates breaks each round's create down (a run without --scale): where
 each tool's time went, Octavia's (its POST, then provisioning until a status
 read saw ACTIVE) and the rest (observation, the floating IP POST after
 ACTIVE, the answer's reads).
+--worker-log (Octavia's worker log, $OS_STATE/log/octavia-worker.log of the
+same run) adds when Octavia's worker took each create and marked it ACTIVE
+in its database: with --creates, how late each tool saw that; without, per
+create phase, how many creates the worker had under way at once and how
+long each took in it.
 """
+import datetime
 import json
 import re
 import statistics
@@ -39,9 +45,65 @@ def most_at_once(spans):
     return peak
 
 
-def main():
-    rows = [json.loads(line) for line in open(sys.argv[1])]
-    prefix = sys.argv[2] if len(sys.argv) > 2 else ""
+def worker_creates(path):
+    """Octavia's worker log: load balancer id -> (when the worker took its
+    create, when it marked it ACTIVE or None), as epoch seconds."""
+    began, active = {}, {}
+    line_re = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) \d+ INFO \S+ \[[^\]]*\] (.*)")
+    for line in open(path, errors="replace"):
+        m = line_re.match(line)
+        if not m:
+            continue
+        # The log's local time, read back as local time.
+        t = datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+        if c := re.match(r"Creating load balancer '([0-9a-f-]{36})'", m.group(2)):
+            began.setdefault(c.group(1), t)
+        elif a := re.match(r"Mark ACTIVE in DB for load balancer id: ([0-9a-f-]{36})", m.group(2)):
+            active.setdefault(a.group(1), t)
+    return {k: (b, active.get(k)) for k, b in began.items()}
+
+
+def in_phase(flows, wall, length):
+    """The worker's creates taken during a phase: (began, active) relative
+    to the phase's start."""
+    return sorted((b - wall, a - wall if a else None) for b, a in flows.values() if wall <= b <= wall + length)
+
+
+def load(path):
+    """The traced requests, and each phase's wall-clock start."""
+    rows, walls = [], {}
+    for line in open(path):
+        r = json.loads(line)
+        if "wall" in r:
+            walls[r["phase"]] = r["wall"]
+        else:
+            rows.append(r)
+    return rows, walls
+
+
+def worker_table(rows, walls, flows):
+    print()
+    print("| phase | creates the worker took (first / last) | marked ACTIVE (first / p50 / last) "
+          "| under way at once (max) | in the worker, took to ACTIVE (p50 / max) |")
+    print("|---|---|---|---|---|")
+    for phase, wall in walls.items():
+        if " create " not in phase:
+            continue
+        rs = [r for r in rows if r["phase"] == phase]
+        if not rs:
+            continue
+        mine = in_phase(flows, wall, ends(rs))
+        done = sorted(a for _, a in mine if a is not None)
+        if not done:
+            continue
+        took = sorted(a - b for b, a in mine if a is not None)
+        print(f"| {phase} | {len(mine)} ({mine[0][0]:.1f} / {mine[-1][0]:.1f} s) "
+              f"| {done[0]:.1f} / {statistics.median(done):.1f} / {done[-1]:.1f} s "
+              f"| {most_at_once([(b, a) for b, a in mine if a is not None])} "
+              f"| {statistics.median(took):.1f} / {took[-1]:.1f} s |")
+
+
+def main(rows, walls, flows, prefix):
     phases = []
     for r in rows:
         if r["phase"].startswith(prefix) and r["phase"] not in phases and r["phase"] not in ("between", "warm-up"):
@@ -66,16 +128,19 @@ def main():
         (orr, ow, ob, om), (nr, nw, nb, _) = out
         print(f"| {phase} | {length:.1f} s | {orr}/{ow} | {ob:.0%} | {om} | {nr}/{nw} | {nb:.0%} | "
               f"{reads / length:.1f} | {post} |")
+    if flows:
+        worker_table(rows, {p: w for p, w in walls.items() if p.startswith(prefix)}, flows)
 
 
 def ends(rs):
     return max(r["start"] + r["took"] for r in rs)
 
 
-def creates(rows):
+def creates(rows, walls, flows):
+    worker = "| Octavia marked ACTIVE / seen after " if flows else ""
     print("| round | tool | total | before the POST | load balancer POST | POST answered to ACTIVE seen "
-          "| floating IP POST | after ACTIVE | ratio |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          f"{worker}| floating IP POST | after ACTIVE | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|" + ("---|" if flows else ""))
     rounds = sorted({int(r["phase"].rsplit(" ", 1)[1]) for r in rows if r["phase"].startswith("svc-lbaas create ")})
     for i in rounds:
         totals = {}
@@ -101,15 +166,28 @@ def creates(rows):
             after = total - max(seen, (fip["start"] + fip["took"]) if fip and fip["start"] < seen else 0)
             if fip and fip["start"] >= seen:
                 after = total - (fip["start"] + fip["took"])
+            marked = ""
+            if flows:
+                mine = in_phase(flows, walls.get(f"{tool} create {i}", float("inf")), total)
+                active = mine[0][1] if len(mine) == 1 else None
+                marked = (f"| {active - answered:.2f} s after the POST / {(seen - active) * 1000:.0f} ms "
+                          if active is not None else "| - ")
             lines.append(f"| {i} | {tool} | {total:.2f} s | {post['start'] * 1000:.0f} ms | {post['took'] * 1000:.0f} ms "
-                         f"| {seen - answered:.2f} s ({len(polls)} reads) | {fip_text} | {after * 1000:.0f} ms |")
+                         f"| {seen - answered:.2f} s ({len(polls)} reads) {marked}| {fip_text} | {after * 1000:.0f} ms |")
         ratio = totals["svc-lbaas"] / totals["minimum"] if len(totals) == 2 else float("nan")
         for line in lines:
             print(line + (f" {ratio:.2f}x |" if "svc-lbaas" in line else " |"))
 
 
 if __name__ == "__main__":
-    if "--creates" in sys.argv:
-        creates([json.loads(line) for line in open(sys.argv[1])])
+    args = sys.argv[1:]
+    flows = {}
+    if "--worker-log" in args:
+        i = args.index("--worker-log")
+        flows = worker_creates(args[i + 1])
+        del args[i:i + 2]
+    rows, walls = load(args[0])
+    if "--creates" in args:
+        creates(rows, walls, flows)
     else:
-        main()
+        main(rows, walls, flows, args[1] if len(args) > 1 else "")

@@ -588,6 +588,63 @@ fn before_and_after_the_writes(calls: &[Journaled]) -> (Vec<Journaled>, Vec<Jour
     (calls[..first].to_vec(), after)
 }
 
+/// Octavia's API makes each create's VIP port in Neutron before it answers,
+/// one create at a time: a burst's floating IPs wait until the creates sent
+/// before them are answered, so that they do not slow those (issue #28).
+#[tokio::test]
+async fn a_bursts_floating_ips_wait_for_the_load_balancer_creates_sent_before_them() {
+    let app = spawn_app().await;
+    let Some(sim) = app.sim_only("the simulator's journal of calls") else {
+        return;
+    };
+    // Each create answered 300 ms late; the three sent 100 ms apart.
+    app.http
+        .post(format!("{}/sim/faults", sim.state.base_url))
+        .json(&json!({"method": "POST", "path": "*/lbaas/loadbalancers", "latency_ms": 300}))
+        .send()
+        .await
+        .unwrap();
+    reset_journal(&app).await;
+    let apply = |name: &'static str, after_ms: u64| {
+        let app = &app;
+        async move {
+            tokio::time::sleep(std::time::Duration::from_millis(after_ms)).await;
+            let mut s = service("LoadBalancer", one_port(), json!({}));
+            s["metadata"]["name"] = json!(name);
+            s["spec"]["clusterIP"] = json!(format!("10.2.0.{}", 50 + after_ms / 100));
+            s["metadata"]["uid"] = json!(format!("u-{name}"));
+            app.apply(json!({"service": s, "endpoints": endpoints(&["10.1.0.5"])}))
+                .await
+        }
+    };
+    let answers = tokio::join!(apply("a", 0), apply("b", 100), apply("c", 200));
+
+    for a in [&answers.0, &answers.1, &answers.2] {
+        assert_eq!(a.body["action"], "created", "{}", a.body);
+    }
+    let calls = journal(&app).await;
+    let creates: Vec<&Journaled> = calls
+        .iter()
+        .filter(|c| c.0.starts_with("POST ") && c.0.ends_with("/lbaas/loadbalancers"))
+        .collect();
+    let floating: Vec<&Journaled> = calls
+        .iter()
+        .filter(|c| c.0.starts_with("POST ") && c.0.ends_with("/floatingips"))
+        .collect();
+    assert_eq!((creates.len(), floating.len()), (3, 3), "{calls:?}");
+    // The creates overlapped (the check below means something) ...
+    let first_answered = creates.iter().map(|c| c.2).fold(f64::MAX, f64::min);
+    let last_answered = creates.iter().map(|c| c.2).fold(f64::MIN, f64::max);
+    assert!(last_answered - first_answered >= 150.0, "{creates:?}");
+    // ... and no floating IP POST began before the last was answered.
+    for f in &floating {
+        assert!(
+            f.1 >= last_answered,
+            "{f:?} before {last_answered}: {calls:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn an_apply_observes_in_one_round_trip_and_answers_after_one_more() {
     let app = spawn_app().await;

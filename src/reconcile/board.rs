@@ -9,7 +9,7 @@
 //! same kind of change ([`Learnt`]). No task runs in the background: the
 //! wait whose turn comes reads for everyone.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -33,6 +33,30 @@ pub struct StatusBoard {
     /// `false`: read at once, no schedule (a cloud where nothing is ever
     /// pending, the in-memory one).
     paced: bool,
+    /// This process's load balancer creates on their way to Octavia.
+    creates: tokio::sync::watch::Sender<Creates>,
+}
+
+/// Load balancer creates waiting for a call slot or sent and not yet
+/// answered, numbered in the order they began.
+#[derive(Default)]
+struct Creates {
+    next: u64,
+    open: BTreeSet<u64>,
+}
+
+/// One load balancer create on its way to Octavia, until dropped.
+pub struct CreateUnderWay<'a> {
+    board: &'a StatusBoard,
+    number: u64,
+}
+
+impl Drop for CreateUnderWay<'_> {
+    fn drop(&mut self) {
+        self.board.creates.send_modify(|c| {
+            c.open.remove(&self.number);
+        });
+    }
 }
 
 #[derive(Default)]
@@ -67,6 +91,7 @@ impl Default for StatusBoard {
             last: tokio::sync::Mutex::new(Reading::default()),
             learnt: Mutex::new(Learnt::default()),
             paced: true,
+            creates: tokio::sync::watch::Sender::new(Creates::default()),
         }
     }
 }
@@ -104,6 +129,37 @@ impl StatusBoard {
 
     fn learnt(&self) -> std::sync::MutexGuard<'_, Learnt> {
         self.learnt.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks a load balancer create under way until the mark is dropped
+    /// (answered, failed or cancelled).
+    pub fn create_under_way(&self) -> CreateUnderWay<'_> {
+        let mut number = 0;
+        self.creates.send_modify(|c| {
+            number = c.next;
+            c.next += 1;
+            c.open.insert(number);
+        });
+        CreateUnderWay {
+            board: self,
+            number,
+        }
+    }
+
+    /// Returns once every load balancer create this process began before
+    /// the call has been answered (not those begun since, so a stream of
+    /// new creates cannot hold it back). Octavia's API makes each create's
+    /// VIP port in Neutron before it answers, one create at a time: a
+    /// floating IP POST made meanwhile slows each of them (issue #28).
+    pub async fn after_earlier_creates(&self) {
+        let before = self.creates.borrow().next;
+        let mut changes = self.creates.subscribe();
+        let earlier_open = |c: &Creates| c.open.first().is_some_and(|first| *first < before);
+        if earlier_open(&changes.borrow_and_update()) {
+            tracing::debug!("a floating IP waits for this process's earlier load balancer creates");
+            // The sender lives in `self`: the wait cannot fail.
+            let _ = changes.wait_for(|c| !earlier_open(c)).await;
+        }
     }
 
     /// How long `kind` took recently on this cloud.
@@ -270,8 +326,41 @@ impl Drop for WaitRecord {
 
 #[cfg(test)]
 mod tests {
-    use super::floor;
+    use super::{StatusBoard, floor};
     use std::time::Duration;
+
+    /// Whether `wait` is still waiting after being polled once more.
+    async fn pending(wait: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>) -> bool {
+        tokio::time::timeout(Duration::ZERO, wait.as_mut())
+            .await
+            .is_err()
+    }
+
+    #[tokio::test]
+    async fn a_floating_ip_waits_for_the_creates_begun_before_it_and_no_later_one() {
+        let board = StatusBoard::default();
+        // None under way: no wait.
+        let mut none = std::pin::pin!(board.after_earlier_creates());
+        assert!(!pending(&mut none).await);
+
+        let first = board.create_under_way();
+        let second = board.create_under_way();
+        let mut wait = std::pin::pin!(board.after_earlier_creates());
+        assert!(pending(&mut wait).await);
+        let later = board.create_under_way();
+        drop(second);
+        assert!(pending(&mut wait).await, "the first is still under way");
+        drop(first);
+        assert!(
+            !pending(&mut wait).await,
+            "a create begun after the wait does not hold it"
+        );
+        // The later one is still counted for a wait that begins now.
+        let mut next = std::pin::pin!(board.after_earlier_creates());
+        assert!(pending(&mut next).await);
+        drop(later);
+        assert!(!pending(&mut next).await);
+    }
 
     #[test]
     fn the_floor_between_reads_grows_with_how_long_the_cloud_takes_to_answer() {

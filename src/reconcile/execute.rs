@@ -261,6 +261,7 @@ pub async fn execute(
                 Some(g) => vec![security_group(g, progress)?],
                 None => Vec::new(),
             };
+            let _under_way = board.create_under_way();
             let created = cloud
                 .create_load_balancer(
                     calls,
@@ -396,6 +397,12 @@ pub async fn execute(
             ..
         } => {
             let port = vip_port(port, progress)?;
+            // Made while its load balancer provisions, once the creates
+            // this process sent before are answered (a burst's floating
+            // IPs would otherwise slow every create queued at Octavia).
+            if progress.dirty && progress.last_write == Some(WaitKind::Create) {
+                board.after_earlier_creates().await;
+            }
             if subnet_match.is_some() && subnet_id.is_none() {
                 return Err(OpenStackError::Precondition(
                     "the floating subnet was to be found before the first write".into(),
