@@ -95,7 +95,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else None
         began = time.monotonic()
         with COUNTS_LOCK:
-            phase = PHASE[0]
+            # The phase and its start as the request began (the next phase
+            # may have begun by the time it is answered).
+            phase, phase_started = PHASE[0], PHASE_STARTED[0]
             key = (phase, server.service, "read" if self.command == "GET" else "write")
             COUNTS[key] = COUNTS.get(key, 0) + 1
         # No tighter deadline than the clients' own: under load (one Octavia API
@@ -117,7 +119,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         conn.close()
         if TRACE:
             with COUNTS_LOCK:
-                TRACED.append({"phase": phase, "start": round(began - PHASE_STARTED[0], 3),
+                TRACED.append({"phase": phase, "start": round(began - phase_started, 3),
                                "took": round(time.monotonic() - began, 3), "service": server.service,
                                "method": self.command, "path": self.path, "status": res.status})
 
@@ -166,12 +168,12 @@ def start_proxies():
 def begin(phase):
     """Starts a phase; the trace keeps its wall-clock start, to line it up
     with Octavia's logs (trace_summary.py --worker-log)."""
-    PHASE_STARTED[0] = time.monotonic()
-    PHASE[0] = phase
-    if TRACE:
-        with COUNTS_LOCK:
+    with COUNTS_LOCK:
+        PHASE_STARTED[0] = time.monotonic()
+        PHASE[0] = phase
+        if TRACE:
             TRACED.append({"phase": phase, "wall": time.time()})
-    return PHASE_STARTED[0]
+        return PHASE_STARTED[0]
 
 
 def counted(phase, fn):

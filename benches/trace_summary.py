@@ -12,9 +12,10 @@ read saw ACTIVE) and the rest (observation, the floating IP POST after
 ACTIVE, the answer's reads).
 --worker-log (Octavia's worker log, $OS_STATE/log/octavia-worker.log of the
 same run) adds when Octavia's worker took each create and marked it ACTIVE
-in its database: with --creates, how late each tool saw that; without, per
-create phase, how many creates the worker had under way at once and how
-long each took in it.
+in its database: with --creates, how late each tool saw that, and each
+tool's own time apart from Octavia's (whose provisioning varies from round
+to round by more than the tools differ); without, per create phase, how many
+creates the worker had under way at once and how long each took in it.
 """
 import datetime
 import json
@@ -142,6 +143,9 @@ def creates(rows, walls, flows):
           f"{worker}| floating IP POST | after ACTIVE | ratio |")
     print("|---|---|---|---|---|---|---|---|---|" + ("---|" if flows else ""))
     rounds = sorted({int(r["phase"].rsplit(" ", 1)[1]) for r in rows if r["phase"].startswith("svc-lbaas create ")})
+    # Per tool, per round: Octavia's time (its POST, then its worker's
+    # provisioning until it marked ACTIVE) and the tool's own (the rest).
+    octavia, own = {}, {}
     for i in rounds:
         totals = {}
         lines = []
@@ -160,11 +164,14 @@ def creates(rows, walls, flows):
             total = ends(rs)
             totals[tool] = total
             fip_text = "-"
+            # Sent before the read that saw ACTIVE was answered (times are
+            # rounded to the millisecond: one sent right after is not).
+            during = fip is not None and fip["start"] < seen - 0.002
             if fip:
-                when = "during provisioning" if fip["start"] < seen else "after ACTIVE"
+                when = "during provisioning" if during else "after ACTIVE"
                 fip_text = f"{fip['took'] * 1000:.0f} ms ({when})"
-            after = total - max(seen, (fip["start"] + fip["took"]) if fip and fip["start"] < seen else 0)
-            if fip and fip["start"] >= seen:
+            after = total - max(seen, (fip["start"] + fip["took"]) if during else 0)
+            if fip and not during:
                 after = total - (fip["start"] + fip["took"])
             marked = ""
             if flows:
@@ -172,11 +179,26 @@ def creates(rows, walls, flows):
                 active = mine[0][1] if len(mine) == 1 else None
                 marked = (f"| {active - answered:.2f} s after the POST / {(seen - active) * 1000:.0f} ms "
                           if active is not None else "| - ")
+                if active is not None:
+                    theirs = post["took"] + active - answered
+                    octavia.setdefault(tool, []).append(theirs)
+                    own.setdefault(tool, []).append(total - theirs)
             lines.append(f"| {i} | {tool} | {total:.2f} s | {post['start'] * 1000:.0f} ms | {post['took'] * 1000:.0f} ms "
                          f"| {seen - answered:.2f} s ({len(polls)} reads) {marked}| {fip_text} | {after * 1000:.0f} ms |")
         ratio = totals["svc-lbaas"] / totals["minimum"] if len(totals) == 2 else float("nan")
         for line in lines:
             print(line + (f" {ratio:.2f}x |" if "svc-lbaas" in line else " |"))
+    if len(octavia) == 2:
+        both = statistics.median(octavia["minimum"] + octavia["svc-lbaas"])
+        m, o = (statistics.median(own[t]) for t in ("minimum", "svc-lbaas"))
+        print()
+        print("Medians over the rounds. Octavia's time (its POST, then its worker until it marked the load "
+              f"balancer ACTIVE): minimum {statistics.median(octavia['minimum']):.2f} s, svc-lbaas "
+              f"{statistics.median(octavia['svc-lbaas']):.2f} s. Each tool's own (the rest: observation, "
+              "noticing ACTIVE, a floating IP POST made after it, the answer): "
+              f"minimum {m * 1000:.0f} ms, svc-lbaas {o * 1000:.0f} ms. With Octavia's time the same for "
+              f"both ({both:.2f} s, the median over both tools): svc-lbaas / minimum = "
+              f"{(both + o) / (both + m):.2f}x.")
 
 
 if __name__ == "__main__":
