@@ -147,18 +147,26 @@ impl StatusBoard {
     }
 
     /// Returns once every load balancer create this process began before
-    /// the call has been answered (not those begun since, so a stream of
-    /// new creates cannot hold it back). Octavia's API makes each create's
-    /// VIP port in Neutron before it answers, one create at a time: a
-    /// floating IP POST made meanwhile slows each of them (issue #28).
-    pub async fn after_earlier_creates(&self) {
+    /// it is first polled has been answered (not those begun since, so a
+    /// stream of new creates cannot hold it back), or after `limit`.
+    /// Octavia's API makes each create's VIP port in Neutron before it
+    /// answers, one create at a time: a floating IP POST made meanwhile
+    /// slows each of them (issue #28).
+    pub async fn after_earlier_creates(&self, limit: Duration) {
         let before = self.creates.borrow().next;
         let mut changes = self.creates.subscribe();
         let earlier_open = |c: &Creates| c.open.first().is_some_and(|first| *first < before);
-        if earlier_open(&changes.borrow_and_update()) {
-            tracing::debug!("a floating IP waits for this process's earlier load balancer creates");
-            // The sender lives in `self`: the wait cannot fail.
-            let _ = changes.wait_for(|c| !earlier_open(c)).await;
+        if !earlier_open(&changes.borrow_and_update()) {
+            return;
+        }
+        tracing::debug!("a floating IP waits for this process's earlier load balancer creates");
+        // The sender lives in `self`: `wait_for` cannot fail.
+        let answered = tokio::time::timeout(limit, changes.wait_for(|c| !earlier_open(c))).await;
+        if answered.is_err() {
+            tracing::info!(
+                limit_s = limit.as_secs(),
+                "made a floating IP before this process's earlier load balancer creates were answered: they took longer than its limit"
+            );
         }
     }
 
@@ -336,16 +344,20 @@ mod tests {
             .is_err()
     }
 
+    const HOUR: Duration = Duration::from_secs(3600);
+
     #[tokio::test]
     async fn a_floating_ip_waits_for_the_creates_begun_before_it_and_no_later_one() {
         let board = StatusBoard::default();
+        // What came before is read when the wait is first polled: each wait
+        // below is polled before the creates meant to come after it.
         // None under way: no wait.
-        let mut none = std::pin::pin!(board.after_earlier_creates());
+        let mut none = std::pin::pin!(board.after_earlier_creates(HOUR));
         assert!(!pending(&mut none).await);
 
         let first = board.create_under_way();
         let second = board.create_under_way();
-        let mut wait = std::pin::pin!(board.after_earlier_creates());
+        let mut wait = std::pin::pin!(board.after_earlier_creates(HOUR));
         assert!(pending(&mut wait).await);
         let later = board.create_under_way();
         drop(second);
@@ -356,10 +368,19 @@ mod tests {
             "a create begun after the wait does not hold it"
         );
         // The later one is still counted for a wait that begins now.
-        let mut next = std::pin::pin!(board.after_earlier_creates());
+        let mut next = std::pin::pin!(board.after_earlier_creates(HOUR));
         assert!(pending(&mut next).await);
         drop(later);
         assert!(!pending(&mut next).await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_floating_ip_waits_for_earlier_creates_no_longer_than_its_limit() {
+        let board = StatusBoard::default();
+        let _stuck = board.create_under_way();
+        let started = tokio::time::Instant::now();
+        board.after_earlier_creates(Duration::from_secs(30)).await;
+        assert_eq!(started.elapsed(), Duration::from_secs(30));
     }
 
     #[test]

@@ -450,6 +450,8 @@ fn address(observed: &ObservedGateway) -> Option<String> {
 /// What execution learnt: ids by the names the plan uses.
 #[derive(Default)]
 struct Made {
+    /// This apply created the load balancer (still provisioning).
+    created: bool,
     load_balancer: Option<String>,
     vip_port: Option<String>,
     pools: BTreeMap<String, String>,
@@ -791,9 +793,11 @@ impl Reconciler {
         };
         match op {
             GatewayOp::CreateLoadBalancer { .. } => {
+                let _under_way = self.waits.create_under_way();
                 let created = cloud
                     .create_load_balancer(calls, desired_lb()?, owner, false, false, &[])
                     .await?;
+                made.created = true;
                 made.load_balancer = created.id;
                 made.vip_port = created.vip_port_id;
             }
@@ -808,6 +812,13 @@ impl Reconciler {
                 else {
                     return Ok(());
                 };
+                // As a Service's: after the creates this process sent
+                // before are answered (`StatusBoard::after_earlier_creates`).
+                if made.created {
+                    self.waits
+                        .after_earlier_creates(options.wait_budget() / 2)
+                        .await;
+                }
                 let network = cloud.floating_network(calls, network_id, subnet_id).await?;
                 // A subnet chosen by name or tags: the first that matches.
                 let subnet_id = match (subnet_id, subnet_match) {
