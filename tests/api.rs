@@ -599,12 +599,12 @@ async fn a_bursts_floating_ips_wait_for_the_load_balancer_creates_sent_before_th
     };
     // Each create answered 600 ms late; the three sent 200 ms apart (room
     // for a loaded machine's jitter in the observations before them).
-    app.http
-        .post(format!("{}/sim/faults", sim.state.base_url))
-        .json(&json!({"method": "POST", "path": "*/lbaas/loadbalancers", "latency_ms": 600}))
-        .send()
-        .await
-        .unwrap();
+    add_fault(
+        &app,
+        sim,
+        json!({"method": "POST", "path": "*/lbaas/loadbalancers", "latency_ms": 600}),
+    )
+    .await;
     reset_journal(&app).await;
     let apply = |name: &'static str, after_ms: u64| {
         let app = &app;
@@ -655,12 +655,12 @@ async fn an_apply_observes_in_one_round_trip_and_answers_after_one_more() {
     };
     // Every read answered 40 ms late: calls sent together overlap, one
     // sent after another's answer does not.
-    app.http
-        .post(format!("{}/sim/faults", sim.state.base_url))
-        .json(&json!({"method": "GET", "path": "*", "latency_ms": 40}))
-        .send()
-        .await
-        .unwrap();
+    add_fault(
+        &app,
+        sim,
+        json!({"method": "GET", "path": "*", "latency_ms": 40}),
+    )
+    .await;
     let request = |ips: &[&str]| json!({"service": service("LoadBalancer", two_ports(), json!({})), "endpoints": endpoints(ips)});
     let show = |calls: &[Journaled]| {
         calls
@@ -829,12 +829,7 @@ async fn subnets_are_kept_for_subnet_cache_s_read_once_an_apply_and_forgotten_on
     assert_eq!(a.body["action"], "created", "{}", a.body);
     let calls = journal(&app).await;
     assert_eq!(subnet_reads(&calls), Vec::<String>::new());
-    app.http
-        .post(format!("{}/sim/faults", sim.state.base_url))
-        .json(&json!({"method": "POST", "path": "/load-balancer/*/loadbalancers", "error_rate": 1.0, "status": 400, "times": 1}))
-        .send()
-        .await
-        .unwrap();
+    add_fault(&app, sim, json!({"method": "POST", "path": "/load-balancer/*/loadbalancers", "error_rate": 1.0, "status": 400, "times": 1})).await;
     let refused = app.apply(request("c")).await;
     assert!(
         refused.status.is_client_error() || refused.status.is_server_error(),
@@ -1261,13 +1256,7 @@ async fn openstack_errors_are_502_with_openstacks_status_and_request_id() {
     let Some(sim) = app.sim_only("a 500 from Octavia") else {
         return;
     };
-    let base = sim.state.base_url.clone();
-    app.http
-        .post(format!("{}/sim/faults", base))
-        .json(&json!({"method": "POST", "path": "/load-balancer/*/loadbalancers", "error_rate": 1.0, "status": 500, "times": 1}))
-        .send()
-        .await
-        .unwrap();
+    add_fault(&app, sim, json!({"method": "POST", "path": "/load-balancer/*/loadbalancers", "error_rate": 1.0, "status": 500, "times": 1})).await;
     let a = app
         .apply(json!({"service": service("ClusterIP", two_ports(), json!({}))}))
         .await;
@@ -1619,12 +1608,12 @@ async fn a_409_from_a_busy_load_balancer_is_waited_out_and_planned_again() {
     };
     let base = sim.state.base_url.clone();
     app.apply(json!({"service": service("ClusterIP", two_ports(), json!({})), "endpoints": endpoints(&["10.1.0.5"])})).await;
-    app.http
-        .post(format!("{}/sim/faults", base))
-        .json(&json!({"method": "PUT", "path": "*/members", "error_rate": 1.0, "status": 409, "times": 1}))
-        .send()
-        .await
-        .unwrap();
+    add_fault(
+        &app,
+        sim,
+        json!({"method": "PUT", "path": "*/members", "error_rate": 1.0, "status": 409, "times": 1}),
+    )
+    .await;
     let a = app
         .apply(json!({"service": service("ClusterIP", two_ports(), json!({})), "endpoints": endpoints(&["10.1.0.6"])}))
         .await;
