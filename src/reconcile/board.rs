@@ -148,11 +148,13 @@ impl StatusBoard {
 
     /// Returns once every load balancer create this process began before
     /// it is first polled has been answered (not those begun since, so a
-    /// stream of new creates cannot hold it back), or after `limit`.
-    /// Octavia's API makes each create's VIP port in Neutron before it
-    /// answers, one create at a time: a floating IP POST made meanwhile
-    /// slows each of them (issue #28).
-    pub async fn after_earlier_creates(&self, limit: Duration) {
+    /// stream of new creates cannot hold it back), or after half of
+    /// `wait_left` (the wait for ACTIVE keeps the rest). Octavia's API
+    /// makes each create's VIP port in Neutron before it answers, one
+    /// create at a time: a floating IP POST made meanwhile slows each of
+    /// them (issue #28).
+    pub async fn after_earlier_creates(&self, wait_left: Duration) {
+        let limit = wait_left / 2;
         let before = self.creates.borrow().next;
         let mut changes = self.creates.subscribe();
         let earlier_open = |c: &Creates| c.open.first().is_some_and(|first| *first < before);
@@ -379,7 +381,8 @@ mod tests {
         let board = StatusBoard::default();
         let _stuck = board.create_under_way();
         let started = tokio::time::Instant::now();
-        board.after_earlier_creates(Duration::from_secs(30)).await;
+        board.after_earlier_creates(Duration::from_secs(60)).await;
+        // Half of the wait left: 30 s.
         assert_eq!(started.elapsed(), Duration::from_secs(30));
     }
 

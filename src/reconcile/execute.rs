@@ -400,10 +400,8 @@ pub async fn execute(
             // Made while its load balancer provisions, once the creates
             // this process sent before are answered (a burst's floating
             // IPs would otherwise slow every create queued at Octavia).
-            // Half of what is left of the wait at most: the wait for
-            // ACTIVE keeps the rest.
             if progress.dirty && progress.last_write == Some(WaitKind::Create) {
-                board.after_earlier_creates(timeout / 2).await;
+                board.after_earlier_creates(timeout).await;
             }
             if subnet_match.is_some() && subnet_id.is_none() {
                 return Err(OpenStackError::Precondition(

@@ -816,7 +816,7 @@ impl Reconciler {
                 // before are answered (`StatusBoard::after_earlier_creates`).
                 if made.created {
                     self.waits
-                        .after_earlier_creates(options.wait_budget() / 2)
+                        .after_earlier_creates(options.wait_budget())
                         .await;
                 }
                 let network = cloud.floating_network(calls, network_id, subnet_id).await?;
