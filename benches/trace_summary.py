@@ -6,6 +6,7 @@ the load balancer POSTs' times (sent to answered).
 
 Usage: python3 benches/trace_summary.py TRACE.jsonl [PHASE-PREFIX] [--worker-log LOG]
        python3 benches/trace_summary.py TRACE.jsonl --creates [--worker-log LOG]
+       python3 benches/trace_summary.py TRACE.jsonl --deletes [--worker-log LOG]
 --creates breaks each round's create down (a run without --scale): where
 each tool's time went, Octavia's (its POST, then provisioning until a status
 read saw ACTIVE) and the rest (observation, the floating IP POST after
@@ -16,6 +17,10 @@ in its database: with --creates, how late each tool saw that, and each
 tool's own time apart from Octavia's (whose provisioning varies from round
 to round by more than the tools differ); without, per create phase, how many
 creates the worker had under way at once and how long each took in it.
+--deletes does the same for each round's delete: what each tool did before
+its cascade DELETE, and (with --worker-log) how long the cascade took in the
+worker, until its last step logged at INFO (the VIP's security group
+deleted), and how long after it each tool answered.
 """
 import datetime
 import json
@@ -49,7 +54,16 @@ def most_at_once(spans):
 def worker_creates(path):
     """Octavia's worker log: load balancer id -> (when the worker took its
     create, when it marked it ACTIVE or None), as epoch seconds."""
-    began, active = {}, {}
+    return worker_flows(path)[0]
+
+
+def worker_flows(path):
+    """Octavia's worker log, as epoch seconds: creates (load balancer id ->
+    (taken, marked ACTIVE or None)) and deletes (id -> (taken, its security
+    group deleted or None): the flow's last step logged at INFO; what
+    follows, the amphora's removal and the row marked DELETED, is not)."""
+    began, active, deleting, group_gone = {}, {}, {}, {}
+    last_delete = None
     line_re = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) \d+ INFO \S+ \[[^\]]*\] (.*)")
     for line in open(path, errors="replace"):
         m = line_re.match(line)
@@ -61,7 +75,15 @@ def worker_creates(path):
             began.setdefault(c.group(1), t)
         elif a := re.match(r"Mark ACTIVE in DB for load balancer id: ([0-9a-f-]{36})", m.group(2)):
             active.setdefault(a.group(1), t)
-    return {k: (b, active.get(k)) for k, b in began.items()}
+        elif d := re.match(r"Deleting load balancer '([0-9a-f-]{36})'", m.group(2)):
+            deleting.setdefault(d.group(1), t)
+            last_delete = d.group(1)
+        elif m.group(2).startswith("Deleted security group") and last_delete:
+            # The worker runs one flow at a time here (a single Service's
+            # delete): the group is the last delete's.
+            group_gone.setdefault(last_delete, t)
+    return ({k: (b, active.get(k)) for k, b in began.items()},
+            {k: (b, group_gone.get(k)) for k, b in deleting.items()})
 
 
 def in_phase(flows, wall, length):
@@ -201,15 +223,72 @@ def creates(rows, walls, flows):
               f"{(both + o) / (both + m):.2f}x.")
 
 
+def deletes(rows, walls, flows):
+    """Each round's delete: each tool's observation or floating IP DELETE
+    before the cascade DELETE, the cascade in Octavia's worker (from the
+    DELETE's answer until the worker logged the flow's last step), and when
+    the tool saw the 404."""
+    worker = ("| worker took it / its last logged step (from the DELETE's answer) / 404 seen after it "
+              if flows else "")
+    print("| round | tool | total | before the cascade DELETE | floating IP DELETE | cascade DELETE "
+          f"{worker}| ratio |")
+    print("|---|---|---|---|---|---|" + ("---|" if flows else ""))
+    rounds = sorted({int(r["phase"].rsplit(" ", 1)[1]) for r in rows if r["phase"].startswith("svc-lbaas delete ")})
+    octavia, own = {}, {}
+    for i in rounds:
+        totals, lines = {}, []
+        for tool in ("minimum", "svc-lbaas"):
+            rs = sorted((r for r in rows if r["phase"] == f"{tool} delete {i}"), key=lambda r: r["start"])
+            cascade = next((r for r in rs if r["method"] == "DELETE" and "loadbalancers" in r["path"]), None)
+            if cascade is None:
+                continue
+            fip = next((r for r in rs if r["method"] == "DELETE" and "floatingips" in r["path"]), None)
+            lb = re.search(r"loadbalancers/([0-9a-f-]{36})", cascade["path"]).group(1)
+            total = ends(rs)
+            totals[tool] = total
+            answered = cascade["start"] + cascade["took"]
+            fip_text = "-"
+            if fip:
+                when = "before" if fip["start"] + fip["took"] <= cascade["start"] + 0.002 else "beside it"
+                fip_text = f"{fip['took'] * 1000:.0f} ms ({when})"
+            marked = ""
+            if flows and lb in flows and f"{tool} delete {i}" in walls:
+                took, last = (t - walls[f"{tool} delete {i}"] if t else None for t in flows[lb])
+                marked = "| - "
+                if last is not None:
+                    marked = (f"| {(took - answered) * 1000:.0f} ms / {last - answered:.2f} s / "
+                              f"{(total - last) * 1000:.0f} ms ")
+                    theirs = last - cascade["start"]
+                    octavia.setdefault(tool, []).append(theirs)
+                    own.setdefault(tool, []).append(total - theirs)
+            lines.append(f"| {i} | {tool} | {total:.2f} s | {cascade['start'] * 1000:.0f} ms | {fip_text} "
+                         f"| {cascade['took'] * 1000:.0f} ms {marked}|")
+        ratio = totals["svc-lbaas"] / totals["minimum"] if len(totals) == 2 else float("nan")
+        for line in lines:
+            print(line + (f" {ratio:.2f}x |" if "svc-lbaas" in line else " |"))
+    if len(octavia) == 2:
+        both = statistics.median(octavia["minimum"] + octavia["svc-lbaas"])
+        m, o = (statistics.median(own[t]) for t in ("minimum", "svc-lbaas"))
+        print()
+        print("Medians over the rounds. Octavia's time (its cascade DELETE, then its worker until the flow's "
+              f"last logged step): minimum {statistics.median(octavia['minimum']):.2f} s, svc-lbaas "
+              f"{statistics.median(octavia['svc-lbaas']):.2f} s. Each tool's own (the rest: what it did before "
+              "the DELETE, the flow's unlogged tail and noticing the 404, the answer): "
+              f"minimum {m * 1000:.0f} ms, svc-lbaas {o * 1000:.0f} ms. With Octavia's time the same for "
+              f"both ({both:.2f} s): svc-lbaas / minimum = {(both + o) / (both + m):.2f}x.")
+
+
 if __name__ == "__main__":
     args = sys.argv[1:]
-    flows = {}
+    flows, removals = {}, {}
     if "--worker-log" in args:
         i = args.index("--worker-log")
-        flows = worker_creates(args[i + 1])
+        flows, removals = worker_flows(args[i + 1])
         del args[i:i + 2]
     rows, walls = load(args[0])
     if "--creates" in args:
         creates(rows, walls, flows)
+    elif "--deletes" in args:
+        deletes(rows, walls, removals)
     else:
         main(rows, walls, flows, args[1] if len(args) > 1 else "")
