@@ -541,6 +541,60 @@ async fn journal(app: &App) -> Vec<Journaled> {
     calls
 }
 
+/// A burst of three creates, from the journal: each create's floating IP
+/// POST comes after every load balancer create begun before the first
+/// create was answered (before any floating IP's wait began) has been
+/// answered; at least `overlapping` creates were begun so.
+fn assert_floating_ips_after_earlier_creates(calls: &[Journaled], overlapping: usize) {
+    let posts = |path: &str| -> Vec<&Journaled> {
+        calls
+            .iter()
+            .filter(|c| c.0.starts_with("POST ") && c.0.ends_with(path))
+            .collect()
+    };
+    let (creates, floating) = (posts("/lbaas/loadbalancers"), posts("/floatingips"));
+    assert_eq!((creates.len(), floating.len()), (3, 3), "{calls:?}");
+    let first_answered = creates.iter().map(|c| c.2).fold(f64::MAX, f64::min);
+    let early: Vec<&&Journaled> = creates.iter().filter(|c| c.1 < first_answered).collect();
+    assert!(
+        early.len() >= overlapping,
+        "the creates overlapped: {creates:?}"
+    );
+    let early_answered = early.iter().map(|c| c.2).fold(f64::MIN, f64::max);
+    for f in &floating {
+        assert!(
+            f.1 >= early_answered,
+            "{f:?} before {early_answered}: {calls:?}"
+        );
+    }
+}
+
+/// An app on the simulator whose load balancer creates are answered
+/// `latency_ms` late; `None` on a real cloud.
+async fn with_slow_creates(latency_ms: u64) -> Option<App> {
+    let app = spawn_app().await;
+    let sim = app.sim_only("the simulator's journal of calls")?;
+    add_fault(
+        &app,
+        sim,
+        json!({"method": "POST", "path": "*/lbaas/loadbalancers", "latency_ms": latency_ms}),
+    )
+    .await;
+    Some(app)
+}
+
+/// Sends a `type: LoadBalancer` Service `name` (cluster IP `10.2.0.{ip}`,
+/// one endpoint) after `after_ms`: one create of a burst.
+async fn apply_after(app: &App, name: &str, ip: u64, after_ms: u64) -> Answer {
+    tokio::time::sleep(std::time::Duration::from_millis(after_ms)).await;
+    let mut s = service("LoadBalancer", one_port(), json!({}));
+    s["metadata"]["name"] = json!(name);
+    s["spec"]["clusterIP"] = json!(format!("10.2.0.{ip}"));
+    s["metadata"]["uid"] = json!(format!("u-{name}"));
+    app.apply(json!({"service": s, "endpoints": endpoints(&["10.1.0.5"])}))
+        .await
+}
+
 async fn reset_journal(app: &App) {
     let sim = app.sim.as_ref().expect("the simulator");
     app.http
@@ -593,58 +647,24 @@ fn before_and_after_the_writes(calls: &[Journaled]) -> (Vec<Journaled>, Vec<Jour
 /// before them are answered, so that they do not slow those (issue #28).
 #[tokio::test]
 async fn a_bursts_floating_ips_wait_for_the_load_balancer_creates_sent_before_them() {
-    let app = spawn_app().await;
-    let Some(sim) = app.sim_only("the simulator's journal of calls") else {
-        return;
-    };
     // Each create answered 600 ms late; the three sent 200 ms apart (room
     // for a loaded machine's jitter in the observations before them).
-    add_fault(
-        &app,
-        sim,
-        json!({"method": "POST", "path": "*/lbaas/loadbalancers", "latency_ms": 600}),
-    )
-    .await;
-    reset_journal(&app).await;
-    let apply = |name: &'static str, after_ms: u64| {
-        let app = &app;
-        async move {
-            tokio::time::sleep(std::time::Duration::from_millis(after_ms)).await;
-            let mut s = service("LoadBalancer", one_port(), json!({}));
-            s["metadata"]["name"] = json!(name);
-            s["spec"]["clusterIP"] = json!(format!("10.2.0.{}", 50 + after_ms / 200));
-            s["metadata"]["uid"] = json!(format!("u-{name}"));
-            app.apply(json!({"service": s, "endpoints": endpoints(&["10.1.0.5"])}))
-                .await
-        }
+    let Some(app) = with_slow_creates(600).await else {
+        return;
     };
-    let answers = tokio::join!(apply("a", 0), apply("b", 200), apply("c", 400));
+    reset_journal(&app).await;
+    let answers = tokio::join!(
+        apply_after(&app, "a", 50, 0),
+        apply_after(&app, "b", 51, 200),
+        apply_after(&app, "c", 52, 400)
+    );
 
     for a in [&answers.0, &answers.1, &answers.2] {
         assert_eq!(a.body["action"], "created", "{}", a.body);
     }
-    let calls = journal(&app).await;
-    let creates: Vec<&Journaled> = calls
-        .iter()
-        .filter(|c| c.0.starts_with("POST ") && c.0.ends_with("/lbaas/loadbalancers"))
-        .collect();
-    let floating: Vec<&Journaled> = calls
-        .iter()
-        .filter(|c| c.0.starts_with("POST ") && c.0.ends_with("/floatingips"))
-        .collect();
-    assert_eq!((creates.len(), floating.len()), (3, 3), "{calls:?}");
     // The creates begun before the first was answered were begun before
     // any floating IP's wait: every floating IP POST comes after them all.
-    let first_answered = creates.iter().map(|c| c.2).fold(f64::MAX, f64::min);
-    let early: Vec<&&Journaled> = creates.iter().filter(|c| c.1 < first_answered).collect();
-    assert!(early.len() >= 2, "the creates overlapped: {creates:?}");
-    let early_answered = early.iter().map(|c| c.2).fold(f64::MIN, f64::max);
-    for f in &floating {
-        assert!(
-            f.1 >= early_answered,
-            "{f:?} before {early_answered}: {calls:?}"
-        );
-    }
+    assert_floating_ips_after_earlier_creates(&journal(&app).await, 2);
 }
 
 #[tokio::test]

@@ -914,3 +914,67 @@ async fn a_gateway_sync_collects_what_gateways_not_listed_left_and_nothing_else(
     app.send(reqwest::Method::DELETE, "/v1/services/shop/web", None)
         .await;
 }
+
+/// A Gateway's create takes part in a burst's ordering as a Service's
+/// does (issue #28): its floating IP waits for the load balancer creates
+/// begun before it, and its own create, marked under way, holds back the
+/// floating IPs of the Services begun before it was answered.
+#[tokio::test]
+async fn a_gateways_create_and_floating_ip_keep_a_bursts_order_with_services() {
+    // Each create answered 900 ms late; three sent 300 ms apart: all three
+    // begun before the first answer.
+    let Some(app) = with_slow_creates(900).await else {
+        return;
+    };
+    let gateway_at = |name: &'static str, after_ms: u64| {
+        let app = &app;
+        async move {
+            tokio::time::sleep(std::time::Duration::from_millis(after_ms)).await;
+            let mut g = gateway(json!([{"name": "web", "port": 80, "protocol": "HTTP"}]));
+            g["metadata"]["name"] = json!(name);
+            let mut route = http_route(
+                "shop",
+                name,
+                json!({"rules": [{"backendRefs": backend("web")}]}),
+            );
+            route["spec"]["parentRefs"][0]["name"] = json!(name);
+            app.gateway(json!({
+                "gateway": g,
+                "gatewayClass": class(),
+                "routes": [route],
+                "services": [backend_service("shop", "web")],
+                "endpointSlices": [slice("shop", "web", &["10.1.0.9"])],
+            }))
+            .await
+        }
+    };
+    // The Gateway second: its floating IP waits for the Service sent after
+    // it. The Gateway last: the first Service's floating IP waits for it.
+    for (round, gateway_slot) in [(0u64, 1u64), (1, 2)] {
+        reset_journal(&app).await;
+        let name = ["edge-a", "edge-b"][round as usize];
+        // The two Services in the other slots: (name, slot).
+        let others: Vec<(String, u64)> = (0..3u64)
+            .filter(|slot| *slot != gateway_slot)
+            .map(|slot| (format!("web-{round}-{slot}"), slot))
+            .collect();
+        let ((first, at_first), (second, at_second)) = (&others[0], &others[1]);
+        let (one, two, edge) = tokio::join!(
+            apply_after(&app, first, 60 + 3 * round + at_first, at_first * 300),
+            apply_after(&app, second, 60 + 3 * round + at_second, at_second * 300),
+            gateway_at(name, gateway_slot * 300)
+        );
+        for a in [&one, &two, &edge] {
+            assert_eq!(a.body["action"], "created", "round {round}: {}", a.body);
+        }
+        assert!(
+            edge.body["loadBalancer"]["floatingIp"].is_string(),
+            "{}",
+            edge.body
+        );
+        // All three creates, the Gateway's among them, were begun before
+        // the first was answered, so before any floating IP's wait: every
+        // floating IP POST comes after the last of them was answered.
+        assert_floating_ips_after_earlier_creates(&journal(&app).await, 3);
+    }
+}
