@@ -245,10 +245,10 @@ impl StatusBoard {
             id: id.to_string(),
         };
         let started = Instant::now();
-        let expected = self.expected(kind);
+        let recent = self.learnt().recent(kind);
         let mut due = started;
         if self.paced {
-            due += next_read(Duration::ZERO, expected);
+            due += next_read(Duration::ZERO, recent);
         }
         loop {
             tokio::time::sleep_until(due).await;
@@ -262,7 +262,7 @@ impl StatusBoard {
                 Verdict::Continue => {}
             }
             let next = if self.paced {
-                next_read(started.elapsed(), expected)
+                next_read(started.elapsed(), recent)
             } else {
                 started.elapsed()
             };

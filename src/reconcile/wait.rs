@@ -79,37 +79,71 @@ impl WaitKind {
 pub const FLOOR: Duration = Duration::from_millis(100);
 /// The longest pause between reads.
 pub const MAX_PAUSE: Duration = Duration::from_secs(3);
-/// Without a learnt duration (and past 115% of it) a wait reads every 8%
-/// of the time it has waited: it notices the change at most 8% late (plus [`FLOOR`]).
+/// Without a learnt duration (and past the dense reads) a wait reads every
+/// 8% of the time it has waited: it notices the change at most 8% late
+/// (plus [`FLOOR`]).
 const STRIDE: f64 = 0.08;
+/// Dense reads: every 3% of the median recent duration.
+const DENSE: f64 = 0.03;
 /// How many recent durations of each kind are kept.
 const SAMPLES: usize = 5;
 
-/// When a wait reads next: the time since the wait began at which to read,
-/// given that it has waited `elapsed` and that this kind of change took
-/// `expected` recently. Sparse early, dense around the expected end, then
-/// proportional to the time waited; never closer than [`FLOOR`] nor further
-/// than [`MAX_PAUSE`] apart.
-pub fn next_read(elapsed: Duration, expected: Option<Duration>) -> Duration {
-    let pause = match expected {
-        // Sparse while it is early: at half of it, at 70%, at 85%.
-        Some(e) if elapsed < e.mul_f64(0.85) => {
-            let mark = [0.5, 0.7, 0.85]
-                .iter()
-                .map(|m| e.mul_f64(*m))
-                .find(|t| *t > elapsed)
-                .unwrap_or(e);
-            return mark.clamp(elapsed + FLOOR, elapsed + MAX_PAUSE);
+/// How long this cloud took for the last few changes of one kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recent {
+    pub shortest: Duration,
+    pub median: Duration,
+    pub longest: Duration,
+}
+
+impl Recent {
+    /// The same duration every time.
+    pub fn steady(took: Duration) -> Recent {
+        Recent {
+            shortest: took,
+            median: took,
+            longest: took,
         }
-        // Dense around the expected end: every 3% of it, to 115%.
-        Some(e) if elapsed < e.mul_f64(1.15) => e.mul_f64(0.03),
-        _ => elapsed.mul_f64(STRIDE),
+    }
+}
+
+/// When a wait reads next: the time since the wait began at which to read,
+/// given that it has waited `elapsed` and how long this kind of change took
+/// recently. Sparse while it is early (at half the start of the dense
+/// reads, then at it), dense where recent changes ended (from just before
+/// the shortest to the longest: one cloud provisions the same body in 4 s
+/// or in 8 s, and a change ending between two sparse reads would be seen
+/// late), then proportional to the time waited; never closer than
+/// [`FLOOR`] nor further than [`MAX_PAUSE`] apart.
+pub fn next_read(elapsed: Duration, recent: Option<Recent>) -> Duration {
+    let pause = match recent {
+        Some(r) => {
+            let median = r.median;
+            // One quick change does not make every wait read densely from
+            // the start, nor one slow change until late.
+            let dense_from = r.shortest.mul_f64(0.9).max(median.mul_f64(0.5));
+            let dense_to = r.longest.max(median.mul_f64(1.15)).min(median.mul_f64(1.5));
+            if elapsed < dense_from {
+                let mark = if elapsed < dense_from / 2 {
+                    dense_from / 2
+                } else {
+                    dense_from
+                };
+                return mark.clamp(elapsed + FLOOR, elapsed + MAX_PAUSE);
+            }
+            if elapsed < dense_to {
+                median.mul_f64(DENSE)
+            } else {
+                elapsed.mul_f64(STRIDE)
+            }
+        }
+        None => elapsed.mul_f64(STRIDE),
     };
     elapsed + pause.clamp(FLOOR, MAX_PAUSE)
 }
 
-/// How long this cloud took recently for each kind of change: the median of
-/// the last few waits of that kind.
+/// How long this cloud took recently for each kind of change: the last few
+/// waits of that kind.
 #[derive(Debug, Default)]
 pub struct Learnt {
     durations: HashMap<WaitKind, VecDeque<Duration>>,
@@ -124,10 +158,19 @@ impl Learnt {
         recent.push_back(took);
     }
 
-    pub fn expected(&self, kind: WaitKind) -> Option<Duration> {
+    /// The shortest, median and longest of the last few waits of `kind`.
+    pub fn recent(&self, kind: WaitKind) -> Option<Recent> {
         let mut recent: Vec<Duration> = self.durations.get(&kind)?.iter().copied().collect();
         recent.sort();
-        recent.get(recent.len() / 2).copied()
+        Some(Recent {
+            shortest: *recent.first()?,
+            median: recent[recent.len() / 2],
+            longest: *recent.last()?,
+        })
+    }
+
+    pub fn expected(&self, kind: WaitKind) -> Option<Duration> {
+        self.recent(kind).map(|r| r.median)
     }
 }
 
@@ -176,11 +219,11 @@ mod tests {
 
     /// The reads of a wait that ends at `end`, and how late the first read
     /// at or after `end` is.
-    fn reads_until(end: Duration, expected: Option<Duration>) -> (usize, Duration) {
-        let mut t = next_read(Duration::ZERO, expected);
+    fn reads_until(end: Duration, recent: Option<Recent>) -> (usize, Duration) {
+        let mut t = next_read(Duration::ZERO, recent);
         let mut reads = 1;
         while t < end {
-            let next = next_read(t, expected);
+            let next = next_read(t, recent);
             assert!(
                 next - t >= FLOOR && next - t <= MAX_PAUSE,
                 "{t:?} -> {next:?}"
@@ -206,7 +249,7 @@ mod tests {
         for secs in [1.0, 5.0, 30.0] {
             let end = Duration::from_secs_f64(secs);
             let (cold, cold_late) = reads_until(end, None);
-            let (warm, warm_late) = reads_until(end, Some(end));
+            let (warm, warm_late) = reads_until(end, Some(Recent::steady(end)));
             assert!(
                 warm < cold,
                 "{secs} s: {warm} reads, {cold} without learning"
@@ -218,12 +261,82 @@ mod tests {
             assert!(warm_late <= cold_late + FLOOR, "{secs} s");
             // A change slower than learnt is still noticed within 8%.
             let slow = end.mul_f64(2.0);
-            let (_, late) = reads_until(slow, Some(end));
+            let (_, late) = reads_until(slow, Some(Recent::steady(end)));
             assert!(
                 late <= slow.mul_f64(0.08) + FLOOR,
                 "{secs} s slow: {late:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_change_ending_anywhere_recent_changes_ended_is_noticed_within_3_percent() {
+        // This cloud took 4 to 8 s lately (median 6 s): a change ending at
+        // any time between is seen within 3% of 6 s (plus the floor), where
+        // reads at 50%, 70% and 85% of the median saw one ending at 4.3 s
+        // 0.8 s late.
+        let recent = Recent {
+            shortest: Duration::from_secs(4),
+            median: Duration::from_secs(6),
+            longest: Duration::from_secs(8),
+        };
+        for tenths in 36..=80 {
+            let end = Duration::from_millis(tenths * 100);
+            let (reads, late) = reads_until(end, Some(recent));
+            assert!(
+                late <= Duration::from_secs(6).mul_f64(0.03) + FLOOR,
+                "{end:?}: {late:?} late"
+            );
+            // Two sparse reads, then one every 180 ms.
+            assert!(reads <= 2 + 25, "{end:?}: {reads} reads");
+        }
+    }
+
+    #[test]
+    fn one_odd_recent_change_neither_makes_reads_dense_early_nor_keeps_them_dense() {
+        let median = Duration::from_secs(6);
+        // One change took 0.3 s: the reads are still sparse until half the
+        // median (2 reads by then).
+        let quick = Recent {
+            shortest: Duration::from_millis(300),
+            median,
+            longest: median,
+        };
+        assert_eq!(reads_until(Duration::from_secs(3), Some(quick)).0, 2);
+        // One took 60 s: dense reads end at 1.5 times the median; after,
+        // every 8% of the time waited (a 30 s change: ~20 reads past 9 s,
+        // not 500).
+        let slow = Recent {
+            shortest: median,
+            median,
+            longest: Duration::from_secs(60),
+        };
+        let (reads, late) = reads_until(Duration::from_secs(30), Some(slow));
+        assert!(reads < 50, "{reads} reads");
+        assert!(
+            late <= Duration::from_secs(30).mul_f64(0.08) + FLOOR,
+            "{late:?}"
+        );
+    }
+
+    #[test]
+    fn the_recent_durations_are_the_last_five() {
+        let mut l = Learnt::default();
+        let kind = WaitKind::Update;
+        assert_eq!(l.recent(kind), None);
+        for ms in [900, 5000, 1000, 1100, 1000, 1200] {
+            l.record(kind, Duration::from_millis(ms));
+        }
+        // 900 fell out: of 5000, 1000, 1100, 1000, 1200.
+        assert_eq!(
+            l.recent(kind),
+            Some(Recent {
+                shortest: Duration::from_millis(1000),
+                median: Duration::from_millis(1100),
+                longest: Duration::from_millis(5000),
+            })
+        );
+        assert_eq!(l.recent(WaitKind::Delete), None);
     }
 
     #[test]
