@@ -159,6 +159,20 @@ def ends(rs):
     return max(r["start"] + r["took"] for r in rs)
 
 
+def print_round(lines, totals):
+    """A round's lines, svc-lbaas's with the ratio of the two totals."""
+    ratio = totals["svc-lbaas"] / totals["minimum"] if len(totals) == 2 else float("nan")
+    for line in lines:
+        print(line + (f" {ratio:.2f}x |" if "svc-lbaas" in line else " |"))
+
+
+def split(octavia, own):
+    """Octavia's median time over both tools, and each tool's own median
+    (minimum, svc-lbaas)."""
+    both = statistics.median(octavia["minimum"] + octavia["svc-lbaas"])
+    return both, statistics.median(own["minimum"]), statistics.median(own["svc-lbaas"])
+
+
 def creates(rows, walls, flows):
     worker = "| Octavia marked ACTIVE / seen after " if flows else ""
     print("| round | tool | total | before the POST | load balancer POST | POST answered to ACTIVE seen "
@@ -207,12 +221,9 @@ def creates(rows, walls, flows):
                     own.setdefault(tool, []).append(total - theirs)
             lines.append(f"| {i} | {tool} | {total:.2f} s | {post['start'] * 1000:.0f} ms | {post['took'] * 1000:.0f} ms "
                          f"| {seen - answered:.2f} s ({len(polls)} reads) {marked}| {fip_text} | {after * 1000:.0f} ms |")
-        ratio = totals["svc-lbaas"] / totals["minimum"] if len(totals) == 2 else float("nan")
-        for line in lines:
-            print(line + (f" {ratio:.2f}x |" if "svc-lbaas" in line else " |"))
+        print_round(lines, totals)
     if len(octavia) == 2:
-        both = statistics.median(octavia["minimum"] + octavia["svc-lbaas"])
-        m, o = (statistics.median(own[t]) for t in ("minimum", "svc-lbaas"))
+        both, m, o = split(octavia, own)
         print()
         print("Medians over the rounds. Octavia's time (its POST, then its worker until it marked the load "
               f"balancer ACTIVE): minimum {statistics.median(octavia['minimum']):.2f} s, svc-lbaas "
@@ -263,12 +274,9 @@ def deletes(rows, walls, flows):
                     own.setdefault(tool, []).append(total - theirs)
             lines.append(f"| {i} | {tool} | {total:.2f} s | {cascade['start'] * 1000:.0f} ms | {fip_text} "
                          f"| {cascade['took'] * 1000:.0f} ms {marked}|")
-        ratio = totals["svc-lbaas"] / totals["minimum"] if len(totals) == 2 else float("nan")
-        for line in lines:
-            print(line + (f" {ratio:.2f}x |" if "svc-lbaas" in line else " |"))
+        print_round(lines, totals)
     if len(octavia) == 2:
-        both = statistics.median(octavia["minimum"] + octavia["svc-lbaas"])
-        m, o = (statistics.median(own[t]) for t in ("minimum", "svc-lbaas"))
+        both, m, o = split(octavia, own)
         print()
         print("Medians over the rounds. Octavia's time (its cascade DELETE, then its worker until the flow's "
               f"last logged step): minimum {statistics.median(octavia['minimum']):.2f} s, svc-lbaas "
