@@ -53,6 +53,10 @@ POLL = 0.5
 # balancer POST is answered, during provisioning, as svc-lbaas does (its
 # default is after ACTIVE): shows what that POST costs Octavia on this host.
 EARLY_FIP = "--minimum-fip-during-provisioning" in sys.argv
+# Diagnostic: the minimum sends its floating IP DELETE beside its cascade
+# DELETE, as svc-lbaas does (its default is before it): shows what that
+# DELETE costs Octavia's cascade on this host.
+LATE_FIP_DELETE = "--minimum-fip-delete-beside-cascade" in sys.argv
 IPS = ["10.1.0.5", "10.1.0.6", "10.1.0.7"]
 CHANGED = ["10.1.0.5", "10.1.0.6", "10.1.0.8"]
 PORTS = [(80, 8080), (443, 8443)]
@@ -262,6 +266,13 @@ class Minimum:
             self.wait(self.lb)
 
     def delete(self):
+        if LATE_FIP_DELETE:
+            fip = threading.Thread(target=self.conn.network.delete_ip, args=(self.fip,))
+            fip.start()
+            self.conn.load_balancer.delete_load_balancer(self.lb, cascade=True)
+            self.wait(self.lb, gone=True)
+            fip.join()
+            return
         self.conn.network.delete_ip(self.fip)
         self.conn.load_balancer.delete_load_balancer(self.lb, cascade=True)
         self.wait(self.lb, gone=True)
@@ -344,7 +355,8 @@ def main():
         ours.stop()
     lines = [f"svc-lbaas and the API's minimum on the real cloud, {ROUNDS} rounds interleaved "
              f"(medians; wire requests counted by one proxy: reads/writes to Neutron and Octavia, + Keystone)"
-             + (" (diagnostic: the minimum's floating IP during provisioning)" if EARLY_FIP else ""), "",
+             + (" (diagnostic: the minimum's floating IP during provisioning)" if EARLY_FIP else "")
+             + (" (diagnostic: the minimum's floating IP DELETE beside its cascade)" if LATE_FIP_DELETE else ""), "",
              "| step | minimum | svc-lbaas | ratio | minimum calls | svc-lbaas calls |",
              "|---|---|---|---|---|---|"]
     for step in ["create", "one endpoint replaced", "delete", "no-op"]:

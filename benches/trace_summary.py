@@ -19,8 +19,11 @@ to round by more than the tools differ); without, per create phase, how many
 creates the worker had under way at once and how long each took in it.
 --deletes does the same for each round's delete: what each tool did before
 its cascade DELETE, and (with --worker-log) how long the cascade took in the
-worker, until its last step logged at INFO (the VIP's security group
-deleted), and how long after it each tool answered.
+worker, until it marked the row DELETED (logged at DEBUG: tests/openstack/
+up.sh turns that on; in an older log, until its last step logged at INFO,
+the VIP's security group deleted), and how long after it each tool saw the
+404. Without --creates or --deletes, a --scale trace's delete phases get the
+same: how many deletes the worker took, when it marked them DELETED.
 """
 import datetime
 import json
@@ -60,11 +63,13 @@ def worker_creates(path):
 def worker_flows(path):
     """Octavia's worker log, as epoch seconds: creates (load balancer id ->
     (taken, marked ACTIVE or None)) and deletes (id -> (taken, its security
-    group deleted or None): the flow's last step logged at INFO; what
-    follows, the amphora's removal and the row marked DELETED, is not)."""
-    began, active, deleting, group_gone = {}, {}, {}, {}
+    group deleted or None, marked DELETED or None)). The group is the flow's
+    last step logged at INFO; the row marked DELETED (from then on the API
+    answers 404) is logged at DEBUG, which tests/openstack/up.sh turns on
+    for the worker's database tasks alone."""
+    began, active, deleting, group_gone, deleted = {}, {}, {}, {}, {}
     last_delete = None
-    line_re = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) \d+ INFO \S+ \[[^\]]*\] (.*)")
+    line_re = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) \d+ (?:INFO|DEBUG) \S+ \[[^\]]*\] (.*)")
     for line in open(path, errors="replace"):
         m = line_re.match(line)
         if not m:
@@ -78,12 +83,14 @@ def worker_flows(path):
         elif d := re.match(r"Deleting load balancer '([0-9a-f-]{36})'", m.group(2)):
             deleting.setdefault(d.group(1), t)
             last_delete = d.group(1)
+        elif g := re.match(r"Mark DELETED in DB for load balancer id: ([0-9a-f-]{36})", m.group(2)):
+            deleted.setdefault(g.group(1), t)
         elif m.group(2).startswith("Deleted security group") and last_delete:
             # The worker runs one flow at a time here (a single Service's
             # delete): the group is the last delete's.
             group_gone.setdefault(last_delete, t)
     return ({k: (b, active.get(k)) for k, b in began.items()},
-            {k: (b, group_gone.get(k)) for k, b in deleting.items()})
+            {k: (b, group_gone.get(k), deleted.get(k)) for k, b in deleting.items()})
 
 
 def in_phase(flows, wall, length):
@@ -126,7 +133,32 @@ def worker_table(rows, walls, flows):
               f"| {statistics.median(took):.1f} / {took[-1]:.1f} s |")
 
 
-def main(rows, walls, flows, prefix):
+def worker_deletes(rows, walls, removals):
+    """Per delete phase of a --scale trace: the cascade deletes the worker
+    took, when it marked them DELETED, and the phase's end after the last."""
+    print()
+    print("| phase | deletes the worker took (first / last) | marked DELETED (first / p50 / last) "
+          "| phase ended after the last mark | in the worker, took to DELETED (p50 / max) |")
+    print("|---|---|---|---|---|")
+    for phase, wall in walls.items():
+        if " delete " not in phase:
+            continue
+        rs = [r for r in rows if r["phase"] == phase]
+        if not rs:
+            continue
+        end = ends(rs)
+        mine = sorted((b - wall, d - wall if d else None) for b, _, d in removals.values()
+                      if wall <= b <= wall + end)
+        done = sorted(d for _, d in mine if d is not None)
+        if not done:
+            continue
+        took = sorted(d - b for b, d in mine if d is not None)
+        print(f"| {phase} | {len(mine)} ({mine[0][0]:.1f} / {mine[-1][0]:.1f} s) "
+              f"| {done[0]:.1f} / {statistics.median(done):.1f} / {done[-1]:.1f} s "
+              f"| {end - done[-1]:.2f} s | {statistics.median(took):.1f} / {took[-1]:.1f} s |")
+
+
+def main(rows, walls, flows, removals, prefix):
     phases = []
     for r in rows:
         if r["phase"].startswith(prefix) and r["phase"] not in phases and r["phase"] not in ("between", "warm-up"):
@@ -153,6 +185,8 @@ def main(rows, walls, flows, prefix):
               f"{reads / length:.1f} | {post} |")
     if flows:
         worker_table(rows, {p: w for p, w in walls.items() if p.startswith(prefix)}, flows)
+    if removals:
+        worker_deletes(rows, {p: w for p, w in walls.items() if p.startswith(prefix)}, removals)
 
 
 def ends(rs):
@@ -237,10 +271,11 @@ def creates(rows, walls, flows):
 def deletes(rows, walls, flows):
     """Each round's delete: each tool's observation or floating IP DELETE
     before the cascade DELETE, the cascade in Octavia's worker (from the
-    DELETE's answer until the worker logged the flow's last step), and when
-    the tool saw the 404."""
-    worker = ("| worker took it / its last logged step (from the DELETE's answer) / 404 seen after it "
-              if flows else "")
+    DELETE's answer until the worker marked the row DELETED or, in a log
+    without it, logged the flow's last INFO step), and when the tool saw the
+    404 after that."""
+    worker = ("| worker took it / its security group deleted / marked DELETED (from the DELETE's answer) "
+              "/ 404 seen after the mark " if flows else "")
     print("| round | tool | total | before the cascade DELETE | floating IP DELETE | cascade DELETE "
           f"{worker}| ratio |")
     print("|---|---|---|---|---|---|" + ("---|" if flows else ""))
@@ -264,11 +299,18 @@ def deletes(rows, walls, flows):
                 fip_text = f"{fip['took'] * 1000:.0f} ms ({when})"
             marked = ""
             if flows and lb in flows and f"{tool} delete {i}" in walls:
-                took, last = (t - walls[f"{tool} delete {i}"] if t else None for t in flows[lb])
+                took, group, gone = (t - walls[f"{tool} delete {i}"] if t else None for t in flows[lb])
                 marked = "| - "
+                # Octavia's part ends when the row is marked DELETED (the
+                # API answers 404 from then on); in an older log without the
+                # mark, at the last INFO step (its unlogged tail then counts
+                # as the tool's).
+                last = gone if gone is not None else group
                 if last is not None:
-                    marked = (f"| {(took - answered) * 1000:.0f} ms / {last - answered:.2f} s / "
-                              f"{(total - last) * 1000:.0f} ms ")
+                    marked = (f"| {(took - answered) * 1000:.0f} ms / "
+                              + (f"{group - answered:.2f} s" if group is not None else "-") + " / "
+                              + (f"{gone - answered:.2f} s" if gone is not None else "-")
+                              + f" / {(total - last) * 1000:.0f} ms ")
                     theirs = last - cascade["start"]
                     octavia.setdefault(tool, []).append(theirs)
                     own.setdefault(tool, []).append(total - theirs)
@@ -278,10 +320,10 @@ def deletes(rows, walls, flows):
     if len(octavia) == 2:
         both, m, o = split(octavia, own)
         print()
-        print("Medians over the rounds. Octavia's time (its cascade DELETE, then its worker until the flow's "
-              f"last logged step): minimum {statistics.median(octavia['minimum']):.2f} s, svc-lbaas "
-              f"{statistics.median(octavia['svc-lbaas']):.2f} s. Each tool's own (the rest: what it did before "
-              "the DELETE, the flow's unlogged tail and noticing the 404, the answer): "
+        print("Medians over the rounds. Octavia's time (its cascade DELETE, then its worker until it marked "
+              f"the row DELETED): minimum {statistics.median(octavia['minimum']):.2f} s, svc-lbaas "
+              f"{statistics.median(octavia['svc-lbaas']):.2f} s; in a log without that mark, until its last INFO "
+              "step. Each tool's own (the rest: what it did before the DELETE, noticing the 404, the answer): "
               f"minimum {m * 1000:.0f} ms, svc-lbaas {o * 1000:.0f} ms. With Octavia's time the same for "
               f"both ({both:.2f} s): svc-lbaas / minimum = {(both + o) / (both + m):.2f}x.")
 
@@ -299,4 +341,4 @@ if __name__ == "__main__":
     elif "--deletes" in args:
         deletes(rows, walls, removals)
     else:
-        main(rows, walls, flows, args[1] if len(args) > 1 else "")
+        main(rows, walls, flows, removals, args[1] if len(args) > 1 else "")
