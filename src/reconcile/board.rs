@@ -6,7 +6,8 @@
 //! several wait, 10 when one does; fewer on a cloud slow to answer them).
 //! Each wait reads on its own schedule
 //! ([`next_read`]), learnt from how long this cloud took recently for the
-//! same kind of change ([`Learnt`]). No task runs in the background: the
+//! same kind of change ([`Learnt`]), and ends on the first read that shows
+//! its end, whichever wait sent it. No task runs in the background: the
 //! wait whose turn comes reads for everyone.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -35,6 +36,10 @@ pub struct StatusBoard {
     paced: bool,
     /// This process's load balancer creates on their way to Octavia.
     creates: tokio::sync::watch::Sender<Creates>,
+    /// Bumped after every read: a wait whose next read is seconds away
+    /// looks at each one (a list of 50 load balancers, read every 200 ms
+    /// for the others, shows its end long before its own turn).
+    readings: tokio::sync::watch::Sender<()>,
 }
 
 /// Load balancer creates waiting for a call slot or sent and not yet
@@ -92,6 +97,7 @@ impl Default for StatusBoard {
             learnt: Mutex::new(Learnt::default()),
             paced: true,
             creates: tokio::sync::watch::Sender::new(Creates::default()),
+            readings: tokio::sync::watch::Sender::new(()),
         }
     }
 }
@@ -245,18 +251,37 @@ impl StatusBoard {
             id: id.to_string(),
         };
         let started = Instant::now();
+        let mut readings = self.readings.subscribe();
         let recent = self.learnt().recent(kind);
         let mut due = started;
         if self.paced {
             due += next_read(Duration::ZERO, recent);
         }
-        loop {
-            tokio::time::sleep_until(due).await;
-            let status = self.status_since(cloud, calls, id, due).await?;
+        let mut judged = |status: Option<String>| {
             if status.as_deref() == Some("PENDING_CREATE") {
                 *label = "create";
             }
-            match judge(id, status.as_deref(), gone) {
+            judge(id, status.as_deref(), gone)
+        };
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(due) => {}
+                // Another wait's read (or this one's, already judged): done
+                // if it shows this one's end, else the schedule stands. (The
+                // sender lives in `self`: it cannot close.)
+                Ok(()) = readings.changed() => {
+                    if let Some(status) = self.read_since(id, started).await {
+                        match judged(status) {
+                            Verdict::Done => return Ok(()),
+                            Verdict::Fail(e) => return Err(e),
+                            Verdict::Continue => {}
+                        }
+                    }
+                    continue;
+                }
+            }
+            let status = self.status_since(cloud, calls, id, due).await?;
+            match judged(status.clone()) {
                 Verdict::Done => return Ok(()),
                 Verdict::Fail(e) => return Err(e),
                 Verdict::Continue => {}
@@ -316,8 +341,20 @@ impl StatusBoard {
                 covered: ids.into_iter().collect(),
                 statuses,
             };
-            return Ok(last.statuses.get(id).cloned());
+            let status = last.statuses.get(id).cloned();
+            // The other waits look at it once it is unlocked.
+            drop(last);
+            self.readings.send_replace(());
+            return Ok(status);
         }
+    }
+
+    /// The load balancer's status in the last read if that read was sent at
+    /// `since` or later and asked about it (`Some(None)`: gone).
+    async fn read_since(&self, id: &str, since: Instant) -> Option<Option<String>> {
+        let last = self.last.lock().await;
+        let at = last.at?;
+        (at >= since && last.covered.contains(id)).then(|| last.statuses.get(id).cloned())
     }
 }
 

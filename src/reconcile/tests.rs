@@ -281,6 +281,55 @@ async fn a_thousand_concurrent_waits_share_five_status_reads_a_second() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_wait_ends_on_the_first_read_that_shows_its_end_whichever_wait_sent_it() {
+    let cloud = cloud(0);
+    let board = super::board::StatusBoard::default();
+    let kind = super::wait::WaitKind::Delete;
+    let timeout = Duration::from_secs(600);
+    let (long, short) = (lb_id(1), lb_id(2));
+    cloud.hold_pending(&long, "PENDING_DELETE", u32::MAX);
+    cloud.hold_pending(&short, "PENDING_DELETE", u32::MAX);
+    let started = tokio::time::Instant::now();
+    let secs = Duration::from_secs_f64;
+    let at = |t: f64| tokio::time::sleep_until(started + secs(t));
+    let calls = super::cloud::Calls::default();
+    // Waited for 30 s, the long wait reads every 8% of that (at 28.2, 30.7
+    // and 33.2 s: the short one's reads push it by the floor between reads);
+    // the short one, begun at 30 s, every 100-200 ms.
+    let long_wait = async {
+        board
+            .wait(&*cloud, &calls, &long, kind, true, timeout)
+            .await?;
+        Ok::<_, crate::openstack::OpenStackError>(started.elapsed())
+    };
+    let short_wait = async {
+        at(30.0).await;
+        board
+            .wait(&*cloud, &calls, &short, kind, true, timeout)
+            .await?;
+        Ok::<_, crate::openstack::OpenStackError>(started.elapsed())
+    };
+    let ends = async {
+        at(30.8).await;
+        cloud.end_pending(&long);
+        at(31.5).await;
+        cloud.end_pending(&short);
+    };
+    let (long_took, short_took, ()) = tokio::join!(long_wait, short_wait, ends);
+    let (long_took, short_took) = (long_took.expect("deleted"), short_took.expect("deleted"));
+    // Seen by the short wait's next read (200 ms apart while two wait),
+    // not by the long one's own, at 33.2 s.
+    assert!(
+        long_took > secs(30.8) && long_took <= secs(31.1),
+        "{long_took:?}"
+    );
+    assert!(
+        short_took > secs(31.5) && short_took <= secs(31.7),
+        "{short_took:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn one_wait_reads_more_often_than_many_and_learns_how_long_a_change_takes() {
     let cloud = cloud(0);
     let board = super::board::StatusBoard::default();

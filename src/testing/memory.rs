@@ -829,6 +829,12 @@ impl InMemoryCloud {
         self.inner().pending.insert(id.to_string(), (status, reads));
     }
 
+    /// Ends a held status at once: the next read shows what this cloud
+    /// holds (nothing, for a load balancer only ever held: gone).
+    pub fn end_pending(&self, id: &str) {
+        self.inner().pending.remove(id);
+    }
+
     /// Puts a load balancer in ERROR (as Octavia does when an amphora fails).
     pub fn break_load_balancer(&self, id: &str) {
         let mut inner = self.inner();
