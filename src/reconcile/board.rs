@@ -3,7 +3,8 @@
 //! (one GET when one load balancer is waited for, else one list with
 //! `fields=`), so the read rate stays flat however many applies wait at
 //! once: one read per [`StatusBoard`] floor at most (5 a second when
-//! several wait, 10 when one does; fewer on a cloud slow to answer them).
+//! several wait, 20 when one does and reads densely; fewer on a cloud slow to
+//! answer them).
 //! Each wait reads on its own schedule
 //! ([`next_read`]), learnt from how long this cloud took recently for the
 //! same kind of change ([`Learnt`]), and ends on the first read that shows
@@ -75,8 +76,9 @@ struct Reading {
     statuses: HashMap<String, String>,
 }
 
-/// The shortest time between two reads: 100 ms while one load balancer is
-/// waited for, 200 ms (5 reads a second) when several are; and, on a cloud
+/// The shortest time between two reads: 50 ms while one load balancer is
+/// waited for (its wait's dense reads, [`super::wait::DENSE_FLOOR`]), 200 ms
+/// (5 reads a second) when several are; and, on a cloud
 /// slow to answer them, three times the last read's time (up to 2 s), so
 /// that status reads take no more than a third of its API's time. (A list of
 /// 50 load balancers takes Octavia 19 six times as long as one GET.)
@@ -84,7 +86,7 @@ fn floor(waiting: usize, last_took: Duration) -> Duration {
     let base = if waiting > 1 {
         Duration::from_millis(200)
     } else {
-        super::wait::FLOOR
+        super::wait::DENSE_FLOOR
     };
     base.max((last_took * 3).min(Duration::from_secs(2)))
 }
@@ -426,7 +428,7 @@ mod tests {
     #[test]
     fn the_floor_between_reads_grows_with_how_long_the_cloud_takes_to_answer() {
         let ms = Duration::from_millis;
-        assert_eq!(floor(1, ms(10)), ms(100));
+        assert_eq!(floor(1, ms(10)), ms(50));
         assert_eq!(floor(50, ms(10)), ms(200));
         // Octavia 19 listing 50 load balancers: 150 ms a read, 2 reads a second.
         assert_eq!(floor(50, ms(150)), ms(450));

@@ -75,8 +75,12 @@ impl WaitKind {
     }
 }
 
-/// The shortest pause between reads of one wait.
+/// The shortest pause between reads of one wait, but where it reads densely.
 pub const FLOOR: Duration = Duration::from_millis(100);
+/// The shortest pause where a wait reads densely (where recent changes of its
+/// kind ended): 3% of their median down to changes of 1.7 s; a quick cloud
+/// deletes a load balancer in 1.2 s, where a 100 ms floor saw it 7% late.
+pub const DENSE_FLOOR: Duration = Duration::from_millis(50);
 /// The longest pause between reads.
 pub const MAX_PAUSE: Duration = Duration::from_secs(3);
 /// Without a learnt duration (and past the dense reads) a wait reads every
@@ -114,7 +118,8 @@ impl Recent {
 /// the shortest to the longest: one cloud provisions the same body in 4 s
 /// or in 8 s, and a change ending between two sparse reads would be seen
 /// late), then proportional to the time waited; never closer than
-/// [`FLOOR`] nor further than [`MAX_PAUSE`] apart.
+/// [`FLOOR`] ([`DENSE_FLOOR`] where dense) nor further than [`MAX_PAUSE`]
+/// apart.
 pub fn next_read(elapsed: Duration, recent: Option<Recent>) -> Duration {
     let pause = match recent {
         Some(r) => {
@@ -132,7 +137,7 @@ pub fn next_read(elapsed: Duration, recent: Option<Recent>) -> Duration {
                 return mark.clamp(elapsed + FLOOR, elapsed + MAX_PAUSE);
             }
             if elapsed < dense_to {
-                median.mul_f64(DENSE)
+                return elapsed + median.mul_f64(DENSE).clamp(DENSE_FLOOR, MAX_PAUSE);
             } else {
                 elapsed.mul_f64(STRIDE)
             }
@@ -225,7 +230,7 @@ mod tests {
         while t < end {
             let next = next_read(t, recent);
             assert!(
-                next - t >= FLOOR && next - t <= MAX_PAUSE,
+                next - t >= DENSE_FLOOR && next - t <= MAX_PAUSE,
                 "{t:?} -> {next:?}"
             );
             t = next;
@@ -290,6 +295,39 @@ mod tests {
             // Two sparse reads, then one every 180 ms.
             assert!(reads <= 2 + 25, "{end:?}: {reads} reads");
         }
+    }
+
+    #[test]
+    fn on_a_quick_cloud_dense_reads_come_every_50_ms_and_sparse_ones_no_closer_than_100() {
+        // Deletes of 1.2-1.4 s (median 1.3 s): a delete ending anywhere
+        // between is seen within 50 ms (3% of 1.3 s is 39 ms), where a 100 ms
+        // floor saw it up to 100 ms late.
+        let recent = Recent {
+            shortest: Duration::from_millis(1200),
+            median: Duration::from_millis(1300),
+            longest: Duration::from_millis(1400),
+        };
+        for ms in (1080..=1400).step_by(10) {
+            let end = Duration::from_millis(ms);
+            let (reads, late) = reads_until(end, Some(recent));
+            assert!(late <= DENSE_FLOOR, "{end:?}: {late:?} late");
+            // Two sparse reads (540 ms, 1080 ms), then one every 50 ms.
+            assert!(reads <= 2 + 7, "{end:?}: {reads} reads");
+        }
+        // Before the dense reads and without a learnt duration: 100 ms apart
+        // at least.
+        assert_eq!(
+            next_read(Duration::ZERO, Some(recent)),
+            Duration::from_millis(540)
+        );
+        assert_eq!(
+            next_read(Duration::from_millis(100), None),
+            Duration::from_millis(200)
+        );
+        assert_eq!(
+            next_read(Duration::from_millis(1500), Some(recent)),
+            Duration::from_millis(1620)
+        );
     }
 
     #[test]
