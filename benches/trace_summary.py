@@ -111,13 +111,16 @@ def load(path):
     return rows, walls
 
 
-def worker_table(rows, walls, flows):
+def worker_table(rows, walls, flows, step, mark):
+    """Per `step` phase (create or delete) of a --scale trace: the flows
+    Octavia's worker took, when it marked them `mark` (ACTIVE or DELETED),
+    how many ran at once, and the phase's end after the last mark."""
     print()
-    print("| phase | creates the worker took (first / last) | marked ACTIVE (first / p50 / last) "
-          "| under way at once (max) | in the worker, took to ACTIVE (p50 / max) |")
-    print("|---|---|---|---|---|")
+    print(f"| phase | {step}s the worker took (first / last) | marked {mark} (first / p50 / last) "
+          f"| under way at once (max) | phase ended after the last mark | in the worker, took to {mark} (p50 / max) |")
+    print("|---|---|---|---|---|---|")
     for phase, wall in walls.items():
-        if " create " not in phase:
+        if f" {step} " not in phase:
             continue
         rs = [r for r in rows if r["phase"] == phase]
         if not rs:
@@ -129,33 +132,8 @@ def worker_table(rows, walls, flows):
         took = sorted(a - b for b, a in mine if a is not None)
         print(f"| {phase} | {len(mine)} ({mine[0][0]:.1f} / {mine[-1][0]:.1f} s) "
               f"| {done[0]:.1f} / {statistics.median(done):.1f} / {done[-1]:.1f} s "
-              f"| {most_at_once([(b, a) for b, a in mine if a is not None])} "
+              f"| {most_at_once([(b, a) for b, a in mine if a is not None])} | {ends(rs) - done[-1]:.2f} s "
               f"| {statistics.median(took):.1f} / {took[-1]:.1f} s |")
-
-
-def worker_deletes(rows, walls, removals):
-    """Per delete phase of a --scale trace: the cascade deletes the worker
-    took, when it marked them DELETED, and the phase's end after the last."""
-    print()
-    print("| phase | deletes the worker took (first / last) | marked DELETED (first / p50 / last) "
-          "| phase ended after the last mark | in the worker, took to DELETED (p50 / max) |")
-    print("|---|---|---|---|---|")
-    for phase, wall in walls.items():
-        if " delete " not in phase:
-            continue
-        rs = [r for r in rows if r["phase"] == phase]
-        if not rs:
-            continue
-        end = ends(rs)
-        mine = sorted((b - wall, d - wall if d else None) for b, _, d in removals.values()
-                      if wall <= b <= wall + end)
-        done = sorted(d for _, d in mine if d is not None)
-        if not done:
-            continue
-        took = sorted(d - b for b, d in mine if d is not None)
-        print(f"| {phase} | {len(mine)} ({mine[0][0]:.1f} / {mine[-1][0]:.1f} s) "
-              f"| {done[0]:.1f} / {statistics.median(done):.1f} / {done[-1]:.1f} s "
-              f"| {end - done[-1]:.2f} s | {statistics.median(took):.1f} / {took[-1]:.1f} s |")
 
 
 def main(rows, walls, flows, removals, prefix):
@@ -183,10 +161,11 @@ def main(rows, walls, flows, removals, prefix):
         (orr, ow, ob, om), (nr, nw, nb, _) = out
         print(f"| {phase} | {length:.1f} s | {orr}/{ow} | {ob:.0%} | {om} | {nr}/{nw} | {nb:.0%} | "
               f"{reads / length:.1f} | {post} |")
+    mine = {p: w for p, w in walls.items() if p.startswith(prefix)}
     if flows:
-        worker_table(rows, {p: w for p, w in walls.items() if p.startswith(prefix)}, flows)
+        worker_table(rows, mine, flows, "create", "ACTIVE")
     if removals:
-        worker_deletes(rows, {p: w for p, w in walls.items() if p.startswith(prefix)}, removals)
+        worker_table(rows, mine, {k: (b, d) for k, (b, _, d) in removals.items()}, "delete", "DELETED")
 
 
 def ends(rs):
