@@ -16,7 +16,9 @@ Usage (the harness's venv has openstacksdk):
   $OS_VENV/bin/python benches/real_cloud.py path/to/svc-lbaas OPENRC --scale N [--rounds R]
   add --minimum-fip-during-provisioning (a diagnostic, not the baseline) to have
   the minimum make its floating IP right after its load balancer POST, as
-  svc-lbaas does, instead of after ACTIVE.
+  svc-lbaas does, instead of after ACTIVE; --minimum-fip-delete-beside-cascade
+  (also a diagnostic) to have it send its floating IP DELETE beside its cascade
+  DELETE, as svc-lbaas does, instead of before it.
 Prints a table of medians and the ratio svc-lbaas / minimum. --scale N instead
 creates N Services at once (svc-lbaas: N concurrent REST applies; the minimum:
 N scripts in parallel, one thread each, authenticated beforehand), then deletes
