@@ -91,6 +91,15 @@ fn floor(waiting: usize, last_took: Duration) -> Duration {
     base.max((last_took * 3).min(Duration::from_secs(2)))
 }
 
+impl Reading {
+    /// The load balancer's status in this read if it was sent at `since` or
+    /// later and asked about it (`Some(None)`: gone).
+    fn answer(&self, id: &str, since: Instant) -> Option<Option<String>> {
+        let at = self.at?;
+        (at >= since && self.covered.contains(id)).then(|| self.statuses.get(id).cloned())
+    }
+}
+
 impl Default for StatusBoard {
     fn default() -> Self {
         StatusBoard {
@@ -259,33 +268,26 @@ impl StatusBoard {
         if self.paced {
             due += next_read(Duration::ZERO, recent);
         }
-        let mut judged = |status: Option<String>| {
+        loop {
+            // Its own turn, or another wait's read (or this one's, already
+            // judged): done if it shows this one's end, else the schedule
+            // stands. (The sender lives in `self`: it cannot close.)
+            let (status, own) = tokio::select! {
+                () = tokio::time::sleep_until(due) => {
+                    (self.status_since(cloud, calls, id, due).await?, true)
+                }
+                Ok(()) = readings.changed() => match self.last.lock().await.answer(id, started) {
+                    Some(status) => (status, false),
+                    None => continue,
+                },
+            };
             if status.as_deref() == Some("PENDING_CREATE") {
                 *label = "create";
             }
-            judge(id, status.as_deref(), gone)
-        };
-        loop {
-            tokio::select! {
-                () = tokio::time::sleep_until(due) => {}
-                // Another wait's read (or this one's, already judged): done
-                // if it shows this one's end, else the schedule stands. (The
-                // sender lives in `self`: it cannot close.)
-                Ok(()) = readings.changed() => {
-                    if let Some(status) = self.read_since(id, started).await {
-                        match judged(status) {
-                            Verdict::Done => return Ok(()),
-                            Verdict::Fail(e) => return Err(e),
-                            Verdict::Continue => {}
-                        }
-                    }
-                    continue;
-                }
-            }
-            let status = self.status_since(cloud, calls, id, due).await?;
-            match judged(status.clone()) {
+            match judge(id, status.as_deref(), gone) {
                 Verdict::Done => return Ok(()),
                 Verdict::Fail(e) => return Err(e),
+                Verdict::Continue if !own => continue,
                 Verdict::Continue => {}
             }
             let next = if self.paced {
@@ -317,11 +319,8 @@ impl StatusBoard {
     ) -> Result<Option<String>> {
         loop {
             let mut last = self.last.lock().await;
-            if let Some(at) = last.at
-                && at >= not_before
-                && last.covered.contains(id)
-            {
-                return Ok(last.statuses.get(id).cloned());
+            if let Some(status) = last.answer(id, not_before) {
+                return Ok(status);
             }
             let ids: Vec<String> = self.waiting().keys().cloned().collect();
             if self.paced
@@ -349,14 +348,6 @@ impl StatusBoard {
             self.readings.send_replace(());
             return Ok(status);
         }
-    }
-
-    /// The load balancer's status in the last read if that read was sent at
-    /// `since` or later and asked about it (`Some(None)`: gone).
-    async fn read_since(&self, id: &str, since: Instant) -> Option<Option<String>> {
-        let last = self.last.lock().await;
-        let at = last.at?;
-        (at >= since && last.covered.contains(id)).then(|| last.statuses.get(id).cloned())
     }
 }
 

@@ -121,7 +121,7 @@ impl Recent {
 /// [`FLOOR`] ([`DENSE_FLOOR`] where dense) nor further than [`MAX_PAUSE`]
 /// apart.
 pub fn next_read(elapsed: Duration, recent: Option<Recent>) -> Duration {
-    let pause = match recent {
+    let (pause, floor) = match recent {
         Some(r) => {
             let median = r.median;
             // One quick change does not make every wait read densely from
@@ -137,14 +137,14 @@ pub fn next_read(elapsed: Duration, recent: Option<Recent>) -> Duration {
                 return mark.clamp(elapsed + FLOOR, elapsed + MAX_PAUSE);
             }
             if elapsed < dense_to {
-                return elapsed + median.mul_f64(DENSE).clamp(DENSE_FLOOR, MAX_PAUSE);
+                (median.mul_f64(DENSE), DENSE_FLOOR)
             } else {
-                elapsed.mul_f64(STRIDE)
+                (elapsed.mul_f64(STRIDE), FLOOR)
             }
         }
-        None => elapsed.mul_f64(STRIDE),
+        None => (elapsed.mul_f64(STRIDE), FLOOR),
     };
-    elapsed + pause.clamp(FLOOR, MAX_PAUSE)
+    elapsed + pause.clamp(floor, MAX_PAUSE)
 }
 
 /// How long this cloud took recently for each kind of change: the last few
