@@ -13,7 +13,7 @@ pub async fn run_sim(
     config: crate::sim::SimConfig,
 ) -> std::io::Result<()> {
     use crate::sim;
-    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let listener = crate::listener::bind(listen)?;
     let running = sim::spawn(listener, config).await?;
     let seed = &running.state.seed;
     let lines = [
@@ -88,7 +88,7 @@ pub async fn build_state(
     let (credentials, sim) = match Credentials::from_env(env).map_err(invalid)? {
         Some(c) => (c, None),
         None => {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let listener = crate::listener::bind(([127, 0, 0, 1], 0).into())?;
             let mut config = crate::sim::SimConfig::default();
             if let Some(ms) =
                 env("SVC_LBAAS_SIM_PROVISIONING_DELAY_MS").and_then(|v| v.parse().ok())
@@ -168,9 +168,9 @@ pub async fn run_serve(
     }
     let (state, sim) = build_state(settings, tokens, env).await?;
     let app = crate::api::app(state.clone());
-    let listener = tokio::net::TcpListener::bind(rest_addr).await?;
+    let listener = crate::listener::bind(rest_addr)?;
     let addr = listener.local_addr()?;
-    let grpc_listener = tokio::net::TcpListener::bind(grpc_addr).await?;
+    let grpc_listener = crate::listener::bind(grpc_addr)?;
     let grpc_bound = grpc_listener.local_addr()?;
     let routes = crate::api::grpc::router(state)
         .await
